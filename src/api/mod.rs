@@ -1,0 +1,79 @@
+//! The REST API: routes, extractor error mapping, and the generated OpenAPI document.
+//!
+//! Every failure leaves as [`crate::error::Error`], including the ones actix-web's extractors
+//! raise (bad JSON, wrong content type, oversized body, bad path or query), so clients always
+//! get the same JSON error shape and never a 500 for their own mistakes.
+
+mod health;
+mod openapi;
+mod questions;
+
+use actix_web::{HttpRequest, HttpResponse, error::JsonPayloadError, web};
+
+use crate::error::Error;
+
+pub use openapi::ApiDoc;
+
+/// Largest JSON body accepted: 30,000 characters of body can take 120 KB of UTF-8 and more
+/// once escaped, so leave room.
+pub const JSON_LIMIT: usize = 256 * 1024;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.app_data(
+        web::JsonConfig::default()
+            .limit(JSON_LIMIT)
+            .error_handler(|err, _req| json_error(err).into()),
+    )
+    .app_data(web::PathConfig::default().error_handler(|_err, req| {
+        let id = req.match_info().get("question_id").unwrap_or_default();
+        Error::bad_request("invalid_id", format!("{id:?} is not a valid id (a UUID).")).into()
+    }))
+    .app_data(web::QueryConfig::default().error_handler(|err, _req| {
+        let detail = err.to_string();
+        let detail = detail.trim_start_matches("Query deserialize error: ");
+        Error::bad_request("invalid_query", format!("Bad query parameter: {detail}.")).into()
+    }))
+    .route("/healthz", web::get().to(health::healthz))
+    .route("/readyz", web::get().to(health::readyz))
+    .route("/api/openapi.json", web::get().to(openapi::document))
+    .service(
+        web::scope("/api/questions")
+            .route("", web::post().to(questions::create))
+            .route("", web::get().to(questions::list))
+            .route("/{question_id}", web::get().to(questions::get))
+            .route("/{question_id}/answers", web::post().to(questions::post_answer))
+            .route("/{question_id}/answers", web::get().to(questions::list_answers)),
+    );
+}
+
+fn json_error(err: JsonPayloadError) -> Error {
+    match err {
+        JsonPayloadError::ContentType => {
+            Error::UnsupportedMediaType("The body must be JSON, sent with Content-Type: application/json.".into())
+        }
+        JsonPayloadError::OverflowKnownLength { length, limit } => {
+            Error::PayloadTooLarge(format!("The body is {length} bytes; the limit is {limit}."))
+        }
+        JsonPayloadError::Overflow { limit } => Error::PayloadTooLarge(format!("The body is over the {limit}-byte limit.")),
+        JsonPayloadError::Deserialize(e) if e.is_data() => Error::invalid_field(format!("{}.", strip_position(&e))),
+        JsonPayloadError::Deserialize(e) => {
+            Error::bad_request("invalid_json", format!("The body is not valid JSON: {}.", strip_position(&e)))
+        }
+        other => Error::bad_request("invalid_body", format!("The body could not be read: {other}.")),
+    }
+}
+
+/// serde_json appends " at line 1 column 9"; people do not need it for one-line bodies.
+fn strip_position(e: &serde_json::Error) -> String {
+    let text = e.to_string();
+    match text.rfind(" at line ") {
+        Some(at) => text[..at].to_owned(),
+        None => text,
+    }
+}
+
+/// Answers unknown paths with the API's JSON error instead of an empty 404.
+pub async fn not_found(req: HttpRequest) -> HttpResponse {
+    use actix_web::ResponseError;
+    Error::not_found("not_found", format!("Nothing at {} {}.", req.method(), req.path())).error_response()
+}

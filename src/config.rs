@@ -1,0 +1,98 @@
+//! Configuration: every option is a command-line flag that also reads an environment variable,
+//! so the same binary is configured by hand, by compose files and by tests alike.
+
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+/// qa-hub: a self-hosted real-time notification hub for Q&A sites.
+///
+/// Stores questions and answers (SQLite or Postgres) behind a REST API and pushes every new
+/// answer to the WebSocket clients watching its question.
+#[derive(Debug, Parser)]
+#[command(name = "qa-hub", version, about, long_about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    #[command(flatten)]
+    pub config: Config,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the REST API, the WebSocket hub and the web pages (the default).
+    Serve,
+    /// Run the database migrations, then exit.
+    Migrate,
+}
+
+/// Everything the server needs to start; tests build one with [`Config::for_tests`].
+#[derive(Debug, Clone, Args)]
+pub struct Config {
+    /// Address to listen on (use port 0 for an ephemeral port).
+    #[arg(long, env = "QA_HUB_BIND", default_value = "127.0.0.1:8080")]
+    pub bind: String,
+
+    /// Database: `sqlite://FILE` (created on first run) or `postgres://USER@HOST/DB`.
+    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://qa-hub.db")]
+    pub database_url: String,
+
+    /// Largest number of database connections in the pool.
+    #[arg(long, env = "QA_HUB_DB_POOL", default_value_t = 10)]
+    pub db_pool: u32,
+
+    /// HTTP worker threads (0: one per CPU core).
+    #[arg(long, env = "QA_HUB_WORKERS", default_value_t = 0)]
+    pub workers: usize,
+
+    /// Most questions one WebSocket connection may subscribe to at once.
+    #[arg(long, env = "QA_HUB_MAX_SUBSCRIPTIONS", default_value_t = 100)]
+    pub max_subscriptions: usize,
+
+    /// Largest WebSocket frame a client may send, in bytes; bigger ones close with 1009.
+    #[arg(long, env = "QA_HUB_MAX_FRAME_BYTES", default_value_t = 64 * 1024)]
+    pub max_frame_bytes: usize,
+
+    /// Notifications queued for one connection before it counts as too slow and is closed
+    /// with 1013.
+    #[arg(long, env = "QA_HUB_OUTBOUND_QUEUE", default_value_t = 1024)]
+    pub outbound_queue: usize,
+
+    /// Seconds between server pings; a peer silent for two intervals is dropped.
+    #[arg(long, env = "QA_HUB_PING_INTERVAL_SECS", default_value_t = 30)]
+    pub ping_interval_secs: u64,
+
+    /// Seconds to wait for a slow peer to accept its close frame before dropping it.
+    #[arg(long, env = "QA_HUB_CLOSE_TIMEOUT_SECS", default_value_t = 10)]
+    pub close_timeout_secs: u64,
+}
+
+impl Config {
+    /// Defaults suitable for an in-process test server on an ephemeral port.
+    pub fn for_tests(database_url: impl Into<String>) -> Self {
+        let mut config = Cli::parse_from(["qa-hub"]).config;
+        config.bind = "127.0.0.1:0".into();
+        config.database_url = database_url.into();
+        config.workers = 2;
+        config
+    }
+
+    /// Rejects values that would make the server misbehave rather than start.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        anyhow::ensure!(self.db_pool >= 1, "--db-pool must be at least 1");
+        anyhow::ensure!(self.max_subscriptions >= 1, "--max-subscriptions must be at least 1");
+        anyhow::ensure!(self.max_frame_bytes >= 256, "--max-frame-bytes must be at least 256");
+        anyhow::ensure!(self.outbound_queue >= 1, "--outbound-queue must be at least 1");
+        anyhow::ensure!(self.ping_interval_secs >= 1, "--ping-interval-secs must be at least 1");
+        Ok(())
+    }
+
+    pub fn ping_interval(&self) -> Duration {
+        Duration::from_secs(self.ping_interval_secs)
+    }
+
+    pub fn close_timeout(&self) -> Duration {
+        Duration::from_secs(self.close_timeout_secs)
+    }
+}

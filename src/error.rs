@@ -1,0 +1,116 @@
+//! The one error type of the HTTP API. Every variant maps to a status code and to the JSON
+//! body `{"error":{"code":…,"message":…}}`; database and internal failures are logged with
+//! their cause and shown to the client only as a generic message.
+
+use actix_web::{HttpResponse, ResponseError, http::StatusCode};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// 400: malformed input (JSON syntax, a bad id, a bad query parameter).
+    #[error("{message}")]
+    BadRequest { code: &'static str, message: String },
+    /// 404: the thing named does not exist.
+    #[error("{message}")]
+    NotFound { code: &'static str, message: String },
+    /// 413: the request body is over the limit.
+    #[error("{0}")]
+    PayloadTooLarge(String),
+    /// 415: the request body is not `application/json`.
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    /// 422: well-formed JSON whose fields break the rules.
+    #[error("{message}")]
+    Unprocessable { code: &'static str, message: String },
+    /// 503: a dependency (the database) is unreachable.
+    #[error("{0}")]
+    Unavailable(String),
+    /// 500: the database failed; the cause is logged, not shown.
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    /// 500: anything else that should not happen; the cause is logged, not shown.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl Error {
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        Self::BadRequest { code, message: message.into() }
+    }
+
+    pub fn not_found(code: &'static str, message: impl Into<String>) -> Self {
+        Self::NotFound { code, message: message.into() }
+    }
+
+    pub fn invalid_field(message: impl Into<String>) -> Self {
+        Self::Unprocessable { code: "invalid_field", message: message.into() }
+    }
+
+    pub fn question_not_found() -> Self {
+        Self::not_found("question_not_found", "No question has that id.")
+    }
+
+    fn code(&self) -> &'static str {
+        match self {
+            Self::BadRequest { code, .. } | Self::NotFound { code, .. } => code,
+            Self::Unprocessable { code, .. } => code,
+            Self::PayloadTooLarge(_) => "payload_too_large",
+            Self::UnsupportedMediaType(_) => "unsupported_media_type",
+            Self::Unavailable(_) => "unavailable",
+            Self::Database(_) | Self::Internal(_) => "internal_error",
+        }
+    }
+}
+
+/// The body of every error response.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// A stable snake_case code to branch on, e.g. `question_not_found`.
+    #[schema(example = "question_not_found")]
+    pub code: String,
+    /// A sentence a person understands.
+    pub message: String,
+}
+
+impl ErrorBody {
+    pub fn new(code: &str, message: impl Into<String>) -> Self {
+        Self { error: ErrorDetail { code: code.to_owned(), message: message.into() } }
+    }
+}
+
+impl ResponseError for Error {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            Self::NotFound { .. } => StatusCode::NOT_FOUND,
+            Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Database(_) | Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let message = match self {
+            Self::Database(cause) => {
+                tracing::error!(error = %cause, "database error");
+                "The server could not complete the request.".to_owned()
+            }
+            Self::Internal(cause) => {
+                tracing::error!(error = %cause, "internal error");
+                "The server could not complete the request.".to_owned()
+            }
+            other => other.to_string(),
+        };
+        HttpResponse::build(self.status_code()).json(ErrorBody::new(self.code(), message))
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

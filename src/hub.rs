@@ -1,0 +1,330 @@
+//! In-process pub/sub: who is subscribed to which question, and the fan-out of each new
+//! answer to them.
+//!
+//! The hub never awaits a subscriber. Every notification is encoded once into a shared
+//! [`Notification`] and offered to each subscriber's bounded queue with `try_send`; a
+//! subscriber whose queue is full is dropped from the topic and signalled to close (1013), so
+//! one slow or dead client never delays the others. The subscriber's connection task (see
+//! `ws`) is the only place that writes to its socket.
+//!
+//! Publishers may call in out of seq order (two posts to one question commit in order but
+//! race to publish). Each topic therefore holds back a notification that arrives early for a
+//! moment, until the ones before it arrive. Exactly-once delivery does not rest on this: each
+//! connection also tracks the last seq it sent per question and fills any gap from the
+//! database, so the buffer only saves every subscriber from doing that work itself.
+
+use std::{
+    collections::{BTreeMap, HashMap, hash_map::Entry},
+    hash::{BuildHasher, Hash, Hasher, RandomState},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, AtomicU64, Ordering},
+    },
+    time::Duration,
+};
+
+use bytestring::ByteString;
+use tokio::sync::{Notify, mpsc};
+use uuid::Uuid;
+
+use crate::{protocol::ServerMessage, store::Answer};
+
+/// How long a topic holds a notification that arrived ahead of a missing earlier seq.
+const REORDER_WINDOW: Duration = Duration::from_millis(200);
+const SHARDS: usize = 64;
+
+/// One answer, encoded once, shared by every subscriber's queue.
+#[derive(Debug)]
+pub struct Notification {
+    pub question_id: Uuid,
+    pub seq: i64,
+    /// The complete `{"type":"answer",…}` text frame.
+    pub frame: ByteString,
+}
+
+impl Notification {
+    pub fn new(answer: &Answer) -> Self {
+        let frame = ServerMessage::Answer { question_id: answer.question_id, answer }.encode();
+        Self { question_id: answer.question_id, seq: answer.seq, frame }
+    }
+}
+
+pub type ConnId = u64;
+
+/// Shared between a connection and the topics it subscribes to: how the hub tells the
+/// connection that it fell behind.
+#[derive(Debug, Default)]
+pub struct Overflow {
+    flagged: AtomicBool,
+    notify: Notify,
+}
+
+impl Overflow {
+    fn flag(&self) {
+        if !self.flagged.swap(true, Ordering::AcqRel) {
+            self.notify.notify_one();
+        }
+    }
+
+    pub fn is_flagged(&self) -> bool {
+        self.flagged.load(Ordering::Acquire)
+    }
+
+    /// Resolves once the connection's queue has overflowed.
+    pub async fn flagged(&self) {
+        if !self.is_flagged() {
+            self.notify.notified().await;
+        }
+    }
+}
+
+/// A connection's entry in a topic.
+#[derive(Debug, Clone)]
+pub struct Subscriber {
+    pub conn: ConnId,
+    pub queue: mpsc::Sender<Arc<Notification>>,
+    pub overflow: Arc<Overflow>,
+}
+
+#[derive(Debug, Default)]
+struct Topic {
+    subscribers: HashMap<ConnId, Subscriber>,
+    /// Highest seq handed to subscribers; 0 before the first.
+    delivered: i64,
+    /// Notifications that arrived ahead of a gap, by seq.
+    early: BTreeMap<i64, Arc<Notification>>,
+    /// A flush of `early` is scheduled.
+    flush_scheduled: bool,
+}
+
+impl Topic {
+    /// Offers `n` in seq order: a duplicate is dropped, an early one waits for its
+    /// predecessors, an in-order one goes out together with whatever it unblocks. Returns
+    /// true when early notifications remain and a flush should be scheduled.
+    fn offer(&mut self, n: Arc<Notification>, stats: &HubStats) -> bool {
+        if n.seq <= self.delivered {
+            return false;
+        }
+        // Nothing delivered yet means no baseline to wait against: go out at once, the
+        // connections fill any gap below it.
+        if self.delivered != 0 && n.seq > self.delivered + 1 {
+            self.early.insert(n.seq, n);
+            return !std::mem::replace(&mut self.flush_scheduled, true);
+        }
+        self.deliver(n, stats);
+        while let Some(next) = self.early.remove(&(self.delivered + 1)) {
+            self.deliver(next, stats);
+        }
+        false
+    }
+
+    /// Gives up waiting: delivers everything held back, in order.
+    fn flush(&mut self, stats: &HubStats) {
+        self.flush_scheduled = false;
+        for (_, n) in std::mem::take(&mut self.early) {
+            self.deliver(n, stats);
+        }
+    }
+
+    fn deliver(&mut self, n: Arc<Notification>, stats: &HubStats) {
+        self.delivered = n.seq;
+        self.subscribers.retain(|_, sub| match sub.queue.try_send(n.clone()) {
+            Ok(()) => {
+                stats.sent.fetch_add(1, Ordering::Relaxed);
+                true
+            }
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                stats.overflows.fetch_add(1, Ordering::Relaxed);
+                sub.overflow.flag();
+                false
+            }
+            // The connection is gone and will unsubscribe itself; stop offering.
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+        });
+    }
+}
+
+/// Counters the hub keeps for metrics and tests.
+#[derive(Debug, Default)]
+pub struct HubStats {
+    /// Notifications put on a subscriber's queue.
+    pub sent: AtomicU64,
+    /// Subscribers dropped because their queue was full.
+    pub overflows: AtomicU64,
+}
+
+/// The subscription registry; share it as `Arc<Hub>`.
+#[derive(Debug)]
+pub struct Hub {
+    shards: Box<[Mutex<HashMap<Uuid, Topic>>]>,
+    hasher: RandomState,
+    next_conn: AtomicU64,
+    pub stats: HubStats,
+}
+
+impl Default for Hub {
+    fn default() -> Self {
+        Self {
+            shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
+            hasher: RandomState::new(),
+            next_conn: AtomicU64::new(1),
+            stats: HubStats::default(),
+        }
+    }
+}
+
+impl Hub {
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self::default())
+    }
+
+    pub fn next_conn_id(&self) -> ConnId {
+        self.next_conn.fetch_add(1, Ordering::Relaxed)
+    }
+
+    fn shard(&self, question_id: &Uuid) -> std::sync::MutexGuard<'_, HashMap<Uuid, Topic>> {
+        let mut h = self.hasher.build_hasher();
+        question_id.hash(&mut h);
+        let shard = &self.shards[h.finish() as usize % SHARDS];
+        // A panic while holding a shard cannot leave a topic half-updated in a way that
+        // matters more than losing the whole hub would, so keep serving.
+        shard.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub fn subscribe(&self, question_id: Uuid, subscriber: Subscriber) {
+        self.shard(&question_id)
+            .entry(question_id)
+            .or_default()
+            .subscribers
+            .insert(subscriber.conn, subscriber);
+    }
+
+    pub fn unsubscribe(&self, question_id: Uuid, conn: ConnId) {
+        let mut shard = self.shard(&question_id);
+        if let Entry::Occupied(mut topic) = shard.entry(question_id) {
+            topic.get_mut().subscribers.remove(&conn);
+            if topic.get().subscribers.is_empty() {
+                topic.remove();
+            }
+        }
+    }
+
+    /// Number of subscribers of one question (for tests and metrics).
+    pub fn subscriber_count(&self, question_id: Uuid) -> usize {
+        self.shard(&question_id).get(&question_id).map_or(0, |t| t.subscribers.len())
+    }
+
+    /// Questions that have at least one subscriber on this node.
+    pub fn watched_questions(&self) -> Vec<Uuid> {
+        self.shards
+            .iter()
+            .flat_map(|s| s.lock().unwrap_or_else(|p| p.into_inner()).keys().copied().collect::<Vec<_>>())
+            .collect()
+    }
+
+    /// Fans a committed answer out to the question's subscribers. Never blocks on them.
+    pub fn publish(self: &Arc<Self>, answer: &Answer) {
+        let question_id = answer.question_id;
+        let mut shard = self.shard(&question_id);
+        let Some(topic) = shard.get_mut(&question_id) else {
+            return; // nobody watches: skip even the encoding
+        };
+        if answer.seq <= topic.delivered {
+            return;
+        }
+        if topic.offer(Arc::new(Notification::new(answer)), &self.stats) {
+            drop(shard);
+            let hub = Arc::clone(self);
+            tokio::spawn(async move {
+                tokio::time::sleep(REORDER_WINDOW).await;
+                if let Some(topic) = hub.shard(&question_id).get_mut(&question_id) {
+                    topic.flush(&hub.stats);
+                }
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer(question_id: Uuid, seq: i64) -> Answer {
+        Answer {
+            id: Uuid::now_v7(),
+            question_id,
+            seq,
+            body: "b".into(),
+            author: "a".into(),
+            created_at: chrono::Utc::now(),
+        }
+    }
+
+    fn subscriber(hub: &Hub, capacity: usize) -> (Subscriber, mpsc::Receiver<Arc<Notification>>) {
+        let (queue, rx) = mpsc::channel(capacity);
+        let sub = Subscriber { conn: hub.next_conn_id(), queue, overflow: Arc::default() };
+        (sub, rx)
+    }
+
+    fn drain(rx: &mut mpsc::Receiver<Arc<Notification>>) -> Vec<i64> {
+        std::iter::from_fn(|| rx.try_recv().ok()).map(|n| n.seq).collect()
+    }
+
+    #[tokio::test]
+    async fn early_notifications_wait_for_their_predecessors() {
+        let hub = Hub::new();
+        let q = Uuid::now_v7();
+        let (sub, mut rx) = subscriber(&hub, 16);
+        hub.subscribe(q, sub);
+        hub.publish(&answer(q, 1));
+        hub.publish(&answer(q, 3));
+        hub.publish(&answer(q, 2));
+        hub.publish(&answer(q, 2));
+        assert_eq!(drain(&mut rx), vec![1, 2, 3]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_gap_that_never_fills_is_flushed_after_the_window() {
+        let hub = Hub::new();
+        let q = Uuid::now_v7();
+        let (sub, mut rx) = subscriber(&hub, 16);
+        hub.subscribe(q, sub);
+        hub.publish(&answer(q, 1));
+        hub.publish(&answer(q, 4));
+        hub.publish(&answer(q, 3));
+        assert_eq!(drain(&mut rx), vec![1]);
+        let n = tokio::time::timeout(Duration::from_secs(1), rx.recv()).await.unwrap().unwrap();
+        assert_eq!(n.seq, 3);
+        assert_eq!(drain(&mut rx), vec![4]);
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_drops_only_that_subscriber_and_flags_it() {
+        let hub = Hub::new();
+        let q = Uuid::now_v7();
+        let (slow, _slow_rx) = subscriber(&hub, 1);
+        let slow_overflow = slow.overflow.clone();
+        let (fast, mut fast_rx) = subscriber(&hub, 16);
+        hub.subscribe(q, slow);
+        hub.subscribe(q, fast);
+        for seq in 1..=3 {
+            hub.publish(&answer(q, seq));
+        }
+        assert!(slow_overflow.is_flagged());
+        assert_eq!(hub.subscriber_count(q), 1);
+        assert_eq!(drain(&mut fast_rx), vec![1, 2, 3]);
+    }
+
+    #[tokio::test]
+    async fn every_subscriber_shares_one_encoding() {
+        let hub = Hub::new();
+        let q = Uuid::now_v7();
+        let (a, mut a_rx) = subscriber(&hub, 4);
+        let (b, mut b_rx) = subscriber(&hub, 4);
+        hub.subscribe(q, a);
+        hub.subscribe(q, b);
+        hub.publish(&answer(q, 1));
+        let (na, nb) = (a_rx.try_recv().unwrap(), b_rx.try_recv().unwrap());
+        assert!(Arc::ptr_eq(&na, &nb));
+    }
+}

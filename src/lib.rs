@@ -1,0 +1,23 @@
+//! qa-hub: a self-hosted real-time notification hub for Q&A sites.
+//!
+//! | module | concern |
+//! | --- | --- |
+//! | [`config`] | flags and environment variables |
+//! | [`store`] | questions and answers in SQLite or Postgres |
+//! | [`api`] | the REST API and its OpenAPI document |
+//! | [`hub`] | who watches which question; fan-out of new answers |
+//! | [`ws`] | one WebSocket connection's life |
+//! | [`protocol`] | the WebSocket message format |
+//! | [`app`] | wiring it all into a server that `main` and tests share |
+
+pub mod api;
+pub mod app;
+pub mod config;
+pub mod error;
+pub mod hub;
+pub mod protocol;
+pub mod store;
+pub mod ws;
+
+pub use app::Application;
+pub use config::Config;

@@ -1,0 +1,280 @@
+//! Persistence of questions and answers, on SQLite (the embedded default) or Postgres.
+//!
+//! Both backends run the same SQL text where they can (sqlx-sqlite accepts `$N` placeholders)
+//! and the same migrations in spirit, one folder per backend. The one place they differ is
+//! posting an answer, where each backend gets the statement that makes `seq` allocation atomic
+//! and commit-ordered on that engine.
+
+mod models;
+
+use std::{str::FromStr, time::Duration};
+
+use chrono::{SubsecRound, Utc};
+use sqlx::{
+    PgPool, SqlitePool,
+    migrate::Migrator,
+    postgres::{PgConnectOptions, PgPoolOptions},
+    sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
+};
+use uuid::Uuid;
+
+pub use models::{Answer, NewAnswer, NewQuestion, Question};
+
+/// The Postgres channel on which every committed answer is announced (ids and seq only).
+pub const ANSWER_CHANNEL: &str = "qa_hub_answers";
+
+static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// A handle to the database; cheap to clone.
+#[derive(Clone, Debug)]
+pub enum Store {
+    /// SQLite allows one writer at a time. Funnelling every write through a one-connection
+    /// pool queues writers in-process instead of letting them race for the file lock, so a
+    /// post never fails with "database is locked"; reads go through their own pool (WAL lets
+    /// them run beside the writer).
+    Sqlite { reader: SqlitePool, writer: SqlitePool },
+    Postgres(PgPool),
+}
+
+/// Runs the same body against whichever pool backs a read, so read paths are written once.
+macro_rules! with_reader {
+    ($store:expr, $pool:ident => $body:expr) => {
+        match $store {
+            Store::Sqlite { reader: $pool, .. } => $body,
+            Store::Postgres($pool) => $body,
+        }
+    };
+}
+
+impl Store {
+    /// Connects to `url` without running migrations.
+    pub async fn connect(url: &str, pool_size: u32) -> anyhow::Result<Self> {
+        if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            let options = PgConnectOptions::from_str(url)?;
+            let pool = PgPoolOptions::new()
+                .max_connections(pool_size)
+                .acquire_timeout(Duration::from_secs(10))
+                .connect_with(options)
+                .await?;
+            Ok(Self::Postgres(pool))
+        } else if url.starts_with("sqlite:") {
+            let options = SqliteConnectOptions::from_str(url)?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                // With WAL, NORMAL loses no committed data on a process crash, only on power loss.
+                .synchronous(SqliteSynchronous::Normal)
+                .foreign_keys(true)
+                // Other processes (`qa-hub migrate`, a backup) may hold the lock briefly.
+                .busy_timeout(Duration::from_secs(10));
+            let writer = SqlitePoolOptions::new()
+                .max_connections(1)
+                .acquire_timeout(Duration::from_secs(30))
+                .connect_with(options.clone())
+                .await?;
+            let reader = SqlitePoolOptions::new()
+                .max_connections(pool_size)
+                .acquire_timeout(Duration::from_secs(10))
+                .connect_with(options.read_only(true))
+                .await?;
+            Ok(Self::Sqlite { reader, writer })
+        } else {
+            anyhow::bail!("unsupported DATABASE_URL {url:?}: use sqlite://FILE or postgres://…")
+        }
+    }
+
+    pub async fn migrate(&self) -> anyhow::Result<()> {
+        match self {
+            Self::Sqlite { writer, .. } => SQLITE_MIGRATIONS.run(writer).await?,
+            Self::Postgres(pool) => POSTGRES_MIGRATIONS.run(pool).await?,
+        }
+        Ok(())
+    }
+
+    pub fn backend(&self) -> &'static str {
+        match self {
+            Self::Sqlite { .. } => "sqlite",
+            Self::Postgres(_) => "postgres",
+        }
+    }
+
+    pub fn postgres_pool(&self) -> Option<&PgPool> {
+        match self {
+            Self::Postgres(pool) => Some(pool),
+            Self::Sqlite { .. } => None,
+        }
+    }
+
+    /// Succeeds when the database answers a trivial query.
+    pub async fn ping(&self) -> sqlx::Result<()> {
+        with_reader!(self, pool => sqlx::query("SELECT 1").execute(pool).await.map(drop))
+    }
+
+    pub async fn close(&self) {
+        match self {
+            Self::Sqlite { reader, writer } => {
+                writer.close().await;
+                reader.close().await;
+            }
+            Self::Postgres(pool) => pool.close().await,
+        }
+    }
+
+    pub async fn create_question(&self, new: NewQuestion) -> sqlx::Result<Question> {
+        let question = Question {
+            id: Uuid::now_v7(),
+            title: new.title,
+            body: new.body,
+            author: new.author,
+            created_at: now(),
+            answer_count: 0,
+        };
+        const SQL: &str = "INSERT INTO questions (id, title, body, author, created_at, answer_count) \
+                           VALUES ($1, $2, $3, $4, $5, 0)";
+        macro_rules! insert {
+            ($pool:expr) => {
+                sqlx::query(SQL)
+                    .bind(question.id)
+                    .bind(&question.title)
+                    .bind(&question.body)
+                    .bind(&question.author)
+                    .bind(question.created_at)
+                    .execute($pool)
+                    .await
+                    .map(drop)?
+            };
+        }
+        match self {
+            Self::Sqlite { writer, .. } => insert!(writer),
+            Self::Postgres(pool) => insert!(pool),
+        };
+        Ok(question)
+    }
+
+    pub async fn question(&self, id: Uuid) -> sqlx::Result<Option<Question>> {
+        const SQL: &str = "SELECT id, title, body, author, created_at, answer_count \
+                           FROM questions WHERE id = $1";
+        with_reader!(self, pool => sqlx::query_as(SQL).bind(id).fetch_optional(pool).await)
+    }
+
+    /// Newest first; `before` is an exclusive cursor (ids are UUIDv7, so id order is time order).
+    pub async fn questions(&self, before: Option<Uuid>, limit: i64) -> sqlx::Result<Vec<Question>> {
+        const SQL: &str = "SELECT id, title, body, author, created_at, answer_count FROM questions \
+                           WHERE ($1 IS NULL OR id < $1) ORDER BY id DESC LIMIT $2";
+        with_reader!(self, pool => sqlx::query_as(SQL).bind(before).bind(limit).fetch_all(pool).await)
+    }
+
+    /// The number of answers, which is also the highest seq; `None` for an unknown question.
+    pub async fn answer_count(&self, question_id: Uuid) -> sqlx::Result<Option<i64>> {
+        const SQL: &str = "SELECT answer_count FROM questions WHERE id = $1";
+        with_reader!(self, pool => sqlx::query_scalar(SQL).bind(question_id).fetch_optional(pool).await)
+    }
+
+    /// Answers with `after_seq < seq <= up_to_seq`, ascending, at most `limit` of them.
+    pub async fn answers_between(
+        &self,
+        question_id: Uuid,
+        after_seq: i64,
+        up_to_seq: i64,
+        limit: i64,
+    ) -> sqlx::Result<Vec<Answer>> {
+        const SQL: &str = "SELECT id, question_id, seq, body, author, created_at FROM answers \
+                           WHERE question_id = $1 AND seq > $2 AND seq <= $3 ORDER BY seq LIMIT $4";
+        with_reader!(self, pool => sqlx::query_as(SQL)
+            .bind(question_id)
+            .bind(after_seq)
+            .bind(up_to_seq)
+            .bind(limit)
+            .fetch_all(pool)
+            .await)
+    }
+
+    /// Answers with `seq > after_seq`, ascending, at most `limit` of them.
+    pub async fn answers_after(
+        &self,
+        question_id: Uuid,
+        after_seq: i64,
+        limit: i64,
+    ) -> sqlx::Result<Vec<Answer>> {
+        self.answers_between(question_id, after_seq, i64::MAX, limit).await
+    }
+
+    /// Stores an answer under the next seq of its question and commits. Returns `None`, having
+    /// written nothing, when the question does not exist.
+    ///
+    /// The seq comes from incrementing `questions.answer_count` in the same transaction: the
+    /// row lock that the increment takes serialises posters of one question until commit, so
+    /// seqs are contiguous and commit order is seq order on both engines.
+    pub async fn post_answer(
+        &self,
+        question_id: Uuid,
+        new: NewAnswer,
+    ) -> sqlx::Result<Option<Answer>> {
+        let id = Uuid::now_v7();
+        let created_at = now();
+        let seq: Option<i64> = match self {
+            Self::Sqlite { writer, .. } => {
+                // IMMEDIATE takes the write lock up front, so another process holding it makes
+                // us wait (busy_timeout) instead of failing on a read-to-write upgrade.
+                let mut tx = writer.begin_with("BEGIN IMMEDIATE").await?;
+                let seq: Option<i64> = sqlx::query_scalar(
+                    "UPDATE questions SET answer_count = answer_count + 1 WHERE id = $1 \
+                     RETURNING answer_count",
+                )
+                .bind(question_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+                if let Some(seq) = seq {
+                    sqlx::query(
+                        "INSERT INTO answers (id, question_id, seq, body, author, created_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6)",
+                    )
+                    .bind(id)
+                    .bind(question_id)
+                    .bind(seq)
+                    .bind(&new.body)
+                    .bind(&new.author)
+                    .bind(created_at)
+                    .execute(&mut *tx)
+                    .await?;
+                    tx.commit().await?;
+                }
+                seq
+            }
+            // One statement, so one round trip; its implicit transaction delivers the NOTIFY
+            // only on commit, and only if the answer was stored.
+            Self::Postgres(pool) => {
+                sqlx::query_scalar(
+                    "WITH q AS (UPDATE questions SET answer_count = answer_count + 1 \
+                                WHERE id = $2 RETURNING answer_count), \
+                          ins AS (INSERT INTO answers (id, question_id, seq, body, author, created_at) \
+                                  SELECT $1, $2, q.answer_count, $3, $4, $5 FROM q RETURNING seq) \
+                     SELECT ins.seq FROM ins CROSS JOIN LATERAL ( \
+                         SELECT pg_notify($6, json_build_object( \
+                             'question_id', $2, 'seq', ins.seq, 'answer_id', $1)::text)) AS n",
+                )
+                .bind(id)
+                .bind(question_id)
+                .bind(&new.body)
+                .bind(&new.author)
+                .bind(created_at)
+                .bind(ANSWER_CHANNEL)
+                .fetch_optional(pool)
+                .await?
+            }
+        };
+        Ok(seq.map(|seq| Answer {
+            id,
+            question_id,
+            seq,
+            body: new.body,
+            author: new.author,
+            created_at,
+        }))
+    }
+}
+
+/// Postgres keeps microseconds; trimming here makes a value read back equal the one returned.
+fn now() -> chrono::DateTime<Utc> {
+    Utc::now().trunc_subsecs(6)
+}

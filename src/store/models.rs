@@ -1,0 +1,48 @@
+//! The records the API returns and accepts.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow, ToSchema)]
+pub struct Question {
+    pub id: Uuid,
+    pub title: String,
+    pub body: String,
+    pub author: String,
+    pub created_at: DateTime<Utc>,
+    /// How many answers the question has; also the highest answer `seq`.
+    pub answer_count: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow, ToSchema)]
+pub struct Answer {
+    pub id: Uuid,
+    pub question_id: Uuid,
+    /// Position of the answer in its question: 1, 2, 3, … contiguous, in commit order.
+    pub seq: i64,
+    pub body: String,
+    pub author: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A question to create (validated by the API before it gets here).
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct NewQuestion {
+    /// 1 to 300 characters.
+    pub title: String,
+    /// 1 to 30,000 characters.
+    pub body: String,
+    /// 1 to 64 characters.
+    pub author: String,
+}
+
+/// An answer to post (validated by the API before it gets here).
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct NewAnswer {
+    /// 1 to 30,000 characters.
+    pub body: String,
+    /// 1 to 64 characters.
+    pub author: String,
+}

@@ -1,0 +1,284 @@
+//! One WebSocket connection's life: the upgrade, the client's subscribe/unsubscribe requests,
+//! delivery of its notifications in seq order, pings, and the close.
+//!
+//! Each connection is one task that owns its socket. It is the only writer to that socket, so
+//! awaiting a slow peer here delays nobody else; the hub only ever `try_send`s into this
+//! task's bounded queue.
+
+use std::{collections::HashMap, sync::Arc, time::Duration};
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use actix_ws::{AggregatedMessage, AggregatedMessageStream, CloseCode, CloseReason, ProtocolError as WsError, Session};
+use bytestring::ByteString;
+use tokio::{sync::mpsc, time::Instant};
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use crate::{
+    app::AppState,
+    error::Error,
+    hub::{ConnId, Hub, Notification, Overflow, Subscriber},
+    protocol::{self, ClientMessage, ProtocolError, ServerMessage},
+    store::{Answer, Store},
+};
+
+/// Backlog and gap fills are read in pages of this many answers.
+const PAGE: i64 = 100;
+
+/// `GET /ws`: upgrades the request and starts the connection's task.
+pub async fn upgrade(
+    req: HttpRequest,
+    body: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, Error> {
+    let (response, session, stream) = actix_ws::handle(&req, body).map_err(|e| {
+        Error::bad_request("websocket_upgrade_required", format!("This endpoint speaks WebSocket only: {e}."))
+    })?;
+    let max = state.config.max_frame_bytes;
+    let stream = stream.max_frame_size(max).aggregate_continuations().max_continuation_size(max);
+    let conn = Connection::new(&state);
+    // The message stream is tied to this worker thread, so the task is spawned locally.
+    actix_web::rt::spawn(conn.run(session, stream));
+    Ok(response)
+}
+
+/// Why the loop stopped, and what to tell the peer.
+enum Stop {
+    /// The peer is gone or closed; nothing more to send.
+    Gone,
+    Close(CloseReason),
+}
+
+fn reason(code: CloseCode, description: &str) -> Stop {
+    Stop::Close(CloseReason { code, description: Some(description.to_owned()) })
+}
+
+struct Connection {
+    id: ConnId,
+    hub: Arc<Hub>,
+    store: Store,
+    shutdown: CancellationToken,
+    max_subscriptions: usize,
+    ping_interval: Duration,
+    close_timeout: Duration,
+    queue: mpsc::Sender<Arc<Notification>>,
+    inbox: mpsc::Receiver<Arc<Notification>>,
+    overflow: Arc<Overflow>,
+    /// Subscribed questions and the highest seq this connection has sent for each.
+    sent: HashMap<Uuid, i64>,
+}
+
+impl Connection {
+    fn new(state: &AppState) -> Self {
+        let (queue, inbox) = mpsc::channel(state.config.outbound_queue);
+        Self {
+            id: state.hub.next_conn_id(),
+            hub: state.hub.clone(),
+            store: state.store.clone(),
+            shutdown: state.shutdown.clone(),
+            max_subscriptions: state.config.max_subscriptions,
+            ping_interval: state.config.ping_interval(),
+            close_timeout: state.config.close_timeout(),
+            queue,
+            inbox,
+            overflow: Arc::default(),
+            sent: HashMap::new(),
+        }
+    }
+
+    async fn run(mut self, mut session: Session, mut stream: AggregatedMessageStream) {
+        tracing::debug!(conn = self.id, "websocket open");
+        let stop = self.serve(&mut session, &mut stream).await;
+        for question_id in self.sent.keys() {
+            self.hub.unsubscribe(*question_id, self.id);
+        }
+        if let Stop::Close(reason) = stop {
+            tracing::debug!(conn = self.id, code = ?reason.code, reason = ?reason.description, "closing websocket");
+            // A peer that does not read cannot take the close frame either; give up in time.
+            let _ = tokio::time::timeout(self.close_timeout, session.close(Some(reason))).await;
+        }
+        tracing::debug!(conn = self.id, "websocket done");
+    }
+
+    async fn serve(&mut self, session: &mut Session, stream: &mut AggregatedMessageStream) -> Stop {
+        let mut ping = tokio::time::interval_at(Instant::now() + self.ping_interval, self.ping_interval);
+        let mut last_heard = Instant::now();
+        loop {
+            let step = tokio::select! {
+                biased;
+                // The hub dropped us because our queue was full; tell the peer how to resume.
+                () = self.overflow.flagged() => Err(overflowed()),
+                // The server is shutting down; peers should reconnect elsewhere.
+                () = self.shutdown.cancelled() => Err(reason(CloseCode::Away, "server shutting down")),
+                // A request (or control frame) from the peer.
+                frame = stream.recv() => {
+                    last_heard = Instant::now();
+                    self.on_frame(frame, session).await
+                }
+                // A notification for one of our questions.
+                Some(n) = self.inbox.recv() => self.deliver(&n, session).await,
+                // Keep-alive: a peer silent for two intervals is presumed dead.
+                _ = ping.tick() => {
+                    if last_heard.elapsed() > self.ping_interval * 2 {
+                        Err(reason(CloseCode::Policy, "ping timeout"))
+                    } else {
+                        self.send(session, |s| Box::pin(s.ping(b""))).await
+                    }
+                }
+            };
+            if let Err(stop) = step {
+                return stop;
+            }
+        }
+    }
+
+    async fn on_frame(
+        &mut self,
+        frame: Option<Result<AggregatedMessage, WsError>>,
+        session: &mut Session,
+    ) -> Result<(), Stop> {
+        match frame {
+            None => Err(Stop::Gone),
+            Some(Ok(AggregatedMessage::Text(text))) => self.on_request(&text, session).await,
+            Some(Ok(AggregatedMessage::Binary(_))) => {
+                let err = ProtocolError::new("unsupported_frame", "Send JSON text frames, not binary ones.");
+                self.send_text(session, err.encode()).await
+            }
+            Some(Ok(AggregatedMessage::Ping(bytes))) => {
+                self.send(session, |s| Box::pin(async move { s.pong(&bytes).await })).await
+            }
+            Some(Ok(AggregatedMessage::Pong(_))) => Ok(()),
+            Some(Ok(AggregatedMessage::Close(_))) => Err(Stop::Close(CloseReason::from(CloseCode::Normal))),
+            Some(Err(WsError::Overflow)) => Err(reason(CloseCode::Size, "frame too large")),
+            Some(Err(e)) => {
+                tracing::debug!(conn = self.id, error = %e, "websocket protocol error");
+                Err(reason(CloseCode::Protocol, "protocol error"))
+            }
+        }
+    }
+
+    async fn on_request(&mut self, text: &str, session: &mut Session) -> Result<(), Stop> {
+        let reply = match protocol::parse(text) {
+            Ok(ClientMessage::Subscribe { question_id, after_seq }) => {
+                return self.subscribe(question_id, after_seq, session).await;
+            }
+            Ok(ClientMessage::Unsubscribe { question_id }) => {
+                if self.sent.remove(&question_id).is_some() {
+                    self.hub.unsubscribe(question_id, self.id);
+                    ServerMessage::Unsubscribed { question_id }.encode()
+                } else {
+                    ProtocolError::new("not_subscribed", "This connection is not subscribed to that question.")
+                        .about(question_id)
+                        .encode()
+                }
+            }
+            Err(err) => err.encode(),
+        };
+        self.send_text(session, reply).await
+    }
+
+    /// Registers with the hub *before* reading the database, so an answer committed at any
+    /// moment is either in what we read or arrives on the queue afterwards (or both: `sent`
+    /// drops the repeat).
+    async fn subscribe(&mut self, question_id: Uuid, after_seq: Option<i64>, session: &mut Session) -> Result<(), Stop> {
+        let refuse = |code, message: &str| ProtocolError::new(code, message).about(question_id).encode();
+        if self.sent.contains_key(&question_id) {
+            let msg = refuse("already_subscribed", "This connection is already subscribed to that question.");
+            return self.send_text(session, msg).await;
+        }
+        if self.sent.len() >= self.max_subscriptions {
+            let msg = format!("A connection may hold at most {} subscriptions.", self.max_subscriptions);
+            return self.send_text(session, refuse("too_many_subscriptions", &msg)).await;
+        }
+        let subscriber = Subscriber { conn: self.id, queue: self.queue.clone(), overflow: self.overflow.clone() };
+        self.hub.subscribe(question_id, subscriber);
+        let count = match self.store.answer_count(question_id).await {
+            Ok(Some(count)) => count,
+            outcome => {
+                self.hub.unsubscribe(question_id, self.id);
+                let msg = match outcome {
+                    Ok(_) => refuse("question_not_found", "No question has that id."),
+                    Err(e) => {
+                        tracing::error!(error = %e, "subscribe: database error");
+                        refuse("unavailable", "The server could not read that question; try again.")
+                    }
+                };
+                return self.send_text(session, msg).await;
+            }
+        };
+        let from = after_seq.map_or(count, |seq| seq.min(count));
+        self.sent.insert(question_id, from);
+        let subscribed = ServerMessage::Subscribed { question_id, answer_count: count }.encode();
+        self.send_text(session, subscribed).await?;
+        self.catch_up(question_id, count, session).await
+    }
+
+    /// Sends a notification unless this connection already sent it; fills a gap before it
+    /// from the database, so the peer sees every seq exactly once and in order.
+    async fn deliver(&mut self, n: &Notification, session: &mut Session) -> Result<(), Stop> {
+        let Some(&sent) = self.sent.get(&n.question_id) else {
+            return Ok(()); // unsubscribed meanwhile
+        };
+        if n.seq <= sent {
+            return Ok(());
+        }
+        if n.seq > sent + 1 {
+            self.catch_up(n.question_id, n.seq - 1, session).await?;
+        }
+        self.send_text(session, n.frame.clone()).await?;
+        self.sent.insert(n.question_id, n.seq);
+        Ok(())
+    }
+
+    /// Sends stored answers after what was sent, up to `up_to_seq`.
+    async fn catch_up(&mut self, question_id: Uuid, up_to_seq: i64, session: &mut Session) -> Result<(), Stop> {
+        loop {
+            let sent = self.sent.get(&question_id).copied().unwrap_or(up_to_seq);
+            if sent >= up_to_seq {
+                return Ok(());
+            }
+            let page = match self.store.answers_between(question_id, sent, up_to_seq, PAGE).await {
+                Ok(page) => page,
+                Err(e) => {
+                    // Without these answers the peer would see a gap; better that it resumes.
+                    tracing::error!(error = %e, "catch-up: database error");
+                    return Err(reason(CloseCode::Again, "could not read missed answers; resume with after_seq"));
+                }
+            };
+            if page.is_empty() {
+                return Ok(());
+            }
+            for answer in &page {
+                self.send_answer(answer, session).await?;
+            }
+        }
+    }
+
+    async fn send_answer(&mut self, answer: &Answer, session: &mut Session) -> Result<(), Stop> {
+        let frame = ServerMessage::Answer { question_id: answer.question_id, answer }.encode();
+        self.send_text(session, frame).await?;
+        self.sent.insert(answer.question_id, answer.seq);
+        Ok(())
+    }
+
+    async fn send_text(&self, session: &mut Session, text: ByteString) -> Result<(), Stop> {
+        self.send(session, |s| Box::pin(s.text(text))).await
+    }
+
+    /// Writes to the socket, but gives up when the hub flags an overflow meanwhile: a peer
+    /// that stopped reading must not hold its connection open forever.
+    async fn send<'s, F>(&self, session: &'s mut Session, op: F) -> Result<(), Stop>
+    where
+        F: FnOnce(&'s mut Session) -> futures_util::future::BoxFuture<'s, Result<(), actix_ws::Closed>>,
+    {
+        tokio::select! {
+            biased;
+            () = self.overflow.flagged() => Err(overflowed()),
+            sent = op(session) => sent.map_err(|_| Stop::Gone),
+        }
+    }
+}
+
+fn overflowed() -> Stop {
+    reason(CloseCode::Again, "too slow: outbound queue full; resubscribe with after_seq")
+}
