@@ -1,0 +1,278 @@
+//! Test harness: each test gets its own server on an ephemeral port and its own fresh
+//! database (a temp SQLite file, or a new Postgres database dropped afterwards), and talks to
+//! it over real HTTP and WebSocket connections.
+//!
+//! Postgres is not optional: its tests fail when it is unreachable. Point them elsewhere with
+//! `TEST_DATABASE_URL` (an admin URL whose user may create databases).
+#![allow(dead_code)]
+
+use std::{net::SocketAddr, time::Duration};
+
+use futures_util::{SinkExt, StreamExt};
+use qa_hub::{Application, Config, app::Stopper};
+use serde_json::{Value, json};
+use sqlx::{Connection, PgConnection};
+use tokio_tungstenite::{
+    MaybeTlsStream, WebSocketStream,
+    tungstenite::{Message, protocol::frame::coding::CloseCode},
+};
+use uuid::Uuid;
+
+/// How long a test waits for an event before it fails.
+pub const WAIT: Duration = Duration::from_secs(15);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+pub fn postgres_admin_url() -> String {
+    std::env::var("TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+/// A database that exists for one test only.
+pub struct TestDb {
+    pub url: String,
+    pg_name: Option<String>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl TestDb {
+    pub async fn new(backend: Backend) -> Self {
+        match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().expect("temp dir");
+                let url = format!("sqlite://{}/qa-hub.db", dir.path().display());
+                Self { url, pg_name: None, _dir: Some(dir) }
+            }
+            Backend::Postgres => {
+                let admin = postgres_admin_url();
+                let name = format!("qa_hub_test_{}", Uuid::new_v4().simple());
+                let mut conn = PgConnection::connect(&admin)
+                    .await
+                    .unwrap_or_else(|e| panic!("Postgres at {admin} is required for the tests: {e}"));
+                sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                    .execute(&mut conn)
+                    .await
+                    .expect("create test database");
+                let url = with_database(&admin, &name);
+                Self { url, pg_name: Some(name), _dir: None }
+            }
+        }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let Some(name) = self.pg_name.take() else { return };
+        // Drop runs outside async; a short-lived thread with its own runtime does the cleanup.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+            rt.block_on(async {
+                let mut conn = PgConnection::connect(&postgres_admin_url()).await.ok()?;
+                sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
+                    .execute(&mut conn)
+                    .await
+                    .ok()
+            })
+        })
+        .join();
+    }
+}
+
+/// Replaces the database name in a Postgres URL.
+pub fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = url.split_once('?').map_or((url, None), |(b, q)| (b, Some(q)));
+    let after_scheme = base.find("://").map_or(0, |i| i + 3);
+    let base = match base[after_scheme..].find('/') {
+        Some(slash) => &base[..after_scheme + slash],
+        None => base,
+    };
+    match query {
+        Some(q) => format!("{base}/{name}?{q}"),
+        None => format!("{base}/{name}"),
+    }
+}
+
+/// A running server and a client for it.
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub base: String,
+    pub http: reqwest::Client,
+    pub stopper: Stopper,
+    pub state: qa_hub::app::AppState,
+    pub db: TestDb,
+}
+
+pub async fn spawn(backend: Backend) -> TestApp {
+    spawn_with(backend, |_| {}).await
+}
+
+/// Starts a server on a fresh database, with `tweak` applied to the test config.
+pub async fn spawn_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -> TestApp {
+    let db = TestDb::new(backend).await;
+    start_on(db, tweak).await
+}
+
+/// Starts a server on an existing test database.
+pub async fn start_on(db: TestDb, tweak: impl FnOnce(&mut Config)) -> TestApp {
+    let mut config = Config::for_tests(db.url.clone());
+    tweak(&mut config);
+    let app = Application::build(config).await.expect("server starts");
+    let addr = app.addr();
+    let stopper = app.stopper();
+    let state = app.state().clone();
+    tokio::spawn(app.run());
+    TestApp {
+        addr,
+        base: format!("http://{addr}"),
+        http: reqwest::Client::builder().timeout(WAIT).build().unwrap(),
+        stopper,
+        state,
+        db,
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub async fn post_json(&self, path: &str, body: &Value) -> reqwest::Response {
+        self.http.post(self.url(path)).json(body).send().await.expect("request sent")
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.http.get(self.url(path)).send().await.expect("request sent")
+    }
+
+    /// Creates a question and returns its id.
+    pub async fn question(&self) -> Uuid {
+        let res = self
+            .post_json("/api/questions", &json!({"title": "How do I test?", "body": "With care.", "author": "ann"}))
+            .await;
+        assert_eq!(res.status(), 201);
+        id_of(&res.json::<Value>().await.unwrap())
+    }
+
+    /// Posts an answer and returns the stored answer.
+    pub async fn answer(&self, question_id: Uuid, body: &str) -> Value {
+        let res = self
+            .post_json(&format!("/api/questions/{question_id}/answers"), &json!({"body": body, "author": "bob"}))
+            .await;
+        assert_eq!(res.status(), 201, "posting an answer");
+        res.json().await.unwrap()
+    }
+
+    pub async fn ws(&self) -> WsClient {
+        WsClient::connect(self.addr).await
+    }
+
+    pub async fn stop(&self) {
+        self.stopper.stop().await;
+    }
+}
+
+pub fn id_of(v: &Value) -> Uuid {
+    Uuid::parse_str(v["id"].as_str().expect("an id")).unwrap()
+}
+
+/// A WebSocket client speaking the hub's JSON protocol.
+pub struct WsClient {
+    pub stream: WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>,
+}
+
+impl WsClient {
+    pub async fn connect(addr: SocketAddr) -> Self {
+        let (stream, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws")).await.expect("ws connects");
+        Self { stream }
+    }
+
+    pub async fn send_text(&mut self, text: &str) {
+        self.stream.send(Message::text(text)).await.expect("ws send");
+    }
+
+    pub async fn send(&mut self, v: Value) {
+        self.send_text(&v.to_string()).await;
+    }
+
+    /// Subscribes and waits for the `subscribed` reply; returns its answer_count.
+    pub async fn subscribe(&mut self, question_id: Uuid, after_seq: Option<i64>) -> i64 {
+        let mut msg = json!({"type": "subscribe", "question_id": question_id});
+        if let Some(seq) = after_seq {
+            msg["after_seq"] = json!(seq);
+        }
+        self.send(msg).await;
+        let reply = self.recv().await;
+        assert_eq!(reply["type"], "subscribed", "subscribe reply: {reply}");
+        assert_eq!(reply["question_id"], json!(question_id));
+        reply["answer_count"].as_i64().unwrap()
+    }
+
+    /// The next JSON message, failing the test after [`WAIT`].
+    pub async fn recv(&mut self) -> Value {
+        self.recv_within(WAIT).await.expect("a message within the wait")
+    }
+
+    /// The next JSON message, or None when `wait` passes first.
+    pub async fn recv_within(&mut self, wait: Duration) -> Option<Value> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let frame = tokio::time::timeout_at(deadline, self.stream.next()).await.ok()?;
+            match frame {
+                Some(Ok(Message::Text(text))) => return Some(serde_json::from_str(&text).expect("JSON frame")),
+                Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+                other => panic!("expected a text frame, got {other:?}"),
+            }
+        }
+    }
+
+    /// Reads until the server closes; returns the close code and the text frames before it.
+    pub async fn until_close(&mut self) -> (Option<CloseCode>, Vec<Value>) {
+        let mut seen = Vec::new();
+        loop {
+            let frame = tokio::time::timeout(WAIT, self.stream.next()).await.expect("close within the wait");
+            match frame {
+                Some(Ok(Message::Text(text))) => seen.push(serde_json::from_str(&text).unwrap()),
+                Some(Ok(Message::Close(frame))) => return (frame.map(|f| f.code), seen),
+                Some(Ok(_)) => continue,
+                Some(Err(_)) | None => return (None, seen),
+            }
+        }
+    }
+
+    /// Receives `n` answer notifications and returns their (question_id, seq) pairs.
+    pub async fn answers(&mut self, n: usize) -> Vec<(Uuid, i64)> {
+        let mut got = Vec::with_capacity(n);
+        while got.len() < n {
+            let msg = self.recv().await;
+            assert_eq!(msg["type"], "answer", "expected an answer, got {msg}");
+            got.push((
+                Uuid::parse_str(msg["question_id"].as_str().unwrap()).unwrap(),
+                msg["answer"]["seq"].as_i64().unwrap(),
+            ));
+        }
+        got
+    }
+}
+
+/// Defines each listed test twice, `sqlite::name` and `postgres::name`, each calling
+/// `name(Backend)` from the enclosing module.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() { super::$name($crate::common::Backend::Sqlite).await }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() { super::$name($crate::common::Backend::Postgres).await }
+            )*
+        }
+    };
+}
