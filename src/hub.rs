@@ -15,7 +15,7 @@
 
 use std::{
     collections::{BTreeMap, HashMap, hash_map::Entry},
-    hash::{BuildHasher, Hash, Hasher, RandomState},
+    hash::{BuildHasher, RandomState},
     sync::{
         Arc, Mutex,
         atomic::{AtomicBool, AtomicU64, Ordering},
@@ -183,9 +183,7 @@ impl Hub {
     }
 
     fn shard(&self, question_id: &Uuid) -> std::sync::MutexGuard<'_, HashMap<Uuid, Topic>> {
-        let mut h = self.hasher.build_hasher();
-        question_id.hash(&mut h);
-        let shard = &self.shards[h.finish() as usize % SHARDS];
+        let shard = &self.shards[self.hasher.hash_one(question_id) as usize % SHARDS];
         // A panic while holding a shard cannot leave a topic half-updated in a way that
         // matters more than losing the whole hub would, so keep serving.
         shard.lock().unwrap_or_else(|poisoned| poisoned.into_inner())

@@ -66,12 +66,8 @@ impl ProtocolError {
     }
 
     pub fn encode(&self) -> ByteString {
-        ServerMessage::Error {
-            code: self.code,
-            message: &self.message,
-            question_id: self.question_id,
-        }
-        .encode()
+        ServerMessage::Error { code: self.code, message: &self.message, question_id: self.question_id }
+            .encode()
     }
 }
 

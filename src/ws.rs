@@ -8,7 +8,9 @@
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use actix_ws::{AggregatedMessage, AggregatedMessageStream, CloseCode, CloseReason, ProtocolError as WsError, Session};
+use actix_ws::{
+    AggregatedMessage, AggregatedMessageStream, CloseCode, CloseReason, ProtocolError as WsError, Session,
+};
 use bytestring::ByteString;
 use tokio::{sync::mpsc, time::Instant};
 use tokio_util::sync::CancellationToken;
@@ -167,9 +169,12 @@ impl Connection {
                     self.hub.unsubscribe(question_id, self.id);
                     ServerMessage::Unsubscribed { question_id }.encode()
                 } else {
-                    ProtocolError::new("not_subscribed", "This connection is not subscribed to that question.")
-                        .about(question_id)
-                        .encode()
+                    ProtocolError::new(
+                        "not_subscribed",
+                        "This connection is not subscribed to that question.",
+                    )
+                    .about(question_id)
+                    .encode()
                 }
             }
             Err(err) => err.encode(),
@@ -180,7 +185,12 @@ impl Connection {
     /// Registers with the hub *before* reading the database, so an answer committed at any
     /// moment is either in what we read or arrives on the queue afterwards (or both: `sent`
     /// drops the repeat).
-    async fn subscribe(&mut self, question_id: Uuid, after_seq: Option<i64>, session: &mut Session) -> Result<(), Stop> {
+    async fn subscribe(
+        &mut self,
+        question_id: Uuid,
+        after_seq: Option<i64>,
+        session: &mut Session,
+    ) -> Result<(), Stop> {
         let refuse = |code, message: &str| ProtocolError::new(code, message).about(question_id).encode();
         if self.sent.contains_key(&question_id) {
             let msg = refuse("already_subscribed", "This connection is already subscribed to that question.");
@@ -190,7 +200,8 @@ impl Connection {
             let msg = format!("A connection may hold at most {} subscriptions.", self.max_subscriptions);
             return self.send_text(session, refuse("too_many_subscriptions", &msg)).await;
         }
-        let subscriber = Subscriber { conn: self.id, queue: self.queue.clone(), overflow: self.overflow.clone() };
+        let subscriber =
+            Subscriber { conn: self.id, queue: self.queue.clone(), overflow: self.overflow.clone() };
         self.hub.subscribe(question_id, subscriber);
         let count = match self.store.answer_count(question_id).await {
             Ok(Some(count)) => count,
@@ -231,7 +242,12 @@ impl Connection {
     }
 
     /// Sends stored answers after what was sent, up to `up_to_seq`.
-    async fn catch_up(&mut self, question_id: Uuid, up_to_seq: i64, session: &mut Session) -> Result<(), Stop> {
+    async fn catch_up(
+        &mut self,
+        question_id: Uuid,
+        up_to_seq: i64,
+        session: &mut Session,
+    ) -> Result<(), Stop> {
         loop {
             let sent = self.sent.get(&question_id).copied().unwrap_or(up_to_seq);
             if sent >= up_to_seq {
@@ -242,7 +258,10 @@ impl Connection {
                 Err(e) => {
                     // Without these answers the peer would see a gap; better that it resumes.
                     tracing::error!(error = %e, "catch-up: database error");
-                    return Err(reason(CloseCode::Again, "could not read missed answers; resume with after_seq"));
+                    return Err(reason(
+                        CloseCode::Again,
+                        "could not read missed answers; resume with after_seq",
+                    ));
                 }
             };
             if page.is_empty() {

@@ -20,9 +20,7 @@ pub const JSON_LIMIT: usize = 256 * 1024;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.app_data(
-        web::JsonConfig::default()
-            .limit(JSON_LIMIT)
-            .error_handler(|err, _req| json_error(err).into()),
+        web::JsonConfig::default().limit(JSON_LIMIT).error_handler(|err, _req| json_error(err).into()),
     )
     .app_data(web::PathConfig::default().error_handler(|_err, req| {
         let id = req.match_info().get("question_id").unwrap_or_default();
@@ -48,14 +46,18 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 fn json_error(err: JsonPayloadError) -> Error {
     match err {
-        JsonPayloadError::ContentType => {
-            Error::UnsupportedMediaType("The body must be JSON, sent with Content-Type: application/json.".into())
-        }
+        JsonPayloadError::ContentType => Error::UnsupportedMediaType(
+            "The body must be JSON, sent with Content-Type: application/json.".into(),
+        ),
         JsonPayloadError::OverflowKnownLength { length, limit } => {
             Error::PayloadTooLarge(format!("The body is {length} bytes; the limit is {limit}."))
         }
-        JsonPayloadError::Overflow { limit } => Error::PayloadTooLarge(format!("The body is over the {limit}-byte limit.")),
-        JsonPayloadError::Deserialize(e) if e.is_data() => Error::invalid_field(format!("{}.", strip_position(&e))),
+        JsonPayloadError::Overflow { limit } => {
+            Error::PayloadTooLarge(format!("The body is over the {limit}-byte limit."))
+        }
+        JsonPayloadError::Deserialize(e) if e.is_data() => {
+            Error::invalid_field(format!("{}.", strip_position(&e)))
+        }
         JsonPayloadError::Deserialize(e) => {
             Error::bad_request("invalid_json", format!("The body is not valid JSON: {}.", strip_position(&e)))
         }

@@ -71,7 +71,10 @@ pub async fn create(state: web::Data<AppState>, body: web::Json<NewQuestion>) ->
     (status = 200, description = "A page of questions", body = QuestionPage),
     (status = 400, description = "Bad query parameter", body = ErrorBody),
 ))]
-pub async fn list(state: web::Data<AppState>, query: web::Query<ListQuestions>) -> Result<web::Json<QuestionPage>> {
+pub async fn list(
+    state: web::Data<AppState>,
+    query: web::Query<ListQuestions>,
+) -> Result<web::Json<QuestionPage>> {
     let limit = page_size(query.limit, 20)?;
     let mut items = state.store.questions(query.before, limit + 1).await?;
     let next = if items.len() as i64 > limit {
@@ -114,7 +117,10 @@ pub async fn post_answer(
 ) -> Result<HttpResponse> {
     let question_id = path.into_inner();
     let new = body.into_inner();
-    let new = NewAnswer { body: text("body", new.body, 30_000, false)?, author: text("author", new.author, 64, true)? };
+    let new = NewAnswer {
+        body: text("body", new.body, 30_000, false)?,
+        author: text("author", new.author, 64, true)?,
+    };
     // Commit and publish in a task of their own: if the client hangs up mid-request, the
     // handler is dropped, but a committed answer must still be announced.
     let (store, hub) = (state.store.clone(), state.hub.clone());

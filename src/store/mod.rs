@@ -33,7 +33,10 @@ pub enum Store {
     /// pool queues writers in-process instead of letting them race for the file lock, so a
     /// post never fails with "database is locked"; reads go through their own pool (WAL lets
     /// them run beside the writer).
-    Sqlite { reader: SqlitePool, writer: SqlitePool },
+    Sqlite {
+        reader: SqlitePool,
+        writer: SqlitePool,
+    },
     Postgres(PgPool),
 }
 
@@ -205,11 +208,7 @@ impl Store {
     /// The seq comes from incrementing `questions.answer_count` in the same transaction: the
     /// row lock that the increment takes serialises posters of one question until commit, so
     /// seqs are contiguous and commit order is seq order on both engines.
-    pub async fn post_answer(
-        &self,
-        question_id: Uuid,
-        new: NewAnswer,
-    ) -> sqlx::Result<Option<Answer>> {
+    pub async fn post_answer(&self, question_id: Uuid, new: NewAnswer) -> sqlx::Result<Option<Answer>> {
         let id = Uuid::now_v7();
         let created_at = now();
         let seq: Option<i64> = match self {
@@ -263,14 +262,7 @@ impl Store {
                 .await?
             }
         };
-        Ok(seq.map(|seq| Answer {
-            id,
-            question_id,
-            seq,
-            body: new.body,
-            author: new.author,
-            created_at,
-        }))
+        Ok(seq.map(|seq| Answer { id, question_id, seq, body: new.body, author: new.author, created_at }))
     }
 }
 

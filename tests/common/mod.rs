@@ -28,7 +28,8 @@ pub enum Backend {
 }
 
 pub fn postgres_admin_url() -> String {
-    std::env::var("TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+    std::env::var("TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
 }
 
 /// A database that exists for one test only.
@@ -150,7 +151,10 @@ impl TestApp {
     /// Creates a question and returns its id.
     pub async fn question(&self) -> Uuid {
         let res = self
-            .post_json("/api/questions", &json!({"title": "How do I test?", "body": "With care.", "author": "ann"}))
+            .post_json(
+                "/api/questions",
+                &json!({"title": "How do I test?", "body": "With care.", "author": "ann"}),
+            )
             .await;
         assert_eq!(res.status(), 201);
         id_of(&res.json::<Value>().await.unwrap())
@@ -159,7 +163,10 @@ impl TestApp {
     /// Posts an answer and returns the stored answer.
     pub async fn answer(&self, question_id: Uuid, body: &str) -> Value {
         let res = self
-            .post_json(&format!("/api/questions/{question_id}/answers"), &json!({"body": body, "author": "bob"}))
+            .post_json(
+                &format!("/api/questions/{question_id}/answers"),
+                &json!({"body": body, "author": "bob"}),
+            )
             .await;
         assert_eq!(res.status(), 201, "posting an answer");
         res.json().await.unwrap()
@@ -185,7 +192,8 @@ pub struct WsClient {
 
 impl WsClient {
     pub async fn connect(addr: SocketAddr) -> Self {
-        let (stream, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws")).await.expect("ws connects");
+        let (stream, _) =
+            tokio_tungstenite::connect_async(format!("ws://{addr}/ws")).await.expect("ws connects");
         Self { stream }
     }
 
@@ -221,7 +229,9 @@ impl WsClient {
         loop {
             let frame = tokio::time::timeout_at(deadline, self.stream.next()).await.ok()?;
             match frame {
-                Some(Ok(Message::Text(text))) => return Some(serde_json::from_str(&text).expect("JSON frame")),
+                Some(Ok(Message::Text(text))) => {
+                    return Some(serde_json::from_str(&text).expect("JSON frame"));
+                }
                 Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
                 other => panic!("expected a text frame, got {other:?}"),
             }
