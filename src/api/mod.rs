@@ -8,7 +8,9 @@ mod health;
 mod openapi;
 mod questions;
 
-use actix_web::{HttpRequest, HttpResponse, error::JsonPayloadError, web};
+use actix_web::{FromRequest, HttpRequest, HttpResponse, dev::Payload, error::JsonPayloadError, web};
+use futures_util::future::LocalBoxFuture;
+use serde::de::DeserializeOwned;
 
 use crate::error::Error;
 
@@ -62,6 +64,32 @@ fn json_error(err: JsonPayloadError) -> Error {
             Error::bad_request("invalid_json", format!("The body is not valid JSON: {}.", strip_position(&e)))
         }
         other => Error::bad_request("invalid_body", format!("The body could not be read: {other}.")),
+    }
+}
+
+/// A JSON request body that must be an object. serde would otherwise also accept an array
+/// and fill the struct's fields by position, which no client means.
+pub struct JsonObject<T>(pub T);
+
+impl<T: DeserializeOwned + 'static> FromRequest for JsonObject<T> {
+    type Error = actix_web::Error;
+    type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let value = web::Json::<serde_json::Value>::from_request(req, payload);
+        Box::pin(async move {
+            let web::Json(value) = value.await?;
+            if !value.is_object() {
+                return Err(Error::Unprocessable {
+                    code: "invalid_body",
+                    message: "The body must be a JSON object.".into(),
+                }
+                .into());
+            }
+            serde_json::from_value(value)
+                .map(JsonObject)
+                .map_err(|e| Error::invalid_field(format!("{e}.")).into())
+        })
     }
 }
 

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
+use super::JsonObject;
 use crate::{
     app::AppState,
     error::{Error, ErrorBody, Result},
@@ -53,8 +54,10 @@ pub struct AnswerPage {
     (status = 415, description = "Not application/json", body = ErrorBody),
     (status = 422, description = "A field is missing, empty or too long", body = ErrorBody),
 ))]
-pub async fn create(state: web::Data<AppState>, body: web::Json<NewQuestion>) -> Result<HttpResponse> {
-    let new = body.into_inner();
+pub async fn create(
+    state: web::Data<AppState>,
+    JsonObject(new): JsonObject<NewQuestion>,
+) -> Result<HttpResponse> {
     let new = NewQuestion {
         title: text("title", new.title, 300, true)?,
         body: text("body", new.body, 30_000, false)?,
@@ -113,10 +116,9 @@ pub async fn get(state: web::Data<AppState>, path: web::Path<Uuid>) -> Result<we
 pub async fn post_answer(
     state: web::Data<AppState>,
     path: web::Path<Uuid>,
-    body: web::Json<NewAnswer>,
+    JsonObject(new): JsonObject<NewAnswer>,
 ) -> Result<HttpResponse> {
     let question_id = path.into_inner();
-    let new = body.into_inner();
     let new = NewAnswer {
         body: text("body", new.body, 30_000, false)?,
         author: text("author", new.author, 64, true)?,

@@ -1,0 +1,218 @@
+//! The REST contract: create, read, list and paginate, and every way input can be wrong.
+
+mod common;
+
+use common::{Backend, TestApp, id_of, spawn};
+use futures_util::future::join_all;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+async fn error_of(res: reqwest::Response, status: u16, code: &str) {
+    assert_eq!(res.status(), status);
+    let body: Value = res.json().await.expect("a JSON error body");
+    assert_eq!(body["error"]["code"], code, "{body}");
+    assert!(body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "{body}");
+}
+
+async fn create_get_and_list_questions(backend: Backend) {
+    let app = spawn(backend).await;
+    let res = app
+        .post_json("/api/questions", &json!({"title": " Why? ", "body": "Tell me.", "author": "ann"}))
+        .await;
+    assert_eq!(res.status(), 201);
+    let location = res.headers()["location"].to_str().unwrap().to_owned();
+    let created: Value = res.json().await.unwrap();
+    assert_eq!(location, format!("/api/questions/{}", created["id"].as_str().unwrap()));
+    assert_eq!(created["title"], "Why?", "one-line fields are trimmed");
+    assert_eq!(created["answer_count"], 0);
+    assert!(chrono::DateTime::parse_from_rfc3339(created["created_at"].as_str().unwrap()).is_ok());
+    assert_eq!(Uuid::parse_str(created["id"].as_str().unwrap()).unwrap().get_version_num(), 7);
+
+    let fetched: Value = app.get(&location).await.json().await.unwrap();
+    assert_eq!(fetched, created);
+
+    // Five more; page through newest first, two at a time.
+    let mut ids = vec![id_of(&created)];
+    for _ in 0..5 {
+        ids.push(app.question().await);
+    }
+    ids.reverse();
+    let mut seen = Vec::new();
+    let mut before: Option<String> = None;
+    loop {
+        let path = match &before {
+            Some(b) => format!("/api/questions?limit=2&before={b}"),
+            None => "/api/questions?limit=2".to_owned(),
+        };
+        let page: Value = app.get(&path).await.json().await.unwrap();
+        seen.extend(page["items"].as_array().unwrap().iter().map(id_of));
+        match page["next"].as_str() {
+            Some(next) => before = Some(next.to_owned()),
+            None => break,
+        }
+    }
+    assert_eq!(seen, ids);
+    let all: Value = app.get("/api/questions").await.json().await.unwrap();
+    assert_eq!(all["items"].as_array().unwrap().len(), 6);
+    assert_eq!(all["next"], Value::Null);
+}
+
+async fn post_and_page_answers(backend: Backend) {
+    let app = spawn(backend).await;
+    let q = app.question().await;
+    for i in 1..=7 {
+        let answer = app.answer(q, &format!("answer {i}")).await;
+        assert_eq!(answer["seq"], i);
+        assert_eq!(answer["question_id"], json!(q));
+    }
+    let question: Value = app.get(&format!("/api/questions/{q}")).await.json().await.unwrap();
+    assert_eq!(question["answer_count"], 7);
+
+    let mut seqs = Vec::new();
+    let mut after = 0;
+    loop {
+        let page: Value = app
+            .get(&format!("/api/questions/{q}/answers?after_seq={after}&limit=3"))
+            .await
+            .json()
+            .await
+            .unwrap();
+        seqs.extend(page["items"].as_array().unwrap().iter().map(|a| a["seq"].as_i64().unwrap()));
+        match page["next_after_seq"].as_i64() {
+            Some(next) => after = next,
+            None => break,
+        }
+    }
+    assert_eq!(seqs, (1..=7).collect::<Vec<_>>());
+    let tail: Value = app.get(&format!("/api/questions/{q}/answers?after_seq=5")).await.json().await.unwrap();
+    assert_eq!(tail["items"].as_array().unwrap().len(), 2);
+    assert_eq!(tail["items"][0]["body"], "answer 6");
+}
+
+/// Every bad request gets its 4xx JSON error, and none of them writes anything.
+async fn bad_input_is_refused_and_changes_nothing(backend: Backend) {
+    let app = spawn(backend).await;
+    let q = app.question().await;
+    let answers = format!("/api/questions/{q}/answers");
+    let cases: Vec<(&str, Value)> = vec![
+        ("title", json!({"title": "", "body": "b", "author": "a"})),
+        ("title", json!({"title": "   ", "body": "b", "author": "a"})),
+        ("title", json!({"title": "t".repeat(301), "body": "b", "author": "a"})),
+        ("body", json!({"title": "t", "body": "b".repeat(30_001), "author": "a"})),
+        ("author", json!({"title": "t", "body": "b", "author": "a".repeat(65)})),
+        ("author", json!({"title": "t", "body": "b"})),
+        ("title", json!({"title": 5, "body": "b", "author": "a"})),
+    ];
+    for (field, body) in &cases {
+        let res = app.post_json("/api/questions", body).await;
+        assert_eq!(res.status(), 422, "{field}: {body}");
+        error_of(res, 422, "invalid_field").await;
+    }
+    let res = app.post_json("/api/questions", &json!(["a title", "a body", "an author"])).await;
+    error_of(res, 422, "invalid_body").await;
+    // Limits count characters, not bytes: 300 three-byte characters are fine.
+    let res =
+        app.post_json("/api/questions", &json!({"title": "é".repeat(300), "body": "b", "author": "a"})).await;
+    assert_eq!(res.status(), 201);
+    let res = app.post_json(&answers, &json!({"body": "", "author": "a"})).await;
+    error_of(res, 422, "invalid_field").await;
+    let res = app.post_json(&answers, &json!({"body": "b", "author": ""})).await;
+    error_of(res, 422, "invalid_field").await;
+
+    let raw = |path: &str, content_type: &'static str, body: Vec<u8>| {
+        app.http.post(app.url(path)).header("content-type", content_type).body(body).send()
+    };
+    error_of(
+        raw("/api/questions", "application/json", b"{\"title\": ".to_vec()).await.unwrap(),
+        400,
+        "invalid_json",
+    )
+    .await;
+    error_of(raw(&answers, "application/json", b"not json".to_vec()).await.unwrap(), 400, "invalid_json")
+        .await;
+    error_of(raw(&answers, "text/plain", b"{}".to_vec()).await.unwrap(), 415, "unsupported_media_type").await;
+    let huge = format!("{{\"body\":\"{}\",\"author\":\"a\"}}", "x".repeat(300 * 1024)).into_bytes();
+    error_of(raw(&answers, "application/json", huge).await.unwrap(), 413, "payload_too_large").await;
+
+    error_of(app.get("/api/questions/not-a-uuid").await, 400, "invalid_id").await;
+    error_of(
+        app.post_json("/api/questions/42/answers", &json!({"body": "b", "author": "a"})).await,
+        400,
+        "invalid_id",
+    )
+    .await;
+    let missing = Uuid::now_v7();
+    error_of(app.get(&format!("/api/questions/{missing}")).await, 404, "question_not_found").await;
+    error_of(app.get(&format!("/api/questions/{missing}/answers")).await, 404, "question_not_found").await;
+    for query in ["limit=0", "limit=101", "limit=ten", "before=nope", "limit=-1"] {
+        error_of(app.get(&format!("/api/questions?{query}")).await, 400, "invalid_query").await;
+    }
+    for query in ["after_seq=-1", "after_seq=x", "limit=0", "limit=1000"] {
+        error_of(app.get(&format!("{answers}?{query}")).await, 400, "invalid_query").await;
+    }
+    error_of(app.get("/no/such/path").await, 404, "not_found").await;
+    error_of(app.get("/ws").await, 400, "websocket_upgrade_required").await;
+
+    // Nothing above was stored: one valid question besides `q`, and `q` has no answers.
+    let all: Value = app.get("/api/questions").await.json().await.unwrap();
+    assert_eq!(all["items"].as_array().unwrap().len(), 2);
+    let question: Value = app.get(&format!("/api/questions/{q}")).await.json().await.unwrap();
+    assert_eq!(question["answer_count"], 0);
+    assert_eq!(app.state.hub.stats.sent.load(std::sync::atomic::Ordering::Relaxed), 0);
+}
+
+/// An answer to a missing question: 404, no row, no notification.
+async fn answer_to_missing_question_writes_nothing(backend: Backend) {
+    let app = spawn(backend).await;
+    let watched = app.question().await;
+    let mut ws = app.ws().await;
+    ws.subscribe(watched, None).await;
+    let missing = Uuid::now_v7();
+    let res = app
+        .post_json(&format!("/api/questions/{missing}/answers"), &json!({"body": "b", "author": "a"}))
+        .await;
+    error_of(res, 404, "question_not_found").await;
+    assert!(app.state.store.answers_after(missing, 0, 10).await.unwrap().is_empty());
+    // The next thing the subscriber hears is the next real answer, seq 1.
+    app.answer(watched, "real").await;
+    assert_eq!(ws.answers(1).await, vec![(watched, 1)]);
+}
+
+/// 100 posts to one question at once: seqs are exactly 1..=100.
+async fn concurrent_posts_get_contiguous_seqs(backend: Backend) {
+    let app = spawn(backend).await;
+    let q = app.question().await;
+    let posts = (0..100).map(|i| {
+        let app: &TestApp = &app;
+        async move { app.answer(q, &format!("answer {i}")).await["seq"].as_i64().unwrap() }
+    });
+    let mut seqs = join_all(posts).await;
+    seqs.sort_unstable();
+    assert_eq!(seqs, (1..=100).collect::<Vec<_>>());
+    let question: Value = app.get(&format!("/api/questions/{q}")).await.json().await.unwrap();
+    assert_eq!(question["answer_count"], 100);
+    let stored = app.state.store.answers_after(q, 0, 200).await.unwrap();
+    assert_eq!(stored.iter().map(|a| a.seq).collect::<Vec<_>>(), (1..=100).collect::<Vec<_>>());
+}
+
+async fn probes_and_openapi(backend: Backend) {
+    let app = spawn(backend).await;
+    assert_eq!(app.get("/healthz").await.status(), 200);
+    let ready = app.get("/readyz").await;
+    assert_eq!(ready.status(), 200);
+    let doc: Value = app.get("/api/openapi.json").await.json().await.unwrap();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    for path in ["/api/questions", "/api/questions/{question_id}", "/api/questions/{question_id}/answers"] {
+        assert!(doc["paths"][path].is_object(), "{path} is documented");
+    }
+    assert!(doc["components"]["schemas"]["Answer"]["properties"]["seq"].is_object());
+}
+
+on_both_backends!(
+    create_get_and_list_questions,
+    post_and_page_answers,
+    bad_input_is_refused_and_changes_nothing,
+    answer_to_missing_question_writes_nothing,
+    concurrent_posts_get_contiguous_seqs,
+    probes_and_openapi,
+);
