@@ -58,6 +58,7 @@ impl Error {
             Self::PayloadTooLarge(_) => "payload_too_large",
             Self::UnsupportedMediaType(_) => "unsupported_media_type",
             Self::Unavailable(_) => "unavailable",
+            Self::Database(e) if is_unavailable(e) => "unavailable",
             Self::Database(_) | Self::Internal(_) => "internal_error",
         }
     }
@@ -93,12 +94,17 @@ impl ResponseError for Error {
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Database(e) if is_unavailable(e) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Database(_) | Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
     fn error_response(&self) -> HttpResponse {
         let message = match self {
+            Self::Database(cause) if is_unavailable(cause) => {
+                tracing::warn!(error = %cause, "database unavailable");
+                "The database is unavailable; try again shortly.".to_owned()
+            }
             Self::Database(cause) => {
                 tracing::error!(error = %cause, "database error");
                 "The server could not complete the request.".to_owned()
@@ -111,6 +117,11 @@ impl ResponseError for Error {
         };
         HttpResponse::build(self.status_code()).json(ErrorBody::new(self.code(), message))
     }
+}
+
+/// The database could not be reached (as opposed to refusing a query): worth a retry.
+fn is_unavailable(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_))
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -124,7 +124,7 @@ impl Connection {
                     if last_heard.elapsed() > self.ping_interval * 2 {
                         Err(reason(CloseCode::Policy, "ping timeout"))
                     } else {
-                        self.send(session, |s| Box::pin(s.ping(b""))).await
+                        self.send(session.ping(b"")).await
                     }
                 }
             };
@@ -146,9 +146,7 @@ impl Connection {
                 let err = ProtocolError::new("unsupported_frame", "Send JSON text frames, not binary ones.");
                 self.send_text(session, err.encode()).await
             }
-            Some(Ok(AggregatedMessage::Ping(bytes))) => {
-                self.send(session, |s| Box::pin(async move { s.pong(&bytes).await })).await
-            }
+            Some(Ok(AggregatedMessage::Ping(bytes))) => self.send(session.pong(&bytes)).await,
             Some(Ok(AggregatedMessage::Pong(_))) => Ok(()),
             Some(Ok(AggregatedMessage::Close(_))) => Err(Stop::Close(CloseReason::from(CloseCode::Normal))),
             Some(Err(WsError::Overflow)) => Err(reason(CloseCode::Size, "frame too large")),
@@ -281,19 +279,16 @@ impl Connection {
     }
 
     async fn send_text(&self, session: &mut Session, text: ByteString) -> Result<(), Stop> {
-        self.send(session, |s| Box::pin(s.text(text))).await
+        self.send(session.text(text)).await
     }
 
     /// Writes to the socket, but gives up when the hub flags an overflow meanwhile: a peer
     /// that stopped reading must not hold its connection open forever.
-    async fn send<'s, F>(&self, session: &'s mut Session, op: F) -> Result<(), Stop>
-    where
-        F: FnOnce(&'s mut Session) -> futures_util::future::BoxFuture<'s, Result<(), actix_ws::Closed>>,
-    {
+    async fn send(&self, write: impl Future<Output = Result<(), actix_ws::Closed>>) -> Result<(), Stop> {
         tokio::select! {
             biased;
             () = self.overflow.flagged() => Err(overflowed()),
-            sent = op(session) => sent.map_err(|_| Stop::Gone),
+            sent = write => sent.map_err(|_| Stop::Gone),
         }
     }
 }
