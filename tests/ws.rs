@@ -6,7 +6,7 @@ mod common;
 
 use std::sync::atomic::Ordering;
 
-use common::{Backend, TestApp, WsClient, spawn, spawn_with};
+use common::{Backend, TestApp, WsClient, spawn, spawn_with, wait_until};
 use futures_util::{SinkExt, future::join_all};
 use serde_json::json;
 use tokio_tungstenite::tungstenite::{Message, protocol::frame::coding::CloseCode};
@@ -230,7 +230,21 @@ async fn shutdown_closes_with_1001(backend: Backend) {
     stopping.await.unwrap();
 }
 
+/// A peer that stops answering pings is dropped, and its subscriptions with it.
+async fn silent_peer_is_dropped(backend: Backend) {
+    let app = spawn_with(backend, |c| c.ping_interval_secs = 1).await;
+    let q = app.question().await;
+    // Not polling the client means it never answers the server's pings.
+    let mut silent = app.ws().await;
+    silent.subscribe(q, None).await;
+    assert_eq!(app.state.hub.subscriber_count(q), 1);
+    wait_until("the silent peer is dropped", || app.state.hub.subscriber_count(q) == 0).await;
+    let (code, _) = silent.until_close().await;
+    assert_eq!(code, Some(CloseCode::Policy));
+}
+
 on_both_backends!(
+    silent_peer_is_dropped,
     fan_out_reaches_every_subscriber_once,
     one_connection_many_subscriptions_and_unsubscribe,
     resume_with_after_seq_during_posts,

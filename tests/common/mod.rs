@@ -181,6 +181,15 @@ impl TestApp {
     }
 }
 
+/// Polls `condition` until it holds, failing the test after [`WAIT`].
+pub async fn wait_until(what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !condition() {
+        assert!(tokio::time::Instant::now() < deadline, "timed out waiting until {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 pub fn id_of(v: &Value) -> Uuid {
     Uuid::parse_str(v["id"].as_str().expect("an id")).unwrap()
 }
