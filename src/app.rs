@@ -5,6 +5,7 @@
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use actix_web::{App, HttpServer, dev::ServerHandle, web};
+use anyhow::Context;
 use tokio_util::sync::CancellationToken;
 use tracing_actix_web::TracingLogger;
 
@@ -54,7 +55,8 @@ impl Application {
         // `main` owns the signals so that sockets get their 1001 before the server stops.
         .disable_signals()
         .shutdown_timeout(10)
-        .bind(&config.bind)?;
+        .bind(&config.bind)
+        .with_context(|| format!("cannot listen on {:?} (--bind / QA_HUB_BIND)", config.bind))?;
         let addr = *server.addrs().first().ok_or_else(|| anyhow::anyhow!("bound no address"))?;
         Ok(Self { addr, state, server: server.run() })
     }

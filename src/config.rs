@@ -31,40 +31,40 @@ pub enum Command {
 #[derive(Debug, Clone, Args)]
 pub struct Config {
     /// Address to listen on (use port 0 for an ephemeral port).
-    #[arg(long, env = "QA_HUB_BIND", default_value = "127.0.0.1:8080")]
+    #[arg(long, global = true, env = "QA_HUB_BIND", default_value = "127.0.0.1:8080")]
     pub bind: String,
 
     /// Database: `sqlite://FILE` (created on first run) or `postgres://USER@HOST/DB`.
-    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://qa-hub.db")]
+    #[arg(long, global = true, env = "DATABASE_URL", default_value = "sqlite://qa-hub.db")]
     pub database_url: String,
 
     /// Largest number of database connections in the pool.
-    #[arg(long, env = "QA_HUB_DB_POOL", default_value_t = 10)]
+    #[arg(long, global = true, env = "QA_HUB_DB_POOL", default_value_t = 10)]
     pub db_pool: u32,
 
     /// HTTP worker threads (0: one per CPU core).
-    #[arg(long, env = "QA_HUB_WORKERS", default_value_t = 0)]
+    #[arg(long, global = true, env = "QA_HUB_WORKERS", default_value_t = 0)]
     pub workers: usize,
 
     /// Most questions one WebSocket connection may subscribe to at once.
-    #[arg(long, env = "QA_HUB_MAX_SUBSCRIPTIONS", default_value_t = 100)]
+    #[arg(long, global = true, env = "QA_HUB_MAX_SUBSCRIPTIONS", default_value_t = 100)]
     pub max_subscriptions: usize,
 
     /// Largest WebSocket frame a client may send, in bytes; bigger ones close with 1009.
-    #[arg(long, env = "QA_HUB_MAX_FRAME_BYTES", default_value_t = 64 * 1024)]
+    #[arg(long, global = true, env = "QA_HUB_MAX_FRAME_BYTES", default_value_t = 64 * 1024)]
     pub max_frame_bytes: usize,
 
     /// Notifications queued for one connection before it counts as too slow and is closed
     /// with 1013.
-    #[arg(long, env = "QA_HUB_OUTBOUND_QUEUE", default_value_t = 1024)]
+    #[arg(long, global = true, env = "QA_HUB_OUTBOUND_QUEUE", default_value_t = 1024)]
     pub outbound_queue: usize,
 
     /// Seconds between server pings; a peer silent for two intervals is dropped.
-    #[arg(long, env = "QA_HUB_PING_INTERVAL_SECS", default_value_t = 30)]
+    #[arg(long, global = true, env = "QA_HUB_PING_INTERVAL_SECS", default_value_t = 30)]
     pub ping_interval_secs: u64,
 
     /// Seconds to wait for a slow peer to accept its close frame before dropping it.
-    #[arg(long, env = "QA_HUB_CLOSE_TIMEOUT_SECS", default_value_t = 10)]
+    #[arg(long, global = true, env = "QA_HUB_CLOSE_TIMEOUT_SECS", default_value_t = 10)]
     pub close_timeout_secs: u64,
 }
 
