@@ -6,7 +6,7 @@
 
 mod health;
 mod openapi;
-mod questions;
+pub(crate) mod questions;
 
 use actix_web::{HttpRequest, HttpResponse, error::JsonPayloadError, web};
 
