@@ -240,6 +240,9 @@ async fn banner_follows_new_answers(backend: Backend) {
     let s = until(&client, "the banner says 3 new answers", LIVE, |s| s.banner.as_deref() == Some("3 new answers")).await;
     assert_eq!(s.title, format!("(3) {base_title}"));
     assert_eq!(s.count, "4");
+    let dir = screenshot_dir();
+    let name = format!("{backend:?}").to_lowercase();
+    std::fs::write(dir.join(format!("{name}-question-banner.png")), client.screenshot().await.unwrap()).unwrap();
 
     click(&client, "#new-answers").await;
     let s = until(&client, "the answers are shown", LIVE, |s| s.seqs == [1, 2, 3, 4]).await;
@@ -249,8 +252,6 @@ async fn banner_follows_new_answers(backend: Backend) {
     assert_eq!(s.bodies[3], "Server-sent events would work too, but <b>WebSockets</b> are two-way.");
 
     // Screenshots: question page and list, desktop and phone width.
-    let dir = screenshot_dir();
-    let name = format!("{backend:?}").to_lowercase();
     let shots = [("desktop", 1280, 900), ("phone", 390, 844)];
     for (label, w, h) in shots {
         client.set_window_size(w, h).await.unwrap();
