@@ -28,6 +28,7 @@
   });
   var pending = new Map(); // seq -> answer, waiting behind the banner
   var known = Number(countEl.dataset.count) || 0;
+  var posting = 0; // answer POSTs in flight from this page
 
   var STATUS_TEXT = {
     connecting: "connecting…",
@@ -138,7 +139,9 @@
       // Our own answer, already shown when the POST returned: nothing to announce.
       if (shown.has(answer.seq)) return;
       pending.set(answer.seq, answer);
-      updateBanner();
+      // While our POST is in flight this may be our own answer, whose reply is on its way:
+      // hold the banner; the reply shows it (and anything before it) in place.
+      if (posting === 0) updateBanner();
     },
     onSubscribed: function (count) {
       updateCount(Number(count) || 0);
@@ -182,6 +185,7 @@
     clearErrors();
     var button = form.querySelector("button[type=submit]");
     button.disabled = true;
+    posting += 1;
     fetch("/api/questions/" + questionId + "/answers", {
       method: "POST",
       headers: { "Content-Type": "application/json", Accept: "application/json" },
@@ -220,7 +224,9 @@
         formError.hidden = false;
       })
       .finally(function () {
+        posting -= 1;
         button.disabled = false;
+        updateBanner();
       });
   });
 })();

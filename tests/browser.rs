@@ -284,6 +284,16 @@ async fn two_pages_see_one_answer(backend: Backend) {
     client.goto(&page).await.unwrap();
     until(&client, "page B is live", LIVE, |s| s.status.as_deref() == Some("live")).await;
 
+    // Record whether the banner ever shows on the poster's page, however briefly.
+    client
+        .execute(
+            "const b = document.getElementById('new-answers'); window.bannerSeen = false; \
+             new MutationObserver(() => { if (!b.hidden) window.bannerSeen = true; }) \
+               .observe(b, {attributes: true, childList: true, subtree: true, characterData: true});",
+            vec![],
+        )
+        .await
+        .unwrap();
     type_into(&client, "#answer-body", "Posted from page B").await;
     type_into(&client, "#answer-author", "bea").await;
     click(&client, "#answer-form button[type=submit]").await;
@@ -295,6 +305,7 @@ async fn two_pages_see_one_answer(backend: Backend) {
     assert_eq!(s.banner, None);
     assert_eq!(s.count, "1");
     assert!(!s.title.starts_with('('), "{}", s.title);
+    assert_eq!(client.execute("return window.bannerSeen", vec![]).await.unwrap(), json!(false));
     let typed = client.find(Locator::Css("#answer-body")).await.unwrap().prop("value").await.unwrap();
     assert_eq!(typed.as_deref(), Some(""), "the form is cleared after posting");
 
