@@ -115,8 +115,16 @@
         lastSeq = answer.seq;
         call(opts.onAnswer, answer);
       } else if (msg.type === "error") {
-        // A refused subscription (unknown question, too many subscriptions) will not get
-        // better by retrying.
+        if (msg.code === "unavailable") {
+          // The server could not read its database (e.g. just restarted): try again later.
+          var ws = socket;
+          socket = null;
+          if (ws) ws.close(1000);
+          retry();
+          return;
+        }
+        // Other refusals (unknown question, too many subscriptions) will not get better by
+        // retrying.
         stop("stopped");
         call(opts.onError, { code: msg.code, message: msg.message });
       }
