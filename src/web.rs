@@ -56,14 +56,13 @@ const QUESTION_JS: &str = include_str!("../static/question.js");
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     // The form extractor's own errors (wrong content type, too large) become HTML pages too.
-    let forms = web::FormConfig::default().limit(FORM_LIMIT).error_handler(|err, _req| form_error(err).into());
+    let forms =
+        web::FormConfig::default().limit(FORM_LIMIT).error_handler(|err, _req| form_error(err).into());
     cfg.route("/", web::get().to(index))
         .service(web::resource("/questions").app_data(forms.clone()).route(web::post().to(ask)))
         .route("/questions/{question_id}", web::get().to(question_page))
         .service(
-            web::resource("/questions/{question_id}/answers")
-                .app_data(forms)
-                .route(web::post().to(answer)),
+            web::resource("/questions/{question_id}/answers").app_data(forms).route(web::post().to(answer)),
         )
         .route("/static/{file}", web::get().to(asset));
 }
@@ -130,7 +129,11 @@ fn form_error(err: UrlencodedError) -> PageError {
             "Unsupported form",
             "This form accepts application/x-www-form-urlencoded only.",
         ),
-        other => PageError::new(StatusCode::BAD_REQUEST, "Bad form", format!("The form could not be read: {other}.")),
+        other => PageError::new(
+            StatusCode::BAD_REQUEST,
+            "Bad form",
+            format!("The form could not be read: {other}."),
+        ),
     }
 }
 

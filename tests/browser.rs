@@ -190,7 +190,8 @@ async fn ask(app: &TestApp, title: &str, body: &str, author: &str) -> Uuid {
 }
 
 async fn answer_as(app: &TestApp, q: Uuid, body: &str, author: &str) -> i64 {
-    let res = app.post_json(&format!("/api/questions/{q}/answers"), &json!({"body": body, "author": author})).await;
+    let res =
+        app.post_json(&format!("/api/questions/{q}/answers"), &json!({"body": body, "author": author})).await;
     assert_eq!(res.status(), 201);
     res.json::<Value>().await.unwrap()["seq"].as_i64().unwrap()
 }
@@ -204,7 +205,13 @@ const TITLE: &str = "How do I stream answers to the browser without polling?";
 /// screenshots.
 async fn banner_follows_new_answers(backend: Backend) {
     let app = spawn(backend).await;
-    ask(&app, "Is SQLite fast enough for a small Q&A site?", "We expect a few hundred visitors a day.", "maria").await;
+    ask(
+        &app,
+        "Is SQLite fast enough for a small Q&A site?",
+        "We expect a few hundred visitors a day.",
+        "maria",
+    )
+    .await;
     ask(&app, "Why does my WebSocket close with code 1013?", "It happens under load.", "dev_ops").await;
     let q = ask(
         &app,
@@ -237,12 +244,16 @@ async fn banner_follows_new_answers(backend: Backend) {
 
     answer_as(&app, q, "And reconnect with backoff when the connection drops.", "dan").await;
     answer_as(&app, q, "Server-sent events would work too, but <b>WebSockets</b> are two-way.", "erin").await;
-    let s = until(&client, "the banner says 3 new answers", LIVE, |s| s.banner.as_deref() == Some("3 new answers")).await;
+    let s = until(&client, "the banner says 3 new answers", LIVE, |s| {
+        s.banner.as_deref() == Some("3 new answers")
+    })
+    .await;
     assert_eq!(s.title, format!("(3) {base_title}"));
     assert_eq!(s.count, "4");
     let dir = screenshot_dir();
     let name = format!("{backend:?}").to_lowercase();
-    std::fs::write(dir.join(format!("{name}-question-banner.png")), client.screenshot().await.unwrap()).unwrap();
+    std::fs::write(dir.join(format!("{name}-question-banner.png")), client.screenshot().await.unwrap())
+        .unwrap();
 
     click(&client, "#new-answers").await;
     let s = until(&client, "the answers are shown", LIVE, |s| s.seqs == [1, 2, 3, 4]).await;
@@ -256,12 +267,14 @@ async fn banner_follows_new_answers(backend: Backend) {
     for (label, w, h) in shots {
         client.set_window_size(w, h).await.unwrap();
         client.execute("window.scrollTo(0, 0)", vec![]).await.unwrap();
-        std::fs::write(dir.join(format!("{name}-question-{label}.png")), client.screenshot().await.unwrap()).unwrap();
+        std::fs::write(dir.join(format!("{name}-question-{label}.png")), client.screenshot().await.unwrap())
+            .unwrap();
     }
     client.goto(&app.url("/")).await.unwrap();
     for (label, w, h) in shots.iter().rev() {
         client.set_window_size(*w, *h).await.unwrap();
-        std::fs::write(dir.join(format!("{name}-index-{label}.png")), client.screenshot().await.unwrap()).unwrap();
+        std::fs::write(dir.join(format!("{name}-index-{label}.png")), client.screenshot().await.unwrap())
+            .unwrap();
     }
     println!("screenshots in {}", dir.display());
     client.close().await.unwrap();
@@ -356,7 +369,8 @@ async fn page_resumes_after_restart(backend: Backend) {
     assert_eq!(s.bodies, vec!["before the restart", "while away 1", "while away 2"]);
 
     app.answer(q, "after the restart").await;
-    until(&client, "a live answer after the restart", LIVE, |s| s.banner.as_deref() == Some("1 new answer")).await;
+    until(&client, "a live answer after the restart", LIVE, |s| s.banner.as_deref() == Some("1 new answer"))
+        .await;
     click(&client, "#new-answers").await;
     let s = until(&client, "all four shown", LIVE, |s| s.seqs.len() == 4).await;
     assert_eq!(s.seqs, vec![1, 2, 3, 4], "each answer exactly once");
@@ -374,13 +388,21 @@ async fn hostile_text_is_shown_as_text(backend: Backend) {
     let q = ask(&app, title, body, author).await;
     answer_as(&app, q, "<img src=x onerror=\"window.pwned = 3\">", author).await;
 
-    for path in ["/".to_owned(), format!("/questions/{q}"), "/questions/not-a-uuid".into(), format!("/questions/{}", Uuid::new_v4())] {
+    for path in [
+        "/".to_owned(),
+        format!("/questions/{q}"),
+        "/questions/not-a-uuid".into(),
+        format!("/questions/{}", Uuid::new_v4()),
+    ] {
         let res = app.get(&path).await;
-        let expected = if path.starts_with("/questions/") && !path.ends_with(&q.to_string()) { 404 } else { 200 };
+        let expected =
+            if path.starts_with("/questions/") && !path.ends_with(&q.to_string()) { 404 } else { 200 };
         assert_eq!(res.status(), expected, "{path}");
         assert!(res.headers()["content-type"].to_str().unwrap().starts_with("text/html"), "{path}");
-        let csp = res.headers().get("content-security-policy").expect("a CSP header").to_str().unwrap().to_owned();
-        let script_src = csp.split(';').map(str::trim).find(|d| d.starts_with("script-src")).expect("script-src");
+        let csp =
+            res.headers().get("content-security-policy").expect("a CSP header").to_str().unwrap().to_owned();
+        let script_src =
+            csp.split(';').map(str::trim).find(|d| d.starts_with("script-src")).expect("script-src");
         assert_eq!(script_src, "script-src 'self'", "{path}");
         assert!(!csp.contains("unsafe-inline") && !csp.contains("unsafe-eval"), "{csp}");
         let html = res.text().await.unwrap();
@@ -395,7 +417,8 @@ async fn hostile_text_is_shown_as_text(backend: Backend) {
     until(&client, "the page is live under its CSP", LIVE, |s| s.status.as_deref() == Some("live")).await;
     assert_eq!(text_of(&client, "h1").await, title);
     assert_eq!(text_of(&client, "#question .author").await, author);
-    answer_as(&app, q, "<script>window.pwned = 4</script><img src=y onerror=\"window.pwned = 5\">", "eve").await;
+    answer_as(&app, q, "<script>window.pwned = 4</script><img src=y onerror=\"window.pwned = 5\">", "eve")
+        .await;
     until(&client, "the hostile answer is announced", LIVE, |s| s.banner.is_some()).await;
     click(&client, "#new-answers").await;
     let s = until(&client, "it is shown", LIVE, |s| s.seqs.len() == 2).await;
@@ -431,7 +454,13 @@ async fn forms_work_without_javascript(backend: Backend) {
     assert_eq!(res.status(), 303);
     let location = res.headers()["location"].to_str().unwrap().to_owned();
     assert!(location.starts_with("/questions/"), "{location}");
-    let res = http.post(app.url(&format!("{location}/answers"))).header("content-type", FORM).body("body=+&author=curl").send().await.unwrap();
+    let res = http
+        .post(app.url(&format!("{location}/answers")))
+        .header("content-type", FORM)
+        .body("body=+&author=curl")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 422);
     assert!(res.text().await.unwrap().contains("Body must not be empty."));
 
@@ -460,7 +489,8 @@ async fn forms_work_without_javascript(backend: Backend) {
     })
     .await;
     assert_eq!(text_of(&client, "h1").await, "Does this work without JavaScript?");
-    let status_hidden = client.find(Locator::Css("#live-status")).await.unwrap().attr("hidden").await.unwrap();
+    let status_hidden =
+        client.find(Locator::Css("#live-status")).await.unwrap().attr("hidden").await.unwrap();
     assert!(status_hidden.is_some(), "no script ran, so no live status");
 
     // An empty answer: the error next to the field, the name kept.

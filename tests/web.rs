@@ -33,7 +33,10 @@ async fn list_paginates_newest_first(backend: Backend) {
 
     for i in 1..=23 {
         let res = app
-            .post_json("/api/questions", &json!({"title": format!("Question number {i:02}"), "body": "b", "author": "a"}))
+            .post_json(
+                "/api/questions",
+                &json!({"title": format!("Question number {i:02}"), "body": "b", "author": "a"}),
+            )
             .await;
         assert_eq!(res.status(), 201);
     }
@@ -78,7 +81,8 @@ async fn bad_forms_get_clear_errors(backend: Backend) {
     assert_eq!(res.status(), 415);
     assert_html_page(&res);
 
-    let res = post_form(&app, "/questions", format!("title=t&author=a&body={}", "y".repeat(600 * 1024))).await;
+    let res =
+        post_form(&app, "/questions", format!("title=t&author=a&body={}", "y".repeat(600 * 1024))).await;
     assert_eq!(res.status(), 413);
     assert_html_page(&res);
 
@@ -87,7 +91,8 @@ async fn bad_forms_get_clear_errors(backend: Backend) {
         assert_eq!(res.status(), 404, "{path}");
         assert_html_page(&res);
     }
-    for path in [format!("/questions/{}", Uuid::new_v4()), "/questions/nope".into(), "/static/nope.js".into()] {
+    for path in [format!("/questions/{}", Uuid::new_v4()), "/questions/nope".into(), "/static/nope.js".into()]
+    {
         let res = app.get(&path).await;
         assert_eq!(res.status(), 404, "{path}");
         assert_html_page(&res);
@@ -103,7 +108,12 @@ async fn form_answer_reaches_watchers(backend: Backend) {
     let q = app.question().await;
     let mut ws = app.ws().await;
     ws.subscribe(q, None).await;
-    let res = post_form(&app, &format!("/questions/{q}/answers"), "body=Via+the+form%0Awith+a+newline&author=+zoe+").await;
+    let res = post_form(
+        &app,
+        &format!("/questions/{q}/answers"),
+        "body=Via+the+form%0Awith+a+newline&author=+zoe+",
+    )
+    .await;
     assert_eq!(res.status(), 303);
     assert_eq!(res.headers()["location"], format!("/questions/{q}#answer-1").as_str());
     let msg = ws.recv().await;

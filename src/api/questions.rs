@@ -127,7 +127,11 @@ pub async fn post_answer(
 
 /// Stores a validated answer and announces it to the question's watchers; `None` when the
 /// question does not exist. Shared by the REST API and the web form.
-pub(crate) async fn commit_answer(state: &AppState, question_id: Uuid, new: NewAnswer) -> Result<Option<Answer>> {
+pub(crate) async fn commit_answer(
+    state: &AppState,
+    question_id: Uuid,
+    new: NewAnswer,
+) -> Result<Option<Answer>> {
     // Commit and publish in a task of their own: if the client hangs up mid-request, the
     // handler is dropped, but a committed answer must still be announced.
     let (store, hub) = (state.store.clone(), state.hub.clone());
