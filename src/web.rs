@@ -58,11 +58,21 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     // The form extractor's own errors (wrong content type, too large) become HTML pages too.
     let forms =
         web::FormConfig::default().limit(FORM_LIMIT).error_handler(|err, _req| form_error(err).into());
+    // A page shown after a form error has the form's URL; reloading it (a GET) goes back to
+    // the page the form is on.
     cfg.route("/", web::get().to(index))
-        .service(web::resource("/questions").app_data(forms.clone()).route(web::post().to(ask)))
+        .service(
+            web::resource("/questions")
+                .app_data(forms.clone())
+                .route(web::post().to(ask))
+                .route(web::get().to(|| async { see_other("/".into()) })),
+        )
         .route("/questions/{question_id}", web::get().to(question_page))
         .service(
-            web::resource("/questions/{question_id}/answers").app_data(forms).route(web::post().to(answer)),
+            web::resource("/questions/{question_id}/answers")
+                .app_data(forms)
+                .route(web::post().to(answer))
+                .route(web::get().to(back_to_question)),
         )
         .route("/static/{file}", web::get().to(asset));
 }
@@ -435,6 +445,11 @@ async fn answer(
             ))
         }
     }
+}
+
+/// `GET /questions/{id}/answers`: the question page.
+async fn back_to_question(req: HttpRequest) -> Result<HttpResponse, PageError> {
+    Ok(see_other(format!("/questions/{}", question_id(&req)?)))
 }
 
 /// `GET /static/{file}`: the stylesheet and scripts compiled into the binary.

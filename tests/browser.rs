@@ -358,10 +358,12 @@ async fn page_resumes_after_restart(backend: Backend) {
 
     let app = app.start_again().await;
     assert_eq!(app.addr, addr);
+    let restarted = Instant::now();
     let s = until(&client, "the missed answers are announced", Duration::from_secs(30), |s| {
         s.status.as_deref() == Some("live") && s.banner.as_deref() == Some("2 new answers")
     })
     .await;
+    println!("caught up {:?} after the restart", restarted.elapsed());
     assert_eq!(s.count, "3");
     click(&client, "#new-answers").await;
     let s = until(&client, "the missed answers are shown", LIVE, |s| s.seqs.len() == 3).await;
@@ -470,7 +472,7 @@ async fn forms_work_without_javascript(backend: Backend) {
     // Leave the title out: the page comes back with the error and what was typed.
     type_into(&client, "#body", "I typed this and want to keep it.").await;
     type_into(&client, "#author", "noscript").await;
-    click(&client, "form[action='/questions'] button[type=submit]").await;
+    click(&client, "form[action='/questions#ask'] button[type=submit]").await;
     eventually("the title error shows", LIVE, || async {
         client.find(Locator::Css("#title-error")).await.ok()
     })
@@ -482,7 +484,7 @@ async fn forms_work_without_javascript(backend: Backend) {
     assert_eq!(kept.as_deref(), Some("noscript"));
 
     type_into(&client, "#title", "Does this work without JavaScript?").await;
-    click(&client, "form[action='/questions'] button[type=submit]").await;
+    click(&client, "form[action='/questions#ask'] button[type=submit]").await;
     let url = eventually("the question page opens", LIVE, || async {
         let url = client.current_url().await.ok()?;
         url.path().starts_with("/questions/").then_some(url)

@@ -97,6 +97,14 @@ async fn bad_forms_get_clear_errors(backend: Backend) {
         assert_eq!(res.status(), 404, "{path}");
         assert_html_page(&res);
     }
+    // Reloading a form's error page (a GET of the form's URL) leads back to the page.
+    let q = app.question().await;
+    let res = no_redirects().get(app.url(&format!("/questions/{q}/answers"))).send().await.unwrap();
+    assert_eq!(res.status(), 303);
+    assert_eq!(res.headers()["location"], format!("/questions/{q}").as_str());
+    let res = no_redirects().get(app.url("/questions")).send().await.unwrap();
+    assert_eq!(res.status(), 303);
+    assert_eq!(res.headers()["location"], "/");
     // Other unknown paths keep the API's JSON 404.
     let res = app.get("/nothing-here").await;
     assert_eq!(res.status(), 404);
