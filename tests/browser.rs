@@ -436,6 +436,12 @@ async fn hostile_text_is_shown_as_text(backend: Backend) {
     assert_eq!(text_of(&client, ".question-item h2 a").await, title);
     client.goto(&app.url("/questions/not-a-uuid")).await.unwrap();
     assert_eq!(text_of(&client, "h1").await, "Question not found");
+    let name = format!("{backend:?}").to_lowercase();
+    std::fs::write(
+        screenshot_dir().join(format!("{name}-not-found.png")),
+        client.screenshot().await.unwrap(),
+    )
+    .unwrap();
     client.close().await.unwrap();
 }
 
@@ -478,6 +484,12 @@ async fn forms_work_without_javascript(backend: Backend) {
     })
     .await;
     assert_eq!(text_of(&client, "#title-error").await, "Title must not be empty.");
+    let name = format!("{backend:?}").to_lowercase();
+    std::fs::write(
+        screenshot_dir().join(format!("{name}-form-error.png")),
+        client.screenshot().await.unwrap(),
+    )
+    .unwrap();
     let kept = client.find(Locator::Css("#body")).await.unwrap().prop("value").await.unwrap();
     assert_eq!(kept.as_deref(), Some("I typed this and want to keep it."));
     let kept = client.find(Locator::Css("#author")).await.unwrap().prop("value").await.unwrap();
