@@ -48,6 +48,7 @@ impl Application {
                 .wrap(TracingLogger::default())
                 .app_data(data.clone())
                 .configure(api::configure)
+                .configure(crate::web::configure)
                 .route("/ws", web::get().to(ws::upgrade))
                 .default_service(web::to(api::not_found))
         })

@@ -8,6 +8,7 @@
 //! | [`hub`] | who watches which question; fan-out of new answers |
 //! | [`ws`] | one WebSocket connection's life |
 //! | [`protocol`] | the WebSocket message format |
+//! | [`web`] | the HTML pages and the browser client that keeps them live |
 //! | [`app`] | wiring it all into a server that `main` and tests share |
 
 pub mod api;
@@ -17,6 +18,7 @@ pub mod error;
 pub mod hub;
 pub mod protocol;
 pub mod store;
+pub mod web;
 pub mod ws;
 
 pub use app::Application;

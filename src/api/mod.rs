@@ -6,7 +6,7 @@
 
 mod health;
 mod openapi;
-mod questions;
+pub(crate) mod questions;
 
 use actix_web::{FromRequest, HttpRequest, HttpResponse, dev::Payload, error::JsonPayloadError, web};
 use futures_util::future::LocalBoxFuture;

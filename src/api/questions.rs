@@ -123,10 +123,21 @@ pub async fn post_answer(
         body: text("body", new.body, 30_000, false)?,
         author: text("author", new.author, 64, true)?,
     };
+    let answer = commit_answer(&state, question_id, new).await?.ok_or_else(Error::question_not_found)?;
+    Ok(HttpResponse::Created().json(answer))
+}
+
+/// Stores a validated answer and announces it to the question's watchers; `None` when the
+/// question does not exist. Shared by the REST API and the web form.
+pub(crate) async fn commit_answer(
+    state: &AppState,
+    question_id: Uuid,
+    new: NewAnswer,
+) -> Result<Option<Answer>> {
     // Commit and publish in a task of their own: if the client hangs up mid-request, the
     // handler is dropped, but a committed answer must still be announced.
     let (store, hub) = (state.store.clone(), state.hub.clone());
-    let answer = tokio::spawn(async move {
+    tokio::spawn(async move {
         let answer = store.post_answer(question_id, new).await?;
         if let Some(answer) = &answer {
             hub.publish(answer);
@@ -134,9 +145,8 @@ pub async fn post_answer(
         Ok::<_, sqlx::Error>(answer)
     })
     .await
-    .map_err(|e| Error::Internal(format!("post task failed: {e}")))??
-    .ok_or_else(Error::question_not_found)?;
-    Ok(HttpResponse::Created().json(answer))
+    .map_err(|e| Error::Internal(format!("post task failed: {e}")))?
+    .map_err(Error::from)
 }
 
 /// List a question's answers in seq order.

@@ -179,6 +179,13 @@ impl TestApp {
     pub async fn stop(&self) {
         self.stopper.stop().await;
     }
+
+    /// After [`TestApp::stop`]: starts a new server on the same database and the same
+    /// address, as a restarted process would, so clients can reconnect to the URL they had.
+    pub async fn start_again(self) -> TestApp {
+        let addr = self.addr;
+        start_on(self.db, |config| config.bind = addr.to_string()).await
+    }
 }
 
 /// Polls `condition` until it holds, failing the test after [`WAIT`].

@@ -1,0 +1,493 @@
+//! The hub's own web pages: a list of questions with an "Ask a question" form (`/`) and a
+//! question page (`/questions/{id}`) that shows new answers live.
+//!
+//! Pages are rendered server-side from `templates/` by askama, which checks them at compile
+//! time and HTML-escapes every value, so user text can never become markup. The forms work
+//! without JavaScript (form-urlencoded POST, then a 303 redirect back to the page, or the page
+//! again with the error next to the field). With JavaScript, `static/question.js` keeps the
+//! question page live through `static/qa-hub-client.js`, the reusable WebSocket client that
+//! other sites can embed too (see `docs/web-client.md`).
+//!
+//! CSS and scripts are compiled into the binary, so the pages work offline with no build step.
+//! Every HTML response carries a Content-Security-Policy that allows only this origin's own
+//! scripts (no inline script, no inline handlers); pages hand data to scripts in `data-`
+//! attributes.
+//!
+//! Unknown paths outside these routes keep the API's JSON 404; a malformed or unknown
+//! question id under `/questions/` gets the HTML 404 page.
+
+use std::collections::HashMap;
+
+use actix_web::{
+    HttpRequest, HttpResponse, ResponseError,
+    error::UrlencodedError,
+    http::{StatusCode, header},
+    web,
+};
+use askama::Template;
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use uuid::Uuid;
+
+use crate::{
+    api::questions::{commit_answer, text},
+    app::AppState,
+    store::{Answer, NewAnswer, NewQuestion, Question},
+};
+
+/// Scripts only from this origin; `connect-src 'self'` also covers this origin's `ws:`/`wss:`
+/// in CSP Level 3 browsers (checked in tests/browser.rs, where the page's socket must work).
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
+     img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; \
+     form-action 'self'; frame-ancestors 'none'";
+
+/// Largest form body: a 30,000-character answer percent-encodes to up to 9 bytes a character.
+const FORM_LIMIT: usize = 512 * 1024;
+
+/// Questions on one page of `/`.
+const PAGE_SIZE: i64 = 20;
+
+/// Answers fetched per database round trip while rendering a question page.
+const ANSWER_CHUNK: i64 = 500;
+
+const APP_CSS: &str = include_str!("../static/app.css");
+const CLIENT_JS: &str = include_str!("../static/qa-hub-client.js");
+const QUESTION_JS: &str = include_str!("../static/question.js");
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    // The form extractor's own errors (wrong content type, too large) become HTML pages too.
+    let forms =
+        web::FormConfig::default().limit(FORM_LIMIT).error_handler(|err, _req| form_error(err).into());
+    // A page shown after a form error has the form's URL; reloading it (a GET) goes back to
+    // the page the form is on.
+    cfg.route("/", web::get().to(index))
+        .service(
+            web::resource("/questions")
+                .app_data(forms.clone())
+                .route(web::post().to(ask))
+                .route(web::get().to(|| async { see_other("/".into()) })),
+        )
+        .route("/questions/{question_id}", web::get().to(question_page))
+        .service(
+            web::resource("/questions/{question_id}/answers")
+                .app_data(forms)
+                .route(web::post().to(answer))
+                .route(web::get().to(back_to_question)),
+        )
+        .route("/static/{file}", web::get().to(asset));
+}
+
+/// A failure shown to a person as an HTML page.
+#[derive(Debug)]
+pub struct PageError {
+    status: StatusCode,
+    heading: &'static str,
+    message: String,
+}
+
+impl PageError {
+    fn new(status: StatusCode, heading: &'static str, message: impl Into<String>) -> Self {
+        Self { status, heading, message: message.into() }
+    }
+
+    fn question_not_found() -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "Question not found",
+            "There is no question at this address. It may have been mistyped.",
+        )
+    }
+}
+
+impl std::fmt::Display for PageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.heading, self.message)
+    }
+}
+
+impl From<sqlx::Error> for PageError {
+    fn from(e: sqlx::Error) -> Self {
+        tracing::error!(error = %e, "database error while rendering a page");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Something went wrong",
+            "The server could not complete the request. Please try again in a moment.",
+        )
+    }
+}
+
+impl ResponseError for PageError {
+    fn status_code(&self) -> StatusCode {
+        self.status
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let page = ErrorPage { status: self.status.as_u16(), heading: self.heading, message: &self.message };
+        html(self.status, &page)
+    }
+}
+
+fn form_error(err: UrlencodedError) -> PageError {
+    match err {
+        UrlencodedError::Overflow { .. } => PageError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "Too long",
+            "What you sent is too long for this form. Please shorten it.",
+        ),
+        UrlencodedError::ContentType => PageError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "Unsupported form",
+            "This form accepts application/x-www-form-urlencoded only.",
+        ),
+        other => PageError::new(
+            StatusCode::BAD_REQUEST,
+            "Bad form",
+            format!("The form could not be read: {other}."),
+        ),
+    }
+}
+
+/// Renders a page with the security headers every HTML response gets.
+fn html(status: StatusCode, page: &impl Template) -> HttpResponse {
+    match page.render() {
+        Ok(body) => HttpResponse::build(status)
+            .content_type("text/html; charset=utf-8")
+            .insert_header((header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY))
+            .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+            .insert_header((header::REFERRER_POLICY, "same-origin"))
+            .body(body),
+        Err(e) => {
+            tracing::error!(error = %e, "template failed to render");
+            HttpResponse::InternalServerError()
+                .content_type("text/plain; charset=utf-8")
+                .insert_header((header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY))
+                .body("The page could not be rendered.")
+        }
+    }
+}
+
+fn see_other(location: String) -> HttpResponse {
+    HttpResponse::SeeOther().insert_header((header::LOCATION, location)).finish()
+}
+
+fn plural(n: i64) -> &'static str {
+    if n == 1 { "answer" } else { "answers" }
+}
+
+fn when(t: DateTime<Utc>) -> (String, String) {
+    (t.format("%Y-%m-%d %H:%M UTC").to_string(), t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+}
+
+/// Runs the API's own field rules; the message goes next to the field.
+fn check(field: &str, value: &str, max: usize, trim: bool, error: &mut Option<String>) -> String {
+    match text(field, value.to_owned(), max, trim) {
+        Ok(v) => v,
+        Err(e) => {
+            let message = e.to_string();
+            let mut chars = message.chars();
+            *error = chars.next().map(|first| first.to_uppercase().chain(chars).collect());
+            String::new()
+        }
+    }
+}
+
+#[derive(Default)]
+struct FieldErrors {
+    title: Option<String>,
+    body: Option<String>,
+    author: Option<String>,
+}
+
+impl FieldErrors {
+    fn any(&self) -> bool {
+        self.title.is_some() || self.body.is_some() || self.author.is_some()
+    }
+}
+
+/// What the user typed, echoed back when the form has an error.
+#[derive(Debug, Default, Deserialize)]
+pub struct QuestionForm {
+    #[serde(default)]
+    title: String,
+    #[serde(default)]
+    body: String,
+    #[serde(default)]
+    author: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct AnswerForm {
+    #[serde(default)]
+    body: String,
+    #[serde(default)]
+    author: String,
+}
+
+struct QuestionSummary {
+    id: Uuid,
+    title: String,
+    excerpt: String,
+    author: String,
+    when: String,
+    iso: String,
+    answer_count: i64,
+    answers_word: &'static str,
+}
+
+impl From<Question> for QuestionSummary {
+    fn from(q: Question) -> Self {
+        let (when, iso) = when(q.created_at);
+        let mut excerpt: String = q.body.chars().take(180).collect();
+        if excerpt.len() < q.body.len() {
+            excerpt.push('…');
+        }
+        Self {
+            id: q.id,
+            title: q.title,
+            excerpt,
+            author: q.author,
+            when,
+            iso,
+            answer_count: q.answer_count,
+            answers_word: plural(q.answer_count),
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "index.html")]
+struct IndexPage {
+    questions: Vec<QuestionSummary>,
+    next: Option<Uuid>,
+    paged: bool,
+    form: QuestionForm,
+    errors: FieldErrors,
+}
+
+struct QuestionView {
+    id: Uuid,
+    title: String,
+    body: String,
+    author: String,
+    when: String,
+    iso: String,
+}
+
+struct AnswerView {
+    seq: i64,
+    body: String,
+    author: String,
+    when: String,
+    iso: String,
+}
+
+impl From<Answer> for AnswerView {
+    fn from(a: Answer) -> Self {
+        let (when, iso) = when(a.created_at);
+        Self { seq: a.seq, body: a.body, author: a.author, when, iso }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "question.html")]
+struct QuestionPage {
+    question: QuestionView,
+    answers: Vec<AnswerView>,
+    answer_count: i64,
+    answers_word: &'static str,
+    /// The highest seq on the page: the script subscribes from here.
+    last_seq: i64,
+    form: AnswerForm,
+    errors: FieldErrors,
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage<'a> {
+    status: u16,
+    heading: &'a str,
+    message: &'a str,
+}
+
+async fn index_page(
+    state: &AppState,
+    before: Option<Uuid>,
+    form: QuestionForm,
+    errors: FieldErrors,
+) -> Result<IndexPage, PageError> {
+    let mut questions = state.store.questions(before, PAGE_SIZE + 1).await?;
+    let next = if questions.len() as i64 > PAGE_SIZE {
+        questions.truncate(PAGE_SIZE as usize);
+        questions.last().map(|q| q.id)
+    } else {
+        None
+    };
+    Ok(IndexPage {
+        questions: questions.into_iter().map(Into::into).collect(),
+        next,
+        paged: before.is_some(),
+        form,
+        errors,
+    })
+}
+
+/// `GET /?before=ID`: a page of questions, newest first.
+async fn index(
+    state: web::Data<AppState>,
+    query: web::Query<HashMap<String, String>>,
+) -> Result<HttpResponse, PageError> {
+    let before = match query.get("before").map(|s| s.trim()).filter(|s| !s.is_empty()) {
+        None => None,
+        Some(s) => Some(Uuid::parse_str(s).map_err(|_| {
+            PageError::new(StatusCode::BAD_REQUEST, "Bad page link", "That page link is not valid.")
+        })?),
+    };
+    let page = index_page(&state, before, QuestionForm::default(), FieldErrors::default()).await?;
+    Ok(html(StatusCode::OK, &page))
+}
+
+/// `POST /questions` (form): creates a question and redirects to it.
+async fn ask(state: web::Data<AppState>, form: web::Form<QuestionForm>) -> Result<HttpResponse, PageError> {
+    let form = form.into_inner();
+    let mut errors = FieldErrors::default();
+    let new = NewQuestion {
+        title: check("title", &form.title, 300, true, &mut errors.title),
+        body: check("body", &form.body, 30_000, false, &mut errors.body),
+        author: check("author", &form.author, 64, true, &mut errors.author),
+    };
+    if errors.any() {
+        let page = index_page(&state, None, form, errors).await?;
+        return Ok(html(StatusCode::UNPROCESSABLE_ENTITY, &page));
+    }
+    let question = state.store.create_question(new).await?;
+    Ok(see_other(format!("/questions/{}", question.id)))
+}
+
+fn question_id(req: &HttpRequest) -> Result<Uuid, PageError> {
+    let raw = req.match_info().get("question_id").unwrap_or_default();
+    Uuid::parse_str(raw).map_err(|_| PageError::question_not_found())
+}
+
+async fn render_question(
+    state: &AppState,
+    id: Uuid,
+    form: AnswerForm,
+    errors: FieldErrors,
+) -> Result<QuestionPage, PageError> {
+    let question = state.store.question(id).await?.ok_or_else(PageError::question_not_found)?;
+    let mut answers = Vec::new();
+    loop {
+        let after = answers.last().map_or(0, |a: &Answer| a.seq);
+        let chunk = state.store.answers_after(id, after, ANSWER_CHUNK).await?;
+        let done = (chunk.len() as i64) < ANSWER_CHUNK;
+        answers.extend(chunk);
+        if done {
+            break;
+        }
+    }
+    let last_seq = answers.last().map_or(0, |a| a.seq);
+    // Answers committed between the two queries are on the page too; count what is shown
+    // so the count, the list and the script's starting seq agree.
+    let answer_count = answers.len() as i64;
+    let (when, iso) = when(question.created_at);
+    Ok(QuestionPage {
+        question: QuestionView {
+            id: question.id,
+            title: question.title,
+            body: question.body,
+            author: question.author,
+            when,
+            iso,
+        },
+        answers: answers.into_iter().map(Into::into).collect(),
+        answer_count,
+        answers_word: plural(answer_count),
+        last_seq,
+        form,
+        errors,
+    })
+}
+
+/// `GET /questions/{id}`.
+async fn question_page(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, PageError> {
+    let id = question_id(&req)?;
+    let page = render_question(&state, id, AnswerForm::default(), FieldErrors::default()).await?;
+    Ok(html(StatusCode::OK, &page))
+}
+
+/// `POST /questions/{id}/answers` (form): posts an answer (announced to every watcher, like
+/// the REST API's) and redirects to it.
+async fn answer(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    form: web::Form<AnswerForm>,
+) -> Result<HttpResponse, PageError> {
+    let id = question_id(&req)?;
+    let form = form.into_inner();
+    let mut errors = FieldErrors::default();
+    let new = NewAnswer {
+        body: check("body", &form.body, 30_000, false, &mut errors.body),
+        author: check("author", &form.author, 64, true, &mut errors.author),
+    };
+    if errors.any() {
+        let page = render_question(&state, id, form, errors).await?;
+        return Ok(html(StatusCode::UNPROCESSABLE_ENTITY, &page));
+    }
+    match commit_answer(&state, id, new).await {
+        Ok(Some(answer)) => Ok(see_other(format!("/questions/{id}#answer-{}", answer.seq))),
+        Ok(None) => Err(PageError::question_not_found()),
+        Err(e) => {
+            tracing::error!(error = %e, "posting an answer from the form failed");
+            Err(PageError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Something went wrong",
+                "Your answer could not be saved. Please go back and try again.",
+            ))
+        }
+    }
+}
+
+/// `GET /questions/{id}/answers`: the question page.
+async fn back_to_question(req: HttpRequest) -> Result<HttpResponse, PageError> {
+    Ok(see_other(format!("/questions/{}", question_id(&req)?)))
+}
+
+/// `GET /static/{file}`: the stylesheet and scripts compiled into the binary.
+async fn asset(path: web::Path<String>) -> Result<HttpResponse, PageError> {
+    let (body, content_type) = match path.as_str() {
+        "app.css" => (APP_CSS, "text/css; charset=utf-8"),
+        "qa-hub-client.js" => (CLIENT_JS, "text/javascript; charset=utf-8"),
+        "question.js" => (QUESTION_JS, "text/javascript; charset=utf-8"),
+        _ => return Err(PageError::new(StatusCode::NOT_FOUND, "Not found", "There is no such file.")),
+    };
+    Ok(HttpResponse::Ok()
+        .content_type(content_type)
+        .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        // Revalidate every time: the files are small and change with the binary.
+        .insert_header((header::CACHE_CONTROL, "no-cache"))
+        // Other sites may embed the client script.
+        .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"))
+        .body(body))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn check_reuses_the_api_rules_and_capitalises() {
+        let mut error = None;
+        assert_eq!(check("title", "  hi  ", 300, true, &mut error), "hi");
+        assert_eq!(error, None);
+        check("title", "   ", 300, true, &mut error);
+        assert_eq!(error.as_deref(), Some("Title must not be empty."));
+    }
+
+    #[test]
+    fn templates_escape_user_text() {
+        let page = ErrorPage { status: 404, heading: "x", message: "<script>alert(1)</script>" };
+        let html = page.render().unwrap();
+        assert!(html.contains("&#60;script&#62;") || html.contains("&lt;script&gt;"), "{html}");
+        assert!(!html.contains("<script>alert"));
+    }
+}

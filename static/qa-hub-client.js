@@ -1,0 +1,185 @@
+/*
+ * qa-hub-client.js: watch one question on a qa-hub server and get each new answer once.
+ *
+ * No dependencies, no build step. Load it with a <script src> and call
+ *
+ *   const watch = QaHubClient.watch({
+ *     questionId: "0190…",          // required
+ *     afterSeq: 3,                  // the last answer you already show (default 0: all)
+ *     url: "wss://hub.example/ws",  // default: /ws on the page's own origin
+ *     onAnswer(answer) {},          // {id, question_id, seq, body, author, created_at}
+ *     onStatus(status) {},          // "connecting" | "live" | "reconnecting" | "offline" | "stopped" | "closed"
+ *     onSubscribed(answerCount) {}, // after every (re)subscribe
+ *     onError(error) {},            // {code, message}: the server refused; the client stops
+ *   });
+ *   watch.lastSeq;  // the highest seq delivered so far
+ *   watch.close();
+ *
+ * Answers arrive in seq order, each exactly once: the client remembers the last seq it
+ * delivered and, whenever the connection drops (server restart, network loss, close 1013
+ * "too slow"), reconnects with exponential backoff and jitter and resubscribes with
+ * after_seq, so the server replays exactly what was missed. See docs/web-client.md.
+ */
+(function (global) {
+  "use strict";
+
+  var DEFAULTS = {
+    afterSeq: 0,
+    url: null,
+    initialDelayMs: 250,
+    maxDelayMs: 15000,
+    // After this many failed attempts in a row the status says "offline" (it keeps trying).
+    offlineAfter: 6,
+  };
+
+  function call(fn) {
+    if (typeof fn !== "function") return;
+    try {
+      fn.apply(null, Array.prototype.slice.call(arguments, 1));
+    } catch (e) {
+      // A bug in a callback must not kill the connection logic.
+      if (global.console) global.console.error(e);
+    }
+  }
+
+  function defaultUrl() {
+    var loc = global.location;
+    return (loc.protocol === "https:" ? "wss://" : "ws://") + loc.host + "/ws";
+  }
+
+  function watch(options) {
+    var opts = {};
+    var key;
+    for (key in DEFAULTS) opts[key] = DEFAULTS[key];
+    for (key in options || {}) opts[key] = options[key];
+    if (!opts.questionId) throw new TypeError("QaHubClient.watch needs a questionId");
+
+    var questionId = String(opts.questionId).toLowerCase();
+    var url = opts.url || defaultUrl();
+    var lastSeq = Math.max(0, Number(opts.afterSeq) || 0);
+    var socket = null;
+    var timer = null;
+    var failures = 0;
+    var finished = false;
+    var status = null;
+
+    function setStatus(next) {
+      if (next === status) return;
+      status = next;
+      call(opts.onStatus, next);
+    }
+
+    function connect() {
+      timer = null;
+      if (finished) return;
+      var ws;
+      try {
+        ws = new WebSocket(url);
+      } catch (e) {
+        retry();
+        return;
+      }
+      socket = ws;
+      ws.onopen = function () {
+        ws.send(JSON.stringify({ type: "subscribe", question_id: questionId, after_seq: lastSeq }));
+      };
+      ws.onmessage = function (event) {
+        if (ws !== socket) return;
+        var msg;
+        try {
+          msg = JSON.parse(event.data);
+        } catch (e) {
+          return;
+        }
+        handle(msg);
+      };
+      // "error" is always followed by "close"; reconnecting happens there, once.
+      ws.onclose = function () {
+        if (ws !== socket) return;
+        socket = null;
+        retry();
+      };
+    }
+
+    function handle(msg) {
+      if (!msg || String(msg.question_id || "").toLowerCase() !== questionId) return;
+      if (msg.type === "subscribed") {
+        failures = 0;
+        setStatus("live");
+        call(opts.onSubscribed, msg.answer_count);
+      } else if (msg.type === "answer") {
+        var answer = msg.answer || {};
+        // The server sends each seq once per subscription; this guards the seam between two
+        // subscriptions and any replay, so callers never see a seq twice.
+        if (typeof answer.seq !== "number" || answer.seq <= lastSeq) return;
+        lastSeq = answer.seq;
+        call(opts.onAnswer, answer);
+      } else if (msg.type === "error") {
+        if (msg.code === "unavailable") {
+          // The server could not read its database (e.g. just restarted): try again later.
+          var ws = socket;
+          socket = null;
+          if (ws) ws.close(1000);
+          retry();
+          return;
+        }
+        // Other refusals (unknown question, too many subscriptions) will not get better by
+        // retrying.
+        stop("stopped");
+        call(opts.onError, { code: msg.code, message: msg.message });
+      }
+    }
+
+    function retry() {
+      if (finished || timer) return;
+      var online = !global.navigator || global.navigator.onLine !== false;
+      setStatus(online && failures < opts.offlineAfter ? "reconnecting" : "offline");
+      // Exponential backoff with "equal jitter": half the delay fixed, half random, so a
+      // restarted server is not hit by every client at the same instant.
+      var ceiling = Math.min(opts.maxDelayMs, opts.initialDelayMs * Math.pow(2, failures));
+      failures += 1;
+      timer = setTimeout(connect, ceiling / 2 + Math.random() * (ceiling / 2));
+    }
+
+    function onOnline() {
+      // The network is back: try now instead of waiting out the backoff.
+      if (finished || socket) return;
+      clearTimeout(timer);
+      timer = null;
+      failures = 0;
+      connect();
+    }
+
+    function stop(finalStatus) {
+      if (finished) return;
+      finished = true;
+      clearTimeout(timer);
+      timer = null;
+      if (global.removeEventListener) global.removeEventListener("online", onOnline);
+      var ws = socket;
+      socket = null;
+      if (ws) ws.close(1000);
+      setStatus(finalStatus);
+    }
+
+    if (global.addEventListener) global.addEventListener("online", onOnline);
+    setStatus("connecting");
+    connect();
+
+    return {
+      get lastSeq() {
+        return lastSeq;
+      },
+      get status() {
+        return status;
+      },
+      close: function () {
+        stop("closed");
+      },
+    };
+  }
+
+  var api = { watch: watch };
+  global.QaHubClient = api;
+  if (typeof module === "object" && module.exports) module.exports = api;
+})(typeof window !== "undefined" ? window : this);

@@ -1,0 +1,232 @@
+/*
+ * The question page's live behaviour, on top of qa-hub-client.js:
+ *   - answers from others wait behind a "N new answers" banner (an aria-live region) and
+ *     show in place when it is clicked; the answer count and the tab title "(N) …" follow;
+ *   - the answer form posts with fetch, and the posted answer shows at once, without a
+ *     banner; its own notification is then recognised by seq and not shown again;
+ *   - a small status says live / reconnecting / offline.
+ * Without JavaScript the page still works: the form posts and redirects back.
+ */
+(function () {
+  "use strict";
+
+  var root = document.getElementById("question");
+  if (!root || !window.QaHubClient) return;
+
+  var questionId = root.dataset.questionId;
+  var list = document.getElementById("answer-list");
+  var banner = document.getElementById("new-answers");
+  var statusEl = document.getElementById("live-status");
+  var countEl = document.getElementById("answer-count");
+  var wordEl = document.getElementById("answer-word");
+  var form = document.getElementById("answer-form");
+  var baseTitle = document.title;
+
+  var shown = new Set();
+  list.querySelectorAll("li[data-seq]").forEach(function (li) {
+    shown.add(Number(li.dataset.seq));
+  });
+  var pending = new Map(); // seq -> answer, waiting behind the banner
+  var known = Number(countEl.dataset.count) || 0;
+  var posting = 0; // answer POSTs in flight from this page
+
+  var STATUS_TEXT = {
+    connecting: "connecting…",
+    live: "live",
+    reconnecting: "reconnecting…",
+    offline: "offline",
+    stopped: "not live",
+    closed: "not live",
+  };
+
+  function plural(n, word) {
+    return n + " " + word + (n === 1 ? "" : "s");
+  }
+
+  function formatTime(iso) {
+    var d = new Date(iso);
+    if (isNaN(d.getTime())) return "";
+    return d.toISOString().slice(0, 16).replace("T", " ") + " UTC";
+  }
+
+  function updateCount(n) {
+    if (n <= known) return;
+    known = n;
+    countEl.textContent = String(n);
+    countEl.dataset.count = String(n);
+    wordEl.textContent = n === 1 ? "answer" : "answers";
+  }
+
+  function updateBanner() {
+    var n = pending.size;
+    banner.hidden = n === 0;
+    banner.textContent = n === 0 ? "" : plural(n, "new answer");
+    document.title = n === 0 ? baseTitle : "(" + n + ") " + baseTitle;
+  }
+
+  // Builds the same markup as templates/question.html, with text nodes only: answer text
+  // never becomes HTML.
+  function renderAnswer(answer) {
+    var li = document.createElement("li");
+    li.className = "answer fresh";
+    li.id = "answer-" + answer.seq;
+    li.dataset.seq = String(answer.seq);
+    var body = document.createElement("div");
+    body.className = "body";
+    body.textContent = answer.body;
+    var meta = document.createElement("p");
+    meta.className = "meta";
+    var author = document.createElement("span");
+    author.className = "author";
+    author.textContent = answer.author;
+    var time = document.createElement("time");
+    time.dateTime = answer.created_at;
+    time.textContent = formatTime(answer.created_at);
+    var link = document.createElement("a");
+    link.href = "#answer-" + answer.seq;
+    link.textContent = "#" + answer.seq;
+    meta.append("answered by ", author, " · ", time, " · ", link);
+    li.append(body, meta);
+    return li;
+  }
+
+  // Puts an answer in seq order, once.
+  function show(answer) {
+    if (shown.has(answer.seq)) return null;
+    shown.add(answer.seq);
+    pending.delete(answer.seq);
+    var li = renderAnswer(answer);
+    var after = null;
+    list.querySelectorAll("li[data-seq]").forEach(function (other) {
+      if (!after && Number(other.dataset.seq) > answer.seq) after = other;
+    });
+    list.insertBefore(li, after);
+    var empty = document.getElementById("no-answers");
+    if (empty) empty.remove();
+    updateCount(answer.seq);
+    return li;
+  }
+
+  function revealPending() {
+    var answers = Array.from(pending.values()).sort(function (a, b) {
+      return a.seq - b.seq;
+    });
+    var first = null;
+    answers.forEach(function (a) {
+      var li = show(a);
+      if (!first) first = li;
+    });
+    pending.clear();
+    updateBanner();
+    return first;
+  }
+
+  banner.addEventListener("click", function () {
+    var first = revealPending();
+    if (first) {
+      first.tabIndex = -1;
+      first.focus({ preventScroll: true });
+      first.scrollIntoView({ block: "nearest", behavior: "smooth" });
+    }
+  });
+
+  var watch = window.QaHubClient.watch({
+    questionId: questionId,
+    afterSeq: Number(root.dataset.lastSeq) || 0,
+    onAnswer: function (answer) {
+      root.dataset.lastSeq = String(answer.seq);
+      updateCount(answer.seq);
+      // Our own answer, already shown when the POST returned: nothing to announce.
+      if (shown.has(answer.seq)) return;
+      pending.set(answer.seq, answer);
+      // While our POST is in flight this may be our own answer, whose reply is on its way:
+      // hold the banner; the reply shows it (and anything before it) in place.
+      if (posting === 0) updateBanner();
+    },
+    onSubscribed: function (count) {
+      updateCount(Number(count) || 0);
+    },
+    onStatus: function (status) {
+      statusEl.hidden = false;
+      statusEl.dataset.status = status;
+      statusEl.textContent = STATUS_TEXT[status] || status;
+    },
+    onError: function (error) {
+      statusEl.title = error.message || "";
+    },
+  });
+  window.addEventListener("pagehide", function () {
+    watch.close();
+  });
+
+  // The answer form: post with fetch so the page (and its socket) stays.
+  var fields = { body: form.elements.body, author: form.elements.author };
+  var formError = document.getElementById("answer-form-error");
+
+  function fieldError(name, message) {
+    var input = fields[name];
+    var p = document.getElementById("answer-" + name + "-error");
+    input.closest(".field").classList.toggle("invalid", Boolean(message));
+    if (message) input.setAttribute("aria-invalid", "true");
+    else input.removeAttribute("aria-invalid");
+    p.textContent = message || "";
+    p.hidden = !message;
+  }
+
+  function clearErrors() {
+    fieldError("body", null);
+    fieldError("author", null);
+    formError.hidden = true;
+    formError.textContent = "";
+  }
+
+  form.addEventListener("submit", function (event) {
+    event.preventDefault();
+    clearErrors();
+    var button = form.querySelector("button[type=submit]");
+    button.disabled = true;
+    posting += 1;
+    fetch("/api/questions/" + questionId + "/answers", {
+      method: "POST",
+      headers: { "Content-Type": "application/json", Accept: "application/json" },
+      body: JSON.stringify({ body: fields.body.value, author: fields.author.value }),
+    })
+      .then(function (res) {
+        return res.json().then(
+          function (data) {
+            return { ok: res.ok, data: data };
+          },
+          function () {
+            return { ok: false, data: null };
+          },
+        );
+      })
+      .then(function (result) {
+        if (result.ok) {
+          // Answers before ours are older: show them first so the list stays in order.
+          revealPending();
+          var li = show(result.data);
+          fields.body.value = "";
+          if (li) li.scrollIntoView({ block: "nearest" });
+          return;
+        }
+        var message = (result.data && result.data.error && result.data.error.message) || "The answer could not be posted.";
+        var text = message.charAt(0).toUpperCase() + message.slice(1);
+        if (/^body\b/.test(message)) fieldError("body", text);
+        else if (/^author\b/.test(message)) fieldError("author", text);
+        else {
+          formError.textContent = text;
+          formError.hidden = false;
+        }
+      })
+      .catch(function () {
+        formError.textContent = "Could not reach the server. Your answer is still here; try again.";
+        formError.hidden = false;
+      })
+      .finally(function () {
+        posting -= 1;
+        button.disabled = false;
+        updateBanner();
+      });
+  });
+})();

@@ -1,0 +1,541 @@
+//! The web pages in a real headless Chromium, driven over WebDriver (chromedriver +
+//! fantoccini): live banner, two pages at once, a server restart under an open page, hostile
+//! text, and the forms with JavaScript turned off. Each test starts its own chromedriver on a
+//! free port and its own browser with a fresh profile, and waits for events with a deadline
+//! (polling the page's state), never for a fixed time.
+//!
+//! Needs `chromium` and `chromedriver` on PATH (Debian: `apt-get install chromium
+//! chromium-driver`); `CHROME_BIN` and `CHROMEDRIVER` override the paths. Screenshots of `/`
+//! and a question page at desktop and phone width go to `target/tmp/screenshots/`.
+
+mod common;
+
+use std::{
+    future::Future,
+    path::PathBuf,
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use common::{Backend, TestApp, WAIT, spawn};
+use fantoccini::{Client, ClientBuilder, Locator};
+use qa_hub::store::{NewAnswer, Store};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+/// A chromedriver process of this test's own, killed (with the browsers it started) on drop.
+struct Driver {
+    child: Child,
+    url: String,
+}
+
+impl Driver {
+    async fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let program = std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "chromedriver".into());
+        let mut command = Command::new(&program);
+        command.arg(format!("--port={port}")).stdout(Stdio::null()).stderr(Stdio::null());
+        // Its own process group, so that dropping the driver also ends the browsers it started.
+        std::os::unix::process::CommandExt::process_group(&mut command, 0);
+        let child = command
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {program} (apt-get install chromium-driver): {e}"));
+        let driver = Self { child, url: format!("http://127.0.0.1:{port}") };
+        let http = reqwest::Client::new();
+        let status = format!("{}/status", driver.url);
+        eventually("chromedriver answers /status", WAIT, || {
+            let (http, status) = (&http, &status);
+            async move {
+                let res = http.get(status).send().await.ok()?;
+                let body: Value = res.json().await.ok()?;
+                (body["value"]["ready"] == true).then_some(())
+            }
+        })
+        .await;
+        driver
+    }
+
+    /// A new browser session with a fresh profile; `javascript: false` turns scripts off.
+    async fn browser(&self, javascript: bool) -> Browser {
+        let profile = tempfile::tempdir().unwrap();
+        let binary = std::env::var("CHROME_BIN").unwrap_or_else(|_| "/usr/bin/chromium".into());
+        let mut options = json!({
+            "binary": binary,
+            "args": [
+                "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                "--disable-quic", "--no-first-run", "--disable-component-update", "--disable-sync",
+                "--disable-dev-shm-usage", "--window-size=1280,900",
+                format!("--user-data-dir={}", profile.path().display()),
+            ],
+        });
+        if !javascript {
+            options["prefs"] = json!({"profile.managed_default_content_settings.javascript": 2});
+        }
+        let mut caps = serde_json::Map::new();
+        caps.insert("browserName".into(), json!("chrome"));
+        caps.insert("goog:chromeOptions".into(), options);
+        let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+            .capabilities(caps)
+            .connect(&self.url)
+            .await
+            .expect("a Chromium session");
+        Browser { client, _profile: profile }
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let group = format!("-{}", self.child.id());
+        let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+struct Browser {
+    client: Client,
+    _profile: tempfile::TempDir,
+}
+
+/// What the question page shows, read in one script call.
+#[derive(Debug, Deserialize, PartialEq)]
+struct PageState {
+    status: Option<String>,
+    banner: Option<String>,
+    title: String,
+    count: String,
+    seqs: Vec<i64>,
+    bodies: Vec<String>,
+    last_seq: i64,
+}
+
+const READ_STATE: &str = r#"
+    const q = (s) => document.querySelector(s);
+    const status = q('#live-status');
+    const banner = q('#new-answers');
+    return {
+      status: status && !status.hidden ? status.dataset.status : null,
+      banner: banner && !banner.hidden ? banner.textContent : null,
+      title: document.title,
+      count: q('#answer-count').textContent,
+      seqs: [...document.querySelectorAll('#answer-list li[data-seq]')].map(li => Number(li.dataset.seq)),
+      bodies: [...document.querySelectorAll('#answer-list li .body')].map(e => e.textContent),
+      last_seq: Number(q('#question').dataset.lastSeq),
+    };
+"#;
+
+async fn state(client: &Client) -> PageState {
+    serde_json::from_value(client.execute(READ_STATE, vec![]).await.expect("read page state"))
+        .expect("page state shape")
+}
+
+/// Polls `check` until it yields a value; fails the test after `limit`.
+async fn eventually<T, F, Fut>(what: &str, limit: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "timed out after {limit:?} waiting until {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Waits until the page state satisfies `pred`; returns that state.
+async fn until(client: &Client, what: &str, limit: Duration, pred: impl Fn(&PageState) -> bool) -> PageState {
+    let mut last = None;
+    let found = tokio::time::timeout(limit, async {
+        loop {
+            let s = state(client).await;
+            if pred(&s) {
+                return s;
+            }
+            last = Some(s);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    found.unwrap_or_else(|_| panic!("timed out after {limit:?} waiting until {what}; page: {last:?}"))
+}
+
+async fn click(client: &Client, css: &str) {
+    client.find(Locator::Css(css)).await.unwrap_or_else(|e| panic!("{css}: {e}")).click().await.unwrap();
+}
+
+async fn type_into(client: &Client, css: &str, text: &str) {
+    let field = client.find(Locator::Css(css)).await.unwrap_or_else(|e| panic!("{css}: {e}"));
+    field.clear().await.unwrap();
+    field.send_keys(text).await.unwrap();
+}
+
+async fn text_of(client: &Client, css: &str) -> String {
+    client.find(Locator::Css(css)).await.unwrap_or_else(|e| panic!("{css}: {e}")).text().await.unwrap()
+}
+
+fn screenshot_dir() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+async fn ask(app: &TestApp, title: &str, body: &str, author: &str) -> Uuid {
+    let res = app.post_json("/api/questions", &json!({"title": title, "body": body, "author": author})).await;
+    assert_eq!(res.status(), 201);
+    common::id_of(&res.json::<Value>().await.unwrap())
+}
+
+async fn answer_as(app: &TestApp, q: Uuid, body: &str, author: &str) -> i64 {
+    let res =
+        app.post_json(&format!("/api/questions/{q}/answers"), &json!({"body": body, "author": author})).await;
+    assert_eq!(res.status(), 201);
+    res.json::<Value>().await.unwrap()["seq"].as_i64().unwrap()
+}
+
+const FORM: &str = "application/x-www-form-urlencoded";
+const LIVE: Duration = Duration::from_secs(10);
+const TITLE: &str = "How do I stream answers to the browser without polling?";
+
+/// A page watching a question raises the banner within 2 s of an answer posted over REST;
+/// clicking it shows the answers; the count and the tab title follow. Also writes the
+/// screenshots.
+async fn banner_follows_new_answers(backend: Backend) {
+    let app = spawn(backend).await;
+    ask(
+        &app,
+        "Is SQLite fast enough for a small Q&A site?",
+        "We expect a few hundred visitors a day.",
+        "maria",
+    )
+    .await;
+    ask(&app, "Why does my WebSocket close with code 1013?", "It happens under load.", "dev_ops").await;
+    let q = ask(
+        &app,
+        TITLE,
+        "My Q&A site reloads the page every 30 seconds to find new answers.\nIs there a way to show them as they are posted?",
+        "ann",
+    )
+    .await;
+    answer_as(&app, q, "Open a WebSocket to the hub and subscribe to the question.", "bob").await;
+
+    let driver = Driver::start().await;
+    let Browser { client, _profile } = driver.browser(true).await;
+    client.goto(&app.url(&format!("/questions/{q}"))).await.unwrap();
+    let s = until(&client, "the page is live", LIVE, |s| s.status.as_deref() == Some("live")).await;
+    assert_eq!((s.seqs.as_slice(), s.banner.as_deref(), s.count.as_str()), (&[1][..], None, "1"));
+    let base_title = s.title.clone();
+    assert_eq!(base_title, format!("{TITLE} · qa-hub"));
+
+    let posted = Instant::now();
+    answer_as(&app, q, "Subscribe with after_seq so you never miss one.", "carol").await;
+    let s = until(&client, "the banner says 1 new answer", Duration::from_secs(2), |s| {
+        s.banner.as_deref() == Some("1 new answer")
+    })
+    .await;
+    println!("banner after {:?}", posted.elapsed());
+    assert!(posted.elapsed() < Duration::from_secs(2));
+    assert_eq!(s.title, format!("(1) {base_title}"));
+    assert_eq!(s.count, "2");
+    assert_eq!(s.seqs, vec![1], "new answers wait behind the banner");
+
+    answer_as(&app, q, "And reconnect with backoff when the connection drops.", "dan").await;
+    answer_as(&app, q, "Server-sent events would work too, but <b>WebSockets</b> are two-way.", "erin").await;
+    let s = until(&client, "the banner says 3 new answers", LIVE, |s| {
+        s.banner.as_deref() == Some("3 new answers")
+    })
+    .await;
+    assert_eq!(s.title, format!("(3) {base_title}"));
+    assert_eq!(s.count, "4");
+    let dir = screenshot_dir();
+    let name = format!("{backend:?}").to_lowercase();
+    std::fs::write(dir.join(format!("{name}-question-banner.png")), client.screenshot().await.unwrap())
+        .unwrap();
+
+    click(&client, "#new-answers").await;
+    let s = until(&client, "the answers are shown", LIVE, |s| s.seqs == [1, 2, 3, 4]).await;
+    assert_eq!(s.banner, None);
+    assert_eq!(s.title, base_title);
+    assert_eq!(s.count, "4");
+    assert_eq!(s.bodies[3], "Server-sent events would work too, but <b>WebSockets</b> are two-way.");
+
+    // Screenshots: question page and list, desktop and phone width.
+    let shots = [("desktop", 1280, 900), ("phone", 390, 844)];
+    for (label, w, h) in shots {
+        client.set_window_size(w, h).await.unwrap();
+        client.execute("window.scrollTo(0, 0)", vec![]).await.unwrap();
+        std::fs::write(dir.join(format!("{name}-question-{label}.png")), client.screenshot().await.unwrap())
+            .unwrap();
+    }
+    client.goto(&app.url("/")).await.unwrap();
+    for (label, w, h) in shots.iter().rev() {
+        client.set_window_size(*w, *h).await.unwrap();
+        std::fs::write(dir.join(format!("{name}-index-{label}.png")), client.screenshot().await.unwrap())
+            .unwrap();
+    }
+    println!("screenshots in {}", dir.display());
+    client.close().await.unwrap();
+}
+
+/// Two pages on one question: an answer posted from one shows at once there (once, no
+/// banner) and raises the banner on the other.
+async fn two_pages_see_one_answer(backend: Backend) {
+    let app = spawn(backend).await;
+    let q = app.question().await;
+    let driver = Driver::start().await;
+    let Browser { client, _profile } = driver.browser(true).await;
+    let page = app.url(&format!("/questions/{q}"));
+
+    let first = client.window().await.unwrap();
+    client.goto(&page).await.unwrap();
+    until(&client, "page A is live", LIVE, |s| s.status.as_deref() == Some("live")).await;
+    let second = client.new_window(false).await.unwrap().handle;
+    client.switch_to_window(second.clone()).await.unwrap();
+    client.goto(&page).await.unwrap();
+    until(&client, "page B is live", LIVE, |s| s.status.as_deref() == Some("live")).await;
+
+    // Record whether the banner ever shows on the poster's page, however briefly.
+    client
+        .execute(
+            "const b = document.getElementById('new-answers'); window.bannerSeen = false; \
+             new MutationObserver(() => { if (!b.hidden) window.bannerSeen = true; }) \
+               .observe(b, {attributes: true, childList: true, subtree: true, characterData: true});",
+            vec![],
+        )
+        .await
+        .unwrap();
+    type_into(&client, "#answer-body", "Posted from page B").await;
+    type_into(&client, "#answer-author", "bea").await;
+    click(&client, "#answer-form button[type=submit]").await;
+    // Shown at once from the POST's reply, then its own notification arrives (last_seq 1)
+    // and must not show it again or raise the banner.
+    let s = until(&client, "B shows its answer and has its notification", LIVE, |s| s.last_seq == 1).await;
+    assert_eq!(s.seqs, vec![1]);
+    assert_eq!(s.bodies, vec!["Posted from page B"]);
+    assert_eq!(s.banner, None);
+    assert_eq!(s.count, "1");
+    assert!(!s.title.starts_with('('), "{}", s.title);
+    assert_eq!(client.execute("return window.bannerSeen", vec![]).await.unwrap(), json!(false));
+    let typed = client.find(Locator::Css("#answer-body")).await.unwrap().prop("value").await.unwrap();
+    assert_eq!(typed.as_deref(), Some(""), "the form is cleared after posting");
+
+    client.switch_to_window(first).await.unwrap();
+    let s = until(&client, "A shows the banner", LIVE, |s| s.banner.as_deref() == Some("1 new answer")).await;
+    assert_eq!(s.seqs, Vec::<i64>::new());
+    click(&client, "#new-answers").await;
+    let s = until(&client, "A shows the answer", LIVE, |s| s.seqs == [1]).await;
+    assert_eq!(s.bodies, vec!["Posted from page B"]);
+    client.close().await.unwrap();
+}
+
+/// The server stops and starts again on the same database and port while the page stays
+/// open: it reconnects on its own, and answers posted meanwhile appear once.
+async fn page_resumes_after_restart(backend: Backend) {
+    let app = spawn(backend).await;
+    let q = app.question().await;
+    app.answer(q, "before the restart").await;
+    let driver = Driver::start().await;
+    let Browser { client, _profile } = driver.browser(true).await;
+    client.goto(&app.url(&format!("/questions/{q}"))).await.unwrap();
+    until(&client, "the page is live", LIVE, |s| s.status.as_deref() == Some("live")).await;
+
+    let addr = app.addr;
+    app.stop().await;
+    until(&client, "the page notices the drop", LIVE, |s| {
+        matches!(s.status.as_deref(), Some("reconnecting" | "offline"))
+    })
+    .await;
+    // Answers posted while this server is down (as by another instance on the same database).
+    let store = Store::connect(&app.db.url, 1).await.unwrap();
+    for body in ["while away 1", "while away 2"] {
+        let new = NewAnswer { body: body.into(), author: "ivy".into() };
+        store.post_answer(q, new).await.unwrap().expect("question exists");
+    }
+    store.close().await;
+
+    let app = app.start_again().await;
+    assert_eq!(app.addr, addr);
+    let restarted = Instant::now();
+    let s = until(&client, "the missed answers are announced", Duration::from_secs(30), |s| {
+        s.status.as_deref() == Some("live") && s.banner.as_deref() == Some("2 new answers")
+    })
+    .await;
+    println!("caught up {:?} after the restart", restarted.elapsed());
+    assert_eq!(s.count, "3");
+    click(&client, "#new-answers").await;
+    let s = until(&client, "the missed answers are shown", LIVE, |s| s.seqs.len() == 3).await;
+    assert_eq!(s.seqs, vec![1, 2, 3]);
+    assert_eq!(s.bodies, vec!["before the restart", "while away 1", "while away 2"]);
+
+    app.answer(q, "after the restart").await;
+    until(&client, "a live answer after the restart", LIVE, |s| s.banner.as_deref() == Some("1 new answer"))
+        .await;
+    click(&client, "#new-answers").await;
+    let s = until(&client, "all four shown", LIVE, |s| s.seqs.len() == 4).await;
+    assert_eq!(s.seqs, vec![1, 2, 3, 4], "each answer exactly once");
+    assert_eq!((s.last_seq, s.count.as_str(), s.banner), (4, "4", None));
+    client.close().await.unwrap();
+}
+
+/// User text is text: markup in titles, bodies and names is shown, not run; every HTML
+/// response has a CSP without 'unsafe-inline' scripts.
+async fn hostile_text_is_shown_as_text(backend: Backend) {
+    let app = spawn(backend).await;
+    let title = "<script>window.pwned = 1</script>";
+    let body = "<img src=x onerror=\"window.pwned = 2\"> and </div><b>bold?</b>";
+    let author = "<i>mallory</i>";
+    let q = ask(&app, title, body, author).await;
+    answer_as(&app, q, "<img src=x onerror=\"window.pwned = 3\">", author).await;
+
+    for path in [
+        "/".to_owned(),
+        format!("/questions/{q}"),
+        "/questions/not-a-uuid".into(),
+        format!("/questions/{}", Uuid::new_v4()),
+    ] {
+        let res = app.get(&path).await;
+        let expected =
+            if path.starts_with("/questions/") && !path.ends_with(&q.to_string()) { 404 } else { 200 };
+        assert_eq!(res.status(), expected, "{path}");
+        assert!(res.headers()["content-type"].to_str().unwrap().starts_with("text/html"), "{path}");
+        let csp =
+            res.headers().get("content-security-policy").expect("a CSP header").to_str().unwrap().to_owned();
+        let script_src =
+            csp.split(';').map(str::trim).find(|d| d.starts_with("script-src")).expect("script-src");
+        assert_eq!(script_src, "script-src 'self'", "{path}");
+        assert!(!csp.contains("unsafe-inline") && !csp.contains("unsafe-eval"), "{csp}");
+        let html = res.text().await.unwrap();
+        assert!(!html.contains("<script>window") && !html.contains("<img src=x"), "{path}: {html}");
+        assert!(!html.contains("onerror=\"") && !html.contains(" onclick"), "{path}");
+    }
+
+    let driver = Driver::start().await;
+    let Browser { client, _profile } = driver.browser(true).await;
+    client.goto(&app.url(&format!("/questions/{q}"))).await.unwrap();
+    // The page's own socket works under the CSP (connect-src 'self' covers ws:).
+    until(&client, "the page is live under its CSP", LIVE, |s| s.status.as_deref() == Some("live")).await;
+    assert_eq!(text_of(&client, "h1").await, title);
+    assert_eq!(text_of(&client, "#question .author").await, author);
+    answer_as(&app, q, "<script>window.pwned = 4</script><img src=y onerror=\"window.pwned = 5\">", "eve")
+        .await;
+    until(&client, "the hostile answer is announced", LIVE, |s| s.banner.is_some()).await;
+    click(&client, "#new-answers").await;
+    let s = until(&client, "it is shown", LIVE, |s| s.seqs.len() == 2).await;
+    assert_eq!(s.bodies[0], "<img src=x onerror=\"window.pwned = 3\">");
+    assert_eq!(s.bodies[1], "<script>window.pwned = 4</script><img src=y onerror=\"window.pwned = 5\">");
+    let probe = client
+        .execute("return [typeof window.pwned, document.querySelectorAll('main img, main script, main b, main i').length]", vec![])
+        .await
+        .unwrap();
+    assert_eq!(probe, json!(["undefined", 0]));
+
+    client.goto(&app.url("/")).await.unwrap();
+    assert_eq!(text_of(&client, ".question-item h2 a").await, title);
+    client.goto(&app.url("/questions/not-a-uuid")).await.unwrap();
+    assert_eq!(text_of(&client, "h1").await, "Question not found");
+    let name = format!("{backend:?}").to_lowercase();
+    std::fs::write(
+        screenshot_dir().join(format!("{name}-not-found.png")),
+        client.screenshot().await.unwrap(),
+    )
+    .unwrap();
+    client.close().await.unwrap();
+}
+
+/// With JavaScript off, the forms post and redirect; a validation error shows next to its
+/// field and keeps what was typed.
+async fn forms_work_without_javascript(backend: Backend) {
+    let app = spawn(backend).await;
+
+    // The raw exchange: a 303 to the new page, and a 422 page for bad input.
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let res = http
+        .post(app.url("/questions"))
+        .header("content-type", FORM)
+        .body("title=Raw+form&body=Posted+by+a+plain+form.&author=curl")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    let location = res.headers()["location"].to_str().unwrap().to_owned();
+    assert!(location.starts_with("/questions/"), "{location}");
+    let res = http
+        .post(app.url(&format!("{location}/answers")))
+        .header("content-type", FORM)
+        .body("body=+&author=curl")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 422);
+    assert!(res.text().await.unwrap().contains("Body must not be empty."));
+
+    let driver = Driver::start().await;
+    let Browser { client, _profile } = driver.browser(false).await;
+    client.goto(&app.url("/")).await.unwrap();
+    // Leave the title out: the page comes back with the error and what was typed.
+    type_into(&client, "#body", "I typed this and want to keep it.").await;
+    type_into(&client, "#author", "noscript").await;
+    click(&client, "form[action='/questions#ask'] button[type=submit]").await;
+    eventually("the title error shows", LIVE, || async {
+        client.find(Locator::Css("#title-error")).await.ok()
+    })
+    .await;
+    assert_eq!(text_of(&client, "#title-error").await, "Title must not be empty.");
+    let name = format!("{backend:?}").to_lowercase();
+    std::fs::write(
+        screenshot_dir().join(format!("{name}-form-error.png")),
+        client.screenshot().await.unwrap(),
+    )
+    .unwrap();
+    let kept = client.find(Locator::Css("#body")).await.unwrap().prop("value").await.unwrap();
+    assert_eq!(kept.as_deref(), Some("I typed this and want to keep it."));
+    let kept = client.find(Locator::Css("#author")).await.unwrap().prop("value").await.unwrap();
+    assert_eq!(kept.as_deref(), Some("noscript"));
+
+    type_into(&client, "#title", "Does this work without JavaScript?").await;
+    click(&client, "form[action='/questions#ask'] button[type=submit]").await;
+    let url = eventually("the question page opens", LIVE, || async {
+        let url = client.current_url().await.ok()?;
+        url.path().starts_with("/questions/").then_some(url)
+    })
+    .await;
+    assert_eq!(text_of(&client, "h1").await, "Does this work without JavaScript?");
+    let status_hidden =
+        client.find(Locator::Css("#live-status")).await.unwrap().attr("hidden").await.unwrap();
+    assert!(status_hidden.is_some(), "no script ran, so no live status");
+
+    // An empty answer: the error next to the field, the name kept.
+    type_into(&client, "#answer-author", "noscript").await;
+    click(&client, "#answer-form button[type=submit]").await;
+    let error = eventually("the answer error shows", LIVE, || async {
+        let text = client.find(Locator::Css("#answer-body-error")).await.ok()?.text().await.ok()?;
+        (!text.is_empty()).then_some(text)
+    })
+    .await;
+    assert_eq!(error, "Body must not be empty.");
+    let kept = client.find(Locator::Css("#answer-author")).await.unwrap().prop("value").await.unwrap();
+    assert_eq!(kept.as_deref(), Some("noscript"));
+
+    type_into(&client, "#answer-body", "Yes: the form posts and redirects.").await;
+    click(&client, "#answer-form button[type=submit]").await;
+    // The redirect lands on the new answer; with JavaScript the page would not navigate.
+    eventually("the redirect to the answer", LIVE, || async {
+        let now = client.current_url().await.ok()?;
+        (now.path() == url.path() && now.fragment() == Some("answer-1")).then_some(())
+    })
+    .await;
+    assert_eq!(text_of(&client, "#answer-1 .body").await, "Yes: the form posts and redirects.");
+    assert_eq!(text_of(&client, "#answer-count").await, "1");
+    client.close().await.unwrap();
+}
+
+on_both_backends!(
+    banner_follows_new_answers,
+    two_pages_see_one_answer,
+    page_resumes_after_restart,
+    hostile_text_is_shown_as_text,
+    forms_work_without_javascript,
+);

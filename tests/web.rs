@@ -1,0 +1,155 @@
+//! The web pages over plain HTTP (no browser): status codes, pagination, form errors, the
+//! static files, and that a form-posted answer reaches WebSocket watchers.
+
+mod common;
+
+use common::{Backend, TestApp, spawn};
+use reqwest::redirect::Policy;
+use serde_json::json;
+use uuid::Uuid;
+
+const FORM: &str = "application/x-www-form-urlencoded";
+
+fn no_redirects() -> reqwest::Client {
+    reqwest::Client::builder().redirect(Policy::none()).build().unwrap()
+}
+
+async fn post_form(app: &TestApp, path: &str, body: impl Into<reqwest::Body>) -> reqwest::Response {
+    no_redirects().post(app.url(path)).header("content-type", FORM).body(body).send().await.unwrap()
+}
+
+fn assert_html_page(res: &reqwest::Response) {
+    let headers = res.headers();
+    assert!(headers["content-type"].to_str().unwrap().starts_with("text/html"), "{headers:?}");
+    assert!(headers.contains_key("content-security-policy"), "{headers:?}");
+}
+
+async fn list_paginates_newest_first(backend: Backend) {
+    let app = spawn(backend).await;
+    let res = app.get("/").await;
+    assert_eq!(res.status(), 200);
+    assert_html_page(&res);
+    assert!(res.text().await.unwrap().contains("No questions yet"));
+
+    for i in 1..=23 {
+        let res = app
+            .post_json(
+                "/api/questions",
+                &json!({"title": format!("Question number {i:02}"), "body": "b", "author": "a"}),
+            )
+            .await;
+        assert_eq!(res.status(), 201);
+    }
+    let first = app.get("/").await.text().await.unwrap();
+    assert_eq!(first.matches("class=\"question-item\"").count(), 20);
+    let newest = first.find("Question number 23").expect("newest on page 1");
+    assert!(newest < first.find("Question number 22").unwrap(), "newest first");
+    assert!(!first.contains("Question number 03"));
+    let at = first.find("href=\"/?before=").expect("a link to older questions") + "href=\"".len();
+    let link = &first[at..first[at..].find('"').unwrap() + at];
+
+    let second = app.get(link).await.text().await.unwrap();
+    assert_eq!(second.matches("class=\"question-item\"").count(), 3);
+    assert!(second.contains("Question number 01") && second.contains("Question number 03"));
+    assert!(!second.contains("?before="), "the last page has no older link");
+    assert!(second.contains("« Newest"));
+
+    let res = app.get("/?before=not-a-uuid").await;
+    assert_eq!(res.status(), 400);
+    assert_html_page(&res);
+}
+
+async fn bad_forms_get_clear_errors(backend: Backend) {
+    let app = spawn(backend).await;
+    let long_title = "x".repeat(301);
+    let res = post_form(&app, "/questions", format!("title={long_title}&body=keep+me&author=ann")).await;
+    assert_eq!(res.status(), 422);
+    assert_html_page(&res);
+    let page = res.text().await.unwrap();
+    assert!(page.contains("Title must be at most 300 characters (it has 301)."), "{page}");
+    assert!(page.contains(">keep me</textarea>"), "what was typed is kept");
+
+    // Missing fields count as empty, not as a malformed request.
+    let res = post_form(&app, "/questions", "").await;
+    assert_eq!(res.status(), 422);
+    let page = res.text().await.unwrap();
+    for field in ["Title", "Body", "Author"] {
+        assert!(page.contains(&format!("{field} must not be empty.")), "{field}");
+    }
+
+    let res = no_redirects().post(app.url("/questions")).json(&json!({"title": "t"})).send().await.unwrap();
+    assert_eq!(res.status(), 415);
+    assert_html_page(&res);
+
+    let res =
+        post_form(&app, "/questions", format!("title=t&author=a&body={}", "y".repeat(600 * 1024))).await;
+    assert_eq!(res.status(), 413);
+    assert_html_page(&res);
+
+    for path in [format!("/questions/{}/answers", Uuid::new_v4()), "/questions/nope/answers".into()] {
+        let res = post_form(&app, &path, "body=hello&author=ann").await;
+        assert_eq!(res.status(), 404, "{path}");
+        assert_html_page(&res);
+    }
+    for path in [format!("/questions/{}", Uuid::new_v4()), "/questions/nope".into(), "/static/nope.js".into()]
+    {
+        let res = app.get(&path).await;
+        assert_eq!(res.status(), 404, "{path}");
+        assert_html_page(&res);
+    }
+    // Reloading a form's error page (a GET of the form's URL) leads back to the page.
+    let q = app.question().await;
+    let res = no_redirects().get(app.url(&format!("/questions/{q}/answers"))).send().await.unwrap();
+    assert_eq!(res.status(), 303);
+    assert_eq!(res.headers()["location"], format!("/questions/{q}").as_str());
+    let res = no_redirects().get(app.url("/questions")).send().await.unwrap();
+    assert_eq!(res.status(), 303);
+    assert_eq!(res.headers()["location"], "/");
+    // Other unknown paths keep the API's JSON 404.
+    let res = app.get("/nothing-here").await;
+    assert_eq!(res.status(), 404);
+    assert!(res.headers()["content-type"].to_str().unwrap().starts_with("application/json"));
+}
+
+async fn form_answer_reaches_watchers(backend: Backend) {
+    let app = spawn(backend).await;
+    let q = app.question().await;
+    let mut ws = app.ws().await;
+    ws.subscribe(q, None).await;
+    let res = post_form(
+        &app,
+        &format!("/questions/{q}/answers"),
+        "body=Via+the+form%0Awith+a+newline&author=+zoe+",
+    )
+    .await;
+    assert_eq!(res.status(), 303);
+    assert_eq!(res.headers()["location"], format!("/questions/{q}#answer-1").as_str());
+    let msg = ws.recv().await;
+    assert_eq!(msg["type"], "answer");
+    assert_eq!(msg["answer"]["body"], "Via the form\nwith a newline");
+    assert_eq!(msg["answer"]["author"], "zoe", "one-line fields are trimmed, as in the API");
+    let page = app.get(&format!("/questions/{q}")).await.text().await.unwrap();
+    assert!(page.contains("data-last-seq=\"1\""));
+    assert!(page.contains("Via the form\nwith a newline"));
+}
+
+async fn static_files_are_served(backend: Backend) {
+    let app = spawn(backend).await;
+    for (path, kind) in [
+        ("/static/app.css", "text/css"),
+        ("/static/qa-hub-client.js", "text/javascript"),
+        ("/static/question.js", "text/javascript"),
+    ] {
+        let res = app.get(path).await;
+        assert_eq!(res.status(), 200, "{path}");
+        assert!(res.headers()["content-type"].to_str().unwrap().starts_with(kind), "{path}");
+        assert!(!res.text().await.unwrap().is_empty());
+    }
+}
+
+on_both_backends!(
+    list_paginates_newest_first,
+    bad_forms_get_clear_errors,
+    form_answer_reaches_watchers,
+    static_files_are_served,
+);
