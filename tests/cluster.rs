@@ -1,0 +1,218 @@
+//! Several hub nodes on one Postgres database: answers posted on any node reach the
+//! subscribers of every node exactly once and in seq order, also across lost listener
+//! connections. Postgres only (SQLite is single-node).
+
+mod common;
+
+use std::{future::Future, time::Duration};
+
+use common::{Backend, TestApp, TestDb, WAIT, WsClient, postgres_admin_url, start_on};
+use futures_util::future::join_all;
+use serde_json::Value;
+use sqlx::{Connection, PgConnection};
+use uuid::Uuid;
+
+/// Starts `n` nodes named node-0, node-1, … on one fresh database (node 0 owns it).
+async fn cluster(n: usize) -> Vec<TestApp> {
+    let db = TestDb::new(Backend::Postgres).await;
+    let mut nodes = Vec::new();
+    for i in 1..n {
+        nodes.push(start_on(db.shared(), |c| tweak(c, i)).await);
+    }
+    nodes.insert(0, start_on(db, |c| tweak(c, 0)).await);
+    nodes
+}
+
+fn tweak(config: &mut qa_hub::Config, i: usize) {
+    config.node_id = Some(format!("node-{i}"));
+    // Three nodes per test, tests in parallel: stay well inside max_connections.
+    config.db_pool = 3;
+}
+
+/// Stops every node (their listeners too) before the database is dropped.
+async fn stop_all(nodes: Vec<TestApp>) {
+    for node in nodes.iter().rev() {
+        node.stop().await;
+    }
+}
+
+/// Polls `check` until it returns Some, failing the test after [`WAIT`].
+async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "timed out waiting until {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn admin() -> PgConnection {
+    PgConnection::connect(&postgres_admin_url()).await.expect("admin connection")
+}
+
+/// The backend pid of a node's listening connection, as Postgres reports it.
+async fn listener_pid(admin: &mut PgConnection, node: &str) -> Option<i32> {
+    sqlx::query_scalar("SELECT pid FROM pg_stat_activity WHERE application_name = $1")
+        .bind(format!("{}:{node}", qa_hub::cluster::LISTENER_APP_NAME))
+        .fetch_optional(admin)
+        .await
+        .expect("pg_stat_activity")
+}
+
+/// Kills a node's listening connection and waits until the node listens again on another.
+async fn kill_listener(admin: &mut PgConnection, node: &TestApp, name: &str) {
+    let pid = listener_pid(admin, name).await.expect("the node has a listener");
+    assert_eq!(node.state.cluster.listener_pid(), Some(pid), "the node reports the same pid");
+    let killed: bool =
+        sqlx::query_scalar("SELECT pg_terminate_backend($1)").bind(pid).fetch_one(&mut *admin).await.unwrap();
+    assert!(killed);
+    eventually("the node listens on a new connection", || async {
+        node.state.cluster.listener_pid().filter(|&new| new != pid)
+    })
+    .await;
+}
+
+/// Subscribes `per_node` clients on every node to `q`.
+async fn subscribers(nodes: &[TestApp], per_node: usize, q: Uuid) -> Vec<WsClient> {
+    let mut clients = Vec::new();
+    for node in nodes {
+        for _ in 0..per_node {
+            let mut ws = node.ws().await;
+            ws.subscribe(q, None).await;
+            clients.push(ws);
+        }
+    }
+    clients
+}
+
+/// Posts answers `from..=to` to `q`, answer i through node i % nodes, four at a time.
+async fn post_round_robin(nodes: &[TestApp], q: Uuid, from: usize, to: usize) {
+    let posters = (0..4).map(|lane| async move {
+        for i in (from..=to).filter(|i| i % 4 == lane) {
+            nodes[i % nodes.len()].answer(q, &format!("answer {i}")).await;
+        }
+    });
+    join_all(posters).await;
+}
+
+/// Every client receives exactly seqs 1..=n in order: then a sentinel posted afterwards
+/// must be the very next message (a repeat or a stray would come before it).
+async fn assert_exactly_once_in_order(clients: &mut [WsClient], nodes: &[TestApp], q: Uuid, n: i64) {
+    let expected: Vec<(Uuid, i64)> = (1..=n).map(|seq| (q, seq)).collect();
+    for ws in clients.iter_mut() {
+        assert_eq!(ws.answers(n as usize).await, expected);
+    }
+    nodes[0].answer(q, "sentinel").await;
+    for ws in clients.iter_mut() {
+        assert_eq!(ws.answers(1).await, vec![(q, n + 1)]);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_subscriber_on_every_node_gets_each_answer_once_in_order() {
+    let nodes = cluster(3).await;
+    let q = nodes[0].question().await;
+    let mut clients = subscribers(&nodes, 2, q).await;
+    post_round_robin(&nodes, q, 1, 200).await;
+    assert_exactly_once_in_order(&mut clients, &nodes, q, 200).await;
+    stop_all(nodes).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_whose_listener_is_killed_twice_misses_nothing() {
+    let nodes = cluster(3).await;
+    let q = nodes[0].question().await;
+    let mut clients = subscribers(&nodes, 2, q).await;
+    let mut admin = admin().await;
+    // Kill node 2's listener while the others keep posting, then again later.
+    let posting = post_round_robin(&nodes[..2], q, 1, 200);
+    let killing = async {
+        eventually("some answers are in", || async {
+            (nodes[0].state.store.answer_count(q).await.unwrap() >= Some(40)).then_some(())
+        })
+        .await;
+        kill_listener(&mut admin, &nodes[2], "node-2").await;
+        eventually("more answers are in", || async {
+            (nodes[0].state.store.answer_count(q).await.unwrap() >= Some(120)).then_some(())
+        })
+        .await;
+        kill_listener(&mut admin, &nodes[2], "node-2").await;
+    };
+    tokio::join!(posting, killing);
+    assert_exactly_once_in_order(&mut clients, &nodes, q, 200).await;
+    stop_all(nodes).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_started_later_serves_earlier_answers_after_seq() {
+    let db = TestDb::new(Backend::Postgres).await;
+    let first = start_on(db.shared(), |c| tweak(c, 0)).await;
+    let q = first.question().await;
+    for i in 1..=5 {
+        first.answer(q, &format!("answer {i}")).await;
+    }
+    let later = start_on(db, |c| tweak(c, 1)).await;
+    let mut ws = later.ws().await;
+    assert_eq!(ws.subscribe(q, Some(2)).await, 5);
+    assert_eq!(ws.answers(3).await, vec![(q, 3), (q, 4), (q, 5)]);
+    // And it hears what is posted on the first node from now on.
+    first.answer(q, "answer 6").await;
+    assert_eq!(ws.answers(1).await, vec![(q, 6)]);
+    first.stop().await;
+    later.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readyz_says_not_ready_while_the_listener_is_cut_off_then_catches_up() {
+    let nodes = cluster(2).await;
+    let q = nodes[0].question().await;
+    let mut clients = subscribers(&nodes, 1, q).await;
+    nodes[0].answer(q, "before").await;
+    for ws in &mut clients {
+        assert_eq!(ws.answers(1).await, vec![(q, 1)]);
+    }
+    assert_eq!(nodes[1].get("/readyz").await.status(), 200);
+
+    // Refuse new connections to the test database, then cut node 1's listener: it cannot
+    // reconnect until we allow connections again. (The nodes' pools keep their open ones.)
+    let mut admin = admin().await;
+    let db_name: String = sqlx::query_scalar("SELECT current_database()")
+        .fetch_one(nodes[0].state.store.postgres_pool().unwrap())
+        .await
+        .unwrap();
+    let allow = |yes: bool| format!("ALTER DATABASE {db_name} ALLOW_CONNECTIONS {yes}");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(allow(false))).execute(&mut admin).await.unwrap();
+    let pid = listener_pid(&mut admin, "node-1").await.expect("node 1 listens");
+    sqlx::query("SELECT pg_terminate_backend($1)").bind(pid).execute(&mut admin).await.unwrap();
+
+    let body: Value = eventually("node 1 reports not ready", || async {
+        let res = nodes[1].get("/readyz").await;
+        (res.status() == 503).then_some(res)?.json().await.ok()
+    })
+    .await;
+    assert_eq!(body["error"]["code"], "unavailable", "{body}");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("listener is disconnected"), "{message}");
+    assert_eq!(nodes[0].get("/readyz").await.status(), 200, "the other node is unaffected");
+
+    // Posted while node 1 is deaf: its subscriber must still get them after the reconnect.
+    nodes[0].answer(q, "during 1").await;
+    nodes[0].answer(q, "during 2").await;
+    assert_eq!(clients[0].answers(2).await, vec![(q, 2), (q, 3)]);
+
+    sqlx::raw_sql(sqlx::AssertSqlSafe(allow(true))).execute(&mut admin).await.unwrap();
+    eventually("node 1 is ready again", || async { (nodes[1].get("/readyz").await.status() == 200).then_some(()) })
+        .await;
+    assert_eq!(clients[1].answers(2).await, vec![(q, 2), (q, 3)]);
+    nodes[1].answer(q, "after").await;
+    for ws in &mut clients {
+        assert_eq!(ws.answers(1).await, vec![(q, 4)]);
+    }
+    stop_all(nodes).await;
+}
