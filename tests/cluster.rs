@@ -216,3 +216,89 @@ async fn readyz_says_not_ready_while_the_listener_is_cut_off_then_catches_up() {
     }
     stop_all(nodes).await;
 }
+
+/// Measures answers/s through NOTIFY (docs/scaling.md). Not part of the suite: run with
+///
+///     cargo test --test cluster notify_throughput -- --ignored --nocapture
+///
+/// and tune with QA_HUB_BENCH_NODES (3), _ANSWERS (3000), _POSTERS (8), _QUESTIONS (50).
+/// Answers are posted through node 0's store directly (no HTTP, no local publish), so every
+/// node, node 0 included, gets each one through LISTEN/NOTIFY + one fetch per batch. Each node
+/// has one hub subscriber per question (no WebSocket), so this times the cluster path alone.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "measurement; see docs/scaling.md"]
+async fn notify_throughput() {
+    use std::{sync::Arc, time::Instant};
+
+    use qa_hub::{hub::Subscriber, store::NewAnswer};
+    use tokio::sync::mpsc;
+
+    let env = |name: &str, default: usize| {
+        std::env::var(format!("QA_HUB_BENCH_{name}")).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    };
+    let (n_nodes, n_answers, n_posters, n_questions) =
+        (env("NODES", 3), env("ANSWERS", 3000), env("POSTERS", 8), env("QUESTIONS", 50));
+    let db = TestDb::new(Backend::Postgres).await;
+    let mut nodes = Vec::new();
+    for i in 0..n_nodes {
+        nodes.push(
+            start_on(db.shared(), |c| {
+                c.node_id = Some(format!("bench-{i}"));
+                c.db_pool = if i == 0 { n_posters as u32 + 2 } else { 4 };
+            })
+            .await,
+        );
+    }
+    let mut questions = Vec::new();
+    for _ in 0..n_questions {
+        questions.push(nodes[0].question().await);
+    }
+    // One receiving queue per node, subscribed to every question.
+    let mut receivers = Vec::new();
+    for node in &nodes {
+        let (queue, mut rx) = mpsc::channel(n_answers + 16);
+        for &q in &questions {
+            let hub = &node.state.hub;
+            hub.subscribe(q, Subscriber { conn: hub.next_conn_id(), queue: queue.clone(), overflow: Arc::default() });
+        }
+        receivers.push(tokio::spawn(async move {
+            let mut got = 0;
+            while got < n_answers {
+                tokio::time::timeout(WAIT, rx.recv()).await.expect("answers keep arriving").unwrap();
+                got += 1;
+            }
+            Instant::now()
+        }));
+    }
+    let start = Instant::now();
+    let store = nodes[0].state.store.clone();
+    let posters = (0..n_posters).map(|p| {
+        let (store, questions) = (store.clone(), questions.clone());
+        tokio::spawn(async move {
+            for i in (0..n_answers).filter(|i| i % n_posters == p) {
+                let new = NewAnswer { body: format!("answer {i}"), author: "bench".into() };
+                store.post_answer(questions[i % questions.len()], new).await.unwrap().unwrap();
+            }
+        })
+    });
+    join_all(posters).await.into_iter().for_each(|r| r.unwrap());
+    let posted = start.elapsed();
+    let done: Vec<Instant> = join_all(receivers).await.into_iter().map(|r| r.unwrap()).collect();
+    let rate = |d: Duration| n_answers as f64 / d.as_secs_f64();
+    println!(
+        "nodes={n_nodes} answers={n_answers} posters={n_posters} questions={n_questions}: \
+         posted in {posted:.2?} ({:.0} answers/s committed)",
+        rate(posted)
+    );
+    for (i, at) in done.iter().enumerate() {
+        let took = at.duration_since(start);
+        println!(
+            "  node {i}: all {n_answers} delivered after {took:.2?} ({:.0} answers/s), \
+             {:.0?} after the last commit",
+            rate(took),
+            at.saturating_duration_since(start + posted)
+        );
+    }
+    stop_all(nodes).await;
+    drop(db);
+}
