@@ -302,3 +302,57 @@ async fn notify_throughput() {
     stop_all(nodes).await;
     drop(db);
 }
+
+/// Upper bound of the user-space memory one subscribed WebSocket costs (docs/scaling.md):
+/// the growth of this process's RSS while it opens N connections, each subscribed to one
+/// question. Server *and* client side live in this process (the clients with 1 KiB buffers),
+/// so the server alone costs somewhat less; kernel socket buffers are not included. Run with
+///
+///     cargo test --test cluster memory_per_connection -- --ignored --nocapture
+///
+/// (QA_HUB_BENCH_CONNECTIONS, default 2000).
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "measurement; see docs/scaling.md"]
+async fn memory_per_connection() {
+    fn rss_kib() -> u64 {
+        let status = std::fs::read_to_string("/proc/self/status").unwrap();
+        let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+        line.split_whitespace().nth(1).unwrap().parse().unwrap()
+    }
+    let n: usize =
+        std::env::var("QA_HUB_BENCH_CONNECTIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(2000);
+    let nodes = cluster(1).await;
+    let mut questions = Vec::new();
+    for _ in 0..10 {
+        questions.push(nodes[0].question().await);
+    }
+    // Warm up allocators and pools before the baseline.
+    let mut clients = subscribers(&nodes, 10, questions[0]).await;
+    // Small client buffers (tungstenite reads in 128 KiB chunks by default), so that the
+    // growth is mostly the server's.
+    let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
+        .read_buffer_size(1024)
+        .write_buffer_size(0);
+    let url = format!("ws://{}/ws", nodes[0].addr);
+    let before = rss_kib();
+    for i in 0..n {
+        let (stream, _) =
+            tokio_tungstenite::connect_async_with_config(url.as_str(), Some(config), false).await.unwrap();
+        let mut ws = WsClient { stream };
+        ws.subscribe(questions[i % questions.len()], None).await;
+        clients.push(ws);
+    }
+    let after = rss_kib();
+    // Every connection still works: one answer reaches the subscribers of its question.
+    nodes[0].answer(questions[1], "still alive").await;
+    for ws in clients.iter_mut().skip(10).skip(1).step_by(questions.len()) {
+        assert_eq!(ws.answers(1).await, vec![(questions[1], 1)]);
+    }
+    println!(
+        "{n} subscribed connections: RSS {before} KiB -> {after} KiB, {:.1} KiB per connection \
+         (server + client, user space)",
+        (after - before) as f64 / n as f64
+    );
+    drop(clients);
+    stop_all(nodes).await;
+}
