@@ -38,8 +38,14 @@ impl Application {
         // On Postgres, nodes share answers through LISTEN/NOTIFY; SQLite is single-node.
         let cluster = match store.postgres_pool() {
             Some(pool) => {
-                crate::cluster::start(&config.database_url, node_id, pool.clone(), hub.clone(), shutdown.clone())
-                    .await?
+                crate::cluster::start(
+                    &config.database_url,
+                    node_id,
+                    pool.clone(),
+                    hub.clone(),
+                    shutdown.clone(),
+                )
+                .await?
             }
             None => ClusterStatus::single_node(node_id),
         };

@@ -247,7 +247,9 @@ impl Listener {
                         }
                     }
                     // Not ours (someone else NOTIFYing on the channel): nothing to fetch.
-                    Err(e) => tracing::warn!(payload = notification.payload(), error = %e, "ignoring a malformed notification"),
+                    Err(e) => {
+                        tracing::warn!(payload = notification.payload(), error = %e, "ignoring a malformed notification")
+                    }
                 },
                 Ok(None) => return "connection closed".into(),
                 Err(e) => return e.to_string(),

@@ -61,7 +61,8 @@ async fn healthcheck(bind: &str) -> anyhow::Result<()> {
     use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-    let mut addr: SocketAddr = bind.parse().map_err(|e| anyhow::anyhow!("--bind {bind:?} is not IP:PORT: {e}"))?;
+    let mut addr: SocketAddr =
+        bind.parse().map_err(|e| anyhow::anyhow!("--bind {bind:?} is not IP:PORT: {e}"))?;
     // A server bound to every interface is reachable on loopback.
     if addr.ip().is_unspecified() {
         addr.set_ip(match addr.ip() {

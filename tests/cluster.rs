@@ -207,8 +207,10 @@ async fn readyz_says_not_ready_while_the_listener_is_cut_off_then_catches_up() {
     assert_eq!(clients[0].answers(2).await, vec![(q, 2), (q, 3)]);
 
     sqlx::raw_sql(sqlx::AssertSqlSafe(allow(true))).execute(&mut admin).await.unwrap();
-    eventually("node 1 is ready again", || async { (nodes[1].get("/readyz").await.status() == 200).then_some(()) })
-        .await;
+    eventually("node 1 is ready again", || async {
+        (nodes[1].get("/readyz").await.status() == 200).then_some(())
+    })
+    .await;
     assert_eq!(clients[1].answers(2).await, vec![(q, 2), (q, 3)]);
     nodes[1].answer(q, "after").await;
     for ws in &mut clients {
@@ -259,7 +261,10 @@ async fn notify_throughput() {
         let (queue, mut rx) = mpsc::channel(n_answers + 16);
         for &q in &questions {
             let hub = &node.state.hub;
-            hub.subscribe(q, Subscriber { conn: hub.next_conn_id(), queue: queue.clone(), overflow: Arc::default() });
+            hub.subscribe(
+                q,
+                Subscriber { conn: hub.next_conn_id(), queue: queue.clone(), overflow: Arc::default() },
+            );
         }
         receivers.push(tokio::spawn(async move {
             let mut got = 0;
