@@ -32,7 +32,7 @@ use std::{
 
 use serde::Deserialize;
 use sqlx::{
-    PgPool,
+    Executor, PgPool,
     postgres::{PgConnectOptions, PgListener, PgPoolOptions},
 };
 use tokio::sync::mpsc;
@@ -55,6 +55,10 @@ const CATCH_UP_CHUNK: usize = 1000;
 /// only the newest ones: its connections see the gap and read the rest from the database
 /// themselves, page by page, instead of overflowing their queues.
 const CATCH_UP_MAX_PER_QUESTION: i64 = 100;
+/// A listening connection quiet for this long is probed with a query…
+const IDLE_PROBE_AFTER: Duration = Duration::from_secs(30);
+/// …and counts as lost if the probe takes longer than this.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
 const BACKOFF_MIN: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(5);
 
@@ -70,6 +74,8 @@ pub struct ClusterStatus {
     caught_up: AtomicU64,
     /// Backend pid of the listening connection; 0 while disconnected.
     pid: AtomicI32,
+    /// Liveness probes that succeeded (for metrics and tests).
+    probes: AtomicU64,
     /// Why the listener is down, for `/readyz` and logs.
     last_error: Mutex<Option<String>>,
 }
@@ -82,6 +88,7 @@ impl ClusterStatus {
             listening: AtomicU64::new(0),
             caught_up: AtomicU64::new(0),
             pid: AtomicI32::new(0),
+            probes: AtomicU64::new(0),
             last_error: Mutex::new(None),
         }
     }
@@ -169,7 +176,14 @@ pub async fn start(
         PgConnectOptions::from_str(database_url)?.application_name(&format!("{LISTENER_APP_NAME}:{node_id}"));
     let status = Arc::new(ClusterStatus::new(node_id, true));
     let (events, inbox) = mpsc::unbounded_channel();
-    let mut listener = Listener { options, status: status.clone(), events, generation: 0 };
+    let mut listener = Listener {
+        options,
+        status: status.clone(),
+        events,
+        generation: 0,
+        probe_after: IDLE_PROBE_AFTER,
+        probe_timeout: PROBE_TIMEOUT,
+    };
     let first = listener.connect().await?;
     // Nobody can have subscribed yet, so there is nothing to catch up on: ready at once.
     status.caught_up.store(listener.generation, Ordering::Release);
@@ -185,6 +199,8 @@ struct Listener {
     status: Arc<ClusterStatus>,
     events: mpsc::UnboundedSender<Event>,
     generation: u64,
+    probe_after: Duration,
+    probe_timeout: Duration,
 }
 
 impl Listener {
@@ -239,7 +255,27 @@ impl Listener {
     /// Forwards notifications until the connection fails; returns why.
     async fn forward(&self, listener: &mut PgListener) -> String {
         loop {
-            match listener.try_recv().await {
+            // A connection whose peer vanished without a FIN or RST (a partition, a host that
+            // lost power) would wait here forever, deaf but "ready": after a quiet spell,
+            // prove the connection alive with a query. (`try_recv` is cancel-safe; sqlx
+            // keeps a partly read message in its buffer.)
+            let received = match tokio::time::timeout(self.probe_after, listener.try_recv()).await {
+                Ok(received) => received,
+                Err(_) => {
+                    match tokio::time::timeout(self.probe_timeout, listener.execute("SELECT 1")).await {
+                        // Notifications that arrived meanwhile wait in the listener's buffer.
+                        Ok(Ok(_)) => {
+                            self.status.probes.fetch_add(1, Ordering::Relaxed);
+                            continue;
+                        }
+                        Ok(Err(e)) => return format!("liveness probe failed: {e}"),
+                        Err(_) => {
+                            return format!("liveness probe got no answer within {:?}", self.probe_timeout);
+                        }
+                    }
+                }
+            };
+            match received {
                 Ok(Some(notification)) => match serde_json::from_str(notification.payload()) {
                     Ok(announced) => {
                         if self.events.send(Event::Answer(announced)).is_err() {
@@ -413,5 +449,126 @@ impl Fetcher {
             published += rows.len();
         }
         Ok(published)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The listener against a real Postgres (TEST_DATABASE_URL, default the local one),
+    //! reached through a TCP proxy that can go silent without closing anything: what a
+    //! network partition looks like to the node.
+
+    use std::sync::Mutex as StdMutex;
+
+    use tokio::net::{TcpListener, TcpStream};
+
+    use sqlx::Connection;
+
+    use super::*;
+
+    fn admin_url() -> String {
+        std::env::var("TEST_DATABASE_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+    }
+
+    /// Forwards connections to Postgres until told to go silent; silenced connections stay
+    /// open but pass no more bytes, new ones work.
+    struct SilentProxy {
+        port: u16,
+        live: Arc<StdMutex<Vec<CancellationToken>>>,
+    }
+
+    impl SilentProxy {
+        async fn start(target: (String, u16)) -> Self {
+            let socket = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let port = socket.local_addr().unwrap().port();
+            let live: Arc<StdMutex<Vec<CancellationToken>>> = Arc::default();
+            let registry = live.clone();
+            tokio::spawn(async move {
+                while let Ok((client, _)) = socket.accept().await {
+                    let server = TcpStream::connect((target.0.as_str(), target.1)).await.unwrap();
+                    let silence = CancellationToken::new();
+                    registry.lock().unwrap().push(silence.clone());
+                    tokio::spawn(async move {
+                        let (mut client, mut server) = (client, server);
+                        tokio::select! {
+                            _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
+                            // Keep both sockets open and idle: no FIN, no RST, no bytes.
+                            () = silence.cancelled() => std::future::pending::<()>().await,
+                        }
+                    });
+                }
+            });
+            Self { port, live }
+        }
+
+        fn silence_all(&self) {
+            self.live.lock().unwrap().drain(..).for_each(|t| t.cancel());
+        }
+    }
+
+    async fn next(inbox: &mut mpsc::UnboundedReceiver<Event>) -> Event {
+        let recv = tokio::time::timeout(Duration::from_secs(15), inbox.recv());
+        recv.await.expect("an event within 15 s").expect("the listener is running")
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_silent_connection_is_detected_by_the_probe_and_replaced() {
+        let direct = PgConnectOptions::from_str(&admin_url()).unwrap();
+        let proxy = SilentProxy::start((direct.get_host().to_owned(), direct.get_port())).await;
+        let options = direct.clone().host("127.0.0.1").port(proxy.port).application_name("qa-hub-probe-test");
+        let status = Arc::new(ClusterStatus::new("probe-test".into(), true));
+        let (events, mut inbox) = mpsc::unbounded_channel();
+        let mut listener = Listener {
+            options,
+            status: status.clone(),
+            events,
+            generation: 0,
+            probe_after: Duration::from_millis(100),
+            probe_timeout: Duration::from_millis(300),
+        };
+        let first = listener.connect().await.unwrap();
+        let shutdown = CancellationToken::new();
+        tokio::spawn(listener.run(first, shutdown.clone()));
+        assert!(matches!(next(&mut inbox).await, Event::Listening { generation: 1 }));
+
+        // Quiet spells with a healthy connection are probed and survive: still generation 1
+        // after several probes, and notifications still arrive.
+        let mut admin = sqlx::PgConnection::connect_with(&direct).await.unwrap();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+        while status.probes.load(Ordering::Relaxed) < 3 {
+            assert!(tokio::time::Instant::now() < deadline, "no probes ran");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let (q, a) = (Uuid::now_v7(), Uuid::now_v7());
+        let payload = format!(r#"{{"question_id":"{q}","seq":1,"answer_id":"{a}"}}"#);
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(ANSWER_CHANNEL)
+            .bind(&payload)
+            .execute(&mut admin)
+            .await
+            .unwrap();
+        loop {
+            match next(&mut inbox).await {
+                Event::Answer(got) if got.answer_id == a => break,
+                Event::Answer(_) => continue, // another test's answer on this database
+                Event::Listening { generation } => {
+                    panic!("reconnected ({generation}) on a healthy connection")
+                }
+            }
+        }
+
+        // The proxy goes silent: the probe times out, the node reconnects (generation 2).
+        proxy.silence_all();
+        loop {
+            match next(&mut inbox).await {
+                Event::Listening { generation } => {
+                    assert_eq!(generation, 2);
+                    break;
+                }
+                Event::Answer(_) => continue,
+            }
+        }
+        shutdown.cancel();
     }
 }
