@@ -180,7 +180,14 @@ async fn readyz_says_not_ready_while_the_listener_is_cut_off_then_catches_up() {
     assert_eq!(nodes[1].get("/readyz").await.status(), 200);
 
     // Refuse new connections to the test database, then cut node 1's listener: it cannot
-    // reconnect until we allow connections again. (The nodes' pools keep their open ones.)
+    // reconnect until we allow connections again. The nodes' pools keep the connections they
+    // have open, so first make them open all of theirs (a post and a fetch may overlap).
+    for node in &nodes {
+        let pool = node.state.store.postgres_pool().unwrap();
+        let busy = (0..pool.options().get_max_connections())
+            .map(|_| sqlx::query("SELECT pg_sleep(0.1)").execute(pool));
+        join_all(busy).await.into_iter().for_each(|r| drop(r.unwrap()));
+    }
     let mut admin = admin().await;
     let db_name: String = sqlx::query_scalar("SELECT current_database()")
         .fetch_one(nodes[0].state.store.postgres_pool().unwrap())
