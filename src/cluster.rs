@@ -59,6 +59,8 @@ const CATCH_UP_MAX_PER_QUESTION: i64 = 100;
 const IDLE_PROBE_AFTER: Duration = Duration::from_secs(30);
 /// …and counts as lost if the probe takes longer than this.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest a reconnect attempt (connect, LISTEN, pid) may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 const BACKOFF_MIN: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(5);
 
@@ -301,7 +303,13 @@ impl Listener {
                 () = shutdown.cancelled() => return None,
                 () = tokio::time::sleep(backoff) => {}
             }
-            match self.connect().await {
+            // Bounded, so that an unreachable server cannot hang the loop in one attempt.
+            let attempt = tokio::time::timeout(CONNECT_TIMEOUT, self.connect()).await;
+            let timed_out = || {
+                let message = format!("no connection within {CONNECT_TIMEOUT:?}");
+                Err(sqlx::Error::Io(std::io::Error::new(std::io::ErrorKind::TimedOut, message)))
+            };
+            match attempt.unwrap_or_else(|_| timed_out()) {
                 Ok(listener) => return Some(listener),
                 Err(e) => {
                     tracing::warn!(node = %self.status.node_id, error = %e, retry_in = ?backoff, "answer listener could not reconnect");
