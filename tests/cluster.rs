@@ -186,7 +186,9 @@ async fn readyz_says_not_ready_while_the_listener_is_cut_off_then_catches_up() {
         let pool = node.state.store.postgres_pool().unwrap();
         let busy = (0..pool.options().get_max_connections())
             .map(|_| sqlx::query("SELECT pg_sleep(0.1)").execute(pool));
-        join_all(busy).await.into_iter().for_each(|r| drop(r.unwrap()));
+        for done in join_all(busy).await {
+            done.unwrap();
+        }
     }
     let mut admin = admin().await;
     let db_name: String = sqlx::query_scalar("SELECT current_database()")
