@@ -9,7 +9,7 @@ use anyhow::Context;
 use tokio_util::sync::CancellationToken;
 use tracing_actix_web::TracingLogger;
 
-use crate::{api, config::Config, hub::Hub, store::Store, ws};
+use crate::{api, cluster::ClusterStatus, config::Config, hub::Hub, store::Store, ws};
 
 /// What every handler can reach; cheap to clone.
 #[derive(Clone)]
@@ -19,6 +19,8 @@ pub struct AppState {
     pub hub: Arc<Hub>,
     /// Cancelled when the server starts shutting down; connections close with 1001.
     pub shutdown: CancellationToken,
+    /// Whether this node hears the other nodes' answers (see `cluster`).
+    pub cluster: Arc<ClusterStatus>,
 }
 
 pub struct Application {
@@ -32,12 +34,23 @@ impl Application {
         config.validate()?;
         let store = Store::connect(&config.database_url, config.db_pool).await?;
         store.migrate().await?;
-        let state = AppState {
-            config: Arc::new(config.clone()),
-            store,
-            hub: Hub::new(),
-            shutdown: CancellationToken::new(),
+        let (hub, shutdown) = (Hub::new(), CancellationToken::new());
+        let node_id = config.node_id();
+        // On Postgres, nodes share answers through LISTEN/NOTIFY; SQLite is single-node.
+        let cluster = match store.postgres_pool() {
+            Some(pool) => {
+                crate::cluster::start(
+                    &config.database_url,
+                    node_id,
+                    pool.clone(),
+                    hub.clone(),
+                    shutdown.clone(),
+                )
+                .await?
+            }
+            None => ClusterStatus::single_node(node_id),
         };
+        let state = AppState { config: Arc::new(config.clone()), store, hub, shutdown, cluster };
         let data = web::Data::new(state.clone());
         let workers = match config.workers {
             0 => std::thread::available_parallelism().map_or(2, |n| n.get()),

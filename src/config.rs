@@ -25,6 +25,9 @@ pub enum Command {
     Serve,
     /// Run the database migrations, then exit.
     Migrate,
+    /// GET /healthz on the address of `--bind`; exit 0 if it answers 200 (for container
+    /// HEALTHCHECKs in images without curl).
+    Healthcheck,
 }
 
 /// Everything the server needs to start; tests build one with [`Config::for_tests`].
@@ -66,6 +69,12 @@ pub struct Config {
     /// Seconds to wait for a slow peer to accept its close frame before dropping it.
     #[arg(long, global = true, env = "QA_HUB_CLOSE_TIMEOUT_SECS", default_value_t = 10)]
     pub close_timeout_secs: u64,
+
+    /// This node's name among several sharing one Postgres database (letters, digits, `.`,
+    /// `_`, `-`; at most 40); its listener shows in pg_stat_activity as
+    /// `qa-hub-listener:NODE_ID`. Default: a random one.
+    #[arg(long, global = true, env = "QA_HUB_NODE_ID")]
+    pub node_id: Option<String>,
 }
 
 impl Config {
@@ -85,7 +94,19 @@ impl Config {
         anyhow::ensure!(self.max_frame_bytes >= 256, "--max-frame-bytes must be at least 256");
         anyhow::ensure!(self.outbound_queue >= 1, "--outbound-queue must be at least 1");
         anyhow::ensure!(self.ping_interval_secs >= 1, "--ping-interval-secs must be at least 1");
+        if let Some(id) = &self.node_id {
+            anyhow::ensure!(
+                (1..=40).contains(&id.len())
+                    && id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')),
+                "--node-id must be 1 to 40 letters, digits, '.', '_' or '-'"
+            );
+        }
         Ok(())
+    }
+
+    /// The configured node id, or a random one (it only needs to be unique among nodes).
+    pub fn node_id(&self) -> String {
+        self.node_id.clone().unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string()[..12].to_owned())
     }
 
     pub fn ping_interval(&self) -> Duration {

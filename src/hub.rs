@@ -212,6 +212,12 @@ impl Hub {
         self.shard(&question_id).get(&question_id).map_or(0, |t| t.subscribers.len())
     }
 
+    /// The highest seq handed out for a question watched on this node (0 before the first);
+    /// `None` when nobody here watches it. Lets a node that missed notifications catch up.
+    pub fn delivered(&self, question_id: Uuid) -> Option<i64> {
+        self.shard(&question_id).get(&question_id).map(|t| t.delivered)
+    }
+
     /// Questions that have at least one subscriber on this node.
     pub fn watched_questions(&self) -> Vec<Uuid> {
         self.shards

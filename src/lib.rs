@@ -7,12 +7,14 @@
 //! | [`api`] | the REST API and its OpenAPI document |
 //! | [`hub`] | who watches which question; fan-out of new answers |
 //! | [`ws`] | one WebSocket connection's life |
+//! | [`cluster`] | on Postgres, sharing answers between hub nodes (LISTEN/NOTIFY) |
 //! | [`protocol`] | the WebSocket message format |
 //! | [`web`] | the HTML pages and the browser client that keeps them live |
 //! | [`app`] | wiring it all into a server that `main` and tests share |
 
 pub mod api;
 pub mod app;
+pub mod cluster;
 pub mod config;
 pub mod error;
 pub mod hub;

@@ -20,6 +20,7 @@ async fn main() -> anyhow::Result<()> {
             store.close().await;
         }
         Command::Serve => serve(cli.config).await?,
+        Command::Healthcheck => healthcheck(&cli.config.bind).await?,
     }
     Ok(())
 }
@@ -52,4 +53,33 @@ async fn shutdown_signal() {
     }
     #[cfg(not(unix))]
     let _ = ctrl_c.await;
+}
+
+/// Asks the server bound at `bind` for /healthz over plain HTTP/1.0; an error (non-zero exit)
+/// unless it answers 200 within a few seconds.
+async fn healthcheck(bind: &str) -> anyhow::Result<()> {
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let mut addr: SocketAddr =
+        bind.parse().map_err(|e| anyhow::anyhow!("--bind {bind:?} is not IP:PORT: {e}"))?;
+    // A server bound to every interface is reachable on loopback.
+    if addr.ip().is_unspecified() {
+        addr.set_ip(match addr.ip() {
+            IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::LOCALHOST),
+            IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        });
+    }
+    let check = async {
+        let mut stream = tokio::net::TcpStream::connect(addr).await?;
+        stream.write_all(b"GET /healthz HTTP/1.0\r\nHost: localhost\r\n\r\n").await?;
+        let mut head = [0u8; 12];
+        stream.read_exact(&mut head).await?;
+        Ok::<_, std::io::Error>(head)
+    };
+    let head = tokio::time::timeout(std::time::Duration::from_secs(3), check)
+        .await
+        .map_err(|_| anyhow::anyhow!("no answer from {addr} within 3 s"))??;
+    anyhow::ensure!(head.ends_with(b" 200"), "{addr}/healthz answered {:?}", String::from_utf8_lossy(&head));
+    Ok(())
 }

@@ -11,12 +11,16 @@ pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({"status": "ok"}))
 }
 
-/// The database answers, so requests can be served.
+/// The database answers, so requests can be served; with several nodes, this node also hears
+/// the answers posted on the others.
 #[utoipa::path(get, path = "/readyz", tag = "health", responses(
     (status = 200, description = "Ready"),
-    (status = 503, description = "The database is unreachable", body = crate::error::ErrorBody),
+    (status = 503, description = "The database is unreachable, or this node is cut off from the other nodes' answers", body = crate::error::ErrorBody),
 ))]
 pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, Error> {
+    if let Some(problem) = state.cluster.problem() {
+        return Err(Error::Unavailable(problem));
+    }
     match state.store.ping().await {
         Ok(()) => Ok(HttpResponse::Ok().json(json!({"status": "ready", "database": state.store.backend()}))),
         Err(e) => {

@@ -64,6 +64,14 @@ impl TestDb {
     }
 }
 
+impl TestDb {
+    /// Another handle on the same database that does not drop it: for a second (third, …)
+    /// server on one database. Stop those servers before the owning handle goes away.
+    pub fn shared(&self) -> Self {
+        Self { url: self.url.clone(), pg_name: None, _dir: None }
+    }
+}
+
 impl Drop for TestDb {
     fn drop(&mut self) {
         let Some(name) = self.pg_name.take() else { return };

@@ -1,0 +1,372 @@
+//! Several hub nodes on one Postgres database: answers posted on any node reach the
+//! subscribers of every node exactly once and in seq order, also across lost listener
+//! connections. Postgres only (SQLite is single-node).
+
+mod common;
+
+use std::{future::Future, time::Duration};
+
+use common::{Backend, TestApp, TestDb, WAIT, WsClient, postgres_admin_url, start_on};
+use futures_util::future::join_all;
+use serde_json::Value;
+use sqlx::{Connection, PgConnection};
+use uuid::Uuid;
+
+/// Starts `n` nodes named node-0, node-1, … on one fresh database (node 0 owns it).
+async fn cluster(n: usize) -> Vec<TestApp> {
+    let db = TestDb::new(Backend::Postgres).await;
+    let mut nodes = Vec::new();
+    for i in 1..n {
+        nodes.push(start_on(db.shared(), |c| tweak(c, i)).await);
+    }
+    nodes.insert(0, start_on(db, |c| tweak(c, 0)).await);
+    nodes
+}
+
+fn tweak(config: &mut qa_hub::Config, i: usize) {
+    config.node_id = Some(format!("node-{i}"));
+    // Three nodes per test, tests in parallel: stay well inside max_connections.
+    config.db_pool = 3;
+}
+
+/// Stops every node (their listeners too) before the database is dropped.
+async fn stop_all(nodes: Vec<TestApp>) {
+    for node in nodes.iter().rev() {
+        node.stop().await;
+    }
+}
+
+/// Polls `check` until it returns Some, failing the test after [`WAIT`].
+async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "timed out waiting until {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn admin() -> PgConnection {
+    PgConnection::connect(&postgres_admin_url()).await.expect("admin connection")
+}
+
+/// The backend pid of a node's listening connection, as Postgres reports it.
+async fn listener_pid(admin: &mut PgConnection, node: &str) -> Option<i32> {
+    sqlx::query_scalar("SELECT pid FROM pg_stat_activity WHERE application_name = $1")
+        .bind(format!("{}:{node}", qa_hub::cluster::LISTENER_APP_NAME))
+        .fetch_optional(admin)
+        .await
+        .expect("pg_stat_activity")
+}
+
+/// Kills a node's listening connection and waits until the node listens again on another.
+async fn kill_listener(admin: &mut PgConnection, node: &TestApp, name: &str) {
+    let pid = listener_pid(admin, name).await.expect("the node has a listener");
+    assert_eq!(node.state.cluster.listener_pid(), Some(pid), "the node reports the same pid");
+    let killed: bool =
+        sqlx::query_scalar("SELECT pg_terminate_backend($1)").bind(pid).fetch_one(&mut *admin).await.unwrap();
+    assert!(killed);
+    eventually("the node listens on a new connection", || async {
+        node.state.cluster.listener_pid().filter(|&new| new != pid)
+    })
+    .await;
+}
+
+/// Subscribes `per_node` clients on every node to `q`.
+async fn subscribers(nodes: &[TestApp], per_node: usize, q: Uuid) -> Vec<WsClient> {
+    let mut clients = Vec::new();
+    for node in nodes {
+        for _ in 0..per_node {
+            let mut ws = node.ws().await;
+            ws.subscribe(q, None).await;
+            clients.push(ws);
+        }
+    }
+    clients
+}
+
+/// Posts answers `from..=to` to `q`, answer i through node i % nodes, four at a time.
+async fn post_round_robin(nodes: &[TestApp], q: Uuid, from: usize, to: usize) {
+    let posters = (0..4).map(|lane| async move {
+        for i in (from..=to).filter(|i| i % 4 == lane) {
+            nodes[i % nodes.len()].answer(q, &format!("answer {i}")).await;
+        }
+    });
+    join_all(posters).await;
+}
+
+/// Every client receives exactly seqs 1..=n in order: then a sentinel posted afterwards
+/// must be the very next message (a repeat or a stray would come before it).
+async fn assert_exactly_once_in_order(clients: &mut [WsClient], nodes: &[TestApp], q: Uuid, n: i64) {
+    let expected: Vec<(Uuid, i64)> = (1..=n).map(|seq| (q, seq)).collect();
+    for ws in clients.iter_mut() {
+        assert_eq!(ws.answers(n as usize).await, expected);
+    }
+    nodes[0].answer(q, "sentinel").await;
+    for ws in clients.iter_mut() {
+        assert_eq!(ws.answers(1).await, vec![(q, n + 1)]);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_subscriber_on_every_node_gets_each_answer_once_in_order() {
+    let nodes = cluster(3).await;
+    let q = nodes[0].question().await;
+    let mut clients = subscribers(&nodes, 2, q).await;
+    post_round_robin(&nodes, q, 1, 200).await;
+    assert_exactly_once_in_order(&mut clients, &nodes, q, 200).await;
+    stop_all(nodes).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_whose_listener_is_killed_twice_misses_nothing() {
+    let nodes = cluster(3).await;
+    let q = nodes[0].question().await;
+    let mut clients = subscribers(&nodes, 2, q).await;
+    let mut admin = admin().await;
+    // Kill node 2's listener while the others keep posting, then again later.
+    let posting = post_round_robin(&nodes[..2], q, 1, 200);
+    let killing = async {
+        eventually("some answers are in", || async {
+            (nodes[0].state.store.answer_count(q).await.unwrap() >= Some(40)).then_some(())
+        })
+        .await;
+        kill_listener(&mut admin, &nodes[2], "node-2").await;
+        eventually("more answers are in", || async {
+            (nodes[0].state.store.answer_count(q).await.unwrap() >= Some(120)).then_some(())
+        })
+        .await;
+        kill_listener(&mut admin, &nodes[2], "node-2").await;
+    };
+    tokio::join!(posting, killing);
+    assert_exactly_once_in_order(&mut clients, &nodes, q, 200).await;
+    stop_all(nodes).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_started_later_serves_earlier_answers_after_seq() {
+    let db = TestDb::new(Backend::Postgres).await;
+    let first = start_on(db.shared(), |c| tweak(c, 0)).await;
+    let q = first.question().await;
+    for i in 1..=5 {
+        first.answer(q, &format!("answer {i}")).await;
+    }
+    let later = start_on(db, |c| tweak(c, 1)).await;
+    let mut ws = later.ws().await;
+    assert_eq!(ws.subscribe(q, Some(2)).await, 5);
+    assert_eq!(ws.answers(3).await, vec![(q, 3), (q, 4), (q, 5)]);
+    // And it hears what is posted on the first node from now on.
+    first.answer(q, "answer 6").await;
+    assert_eq!(ws.answers(1).await, vec![(q, 6)]);
+    first.stop().await;
+    later.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readyz_says_not_ready_while_the_listener_is_cut_off_then_catches_up() {
+    let nodes = cluster(2).await;
+    let q = nodes[0].question().await;
+    let mut clients = subscribers(&nodes, 1, q).await;
+    nodes[0].answer(q, "before").await;
+    for ws in &mut clients {
+        assert_eq!(ws.answers(1).await, vec![(q, 1)]);
+    }
+    assert_eq!(nodes[1].get("/readyz").await.status(), 200);
+
+    // Refuse new connections to the test database, then cut node 1's listener: it cannot
+    // reconnect until we allow connections again. The nodes' pools keep the connections they
+    // have open, so first make them open all of theirs (a post and a fetch may overlap).
+    for node in &nodes {
+        let pool = node.state.store.postgres_pool().unwrap();
+        let busy = (0..pool.options().get_max_connections())
+            .map(|_| sqlx::query("SELECT pg_sleep(0.1)").execute(pool));
+        for done in join_all(busy).await {
+            done.unwrap();
+        }
+    }
+    let mut admin = admin().await;
+    let db_name: String = sqlx::query_scalar("SELECT current_database()")
+        .fetch_one(nodes[0].state.store.postgres_pool().unwrap())
+        .await
+        .unwrap();
+    let allow = |yes: bool| format!("ALTER DATABASE {db_name} ALLOW_CONNECTIONS {yes}");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(allow(false))).execute(&mut admin).await.unwrap();
+    let pid = listener_pid(&mut admin, "node-1").await.expect("node 1 listens");
+    sqlx::query("SELECT pg_terminate_backend($1)").bind(pid).execute(&mut admin).await.unwrap();
+
+    let body: Value = eventually("node 1 reports not ready", || async {
+        let res = nodes[1].get("/readyz").await;
+        (res.status() == 503).then_some(res)?.json().await.ok()
+    })
+    .await;
+    assert_eq!(body["error"]["code"], "unavailable", "{body}");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("listener is disconnected"), "{message}");
+    assert_eq!(nodes[0].get("/readyz").await.status(), 200, "the other node is unaffected");
+
+    // Posted while node 1 is deaf: its subscriber must still get them after the reconnect.
+    nodes[0].answer(q, "during 1").await;
+    nodes[0].answer(q, "during 2").await;
+    assert_eq!(clients[0].answers(2).await, vec![(q, 2), (q, 3)]);
+
+    sqlx::raw_sql(sqlx::AssertSqlSafe(allow(true))).execute(&mut admin).await.unwrap();
+    eventually("node 1 is ready again", || async {
+        (nodes[1].get("/readyz").await.status() == 200).then_some(())
+    })
+    .await;
+    assert_eq!(clients[1].answers(2).await, vec![(q, 2), (q, 3)]);
+    nodes[1].answer(q, "after").await;
+    for ws in &mut clients {
+        assert_eq!(ws.answers(1).await, vec![(q, 4)]);
+    }
+    stop_all(nodes).await;
+}
+
+/// Measures answers/s through NOTIFY (docs/scaling.md). Not part of the suite: run with
+///
+///     cargo test --test cluster notify_throughput -- --ignored --nocapture
+///
+/// and tune with QA_HUB_BENCH_NODES (3), _ANSWERS (3000), _POSTERS (8), _QUESTIONS (50).
+/// Answers are posted through node 0's store directly (no HTTP, no local publish), so every
+/// node, node 0 included, gets each one through LISTEN/NOTIFY + one fetch per batch. Each node
+/// has one hub subscriber per question (no WebSocket), so this times the cluster path alone.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "measurement; see docs/scaling.md"]
+async fn notify_throughput() {
+    use std::{sync::Arc, time::Instant};
+
+    use qa_hub::{hub::Subscriber, store::NewAnswer};
+    use tokio::sync::mpsc;
+
+    let env = |name: &str, default: usize| {
+        std::env::var(format!("QA_HUB_BENCH_{name}")).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    };
+    let (n_nodes, n_answers, n_posters, n_questions) =
+        (env("NODES", 3), env("ANSWERS", 3000), env("POSTERS", 8), env("QUESTIONS", 50));
+    let db = TestDb::new(Backend::Postgres).await;
+    let mut nodes = Vec::new();
+    for i in 0..n_nodes {
+        nodes.push(
+            start_on(db.shared(), |c| {
+                c.node_id = Some(format!("bench-{i}"));
+                c.db_pool = if i == 0 { n_posters as u32 + 2 } else { 4 };
+            })
+            .await,
+        );
+    }
+    let mut questions = Vec::new();
+    for _ in 0..n_questions {
+        questions.push(nodes[0].question().await);
+    }
+    // One receiving queue per node, subscribed to every question.
+    let mut receivers = Vec::new();
+    for node in &nodes {
+        let (queue, mut rx) = mpsc::channel(n_answers + 16);
+        for &q in &questions {
+            let hub = &node.state.hub;
+            hub.subscribe(
+                q,
+                Subscriber { conn: hub.next_conn_id(), queue: queue.clone(), overflow: Arc::default() },
+            );
+        }
+        receivers.push(tokio::spawn(async move {
+            let mut got = 0;
+            while got < n_answers {
+                tokio::time::timeout(WAIT, rx.recv()).await.expect("answers keep arriving").unwrap();
+                got += 1;
+            }
+            Instant::now()
+        }));
+    }
+    let start = Instant::now();
+    let store = nodes[0].state.store.clone();
+    let posters = (0..n_posters).map(|p| {
+        let (store, questions) = (store.clone(), questions.clone());
+        tokio::spawn(async move {
+            for i in (0..n_answers).filter(|i| i % n_posters == p) {
+                let new = NewAnswer { body: format!("answer {i}"), author: "bench".into() };
+                store.post_answer(questions[i % questions.len()], new).await.unwrap().unwrap();
+            }
+        })
+    });
+    join_all(posters).await.into_iter().for_each(|r| r.unwrap());
+    let posted = start.elapsed();
+    let done: Vec<Instant> = join_all(receivers).await.into_iter().map(|r| r.unwrap()).collect();
+    let rate = |d: Duration| n_answers as f64 / d.as_secs_f64();
+    println!(
+        "nodes={n_nodes} answers={n_answers} posters={n_posters} questions={n_questions}: \
+         posted in {posted:.2?} ({:.0} answers/s committed)",
+        rate(posted)
+    );
+    for (i, at) in done.iter().enumerate() {
+        let took = at.duration_since(start);
+        println!(
+            "  node {i}: all {n_answers} delivered after {took:.2?} ({:.0} answers/s), \
+             {:.0?} after the last commit",
+            rate(took),
+            at.saturating_duration_since(start + posted)
+        );
+    }
+    stop_all(nodes).await;
+    drop(db);
+}
+
+/// Upper bound of the user-space memory one subscribed WebSocket costs (docs/scaling.md):
+/// the growth of this process's RSS while it opens N connections, each subscribed to one
+/// question. Server *and* client side live in this process (the clients with 1 KiB buffers),
+/// so the server alone costs somewhat less; kernel socket buffers are not included. Run with
+///
+///     cargo test --test cluster memory_per_connection -- --ignored --nocapture
+///
+/// (QA_HUB_BENCH_CONNECTIONS, default 2000).
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "measurement; see docs/scaling.md"]
+async fn memory_per_connection() {
+    fn rss_kib() -> u64 {
+        let status = std::fs::read_to_string("/proc/self/status").unwrap();
+        let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+        line.split_whitespace().nth(1).unwrap().parse().unwrap()
+    }
+    let n: usize =
+        std::env::var("QA_HUB_BENCH_CONNECTIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(2000);
+    let nodes = cluster(1).await;
+    let mut questions = Vec::new();
+    for _ in 0..10 {
+        questions.push(nodes[0].question().await);
+    }
+    // Warm up allocators and pools before the baseline.
+    let mut clients = subscribers(&nodes, 10, questions[0]).await;
+    // Small client buffers (tungstenite reads in 128 KiB chunks by default), so that the
+    // growth is mostly the server's.
+    let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
+        .read_buffer_size(1024)
+        .write_buffer_size(0);
+    let url = format!("ws://{}/ws", nodes[0].addr);
+    let before = rss_kib();
+    for i in 0..n {
+        let (stream, _) =
+            tokio_tungstenite::connect_async_with_config(url.as_str(), Some(config), false).await.unwrap();
+        let mut ws = WsClient { stream };
+        ws.subscribe(questions[i % questions.len()], None).await;
+        clients.push(ws);
+    }
+    let after = rss_kib();
+    // Every connection still works: one answer reaches the subscribers of its question.
+    nodes[0].answer(questions[1], "still alive").await;
+    for ws in clients.iter_mut().skip(10).skip(1).step_by(questions.len()) {
+        assert_eq!(ws.answers(1).await, vec![(questions[1], 1)]);
+    }
+    println!(
+        "{n} subscribed connections: RSS {before} KiB -> {after} KiB, {:.1} KiB per connection \
+         (server + client, user space)",
+        (after - before) as f64 / n as f64
+    );
+    drop(clients);
+    stop_all(nodes).await;
+}
