@@ -32,7 +32,7 @@ use uuid::Uuid;
 use crate::{
     api::questions::{commit_answer, text},
     app::AppState,
-    store::{Answer, NewAnswer, NewQuestion, Question},
+    store::{Answer, NewAnswer, NewQuestion, Question, limits},
 };
 
 /// Scripts only from this origin; `connect-src 'self'` also covers this origin's `ws:`/`wss:`
@@ -351,9 +351,9 @@ async fn ask(state: web::Data<AppState>, form: web::Form<QuestionForm>) -> Resul
     let form = form.into_inner();
     let mut errors = FieldErrors::default();
     let new = NewQuestion {
-        title: check("title", &form.title, 300, true, &mut errors.title),
-        body: check("body", &form.body, 30_000, false, &mut errors.body),
-        author: check("author", &form.author, 64, true, &mut errors.author),
+        title: check("title", &form.title, limits::TITLE, true, &mut errors.title),
+        body: check("body", &form.body, limits::BODY, false, &mut errors.body),
+        author: check("author", &form.author, limits::AUTHOR, true, &mut errors.author),
     };
     if errors.any() {
         let page = index_page(&state, None, form, errors).await?;
@@ -426,8 +426,8 @@ async fn answer(
     let form = form.into_inner();
     let mut errors = FieldErrors::default();
     let new = NewAnswer {
-        body: check("body", &form.body, 30_000, false, &mut errors.body),
-        author: check("author", &form.author, 64, true, &mut errors.author),
+        body: check("body", &form.body, limits::BODY, false, &mut errors.body),
+        author: check("author", &form.author, limits::AUTHOR, true, &mut errors.author),
     };
     if errors.any() {
         let page = render_question(&state, id, form, errors).await?;
@@ -477,9 +477,9 @@ mod tests {
     #[test]
     fn check_reuses_the_api_rules_and_capitalises() {
         let mut error = None;
-        assert_eq!(check("title", "  hi  ", 300, true, &mut error), "hi");
+        assert_eq!(check("title", "  hi  ", limits::TITLE, true, &mut error), "hi");
         assert_eq!(error, None);
-        check("title", "   ", 300, true, &mut error);
+        check("title", "   ", limits::TITLE, true, &mut error);
         assert_eq!(error.as_deref(), Some("Title must not be empty."));
     }
 

@@ -9,7 +9,7 @@ use super::JsonObject;
 use crate::{
     app::AppState,
     error::{Error, ErrorBody, Result},
-    store::{Answer, NewAnswer, NewQuestion, Question},
+    store::{Answer, NewAnswer, NewQuestion, Question, limits},
 };
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -59,9 +59,9 @@ pub async fn create(
     JsonObject(new): JsonObject<NewQuestion>,
 ) -> Result<HttpResponse> {
     let new = NewQuestion {
-        title: text("title", new.title, 300, true)?,
-        body: text("body", new.body, 30_000, false)?,
-        author: text("author", new.author, 64, true)?,
+        title: text("title", new.title, limits::TITLE, true)?,
+        body: text("body", new.body, limits::BODY, false)?,
+        author: text("author", new.author, limits::AUTHOR, true)?,
     };
     let question = state.store.create_question(new).await?;
     Ok(HttpResponse::Created()
@@ -120,8 +120,8 @@ pub async fn post_answer(
 ) -> Result<HttpResponse> {
     let question_id = path.into_inner();
     let new = NewAnswer {
-        body: text("body", new.body, 30_000, false)?,
-        author: text("author", new.author, 64, true)?,
+        body: text("body", new.body, limits::BODY, false)?,
+        author: text("author", new.author, limits::AUTHOR, true)?,
     };
     let answer = commit_answer(&state, question_id, new).await?.ok_or_else(Error::question_not_found)?;
     Ok(HttpResponse::Created().json(answer))

@@ -18,7 +18,7 @@ use sqlx::{
 };
 use uuid::Uuid;
 
-pub use models::{Answer, NewAnswer, NewQuestion, Question};
+pub use models::{Answer, NewAnswer, NewQuestion, Question, limits};
 
 /// The Postgres channel on which every committed answer is announced (ids and seq only).
 pub const ANSWER_CHANNEL: &str = "qa_hub_answers";

@@ -46,3 +46,10 @@ pub struct NewAnswer {
     /// 1 to 64 characters.
     pub author: String,
 }
+
+/// Length limits, in characters, that the API and the web forms both enforce.
+pub mod limits {
+    pub const TITLE: usize = 300;
+    pub const BODY: usize = 30_000;
+    pub const AUTHOR: usize = 64;
+}
