@@ -8,7 +8,7 @@ use actix_web::{App, HttpServer, dev::ServerHandle, web};
 use tokio_util::sync::CancellationToken;
 use tracing_actix_web::TracingLogger;
 
-use crate::{api, config::Config, hub::Hub, store::Store, ws};
+use crate::{api, config::Config, hub::Hub, limits::Connections, metrics::Metrics, store::Store, ws};
 
 /// What every handler can reach; cheap to clone.
 #[derive(Clone)]
@@ -18,6 +18,9 @@ pub struct AppState {
     pub hub: Arc<Hub>,
     /// Cancelled when the server starts shutting down; connections close with 1001.
     pub shutdown: CancellationToken,
+    pub metrics: Arc<Metrics>,
+    /// Open WebSocket connections under the node and per-IP caps.
+    pub connections: Arc<Connections>,
 }
 
 pub struct Application {
@@ -36,6 +39,8 @@ impl Application {
             store,
             hub: Hub::new(),
             shutdown: CancellationToken::new(),
+            metrics: Arc::new(Metrics::new()),
+            connections: Connections::new(config.max_connections, config.max_connections_per_ip),
         };
         let data = web::Data::new(state.clone());
         let workers = match config.workers {
@@ -44,8 +49,10 @@ impl Application {
         };
         let server = HttpServer::new(move || {
             App::new()
+                .wrap(actix_web::middleware::from_fn(crate::metrics::track_requests))
                 .wrap(TracingLogger::default())
                 .app_data(data.clone())
+                .route("/metrics", web::get().to(crate::metrics::endpoint))
                 .configure(api::configure)
                 .route("/ws", web::get().to(ws::upgrade))
                 .default_service(web::to(api::not_found))
@@ -53,7 +60,9 @@ impl Application {
         .workers(workers)
         // `main` owns the signals so that sockets get their 1001 before the server stops.
         .disable_signals()
-        .shutdown_timeout(10)
+        // In-flight requests get this long after the sockets' grace period; the two together
+        // stay within the 10 s an orchestrator typically allows before SIGKILL.
+        .shutdown_timeout(4)
         .bind(&config.bind)?;
         let addr = *server.addrs().first().ok_or_else(|| anyhow::anyhow!("bound no address"))?;
         Ok(Self { addr, state, server: server.run() })
@@ -89,11 +98,20 @@ pub struct Stopper {
 }
 
 impl Stopper {
-    /// Closes every WebSocket with 1001 "going away", finishes in-flight requests, stops.
+    /// Stops accepting, closes every WebSocket with 1001 "going away", finishes in-flight
+    /// requests, stops.
     pub async fn stop(&self) {
+        self.server.pause().await;
         self.state.shutdown.cancel();
-        // Give connection tasks a moment to hand their close frames to the sockets.
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        // Connection tasks hold their slot until their close frame is written (or the peer
+        // is given up on), so an empty count means every socket got its 1001.
+        let grace = Duration::from_secs(self.state.config.shutdown_grace_secs);
+        if !self.state.connections.wait_until_empty(grace).await {
+            tracing::warn!(
+                open = self.state.connections.open(),
+                "connections still open after the grace period"
+            );
+        }
         self.server.stop(true).await;
         self.state.store.close().await;
     }

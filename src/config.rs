@@ -66,6 +66,25 @@ pub struct Config {
     /// Seconds to wait for a slow peer to accept its close frame before dropping it.
     #[arg(long, env = "QA_HUB_CLOSE_TIMEOUT_SECS", default_value_t = 10)]
     pub close_timeout_secs: u64,
+
+    /// Most WebSocket connections this node holds; more are refused with 503 before the
+    /// upgrade. Keep it under the process's open-file limit (`ulimit -n`).
+    #[arg(long, env = "QA_HUB_MAX_CONNECTIONS", default_value_t = 19_000)]
+    pub max_connections: usize,
+
+    /// Most WebSocket connections from one client IP address; more are refused with 503.
+    #[arg(long, env = "QA_HUB_MAX_CONNECTIONS_PER_IP", default_value_t = 1_000)]
+    pub max_connections_per_ip: usize,
+
+    /// Seconds after which a connection with no subscriptions that sent no request is closed
+    /// (1000 "idle"); 0 disables.
+    #[arg(long, env = "QA_HUB_IDLE_TIMEOUT_SECS", default_value_t = 60)]
+    pub idle_timeout_secs: u64,
+
+    /// Seconds that a graceful shutdown (SIGTERM, SIGINT) waits for WebSocket connections to
+    /// finish closing before it stops the server anyway.
+    #[arg(long, env = "QA_HUB_SHUTDOWN_GRACE_SECS", default_value_t = 5)]
+    pub shutdown_grace_secs: u64,
 }
 
 impl Config {
@@ -85,6 +104,8 @@ impl Config {
         anyhow::ensure!(self.max_frame_bytes >= 256, "--max-frame-bytes must be at least 256");
         anyhow::ensure!(self.outbound_queue >= 1, "--outbound-queue must be at least 1");
         anyhow::ensure!(self.ping_interval_secs >= 1, "--ping-interval-secs must be at least 1");
+        anyhow::ensure!(self.max_connections >= 1, "--max-connections must be at least 1");
+        anyhow::ensure!(self.max_connections_per_ip >= 1, "--max-connections-per-ip must be at least 1");
         Ok(())
     }
 
@@ -94,5 +115,10 @@ impl Config {
 
     pub fn close_timeout(&self) -> Duration {
         Duration::from_secs(self.close_timeout_secs)
+    }
+
+    /// `None` when idle connections are kept forever.
+    pub fn idle_timeout(&self) -> Option<Duration> {
+        (self.idle_timeout_secs > 0).then(|| Duration::from_secs(self.idle_timeout_secs))
     }
 }

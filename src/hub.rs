@@ -40,12 +40,15 @@ pub struct Notification {
     pub seq: i64,
     /// The complete `{"type":"answer",…}` text frame.
     pub frame: ByteString,
+    /// When the answer was handed to the hub, just after its commit (for the delivery latency
+    /// metric).
+    pub committed: std::time::Instant,
 }
 
 impl Notification {
     pub fn new(answer: &Answer) -> Self {
         let frame = ServerMessage::Answer { question_id: answer.question_id, answer }.encode();
-        Self { question_id: answer.question_id, seq: answer.seq, frame }
+        Self { question_id: answer.question_id, seq: answer.seq, frame, committed: std::time::Instant::now() }
     }
 }
 

@@ -8,6 +8,8 @@
 //! | [`hub`] | who watches which question; fan-out of new answers |
 //! | [`ws`] | one WebSocket connection's life |
 //! | [`protocol`] | the WebSocket message format |
+//! | [`metrics`] | Prometheus metrics at `/metrics` |
+//! | [`limits`] | connection caps per node and per client IP |
 //! | [`app`] | wiring it all into a server that `main` and tests share |
 
 pub mod api;
@@ -15,6 +17,8 @@ pub mod app;
 pub mod config;
 pub mod error;
 pub mod hub;
+pub mod limits;
+pub mod metrics;
 pub mod protocol;
 pub mod store;
 pub mod ws;

@@ -123,11 +123,12 @@ pub async fn post_answer(
     };
     // Commit and publish in a task of their own: if the client hangs up mid-request, the
     // handler is dropped, but a committed answer must still be announced.
-    let (store, hub) = (state.store.clone(), state.hub.clone());
+    let (store, hub, metrics) = (state.store.clone(), state.hub.clone(), state.metrics.clone());
     let answer = tokio::spawn(async move {
         let answer = store.post_answer(question_id, new).await?;
         if let Some(answer) = &answer {
             hub.publish(answer);
+            metrics.answers_posted.inc();
         }
         Ok::<_, sqlx::Error>(answer)
     })

@@ -108,6 +108,17 @@ impl Store {
         }
     }
 
+    /// (pool name, connections open, of which idle) for each pool, for metrics.
+    pub fn pool_stats(&self) -> Vec<(&'static str, u32, usize)> {
+        match self {
+            Self::Sqlite { reader, writer } => vec![
+                ("sqlite_reader", reader.size(), reader.num_idle()),
+                ("sqlite_writer", writer.size(), writer.num_idle()),
+            ],
+            Self::Postgres(pool) => vec![("postgres", pool.size(), pool.num_idle())],
+        }
+    }
+
     /// Succeeds when the database answers a trivial query.
     pub async fn ping(&self) -> sqlx::Result<()> {
         with_reader!(self, pool => sqlx::query("SELECT 1").execute(pool).await.map(drop))
