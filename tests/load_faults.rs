@@ -312,7 +312,47 @@ async fn metrics_follow_posts_subscribes_and_closes(backend: Backend) {
     app.stop().await;
 }
 
+/// Many posts at once (which SQLite commits in batches): seqs stay contiguous per question,
+/// and a post to a missing question fails alone.
+async fn concurrent_posts_get_contiguous_seqs(backend: Backend) {
+    let app = spawn(backend).await;
+    let (q1, q2) = (app.question().await, app.question().await);
+    let missing = uuid::Uuid::now_v7();
+    let posts = (0..60).map(|i| {
+        let q = [q1, q2, missing][i % 3];
+        let app = &app;
+        async move {
+            let res = app
+                .post_json(&format!("/api/questions/{q}/answers"), &json!({"body": "b", "author": "a"}))
+                .await;
+            let status = res.status().as_u16();
+            (q, status, res.json::<Value>().await.unwrap())
+        }
+    });
+    let results = futures_util::future::join_all(posts).await;
+    for q in [q1, q2] {
+        let mut seqs: Vec<i64> = results
+            .iter()
+            .filter(|(rq, _, _)| *rq == q)
+            .map(|(_, status, v)| {
+                assert_eq!(*status, 201, "{v}");
+                v["seq"].as_i64().unwrap()
+            })
+            .collect();
+        seqs.sort_unstable();
+        assert_eq!(seqs, (1..=20).collect::<Vec<_>>());
+    }
+    for (_, status, v) in results.iter().filter(|(rq, _, _)| *rq == missing) {
+        assert_eq!(*status, 404);
+        assert_eq!(v["error"]["code"], "question_not_found");
+    }
+    let text = metrics(&app).await;
+    assert_eq!(sample(&text, "qa_hub_answers_posted_total"), 40.0);
+    app.stop().await;
+}
+
 on_both_backends!(
+    concurrent_posts_get_contiguous_seqs,
     stop_closes_1001_and_clients_resume_exactly_once,
     sigterm_to_the_binary_closes_1001_and_exits,
     connection_caps_refuse_with_503,

@@ -5,6 +5,7 @@
 //! posting an answer, where each backend gets the statement that makes `seq` allocation atomic
 //! and commit-ordered on that engine.
 
+mod group_commit;
 mod models;
 
 use std::{str::FromStr, time::Duration};
@@ -36,6 +37,8 @@ pub enum Store {
     Sqlite {
         reader: SqlitePool,
         writer: SqlitePool,
+        /// Answer posts, committed in batches through `writer`.
+        posts: group_commit::GroupCommit,
     },
     Postgres(PgPool),
 }
@@ -80,7 +83,8 @@ impl Store {
                 .acquire_timeout(Duration::from_secs(10))
                 .connect_with(options.read_only(true))
                 .await?;
-            Ok(Self::Sqlite { reader, writer })
+            let posts = group_commit::GroupCommit::start(writer.clone());
+            Ok(Self::Sqlite { reader, writer, posts })
         } else {
             anyhow::bail!("unsupported DATABASE_URL {url:?}: use sqlite://FILE or postgres://…")
         }
@@ -111,7 +115,7 @@ impl Store {
     /// (pool name, connections open, of which idle) for each pool, for metrics.
     pub fn pool_stats(&self) -> Vec<(&'static str, u32, usize)> {
         match self {
-            Self::Sqlite { reader, writer } => vec![
+            Self::Sqlite { reader, writer, .. } => vec![
                 ("sqlite_reader", reader.size(), reader.num_idle()),
                 ("sqlite_writer", writer.size(), writer.num_idle()),
             ],
@@ -126,7 +130,7 @@ impl Store {
 
     pub async fn close(&self) {
         match self {
-            Self::Sqlite { reader, writer } => {
+            Self::Sqlite { reader, writer, .. } => {
                 writer.close().await;
                 reader.close().await;
             }
@@ -223,34 +227,8 @@ impl Store {
         let id = Uuid::now_v7();
         let created_at = now();
         let seq: Option<i64> = match self {
-            Self::Sqlite { writer, .. } => {
-                // IMMEDIATE takes the write lock up front, so another process holding it makes
-                // us wait (busy_timeout) instead of failing on a read-to-write upgrade.
-                let mut tx = writer.begin_with("BEGIN IMMEDIATE").await?;
-                let seq: Option<i64> = sqlx::query_scalar(
-                    "UPDATE questions SET answer_count = answer_count + 1 WHERE id = $1 \
-                     RETURNING answer_count",
-                )
-                .bind(question_id)
-                .fetch_optional(&mut *tx)
-                .await?;
-                if let Some(seq) = seq {
-                    sqlx::query(
-                        "INSERT INTO answers (id, question_id, seq, body, author, created_at) \
-                         VALUES ($1, $2, $3, $4, $5, $6)",
-                    )
-                    .bind(id)
-                    .bind(question_id)
-                    .bind(seq)
-                    .bind(&new.body)
-                    .bind(&new.author)
-                    .bind(created_at)
-                    .execute(&mut *tx)
-                    .await?;
-                    tx.commit().await?;
-                }
-                seq
-            }
+            // Batched with whatever other posts are queued: see `group_commit`.
+            Self::Sqlite { posts, .. } => posts.post(id, question_id, new.clone(), created_at).await?,
             // One statement, so one round trip; its implicit transaction delivers the NOTIFY
             // only on commit, and only if the answer was stored.
             Self::Postgres(pool) => {
