@@ -54,7 +54,9 @@ pub async fn upgrade(
     let stream = stream.max_frame_size(max).aggregate_continuations().max_continuation_size(max);
     let conn = Connection::new(&state, slot);
     // The message stream is tied to this worker thread, so the task is spawned locally.
-    actix_web::rt::spawn(conn.run(session, stream));
+    let fut = conn.run(session, stream);
+    tracing::debug!(task_bytes = std::mem::size_of_val(&fut), "connection task");
+    actix_web::rt::spawn(fut);
     Ok(response)
 }
 
@@ -157,7 +159,9 @@ impl Connection {
                     if matches!(frame, Some(Ok(AggregatedMessage::Text(_) | AggregatedMessage::Binary(_)))) {
                         idle.as_mut().reset(last_heard + idle_after);
                     }
-                    self.on_frame(frame, session).await
+                    // Boxed: requests are rare, and their futures (database reads included)
+                    // would otherwise make every idle connection's task that much larger.
+                    Box::pin(self.on_frame(frame, session)).await
                 }
                 // A notification for one of our questions.
                 Some(n) = self.inbox.recv() => self.deliver(&n, session).await,
@@ -282,7 +286,8 @@ impl Connection {
             return Ok(());
         }
         if n.seq > sent + 1 {
-            self.catch_up(n.question_id, n.seq - 1, session).await?;
+            // Boxed for the same reason as requests: gaps are rare.
+            Box::pin(self.catch_up(n.question_id, n.seq - 1, session)).await?;
         }
         self.send_text(session, n.frame.clone()).await?;
         self.metrics.observe_delivery(n.committed.elapsed());
