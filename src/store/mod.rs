@@ -40,7 +40,8 @@ pub enum Store {
         /// Answer posts, committed in batches through `writer`.
         posts: group_commit::GroupCommit,
     },
-    Postgres(PgPool),
+    /// The pool, and answer posts committed in batches through it.
+    Postgres(PgPool, group_commit::GroupCommit),
 }
 
 /// Runs the same body against whichever pool backs a read, so read paths are written once.
@@ -48,7 +49,7 @@ macro_rules! with_reader {
     ($store:expr, $pool:ident => $body:expr) => {
         match $store {
             Store::Sqlite { reader: $pool, .. } => $body,
-            Store::Postgres($pool) => $body,
+            Store::Postgres($pool, _) => $body,
         }
     };
 }
@@ -63,7 +64,8 @@ impl Store {
                 .acquire_timeout(Duration::from_secs(10))
                 .connect_with(options)
                 .await?;
-            Ok(Self::Postgres(pool))
+            let posts = group_commit::GroupCommit::start(group_commit::Writer::Postgres(pool.clone()));
+            Ok(Self::Postgres(pool, posts))
         } else if url.starts_with("sqlite:") {
             let options = SqliteConnectOptions::from_str(url)?
                 .create_if_missing(true)
@@ -83,7 +85,7 @@ impl Store {
                 .acquire_timeout(Duration::from_secs(10))
                 .connect_with(options.read_only(true))
                 .await?;
-            let posts = group_commit::GroupCommit::start(writer.clone());
+            let posts = group_commit::GroupCommit::start(group_commit::Writer::Sqlite(writer.clone()));
             Ok(Self::Sqlite { reader, writer, posts })
         } else {
             anyhow::bail!("unsupported DATABASE_URL {url:?}: use sqlite://FILE or postgres://…")
@@ -93,7 +95,7 @@ impl Store {
     pub async fn migrate(&self) -> anyhow::Result<()> {
         match self {
             Self::Sqlite { writer, .. } => SQLITE_MIGRATIONS.run(writer).await?,
-            Self::Postgres(pool) => POSTGRES_MIGRATIONS.run(pool).await?,
+            Self::Postgres(pool, _) => POSTGRES_MIGRATIONS.run(pool).await?,
         }
         Ok(())
     }
@@ -101,13 +103,13 @@ impl Store {
     pub fn backend(&self) -> &'static str {
         match self {
             Self::Sqlite { .. } => "sqlite",
-            Self::Postgres(_) => "postgres",
+            Self::Postgres(..) => "postgres",
         }
     }
 
     pub fn postgres_pool(&self) -> Option<&PgPool> {
         match self {
-            Self::Postgres(pool) => Some(pool),
+            Self::Postgres(pool, _) => Some(pool),
             Self::Sqlite { .. } => None,
         }
     }
@@ -119,7 +121,7 @@ impl Store {
                 ("sqlite_reader", reader.size(), reader.num_idle()),
                 ("sqlite_writer", writer.size(), writer.num_idle()),
             ],
-            Self::Postgres(pool) => vec![("postgres", pool.size(), pool.num_idle())],
+            Self::Postgres(pool, _) => vec![("postgres", pool.size(), pool.num_idle())],
         }
     }
 
@@ -134,7 +136,7 @@ impl Store {
                 writer.close().await;
                 reader.close().await;
             }
-            Self::Postgres(pool) => pool.close().await,
+            Self::Postgres(pool, _) => pool.close().await,
         }
     }
 
@@ -164,7 +166,7 @@ impl Store {
         }
         match self {
             Self::Sqlite { writer, .. } => insert!(writer),
-            Self::Postgres(pool) => insert!(pool),
+            Self::Postgres(pool, _) => insert!(pool),
         };
         Ok(question)
     }
@@ -228,27 +230,8 @@ impl Store {
         let created_at = now();
         let seq: Option<i64> = match self {
             // Batched with whatever other posts are queued: see `group_commit`.
-            Self::Sqlite { posts, .. } => posts.post(id, question_id, new.clone(), created_at).await?,
-            // One statement, so one round trip; its implicit transaction delivers the NOTIFY
-            // only on commit, and only if the answer was stored.
-            Self::Postgres(pool) => {
-                sqlx::query_scalar(
-                    "WITH q AS (UPDATE questions SET answer_count = answer_count + 1 \
-                                WHERE id = $2 RETURNING answer_count), \
-                          ins AS (INSERT INTO answers (id, question_id, seq, body, author, created_at) \
-                                  SELECT $1, $2, q.answer_count, $3, $4, $5 FROM q RETURNING seq) \
-                     SELECT ins.seq FROM ins CROSS JOIN LATERAL ( \
-                         SELECT pg_notify($6, json_build_object( \
-                             'question_id', $2, 'seq', ins.seq, 'answer_id', $1)::text)) AS n",
-                )
-                .bind(id)
-                .bind(question_id)
-                .bind(&new.body)
-                .bind(&new.author)
-                .bind(created_at)
-                .bind(ANSWER_CHANNEL)
-                .fetch_optional(pool)
-                .await?
+            Self::Sqlite { posts, .. } | Self::Postgres(_, posts) => {
+                posts.post(id, question_id, new.clone(), created_at).await?
             }
         };
         Ok(seq.map(|seq| Answer { id, question_id, seq, body: new.body, author: new.author, created_at }))
