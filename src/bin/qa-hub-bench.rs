@@ -784,7 +784,8 @@ async fn open_loop(
     timeout: Duration,
 ) -> anyhow::Result<OpenLoop> {
     struct Shared {
-        pool: Vec<Http>,
+        /// Idle keep-alive connections and when each was last used.
+        pool: Vec<(Http, Instant)>,
         ok: u64,
         failed: u64,
         per_question: Vec<u64>,
@@ -819,7 +820,10 @@ async fn open_loop(
             let (shared, permits, server) = (shared.clone(), permits.clone(), cli.server);
             tasks.push(tokio::task::spawn_local(async move {
                 let _permit = permits.acquire().await;
+                // The server closes keep-alive connections idle for 5 s; one idle for 2 s is
+                // dropped here rather than raced against that close.
                 let conn = shared.borrow_mut().pool.pop();
+                let conn = conn.filter(|(_, used)| used.elapsed() < Duration::from_secs(2)).map(|(c, _)| c);
                 let mut conn = match conn {
                     Some(c) => c,
                     None => match Http::connect(server).await {
@@ -840,13 +844,13 @@ async fn open_loop(
                     Ok((201, _)) => {
                         s.ok += 1;
                         s.per_question[q] += 1;
-                        s.pool.push(conn);
+                        s.pool.push((conn, Instant::now()));
                     }
                     Ok((status, body)) => {
                         s.failed += 1;
                         s.first_error
                             .get_or_insert(format!("HTTP {status}: {}", String::from_utf8_lossy(&body)));
-                        s.pool.push(conn);
+                        s.pool.push((conn, Instant::now()));
                     }
                     Err(e) => {
                         s.failed += 1;
