@@ -138,14 +138,19 @@ impl Connection {
         // Far future when disabled, so the branch below never fires.
         let idle_after = self.idle_timeout.unwrap_or(Duration::from_secs(100 * 365 * 86_400));
         let idle = tokio::time::sleep(idle_after);
-        tokio::pin!(idle);
+        // Created once, not per loop turn: each creation registers a waiter, and the shutdown
+        // token's waiter list is one mutex shared by every connection.
+        let (overflow, shutdown) = (self.overflow.clone(), self.shutdown.clone());
+        let flagged = overflow.flagged();
+        let cancelled = shutdown.cancelled();
+        tokio::pin!(idle, flagged, cancelled);
         loop {
             let step = tokio::select! {
                 biased;
                 // The hub dropped us because our queue was full; tell the peer how to resume.
-                () = self.overflow.flagged() => Err(overflowed()),
+                () = &mut flagged => Err(overflowed()),
                 // The server is shutting down; peers should reconnect elsewhere.
-                () = self.shutdown.cancelled() => {
+                () = &mut cancelled => {
                     Err(reason(CloseCode::Away, "server shutting down", Disconnect::Shutdown))
                 }
                 // No subscriptions and no requests for a while: free the place for others.
@@ -345,10 +350,18 @@ impl Connection {
     where
         F: FnOnce(&'s mut Session) -> futures_util::future::BoxFuture<'s, Result<(), actix_ws::Closed>>,
     {
+        use futures_util::FutureExt;
+        let mut op = op(session);
+        // Usually there is room in actix-ws's channel and the send completes at once; only a
+        // send that has to wait needs to watch for the overflow flag (registering that watch
+        // on every send would cost a lock per delivery).
+        if let Some(sent) = (&mut op).now_or_never() {
+            return sent.map_err(|_| Stop::Gone);
+        }
         tokio::select! {
             biased;
             () = self.overflow.flagged() => Err(overflowed()),
-            sent = op(session) => sent.map_err(|_| Stop::Gone),
+            sent = op => sent.map_err(|_| Stop::Gone),
         }
     }
 }
