@@ -65,7 +65,8 @@ pub struct Overflow {
 impl Overflow {
     fn flag(&self) {
         if !self.flagged.swap(true, Ordering::AcqRel) {
-            self.notify.notify_one();
+            // Every waiter: a connection may watch the flag from more than one place.
+            self.notify.notify_waiters();
         }
     }
 
@@ -75,8 +76,12 @@ impl Overflow {
 
     /// Resolves once the connection's queue has overflowed.
     pub async fn flagged(&self) {
+        let notified = self.notify.notified();
+        tokio::pin!(notified);
+        // Registered before the check, so a flag set in between is not missed.
+        notified.as_mut().enable();
         if !self.is_flagged() {
-            self.notify.notified().await;
+            notified.await;
         }
     }
 }
