@@ -90,7 +90,7 @@ async fn run(writer: Arc<Writer>, rx: Arc<Mutex<mpsc::Receiver<Job>>>) {
         // Concurrent batches lock question rows in one order, so they cannot deadlock; the
         // sort is stable, so posts to one question keep their queue order.
         batch.sort_by_key(|job| job.question_id);
-        match commit(&writer, &batch).await {
+        match commit(writer, &batch).await {
             Ok(seqs) => {
                 for (job, seq) in batch.drain(..).zip(seqs) {
                     let _ = job.reply.send(Ok(seq));
@@ -103,7 +103,7 @@ async fn run(writer: Arc<Writer>, rx: Arc<Mutex<mpsc::Receiver<Job>>>) {
             // gets a transaction of its own.
             Err(_) => {
                 for job in batch.drain(..) {
-                    let outcome = commit(&writer, std::slice::from_ref(&job)).await.map(|seqs| seqs[0]);
+                    let outcome = commit(writer, std::slice::from_ref(&job)).await.map(|seqs| seqs[0]);
                     let _ = job.reply.send(outcome);
                 }
             }
