@@ -154,6 +154,8 @@ struct WorkerResult {
     /// Connections that closed or failed before the end.
     dropped: u64,
     first_drop: Option<String>,
+    /// Of the dropped, those the server closed with 1001 "going away" (it shut down).
+    going_away: u64,
     /// Delivery latencies in microseconds.
     latencies_us: Vec<u32>,
 }
@@ -334,6 +336,7 @@ async fn worker() -> anyhow::Result<()> {
         res.out_of_order += c.out_of_order;
         if let Some(why) = &c.dropped {
             res.dropped += 1;
+            res.going_away += u64::from(why.contains("code: Away"));
             res.first_drop.get_or_insert_with(|| why.clone());
         }
     }
@@ -558,6 +561,7 @@ async fn collect(workers: Vec<Worker>, expected: Vec<u64>) -> anyhow::Result<Wor
         all.duplicates += res.duplicates;
         all.out_of_order += res.out_of_order;
         all.dropped += res.dropped;
+        all.going_away += res.going_away;
         all.first_drop = all.first_drop.or(res.first_drop);
         all.latencies_us.extend(res.latencies_us);
         let _ = w.child.wait().await;
@@ -608,6 +612,8 @@ struct Report {
     duplicates: u64,
     out_of_order: u64,
     dropped_connections: u64,
+    /// Of the dropped, those closed with 1001 "going away".
+    closed_going_away: u64,
     first_drop: Option<String>,
     deliveries_per_sec: f64,
     /// POST sent (or due, for `rate`) to the worker receiving the frame.
@@ -655,7 +661,10 @@ impl Report {
                 format!("{:.2} / {:.2} / {:.2} / {:.2} ms", l.p50_ms, l.p90_ms, l.p99_ms, l.max_ms),
             );
         }
-        row("connections dropped", self.dropped_connections.to_string());
+        row(
+            "connections dropped (of them 1001)",
+            format!("{} ({})", self.dropped_connections, self.closed_going_away),
+        );
         if let Some(d) = &self.first_drop {
             row("first drop", d.clone());
         }
@@ -760,6 +769,7 @@ async fn run(cli: Cli) -> anyhow::Result<Report> {
     report.duplicates = res.duplicates;
     report.out_of_order = res.out_of_order;
     report.dropped_connections = res.dropped;
+    report.closed_going_away = res.going_away;
     report.first_drop = res.first_drop;
     report.delivery_latency = latency(res.latencies_us);
     Ok(report)
