@@ -5,6 +5,7 @@
 //! posting an answer, where each backend gets the statement that makes `seq` allocation atomic
 //! and commit-ordered on that engine.
 
+mod checkpoint;
 mod group_commit;
 mod models;
 
@@ -75,11 +76,13 @@ impl Store {
                 .foreign_keys(true)
                 // Other processes (`qa-hub migrate`, a backup) may hold the lock briefly.
                 .busy_timeout(Duration::from_secs(10));
+            // The writer never checkpoints itself: see `checkpoint`.
             let writer = SqlitePoolOptions::new()
                 .max_connections(1)
                 .acquire_timeout(Duration::from_secs(30))
-                .connect_with(options.clone())
+                .connect_with(options.clone().pragma("wal_autocheckpoint", "0"))
                 .await?;
+            checkpoint::start(options.clone(), writer.clone()).await?;
             let reader = SqlitePoolOptions::new()
                 .max_connections(pool_size)
                 .acquire_timeout(Duration::from_secs(10))
