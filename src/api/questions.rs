@@ -15,6 +15,7 @@ use crate::{
 #[into_params(parameter_in = Query)]
 pub struct ListQuestions {
     /// Page size, 1 to 100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<i64>,
     /// Return questions older than this one (the `next` of the previous page).
     before: Option<Uuid>,
@@ -32,8 +33,10 @@ pub struct QuestionPage {
 #[into_params(parameter_in = Query)]
 pub struct ListAnswers {
     /// Return answers with seq greater than this (default 0).
+    #[param(minimum = 0)]
     after_seq: Option<i64>,
     /// Page size, 1 to 100 (default 50).
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<i64>,
 }
 
