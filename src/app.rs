@@ -9,7 +9,10 @@ use anyhow::Context;
 use tokio_util::sync::CancellationToken;
 use tracing_actix_web::TracingLogger;
 
-use crate::{api, cluster::ClusterStatus, config::Config, hub::Hub, store::Store, ws};
+use crate::{
+    api, cluster::ClusterStatus, config::Config, hub::Hub, limits::Connections, metrics::Metrics,
+    store::Store, ws,
+};
 
 /// What every handler can reach; cheap to clone.
 #[derive(Clone)]
@@ -21,6 +24,9 @@ pub struct AppState {
     pub shutdown: CancellationToken,
     /// Whether this node hears the other nodes' answers (see `cluster`).
     pub cluster: Arc<ClusterStatus>,
+    pub metrics: Arc<Metrics>,
+    /// Open WebSocket connections under the node and per-IP caps.
+    pub connections: Arc<Connections>,
 }
 
 pub struct Application {
@@ -50,7 +56,15 @@ impl Application {
             }
             None => ClusterStatus::single_node(node_id),
         };
-        let state = AppState { config: Arc::new(config.clone()), store, hub, shutdown, cluster };
+        let state = AppState {
+            config: Arc::new(config.clone()),
+            store,
+            hub,
+            shutdown,
+            cluster,
+            metrics: Arc::new(Metrics::new()),
+            connections: Connections::new(config.max_connections, config.max_connections_per_ip),
+        };
         let data = web::Data::new(state.clone());
         let workers = match config.workers {
             0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
@@ -58,8 +72,10 @@ impl Application {
         };
         let server = HttpServer::new(move || {
             App::new()
+                .wrap(actix_web::middleware::from_fn(crate::metrics::track_requests))
                 .wrap(TracingLogger::default())
                 .app_data(data.clone())
+                .route("/metrics", web::get().to(crate::metrics::endpoint))
                 .configure(api::configure)
                 .configure(crate::web::configure)
                 .route("/ws", web::get().to(ws::upgrade))
@@ -68,7 +84,9 @@ impl Application {
         .workers(workers)
         // `main` owns the signals so that sockets get their 1001 before the server stops.
         .disable_signals()
-        .shutdown_timeout(10)
+        // In-flight requests get this long after the sockets' grace period; the two together
+        // stay within the 10 s an orchestrator typically allows before SIGKILL.
+        .shutdown_timeout(4)
         .bind(&config.bind)
         .with_context(|| format!("cannot listen on {:?} (--bind / QA_HUB_BIND)", config.bind))?;
         let addr = *server.addrs().first().ok_or_else(|| anyhow::anyhow!("bound no address"))?;
@@ -105,11 +123,20 @@ pub struct Stopper {
 }
 
 impl Stopper {
-    /// Closes every WebSocket with 1001 "going away", finishes in-flight requests, stops.
+    /// Stops accepting, closes every WebSocket with 1001 "going away", finishes in-flight
+    /// requests, stops.
     pub async fn stop(&self) {
+        self.server.pause().await;
         self.state.shutdown.cancel();
-        // Give connection tasks a moment to hand their close frames to the sockets.
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        // Connection tasks hold their slot until their close frame is written (or the peer
+        // is given up on), so an empty count means every socket got its 1001.
+        let grace = Duration::from_secs(self.state.config.shutdown_grace_secs);
+        if !self.state.connections.wait_until_empty(grace).await {
+            tracing::warn!(
+                open = self.state.connections.open(),
+                "connections still open after the grace period"
+            );
+        }
         self.server.stop(true).await;
         self.state.store.close().await;
     }

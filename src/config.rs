@@ -75,6 +75,25 @@ pub struct Config {
     /// `qa-hub-listener:NODE_ID`. Default: a random one.
     #[arg(long, global = true, env = "QA_HUB_NODE_ID")]
     pub node_id: Option<String>,
+
+    /// Most WebSocket connections this node holds; more are refused with 503 before the
+    /// upgrade. Keep it under the process's open-file limit (`ulimit -n`).
+    #[arg(long, global = true, env = "QA_HUB_MAX_CONNECTIONS", default_value_t = 19_000)]
+    pub max_connections: usize,
+
+    /// Most WebSocket connections from one client IP address; more are refused with 503.
+    #[arg(long, global = true, env = "QA_HUB_MAX_CONNECTIONS_PER_IP", default_value_t = 1_000)]
+    pub max_connections_per_ip: usize,
+
+    /// Seconds after which a connection with no subscriptions that sent no request is closed
+    /// (1000 "idle"); 0 disables.
+    #[arg(long, global = true, env = "QA_HUB_IDLE_TIMEOUT_SECS", default_value_t = 60)]
+    pub idle_timeout_secs: u64,
+
+    /// Seconds that a graceful shutdown (SIGTERM, SIGINT) waits for WebSocket connections to
+    /// finish closing before it stops the server anyway.
+    #[arg(long, global = true, env = "QA_HUB_SHUTDOWN_GRACE_SECS", default_value_t = 5)]
+    pub shutdown_grace_secs: u64,
 }
 
 impl Config {
@@ -101,6 +120,8 @@ impl Config {
                 "--node-id must be 1 to 40 letters, digits, '.', '_' or '-'"
             );
         }
+        anyhow::ensure!(self.max_connections >= 1, "--max-connections must be at least 1");
+        anyhow::ensure!(self.max_connections_per_ip >= 1, "--max-connections-per-ip must be at least 1");
         Ok(())
     }
 
@@ -115,5 +136,10 @@ impl Config {
 
     pub fn close_timeout(&self) -> Duration {
         Duration::from_secs(self.close_timeout_secs)
+    }
+
+    /// `None` when idle connections are kept forever.
+    pub fn idle_timeout(&self) -> Option<Duration> {
+        (self.idle_timeout_secs > 0).then(|| Duration::from_secs(self.idle_timeout_secs))
     }
 }

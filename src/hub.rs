@@ -40,12 +40,15 @@ pub struct Notification {
     pub seq: i64,
     /// The complete `{"type":"answer",…}` text frame.
     pub frame: ByteString,
+    /// When the answer was handed to the hub, just after its commit (for the delivery latency
+    /// metric).
+    pub committed: std::time::Instant,
 }
 
 impl Notification {
     pub fn new(answer: &Answer) -> Self {
         let frame = ServerMessage::Answer { question_id: answer.question_id, answer }.encode();
-        Self { question_id: answer.question_id, seq: answer.seq, frame }
+        Self { question_id: answer.question_id, seq: answer.seq, frame, committed: std::time::Instant::now() }
     }
 }
 
@@ -62,7 +65,8 @@ pub struct Overflow {
 impl Overflow {
     fn flag(&self) {
         if !self.flagged.swap(true, Ordering::AcqRel) {
-            self.notify.notify_one();
+            // Every waiter: a connection may watch the flag from more than one place.
+            self.notify.notify_waiters();
         }
     }
 
@@ -72,8 +76,12 @@ impl Overflow {
 
     /// Resolves once the connection's queue has overflowed.
     pub async fn flagged(&self) {
+        let notified = self.notify.notified();
+        tokio::pin!(notified);
+        // Registered before the check, so a flag set in between is not missed.
+        notified.as_mut().enable();
         if !self.is_flagged() {
-            self.notify.notified().await;
+            notified.await;
         }
     }
 }

@@ -10,6 +10,8 @@
 //! | [`cluster`] | on Postgres, sharing answers between hub nodes (LISTEN/NOTIFY) |
 //! | [`protocol`] | the WebSocket message format |
 //! | [`web`] | the HTML pages and the browser client that keeps them live |
+//! | [`metrics`] | Prometheus metrics at `/metrics` |
+//! | [`limits`] | connection caps per node and per client IP |
 //! | [`app`] | wiring it all into a server that `main` and tests share |
 
 pub mod api;
@@ -18,6 +20,8 @@ pub mod cluster;
 pub mod config;
 pub mod error;
 pub mod hub;
+pub mod limits;
+pub mod metrics;
 pub mod protocol;
 pub mod store;
 pub mod web;

@@ -20,6 +20,8 @@ use crate::{
     app::AppState,
     error::Error,
     hub::{ConnId, Hub, Notification, Overflow, Subscriber},
+    limits::{Refused, Slot},
+    metrics::{Disconnect, Metrics},
     protocol::{self, ClientMessage, ProtocolError, ServerMessage},
     store::{Answer, Store},
 };
@@ -33,14 +35,28 @@ pub async fn upgrade(
     body: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, Error> {
+    // Refuse over the caps before upgrading, so the client sees a plain HTTP 503.
+    let ip = req.peer_addr().map_or(std::net::IpAddr::from([0, 0, 0, 0]), |a| a.ip());
+    let slot = state.connections.admit(ip).map_err(|cap| {
+        let (label, message) = match cap {
+            Refused::Node => {
+                ("node", "This server holds as many connections as it may; try another or retry later.")
+            }
+            Refused::Ip => ("ip", "Too many connections from your address; close some or retry later."),
+        };
+        state.metrics.connections_rejected.with_label_values(&[label]).inc();
+        Error::Unavailable(message.into())
+    })?;
     let (response, session, stream) = actix_ws::handle(&req, body).map_err(|e| {
         Error::bad_request("websocket_upgrade_required", format!("This endpoint speaks WebSocket only: {e}."))
     })?;
     let max = state.config.max_frame_bytes;
     let stream = stream.max_frame_size(max).aggregate_continuations().max_continuation_size(max);
-    let conn = Connection::new(&state);
+    let conn = Connection::new(&state, slot);
     // The message stream is tied to this worker thread, so the task is spawned locally.
-    actix_web::rt::spawn(conn.run(session, stream));
+    let fut = conn.run(session, stream);
+    tracing::debug!(task_bytes = std::mem::size_of_val(&fut), "connection task");
+    actix_web::rt::spawn(fut);
     Ok(response)
 }
 
@@ -48,11 +64,11 @@ pub async fn upgrade(
 enum Stop {
     /// The peer is gone or closed; nothing more to send.
     Gone,
-    Close(CloseReason),
+    Close(CloseReason, Disconnect),
 }
 
-fn reason(code: CloseCode, description: &str) -> Stop {
-    Stop::Close(CloseReason { code, description: Some(description.to_owned()) })
+fn reason(code: CloseCode, description: &str, why: Disconnect) -> Stop {
+    Stop::Close(CloseReason { code, description: Some(description.to_owned()) }, why)
 }
 
 struct Connection {
@@ -68,10 +84,14 @@ struct Connection {
     overflow: Arc<Overflow>,
     /// Subscribed questions and the highest seq this connection has sent for each.
     sent: HashMap<Uuid, i64>,
+    metrics: Arc<Metrics>,
+    idle_timeout: Option<Duration>,
+    /// Our place under the connection caps, given back when the task ends.
+    _slot: Slot,
 }
 
 impl Connection {
-    fn new(state: &AppState) -> Self {
+    fn new(state: &AppState, slot: Slot) -> Self {
         let (queue, inbox) = mpsc::channel(state.config.outbound_queue);
         Self {
             id: state.hub.next_conn_id(),
@@ -85,16 +105,26 @@ impl Connection {
             inbox,
             overflow: Arc::default(),
             sent: HashMap::new(),
+            metrics: state.metrics.clone(),
+            idle_timeout: state.config.idle_timeout(),
+            _slot: slot,
         }
     }
 
     async fn run(mut self, mut session: Session, mut stream: AggregatedMessageStream) {
         tracing::debug!(conn = self.id, "websocket open");
+        self.metrics.connections_open.inc();
         let stop = self.serve(&mut session, &mut stream).await;
         for question_id in self.sent.keys() {
             self.hub.unsubscribe(*question_id, self.id);
         }
-        if let Stop::Close(reason) = stop {
+        self.metrics.subscriptions.sub(self.sent.len() as i64);
+        self.metrics.connections_open.dec();
+        self.metrics.disconnected(match &stop {
+            Stop::Gone => Disconnect::Client,
+            Stop::Close(_, why) => *why,
+        });
+        if let Stop::Close(reason, _) = stop {
             tracing::debug!(conn = self.id, code = ?reason.code, reason = ?reason.description, "closing websocket");
             // A peer that does not read cannot take the close frame either; give up in time.
             let _ = tokio::time::timeout(self.close_timeout, session.close(Some(reason))).await;
@@ -105,24 +135,45 @@ impl Connection {
     async fn serve(&mut self, session: &mut Session, stream: &mut AggregatedMessageStream) -> Stop {
         let mut ping = tokio::time::interval_at(Instant::now() + self.ping_interval, self.ping_interval);
         let mut last_heard = Instant::now();
+        // Far future when disabled, so the branch below never fires.
+        let idle_after = self.idle_timeout.unwrap_or(Duration::from_secs(100 * 365 * 86_400));
+        let idle = tokio::time::sleep(idle_after);
+        // Created once, not per loop turn: each creation registers a waiter, and the shutdown
+        // token's waiter list is one mutex shared by every connection.
+        let (overflow, shutdown) = (self.overflow.clone(), self.shutdown.clone());
+        let flagged = overflow.flagged();
+        let cancelled = shutdown.cancelled();
+        tokio::pin!(idle, flagged, cancelled);
         loop {
             let step = tokio::select! {
                 biased;
                 // The hub dropped us because our queue was full; tell the peer how to resume.
-                () = self.overflow.flagged() => Err(overflowed()),
+                () = &mut flagged => Err(overflowed()),
                 // The server is shutting down; peers should reconnect elsewhere.
-                () = self.shutdown.cancelled() => Err(reason(CloseCode::Away, "server shutting down")),
+                () = &mut cancelled => {
+                    Err(reason(CloseCode::Away, "server shutting down", Disconnect::Shutdown))
+                }
+                // No subscriptions and no requests for a while: free the place for others.
+                () = &mut idle, if self.sent.is_empty() => {
+                    Err(reason(CloseCode::Normal, "idle: no subscriptions", Disconnect::Idle))
+                }
                 // A request (or control frame) from the peer.
                 frame = stream.recv() => {
                     last_heard = Instant::now();
-                    self.on_frame(frame, session).await
+                    // Pongs answer our pings and do not count as activity.
+                    if matches!(frame, Some(Ok(AggregatedMessage::Text(_) | AggregatedMessage::Binary(_)))) {
+                        idle.as_mut().reset(last_heard + idle_after);
+                    }
+                    // Boxed: requests are rare, and their futures (database reads included)
+                    // would otherwise make every idle connection's task that much larger.
+                    Box::pin(self.on_frame(frame, session)).await
                 }
                 // A notification for one of our questions.
                 Some(n) = self.inbox.recv() => self.deliver(&n, session).await,
                 // Keep-alive: a peer silent for two intervals is presumed dead.
                 _ = ping.tick() => {
                     if last_heard.elapsed() > self.ping_interval * 2 {
-                        Err(reason(CloseCode::Policy, "ping timeout"))
+                        Err(reason(CloseCode::Policy, "ping timeout", Disconnect::PingTimeout))
                     } else {
                         self.send(session.ping(b"")).await
                     }
@@ -148,11 +199,15 @@ impl Connection {
             }
             Some(Ok(AggregatedMessage::Ping(bytes))) => self.send(session.pong(&bytes)).await,
             Some(Ok(AggregatedMessage::Pong(_))) => Ok(()),
-            Some(Ok(AggregatedMessage::Close(_))) => Err(Stop::Close(CloseReason::from(CloseCode::Normal))),
-            Some(Err(WsError::Overflow)) => Err(reason(CloseCode::Size, "frame too large")),
+            Some(Ok(AggregatedMessage::Close(_))) => {
+                Err(Stop::Close(CloseReason::from(CloseCode::Normal), Disconnect::Client))
+            }
+            Some(Err(WsError::Overflow)) => {
+                Err(reason(CloseCode::Size, "frame too large", Disconnect::Protocol))
+            }
             Some(Err(e)) => {
                 tracing::debug!(conn = self.id, error = %e, "websocket protocol error");
-                Err(reason(CloseCode::Protocol, "protocol error"))
+                Err(reason(CloseCode::Protocol, "protocol error", Disconnect::Protocol))
             }
         }
     }
@@ -165,6 +220,7 @@ impl Connection {
             Ok(ClientMessage::Unsubscribe { question_id }) => {
                 if self.sent.remove(&question_id).is_some() {
                     self.hub.unsubscribe(question_id, self.id);
+                    self.metrics.subscriptions.dec();
                     ServerMessage::Unsubscribed { question_id }.encode()
                 } else {
                     ProtocolError::new(
@@ -217,6 +273,7 @@ impl Connection {
         };
         let from = after_seq.map_or(count, |seq| seq.min(count));
         self.sent.insert(question_id, from);
+        self.metrics.subscriptions.inc();
         let subscribed = ServerMessage::Subscribed { question_id, answer_count: count }.encode();
         self.send_text(session, subscribed).await?;
         self.catch_up(question_id, count, session).await
@@ -232,9 +289,11 @@ impl Connection {
             return Ok(());
         }
         if n.seq > sent + 1 {
-            self.catch_up(n.question_id, n.seq - 1, session).await?;
+            // Boxed for the same reason as requests: gaps are rare.
+            Box::pin(self.catch_up(n.question_id, n.seq - 1, session)).await?;
         }
         self.send_text(session, n.frame.clone()).await?;
+        self.metrics.observe_delivery(n.committed.elapsed());
         self.sent.insert(n.question_id, n.seq);
         Ok(())
     }
@@ -259,6 +318,7 @@ impl Connection {
                     return Err(reason(
                         CloseCode::Again,
                         "could not read missed answers; resume with after_seq",
+                        Disconnect::Database,
                     ));
                 }
             };
@@ -285,6 +345,14 @@ impl Connection {
     /// Writes to the socket, but gives up when the hub flags an overflow meanwhile: a peer
     /// that stopped reading must not hold its connection open forever.
     async fn send(&self, write: impl Future<Output = Result<(), actix_ws::Closed>>) -> Result<(), Stop> {
+        use futures_util::FutureExt;
+        let mut write = std::pin::pin!(write);
+        // Usually there is room in actix-ws's channel and the send completes at once; only a
+        // send that has to wait needs to watch for the overflow flag (registering that watch
+        // on every send would cost a lock per delivery).
+        if let Some(sent) = (&mut write).now_or_never() {
+            return sent.map_err(|_| Stop::Gone);
+        }
         tokio::select! {
             biased;
             () = self.overflow.flagged() => Err(overflowed()),
@@ -294,5 +362,9 @@ impl Connection {
 }
 
 fn overflowed() -> Stop {
-    reason(CloseCode::Again, "too slow: outbound queue full; resubscribe with after_seq")
+    reason(
+        CloseCode::Again,
+        "too slow: outbound queue full; resubscribe with after_seq",
+        Disconnect::Overflow,
+    )
 }

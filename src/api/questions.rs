@@ -16,6 +16,7 @@ use crate::{
 #[into_params(parameter_in = Query)]
 pub struct ListQuestions {
     /// Page size, 1 to 100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<i64>,
     /// Return questions older than this one (the `next` of the previous page).
     before: Option<Uuid>,
@@ -33,8 +34,10 @@ pub struct QuestionPage {
 #[into_params(parameter_in = Query)]
 pub struct ListAnswers {
     /// Return answers with seq greater than this (default 0).
+    #[param(minimum = 0)]
     after_seq: Option<i64>,
     /// Page size, 1 to 100 (default 50).
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<i64>,
 }
 
@@ -136,11 +139,12 @@ pub(crate) async fn commit_answer(
 ) -> Result<Option<Answer>> {
     // Commit and publish in a task of their own: if the client hangs up mid-request, the
     // handler is dropped, but a committed answer must still be announced.
-    let (store, hub) = (state.store.clone(), state.hub.clone());
+    let (store, hub, metrics) = (state.store.clone(), state.hub.clone(), state.metrics.clone());
     tokio::spawn(async move {
         let answer = store.post_answer(question_id, new).await?;
         if let Some(answer) = &answer {
             hub.publish(answer);
+            metrics.answers_posted.inc();
         }
         Ok::<_, sqlx::Error>(answer)
     })

@@ -5,6 +5,8 @@
 //! posting an answer, where each backend gets the statement that makes `seq` allocation atomic
 //! and commit-ordered on that engine.
 
+mod checkpoint;
+mod group_commit;
 mod models;
 
 use std::{str::FromStr, time::Duration};
@@ -36,8 +38,11 @@ pub enum Store {
     Sqlite {
         reader: SqlitePool,
         writer: SqlitePool,
+        /// Answer posts, committed in batches through `writer`.
+        posts: group_commit::GroupCommit,
     },
-    Postgres(PgPool),
+    /// The pool, and answer posts committed in batches through it.
+    Postgres(PgPool, group_commit::GroupCommit),
 }
 
 /// Runs the same body against whichever pool backs a read, so read paths are written once.
@@ -45,7 +50,7 @@ macro_rules! with_reader {
     ($store:expr, $pool:ident => $body:expr) => {
         match $store {
             Store::Sqlite { reader: $pool, .. } => $body,
-            Store::Postgres($pool) => $body,
+            Store::Postgres($pool, _) => $body,
         }
     };
 }
@@ -60,7 +65,8 @@ impl Store {
                 .acquire_timeout(Duration::from_secs(10))
                 .connect_with(options)
                 .await?;
-            Ok(Self::Postgres(pool))
+            let posts = group_commit::GroupCommit::start(group_commit::Writer::Postgres(pool.clone()));
+            Ok(Self::Postgres(pool, posts))
         } else if url.starts_with("sqlite:") {
             let options = SqliteConnectOptions::from_str(url)?
                 .create_if_missing(true)
@@ -70,17 +76,20 @@ impl Store {
                 .foreign_keys(true)
                 // Other processes (`qa-hub migrate`, a backup) may hold the lock briefly.
                 .busy_timeout(Duration::from_secs(10));
+            // The writer never checkpoints itself: see `checkpoint`.
             let writer = SqlitePoolOptions::new()
                 .max_connections(1)
                 .acquire_timeout(Duration::from_secs(30))
-                .connect_with(options.clone())
+                .connect_with(options.clone().pragma("wal_autocheckpoint", "0"))
                 .await?;
+            checkpoint::start(options.clone(), writer.clone()).await?;
             let reader = SqlitePoolOptions::new()
                 .max_connections(pool_size)
                 .acquire_timeout(Duration::from_secs(10))
                 .connect_with(options.read_only(true))
                 .await?;
-            Ok(Self::Sqlite { reader, writer })
+            let posts = group_commit::GroupCommit::start(group_commit::Writer::Sqlite(writer.clone()));
+            Ok(Self::Sqlite { reader, writer, posts })
         } else {
             anyhow::bail!("unsupported DATABASE_URL {url:?}: use sqlite://FILE or postgres://…")
         }
@@ -89,7 +98,7 @@ impl Store {
     pub async fn migrate(&self) -> anyhow::Result<()> {
         match self {
             Self::Sqlite { writer, .. } => SQLITE_MIGRATIONS.run(writer).await?,
-            Self::Postgres(pool) => POSTGRES_MIGRATIONS.run(pool).await?,
+            Self::Postgres(pool, _) => POSTGRES_MIGRATIONS.run(pool).await?,
         }
         Ok(())
     }
@@ -97,14 +106,25 @@ impl Store {
     pub fn backend(&self) -> &'static str {
         match self {
             Self::Sqlite { .. } => "sqlite",
-            Self::Postgres(_) => "postgres",
+            Self::Postgres(..) => "postgres",
         }
     }
 
     pub fn postgres_pool(&self) -> Option<&PgPool> {
         match self {
-            Self::Postgres(pool) => Some(pool),
+            Self::Postgres(pool, _) => Some(pool),
             Self::Sqlite { .. } => None,
+        }
+    }
+
+    /// (pool name, connections open, of which idle) for each pool, for metrics.
+    pub fn pool_stats(&self) -> Vec<(&'static str, u32, usize)> {
+        match self {
+            Self::Sqlite { reader, writer, .. } => vec![
+                ("sqlite_reader", reader.size(), reader.num_idle()),
+                ("sqlite_writer", writer.size(), writer.num_idle()),
+            ],
+            Self::Postgres(pool, _) => vec![("postgres", pool.size(), pool.num_idle())],
         }
     }
 
@@ -115,11 +135,11 @@ impl Store {
 
     pub async fn close(&self) {
         match self {
-            Self::Sqlite { reader, writer } => {
+            Self::Sqlite { reader, writer, .. } => {
                 writer.close().await;
                 reader.close().await;
             }
-            Self::Postgres(pool) => pool.close().await,
+            Self::Postgres(pool, _) => pool.close().await,
         }
     }
 
@@ -149,7 +169,7 @@ impl Store {
         }
         match self {
             Self::Sqlite { writer, .. } => insert!(writer),
-            Self::Postgres(pool) => insert!(pool),
+            Self::Postgres(pool, _) => insert!(pool),
         };
         Ok(question)
     }
@@ -212,54 +232,9 @@ impl Store {
         let id = Uuid::now_v7();
         let created_at = now();
         let seq: Option<i64> = match self {
-            Self::Sqlite { writer, .. } => {
-                // IMMEDIATE takes the write lock up front, so another process holding it makes
-                // us wait (busy_timeout) instead of failing on a read-to-write upgrade.
-                let mut tx = writer.begin_with("BEGIN IMMEDIATE").await?;
-                let seq: Option<i64> = sqlx::query_scalar(
-                    "UPDATE questions SET answer_count = answer_count + 1 WHERE id = $1 \
-                     RETURNING answer_count",
-                )
-                .bind(question_id)
-                .fetch_optional(&mut *tx)
-                .await?;
-                if let Some(seq) = seq {
-                    sqlx::query(
-                        "INSERT INTO answers (id, question_id, seq, body, author, created_at) \
-                         VALUES ($1, $2, $3, $4, $5, $6)",
-                    )
-                    .bind(id)
-                    .bind(question_id)
-                    .bind(seq)
-                    .bind(&new.body)
-                    .bind(&new.author)
-                    .bind(created_at)
-                    .execute(&mut *tx)
-                    .await?;
-                    tx.commit().await?;
-                }
-                seq
-            }
-            // One statement, so one round trip; its implicit transaction delivers the NOTIFY
-            // only on commit, and only if the answer was stored.
-            Self::Postgres(pool) => {
-                sqlx::query_scalar(
-                    "WITH q AS (UPDATE questions SET answer_count = answer_count + 1 \
-                                WHERE id = $2 RETURNING answer_count), \
-                          ins AS (INSERT INTO answers (id, question_id, seq, body, author, created_at) \
-                                  SELECT $1, $2, q.answer_count, $3, $4, $5 FROM q RETURNING seq) \
-                     SELECT ins.seq FROM ins CROSS JOIN LATERAL ( \
-                         SELECT pg_notify($6, json_build_object( \
-                             'question_id', $2, 'seq', ins.seq, 'answer_id', $1)::text)) AS n",
-                )
-                .bind(id)
-                .bind(question_id)
-                .bind(&new.body)
-                .bind(&new.author)
-                .bind(created_at)
-                .bind(ANSWER_CHANNEL)
-                .fetch_optional(pool)
-                .await?
+            // Batched with whatever other posts are queued: see `group_commit`.
+            Self::Sqlite { posts, .. } | Self::Postgres(_, posts) => {
+                posts.post(id, question_id, new.clone(), created_at).await?
             }
         };
         Ok(seq.map(|seq| Answer { id, question_id, seq, body: new.body, author: new.author, created_at }))

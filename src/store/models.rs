@@ -31,10 +31,13 @@ pub struct Answer {
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct NewQuestion {
     /// 1 to 300 characters.
+    #[schema(min_length = 1, max_length = 300)]
     pub title: String,
     /// 1 to 30,000 characters.
+    #[schema(min_length = 1, max_length = 30000)]
     pub body: String,
     /// 1 to 64 characters.
+    #[schema(min_length = 1, max_length = 64)]
     pub author: String,
 }
 
@@ -42,8 +45,10 @@ pub struct NewQuestion {
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct NewAnswer {
     /// 1 to 30,000 characters.
+    #[schema(min_length = 1, max_length = 30000)]
     pub body: String,
     /// 1 to 64 characters.
+    #[schema(min_length = 1, max_length = 64)]
     pub author: String,
 }
 

@@ -1,0 +1,920 @@
+//! qa-hub-bench: drives a running hub over real loopback connections and reports delivery
+//! latency, throughput, losses and server memory.
+//!
+//! One process may hold at most `ulimit -n` sockets, so WebSocket clients live in worker
+//! processes (this binary re-executed with `--worker`), each holding at most `--per-worker`
+//! connections; the parent creates questions, posts answers over REST and adds up what the
+//! workers saw. Client sockets are bound to 127.0.0.(1 + i % --source-addrs) before
+//! connecting, so the 4-tuples never run out of ephemeral ports and per-IP caps can be met.
+//!
+//! Latency needs one clock on both sides: every answer body starts with `t<unix micros>`,
+//! the wall-clock time at which its POST was sent (or, for open-loop `rate`, was due), and a
+//! worker subtracts it from its own wall clock on delivery.
+//!
+//! Parent and workers speak JSON lines over the workers' stdin/stdout.
+//!
+//! Exit status: 0 when every expected notification arrived exactly once and in order; 1 when
+//! any was missing, duplicated or out of order, or a connection failed; 2 on usage errors.
+
+use std::{
+    cell::RefCell,
+    net::{Ipv4Addr, SocketAddr},
+    process::Stdio,
+    rc::Rc,
+    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
+};
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+use futures_util::{SinkExt, StreamExt, stream};
+use serde::{Deserialize, Serialize};
+use tokio::{
+    io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader},
+    net::{TcpSocket, TcpStream},
+    process::{Child, ChildStdin, ChildStdout, Command},
+    sync::Semaphore,
+    task::LocalSet,
+};
+use tokio_tungstenite::{
+    WebSocketStream,
+    tungstenite::{Message, protocol::WebSocketConfig},
+};
+use uuid::Uuid;
+
+#[derive(Debug, Parser)]
+#[command(name = "qa-hub-bench", about = "Load generator for a running qa-hub (loopback only)")]
+struct Cli {
+    /// The hub's address (loopback only).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    server: SocketAddr,
+    /// Client sockets are spread over 127.0.0.1 ..= 127.0.0.N.
+    #[arg(long, default_value_t = 64)]
+    source_addrs: u8,
+    /// Most WebSocket connections one worker process holds (mind `ulimit -n`).
+    #[arg(long, default_value_t = 5_000)]
+    per_worker: usize,
+    /// Connection attempts in flight per worker.
+    #[arg(long, default_value_t = 128)]
+    connect_concurrency: usize,
+    /// Size of each answer body in bytes (at least the timestamp).
+    #[arg(long, default_value_t = 100)]
+    body_bytes: usize,
+    /// The server's process id, to read its resident memory from /proc.
+    #[arg(long)]
+    server_pid: Option<u32>,
+    /// Give up on any phase (connecting, delivery) after this many seconds.
+    #[arg(long, default_value_t = 120)]
+    timeout_secs: u64,
+    /// Print the result as JSON on stdout instead of a table.
+    #[arg(long)]
+    json: bool,
+    /// Internal: run as a worker process.
+    #[arg(long, hide = true)]
+    worker: bool,
+    #[command(subcommand)]
+    scenario: Option<Scenario>,
+}
+
+#[derive(Debug, Clone, Subcommand, Serialize)]
+#[serde(tag = "scenario", rename_all = "snake_case")]
+enum Scenario {
+    /// N subscribers of one question; M answers posted one after another.
+    Fanout {
+        #[arg(long, default_value_t = 10_000)]
+        subscribers: usize,
+        #[arg(long, default_value_t = 20)]
+        answers: usize,
+        /// Pause between answers, so each fan-out is measured on its own.
+        #[arg(long, default_value_t = 200)]
+        interval_ms: u64,
+    },
+    /// Subscribers spread over many questions; answers posted open-loop at a fixed rate.
+    Rate {
+        #[arg(long, default_value_t = 1_900)]
+        questions: usize,
+        #[arg(long, default_value_t = 10)]
+        subscribers_per_question: usize,
+        /// Answer posts per second.
+        #[arg(long, default_value_t = 2_000)]
+        rate: u64,
+        #[arg(long, default_value_t = 10)]
+        duration_secs: u64,
+        /// HTTP keep-alive connections used for posting.
+        #[arg(long, default_value_t = 64)]
+        http_connections: usize,
+    },
+    /// N subscribed connections held open; server memory per connection.
+    Idle {
+        #[arg(long, default_value_t = 19_000)]
+        connections: usize,
+        #[arg(long, default_value_t = 1_900)]
+        questions: usize,
+        /// Wait this long after connecting before reading the server's memory.
+        #[arg(long, default_value_t = 3)]
+        settle_secs: u64,
+    },
+}
+
+// ---------------------------------------------------------------------------------------
+// Parent <-> worker messages
+
+#[derive(Debug, Serialize, Deserialize)]
+struct WorkerSpec {
+    server: SocketAddr,
+    source_addrs: u8,
+    connect_concurrency: usize,
+    /// Global index of this worker's first connection; connection i subscribes to
+    /// `questions[i % questions.len()]`.
+    first: usize,
+    count: usize,
+    questions: Vec<Uuid>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum FromWorker {
+    Ready { connected: usize, failed: usize, first_error: Option<String> },
+    Progress { delivered: u64 },
+    Result(WorkerResult),
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum ToWorker {
+    /// Stop reading; `expected[q]` answers were posted to `questions[q]`.
+    Stop { expected: Vec<u64> },
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct WorkerResult {
+    delivered: u64,
+    missing: u64,
+    duplicates: u64,
+    out_of_order: u64,
+    /// Connections that closed or failed before the end.
+    dropped: u64,
+    first_drop: Option<String>,
+    /// Of the dropped, those the server closed with 1001 "going away" (it shut down).
+    going_away: u64,
+    /// Delivery latencies in microseconds.
+    latencies_us: Vec<u32>,
+}
+
+fn unix_micros() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_micros() as u64)
+}
+
+fn source_addr(i: usize, n: u8) -> Ipv4Addr {
+    Ipv4Addr::new(127, 0, 0, 1 + (i % n.max(1) as usize) as u8)
+}
+
+// ---------------------------------------------------------------------------------------
+// Worker
+
+type Ws = WebSocketStream<TcpStream>;
+
+#[derive(Debug, Default)]
+struct ConnState {
+    question: usize,
+    last_seq: i64,
+    received: u64,
+    duplicates: u64,
+    out_of_order: u64,
+    dropped: Option<String>,
+}
+
+#[derive(Default)]
+struct WorkerState {
+    conns: Vec<ConnState>,
+    latencies_us: Vec<u32>,
+    delivered: u64,
+}
+
+#[derive(Deserialize)]
+struct Frame<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: &'a str,
+    #[serde(default, borrow)]
+    answer: Option<AnswerFrame<'a>>,
+}
+
+#[derive(Deserialize)]
+struct AnswerFrame<'a> {
+    seq: i64,
+    #[serde(borrow)]
+    body: &'a str,
+}
+
+async fn ws_connect(spec: &WorkerSpec, i: usize) -> anyhow::Result<Ws> {
+    let socket = TcpSocket::new_v4()?;
+    socket.bind(SocketAddr::new(source_addr(i, spec.source_addrs).into(), 0))?;
+    let tcp = socket.connect(spec.server).await.context("connect")?;
+    tcp.set_nodelay(true)?;
+    // Small buffers: the tool holds thousands of these.
+    let config = WebSocketConfig::default().read_buffer_size(4096).write_buffer_size(0);
+    let url = format!("ws://{}/ws", spec.server);
+    let (mut ws, _) =
+        tokio_tungstenite::client_async_with_config(url, tcp, Some(config)).await.context("handshake")?;
+    let question = spec.questions[i % spec.questions.len()];
+    let sub = format!(r#"{{"type":"subscribe","question_id":"{question}"}}"#);
+    ws.send(Message::text(sub)).await.context("send subscribe")?;
+    loop {
+        match ws.next().await {
+            Some(Ok(Message::Text(t))) => {
+                let frame: Frame = serde_json::from_str(&t).context("reply is JSON")?;
+                if frame.kind == "subscribed" {
+                    return Ok(ws);
+                }
+                bail!("unexpected reply to subscribe: {t}");
+            }
+            Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+            other => bail!("no subscribe reply: {other:?}"),
+        }
+    }
+}
+
+async fn read_conn(mut ws: Ws, idx: usize, state: Rc<RefCell<WorkerState>>) {
+    let why = loop {
+        let Some(frame) = ws.next().await else { break "closed by server".to_owned() };
+        let text = match frame {
+            Ok(Message::Text(t)) => t,
+            Ok(Message::Close(c)) => break format!("close frame {c:?}"),
+            Ok(_) => continue,
+            Err(e) => break format!("error {e}"),
+        };
+        let now = unix_micros();
+        let Ok(frame) = serde_json::from_str::<Frame>(&text) else {
+            break format!("not JSON: {text}");
+        };
+        let Some(answer) = frame.answer.filter(|_| frame.kind == "answer") else {
+            break format!("unexpected frame: {text}");
+        };
+        let sent = answer.body.get(1..).and_then(|b| b.split(' ').next()).and_then(|t| t.parse::<u64>().ok());
+        let mut st = state.borrow_mut();
+        let st = &mut *st;
+        if let Some(sent) = sent {
+            st.latencies_us.push(now.saturating_sub(sent).min(u32::MAX as u64) as u32);
+        }
+        st.delivered += 1;
+        let c = &mut st.conns[idx];
+        if answer.seq <= c.last_seq {
+            c.duplicates += 1;
+        } else {
+            if answer.seq != c.last_seq + 1 {
+                c.out_of_order += 1;
+            }
+            c.last_seq = answer.seq;
+            c.received += 1;
+        }
+    };
+    state.borrow_mut().conns[idx].dropped = Some(why);
+}
+
+fn emit(msg: &FromWorker) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = serde_json::to_writer(&mut out, msg);
+    let _ = out.write_all(b"\n");
+    let _ = out.flush();
+}
+
+async fn worker() -> anyhow::Result<()> {
+    let mut stdin = BufReader::new(tokio::io::stdin()).lines();
+    let spec: WorkerSpec =
+        serde_json::from_str(&stdin.next_line().await?.context("no worker spec on stdin")?)?;
+    let state = Rc::new(RefCell::new(WorkerState::default()));
+    state.borrow_mut().conns = (0..spec.count)
+        .map(|k| ConnState { question: (spec.first + k) % spec.questions.len(), ..Default::default() })
+        .collect();
+    let results: Vec<_> = stream::iter(0..spec.count)
+        .map(|k| {
+            let spec = &spec;
+            async move { (k, ws_connect(spec, spec.first + k).await) }
+        })
+        .buffer_unordered(spec.connect_concurrency.max(1))
+        .collect()
+        .await;
+    let (mut connected, mut failed, mut first_error) = (0, 0, None);
+    let mut readers = Vec::new();
+    for (k, res) in results {
+        match res {
+            Ok(ws) => {
+                connected += 1;
+                readers.push(tokio::task::spawn_local(read_conn(ws, k, state.clone())));
+            }
+            Err(e) => {
+                failed += 1;
+                state.borrow_mut().conns[k].dropped = Some(format!("{e:#}"));
+                first_error.get_or_insert_with(|| format!("{e:#}"));
+            }
+        }
+    }
+    emit(&FromWorker::Ready { connected, failed, first_error });
+    let mut tick = tokio::time::interval(Duration::from_millis(250));
+    let expected = loop {
+        tokio::select! {
+            line = stdin.next_line() => {
+                match line? {
+                    Some(line) => match serde_json::from_str(&line)? {
+                        ToWorker::Stop { expected } => break expected,
+                    },
+                    None => bail!("parent went away"),
+                }
+            }
+            _ = tick.tick() => emit(&FromWorker::Progress { delivered: state.borrow().delivered }),
+        }
+    };
+    for r in &readers {
+        r.abort();
+    }
+    let st = std::mem::take(&mut *state.borrow_mut());
+    let mut res =
+        WorkerResult { delivered: st.delivered, latencies_us: st.latencies_us, ..Default::default() };
+    for c in &st.conns {
+        res.missing += expected[c.question].saturating_sub(c.received);
+        res.duplicates += c.duplicates;
+        res.out_of_order += c.out_of_order;
+        if let Some(why) = &c.dropped {
+            res.dropped += 1;
+            res.going_away += u64::from(why.contains("code: Away"));
+            res.first_drop.get_or_insert_with(|| why.clone());
+        }
+    }
+    emit(&FromWorker::Result(res));
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------
+// A minimal HTTP/1.1 keep-alive client: the parent posts thousands of answers a second and
+// should spend as little of the shared CPU on it as it can.
+
+struct Http {
+    stream: TcpStream,
+    buf: Vec<u8>,
+    host: String,
+}
+
+impl Http {
+    async fn connect(server: SocketAddr) -> anyhow::Result<Self> {
+        let stream = TcpStream::connect(server).await?;
+        stream.set_nodelay(true)?;
+        Ok(Self { stream, buf: Vec::with_capacity(4096), host: server.to_string() })
+    }
+
+    async fn request(&mut self, method: &str, path: &str, body: &str) -> anyhow::Result<(u16, Vec<u8>)> {
+        let req = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            self.host,
+            body.len()
+        );
+        self.stream.write_all(req.as_bytes()).await?;
+        self.buf.clear();
+        let head_end = loop {
+            if let Some(i) = self.buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                break i + 4;
+            }
+            if self.stream.read_buf(&mut self.buf).await? == 0 {
+                bail!("server closed the HTTP connection");
+            }
+        };
+        let head = std::str::from_utf8(&self.buf[..head_end])?;
+        let status: u16 = head.get(9..12).context("status line")?.parse()?;
+        let len: usize = head
+            .lines()
+            .find_map(|l| {
+                let (k, v) = l.split_once(':')?;
+                k.eq_ignore_ascii_case("content-length").then(|| v.trim().parse().ok())?
+            })
+            .unwrap_or(0);
+        while self.buf.len() < head_end + len {
+            if self.stream.read_buf(&mut self.buf).await? == 0 {
+                bail!("server closed the HTTP connection mid-body");
+            }
+        }
+        Ok((status, self.buf[head_end..head_end + len].to_vec()))
+    }
+}
+
+async fn create_questions(server: SocketAddr, n: usize) -> anyhow::Result<Vec<Uuid>> {
+    let body = r#"{"title":"Benchmark question","body":"Load test.","author":"bench"}"#;
+    let created: Vec<anyhow::Result<Vec<Uuid>>> = stream::iter(0..16.min(n.max(1)))
+        .map(|lane| async move {
+            let mut http = Http::connect(server).await?;
+            let mut ids = Vec::new();
+            for _ in (lane..n).step_by(16) {
+                let (status, resp) = http.request("POST", "/api/questions", body).await?;
+                if status != 201 {
+                    bail!("creating a question: HTTP {status}: {}", String::from_utf8_lossy(&resp));
+                }
+                let v: serde_json::Value = serde_json::from_slice(&resp)?;
+                ids.push(v["id"].as_str().context("question id")?.parse()?);
+            }
+            Ok(ids)
+        })
+        .buffer_unordered(16)
+        .collect()
+        .await;
+    let mut ids = Vec::with_capacity(n);
+    for lane in created {
+        ids.extend(lane?);
+    }
+    Ok(ids)
+}
+
+fn answer_body(sent_us: u64, bytes: usize) -> String {
+    let mut text = format!("t{sent_us} ");
+    if text.len() < bytes {
+        text.extend(std::iter::repeat_n('x', bytes - text.len()));
+    }
+    format!(r#"{{"body":"{text}","author":"bench"}}"#)
+}
+
+// ---------------------------------------------------------------------------------------
+// Parent
+
+struct Worker {
+    child: Child,
+    stdin: ChildStdin,
+    /// The worker's messages, read by a task of their own so that progress never backs up.
+    msgs: tokio::sync::mpsc::UnboundedReceiver<anyhow::Result<FromWorker>>,
+    delivered: u64,
+}
+
+fn forward(stdout: ChildStdout) -> tokio::sync::mpsc::UnboundedReceiver<anyhow::Result<FromWorker>> {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::task::spawn_local(async move {
+        let mut lines = BufReader::new(stdout).lines();
+        loop {
+            let msg = match lines.next_line().await {
+                Ok(Some(line)) => serde_json::from_str(&line).map_err(anyhow::Error::from),
+                Ok(None) => Err(anyhow::anyhow!("a worker exited early")),
+                Err(e) => Err(e.into()),
+            };
+            let end = msg.is_err();
+            if tx.send(msg).is_err() || end {
+                return;
+            }
+        }
+    });
+    rx
+}
+
+async fn spawn_workers(cli: &Cli, total: usize, questions: &[Uuid]) -> anyhow::Result<Vec<Worker>> {
+    let exe = std::env::current_exe()?;
+    let n = total.div_ceil(cli.per_worker.max(1));
+    let mut workers = Vec::new();
+    for w in 0..n {
+        let first = w * total / n;
+        let count = (w + 1) * total / n - first;
+        let mut child = Command::new(&exe)
+            .arg("--worker")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .context("starting a worker process")?;
+        let mut stdin = child.stdin.take().unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let spec = WorkerSpec {
+            server: cli.server,
+            source_addrs: cli.source_addrs,
+            connect_concurrency: cli.connect_concurrency,
+            first,
+            count,
+            questions: questions.to_vec(),
+        };
+        stdin.write_all(format!("{}\n", serde_json::to_string(&spec)?).as_bytes()).await?;
+        workers.push(Worker { child, stdin, msgs: forward(stdout), delivered: 0 });
+    }
+    Ok(workers)
+}
+
+async fn next_msg(w: &mut Worker) -> anyhow::Result<FromWorker> {
+    w.msgs.recv().await.context("a worker exited early")?
+}
+
+/// Waits for every worker's `ready`; returns (connected, failed, first error).
+async fn await_ready(
+    workers: &mut [Worker],
+    deadline: Duration,
+) -> anyhow::Result<(usize, usize, Option<String>)> {
+    let (mut connected, mut failed, mut first) = (0, 0, None);
+    for w in workers.iter_mut() {
+        loop {
+            match tokio::time::timeout(deadline, next_msg(w))
+                .await
+                .context("workers did not connect in time")??
+            {
+                FromWorker::Ready { connected: c, failed: f, first_error } => {
+                    connected += c;
+                    failed += f;
+                    first = first.or(first_error);
+                    break;
+                }
+                _ => continue,
+            }
+        }
+    }
+    Ok((connected, failed, first))
+}
+
+/// Polls worker progress until `expected` deliveries were seen or `deadline` passes.
+async fn await_deliveries(workers: &mut [Worker], expected: u64, deadline: Duration) -> u64 {
+    let until = Instant::now() + deadline;
+    let mut last_print = Instant::now();
+    loop {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        for w in workers.iter_mut() {
+            while let Ok(msg) = w.msgs.try_recv() {
+                if let Ok(FromWorker::Progress { delivered }) = msg {
+                    w.delivered = delivered;
+                }
+            }
+        }
+        let total: u64 = workers.iter().map(|w| w.delivered).sum();
+        if last_print.elapsed() > Duration::from_secs(1) {
+            eprintln!("  delivered {total}/{expected}");
+            last_print = Instant::now();
+        }
+        if total >= expected || Instant::now() >= until {
+            return total;
+        }
+    }
+}
+
+async fn collect(workers: Vec<Worker>, expected: Vec<u64>) -> anyhow::Result<WorkerResult> {
+    let mut all = WorkerResult::default();
+    let stop = format!("{}\n", serde_json::to_string(&ToWorker::Stop { expected })?);
+    for mut w in workers {
+        w.stdin.write_all(stop.as_bytes()).await?;
+        let res = loop {
+            match tokio::time::timeout(Duration::from_secs(60), next_msg(&mut w))
+                .await
+                .context("worker result")??
+            {
+                FromWorker::Result(r) => break r,
+                _ => continue,
+            }
+        };
+        all.delivered += res.delivered;
+        all.missing += res.missing;
+        all.duplicates += res.duplicates;
+        all.out_of_order += res.out_of_order;
+        all.dropped += res.dropped;
+        all.going_away += res.going_away;
+        all.first_drop = all.first_drop.or(res.first_drop);
+        all.latencies_us.extend(res.latencies_us);
+        let _ = w.child.wait().await;
+    }
+    Ok(all)
+}
+
+#[derive(Debug, Default, Serialize)]
+struct Latency {
+    count: usize,
+    p50_ms: f64,
+    p90_ms: f64,
+    p99_ms: f64,
+    max_ms: f64,
+}
+
+fn latency(mut us: Vec<u32>) -> Latency {
+    if us.is_empty() {
+        return Latency::default();
+    }
+    us.sort_unstable();
+    let at = |q: f64| us[((us.len() as f64 * q).ceil() as usize).clamp(1, us.len()) - 1] as f64 / 1000.0;
+    Latency { count: us.len(), p50_ms: at(0.50), p90_ms: at(0.90), p99_ms: at(0.99), max_ms: at(1.0) }
+}
+
+fn rss_kib(pid: u32) -> anyhow::Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).context("VmRSS in /proc status")?;
+    Ok(line.split_whitespace().nth(1).context("VmRSS value")?.parse()?)
+}
+
+#[derive(Debug, Default, Serialize)]
+struct Report {
+    scenario: Option<Scenario>,
+    connections: usize,
+    connect_failed: usize,
+    connect_error: Option<String>,
+    connect_subscribe_secs: f64,
+    posts_ok: u64,
+    posts_failed: u64,
+    post_secs: f64,
+    posts_per_sec: f64,
+    /// POST sent to HTTP response received.
+    post_latency: Latency,
+    expected: u64,
+    delivered: u64,
+    missing: u64,
+    duplicates: u64,
+    out_of_order: u64,
+    dropped_connections: u64,
+    /// Of the dropped, those closed with 1001 "going away".
+    closed_going_away: u64,
+    first_drop: Option<String>,
+    deliveries_per_sec: f64,
+    /// POST sent (or due, for `rate`) to the worker receiving the frame.
+    delivery_latency: Latency,
+    server_rss_before_kib: Option<u64>,
+    server_rss_after_kib: Option<u64>,
+    server_rss_per_connection_kib: Option<f64>,
+}
+
+impl Report {
+    fn ok(&self) -> bool {
+        self.missing == 0
+            && self.duplicates == 0
+            && self.out_of_order == 0
+            && self.connect_failed == 0
+            && self.dropped_connections == 0
+            && self.posts_failed == 0
+    }
+
+    fn print_table(&self) {
+        let row = |k: &str, v: String| println!("{k:<34} {v}");
+        row("scenario", serde_json::to_string(&self.scenario).unwrap_or_default());
+        row("connections (failed)", format!("{} ({})", self.connections, self.connect_failed));
+        if let Some(e) = &self.connect_error {
+            row("first connect error", e.clone());
+        }
+        row("connect+subscribe all", format!("{:.3} s", self.connect_subscribe_secs));
+        if self.posts_ok + self.posts_failed > 0 {
+            row("posts ok (failed)", format!("{} ({})", self.posts_ok, self.posts_failed));
+            row("posts/s", format!("{:.0} over {:.2} s", self.posts_per_sec, self.post_secs));
+            let l = &self.post_latency;
+            row(
+                "POST latency p50/p90/p99/max",
+                format!("{:.2} / {:.2} / {:.2} / {:.2} ms", l.p50_ms, l.p90_ms, l.p99_ms, l.max_ms),
+            );
+            row("delivered/expected", format!("{}/{}", self.delivered, self.expected));
+            row(
+                "missing / duplicate / out of order",
+                format!("{} / {} / {}", self.missing, self.duplicates, self.out_of_order),
+            );
+            row("deliveries/s", format!("{:.0}", self.deliveries_per_sec));
+            let l = &self.delivery_latency;
+            row(
+                "POST->delivery p50/p90/p99/max",
+                format!("{:.2} / {:.2} / {:.2} / {:.2} ms", l.p50_ms, l.p90_ms, l.p99_ms, l.max_ms),
+            );
+        }
+        row(
+            "connections dropped (of them 1001)",
+            format!("{} ({})", self.dropped_connections, self.closed_going_away),
+        );
+        if let Some(d) = &self.first_drop {
+            row("first drop", d.clone());
+        }
+        if let (Some(b), Some(a)) = (self.server_rss_before_kib, self.server_rss_after_kib) {
+            row("server RSS before / after", format!("{b} / {a} KiB"));
+        }
+        if let Some(per) = self.server_rss_per_connection_kib {
+            row("server RSS per connection", format!("{per:.2} KiB"));
+        }
+        row(
+            "result",
+            if self.ok() {
+                "OK".into()
+            } else {
+                "FAILED: notifications lost, repeated or connections dropped".into()
+            },
+        );
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<Report> {
+    anyhow::ensure!(cli.server.ip().is_loopback(), "--server must be a loopback address");
+    let scenario = cli.scenario.clone().context("name a scenario: fanout, rate or idle")?;
+    let timeout = Duration::from_secs(cli.timeout_secs);
+    let mut report = Report { scenario: Some(scenario.clone()), ..Default::default() };
+    let (questions, total) = match &scenario {
+        Scenario::Fanout { subscribers, .. } => (1, *subscribers),
+        Scenario::Rate { questions, subscribers_per_question, .. } => {
+            (*questions, questions * subscribers_per_question)
+        }
+        Scenario::Idle { connections, questions, .. } => (*questions, *connections),
+    };
+    eprintln!("creating {questions} question(s)");
+    let qids = create_questions(cli.server, questions).await?;
+    if let Some(pid) = cli.server_pid {
+        report.server_rss_before_kib = Some(rss_kib(pid)?);
+    }
+    eprintln!("connecting and subscribing {total} WebSocket client(s)");
+    let started = Instant::now();
+    let mut workers = spawn_workers(&cli, total, &qids).await?;
+    let (connected, failed, first_error) = await_ready(&mut workers, timeout).await?;
+    report.connect_subscribe_secs = started.elapsed().as_secs_f64();
+    (report.connections, report.connect_failed, report.connect_error) = (connected, failed, first_error);
+    eprintln!("  {connected} connected, {failed} failed in {:.3} s", report.connect_subscribe_secs);
+
+    let mut posted = vec![0u64; qids.len()];
+    let mut post_latencies = Vec::new();
+    let post_started = Instant::now();
+    match scenario {
+        Scenario::Fanout { answers, interval_ms, .. } => {
+            let mut http = Http::connect(cli.server).await?;
+            let path = format!("/api/questions/{}/answers", qids[0]);
+            for m in 0..answers {
+                let sent = unix_micros();
+                let t = Instant::now();
+                let (status, _) = http.request("POST", &path, &answer_body(sent, cli.body_bytes)).await?;
+                post_latencies.push(t.elapsed().as_micros() as u32);
+                if status == 201 {
+                    posted[0] += 1;
+                    report.posts_ok += 1;
+                } else {
+                    report.posts_failed += 1;
+                }
+                if m + 1 < answers {
+                    tokio::time::sleep(Duration::from_millis(interval_ms)).await;
+                }
+            }
+        }
+        Scenario::Rate { rate, duration_secs, http_connections, .. } => {
+            let n = rate * duration_secs;
+            let outcome = open_loop(&cli, &qids, rate, n, http_connections, timeout).await?;
+            for (q, ok) in outcome.per_question.iter().enumerate() {
+                posted[q] = *ok;
+            }
+            report.posts_ok = outcome.ok;
+            report.posts_failed = outcome.failed;
+            post_latencies = outcome.latencies_us;
+        }
+        Scenario::Idle { settle_secs, .. } => {
+            tokio::time::sleep(Duration::from_secs(settle_secs)).await;
+        }
+    }
+    report.post_secs = post_started.elapsed().as_secs_f64();
+    report.posts_per_sec = report.posts_ok as f64 / report.post_secs.max(1e-9);
+    report.post_latency = latency(post_latencies);
+    // Every connection subscribed to question q should see all of q's answers.
+    report.expected = (0..total).map(|i| posted[i % qids.len()]).sum();
+    if report.expected > 0 {
+        let delivered = await_deliveries(&mut workers, report.expected, timeout).await;
+        report.deliveries_per_sec = delivered as f64 / post_started.elapsed().as_secs_f64();
+    }
+    if let Some(pid) = cli.server_pid {
+        let after = rss_kib(pid)?;
+        report.server_rss_after_kib = Some(after);
+        let before = report.server_rss_before_kib.unwrap_or(0);
+        report.server_rss_per_connection_kib =
+            Some(after.saturating_sub(before) as f64 / report.connections.max(1) as f64);
+    }
+    let res = collect(workers, posted).await?;
+    report.delivered = res.delivered;
+    report.missing = res.missing;
+    report.duplicates = res.duplicates;
+    report.out_of_order = res.out_of_order;
+    report.dropped_connections = res.dropped;
+    report.closed_going_away = res.going_away;
+    report.first_drop = res.first_drop;
+    report.delivery_latency = latency(res.latencies_us);
+    Ok(report)
+}
+
+struct OpenLoop {
+    ok: u64,
+    failed: u64,
+    per_question: Vec<u64>,
+    latencies_us: Vec<u32>,
+}
+
+/// Posts `n` answers at `rate` per second, round-robin over the questions, each at its due
+/// time whether or not earlier ones have been answered (open loop: a slow server shows up as
+/// latency, not as a lower offered rate).
+async fn open_loop(
+    cli: &Cli,
+    qids: &[Uuid],
+    rate: u64,
+    n: u64,
+    http_connections: usize,
+    timeout: Duration,
+) -> anyhow::Result<OpenLoop> {
+    struct Shared {
+        /// Idle keep-alive connections and when each was last used.
+        pool: Vec<(Http, Instant)>,
+        ok: u64,
+        failed: u64,
+        per_question: Vec<u64>,
+        latencies_us: Vec<u32>,
+        first_error: Option<String>,
+    }
+    let shared = Rc::new(RefCell::new(Shared {
+        pool: Vec::new(),
+        ok: 0,
+        failed: 0,
+        per_question: vec![0; qids.len()],
+        latencies_us: Vec::with_capacity(n as usize),
+        first_error: None,
+    }));
+    let permits = Rc::new(Semaphore::new(http_connections.max(1)));
+    let start = Instant::now();
+    let start_us = unix_micros();
+    let mut tasks = Vec::with_capacity(n as usize);
+    let mut last_print = Instant::now();
+    let mut k = 0u64;
+    while k < n {
+        let due = start + Duration::from_nanos(k * 1_000_000_000 / rate);
+        tokio::time::sleep_until(due.into()).await;
+        // Everything due by now goes out (the timer's resolution is 1 ms).
+        let elapsed = start.elapsed().as_nanos() as u64;
+        let upto = (elapsed * rate / 1_000_000_000 + 1).min(n);
+        while k < upto {
+            let q = (k as usize) % qids.len();
+            let due_us = start_us + k * 1_000_000 / rate;
+            let body = answer_body(due_us, cli.body_bytes);
+            let path = format!("/api/questions/{}/answers", qids[q]);
+            let (shared, permits, server) = (shared.clone(), permits.clone(), cli.server);
+            tasks.push(tokio::task::spawn_local(async move {
+                let _permit = permits.acquire().await;
+                // The server closes keep-alive connections idle for 5 s; one idle for 2 s is
+                // dropped here rather than raced against that close.
+                let conn = shared.borrow_mut().pool.pop();
+                let conn = conn.filter(|(_, used)| used.elapsed() < Duration::from_secs(2)).map(|(c, _)| c);
+                let mut conn = match conn {
+                    Some(c) => c,
+                    None => match Http::connect(server).await {
+                        Ok(c) => c,
+                        Err(e) => {
+                            let mut s = shared.borrow_mut();
+                            s.failed += 1;
+                            s.first_error.get_or_insert(format!("{e:#}"));
+                            return;
+                        }
+                    },
+                };
+                let t = Instant::now();
+                let res = conn.request("POST", &path, &body).await;
+                let mut s = shared.borrow_mut();
+                s.latencies_us.push(t.elapsed().as_micros() as u32);
+                match res {
+                    Ok((201, _)) => {
+                        s.ok += 1;
+                        s.per_question[q] += 1;
+                        s.pool.push((conn, Instant::now()));
+                    }
+                    Ok((status, body)) => {
+                        s.failed += 1;
+                        s.first_error
+                            .get_or_insert(format!("HTTP {status}: {}", String::from_utf8_lossy(&body)));
+                        s.pool.push((conn, Instant::now()));
+                    }
+                    Err(e) => {
+                        s.failed += 1;
+                        s.first_error.get_or_insert(format!("{e:#}"));
+                    }
+                }
+            }));
+            k += 1;
+        }
+        if last_print.elapsed() > Duration::from_secs(1) {
+            let s = shared.borrow();
+            eprintln!("  posted {k}/{n}: {} ok, {} failed", s.ok, s.failed);
+            last_print = Instant::now();
+        }
+    }
+    let wait_all = async {
+        for t in tasks {
+            let _ = t.await;
+        }
+    };
+    if tokio::time::timeout(timeout, wait_all).await.is_err() {
+        bail!("posts did not finish within {timeout:?}");
+    }
+    let s = Rc::try_unwrap(shared).ok().context("all post tasks finished")?.into_inner();
+    if let Some(e) = &s.first_error {
+        eprintln!("  first failed post: {e}");
+    }
+    Ok(OpenLoop { ok: s.ok, failed: s.failed, per_question: s.per_question, latencies_us: s.latencies_us })
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime");
+    let local = LocalSet::new();
+    if cli.worker {
+        if let Err(e) = local.block_on(&rt, worker()) {
+            eprintln!("worker: {e:#}");
+            std::process::exit(1);
+        }
+        return;
+    }
+    let json = cli.json;
+    match local.block_on(&rt, run(cli)) {
+        Ok(report) => {
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report).expect("report serialises"));
+            } else {
+                report.print_table();
+            }
+            std::process::exit(if report.ok() { 0 } else { 1 });
+        }
+        Err(e) => {
+            eprintln!("qa-hub-bench: {e:#}");
+            std::process::exit(2);
+        }
+    }
+}

@@ -1,0 +1,361 @@
+//! Faults and limits: graceful shutdown with clients attached (in process and with the real
+//! binary and SIGTERM), the connection caps, the idle timeout, and `/metrics` following what
+//! happens, including a forced slow-consumer close.
+
+mod common;
+
+use std::{
+    net::{IpAddr, SocketAddr},
+    process::Stdio,
+    time::Duration,
+};
+
+use common::{Backend, TestApp, WAIT, WsClient, spawn, spawn_with, start_on};
+use futures_util::SinkExt;
+use serde_json::{Value, json};
+use tokio::{
+    io::{AsyncBufReadExt, BufReader},
+    net::TcpSocket,
+};
+use tokio_tungstenite::tungstenite::{self, Message, protocol::frame::coding::CloseCode};
+
+/// Polls `check` until it holds, failing the test after [`WAIT`]. For state that has no
+/// event to await (a counter on the server).
+async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !check().await {
+        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Opens a WebSocket from a chosen loopback source address; Err carries the HTTP refusal.
+async fn ws_from(
+    addr: SocketAddr,
+    source: &str,
+) -> Result<WsClient, tungstenite::http::Response<Option<Vec<u8>>>> {
+    let socket = TcpSocket::new_v4().unwrap();
+    socket.bind(SocketAddr::new(source.parse::<IpAddr>().unwrap(), 0)).unwrap();
+    let tcp = socket.connect(addr).await.expect("tcp connect");
+    match tokio_tungstenite::client_async(
+        format!("ws://{addr}/ws"),
+        tokio_tungstenite::MaybeTlsStream::Plain(tcp),
+    )
+    .await
+    {
+        Ok((stream, _)) => Ok(WsClient { stream }),
+        Err(tungstenite::Error::Http(response)) => Err(*response),
+        Err(e) => panic!("websocket handshake failed: {e}"),
+    }
+}
+
+/// The value of one sample in the Prometheus text, e.g. `name{label="x"}`; 0 when absent.
+fn sample(text: &str, series: &str) -> f64 {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .find_map(|l| {
+            let (name, value) = l.rsplit_once(' ')?;
+            (name == series).then(|| value.parse().ok())?
+        })
+        .unwrap_or(0.0)
+}
+
+async fn metrics(app: &TestApp) -> String {
+    let res = app.get("/metrics").await;
+    assert_eq!(res.status(), 200);
+    assert!(res.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
+    res.text().await.unwrap()
+}
+
+fn seq_of(v: &Value) -> i64 {
+    assert_eq!(v["type"], "answer", "expected an answer, got {v}");
+    v["answer"]["seq"].as_i64().unwrap()
+}
+
+async fn stop_closes_1001_and_clients_resume_exactly_once(backend: Backend) {
+    let app = spawn(backend).await;
+    let q = app.question().await;
+    let mut a = app.ws().await;
+    let mut b = app.ws().await;
+    a.subscribe(q, None).await;
+    b.subscribe(q, None).await;
+    app.answer(q, "one").await;
+    assert_eq!(a.answers(1).await, vec![(q, 1)]);
+    assert_eq!(b.answers(1).await, vec![(q, 1)]);
+
+    app.stop().await;
+    for client in [&mut a, &mut b] {
+        let (code, frames) = client.until_close().await;
+        assert_eq!(code, Some(CloseCode::Away));
+        assert!(frames.is_empty(), "nothing after the answers: {frames:?}");
+    }
+    assert!(app.state.shutdown.is_cancelled());
+    assert_eq!(app.state.connections.open(), 0, "every connection finished before stop returned");
+    // The old server no longer accepts connections.
+    assert!(tokio::net::TcpStream::connect(app.addr).await.is_err());
+
+    // A new server on the same database; answers are posted before the clients come back.
+    let TestApp { db, .. } = app;
+    let app = start_on(db, |_| {}).await;
+    app.answer(q, "two").await;
+    app.answer(q, "three").await;
+    let mut a = app.ws().await;
+    let mut b = app.ws().await;
+    assert_eq!(a.subscribe(q, Some(1)).await, 3);
+    assert_eq!(b.subscribe(q, Some(1)).await, 3);
+    app.answer(q, "four").await;
+    for client in [&mut a, &mut b] {
+        let seqs: Vec<i64> = client.answers(3).await.into_iter().map(|(_, s)| s).collect();
+        assert_eq!(seqs, vec![2, 3, 4]);
+    }
+    // Exactly once: the next frame after 4 is 5, not a repeat.
+    app.answer(q, "five").await;
+    assert_eq!(seq_of(&a.recv().await), 5);
+    assert_eq!(seq_of(&b.recv().await), 5);
+    app.stop().await;
+}
+
+/// The real binary: SIGTERM closes every socket with 1001 and the process exits by itself,
+/// well within 10 s.
+async fn sigterm_to_the_binary_closes_1001_and_exits(backend: Backend) {
+    let db = common::TestDb::new(backend).await;
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_qa-hub"))
+        .args(["--bind", "127.0.0.1:0", "--workers", "1", "--database-url", &db.url])
+        .env("RUST_LOG", "info")
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start qa-hub");
+    // The log line "qa-hub listening addr=127.0.0.1:PORT" tells the port.
+    let mut log = BufReader::new(child.stdout.take().unwrap()).lines();
+    let addr: SocketAddr = tokio::time::timeout(WAIT, async {
+        while let Some(line) = log.next_line().await.unwrap() {
+            if let Some(rest) = line.split("addr=").nth(1) {
+                return rest.split_whitespace().next().unwrap().parse().unwrap();
+            }
+        }
+        panic!("qa-hub exited before listening");
+    })
+    .await
+    .expect("qa-hub listens");
+    let http = reqwest::Client::new();
+    let res = http
+        .post(format!("http://{addr}/api/questions"))
+        .json(&json!({"title": "t", "body": "b", "author": "a"}))
+        .send()
+        .await
+        .unwrap();
+    let q = common::id_of(&res.json().await.unwrap());
+    let mut clients = Vec::new();
+    for _ in 0..3 {
+        let mut c = WsClient::connect(addr).await;
+        c.subscribe(q, None).await;
+        clients.push(c);
+    }
+    let pid = child.id().unwrap() as i32;
+    // SAFETY: sending a signal to our own child process.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    for c in &mut clients {
+        let (code, _) = c.until_close().await;
+        assert_eq!(code, Some(CloseCode::Away));
+    }
+    let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
+        .await
+        .expect("exits within 10 s of SIGTERM")
+        .unwrap();
+    assert!(status.success(), "exit status {status}");
+}
+
+async fn connection_caps_refuse_with_503(backend: Backend) {
+    let app = spawn_with(backend, |c| {
+        c.max_connections = 3;
+        c.max_connections_per_ip = 2;
+    })
+    .await;
+    let _a1 = ws_from(app.addr, "127.0.0.1").await.expect("first from .1");
+    let a2 = ws_from(app.addr, "127.0.0.1").await.expect("second from .1");
+    let refused = ws_from(app.addr, "127.0.0.1").await.err().expect("third from .1 is refused");
+    assert_eq!(refused.status(), 503);
+    let body: Value = serde_json::from_slice(refused.body().as_ref().unwrap()).unwrap();
+    assert_eq!(body["error"]["code"], "unavailable", "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("your address"));
+
+    let _b1 = ws_from(app.addr, "127.0.0.2").await.expect("first from .2");
+    let refused = ws_from(app.addr, "127.0.0.3").await.err().expect("the node is full");
+    assert_eq!(refused.status(), 503);
+    let body: Value = serde_json::from_slice(refused.body().as_ref().unwrap()).unwrap();
+    assert_eq!(body["error"]["code"], "unavailable");
+
+    let text = metrics(&app).await;
+    assert_eq!(sample(&text, r#"qa_hub_ws_connections_rejected_total{cap="ip"}"#), 1.0);
+    assert_eq!(sample(&text, r#"qa_hub_ws_connections_rejected_total{cap="node"}"#), 1.0);
+
+    // A closed connection gives its place back.
+    drop(a2);
+    eventually("the place to be freed", || async { app.state.connections.open() == 2 }).await;
+    let mut again = ws_from(app.addr, "127.0.0.3").await.expect("room again");
+    let q = app.question().await;
+    again.subscribe(q, None).await;
+    app.stop().await;
+}
+
+async fn idle_connections_are_closed(backend: Backend) {
+    let app = spawn_with(backend, |c| c.idle_timeout_secs = 1).await;
+    let q = app.question().await;
+    // `busy` is older than `idle`, so once `idle` is closed, `busy` has been open longer
+    // than the timeout too: its subscription is what keeps it.
+    let mut busy = app.ws().await;
+    busy.subscribe(q, None).await;
+    let mut idle = app.ws().await;
+    let (code, frames) = idle.until_close().await;
+    assert_eq!(code, Some(CloseCode::Normal));
+    assert!(frames.is_empty());
+    app.answer(q, "still here").await;
+    assert_eq!(busy.answers(1).await, vec![(q, 1)]);
+    let text = metrics(&app).await;
+    assert_eq!(sample(&text, r#"qa_hub_ws_disconnects_total{reason="idle"}"#), 1.0);
+    app.stop().await;
+}
+
+async fn metrics_follow_posts_subscribes_and_closes(backend: Backend) {
+    let app = spawn_with(backend, |c| {
+        c.outbound_queue = 1;
+        c.close_timeout_secs = 1;
+    })
+    .await;
+    let before = metrics(&app).await;
+    assert_eq!(sample(&before, "qa_hub_ws_connections"), 0.0);
+    assert_eq!(sample(&before, "qa_hub_answers_posted_total"), 0.0);
+
+    let q = app.question().await;
+    let mut ws = app.ws().await;
+    ws.subscribe(q, None).await;
+    app.answer(q, "hello").await;
+    assert_eq!(ws.answers(1).await, vec![(q, 1)]);
+    let m = app.state.metrics.clone();
+    eventually("the delivery to be timed", || {
+        let m = m.clone();
+        async move { m.delivery_latency.get_sample_count() == 1 }
+    })
+    .await;
+    let text = metrics(&app).await;
+    assert_eq!(sample(&text, "qa_hub_ws_connections"), 1.0);
+    assert_eq!(sample(&text, "qa_hub_subscriptions"), 1.0);
+    assert_eq!(sample(&text, "qa_hub_answers_posted_total"), 1.0);
+    assert_eq!(sample(&text, "qa_hub_notifications_sent_total"), 1.0);
+    assert_eq!(sample(&text, "qa_hub_delivery_latency_seconds_count"), 1.0);
+    assert_eq!(
+        sample(
+            &text,
+            r#"qa_hub_http_requests_total{method="POST",route="/api/questions/{question_id}/answers",status="201"}"#
+        ),
+        1.0,
+        "{text}"
+    );
+    assert!(
+        sample(&text, r#"qa_hub_http_request_duration_seconds_count{method="POST",route="/api/questions"}"#)
+            >= 1.0
+    );
+    let pool = if backend == Backend::Sqlite { "sqlite_reader" } else { "postgres" };
+    assert!(sample(&text, &format!(r#"qa_hub_db_pool_connections{{pool="{pool}"}}"#)) >= 1.0);
+    // Unknown paths are one series, not one per path.
+    app.get("/no/such/path/123").await;
+    let text = metrics(&app).await;
+    assert_eq!(
+        sample(&text, r#"qa_hub_http_requests_total{method="GET",route="unmatched",status="404"}"#),
+        1.0
+    );
+
+    // A client that stops reading: a small receive buffer and large answers fill the kernel
+    // buffers, then actix-ws's channel, then its queue of 1, and the hub drops it.
+    let socket = TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let tcp = socket.connect(app.addr).await.unwrap();
+    let (mut stream, _) = tokio_tungstenite::client_async(
+        format!("ws://{}/ws", app.addr),
+        tokio_tungstenite::MaybeTlsStream::Plain(tcp),
+    )
+    .await
+    .unwrap();
+    stream.send(Message::text(json!({"type": "subscribe", "question_id": q}).to_string())).await.unwrap();
+    let mut slow = WsClient { stream };
+    assert_eq!(slow.recv().await["type"], "subscribed");
+    let big = "x".repeat(30_000);
+    let mut posted = 0;
+    while app.state.hub.stats.overflows.load(std::sync::atomic::Ordering::Relaxed) == 0 {
+        assert!(posted < 500, "the slow client was never dropped");
+        app.answer(q, &big).await;
+        posted += 1;
+        // The fast client keeps up, so only the slow one overflows.
+        ws.answers(1).await;
+    }
+    eventually("the slow connection to be closed", || {
+        let app = &app;
+        async move {
+            let text = metrics(app).await;
+            sample(&text, r#"qa_hub_ws_disconnects_total{reason="overflow"}"#) == 1.0
+        }
+    })
+    .await;
+    let text = metrics(&app).await;
+    assert_eq!(sample(&text, "qa_hub_queue_overflows_total"), 1.0);
+    assert_eq!(sample(&text, "qa_hub_ws_connections"), 1.0);
+    assert_eq!(sample(&text, "qa_hub_subscriptions"), 1.0);
+    assert_eq!(sample(&text, "qa_hub_answers_posted_total"), 1.0 + posted as f64);
+    drop(slow);
+    app.stop().await;
+}
+
+/// Many posts at once (which SQLite commits in batches): seqs stay contiguous per question,
+/// and a post to a missing question fails alone.
+async fn concurrent_posts_get_contiguous_seqs(backend: Backend) {
+    let app = spawn(backend).await;
+    let (q1, q2) = (app.question().await, app.question().await);
+    let missing = uuid::Uuid::now_v7();
+    let posts = (0..60).map(|i| {
+        let q = [q1, q2, missing][i % 3];
+        let app = &app;
+        async move {
+            let res = app
+                .post_json(&format!("/api/questions/{q}/answers"), &json!({"body": "b", "author": "a"}))
+                .await;
+            let status = res.status().as_u16();
+            (q, status, res.json::<Value>().await.unwrap())
+        }
+    });
+    let results = futures_util::future::join_all(posts).await;
+    for q in [q1, q2] {
+        let mut seqs: Vec<i64> = results
+            .iter()
+            .filter(|(rq, _, _)| *rq == q)
+            .map(|(_, status, v)| {
+                assert_eq!(*status, 201, "{v}");
+                v["seq"].as_i64().unwrap()
+            })
+            .collect();
+        seqs.sort_unstable();
+        assert_eq!(seqs, (1..=20).collect::<Vec<_>>());
+    }
+    for (_, status, v) in results.iter().filter(|(rq, _, _)| *rq == missing) {
+        assert_eq!(*status, 404);
+        assert_eq!(v["error"]["code"], "question_not_found");
+    }
+    let text = metrics(&app).await;
+    assert_eq!(sample(&text, "qa_hub_answers_posted_total"), 40.0);
+    app.stop().await;
+}
+
+on_both_backends!(
+    concurrent_posts_get_contiguous_seqs,
+    stop_closes_1001_and_clients_resume_exactly_once,
+    sigterm_to_the_binary_closes_1001_and_exits,
+    connection_caps_refuse_with_503,
+    idle_connections_are_closed,
+    metrics_follow_posts_subscribes_and_closes,
+);
