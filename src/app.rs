@@ -97,10 +97,6 @@ impl Application {
         self.addr
     }
 
-    pub fn port(&self) -> u16 {
-        self.addr.port()
-    }
-
     pub fn state(&self) -> &AppState {
         &self.state
     }

@@ -104,10 +104,6 @@ impl ClusterStatus {
         &self.node_id
     }
 
-    pub fn is_clustered(&self) -> bool {
-        self.clustered
-    }
-
     /// True when the node listens for other nodes' answers and has caught up on what it
     /// missed before it started listening (always true for a single node).
     pub fn ready(&self) -> bool {
