@@ -315,16 +315,10 @@ async fn index_page(
     form: QuestionForm,
     errors: FieldErrors,
 ) -> Result<IndexPage, PageError> {
-    let mut questions = state.store.questions(before, PAGE_SIZE + 1).await?;
-    let next = if questions.len() as i64 > PAGE_SIZE {
-        questions.truncate(PAGE_SIZE as usize);
-        questions.last().map(|q| q.id)
-    } else {
-        None
-    };
+    let page = state.store.question_page(before, PAGE_SIZE).await?;
     Ok(IndexPage {
-        questions: questions.into_iter().map(Into::into).collect(),
-        next,
+        questions: page.items.into_iter().map(Into::into).collect(),
+        next: page.next,
         paged: before.is_some(),
         form,
         errors,

@@ -82,14 +82,8 @@ pub async fn list(
     query: web::Query<ListQuestions>,
 ) -> Result<web::Json<QuestionPage>> {
     let limit = page_size(query.limit, 20)?;
-    let mut items = state.store.questions(query.before, limit + 1).await?;
-    let next = if items.len() as i64 > limit {
-        items.truncate(limit as usize);
-        items.last().map(|q| q.id)
-    } else {
-        None
-    };
-    Ok(web::Json(QuestionPage { items, next }))
+    let page = state.store.question_page(query.before, limit).await?;
+    Ok(web::Json(QuestionPage { items: page.items, next: page.next }))
 }
 
 /// Get one question.
@@ -175,14 +169,8 @@ pub async fn list_answers(
     if state.store.answer_count(question_id).await?.is_none() {
         return Err(Error::question_not_found());
     }
-    let mut items = state.store.answers_after(question_id, after_seq, limit + 1).await?;
-    let next_after_seq = if items.len() as i64 > limit {
-        items.truncate(limit as usize);
-        items.last().map(|a| a.seq)
-    } else {
-        None
-    };
-    Ok(web::Json(AnswerPage { items, next_after_seq }))
+    let page = state.store.answer_page(question_id, after_seq, limit).await?;
+    Ok(web::Json(AnswerPage { items: page.items, next_after_seq: page.next }))
 }
 
 fn page_size(limit: Option<i64>, default: i64) -> Result<i64> {

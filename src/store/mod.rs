@@ -180,8 +180,28 @@ impl Store {
         with_reader!(self, pool => sqlx::query_as(SQL).bind(id).fetch_optional(pool).await)
     }
 
-    /// Newest first; `before` is an exclusive cursor (ids are UUIDv7, so id order is time order).
-    pub async fn questions(&self, before: Option<Uuid>, limit: i64) -> sqlx::Result<Vec<Question>> {
+    /// A page of questions, newest first; `before` is an exclusive cursor (ids are UUIDv7, so
+    /// id order is time order) and `next` continues the listing.
+    pub async fn question_page(
+        &self,
+        before: Option<Uuid>,
+        limit: i64,
+    ) -> sqlx::Result<Page<Question, Uuid>> {
+        Ok(Page::of(self.questions(before, limit + 1).await?, limit, |q| q.id))
+    }
+
+    /// A page of a question's answers with `seq > after_seq`, ascending; `next` is the
+    /// `after_seq` that continues it.
+    pub async fn answer_page(
+        &self,
+        question_id: Uuid,
+        after_seq: i64,
+        limit: i64,
+    ) -> sqlx::Result<Page<Answer, i64>> {
+        Ok(Page::of(self.answers_after(question_id, after_seq, limit + 1).await?, limit, |a| a.seq))
+    }
+
+    async fn questions(&self, before: Option<Uuid>, limit: i64) -> sqlx::Result<Vec<Question>> {
         const SQL: &str = "SELECT id, title, body, author, created_at, answer_count FROM questions \
                            WHERE ($1 IS NULL OR id < $1) ORDER BY id DESC LIMIT $2";
         with_reader!(self, pool => sqlx::query_as(SQL).bind(before).bind(limit).fetch_all(pool).await)
@@ -238,6 +258,23 @@ impl Store {
             }
         };
         Ok(seq.map(|seq| Answer { id, question_id, seq, body: new.body, author: new.author, created_at }))
+    }
+}
+
+/// One page of a listing and the cursor of the next page (`None` on the last one).
+#[derive(Debug)]
+pub struct Page<T, C> {
+    pub items: Vec<T>,
+    pub next: Option<C>,
+}
+
+impl<T, C> Page<T, C> {
+    /// `items` was read with `limit + 1`: the extra row only tells that another page follows.
+    fn of(mut items: Vec<T>, limit: i64, cursor: impl Fn(&T) -> C) -> Self {
+        let more = items.len() as i64 > limit;
+        items.truncate(limit.max(0) as usize);
+        let next = if more { items.last().map(cursor) } else { None };
+        Self { items, next }
     }
 }
 
