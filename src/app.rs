@@ -5,7 +5,6 @@
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use actix_web::{App, HttpServer, dev::ServerHandle, web};
-use anyhow::Context;
 use tokio_util::sync::CancellationToken;
 use tracing_actix_web::TracingLogger;
 
@@ -44,16 +43,7 @@ impl Application {
         let node_id = config.node_id();
         // On Postgres, nodes share answers through LISTEN/NOTIFY; SQLite is single-node.
         let cluster = match store.postgres_pool() {
-            Some(pool) => {
-                crate::cluster::start(
-                    &config.database_url,
-                    node_id,
-                    pool.clone(),
-                    hub.clone(),
-                    shutdown.clone(),
-                )
-                .await?
-            }
+            Some(pool) => crate::cluster::start(node_id, pool.clone(), hub.clone(), shutdown.clone()).await?,
             None => ClusterStatus::single_node(node_id),
         };
         let state = AppState {
@@ -88,7 +78,16 @@ impl Application {
         // stay within the 10 s an orchestrator typically allows before SIGKILL.
         .shutdown_timeout(4)
         .bind(&config.bind)
-        .with_context(|| format!("cannot listen on {:?} (--bind / QA_HUB_BIND)", config.bind))?;
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "cannot listen on {:?} ({}); choose another address with --bind or QA_HUB_BIND",
+                config.bind,
+                match e.kind() {
+                    std::io::ErrorKind::AddrInUse => "the address is already in use".to_owned(),
+                    _ => e.to_string(),
+                }
+            )
+        })?;
         let addr = *server.addrs().first().ok_or_else(|| anyhow::anyhow!("bound no address"))?;
         Ok(Self { addr, state, server: server.run() })
     }

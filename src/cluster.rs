@@ -22,7 +22,6 @@
 
 use std::{
     collections::HashMap,
-    str::FromStr,
     sync::{
         Arc, Mutex,
         atomic::{AtomicI32, AtomicU64, Ordering},
@@ -163,15 +162,17 @@ struct Announced {
 /// Starts listening for other nodes' answers. Returns once the first `LISTEN` is in force,
 /// so a node that starts is already part of the cluster; a database that refuses it is a
 /// start-up error. The tasks stop when `shutdown` is cancelled.
+///
+/// The listener connects with the pool's own options, so TLS (`sslmode`, `sslrootcert`) is the
+/// same for both.
 pub async fn start(
-    database_url: &str,
     node_id: String,
     pool: PgPool,
     hub: Arc<Hub>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<Arc<ClusterStatus>> {
     let options =
-        PgConnectOptions::from_str(database_url)?.application_name(&format!("{LISTENER_APP_NAME}:{node_id}"));
+        (*pool.connect_options()).clone().application_name(&format!("{LISTENER_APP_NAME}:{node_id}"));
     let status = Arc::new(ClusterStatus::new(node_id, true));
     let (events, inbox) = mpsc::unbounded_channel();
     let mut listener = Listener {
@@ -182,7 +183,8 @@ pub async fn start(
         probe_after: IDLE_PROBE_AFTER,
         probe_timeout: PROBE_TIMEOUT,
     };
-    let first = listener.connect().await?;
+    let first =
+        listener.connect().await.map_err(|e| crate::store::connect::explain(&e, &listener.options))?;
     // Nobody can have subscribed yet, so there is nothing to catch up on: ready at once.
     status.caught_up.store(listener.generation, Ordering::Release);
     tokio::spawn(listener.run(first, shutdown.clone()));
@@ -462,7 +464,7 @@ mod tests {
     //! reached through a TCP proxy that can go silent without closing anything: what a
     //! network partition looks like to the node.
 
-    use std::sync::Mutex as StdMutex;
+    use std::{str::FromStr, sync::Mutex as StdMutex};
 
     use tokio::net::{TcpListener, TcpStream};
 

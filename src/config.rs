@@ -108,20 +108,38 @@ impl Config {
 
     /// Rejects values that would make the server misbehave rather than start.
     pub fn validate(&self) -> anyhow::Result<()> {
-        anyhow::ensure!(self.db_pool >= 1, "--db-pool must be at least 1");
-        anyhow::ensure!(self.max_subscriptions >= 1, "--max-subscriptions must be at least 1");
-        anyhow::ensure!(self.max_frame_bytes >= 256, "--max-frame-bytes must be at least 256");
-        anyhow::ensure!(self.outbound_queue >= 1, "--outbound-queue must be at least 1");
-        anyhow::ensure!(self.ping_interval_secs >= 1, "--ping-interval-secs must be at least 1");
+        anyhow::ensure!(self.db_pool >= 1, "--db-pool (QA_HUB_DB_POOL) must be at least 1");
+        anyhow::ensure!(
+            self.max_subscriptions >= 1,
+            "--max-subscriptions (QA_HUB_MAX_SUBSCRIPTIONS) must be at least 1"
+        );
+        anyhow::ensure!(
+            self.max_frame_bytes >= 256,
+            "--max-frame-bytes (QA_HUB_MAX_FRAME_BYTES) must be at least 256"
+        );
+        anyhow::ensure!(
+            self.outbound_queue >= 1,
+            "--outbound-queue (QA_HUB_OUTBOUND_QUEUE) must be at least 1"
+        );
+        anyhow::ensure!(
+            self.ping_interval_secs >= 1,
+            "--ping-interval-secs (QA_HUB_PING_INTERVAL_SECS) must be at least 1"
+        );
         if let Some(id) = &self.node_id {
             anyhow::ensure!(
                 (1..=40).contains(&id.len())
                     && id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')),
-                "--node-id must be 1 to 40 letters, digits, '.', '_' or '-'"
+                "--node-id (QA_HUB_NODE_ID) must be 1 to 40 letters, digits, '.', '_' or '-'"
             );
         }
-        anyhow::ensure!(self.max_connections >= 1, "--max-connections must be at least 1");
-        anyhow::ensure!(self.max_connections_per_ip >= 1, "--max-connections-per-ip must be at least 1");
+        anyhow::ensure!(
+            self.max_connections >= 1,
+            "--max-connections (QA_HUB_MAX_CONNECTIONS) must be at least 1"
+        );
+        anyhow::ensure!(
+            self.max_connections_per_ip >= 1,
+            "--max-connections-per-ip (QA_HUB_MAX_CONNECTIONS_PER_IP) must be at least 1"
+        );
         Ok(())
     }
 

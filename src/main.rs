@@ -1,3 +1,5 @@
+use std::process::ExitCode;
+
 use clap::Parser;
 use qa_hub::{
     Application,
@@ -7,11 +9,24 @@ use qa_hub::{
 use tracing_subscriber::EnvFilter;
 
 #[actix_web::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> ExitCode {
+    // Logs go to stderr, beside the one-line error a failed start ends with.
     tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
         .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
         .init();
-    let cli = Cli::parse();
+    match run(Cli::parse()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        // One line, no backtrace: every start-up error already says what to change.
+        Err(error) => {
+            let line = format!("{error:#}").split_whitespace().collect::<Vec<_>>().join(" ");
+            eprintln!("qa-hub: {line}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command.unwrap_or(Command::Serve) {
         Command::Migrate => {
             let store = Store::connect(&cli.config.database_url, 1).await?;

@@ -6,7 +6,9 @@ mod common;
 
 use std::{future::Future, time::Duration};
 
-use common::{Backend, TestApp, TestDb, WAIT, WsClient, postgres_admin_url, start_on};
+use common::{
+    Backend, TestApp, TestDb, WAIT, WsClient, postgres_admin_url, start_on, tls_connections, with_param,
+};
 use futures_util::future::join_all;
 use serde_json::Value;
 use sqlx::{Connection, PgConnection};
@@ -14,7 +16,15 @@ use uuid::Uuid;
 
 /// Starts `n` nodes named node-0, node-1, … on one fresh database (node 0 owns it).
 async fn cluster(n: usize) -> Vec<TestApp> {
-    let db = TestDb::new(Backend::Postgres).await;
+    cluster_with(n, None).await
+}
+
+/// Like [`cluster`], with `param` (`sslmode=require`) added to every node's database URL.
+async fn cluster_with(n: usize, param: Option<&str>) -> Vec<TestApp> {
+    let mut db = TestDb::new(Backend::Postgres).await;
+    if let Some(param) = param {
+        db.url = with_param(&db.url, param);
+    }
     let mut nodes = Vec::new();
     for i in 1..n {
         nodes.push(start_on(db.shared(), |c| tweak(c, i)).await);
@@ -121,6 +131,32 @@ async fn every_subscriber_on_every_node_gets_each_answer_once_in_order() {
     let mut clients = subscribers(&nodes, 2, q).await;
     post_round_robin(&nodes, q, 1, 200).await;
     assert_exactly_once_in_order(&mut clients, &nodes, q, 200).await;
+    stop_all(nodes).await;
+}
+
+/// With `sslmode=require`, every connection of every node — the pools and the listeners, also
+/// a listener that reconnects — is encrypted, and answers still reach every node exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_nodes_over_tls_share_answers_exactly_once() {
+    let nodes = cluster_with(3, Some("sslmode=require")).await;
+    let mut admin = admin().await;
+    let q = nodes[0].question().await;
+    let mut clients = subscribers(&nodes, 2, q).await;
+    post_round_robin(&nodes, q, 1, 30).await;
+    kill_listener(&mut admin, &nodes[1], "node-1").await;
+    post_round_robin(&nodes, q, 31, 60).await;
+    assert_exactly_once_in_order(&mut clients, &nodes, q, 60).await;
+    let listeners: Vec<bool> = sqlx::query_scalar(
+        "SELECT s.ssl FROM pg_stat_activity a JOIN pg_stat_ssl s USING (pid) \
+         WHERE a.datname = $1 AND a.application_name LIKE 'qa-hub-listener:%'",
+    )
+    .bind(nodes[0].db.database_name())
+    .fetch_all(&mut admin)
+    .await
+    .unwrap();
+    assert_eq!(listeners, vec![true; 3], "one encrypted listener per node");
+    let (encrypted, all) = tls_connections(&mut admin, nodes[0].db.database_name()).await;
+    assert!(all > 3 && encrypted == all, "{encrypted} of {all} connections use TLS");
     stop_all(nodes).await;
 }
 

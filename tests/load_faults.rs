@@ -127,13 +127,13 @@ async fn sigterm_to_the_binary_closes_1001_and_exits(backend: Backend) {
         .args(["--bind", "127.0.0.1:0", "--workers", "1", "--database-url", &db.url])
         .env("RUST_LOG", "info")
         .env("NO_COLOR", "1")
-        .stdout(Stdio::piped())
+        .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
         .expect("start qa-hub");
     // The log line "qa-hub listening addr=127.0.0.1:PORT" tells the port.
-    let mut log = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut log = BufReader::new(child.stderr.take().unwrap()).lines();
     let addr: SocketAddr = tokio::time::timeout(WAIT, async {
         while let Some(line) = log.next_line().await.unwrap() {
             if let Some(rest) = line.split("addr=").nth(1) {

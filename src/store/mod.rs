@@ -6,6 +6,7 @@
 //! and commit-ordered on that engine.
 
 mod checkpoint;
+pub mod connect;
 mod group_commit;
 mod models;
 
@@ -15,7 +16,7 @@ use chrono::{SubsecRound, Utc};
 use sqlx::{
     PgPool, SqlitePool,
     migrate::Migrator,
-    postgres::{PgConnectOptions, PgPoolOptions},
+    postgres::PgPoolOptions,
     sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
 };
 use uuid::Uuid;
@@ -56,19 +57,38 @@ macro_rules! with_reader {
 }
 
 impl Store {
-    /// Connects to `url` without running migrations.
+    /// Connects to `url` without running migrations. A failure is a [`connect::ConnectError`]:
+    /// one sentence naming what to change.
     pub async fn connect(url: &str, pool_size: u32) -> anyhow::Result<Self> {
         if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-            let options = PgConnectOptions::from_str(url)?;
-            let pool = PgPoolOptions::new()
+            let options = connect::postgres_options(url)?;
+            let pool = match PgPoolOptions::new()
                 .max_connections(pool_size)
                 .acquire_timeout(Duration::from_secs(10))
-                .connect_with(options)
-                .await?;
+                .connect_with(options.clone())
+                .await
+            {
+                Ok(pool) => pool,
+                // Refused connections are retried until the time-out (the database may be
+                // starting beside us); the time-out alone would not say what went wrong.
+                Err(sqlx::Error::PoolTimedOut) => {
+                    let cause = connect::probe(&options).await.unwrap_or(sqlx::Error::PoolTimedOut);
+                    return Err(connect::explain(&cause, &options).into());
+                }
+                Err(e) => return Err(connect::explain(&e, &options).into()),
+            };
             let posts = group_commit::GroupCommit::start(group_commit::Writer::Postgres(pool.clone()));
             Ok(Self::Postgres(pool, posts))
         } else if url.starts_with("sqlite:") {
-            let options = SqliteConnectOptions::from_str(url)?
+            let cannot_open = |e: sqlx::Error| {
+                connect::ConnectError::new(format!(
+                    "cannot open the SQLite database {url:?} ({}); check that its folder exists and is \
+                     writable, or change DATABASE_URL (--database-url)",
+                    e.to_string().split_whitespace().collect::<Vec<_>>().join(" ")
+                ))
+            };
+            let options = SqliteConnectOptions::from_str(url)
+                .map_err(cannot_open)?
                 .create_if_missing(true)
                 .journal_mode(SqliteJournalMode::Wal)
                 // With WAL, NORMAL loses no committed data on a process crash, only on power loss.
@@ -81,17 +101,23 @@ impl Store {
                 .max_connections(1)
                 .acquire_timeout(Duration::from_secs(30))
                 .connect_with(options.clone().pragma("wal_autocheckpoint", "0"))
-                .await?;
+                .await
+                .map_err(cannot_open)?;
             checkpoint::start(options.clone(), writer.clone()).await?;
             let reader = SqlitePoolOptions::new()
                 .max_connections(pool_size)
                 .acquire_timeout(Duration::from_secs(10))
                 .connect_with(options.read_only(true))
-                .await?;
+                .await
+                .map_err(cannot_open)?;
             let posts = group_commit::GroupCommit::start(group_commit::Writer::Sqlite(writer.clone()));
             Ok(Self::Sqlite { reader, writer, posts })
         } else {
-            anyhow::bail!("unsupported DATABASE_URL {url:?}: use sqlite://FILE or postgres://…")
+            Err(connect::ConnectError::new(format!(
+                "DATABASE_URL (--database-url) {:?} is not supported: use sqlite://FILE or postgres://USER@HOST/DB",
+                connect::redact(url)
+            ))
+            .into())
         }
     }
 

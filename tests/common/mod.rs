@@ -65,6 +65,17 @@ impl TestDb {
 }
 
 impl TestDb {
+    /// A database this harness did not create and will not drop (a throwaway server's).
+    pub fn external(url: impl Into<String>) -> Self {
+        Self { url: url.into(), pg_name: None, _dir: None }
+    }
+
+    /// The Postgres database name in the URL.
+    pub fn database_name(&self) -> &str {
+        let path = self.url.split('?').next().unwrap_or_default();
+        path.rsplit('/').next().unwrap_or_default()
+    }
+
     /// Another handle on the same database that does not drop it: for a second (third, …)
     /// server on one database. Stop those servers before the owning handle goes away.
     pub fn shared(&self) -> Self {
@@ -104,6 +115,24 @@ pub fn with_database(url: &str, name: &str) -> String {
     }
 }
 
+/// Adds a query parameter (`sslmode=require`) to a database URL.
+pub fn with_param(url: &str, param: &str) -> String {
+    format!("{url}{}{param}", if url.contains('?') { '&' } else { '?' })
+}
+
+/// (connections with TLS, all connections) that Postgres reports to database `name`, not
+/// counting the asking connection.
+pub async fn tls_connections(admin: &mut PgConnection, name: &str) -> (i64, i64) {
+    sqlx::query_as(
+        "SELECT count(*) FILTER (WHERE s.ssl), count(*) FROM pg_stat_activity a \
+         JOIN pg_stat_ssl s USING (pid) WHERE a.datname = $1 AND a.pid <> pg_backend_pid()",
+    )
+    .bind(name)
+    .fetch_one(admin)
+    .await
+    .expect("pg_stat_ssl")
+}
+
 /// A running server and a client for it.
 pub struct TestApp {
     pub addr: SocketAddr,
@@ -126,21 +155,26 @@ pub async fn spawn_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -> Te
 
 /// Starts a server on an existing test database.
 pub async fn start_on(db: TestDb, tweak: impl FnOnce(&mut Config)) -> TestApp {
+    try_start_on(db, tweak).await.expect("server starts")
+}
+
+/// Starts a server on an existing test database, or returns its start-up error.
+pub async fn try_start_on(db: TestDb, tweak: impl FnOnce(&mut Config)) -> anyhow::Result<TestApp> {
     let mut config = Config::for_tests(db.url.clone());
     tweak(&mut config);
-    let app = Application::build(config).await.expect("server starts");
+    let app = Application::build(config).await?;
     let addr = app.addr();
     let stopper = app.stopper();
     let state = app.state().clone();
     tokio::spawn(app.run());
-    TestApp {
+    Ok(TestApp {
         addr,
         base: format!("http://{addr}"),
         http: reqwest::Client::builder().timeout(WAIT).build().unwrap(),
         stopper,
         state,
         db,
-    }
+    })
 }
 
 impl TestApp {
