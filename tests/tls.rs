@@ -30,30 +30,31 @@ async fn admin(url: &str) -> PgConnection {
     PgConnection::connect(url).await.expect("admin connection")
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sslmode_require_serves_rest_and_websocket_over_tls() {
+/// Serves the smoke test on a fresh database of the local Postgres with `sslmode` set; returns
+/// (connections with TLS, all connections) of the hub's pool and listener.
+async fn smoke_with_sslmode(mode: &str) -> (i64, i64) {
     let mut db = TestDb::new(Backend::Postgres).await;
-    db.url = with_param(&db.url, "sslmode=require");
+    db.url = with_param(&db.url, &format!("sslmode={mode}"));
     let app = start_on(db, |_| {}).await;
     smoke(&app).await;
-    let (encrypted, all) =
+    let counts =
         tls_connections(&mut admin(&common::postgres_admin_url()).await, app.db.database_name()).await;
+    app.stop().await;
+    counts
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sslmode_require_serves_rest_and_websocket_over_tls() {
+    let (encrypted, all) = smoke_with_sslmode("require").await;
     // The pool and the cluster listener.
     assert!(all >= 2 && encrypted == all, "{encrypted} of {all} connections use TLS");
-    app.stop().await;
 }
 
 /// The control for the test above: the same check sees plain connections when TLS is off.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sslmode_disable_connects_in_the_clear() {
-    let mut db = TestDb::new(Backend::Postgres).await;
-    db.url = with_param(&db.url, "sslmode=disable");
-    let app = start_on(db, |_| {}).await;
-    smoke(&app).await;
-    let (encrypted, all) =
-        tls_connections(&mut admin(&common::postgres_admin_url()).await, app.db.database_name()).await;
+    let (encrypted, all) = smoke_with_sslmode("disable").await;
     assert!(all >= 2 && encrypted == 0, "{encrypted} of {all} connections use TLS");
-    app.stop().await;
 }
 
 /// A CA, a server certificate for `localhost` that it signs, and an unrelated CA.
