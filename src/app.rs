@@ -1,6 +1,7 @@
-//! Building and running the server. `main` and every test start the hub the same way:
-//! [`Application::build`] connects and migrates the database, binds the listener (port 0
-//! gives an ephemeral port) and returns before serving.
+//! The composition root: store → broker → hub → services → HTTP. `main` and every test start
+//! the hub the same way: [`Application::build`] connects and migrates the database, starts the
+//! broker, binds the listener (port 0 gives an ephemeral port) and returns before serving.
+//! Nothing imports this module; it imports everything.
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
@@ -9,29 +10,22 @@ use tokio_util::sync::CancellationToken;
 use tracing_actix_web::TracingLogger;
 
 use crate::{
-    api, cluster::ClusterStatus, config::Config, hub::Hub, limits::Connections, metrics::Metrics,
-    store::Store, ws,
+    broker::{Broker, local::LocalBroker, postgres::PostgresBroker},
+    config::{BrokerKind, Config},
+    http::{self, Context, WsSettings},
+    limits::Connections,
+    metrics::Metrics,
+    realtime::{Hub, session},
+    service::Services,
+    store::Store,
 };
-
-/// What every handler can reach; cheap to clone.
-#[derive(Clone)]
-pub struct AppState {
-    pub config: Arc<Config>,
-    pub store: Store,
-    pub hub: Arc<Hub>,
-    /// Cancelled when the server starts shutting down; connections close with 1001.
-    pub shutdown: CancellationToken,
-    /// Whether this node hears the other nodes' answers (see `cluster`).
-    pub cluster: Arc<ClusterStatus>,
-    pub metrics: Arc<Metrics>,
-    /// Open WebSocket connections under the node and per-IP caps.
-    pub connections: Arc<Connections>,
-}
 
 pub struct Application {
     addr: SocketAddr,
-    state: AppState,
+    ctx: Context,
     server: actix_web::dev::Server,
+    grace: Duration,
+    store: Store,
 }
 
 impl Application {
@@ -39,37 +33,43 @@ impl Application {
         config.validate()?;
         let store = Store::connect(&config.database_url, config.db_pool).await?;
         store.migrate().await?;
-        let (hub, shutdown) = (Hub::new(), CancellationToken::new());
-        let node_id = config.node_id();
-        // On Postgres, nodes share answers through LISTEN/NOTIFY; SQLite is single-node.
-        let cluster = match store.postgres_pool() {
-            Some(pool) => crate::cluster::start(node_id, pool.clone(), hub.clone(), shutdown.clone()).await?,
-            None => ClusterStatus::single_node(node_id),
+        let (hub, shutdown, metrics) = (Hub::new(), CancellationToken::new(), Arc::new(Metrics::new()));
+        let broker: Arc<dyn Broker> = match config.broker_kind(store.backend())? {
+            BrokerKind::Local => LocalBroker::new(hub.clone()),
+            BrokerKind::Postgres => {
+                let options = store.postgres_connect_options().ok_or_else(|| {
+                    anyhow::anyhow!("--broker postgres (QA_HUB_BROKER) needs a postgres:// DATABASE_URL")
+                })?;
+                PostgresBroker::start(options, config.node_id(), store.clone(), hub.clone(), shutdown.clone())
+                    .await?
+            }
         };
-        let state = AppState {
-            config: Arc::new(config.clone()),
-            store,
-            hub,
-            shutdown,
-            cluster,
-            metrics: Arc::new(Metrics::new()),
-            connections: Connections::new(config.max_connections, config.max_connections_per_ip),
+        tracing::debug!(broker = broker.name(), "broker started");
+        let services = Services::new(store.clone(), broker, metrics.clone());
+        let ws = WsSettings {
+            max_frame_bytes: config.max_frame_bytes,
+            session: session::Limits {
+                max_subscriptions: config.max_subscriptions,
+                outbound_queue: config.outbound_queue,
+            },
+            ping_interval: config.ping_interval(),
+            close_timeout: config.close_timeout(),
+            idle_timeout: config.idle_timeout(),
         };
-        let data = web::Data::new(state.clone());
+        let connections = Connections::new(config.max_connections, config.max_connections_per_ip);
+        let ctx = Context::new(services, hub, metrics, connections, shutdown, ws);
+        let data = web::Data::new(ctx.clone());
         let workers = match config.workers {
             0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
             n => n,
         };
         let server = HttpServer::new(move || {
             App::new()
-                .wrap(actix_web::middleware::from_fn(crate::metrics::track_requests))
+                .wrap(actix_web::middleware::from_fn(http::metrics::track_requests))
                 .wrap(TracingLogger::default())
                 .app_data(data.clone())
-                .route("/metrics", web::get().to(crate::metrics::endpoint))
-                .configure(api::configure)
-                .configure(crate::web::configure)
-                .route("/ws", web::get().to(ws::upgrade))
-                .default_service(web::to(api::not_found))
+                .configure(http::configure)
+                .default_service(web::to(http::api::not_found))
         })
         .workers(workers)
         // `main` owns the signals so that sockets get their 1001 before the server stops.
@@ -89,20 +89,27 @@ impl Application {
             )
         })?;
         let addr = *server.addrs().first().ok_or_else(|| anyhow::anyhow!("bound no address"))?;
-        Ok(Self { addr, state, server: server.run() })
+        let grace = Duration::from_secs(config.shutdown_grace_secs);
+        Ok(Self { addr, ctx, server: server.run(), grace, store })
     }
 
     pub fn addr(&self) -> SocketAddr {
         self.addr
     }
 
-    pub fn state(&self) -> &AppState {
-        &self.state
+    /// `sqlite` or `postgres`.
+    pub fn backend(&self) -> &'static str {
+        self.store.backend()
     }
 
     /// A handle that stops the server gracefully from elsewhere (signals, tests).
     pub fn stopper(&self) -> Stopper {
-        Stopper { server: self.server.handle(), state: self.state.clone() }
+        Stopper {
+            server: self.server.handle(),
+            ctx: self.ctx.clone(),
+            grace: self.grace,
+            store: self.store.clone(),
+        }
     }
 
     /// Serves until stopped.
@@ -114,25 +121,27 @@ impl Application {
 #[derive(Clone)]
 pub struct Stopper {
     server: ServerHandle,
-    state: AppState,
+    ctx: Context,
+    grace: Duration,
+    store: Store,
 }
 
 impl Stopper {
     /// Stops accepting, closes every WebSocket with 1001 "going away", finishes in-flight
-    /// requests, stops.
-    pub async fn stop(&self) {
+    /// requests, stops. Returns how many connections were still open when the grace period
+    /// ran out (0 when every socket got its 1001 and finished).
+    pub async fn stop(&self) -> usize {
         self.server.pause().await;
-        self.state.shutdown.cancel();
+        self.ctx.shutdown().cancel();
         // Connection tasks hold their slot until their close frame is written (or the peer
         // is given up on), so an empty count means every socket got its 1001.
-        let grace = Duration::from_secs(self.state.config.shutdown_grace_secs);
-        if !self.state.connections.wait_until_empty(grace).await {
-            tracing::warn!(
-                open = self.state.connections.open(),
-                "connections still open after the grace period"
-            );
+        let connections = self.ctx.connections();
+        let left = if connections.wait_until_empty(self.grace).await { 0 } else { connections.open() };
+        if left > 0 {
+            tracing::warn!(open = left, "connections still open after the grace period");
         }
         self.server.stop(true).await;
-        self.state.store.close().await;
+        self.store.close().await;
+        left
     }
 }

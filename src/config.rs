@@ -94,6 +94,20 @@ pub struct Config {
     /// finish closing before it stops the server anyway.
     #[arg(long, global = true, env = "QA_HUB_SHUTDOWN_GRACE_SECS", default_value_t = 5)]
     pub shutdown_grace_secs: u64,
+
+    /// How committed events reach the other nodes: `postgres` (LISTEN/NOTIFY on the database)
+    /// or `local` (this node only). Default: `postgres` on a Postgres database, else `local`.
+    #[arg(long, global = true, env = "QA_HUB_BROKER", value_enum)]
+    pub broker: Option<BrokerKind>,
+}
+
+/// The brokers qa-hub can use (see `broker`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum BrokerKind {
+    /// This node only: SQLite, or one node on Postgres.
+    Local,
+    /// Postgres LISTEN/NOTIFY: every node on the same database.
+    Postgres,
 }
 
 impl Config {
@@ -141,6 +155,20 @@ impl Config {
             "--max-connections-per-ip (QA_HUB_MAX_CONNECTIONS_PER_IP) must be at least 1"
         );
         Ok(())
+    }
+
+    /// The broker to use on a database of `backend` (`sqlite`, `postgres`).
+    pub fn broker_kind(&self, backend: &str) -> anyhow::Result<BrokerKind> {
+        match (self.broker, backend) {
+            (None, "postgres") => Ok(BrokerKind::Postgres),
+            (None, _) => Ok(BrokerKind::Local),
+            (Some(BrokerKind::Postgres), "sqlite") => {
+                anyhow::bail!(
+                    "--broker postgres (QA_HUB_BROKER) needs a postgres:// DATABASE_URL (--database-url)"
+                )
+            }
+            (Some(kind), _) => Ok(kind),
+        }
     }
 
     /// The configured node id, or a random one (it only needs to be unique among nodes).

@@ -1,31 +1,35 @@
 //! qa-hub: a self-hosted real-time notification hub for Q&A sites.
 //!
+//! Data walks one way: HTTP → service → store → commit → broker → hub → session → socket.
+//!
 //! | module | concern |
 //! | --- | --- |
 //! | [`config`] | flags and environment variables |
-//! | [`store`] | questions and answers in SQLite or Postgres |
-//! | [`api`] | the REST API and its OpenAPI document |
-//! | [`hub`] | who watches which question; fan-out of new answers |
-//! | [`ws`] | one WebSocket connection's life |
-//! | [`cluster`] | on Postgres, sharing answers between hub nodes (LISTEN/NOTIFY) |
-//! | [`protocol`] | the WebSocket message format |
-//! | [`web`] | the HTML pages and the browser client that keeps them live |
-//! | [`metrics`] | Prometheus metrics at `/metrics` |
+//! | [`domain`] | the shared vocabulary: parsed text, questions, answers, topics, events, the domain error |
+//! | [`http`] | the front-ends: REST API, pages, WebSocket, metrics endpoint; the handlers' context |
+//! | [`service`] | the use cases; the only callers of the store and the broker |
+//! | [`store`] | questions, answers and the event log in SQLite or Postgres |
+//! | [`broker`] | committed events to every node: local, Postgres LISTEN/NOTIFY |
+//! | [`realtime`] | the hub (topic → subscribers) and the per-connection session |
+//! | [`wire`], [`protocol`] | the WebSocket message format |
+//! | [`metrics`] | Prometheus metrics |
 //! | [`limits`] | connection caps per node and per client IP |
-//! | [`app`] | wiring it all into a server that `main` and tests share |
+//! | [`app`] | the composition root: wiring it all into a server that `main` and tests share |
+//!
+//! docs/architecture.md draws the layers and walks one answer through them.
 
-pub mod api;
 pub mod app;
-pub mod cluster;
+pub mod broker;
 pub mod config;
-pub mod error;
-pub mod hub;
+pub mod domain;
+pub mod http;
 pub mod limits;
 pub mod metrics;
 pub mod protocol;
+pub mod realtime;
+pub mod service;
 pub mod store;
-pub mod web;
-pub mod ws;
+pub mod wire;
 
 pub use app::Application;
 pub use config::Config;

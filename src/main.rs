@@ -42,7 +42,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 
 async fn serve(config: qa_hub::Config) -> anyhow::Result<()> {
     let app = Application::build(config).await?;
-    tracing::info!(addr = %app.addr(), database = app.state().store.backend(), "qa-hub listening");
+    tracing::info!(addr = %app.addr(), database = app.backend(), "qa-hub listening");
     let stopper = app.stopper();
     tokio::spawn(async move {
         shutdown_signal().await;

@@ -1,29 +1,18 @@
 //! Prometheus metrics, served as text at `GET /metrics`.
 //!
 //! Each server has its own registry (tests run many servers in one process). Everything on
-//! the fan-out hot path is either a plain atomic the hub already keeps ([`HubStats`], read
-//! at scrape time) or a pre-resolved metric handle: no label lookups per subscriber.
+//! the fan-out hot path is either a plain atomic the hub already keeps (its stats, read at
+//! scrape time) or a pre-resolved metric handle: no label lookups per subscriber.
 //!
-//! [`HubStats`]: crate::hub::HubStats
+//! The endpoint and the per-request middleware live with the other HTTP code, in
+//! `http::metrics`.
 
-use std::{
-    sync::{Mutex, atomic::Ordering},
-    time::Duration,
-};
+use std::{sync::Mutex, time::Duration};
 
-use actix_web::{
-    Error as ActixError, HttpResponse,
-    body::MessageBody,
-    dev::{ServiceRequest, ServiceResponse},
-    middleware::Next,
-    web,
-};
 use prometheus::{
     Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
     Registry, TextEncoder,
 };
-
-use crate::app::AppState;
 
 /// Why a WebSocket connection ended; the `reason` label of `qa_hub_ws_disconnects_total`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,8 +69,8 @@ pub struct Metrics {
     disconnect_counters: Vec<IntCounter>,
     /// Commit to the frame being handed to the socket, per delivery.
     pub delivery_latency: Histogram,
-    http_requests: IntCounterVec,
-    http_latency: HistogramVec,
+    pub http_requests: IntCounterVec,
+    pub http_latency: HistogramVec,
     notifications_sent: IntCounter,
     queue_overflows: IntCounter,
     db_pool_connections: IntGaugeVec,
@@ -134,7 +123,7 @@ impl Metrics {
             ),
             subscriptions: reg(
                 &r,
-                IntGauge::new("qa_hub_subscriptions", "Question subscriptions held by open connections")
+                IntGauge::new("qa_hub_subscriptions", "Topic subscriptions held by open connections")
                     .unwrap(),
             ),
             answers_posted: reg(
@@ -223,14 +212,14 @@ impl Metrics {
     }
 
     /// Renders every metric in the Prometheus text format.
-    pub fn render(&self, state: &AppState) -> String {
+    /// `sent` and `overflows` are the hub's own counts; `pools` is (pool name, connections
+    /// open, of which idle) for each database pool.
+    pub fn render(&self, sent: u64, overflows: u64, pools: &[(&'static str, u32, usize)]) -> String {
         let _guard = self.scrape.lock().unwrap_or_else(|p| p.into_inner());
         // The hub counts with plain atomics; bring the counters up to them.
-        let sent = state.hub.stats.sent.load(Ordering::Relaxed);
         self.notifications_sent.inc_by(sent.saturating_sub(self.notifications_sent.get()));
-        let overflows = state.hub.stats.overflows.load(Ordering::Relaxed);
         self.queue_overflows.inc_by(overflows.saturating_sub(self.queue_overflows.get()));
-        for (pool, size, idle) in state.store.pool_stats() {
+        for &(pool, size, idle) in pools {
             self.db_pool_connections.with_label_values(&[pool]).set(i64::from(size));
             self.db_pool_idle.with_label_values(&[pool]).set(idle as i64);
         }
@@ -238,33 +227,4 @@ impl Metrics {
         TextEncoder::new().encode(&self.registry.gather(), &mut out).expect("text encoding cannot fail");
         String::from_utf8(out).expect("the text format is UTF-8")
     }
-}
-
-/// `GET /metrics`.
-pub async fn endpoint(state: web::Data<AppState>) -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type("text/plain; version=0.0.4; charset=utf-8")
-        .body(state.metrics.render(&state))
-}
-
-/// Middleware: counts and times every HTTP request by its matched route pattern (never the raw
-/// path, which would make a label per question id).
-pub async fn track_requests(
-    req: ServiceRequest,
-    next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<impl MessageBody>, ActixError> {
-    let started = std::time::Instant::now();
-    let state = req.app_data::<web::Data<AppState>>().cloned();
-    let method = req.method().clone();
-    let res = next.call(req).await?;
-    if let Some(state) = state {
-        let route = res.request().match_pattern().unwrap_or_else(|| "unmatched".to_owned());
-        let status = res.status();
-        let m = &state.metrics;
-        m.http_requests.with_label_values(&[route.as_str(), method.as_str(), status.as_str()]).inc();
-        m.http_latency
-            .with_label_values(&[route.as_str(), method.as_str()])
-            .observe(started.elapsed().as_secs_f64());
-    }
-    Ok(res)
 }

@@ -1,50 +1,16 @@
-//! The WebSocket wire format: what clients send, what the server sends, and how a client
-//! frame is parsed into a request or a precise error. Kept free of I/O so it can be tested
-//! and fuzzed on its own.
+//! What clients send over the WebSocket, and how a client frame is parsed into a request or a
+//! precise error. Kept free of I/O so it can be tested and fuzzed on its own.
 
-use bytestring::ByteString;
-use serde::Serialize;
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
-use crate::store::Answer;
+use crate::domain::Topic;
 
 /// A request from a client.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ClientMessage {
-    Subscribe { question_id: Uuid, after_seq: Option<i64> },
-    Unsubscribe { question_id: Uuid },
-}
-
-/// What the server sends; each becomes one JSON text frame.
-#[derive(Debug, Serialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum ServerMessage<'a> {
-    Subscribed {
-        question_id: Uuid,
-        answer_count: i64,
-    },
-    Answer {
-        question_id: Uuid,
-        answer: &'a Answer,
-    },
-    Unsubscribed {
-        question_id: Uuid,
-    },
-    Error {
-        code: &'a str,
-        message: &'a str,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        question_id: Option<Uuid>,
-    },
-}
-
-impl ServerMessage<'_> {
-    pub fn encode(&self) -> ByteString {
-        // Serialising these plain structs cannot fail: no maps with non-string keys, no
-        // custom Serialize impls that error.
-        serde_json::to_string(self).expect("server messages always serialise").into()
-    }
+    Subscribe { topic: Topic, after_seq: Option<i64> },
+    Unsubscribe { topic: Topic },
 }
 
 /// Why a client frame was refused; sent back as an `error` message.
@@ -52,22 +18,17 @@ impl ServerMessage<'_> {
 pub struct ProtocolError {
     pub code: &'static str,
     pub message: String,
-    pub question_id: Option<Uuid>,
+    pub topic: Option<Topic>,
 }
 
 impl ProtocolError {
     pub fn new(code: &'static str, message: impl Into<String>) -> Self {
-        Self { code, message: message.into(), question_id: None }
+        Self { code, message: message.into(), topic: None }
     }
 
-    pub fn about(mut self, question_id: Uuid) -> Self {
-        self.question_id = Some(question_id);
+    pub fn about(mut self, topic: Topic) -> Self {
+        self.topic = Some(topic);
         self
-    }
-
-    pub fn encode(&self) -> ByteString {
-        ServerMessage::Error { code: self.code, message: &self.message, question_id: self.question_id }
-            .encode()
     }
 }
 
@@ -85,22 +46,48 @@ pub fn parse(text: &str) -> Result<ClientMessage, ProtocolError> {
     };
     match kind {
         "subscribe" => {
-            let question_id = question_id(&fields)?;
+            let topic = topic(&fields)?;
             let after_seq = match fields.get("after_seq") {
                 None | Some(Value::Null) => None,
                 Some(Value::Number(n)) => match n.as_i64() {
                     Some(seq) if seq >= 0 => Some(seq),
-                    _ => return Err(bad_after_seq().about(question_id)),
+                    _ => return Err(bad_after_seq().about(topic)),
                 },
-                Some(_) => return Err(bad_after_seq().about(question_id)),
+                Some(_) => return Err(bad_after_seq().about(topic)),
             };
-            Ok(ClientMessage::Subscribe { question_id, after_seq })
+            Ok(ClientMessage::Subscribe { topic, after_seq })
         }
-        "unsubscribe" => Ok(ClientMessage::Unsubscribe { question_id: question_id(&fields)? }),
+        "unsubscribe" => Ok(ClientMessage::Unsubscribe { topic: topic(&fields)? }),
         other => Err(ProtocolError::new(
             "unknown_type",
             format!("Unknown message type {other:?}; expected \"subscribe\" or \"unsubscribe\"."),
         )),
+    }
+}
+
+/// The `topic` of a request, or (as before topics existed) its `question_id`; both must
+/// agree when both are given.
+fn topic(fields: &Map<String, Value>) -> Result<Topic, ProtocolError> {
+    let named = match fields.get("topic") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(s.parse::<Topic>().map_err(|_| {
+            ProtocolError::new(
+                "invalid_topic",
+                format!("{s:?} is not a topic; expected \"question:<uuid>\"."),
+            )
+        })?),
+        Some(_) => return Err(ProtocolError::new("invalid_topic", "\"topic\" must be a string.")),
+    };
+    match (named, fields.contains_key("question_id")) {
+        (Some(topic), false) => Ok(topic),
+        (Some(topic), true) => match question_id(fields)? {
+            id if topic.question_id() == Some(id) => Ok(topic),
+            _ => Err(ProtocolError::new(
+                "invalid_topic",
+                "\"topic\" and \"question_id\" name different questions.",
+            )),
+        },
+        (None, _) => Ok(Topic::Question(question_id(fields)?)),
     }
 }
 
@@ -110,7 +97,10 @@ fn question_id(fields: &Map<String, Value>) -> Result<Uuid, ProtocolError> {
             ProtocolError::new("invalid_question_id", format!("{s:?} is not a valid question id (a UUID)."))
         }),
         Some(_) => Err(ProtocolError::new("invalid_question_id", "\"question_id\" must be a UUID string.")),
-        None => Err(ProtocolError::new("invalid_question_id", "The message needs a \"question_id\".")),
+        None => Err(ProtocolError::new(
+            "invalid_question_id",
+            "The message needs a \"topic\" or a \"question_id\".",
+        )),
     }
 }
 
@@ -126,18 +116,22 @@ mod tests {
 
     #[test]
     fn parses_requests() {
-        let q = Uuid::parse_str(Q).unwrap();
+        let q = Topic::Question(Uuid::parse_str(Q).unwrap());
         assert_eq!(
             parse(&format!(r#"{{"type":"subscribe","question_id":"{Q}"}}"#)),
-            Ok(ClientMessage::Subscribe { question_id: q, after_seq: None })
+            Ok(ClientMessage::Subscribe { topic: q, after_seq: None })
         );
         assert_eq!(
-            parse(&format!(r#"{{"type":"subscribe","question_id":"{Q}","after_seq":7}}"#)),
-            Ok(ClientMessage::Subscribe { question_id: q, after_seq: Some(7) })
+            parse(&format!(r#"{{"type":"subscribe","topic":"question:{Q}","after_seq":7}}"#)),
+            Ok(ClientMessage::Subscribe { topic: q, after_seq: Some(7) })
+        );
+        assert_eq!(
+            parse(&format!(r#"{{"type":"subscribe","topic":"question:{Q}","question_id":"{Q}"}}"#)),
+            Ok(ClientMessage::Subscribe { topic: q, after_seq: None })
         );
         assert_eq!(
             parse(&format!(r#"{{"type":"unsubscribe","question_id":"{Q}"}}"#)),
-            Ok(ClientMessage::Unsubscribe { question_id: q })
+            Ok(ClientMessage::Unsubscribe { topic: q })
         );
     }
 
@@ -152,7 +146,14 @@ mod tests {
         assert_eq!(code(r#"{"type":"subscribe"}"#), "invalid_question_id");
         let bad_seq = format!(r#"{{"type":"subscribe","question_id":"{Q}","after_seq":-1}}"#);
         assert_eq!(code(&bad_seq), "invalid_after_seq");
-        assert_eq!(parse(&bad_seq).unwrap_err().question_id, Some(Uuid::parse_str(Q).unwrap()));
+        assert_eq!(parse(&bad_seq).unwrap_err().topic, Some(Topic::Question(Uuid::parse_str(Q).unwrap())));
+        assert_eq!(code(r#"{"type":"subscribe","topic":"user:1"}"#), "invalid_topic");
+        assert_eq!(code(r#"{"type":"subscribe","topic":7}"#), "invalid_topic");
+        let other = "01936d5e-7a3b-7c00-8000-000000000002";
+        assert_eq!(
+            code(&format!(r#"{{"type":"subscribe","topic":"question:{Q}","question_id":"{other}"}}"#)),
+            "invalid_topic"
+        );
         let frac = format!(r#"{{"type":"subscribe","question_id":"{Q}","after_seq":1.5}}"#);
         assert_eq!(code(&frac), "invalid_after_seq");
     }

@@ -8,8 +8,6 @@
 //! chromium-driver`); `CHROME_BIN` and `CHROMEDRIVER` override the paths. Screenshots of `/`
 //! and a question page at desktop and phone width go to `target/tmp/screenshots/`.
 
-mod common;
-
 use std::{
     future::Future,
     path::PathBuf,
@@ -17,9 +15,8 @@ use std::{
     time::{Duration, Instant},
 };
 
-use common::{Backend, TestApp, WAIT, spawn};
+use crate::common::{Backend, TestApp, WAIT, spawn};
 use fantoccini::{Client, ClientBuilder, Locator};
-use qa_hub::store::{NewAnswer, Store};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -186,7 +183,7 @@ fn screenshot_dir() -> PathBuf {
 async fn ask(app: &TestApp, title: &str, body: &str, author: &str) -> Uuid {
     let res = app.post_json("/api/questions", &json!({"title": title, "body": body, "author": author})).await;
     assert_eq!(res.status(), 201);
-    common::id_of(&res.json::<Value>().await.unwrap())
+    crate::common::id_of(&res.json::<Value>().await.unwrap())
 }
 
 async fn answer_as(app: &TestApp, q: Uuid, body: &str, author: &str) -> i64 {
@@ -351,13 +348,12 @@ async fn page_resumes_after_restart(backend: Backend) {
         matches!(s.status.as_deref(), Some("reconnecting" | "offline"))
     })
     .await;
-    // Answers posted while this server is down (as by another instance on the same database).
-    let store = Store::connect(&app.db.url, 1).await.unwrap();
+    // Answers posted while this server is down, by another instance on the same database.
+    let other = crate::common::start_on(app.db.shared(), |_| {}).await;
     for body in ["while away 1", "while away 2"] {
-        let new = NewAnswer { body: body.into(), author: "ivy".into() };
-        store.post_answer(q, new).await.unwrap().expect("question exists");
+        answer_as(&other, q, body, "ivy").await;
     }
-    store.close().await;
+    other.stop().await;
 
     let app = app.start_again().await;
     assert_eq!(app.addr, addr);

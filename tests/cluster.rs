@@ -2,11 +2,9 @@
 //! subscribers of every node exactly once and in seq order, also across lost listener
 //! connections. Postgres only (SQLite is single-node).
 
-mod common;
-
 use std::{future::Future, time::Duration};
 
-use common::{
+use crate::common::{
     Backend, TestApp, TestDb, WAIT, WsClient, postgres_admin_url, start_on, tls_connections, with_param,
 };
 use futures_util::future::join_all;
@@ -69,7 +67,7 @@ async fn admin() -> PgConnection {
 /// The backend pid of a node's listening connection, as Postgres reports it.
 async fn listener_pid(admin: &mut PgConnection, node: &str) -> Option<i32> {
     sqlx::query_scalar("SELECT pid FROM pg_stat_activity WHERE application_name = $1")
-        .bind(format!("{}:{node}", qa_hub::cluster::LISTENER_APP_NAME))
+        .bind(format!("{}:{node}", qa_hub::broker::postgres::LISTENER_APP_NAME))
         .fetch_optional(admin)
         .await
         .expect("pg_stat_activity")
@@ -78,14 +76,23 @@ async fn listener_pid(admin: &mut PgConnection, node: &str) -> Option<i32> {
 /// Kills a node's listening connection and waits until the node listens again on another.
 async fn kill_listener(admin: &mut PgConnection, node: &TestApp, name: &str) {
     let pid = listener_pid(admin, name).await.expect("the node has a listener");
-    assert_eq!(node.state.cluster.listener_pid(), Some(pid), "the node reports the same pid");
     let killed: bool =
         sqlx::query_scalar("SELECT pg_terminate_backend($1)").bind(pid).fetch_one(&mut *admin).await.unwrap();
     assert!(killed);
     eventually("the node listens on a new connection", || async {
-        node.state.cluster.listener_pid().filter(|&new| new != pid)
+        listener_pid(&mut crate::cluster::admin().await, name).await.filter(|&new| new != pid)
     })
     .await;
+    eventually("the node is ready again", || async {
+        (node.get("/readyz").await.status() == 200).then_some(())
+    })
+    .await;
+}
+
+/// A question's answer count, over REST.
+async fn answer_count(node: &TestApp, q: Uuid) -> i64 {
+    let question: Value = node.get(&format!("/api/questions/{q}")).await.json().await.unwrap();
+    question["answer_count"].as_i64().unwrap()
 }
 
 /// Subscribes `per_node` clients on every node to `q`.
@@ -170,12 +177,12 @@ async fn a_node_whose_listener_is_killed_twice_misses_nothing() {
     let posting = post_round_robin(&nodes[..2], q, 1, 200);
     let killing = async {
         eventually("some answers are in", || async {
-            (nodes[0].state.store.answer_count(q).await.unwrap() >= Some(40)).then_some(())
+            (answer_count(&nodes[0], q).await >= 40).then_some(())
         })
         .await;
         kill_listener(&mut admin, &nodes[2], "node-2").await;
         eventually("more answers are in", || async {
-            (nodes[0].state.store.answer_count(q).await.unwrap() >= Some(120)).then_some(())
+            (answer_count(&nodes[0], q).await >= 120).then_some(())
         })
         .await;
         kill_listener(&mut admin, &nodes[2], "node-2").await;
@@ -217,20 +224,21 @@ async fn readyz_says_not_ready_while_the_listener_is_cut_off_then_catches_up() {
 
     // Refuse new connections to the test database, then cut node 1's listener: it cannot
     // reconnect until we allow connections again. The nodes' pools keep the connections they
-    // have open, so first make them open all of theirs (a post and a fetch may overlap).
-    for node in &nodes {
-        let pool = node.state.store.postgres_pool().unwrap();
-        let busy = (0..pool.options().get_max_connections())
-            .map(|_| sqlx::query("SELECT pg_sleep(0.1)").execute(pool));
-        for done in join_all(busy).await {
-            done.unwrap();
-        }
-    }
+    // have open, so first make them open all of theirs (a post and a fetch may overlap): busy
+    // them with requests until Postgres shows every pool full (3 each) plus the listeners.
     let mut admin = admin().await;
-    let db_name: String = sqlx::query_scalar("SELECT current_database()")
-        .fetch_one(nodes[0].state.store.postgres_pool().unwrap())
-        .await
-        .unwrap();
+    let db_name = nodes[0].db.database_name().to_owned();
+    eventually("every pool holds all its connections", || async {
+        let burst = nodes.iter().flat_map(|node| (0..12).map(move |_| node.get("/api/questions")));
+        join_all(burst).await;
+        let open: i64 = sqlx::query_scalar("SELECT count(*) FROM pg_stat_activity WHERE datname = $1")
+            .bind(&db_name)
+            .fetch_one(&mut crate::cluster::admin().await)
+            .await
+            .unwrap();
+        (open >= 2 * (3 + 1)).then_some(())
+    })
+    .await;
     let allow = |yes: bool| format!("ALTER DATABASE {db_name} ALLOW_CONNECTIONS {yes}");
     sqlx::raw_sql(sqlx::AssertSqlSafe(allow(false))).execute(&mut admin).await.unwrap();
     let pid = listener_pid(&mut admin, "node-1").await.expect("node 1 listens");
@@ -264,27 +272,30 @@ async fn readyz_says_not_ready_while_the_listener_is_cut_off_then_catches_up() {
     stop_all(nodes).await;
 }
 
-/// Measures answers/s through NOTIFY (docs/scaling.md). Not part of the suite: run with
+/// Measures events/s through NOTIFY (docs/scaling.md). Not part of the suite: run with
 ///
-///     cargo test --test cluster notify_throughput -- --ignored --nocapture
+///     cargo test --test main cluster::notify_throughput -- --ignored --nocapture
 ///
-/// and tune with QA_HUB_BENCH_NODES (3), _ANSWERS (3000), _POSTERS (8), _QUESTIONS (50).
-/// Answers are posted through node 0's store directly (no HTTP, no local publish), so every
-/// node, node 0 included, gets each one through LISTEN/NOTIFY + one fetch per batch. Each node
-/// has one hub subscriber per question (no WebSocket), so this times the cluster path alone.
+/// and tune with QA_HUB_BENCH_NODES (3), _ANSWERS (3000), _POSTERS (8), _QUESTIONS (50) and
+/// _BODY_BYTES (20; 7,000 still travels in the NOTIFY payload, 8,000 goes by reference).
+/// Answers are posted over REST to node 0; every other node gets each one only through
+/// LISTEN/NOTIFY (and, by reference, a read of the log). Each node has one WebSocket client
+/// subscribed to every question.
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "measurement; see docs/scaling.md"]
 async fn notify_throughput() {
-    use std::{sync::Arc, time::Instant};
-
-    use qa_hub::{hub::Subscriber, store::NewAnswer};
-    use tokio::sync::mpsc;
+    use std::time::Instant;
 
     let env = |name: &str, default: usize| {
         std::env::var(format!("QA_HUB_BENCH_{name}")).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
     };
-    let (n_nodes, n_answers, n_posters, n_questions) =
-        (env("NODES", 3), env("ANSWERS", 3000), env("POSTERS", 8), env("QUESTIONS", 50));
+    let (n_nodes, n_answers, n_posters, n_questions, body_bytes) = (
+        env("NODES", 3),
+        env("ANSWERS", 3000),
+        env("POSTERS", 8),
+        env("QUESTIONS", 50),
+        env("BODY_BYTES", 20),
+    );
     let db = TestDb::new(Backend::Postgres).await;
     let mut nodes = Vec::new();
     for i in 0..n_nodes {
@@ -292,6 +303,7 @@ async fn notify_throughput() {
             start_on(db.shared(), |c| {
                 c.node_id = Some(format!("bench-{i}"));
                 c.db_pool = if i == 0 { n_posters as u32 + 2 } else { 4 };
+                c.outbound_queue = n_answers + 16;
             })
             .await,
         );
@@ -300,51 +312,43 @@ async fn notify_throughput() {
     for _ in 0..n_questions {
         questions.push(nodes[0].question().await);
     }
-    // One receiving queue per node, subscribed to every question.
+    // One client per node, subscribed to every question.
     let mut receivers = Vec::new();
     for node in &nodes {
-        let (queue, mut rx) = mpsc::channel(n_answers + 16);
+        let mut ws = node.ws().await;
         for &q in &questions {
-            let hub = &node.state.hub;
-            hub.subscribe(
-                q,
-                Subscriber { conn: hub.next_conn_id(), queue: queue.clone(), overflow: Arc::default() },
-            );
+            ws.subscribe(q, None).await;
         }
         receivers.push(tokio::spawn(async move {
-            let mut got = 0;
-            while got < n_answers {
-                tokio::time::timeout(WAIT, rx.recv()).await.expect("answers keep arriving").unwrap();
-                got += 1;
-            }
+            ws.answers(n_answers).await;
             Instant::now()
         }));
     }
+    let body = format!("{:x<body_bytes$}", "");
     let start = Instant::now();
-    let store = nodes[0].state.store.clone();
     let posters = (0..n_posters).map(|p| {
-        let (store, questions) = (store.clone(), questions.clone());
-        tokio::spawn(async move {
+        let (node, questions, body) = (&nodes[0], &questions, &body);
+        async move {
             for i in (0..n_answers).filter(|i| i % n_posters == p) {
-                let new = NewAnswer { body: format!("answer {i}"), author: "bench".into() };
-                store.post_answer(questions[i % questions.len()], new).await.unwrap().unwrap();
+                node.answer(questions[i % questions.len()], body).await;
             }
-        })
+        }
     });
-    join_all(posters).await.into_iter().for_each(|r| r.unwrap());
+    join_all(posters).await;
     let posted = start.elapsed();
     let done: Vec<Instant> = join_all(receivers).await.into_iter().map(|r| r.unwrap()).collect();
     let rate = |d: Duration| n_answers as f64 / d.as_secs_f64();
     println!(
-        "nodes={n_nodes} answers={n_answers} posters={n_posters} questions={n_questions}: \
+        "nodes={n_nodes} answers={n_answers} posters={n_posters} questions={n_questions} body={body_bytes}B: \
          posted in {posted:.2?} ({:.0} answers/s committed)",
         rate(posted)
     );
     for (i, at) in done.iter().enumerate() {
         let took = at.duration_since(start);
         println!(
-            "  node {i}: all {n_answers} delivered after {took:.2?} ({:.0} answers/s), \
+            "  node {i}{}: all {n_answers} delivered after {took:.2?} ({:.0} answers/s), \
              {:.0?} after the last commit",
+            if i == 0 { " (local)" } else { "" },
             rate(took),
             at.saturating_duration_since(start + posted)
         );

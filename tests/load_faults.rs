@@ -2,15 +2,13 @@
 //! binary and SIGTERM), the connection caps, the idle timeout, and `/metrics` following what
 //! happens, including a forced slow-consumer close.
 
-mod common;
-
 use std::{
     net::{IpAddr, SocketAddr},
     process::Stdio,
     time::Duration,
 };
 
-use common::{Backend, TestApp, WAIT, WsClient, spawn, spawn_with, start_on};
+use crate::common::{Backend, TestApp, WAIT, WsClient, eventually, sample, spawn, spawn_with, start_on};
 use futures_util::SinkExt;
 use serde_json::{Value, json};
 use tokio::{
@@ -18,20 +16,6 @@ use tokio::{
     net::TcpSocket,
 };
 use tokio_tungstenite::tungstenite::{self, Message, protocol::frame::coding::CloseCode};
-
-/// Polls `check` until it holds, failing the test after [`WAIT`]. For state that has no
-/// event to await (a counter on the server).
-async fn eventually<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while !check().await {
-        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
 
 /// Opens a WebSocket from a chosen loopback source address; Err carries the HTTP refusal.
 async fn ws_from(
@@ -53,24 +37,6 @@ async fn ws_from(
     }
 }
 
-/// The value of one sample in the Prometheus text, e.g. `name{label="x"}`; 0 when absent.
-fn sample(text: &str, series: &str) -> f64 {
-    text.lines()
-        .filter(|l| !l.starts_with('#'))
-        .find_map(|l| {
-            let (name, value) = l.rsplit_once(' ')?;
-            (name == series).then(|| value.parse().ok())?
-        })
-        .unwrap_or(0.0)
-}
-
-async fn metrics(app: &TestApp) -> String {
-    let res = app.get("/metrics").await;
-    assert_eq!(res.status(), 200);
-    assert!(res.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
-    res.text().await.unwrap()
-}
-
 fn seq_of(v: &Value) -> i64 {
     assert_eq!(v["type"], "answer", "expected an answer, got {v}");
     v["answer"]["seq"].as_i64().unwrap()
@@ -87,14 +53,12 @@ async fn stop_closes_1001_and_clients_resume_exactly_once(backend: Backend) {
     assert_eq!(a.answers(1).await, vec![(q, 1)]);
     assert_eq!(b.answers(1).await, vec![(q, 1)]);
 
-    app.stop().await;
+    assert_eq!(app.stop().await, 0, "every connection finished before stop returned");
     for client in [&mut a, &mut b] {
         let (code, frames) = client.until_close().await;
         assert_eq!(code, Some(CloseCode::Away));
         assert!(frames.is_empty(), "nothing after the answers: {frames:?}");
     }
-    assert!(app.state.shutdown.is_cancelled());
-    assert_eq!(app.state.connections.open(), 0, "every connection finished before stop returned");
     // The old server no longer accepts connections.
     assert!(tokio::net::TcpStream::connect(app.addr).await.is_err());
 
@@ -122,7 +86,7 @@ async fn stop_closes_1001_and_clients_resume_exactly_once(backend: Backend) {
 /// The real binary: SIGTERM closes every socket with 1001 and the process exits by itself,
 /// well within 10 s.
 async fn sigterm_to_the_binary_closes_1001_and_exits(backend: Backend) {
-    let db = common::TestDb::new(backend).await;
+    let db = crate::common::TestDb::new(backend).await;
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_qa-hub"))
         .args(["--bind", "127.0.0.1:0", "--workers", "1", "--database-url", &db.url])
         .env("RUST_LOG", "info")
@@ -151,7 +115,7 @@ async fn sigterm_to_the_binary_closes_1001_and_exits(backend: Backend) {
         .send()
         .await
         .unwrap();
-    let q = common::id_of(&res.json().await.unwrap());
+    let q = crate::common::id_of(&res.json().await.unwrap());
     let mut clients = Vec::new();
     for _ in 0..3 {
         let mut c = WsClient::connect(addr).await;
@@ -192,13 +156,13 @@ async fn connection_caps_refuse_with_503(backend: Backend) {
     let body: Value = serde_json::from_slice(refused.body().as_ref().unwrap()).unwrap();
     assert_eq!(body["error"]["code"], "unavailable");
 
-    let text = metrics(&app).await;
+    let text = app.metrics().await;
     assert_eq!(sample(&text, r#"qa_hub_ws_connections_rejected_total{cap="ip"}"#), 1.0);
     assert_eq!(sample(&text, r#"qa_hub_ws_connections_rejected_total{cap="node"}"#), 1.0);
 
     // A closed connection gives its place back.
     drop(a2);
-    eventually("the place to be freed", || async { app.state.connections.open() == 2 }).await;
+    eventually("the place to be freed", || async { app.metric("qa_hub_ws_connections").await == 2.0 }).await;
     let mut again = ws_from(app.addr, "127.0.0.3").await.expect("room again");
     let q = app.question().await;
     again.subscribe(q, None).await;
@@ -218,7 +182,7 @@ async fn idle_connections_are_closed(backend: Backend) {
     assert!(frames.is_empty());
     app.answer(q, "still here").await;
     assert_eq!(busy.answers(1).await, vec![(q, 1)]);
-    let text = metrics(&app).await;
+    let text = app.metrics().await;
     assert_eq!(sample(&text, r#"qa_hub_ws_disconnects_total{reason="idle"}"#), 1.0);
     app.stop().await;
 }
@@ -229,7 +193,7 @@ async fn metrics_follow_posts_subscribes_and_closes(backend: Backend) {
         c.close_timeout_secs = 1;
     })
     .await;
-    let before = metrics(&app).await;
+    let before = app.metrics().await;
     assert_eq!(sample(&before, "qa_hub_ws_connections"), 0.0);
     assert_eq!(sample(&before, "qa_hub_answers_posted_total"), 0.0);
 
@@ -238,13 +202,11 @@ async fn metrics_follow_posts_subscribes_and_closes(backend: Backend) {
     ws.subscribe(q, None).await;
     app.answer(q, "hello").await;
     assert_eq!(ws.answers(1).await, vec![(q, 1)]);
-    let m = app.state.metrics.clone();
-    eventually("the delivery to be timed", || {
-        let m = m.clone();
-        async move { m.delivery_latency.get_sample_count() == 1 }
+    eventually("the delivery to be timed", || async {
+        app.metric("qa_hub_delivery_latency_seconds_count").await == 1.0
     })
     .await;
-    let text = metrics(&app).await;
+    let text = app.metrics().await;
     assert_eq!(sample(&text, "qa_hub_ws_connections"), 1.0);
     assert_eq!(sample(&text, "qa_hub_subscriptions"), 1.0);
     assert_eq!(sample(&text, "qa_hub_answers_posted_total"), 1.0);
@@ -266,7 +228,7 @@ async fn metrics_follow_posts_subscribes_and_closes(backend: Backend) {
     assert!(sample(&text, &format!(r#"qa_hub_db_pool_connections{{pool="{pool}"}}"#)) >= 1.0);
     // Unknown paths are one series, not one per path.
     app.get("/no/such/path/123").await;
-    let text = metrics(&app).await;
+    let text = app.metrics().await;
     assert_eq!(
         sample(&text, r#"qa_hub_http_requests_total{method="GET",route="unmatched",status="404"}"#),
         1.0
@@ -288,7 +250,7 @@ async fn metrics_follow_posts_subscribes_and_closes(backend: Backend) {
     assert_eq!(slow.recv().await["type"], "subscribed");
     let big = "x".repeat(30_000);
     let mut posted = 0;
-    while app.state.hub.stats.overflows.load(std::sync::atomic::Ordering::Relaxed) == 0 {
+    while app.metric("qa_hub_queue_overflows_total").await == 0.0 {
         assert!(posted < 500, "the slow client was never dropped");
         app.answer(q, &big).await;
         posted += 1;
@@ -298,12 +260,12 @@ async fn metrics_follow_posts_subscribes_and_closes(backend: Backend) {
     eventually("the slow connection to be closed", || {
         let app = &app;
         async move {
-            let text = metrics(app).await;
+            let text = app.metrics().await;
             sample(&text, r#"qa_hub_ws_disconnects_total{reason="overflow"}"#) == 1.0
         }
     })
     .await;
-    let text = metrics(&app).await;
+    let text = app.metrics().await;
     assert_eq!(sample(&text, "qa_hub_queue_overflows_total"), 1.0);
     assert_eq!(sample(&text, "qa_hub_ws_connections"), 1.0);
     assert_eq!(sample(&text, "qa_hub_subscriptions"), 1.0);
@@ -346,7 +308,7 @@ async fn concurrent_posts_get_contiguous_seqs(backend: Backend) {
         assert_eq!(*status, 404);
         assert_eq!(v["error"]["code"], "question_not_found");
     }
-    let text = metrics(&app).await;
+    let text = app.metrics().await;
     assert_eq!(sample(&text, "qa_hub_answers_posted_total"), 40.0);
     app.stop().await;
 }

@@ -1,9 +1,7 @@
 //! Start-up failures of the real binary: each is one line on stderr that says what is wrong
 //! and which flag or variable fixes it, with a non-zero exit status — no backtrace, no panic.
 
-mod common;
-
-use common::{Backend, TestDb};
+use crate::common::{Backend, TestDb};
 
 /// Runs `qa-hub` with `args` and the default logging; returns its stderr after it exits 1.
 async fn fails_with(args: &[&str]) -> String {
@@ -59,7 +57,7 @@ async fn an_unreachable_database() {
 
 #[tokio::test]
 async fn a_missing_postgres_database() {
-    let url = common::with_database(&common::postgres_admin_url(), "qa_hub_no_such_database");
+    let url = crate::common::with_database(&crate::common::postgres_admin_url(), "qa_hub_no_such_database");
     let stderr = fails_with(&["--database-url", &url]).await;
     says(&stderr, &["does not exist", "database name", "DATABASE_URL"]);
 }

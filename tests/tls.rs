@@ -3,14 +3,12 @@
 //! throwaway Postgres whose certificate chains to a CA this test makes. Postgres only: the
 //! settings are Postgres URL parameters.
 
-mod common;
-
 use std::{
     path::{Path, PathBuf},
     process::Command,
 };
 
-use common::{Backend, TestApp, TestDb, start_on, tls_connections, with_param};
+use crate::common::{Backend, TestApp, TestDb, start_on, tls_connections, with_param};
 use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
 use sqlx::{Connection, PgConnection};
 
@@ -38,7 +36,7 @@ async fn smoke_with_sslmode(mode: &str) -> (i64, i64) {
     let app = start_on(db, |_| {}).await;
     smoke(&app).await;
     let counts =
-        tls_connections(&mut admin(&common::postgres_admin_url()).await, app.db.database_name()).await;
+        tls_connections(&mut admin(&crate::common::postgres_admin_url()).await, app.db.database_name()).await;
     app.stop().await;
     counts
 }
@@ -200,7 +198,7 @@ fn free_port() -> u16 {
 
 /// Starts the hub on `url`, or returns the start-up error's text.
 async fn try_start(url: String) -> Result<TestApp, String> {
-    common::try_start_on(TestDb::external(url), |_| {}).await.map_err(|e| format!("{e:#}"))
+    crate::common::try_start_on(TestDb::external(url), |_| {}).await.map_err(|e| format!("{e:#}"))
 }
 
 /// Every libpq mode against a server whose certificate chains to a CA the test supplies.

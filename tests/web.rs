@@ -1,9 +1,7 @@
 //! The web pages over plain HTTP (no browser): status codes, pagination, form errors, the
 //! static files, and that a form-posted answer reaches WebSocket watchers.
 
-mod common;
-
-use common::{Backend, TestApp, spawn};
+use crate::common::{Backend, TestApp, spawn};
 use reqwest::redirect::Policy;
 use serde_json::json;
 use uuid::Uuid;

@@ -2,11 +2,7 @@
 //! frames. Absence of a message is checked by order, not by waiting: if a client should not
 //! have heard X, the next thing it hears after a later event Y must be Y.
 
-mod common;
-
-use std::sync::atomic::Ordering;
-
-use common::{Backend, TestApp, WsClient, spawn, spawn_with, wait_until};
+use crate::common::{Backend, TestApp, WsClient, eventually, spawn, spawn_with};
 use futures_util::{SinkExt, future::join_all};
 use serde_json::json;
 use tokio_tungstenite::tungstenite::{Message, protocol::frame::coding::CloseCode};
@@ -124,7 +120,7 @@ async fn slow_consumer_is_closed_without_delaying_others(backend: Backend) {
     // Big answers fill the socket buffers quickly; post until the hub gives up on `slow`.
     let body = "x".repeat(20_000);
     let mut posted = 0;
-    while app.state.hub.stats.overflows.load(Ordering::Relaxed) == 0 {
+    while app.metric("qa_hub_queue_overflows_total").await == 0.0 {
         assert!(posted < 5_000, "the slow client never overflowed");
         posted += 1;
         app.answer(q, &body).await;
@@ -220,14 +216,14 @@ async fn shutdown_closes_with_1001(backend: Backend) {
     let q = app.question().await;
     let mut ws = app.ws().await;
     ws.subscribe(q, None).await;
-    assert_eq!(app.state.hub.subscriber_count(q), 1);
+    assert_eq!(app.metric("qa_hub_subscriptions").await, 1.0);
     let stopping = tokio::spawn({
         let stopper = app.stopper.clone();
         async move { stopper.stop().await }
     });
     let (code, _) = ws.until_close().await;
     assert_eq!(code, Some(CloseCode::Away));
-    stopping.await.unwrap();
+    assert_eq!(stopping.await.unwrap(), 0, "the connection finished within the grace period");
 }
 
 /// A peer that stops answering pings is dropped, and its subscriptions with it.
@@ -237,8 +233,9 @@ async fn silent_peer_is_dropped(backend: Backend) {
     // Not polling the client means it never answers the server's pings.
     let mut silent = app.ws().await;
     silent.subscribe(q, None).await;
-    assert_eq!(app.state.hub.subscriber_count(q), 1);
-    wait_until("the silent peer is dropped", || app.state.hub.subscriber_count(q) == 0).await;
+    assert_eq!(app.metric("qa_hub_subscriptions").await, 1.0);
+    eventually("the silent peer is dropped", || async { app.metric("qa_hub_subscriptions").await == 0.0 })
+        .await;
     let (code, _) = silent.until_close().await;
     assert_eq!(code, Some(CloseCode::Policy));
 }

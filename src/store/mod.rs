@@ -1,16 +1,17 @@
-//! Persistence of questions and answers, on SQLite (the embedded default) or Postgres.
+//! Persistence: questions, answers and the event log, on SQLite (the embedded default) or
+//! Postgres. sqlx lives here and nowhere above: callers get domain types and
+//! [`DomainError`], never a row type or a `sqlx::Error`.
 //!
 //! Both backends run the same SQL text where they can (sqlx-sqlite accepts `$N` placeholders)
-//! and the same migrations in spirit, one folder per backend. The one place they differ is
-//! posting an answer, where each backend gets the statement that makes `seq` allocation atomic
-//! and commit-ordered on that engine.
+//! and the same migrations in spirit, one folder per backend. Every change is recorded as an
+//! event in the same transaction, under its topic's next seq (see `group_commit`).
 
 mod checkpoint;
 pub mod connect;
 mod group_commit;
-mod models;
+mod rows;
 
-use std::{str::FromStr, time::Duration};
+use std::{str::FromStr, sync::Arc, time::Duration};
 
 use chrono::{SubsecRound, Utc};
 use sqlx::{
@@ -21,10 +22,10 @@ use sqlx::{
 };
 use uuid::Uuid;
 
-pub use models::{Answer, NewAnswer, NewQuestion, Question, limits};
+pub use group_commit::CommitHook;
+use rows::{AnswerRow, EventRow, QuestionRow, event_columns};
 
-/// The Postgres channel on which every committed answer is announced (ids and seq only).
-pub const ANSWER_CHANNEL: &str = "qa_hub_answers";
+use crate::domain::{Answer, DomainError, Event, NewAnswer, NewQuestion, Page, Question, Topic, TopicHead};
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
@@ -77,7 +78,7 @@ impl Store {
                 }
                 Err(e) => return Err(connect::explain(&e, &options).into()),
             };
-            let posts = group_commit::GroupCommit::start(group_commit::Writer::Postgres(pool.clone()));
+            let posts = group_commit::GroupCommit::postgres(pool.clone());
             Ok(Self::Postgres(pool, posts))
         } else if url.starts_with("sqlite:") {
             let cannot_open = |e: sqlx::Error| {
@@ -110,7 +111,7 @@ impl Store {
                 .connect_with(options.read_only(true))
                 .await
                 .map_err(cannot_open)?;
-            let posts = group_commit::GroupCommit::start(group_commit::Writer::Sqlite(writer.clone()));
+            let posts = group_commit::GroupCommit::sqlite(writer.clone());
             Ok(Self::Sqlite { reader, writer, posts })
         } else {
             Err(connect::ConnectError::new(format!(
@@ -136,9 +137,11 @@ impl Store {
         }
     }
 
-    pub fn postgres_pool(&self) -> Option<&PgPool> {
+    /// The options every connection of the Postgres pool uses (TLS included), for another
+    /// connection that must match them (the broker's listener); `None` on SQLite.
+    pub fn postgres_connect_options(&self) -> Option<sqlx::postgres::PgConnectOptions> {
         match self {
-            Self::Postgres(pool, _) => Some(pool),
+            Self::Postgres(pool, _) => Some((*pool.connect_options()).clone()),
             Self::Sqlite { .. } => None,
         }
     }
@@ -155,8 +158,16 @@ impl Store {
     }
 
     /// Succeeds when the database answers a trivial query.
-    pub async fn ping(&self) -> sqlx::Result<()> {
-        with_reader!(self, pool => sqlx::query("SELECT 1").execute(pool).await.map(drop))
+    pub async fn ping(&self) -> Result<(), DomainError> {
+        with_reader!(self, pool => sqlx::query("SELECT 1").execute(pool).await.map(drop)).map_err(db)
+    }
+
+    /// Has `hook` run inside every Postgres transaction that records events, just before it
+    /// commits (the Postgres broker announces them there). Set once, at start-up.
+    pub fn set_commit_hook(&self, hook: Arc<dyn CommitHook>) {
+        if let Self::Postgres(_, posts) = self {
+            posts.set_hook(hook);
+        }
     }
 
     pub async fn close(&self) {
@@ -169,41 +180,62 @@ impl Store {
         }
     }
 
-    pub async fn create_question(&self, new: NewQuestion) -> sqlx::Result<Question> {
+    /// Stores a question, and its topic with no events yet.
+    pub async fn create_question(&self, new: NewQuestion) -> Result<Question, DomainError> {
         let question = Question {
             id: Uuid::now_v7(),
-            title: new.title,
-            body: new.body,
-            author: new.author,
+            title: new.title.into_inner(),
+            body: new.body.into_inner(),
+            author: new.author.into_inner(),
             created_at: now(),
             answer_count: 0,
         };
-        const SQL: &str = "INSERT INTO questions (id, title, body, author, created_at, answer_count) \
-                           VALUES ($1, $2, $3, $4, $5, 0)";
+        let topic = Topic::Question(question.id).to_string();
         macro_rules! insert {
-            ($pool:expr) => {
-                sqlx::query(SQL)
-                    .bind(question.id)
-                    .bind(&question.title)
-                    .bind(&question.body)
-                    .bind(&question.author)
-                    .bind(question.created_at)
-                    .execute($pool)
-                    .await
-                    .map(drop)?
-            };
+            ($tx:expr) => {{
+                sqlx::query(
+                    "INSERT INTO questions (id, title, body, author, created_at, answer_count) \
+                     VALUES ($1, $2, $3, $4, $5, 0)",
+                )
+                .bind(question.id)
+                .bind(&question.title)
+                .bind(&question.body)
+                .bind(&question.author)
+                .bind(question.created_at)
+                .execute(&mut *$tx)
+                .await?;
+                sqlx::query("INSERT INTO topics (name, last_seq) VALUES ($1, 0)")
+                    .bind(&topic)
+                    .execute(&mut *$tx)
+                    .await?;
+            }};
         }
-        match self {
-            Self::Sqlite { writer, .. } => insert!(writer),
-            Self::Postgres(pool, _) => insert!(pool),
-        };
+        async {
+            match self {
+                Self::Sqlite { writer, .. } => {
+                    let mut tx = writer.begin_with("BEGIN IMMEDIATE").await?;
+                    insert!(tx);
+                    tx.commit().await
+                }
+                Self::Postgres(pool, _) => {
+                    let mut tx = pool.begin().await?;
+                    insert!(tx);
+                    tx.commit().await
+                }
+            }
+        }
+        .await
+        .map_err(db)?;
         Ok(question)
     }
 
-    pub async fn question(&self, id: Uuid) -> sqlx::Result<Option<Question>> {
+    pub async fn question(&self, id: Uuid) -> Result<Option<Question>, DomainError> {
         const SQL: &str = "SELECT id, title, body, author, created_at, answer_count \
                            FROM questions WHERE id = $1";
-        with_reader!(self, pool => sqlx::query_as(SQL).bind(id).fetch_optional(pool).await)
+        let row: Option<QuestionRow> =
+            with_reader!(self, pool => sqlx::query_as(SQL).bind(id).fetch_optional(pool).await)
+                .map_err(db)?;
+        Ok(row.map(Into::into))
     }
 
     /// A page of questions, newest first; `before` is an exclusive cursor (ids are UUIDv7, so
@@ -212,8 +244,13 @@ impl Store {
         &self,
         before: Option<Uuid>,
         limit: i64,
-    ) -> sqlx::Result<Page<Question, Uuid>> {
-        Ok(Page::of(self.questions(before, limit + 1).await?, limit, |q| q.id))
+    ) -> Result<Page<Question, Uuid>, DomainError> {
+        const SQL: &str = "SELECT id, title, body, author, created_at, answer_count FROM questions \
+                           WHERE ($1 IS NULL OR id < $1) ORDER BY id DESC LIMIT $2";
+        let rows: Vec<QuestionRow> =
+            with_reader!(self, pool => sqlx::query_as(SQL).bind(before).bind(limit + 1).fetch_all(pool).await)
+                .map_err(db)?;
+        Ok(Page::of(rows.into_iter().map(Into::into).collect(), limit, |q: &Question| q.id))
     }
 
     /// A page of a question's answers with `seq > after_seq`, ascending; `next` is the
@@ -223,39 +260,8 @@ impl Store {
         question_id: Uuid,
         after_seq: i64,
         limit: i64,
-    ) -> sqlx::Result<Page<Answer, i64>> {
+    ) -> Result<Page<Answer, i64>, DomainError> {
         Ok(Page::of(self.answers_after(question_id, after_seq, limit + 1).await?, limit, |a| a.seq))
-    }
-
-    async fn questions(&self, before: Option<Uuid>, limit: i64) -> sqlx::Result<Vec<Question>> {
-        const SQL: &str = "SELECT id, title, body, author, created_at, answer_count FROM questions \
-                           WHERE ($1 IS NULL OR id < $1) ORDER BY id DESC LIMIT $2";
-        with_reader!(self, pool => sqlx::query_as(SQL).bind(before).bind(limit).fetch_all(pool).await)
-    }
-
-    /// The number of answers, which is also the highest seq; `None` for an unknown question.
-    pub async fn answer_count(&self, question_id: Uuid) -> sqlx::Result<Option<i64>> {
-        const SQL: &str = "SELECT answer_count FROM questions WHERE id = $1";
-        with_reader!(self, pool => sqlx::query_scalar(SQL).bind(question_id).fetch_optional(pool).await)
-    }
-
-    /// Answers with `after_seq < seq <= up_to_seq`, ascending, at most `limit` of them.
-    pub async fn answers_between(
-        &self,
-        question_id: Uuid,
-        after_seq: i64,
-        up_to_seq: i64,
-        limit: i64,
-    ) -> sqlx::Result<Vec<Answer>> {
-        const SQL: &str = "SELECT id, question_id, seq, body, author, created_at FROM answers \
-                           WHERE question_id = $1 AND seq > $2 AND seq <= $3 ORDER BY seq LIMIT $4";
-        with_reader!(self, pool => sqlx::query_as(SQL)
-            .bind(question_id)
-            .bind(after_seq)
-            .bind(up_to_seq)
-            .bind(limit)
-            .fetch_all(pool)
-            .await)
     }
 
     /// Answers with `seq > after_seq`, ascending, at most `limit` of them.
@@ -264,43 +270,129 @@ impl Store {
         question_id: Uuid,
         after_seq: i64,
         limit: i64,
-    ) -> sqlx::Result<Vec<Answer>> {
-        self.answers_between(question_id, after_seq, i64::MAX, limit).await
+    ) -> Result<Vec<Answer>, DomainError> {
+        const SQL: &str = "SELECT id, question_id, seq, body, author, created_at FROM answers \
+                           WHERE question_id = $1 AND seq > $2 ORDER BY seq LIMIT $3";
+        let rows: Vec<AnswerRow> = with_reader!(self, pool => sqlx::query_as(SQL)
+            .bind(question_id)
+            .bind(after_seq)
+            .bind(limit)
+            .fetch_all(pool)
+            .await)
+        .map_err(db)?;
+        Ok(rows.into_iter().map(Into::into).collect())
     }
 
-    /// Stores an answer under the next seq of its question and commits. Returns `None`, having
-    /// written nothing, when the question does not exist.
-    ///
-    /// The seq comes from incrementing `questions.answer_count` in the same transaction: the
-    /// row lock that the increment takes serialises posters of one question until commit, so
-    /// seqs are contiguous and commit order is seq order on both engines.
-    pub async fn post_answer(&self, question_id: Uuid, new: NewAnswer) -> sqlx::Result<Option<Answer>> {
-        let id = Uuid::now_v7();
-        let created_at = now();
-        let seq: Option<i64> = match self {
-            // Batched with whatever other posts are queued: see `group_commit`.
-            Self::Sqlite { posts, .. } | Self::Postgres(_, posts) => {
-                posts.post(id, question_id, new.clone(), created_at).await?
+    /// Where a topic stands; `None` when it does not exist.
+    pub async fn topic_head(&self, topic: Topic) -> Result<Option<TopicHead>, DomainError> {
+        let row: Option<(i64, Option<i64>)> = match topic {
+            Topic::Question(id) => {
+                const SQL: &str = "SELECT t.last_seq, q.answer_count FROM topics t \
+                                   JOIN questions q ON q.id = $2 WHERE t.name = $1";
+                with_reader!(self, pool => sqlx::query_as(SQL)
+                    .bind(topic.to_string())
+                    .bind(id)
+                    .fetch_optional(pool)
+                    .await)
             }
-        };
-        Ok(seq.map(|seq| Answer { id, question_id, seq, body: new.body, author: new.author, created_at }))
+        }
+        .map_err(db)?;
+        Ok(row.map(|(seq, answer_count)| TopicHead { seq, answer_count }))
+    }
+
+    /// A topic's events with `after_seq < seq <= up_to_seq`, ascending, at most `limit`.
+    pub async fn events_between(
+        &self,
+        topic: Topic,
+        after_seq: i64,
+        up_to_seq: i64,
+        limit: i64,
+    ) -> Result<Vec<Event>, DomainError> {
+        const SQL: &str = concat!(
+            "SELECT ",
+            event_columns!(),
+            " FROM events e LEFT JOIN answers a ON a.id = e.ref_id \
+              WHERE e.topic = $1 AND e.seq > $2 AND e.seq <= $3 ORDER BY e.seq LIMIT $4"
+        );
+        let rows: Vec<EventRow> = with_reader!(self, pool => sqlx::query_as(SQL)
+            .bind(topic.to_string())
+            .bind(after_seq)
+            .bind(up_to_seq)
+            .bind(limit)
+            .fetch_all(pool)
+            .await)
+        .map_err(db)?;
+        Ok(rows.into_iter().filter_map(EventRow::into_event).collect())
+    }
+
+    /// For each `(topic, after_seq)`, the topic's events after `after_seq`, but at most its
+    /// newest `max_per_topic`; ordered by topic, then seq. One query per call on Postgres.
+    pub async fn events_after_each(
+        &self,
+        watched: &[(Topic, i64)],
+        max_per_topic: i64,
+    ) -> Result<Vec<Event>, DomainError> {
+        match self {
+            Self::Postgres(pool, _) => {
+                let (names, after): (Vec<String>, Vec<i64>) =
+                    watched.iter().map(|(t, s)| (t.to_string(), *s)).unzip();
+                const SQL: &str = concat!(
+                    "SELECT ",
+                    event_columns!(),
+                    " FROM unnest($1::text[], $2::bigint[]) AS w(topic, after_seq) \
+                      JOIN topics t ON t.name = w.topic \
+                      JOIN events e ON e.topic = w.topic AND e.seq > GREATEST(w.after_seq, t.last_seq - $3) \
+                      LEFT JOIN answers a ON a.id = e.ref_id ORDER BY e.topic, e.seq"
+                );
+                let rows: Vec<EventRow> = sqlx::query_as(SQL)
+                    .bind(&names)
+                    .bind(&after)
+                    .bind(max_per_topic)
+                    .fetch_all(pool)
+                    .await
+                    .map_err(db)?;
+                Ok(rows.into_iter().filter_map(EventRow::into_event).collect())
+            }
+            Self::Sqlite { .. } => {
+                let mut events = Vec::new();
+                for &(topic, after) in watched {
+                    let Some(head) = self.topic_head(topic).await? else { continue };
+                    let from = after.max(head.seq - max_per_topic);
+                    events.extend(self.events_between(topic, from, head.seq, max_per_topic).await?);
+                }
+                Ok(events)
+            }
+        }
+    }
+
+    /// The events at these `(topic, seq)` places, in that order, skipping any that do not
+    /// exist.
+    pub async fn events_at(&self, places: &[(Topic, i64)]) -> Result<Vec<Event>, DomainError> {
+        let mut events = Vec::with_capacity(places.len());
+        for &(topic, seq) in places {
+            events.extend(self.events_between(topic, seq - 1, seq, 1).await?);
+        }
+        Ok(events)
+    }
+
+    /// Stores an answer under its question's next answer number and records it as an event
+    /// under the question topic's next seq, in one transaction. Returns the event (`None`,
+    /// having written nothing, when the question does not exist).
+    pub async fn post_answer(&self, question_id: Uuid, new: NewAnswer) -> Result<Option<Event>, DomainError> {
+        let (Self::Sqlite { posts, .. } | Self::Postgres(_, posts)) = self;
+        // Batched with whatever other posts are queued: see `group_commit`.
+        posts.post(Uuid::now_v7(), question_id, new, now()).await.map_err(db)
     }
 }
 
-/// One page of a listing and the cursor of the next page (`None` on the last one).
-#[derive(Debug)]
-pub struct Page<T, C> {
-    pub items: Vec<T>,
-    pub next: Option<C>,
-}
-
-impl<T, C> Page<T, C> {
-    /// `items` was read with `limit + 1`: the extra row only tells that another page follows.
-    fn of(mut items: Vec<T>, limit: i64, cursor: impl Fn(&T) -> C) -> Self {
-        let more = items.len() as i64 > limit;
-        items.truncate(limit.max(0) as usize);
-        let next = if more { items.last().map(cursor) } else { None };
-        Self { items, next }
+/// Maps a database failure to the domain's terms: unreachable is worth a retry, anything else
+/// is internal. The cause travels along for the log.
+fn db(e: sqlx::Error) -> DomainError {
+    match e {
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
+            DomainError::Unavailable(e.to_string())
+        }
+        other => DomainError::Internal(format!("database: {other}")),
     }
 }
 

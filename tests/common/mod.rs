@@ -76,6 +76,18 @@ impl TestDb {
         path.rsplit('/').next().unwrap_or_default()
     }
 
+    /// Runs a query that returns one integer (a `count(*)`) directly on the database: for
+    /// checking that a refused request wrote nothing.
+    pub async fn count(&self, sql: &'static str) -> i64 {
+        if self.url.starts_with("sqlite:") {
+            let mut conn = sqlx::SqliteConnection::connect(&self.url).await.expect("sqlite connection");
+            sqlx::query_scalar(sql).fetch_one(&mut conn).await.expect("count query")
+        } else {
+            let mut conn = PgConnection::connect(&self.url).await.expect("postgres connection");
+            sqlx::query_scalar(sql).fetch_one(&mut conn).await.expect("count query")
+        }
+    }
+
     /// Another handle on the same database that does not drop it: for a second (third, …)
     /// server on one database. Stop those servers before the owning handle goes away.
     pub fn shared(&self) -> Self {
@@ -139,7 +151,6 @@ pub struct TestApp {
     pub base: String,
     pub http: reqwest::Client,
     pub stopper: Stopper,
-    pub state: qa_hub::app::AppState,
     pub db: TestDb,
 }
 
@@ -165,14 +176,12 @@ pub async fn try_start_on(db: TestDb, tweak: impl FnOnce(&mut Config)) -> anyhow
     let app = Application::build(config).await?;
     let addr = app.addr();
     let stopper = app.stopper();
-    let state = app.state().clone();
     tokio::spawn(app.run());
     Ok(TestApp {
         addr,
         base: format!("http://{addr}"),
         http: reqwest::Client::builder().timeout(WAIT).build().unwrap(),
         stopper,
-        state,
         db,
     })
 }
@@ -218,8 +227,22 @@ impl TestApp {
         WsClient::connect(self.addr).await
     }
 
-    pub async fn stop(&self) {
-        self.stopper.stop().await;
+    /// Stops the server gracefully; returns how many connections outlived the grace period.
+    pub async fn stop(&self) -> usize {
+        self.stopper.stop().await
+    }
+
+    /// The server's `/metrics` text.
+    pub async fn metrics(&self) -> String {
+        let res = self.get("/metrics").await;
+        assert_eq!(res.status(), 200);
+        assert!(res.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
+        res.text().await.unwrap()
+    }
+
+    /// One sample of `/metrics`, e.g. `name{label="x"}`; 0 when absent.
+    pub async fn metric(&self, series: &str) -> f64 {
+        sample(&self.metrics().await, series)
     }
 
     /// After [`TestApp::stop`]: starts a new server on the same database and the same
@@ -237,6 +260,31 @@ pub async fn wait_until(what: &str, mut condition: impl FnMut() -> bool) {
         assert!(tokio::time::Instant::now() < deadline, "timed out waiting until {what}");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// Polls an async `check` until it holds, failing the test after [`WAIT`]. For state that has
+/// no event to await (a counter on the server).
+pub async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !check().await {
+        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The value of one sample in the Prometheus text, e.g. `name{label="x"}`; 0 when absent.
+pub fn sample(text: &str, series: &str) -> f64 {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .find_map(|l| {
+            let (name, value) = l.rsplit_once(' ')?;
+            (name == series).then(|| value.parse().ok())?
+        })
+        .unwrap_or(0.0)
 }
 
 pub fn id_of(v: &Value) -> Uuid {

@@ -1,16 +1,110 @@
 //! `/api/questions` and `/api/questions/{id}/answers`.
 
 use actix_web::{HttpResponse, http::header, web};
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::JsonObject;
 use crate::{
-    app::AppState,
-    error::{Error, ErrorBody, Result},
-    store::{Answer, NewAnswer, NewQuestion, Question, limits},
+    domain::{self, Body, Name, Title},
+    http::{
+        Context,
+        error::{Error, ErrorBody, Result},
+    },
 };
+
+/// A question as the API returns it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Question {
+    pub id: Uuid,
+    pub title: String,
+    pub body: String,
+    pub author: String,
+    pub created_at: DateTime<Utc>,
+    /// How many answers the question has; also the highest answer `seq`.
+    pub answer_count: i64,
+}
+
+impl From<domain::Question> for Question {
+    fn from(q: domain::Question) -> Self {
+        Self {
+            id: q.id,
+            title: q.title,
+            body: q.body,
+            author: q.author,
+            created_at: q.created_at,
+            answer_count: q.answer_count,
+        }
+    }
+}
+
+/// An answer as the API returns it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Answer {
+    pub id: Uuid,
+    pub question_id: Uuid,
+    /// Position of the answer in its question: 1, 2, 3, … contiguous, in commit order.
+    pub seq: i64,
+    pub body: String,
+    pub author: String,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<domain::Answer> for Answer {
+    fn from(a: domain::Answer) -> Self {
+        Self {
+            id: a.id,
+            question_id: a.question_id,
+            seq: a.seq,
+            body: a.body,
+            author: a.author,
+            created_at: a.created_at,
+        }
+    }
+}
+
+/// A question to create.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct NewQuestion {
+    /// 1 to 300 characters.
+    #[schema(min_length = 1, max_length = 300)]
+    title: String,
+    /// 1 to 30,000 characters.
+    #[schema(min_length = 1, max_length = 30000)]
+    body: String,
+    /// 1 to 64 characters.
+    #[schema(min_length = 1, max_length = 64)]
+    author: String,
+}
+
+impl TryFrom<NewQuestion> for domain::NewQuestion {
+    type Error = domain::DomainError;
+
+    fn try_from(q: NewQuestion) -> Result<Self, Self::Error> {
+        Ok(Self { title: Title::parse(q.title)?, body: Body::parse(q.body)?, author: Name::parse(q.author)? })
+    }
+}
+
+/// An answer to post.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct NewAnswer {
+    /// 1 to 30,000 characters.
+    #[schema(min_length = 1, max_length = 30000)]
+    body: String,
+    /// 1 to 64 characters.
+    #[schema(min_length = 1, max_length = 64)]
+    author: String,
+}
+
+impl TryFrom<NewAnswer> for domain::NewAnswer {
+    type Error = domain::DomainError;
+
+    fn try_from(a: NewAnswer) -> Result<Self, Self::Error> {
+        Ok(Self { body: Body::parse(a.body)?, author: Name::parse(a.author)? })
+    }
+}
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -58,18 +152,13 @@ pub struct AnswerPage {
     (status = 422, description = "A field is missing, empty or too long", body = ErrorBody),
 ))]
 pub async fn create(
-    state: web::Data<AppState>,
+    ctx: web::Data<Context>,
     JsonObject(new): JsonObject<NewQuestion>,
 ) -> Result<HttpResponse> {
-    let new = NewQuestion {
-        title: text("title", new.title, limits::TITLE, true)?,
-        body: text("body", new.body, limits::BODY, false)?,
-        author: text("author", new.author, limits::AUTHOR, true)?,
-    };
-    let question = state.store.create_question(new).await?;
+    let question = ctx.services().ask(new.try_into()?).await?;
     Ok(HttpResponse::Created()
         .insert_header((header::LOCATION, format!("/api/questions/{}", question.id)))
-        .json(question))
+        .json(Question::from(question)))
 }
 
 /// List questions, newest first.
@@ -78,12 +167,12 @@ pub async fn create(
     (status = 400, description = "Bad query parameter", body = ErrorBody),
 ))]
 pub async fn list(
-    state: web::Data<AppState>,
+    ctx: web::Data<Context>,
     query: web::Query<ListQuestions>,
 ) -> Result<web::Json<QuestionPage>> {
     let limit = page_size(query.limit, 20)?;
-    let page = state.store.question_page(query.before, limit).await?;
-    Ok(web::Json(QuestionPage { items: page.items, next: page.next }))
+    let page = ctx.services().questions(query.before, limit).await?;
+    Ok(web::Json(QuestionPage { items: page.items.into_iter().map(Into::into).collect(), next: page.next }))
 }
 
 /// Get one question.
@@ -94,9 +183,8 @@ pub async fn list(
         (status = 400, description = "The id is not a UUID", body = ErrorBody),
         (status = 404, description = "No such question", body = ErrorBody),
     ))]
-pub async fn get(state: web::Data<AppState>, path: web::Path<Uuid>) -> Result<web::Json<Question>> {
-    let question = state.store.question(path.into_inner()).await?.ok_or_else(Error::question_not_found)?;
-    Ok(web::Json(question))
+pub async fn get(ctx: web::Data<Context>, path: web::Path<Uuid>) -> Result<web::Json<Question>> {
+    Ok(web::Json(ctx.services().question(path.into_inner()).await?.into()))
 }
 
 /// Post an answer; every WebSocket subscriber of the question is notified once it commits.
@@ -111,40 +199,12 @@ pub async fn get(state: web::Data<AppState>, path: web::Path<Uuid>) -> Result<we
         (status = 422, description = "A field is missing, empty or too long", body = ErrorBody),
     ))]
 pub async fn post_answer(
-    state: web::Data<AppState>,
+    ctx: web::Data<Context>,
     path: web::Path<Uuid>,
     JsonObject(new): JsonObject<NewAnswer>,
 ) -> Result<HttpResponse> {
-    let question_id = path.into_inner();
-    let new = NewAnswer {
-        body: text("body", new.body, limits::BODY, false)?,
-        author: text("author", new.author, limits::AUTHOR, true)?,
-    };
-    let answer = commit_answer(&state, question_id, new).await?.ok_or_else(Error::question_not_found)?;
-    Ok(HttpResponse::Created().json(answer))
-}
-
-/// Stores a validated answer and announces it to the question's watchers; `None` when the
-/// question does not exist. Shared by the REST API and the web form.
-pub(crate) async fn commit_answer(
-    state: &AppState,
-    question_id: Uuid,
-    new: NewAnswer,
-) -> Result<Option<Answer>> {
-    // Commit and publish in a task of their own: if the client hangs up mid-request, the
-    // handler is dropped, but a committed answer must still be announced.
-    let (store, hub, metrics) = (state.store.clone(), state.hub.clone(), state.metrics.clone());
-    tokio::spawn(async move {
-        let answer = store.post_answer(question_id, new).await?;
-        if let Some(answer) = &answer {
-            hub.publish(answer);
-            metrics.answers_posted.inc();
-        }
-        Ok::<_, sqlx::Error>(answer)
-    })
-    .await
-    .map_err(|e| Error::Internal(format!("post task failed: {e}")))?
-    .map_err(Error::from)
+    let answer = ctx.services().answer(path.into_inner(), new.try_into()?).await?;
+    Ok(HttpResponse::Created().json(Answer::from(answer)))
 }
 
 /// List a question's answers in seq order.
@@ -156,7 +216,7 @@ pub(crate) async fn commit_answer(
         (status = 404, description = "No such question", body = ErrorBody),
     ))]
 pub async fn list_answers(
-    state: web::Data<AppState>,
+    ctx: web::Data<Context>,
     path: web::Path<Uuid>,
     query: web::Query<ListAnswers>,
 ) -> Result<web::Json<AnswerPage>> {
@@ -166,30 +226,16 @@ pub async fn list_answers(
     if after_seq < 0 {
         return Err(Error::bad_request("invalid_query", "after_seq must be 0 or more."));
     }
-    if state.store.answer_count(question_id).await?.is_none() {
-        return Err(Error::question_not_found());
-    }
-    let page = state.store.answer_page(question_id, after_seq, limit).await?;
-    Ok(web::Json(AnswerPage { items: page.items, next_after_seq: page.next }))
+    let page = ctx.services().answers(question_id, after_seq, limit).await?;
+    Ok(web::Json(AnswerPage {
+        items: page.items.into_iter().map(Into::into).collect(),
+        next_after_seq: page.next,
+    }))
 }
 
 fn page_size(limit: Option<i64>, default: i64) -> Result<i64> {
     match limit.unwrap_or(default) {
         n @ 1..=100 => Ok(n),
         _ => Err(Error::bad_request("invalid_query", "limit must be between 1 and 100.")),
-    }
-}
-
-/// Checks a text field's length in characters; `trim` strips surrounding white space first
-/// (for one-line fields). A field of only white space counts as empty.
-pub fn text(field: &str, value: String, max: usize, trim: bool) -> Result<String> {
-    let value = if trim { value.trim().to_owned() } else { value };
-    let len = value.chars().count();
-    if value.trim().is_empty() {
-        Err(Error::invalid_field(format!("{field} must not be empty.")))
-    } else if len > max {
-        Err(Error::invalid_field(format!("{field} must be at most {max} characters (it has {len}).")))
-    } else {
-        Ok(value)
     }
 }

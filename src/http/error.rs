@@ -1,10 +1,13 @@
-//! The one error type of the HTTP API. Every variant maps to a status code and to the JSON
-//! body `{"error":{"code":…,"message":…}}`; database and internal failures are logged with
-//! their cause and shown to the client only as a generic message.
+//! The REST API's error: every variant maps to a status code and to the JSON body
+//! `{"error":{"code":…,"message":…}}`. Domain errors arrive through one `From`; database and
+//! internal failures are logged with their cause and shown to the client only as a generic
+//! message.
 
 use actix_web::{HttpResponse, ResponseError, http::StatusCode};
 use serde::Serialize;
 use utoipa::ToSchema;
+
+use crate::domain::DomainError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -23,15 +26,26 @@ pub enum Error {
     /// 422: well-formed JSON whose fields break the rules.
     #[error("{message}")]
     Unprocessable { code: &'static str, message: String },
-    /// 503: a dependency (the database) is unreachable.
+    /// 503: a dependency is unavailable; the message is shown.
     #[error("{0}")]
     Unavailable(String),
-    /// 500: the database failed; the cause is logged, not shown.
-    #[error("database error: {0}")]
-    Database(#[from] sqlx::Error),
-    /// 500: anything else that should not happen; the cause is logged, not shown.
+    /// 503: the database could not be reached; the cause is logged, not shown.
+    #[error("database unavailable: {0}")]
+    DatabaseUnavailable(String),
+    /// 500: anything that should not happen; the cause is logged, not shown.
     #[error("internal error: {0}")]
     Internal(String),
+}
+
+impl From<DomainError> for Error {
+    fn from(e: DomainError) -> Self {
+        match e {
+            DomainError::Invalid { message, .. } => Self::invalid_field(message),
+            DomainError::NotFound { code, message } => Self::NotFound { code, message },
+            DomainError::Unavailable(cause) => Self::DatabaseUnavailable(cause),
+            DomainError::Internal(cause) => Self::Internal(cause),
+        }
+    }
 }
 
 impl Error {
@@ -47,19 +61,14 @@ impl Error {
         Self::Unprocessable { code: "invalid_field", message: message.into() }
     }
 
-    pub fn question_not_found() -> Self {
-        Self::not_found("question_not_found", "No question has that id.")
-    }
-
     fn code(&self) -> &'static str {
         match self {
             Self::BadRequest { code, .. } | Self::NotFound { code, .. } => code,
             Self::Unprocessable { code, .. } => code,
             Self::PayloadTooLarge(_) => "payload_too_large",
             Self::UnsupportedMediaType(_) => "unsupported_media_type",
-            Self::Unavailable(_) => "unavailable",
-            Self::Database(e) if is_unavailable(e) => "unavailable",
-            Self::Database(_) | Self::Internal(_) => "internal_error",
+            Self::Unavailable(_) | Self::DatabaseUnavailable(_) => "unavailable",
+            Self::Internal(_) => "internal_error",
         }
     }
 }
@@ -93,21 +102,16 @@ impl ResponseError for Error {
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
-            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            Self::Database(e) if is_unavailable(e) => StatusCode::SERVICE_UNAVAILABLE,
-            Self::Database(_) | Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Unavailable(_) | Self::DatabaseUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
     fn error_response(&self) -> HttpResponse {
         let message = match self {
-            Self::Database(cause) if is_unavailable(cause) => {
+            Self::DatabaseUnavailable(cause) => {
                 tracing::warn!(error = %cause, "database unavailable");
                 "The database is unavailable; try again shortly.".to_owned()
-            }
-            Self::Database(cause) => {
-                tracing::error!(error = %cause, "database error");
-                "The server could not complete the request.".to_owned()
             }
             Self::Internal(cause) => {
                 tracing::error!(error = %cause, "internal error");
@@ -117,11 +121,6 @@ impl ResponseError for Error {
         };
         HttpResponse::build(self.status_code()).json(ErrorBody::new(self.code(), message))
     }
-}
-
-/// The database could not be reached (as opposed to refusing a query): worth a retry.
-fn is_unavailable(e: &sqlx::Error) -> bool {
-    matches!(e, sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_))
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -6,13 +6,13 @@
 
 mod health;
 mod openapi;
-pub(crate) mod questions;
+pub mod questions;
 
 use actix_web::{FromRequest, HttpRequest, HttpResponse, dev::Payload, error::JsonPayloadError, web};
 use futures_util::future::LocalBoxFuture;
 use serde::de::DeserializeOwned;
 
-use crate::error::Error;
+use super::error::Error;
 
 pub use openapi::ApiDoc;
 

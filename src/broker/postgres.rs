@@ -1,27 +1,26 @@
-//! Fan-out across hub nodes: on Postgres, every node hears every committed answer through
-//! `LISTEN qa_hub_answers` and hands the ones its own subscribers watch to its [`Hub`].
+//! The Postgres broker: nodes sharing one database share events through LISTEN/NOTIFY. The
+//! only module that knows NOTIFY exists.
 //!
-//! `post_answer` sends `pg_notify('qa_hub_answers', {question_id, seq, answer_id})` inside the
-//! answer's transaction, so Postgres delivers it only on commit and in commit order (which is
-//! seq order within a question). The payload carries ids only; a node fetches the answer
-//! itself — once per answer, not per subscriber, and only if somebody here watches that
-//! question — and publishes it exactly as a local post would. The hub drops seqs it already
-//! handed out, so the posting node hearing its own NOTIFY is harmless.
+//! Its [`CommitHook`] sends one `pg_notify('qa_hub_events', …)` per event inside the
+//! transaction that records it, so Postgres delivers it only on commit and in commit order
+//! (which is seq order within a topic). The payload is the event's own wire frame when it fits
+//! NOTIFY's 8,000-byte limit, so a node serves a remote event without reading the database;
+//! otherwise it is a reference (`{"topic","seq"}`) and the node reads the event from the log —
+//! once per event, not per subscriber, and only if somebody here watches the topic. The hub
+//! drops seqs it already handed out, so the committing node hearing its own NOTIFY (it has
+//! published locally right after commit) is harmless.
 //!
 //! Notifications are fire-and-forget: whatever is sent while a listener is disconnected is
 //! lost to it. So this module never lets sqlx reconnect silently. It owns the connection:
 //! on any error it drops the listener, reconnects with backoff, `LISTEN`s again and only
-//! then catches up from the database, by seq, for every question that has subscribers here.
+//! then catches up from the event log, by seq, for every topic that has subscribers here.
 //! Until that catch-up is done [`ClusterStatus::ready`] is false and `/readyz` answers 503.
 //!
 //! Two tasks split the work so that notifications batch up naturally: the *listener* only
-//! reads the socket and forwards events, in order, into a channel; the *fetcher* takes
-//! whatever has piled up, fetches those answers in one query and publishes them.
-//!
-//! SQLite has no equivalent, and one SQLite file is one node: nothing here runs for it.
+//! reads the socket and forwards what it hears, in order, into a channel; the *fetcher* takes
+//! whatever has piled up, reads the referenced events in one go and publishes everything.
 
 use std::{
-    collections::HashMap,
     sync::{
         Arc, Mutex,
         atomic::{AtomicI32, AtomicU64, Ordering},
@@ -29,31 +28,41 @@ use std::{
     time::Duration,
 };
 
+use bytestring::ByteString;
+use futures_util::future::BoxFuture;
 use serde::Deserialize;
 use sqlx::{
-    Executor, PgPool,
+    Executor, PgConnection,
     postgres::{PgConnectOptions, PgListener, PgPoolOptions},
 };
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
-use uuid::Uuid;
 
+use super::Broker;
 use crate::{
-    hub::Hub,
-    store::{ANSWER_CHANNEL, Answer},
+    domain::{Event, Topic},
+    realtime::{self, Hub},
+    store::{CommitHook, Store},
+    wire,
 };
+
+/// The channel every committed event is announced on.
+pub const CHANNEL: &str = "qa_hub_events";
+/// NOTIFY payloads must be shorter than 8,000 bytes; a frame this long or longer goes by
+/// reference.
+pub const INLINE_LIMIT: usize = 8000;
 
 /// Prefix of the listening connection's `application_name`; the node id follows it, so an
 /// operator (or a test) can find one node's listener in `pg_stat_activity`.
 pub const LISTENER_APP_NAME: &str = "qa-hub-listener";
-/// Most notifications fetched in one query.
+/// Most notifications handled in one batch.
 const MAX_BATCH: usize = 500;
-/// Watched questions caught up per query after a reconnect.
+/// Watched topics caught up per query after a reconnect.
 const CATCH_UP_CHUNK: usize = 1000;
-/// Most answers per question that a catch-up publishes. A node cut off for longer publishes
-/// only the newest ones: its connections see the gap and read the rest from the database
-/// themselves, page by page, instead of overflowing their queues.
-const CATCH_UP_MAX_PER_QUESTION: i64 = 100;
+/// Most events per topic that a catch-up publishes. A node cut off for longer publishes only
+/// the newest ones: its sessions see the gap and read the rest from the log themselves,
+/// page by page, instead of overflowing their queues.
+const CATCH_UP_MAX_PER_TOPIC: i64 = 100;
 /// A listening connection quiet for this long is probed with a query…
 const IDLE_PROBE_AFTER: Duration = Duration::from_secs(30);
 /// …and counts as lost if the probe takes longer than this.
@@ -144,60 +153,135 @@ impl ClusterStatus {
 
 /// What the listener task tells the fetcher, in the order it happened.
 #[derive(Debug)]
-enum Event {
+enum Heard {
     /// `LISTEN` is in force on connection `generation`: catch up, then report ready.
     Listening { generation: u64 },
-    /// One committed answer (the NOTIFY payload).
-    Answer(Announced),
+    /// A committed event whose frame came in the payload.
+    Frame { topic: Topic, seq: i64, frame: ByteString },
+    /// A committed event too large for a payload: read it from the log.
+    Reference { topic: Topic, seq: i64 },
 }
 
-/// The NOTIFY payload that `Store::post_answer` sends.
+/// The fields of a payload the listener reads: a frame has a `type`, a reference does not.
 #[derive(Debug, Deserialize)]
-struct Announced {
-    question_id: Uuid,
+struct PayloadHead {
+    #[serde(rename = "type")]
+    kind: Option<serde::de::IgnoredAny>,
+    topic: Topic,
     seq: i64,
-    answer_id: Uuid,
 }
 
-/// Starts listening for other nodes' answers. Returns once the first `LISTEN` is in force,
-/// so a node that starts is already part of the cluster; a database that refuses it is a
-/// start-up error. The tasks stop when `shutdown` is cancelled.
-///
-/// The listener connects with the pool's own options, so TLS (`sslmode`, `sslrootcert`) is the
-/// same for both.
-pub async fn start(
-    node_id: String,
-    pool: PgPool,
+impl Heard {
+    fn from_payload(payload: &str) -> Result<Self, serde_json::Error> {
+        let head: PayloadHead = serde_json::from_str(payload)?;
+        Ok(match head.kind {
+            Some(_) => Self::Frame { topic: head.topic, seq: head.seq, frame: payload.into() },
+            None => Self::Reference { topic: head.topic, seq: head.seq },
+        })
+    }
+}
+
+/// Announces events inside their transaction: the frame itself when it fits, else a
+/// reference. One statement per batch.
+struct Announce;
+
+impl CommitHook for Announce {
+    fn before_commit<'a>(
+        &'a self,
+        tx: &'a mut PgConnection,
+        events: &'a [Event],
+    ) -> BoxFuture<'a, sqlx::Result<()>> {
+        Box::pin(async move {
+            let payloads: Vec<String> = events.iter().map(payload).collect();
+            sqlx::query(
+                "SELECT pg_notify($1, p) FROM unnest($2::text[]) WITH ORDINALITY AS u(p, i) ORDER BY i",
+            )
+            .bind(CHANNEL)
+            .bind(&payloads)
+            .execute(tx)
+            .await
+            .map(drop)
+        })
+    }
+}
+
+/// An event's NOTIFY payload.
+fn payload(event: &Event) -> String {
+    let frame = wire::event(event);
+    if frame.len() < INLINE_LIMIT {
+        frame.to_string()
+    } else {
+        serde_json::json!({"topic": event.topic.to_string(), "seq": event.seq}).to_string()
+    }
+}
+
+/// The Postgres broker of one node.
+pub struct PostgresBroker {
     hub: Arc<Hub>,
-    shutdown: CancellationToken,
-) -> anyhow::Result<Arc<ClusterStatus>> {
-    let options =
-        (*pool.connect_options()).clone().application_name(&format!("{LISTENER_APP_NAME}:{node_id}"));
-    let status = Arc::new(ClusterStatus::new(node_id, true));
-    let (events, inbox) = mpsc::unbounded_channel();
-    let mut listener = Listener {
-        options,
-        status: status.clone(),
-        events,
-        generation: 0,
-        probe_after: IDLE_PROBE_AFTER,
-        probe_timeout: PROBE_TIMEOUT,
-    };
-    let first =
-        listener.connect().await.map_err(|e| crate::store::connect::explain(&e, &listener.options))?;
-    // Nobody can have subscribed yet, so there is nothing to catch up on: ready at once.
-    status.caught_up.store(listener.generation, Ordering::Release);
-    tokio::spawn(listener.run(first, shutdown.clone()));
-    let fetcher = Fetcher { pool, hub, status: status.clone() };
-    tokio::spawn(fetcher.run(inbox, shutdown));
-    Ok(status)
+    status: Arc<ClusterStatus>,
+}
+
+impl PostgresBroker {
+    /// Starts listening for other nodes' events and installs the announcing hook in `store`.
+    /// Returns once the first `LISTEN` is in force, so a node that starts is already part of
+    /// the cluster; a database that refuses it is a start-up error. The listener connects
+    /// with `options` (the pool's, so TLS settings are the same). The tasks stop when
+    /// `shutdown` is cancelled.
+    pub async fn start(
+        options: PgConnectOptions,
+        node_id: String,
+        store: Store,
+        hub: Arc<Hub>,
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<Arc<Self>> {
+        let options = options.application_name(&format!("{LISTENER_APP_NAME}:{node_id}"));
+        let status = Arc::new(ClusterStatus::new(node_id, true));
+        let (heard, inbox) = mpsc::unbounded_channel();
+        let mut listener = Listener {
+            options,
+            status: status.clone(),
+            heard,
+            generation: 0,
+            probe_after: IDLE_PROBE_AFTER,
+            probe_timeout: PROBE_TIMEOUT,
+        };
+        let first =
+            listener.connect().await.map_err(|e| crate::store::connect::explain(&e, &listener.options))?;
+        // Nobody can have subscribed yet, so there is nothing to catch up on: ready at once.
+        status.caught_up.store(listener.generation, Ordering::Release);
+        tokio::spawn(listener.run(first, shutdown.clone()));
+        store.set_commit_hook(Arc::new(Announce));
+        let fetcher = Fetcher { store, hub: hub.clone(), status: status.clone() };
+        tokio::spawn(fetcher.run(inbox, shutdown));
+        Ok(Arc::new(Self { hub, status }))
+    }
+
+    pub fn status(&self) -> &Arc<ClusterStatus> {
+        &self.status
+    }
+}
+
+impl Broker for PostgresBroker {
+    /// The other nodes hear the events from the commit's NOTIFY; this node's subscribers get
+    /// them now, without waiting for the round trip.
+    fn publish(&self, events: &[Event]) {
+        realtime::publish(&self.hub, events);
+    }
+
+    fn problem(&self) -> Option<String> {
+        self.status.problem()
+    }
+
+    fn name(&self) -> &'static str {
+        "postgres"
+    }
 }
 
 /// Owns the listening connection and its reconnects.
 struct Listener {
     options: PgConnectOptions,
     status: Arc<ClusterStatus>,
-    events: mpsc::UnboundedSender<Event>,
+    heard: mpsc::UnboundedSender<Heard>,
     generation: u64,
     probe_after: Duration,
     probe_timeout: Duration,
@@ -221,15 +305,15 @@ impl Listener {
         // Never reconnect behind our back: a reconnect must be followed by a catch-up, so
         // a lost connection must surface here as `Ok(None)` or an error.
         listener.eager_reconnect(false);
-        listener.listen(ANSWER_CHANNEL).await?;
+        listener.listen(CHANNEL).await?;
         let pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()").fetch_one(&mut listener).await?;
         self.generation += 1;
         self.status.pid.store(pid, Ordering::Release);
         self.status.listening.store(self.generation, Ordering::Release);
-        tracing::info!(node = %self.status.node_id, pid, generation = self.generation, "listening for answers");
+        tracing::info!(node = %self.status.node_id, pid, generation = self.generation, "listening for events");
         // The catch-up must come after LISTEN: anything committed later is notified, anything
         // earlier is in the database by the time the fetcher reads it.
-        let _ = self.events.send(Event::Listening { generation: self.generation });
+        let _ = self.heard.send(Heard::Listening { generation: self.generation });
         Ok(listener)
     }
 
@@ -242,7 +326,7 @@ impl Listener {
             };
             self.status.listening.store(0, Ordering::Release);
             self.status.pid.store(0, Ordering::Release);
-            tracing::warn!(node = %self.status.node_id, error = %lost, "answer listener lost; reconnecting");
+            tracing::warn!(node = %self.status.node_id, error = %lost, "event listener lost; reconnecting");
             self.status.set_error(&lost);
             drop(listener);
             listener = match self.reconnect(&shutdown).await {
@@ -276,9 +360,9 @@ impl Listener {
                 }
             };
             match received {
-                Ok(Some(notification)) => match serde_json::from_str(notification.payload()) {
-                    Ok(announced) => {
-                        if self.events.send(Event::Answer(announced)).is_err() {
+                Ok(Some(notification)) => match Heard::from_payload(notification.payload()) {
+                    Ok(heard) => {
+                        if self.heard.send(heard).is_err() {
                             return "the fetcher stopped".into();
                         }
                     }
@@ -310,7 +394,7 @@ impl Listener {
             match attempt.unwrap_or_else(|_| timed_out()) {
                 Ok(listener) => return Some(listener),
                 Err(e) => {
-                    tracing::warn!(node = %self.status.node_id, error = %e, retry_in = ?backoff, "answer listener could not reconnect");
+                    tracing::warn!(node = %self.status.node_id, error = %e, retry_in = ?backoff, "event listener could not reconnect");
                     self.status.set_error(&e);
                     backoff = (backoff * 2).min(BACKOFF_MAX);
                 }
@@ -319,84 +403,70 @@ impl Listener {
     }
 }
 
-/// Turns notifications into published answers, and catches up after reconnects.
+/// Publishes what the listener heard, reading referenced events from the log, and catches up
+/// after reconnects.
 struct Fetcher {
-    pool: PgPool,
+    store: Store,
     hub: Arc<Hub>,
     status: Arc<ClusterStatus>,
 }
 
 impl Fetcher {
-    async fn run(self, mut inbox: mpsc::UnboundedReceiver<Event>, shutdown: CancellationToken) {
+    async fn run(self, mut inbox: mpsc::UnboundedReceiver<Heard>, shutdown: CancellationToken) {
         let mut batch = Vec::new();
         loop {
             let first = tokio::select! {
                 () = shutdown.cancelled() => return,
-                event = inbox.recv() => event,
+                heard = inbox.recv() => heard,
             };
             let Some(first) = first else { return };
-            // Whatever piled up while the last batch was being fetched goes in this one.
+            // Whatever piled up while the last batch was being handled goes in this one.
             batch.push(first);
             while batch.len() < MAX_BATCH {
                 match inbox.try_recv() {
-                    Ok(event) => batch.push(event),
+                    Ok(heard) => batch.push(heard),
                     Err(_) => break,
                 }
             }
-            let mut answers = Vec::new();
-            for event in batch.drain(..) {
-                match event {
-                    Event::Answer(announced) => answers.push(announced),
-                    Event::Listening { generation } => {
+            let mut references = Vec::new();
+            for heard in batch.drain(..) {
+                match heard {
+                    // Frames go out at once; a reference heard before them may still be read
+                    // below, and the sessions fill (and the hub holds back) out-of-order seqs.
+                    Heard::Frame { topic, seq, frame } => self.hub.publish(topic, seq, || frame),
+                    Heard::Reference { topic, seq } => references.push((topic, seq)),
+                    Heard::Listening { generation } => {
                         // Keep the order: what was heard before the reconnect goes out first.
-                        self.publish_or_recover(std::mem::take(&mut answers), &shutdown).await;
+                        self.read_or_recover(std::mem::take(&mut references), &shutdown).await;
                         self.catch_up_until_done(generation, &shutdown).await;
                     }
                 }
             }
-            self.publish_or_recover(answers, &shutdown).await;
+            self.read_or_recover(references, &shutdown).await;
         }
     }
 
-    /// Fetches and publishes announced answers; if the database fails, the node is not ready
-    /// until a catch-up has replaced what could not be fetched.
-    async fn publish_or_recover(&self, announced: Vec<Announced>, shutdown: &CancellationToken) {
-        if announced.is_empty() {
-            return;
-        }
-        if let Err(e) = self.publish(announced).await {
-            tracing::error!(error = %e, "could not fetch announced answers; catching up");
-            self.status.set_error(&e);
-            self.status.caught_up.store(0, Ordering::Release);
-            let generation = self.status.listening.load(Ordering::Acquire);
-            self.catch_up_until_done(generation, shutdown).await;
-        }
-    }
-
-    async fn publish(&self, announced: Vec<Announced>) -> sqlx::Result<()> {
-        // Only answers somebody here watches and the hub has not handed out yet (the posting
-        // node usually has, locally, before its own NOTIFY arrives).
-        let wanted: Vec<Announced> = announced
+    /// Reads and publishes referenced events; if the database fails, the node is not ready
+    /// until a catch-up has replaced what could not be read.
+    async fn read_or_recover(&self, references: Vec<(Topic, i64)>, shutdown: &CancellationToken) {
+        // Only events somebody here watches and the hub has not handed out yet.
+        let wanted: Vec<(Topic, i64)> = references
             .into_iter()
-            .filter(|a| self.hub.delivered(a.question_id).is_some_and(|delivered| a.seq > delivered))
+            .filter(|(topic, seq)| self.hub.delivered(*topic).is_some_and(|delivered| *seq > delivered))
             .collect();
         if wanted.is_empty() {
-            return Ok(());
+            return;
         }
-        let ids: Vec<Uuid> = wanted.iter().map(|a| a.answer_id).collect();
-        let rows: Vec<Answer> = sqlx::query_as(
-            "SELECT id, question_id, seq, body, author, created_at FROM answers WHERE id = ANY($1)",
-        )
-        .bind(&ids)
-        .fetch_all(&self.pool)
-        .await?;
-        let mut by_id: HashMap<Uuid, Answer> = rows.into_iter().map(|a| (a.id, a)).collect();
-        for a in &wanted {
-            if let Some(answer) = by_id.remove(&a.answer_id) {
-                self.hub.publish(&answer);
+        match self.store.events_at(&wanted).await {
+            Ok(events) => realtime::publish(&self.hub, &events),
+            Err(e) => {
+                tracing::error!(error = %e, "could not read announced events; catching up");
+                self.status.set_error(&e);
+                self.status.caught_up.store(0, Ordering::Release);
+                let generation = self.status.listening.load(Ordering::Acquire);
+                self.catch_up_until_done(generation, shutdown).await;
             }
         }
-        Ok(())
     }
 
     /// Retries the catch-up with backoff until it succeeds (then marks `generation` caught
@@ -423,36 +493,16 @@ impl Fetcher {
         }
     }
 
-    /// Publishes, for every question watched here, the answers after the hub's `delivered`
-    /// (at most the newest [`CATCH_UP_MAX_PER_QUESTION`]); one query per chunk of questions.
-    /// Returns how many answers it published.
-    async fn catch_up(&self) -> sqlx::Result<usize> {
-        let watched: Vec<(Uuid, i64)> = self
-            .hub
-            .watched_questions()
-            .into_iter()
-            .filter_map(|q| self.hub.delivered(q).map(|d| (q, d)))
-            .collect();
+    /// Publishes, for every topic watched here, the events after the hub's `delivered` (at
+    /// most the newest [`CATCH_UP_MAX_PER_TOPIC`]); one query per chunk of topics. Returns
+    /// how many events it published.
+    async fn catch_up(&self) -> Result<usize, crate::domain::DomainError> {
+        let watched = self.hub.watched();
         let mut published = 0;
         for chunk in watched.chunks(CATCH_UP_CHUNK) {
-            let (ids, delivered): (Vec<Uuid>, Vec<i64>) = chunk.iter().copied().unzip();
-            let rows: Vec<Answer> = sqlx::query_as(
-                "SELECT a.id, a.question_id, a.seq, a.body, a.author, a.created_at \
-                 FROM unnest($1::uuid[], $2::bigint[]) AS w(question_id, delivered) \
-                 JOIN questions q ON q.id = w.question_id \
-                 JOIN answers a ON a.question_id = w.question_id \
-                   AND a.seq > GREATEST(w.delivered, q.answer_count - $3) \
-                 ORDER BY a.question_id, a.seq",
-            )
-            .bind(&ids)
-            .bind(&delivered)
-            .bind(CATCH_UP_MAX_PER_QUESTION)
-            .fetch_all(&self.pool)
-            .await?;
-            for answer in &rows {
-                self.hub.publish(answer);
-            }
-            published += rows.len();
+            let events = self.store.events_after_each(chunk, CATCH_UP_MAX_PER_TOPIC).await?;
+            realtime::publish(&self.hub, &events);
+            published += events.len();
         }
         Ok(published)
     }
@@ -513,9 +563,38 @@ mod tests {
         }
     }
 
-    async fn next(inbox: &mut mpsc::UnboundedReceiver<Event>) -> Event {
+    async fn next(inbox: &mut mpsc::UnboundedReceiver<Heard>) -> Heard {
         let recv = tokio::time::timeout(Duration::from_secs(15), inbox.recv());
         recv.await.expect("an event within 15 s").expect("the listener is running")
+    }
+
+    #[test]
+    fn payloads_carry_the_frame_when_it_fits_and_a_reference_otherwise() {
+        use crate::domain::{Answer, EventKind};
+        let q = uuid::Uuid::now_v7();
+        let event = |body: String| Event {
+            topic: Topic::Question(q),
+            seq: 7,
+            kind: EventKind::Answer(Answer {
+                id: uuid::Uuid::now_v7(),
+                question_id: q,
+                seq: 7,
+                body,
+                author: "a".into(),
+                created_at: chrono::Utc::now(),
+            }),
+        };
+        let small = event("short".into());
+        match Heard::from_payload(&payload(&small)).unwrap() {
+            Heard::Frame { topic, seq, frame } => {
+                assert_eq!((topic, seq), (Topic::Question(q), 7));
+                assert_eq!(frame, wire::event(&small));
+            }
+            other => panic!("expected the frame, got {other:?}"),
+        }
+        let large = payload(&event("x".repeat(INLINE_LIMIT)));
+        assert!(large.len() < 200, "{large}");
+        assert!(matches!(Heard::from_payload(&large).unwrap(), Heard::Reference { seq: 7, .. }));
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -524,11 +603,11 @@ mod tests {
         let proxy = SilentProxy::start((direct.get_host().to_owned(), direct.get_port())).await;
         let options = direct.clone().host("127.0.0.1").port(proxy.port).application_name("qa-hub-probe-test");
         let status = Arc::new(ClusterStatus::new("probe-test".into(), true));
-        let (events, mut inbox) = mpsc::unbounded_channel();
+        let (heard, mut inbox) = mpsc::unbounded_channel();
         let mut listener = Listener {
             options,
             status: status.clone(),
-            events,
+            heard,
             generation: 0,
             probe_after: Duration::from_millis(100),
             probe_timeout: Duration::from_millis(300),
@@ -536,7 +615,7 @@ mod tests {
         let first = listener.connect().await.unwrap();
         let shutdown = CancellationToken::new();
         tokio::spawn(listener.run(first, shutdown.clone()));
-        assert!(matches!(next(&mut inbox).await, Event::Listening { generation: 1 }));
+        assert!(matches!(next(&mut inbox).await, Heard::Listening { generation: 1 }));
 
         // Quiet spells with a healthy connection are probed and survive: still generation 1
         // after several probes, and notifications still arrive.
@@ -546,19 +625,19 @@ mod tests {
             assert!(tokio::time::Instant::now() < deadline, "no probes ran");
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        let (q, a) = (Uuid::now_v7(), Uuid::now_v7());
-        let payload = format!(r#"{{"question_id":"{q}","seq":1,"answer_id":"{a}"}}"#);
+        let probe = Topic::Question(uuid::Uuid::now_v7());
+        let payload = format!(r#"{{"topic":"{probe}","seq":1}}"#);
         sqlx::query("SELECT pg_notify($1, $2)")
-            .bind(ANSWER_CHANNEL)
+            .bind(CHANNEL)
             .bind(&payload)
             .execute(&mut admin)
             .await
             .unwrap();
         loop {
             match next(&mut inbox).await {
-                Event::Answer(got) if got.answer_id == a => break,
-                Event::Answer(_) => continue, // another test's answer on this database
-                Event::Listening { generation } => {
+                Heard::Reference { topic, .. } if topic == probe => break,
+                Heard::Reference { .. } | Heard::Frame { .. } => continue, // another test's event
+                Heard::Listening { generation } => {
                     panic!("reconnected ({generation}) on a healthy connection")
                 }
             }
@@ -568,11 +647,11 @@ mod tests {
         proxy.silence_all();
         loop {
             match next(&mut inbox).await {
-                Event::Listening { generation } => {
+                Heard::Listening { generation } => {
                     assert_eq!(generation, 2);
                     break;
                 }
-                Event::Answer(_) => continue,
+                Heard::Reference { .. } | Heard::Frame { .. } => continue,
             }
         }
         shutdown.cancel();

@@ -29,11 +29,8 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use uuid::Uuid;
 
-use crate::{
-    api::questions::{commit_answer, text},
-    app::AppState,
-    store::{Answer, NewAnswer, NewQuestion, Question, limits},
-};
+use super::Context;
+use crate::domain::{Answer, Body, DomainError, Name, NewAnswer, NewQuestion, Question, Title};
 
 /// Scripts only from this origin; `connect-src 'self'` also covers this origin's `ws:`/`wss:`
 /// in CSP Level 3 browsers (checked in tests/browser.rs, where the page's socket must work).
@@ -47,12 +44,9 @@ const FORM_LIMIT: usize = 512 * 1024;
 /// Questions on one page of `/`.
 const PAGE_SIZE: i64 = 20;
 
-/// Answers fetched per database round trip while rendering a question page.
-const ANSWER_CHUNK: i64 = 500;
-
-const APP_CSS: &str = include_str!("../static/app.css");
-const CLIENT_JS: &str = include_str!("../static/qa-hub-client.js");
-const QUESTION_JS: &str = include_str!("../static/question.js");
+const APP_CSS: &str = include_str!("../../static/app.css");
+const CLIENT_JS: &str = include_str!("../../static/qa-hub-client.js");
+const QUESTION_JS: &str = include_str!("../../static/question.js");
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     // The form extractor's own errors (wrong content type, too large) become HTML pages too.
@@ -105,14 +99,30 @@ impl std::fmt::Display for PageError {
     }
 }
 
-impl From<sqlx::Error> for PageError {
-    fn from(e: sqlx::Error) -> Self {
-        tracing::error!(error = %e, "database error while rendering a page");
-        Self::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "Something went wrong",
-            "The server could not complete the request. Please try again in a moment.",
-        )
+impl From<DomainError> for PageError {
+    fn from(e: DomainError) -> Self {
+        match e {
+            DomainError::NotFound { .. } => Self::question_not_found(),
+            DomainError::Invalid { message, .. } => {
+                Self::new(StatusCode::UNPROCESSABLE_ENTITY, "Not accepted", capitalised(&message))
+            }
+            DomainError::Unavailable(cause) => {
+                tracing::warn!(error = %cause, "database unavailable while serving a page");
+                Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Temporarily unavailable",
+                    "The server cannot reach its database right now. Please try again in a moment.",
+                )
+            }
+            DomainError::Internal(cause) => {
+                tracing::error!(error = %cause, "internal error while serving a page");
+                Self::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "Something went wrong",
+                    "The server could not complete the request. Please try again in a moment.",
+                )
+            }
+        }
     }
 }
 
@@ -178,17 +188,15 @@ fn when(t: DateTime<Utc>) -> (String, String) {
     (t.format("%Y-%m-%d %H:%M UTC").to_string(), t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
 }
 
-/// Runs the API's own field rules; the message goes next to the field.
-fn check(field: &str, value: &str, max: usize, trim: bool, error: &mut Option<String>) -> String {
-    match text(field, value.to_owned(), max, trim) {
-        Ok(v) => v,
-        Err(e) => {
-            let message = e.to_string();
-            let mut chars = message.chars();
-            *error = chars.next().map(|first| first.to_uppercase().chain(chars).collect());
-            String::new()
-        }
-    }
+/// Parses one field with the domain's rules (the API's too); on failure the message goes
+/// next to the field.
+fn check<T>(parsed: Result<T, DomainError>, error: &mut Option<String>) -> Option<T> {
+    parsed.map_err(|e| *error = Some(capitalised(&e.to_string()))).ok()
+}
+
+fn capitalised(message: &str) -> String {
+    let mut chars = message.chars();
+    chars.next().map(|first| first.to_uppercase().chain(chars).collect()).unwrap_or_default()
 }
 
 #[derive(Default)]
@@ -196,12 +204,6 @@ struct FieldErrors {
     title: Option<String>,
     body: Option<String>,
     author: Option<String>,
-}
-
-impl FieldErrors {
-    fn any(&self) -> bool {
-        self.title.is_some() || self.body.is_some() || self.author.is_some()
-    }
 }
 
 /// What the user typed, echoed back when the form has an error.
@@ -310,12 +312,12 @@ struct ErrorPage<'a> {
 }
 
 async fn index_page(
-    state: &AppState,
+    ctx: &Context,
     before: Option<Uuid>,
     form: QuestionForm,
     errors: FieldErrors,
 ) -> Result<IndexPage, PageError> {
-    let page = state.store.question_page(before, PAGE_SIZE).await?;
+    let page = ctx.services().questions(before, PAGE_SIZE).await?;
     Ok(IndexPage {
         questions: page.items.into_iter().map(Into::into).collect(),
         next: page.next,
@@ -327,7 +329,7 @@ async fn index_page(
 
 /// `GET /?before=ID`: a page of questions, newest first.
 async fn index(
-    state: web::Data<AppState>,
+    ctx: web::Data<Context>,
     query: web::Query<HashMap<String, String>>,
 ) -> Result<HttpResponse, PageError> {
     let before = match query.get("before").map(|s| s.trim()).filter(|s| !s.is_empty()) {
@@ -336,24 +338,22 @@ async fn index(
             PageError::new(StatusCode::BAD_REQUEST, "Bad page link", "That page link is not valid.")
         })?),
     };
-    let page = index_page(&state, before, QuestionForm::default(), FieldErrors::default()).await?;
+    let page = index_page(&ctx, before, QuestionForm::default(), FieldErrors::default()).await?;
     Ok(html(StatusCode::OK, &page))
 }
 
 /// `POST /questions` (form): creates a question and redirects to it.
-async fn ask(state: web::Data<AppState>, form: web::Form<QuestionForm>) -> Result<HttpResponse, PageError> {
+async fn ask(ctx: web::Data<Context>, form: web::Form<QuestionForm>) -> Result<HttpResponse, PageError> {
     let form = form.into_inner();
     let mut errors = FieldErrors::default();
-    let new = NewQuestion {
-        title: check("title", &form.title, limits::TITLE, true, &mut errors.title),
-        body: check("body", &form.body, limits::BODY, false, &mut errors.body),
-        author: check("author", &form.author, limits::AUTHOR, true, &mut errors.author),
-    };
-    if errors.any() {
-        let page = index_page(&state, None, form, errors).await?;
+    let title = check(Title::parse(form.title.as_str()), &mut errors.title);
+    let body = check(Body::parse(form.body.as_str()), &mut errors.body);
+    let author = check(Name::parse(form.author.as_str()), &mut errors.author);
+    let (Some(title), Some(body), Some(author)) = (title, body, author) else {
+        let page = index_page(&ctx, None, form, errors).await?;
         return Ok(html(StatusCode::UNPROCESSABLE_ENTITY, &page));
-    }
-    let question = state.store.create_question(new).await?;
+    };
+    let question = ctx.services().ask(NewQuestion { title, body, author }).await?;
     Ok(see_other(format!("/questions/{}", question.id)))
 }
 
@@ -363,26 +363,14 @@ fn question_id(req: &HttpRequest) -> Result<Uuid, PageError> {
 }
 
 async fn render_question(
-    state: &AppState,
+    ctx: &Context,
     id: Uuid,
     form: AnswerForm,
     errors: FieldErrors,
 ) -> Result<QuestionPage, PageError> {
-    let question = state.store.question(id).await?.ok_or_else(PageError::question_not_found)?;
-    let mut answers = Vec::new();
-    loop {
-        let after = answers.last().map_or(0, |a: &Answer| a.seq);
-        let chunk = state.store.answers_after(id, after, ANSWER_CHUNK).await?;
-        let done = (chunk.len() as i64) < ANSWER_CHUNK;
-        answers.extend(chunk);
-        if done {
-            break;
-        }
-    }
-    let last_seq = answers.last().map_or(0, |a| a.seq);
-    // Answers committed between the two queries are on the page too; count what is shown
-    // so the count, the list and the script's starting seq agree.
-    let answer_count = answers.len() as i64;
+    let (question, answers) = ctx.services().question_with_answers(id).await?;
+    let last_seq = answers.last().map_or(0, |a: &Answer| a.seq);
+    let answer_count = question.answer_count;
     let (when, iso) = when(question.created_at);
     Ok(QuestionPage {
         question: QuestionView {
@@ -403,42 +391,30 @@ async fn render_question(
 }
 
 /// `GET /questions/{id}`.
-async fn question_page(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, PageError> {
+async fn question_page(ctx: web::Data<Context>, req: HttpRequest) -> Result<HttpResponse, PageError> {
     let id = question_id(&req)?;
-    let page = render_question(&state, id, AnswerForm::default(), FieldErrors::default()).await?;
+    let page = render_question(&ctx, id, AnswerForm::default(), FieldErrors::default()).await?;
     Ok(html(StatusCode::OK, &page))
 }
 
 /// `POST /questions/{id}/answers` (form): posts an answer (announced to every watcher, like
 /// the REST API's) and redirects to it.
 async fn answer(
-    state: web::Data<AppState>,
+    ctx: web::Data<Context>,
     req: HttpRequest,
     form: web::Form<AnswerForm>,
 ) -> Result<HttpResponse, PageError> {
     let id = question_id(&req)?;
     let form = form.into_inner();
     let mut errors = FieldErrors::default();
-    let new = NewAnswer {
-        body: check("body", &form.body, limits::BODY, false, &mut errors.body),
-        author: check("author", &form.author, limits::AUTHOR, true, &mut errors.author),
-    };
-    if errors.any() {
-        let page = render_question(&state, id, form, errors).await?;
+    let body = check(Body::parse(form.body.as_str()), &mut errors.body);
+    let author = check(Name::parse(form.author.as_str()), &mut errors.author);
+    let (Some(body), Some(author)) = (body, author) else {
+        let page = render_question(&ctx, id, form, errors).await?;
         return Ok(html(StatusCode::UNPROCESSABLE_ENTITY, &page));
-    }
-    match commit_answer(&state, id, new).await {
-        Ok(Some(answer)) => Ok(see_other(format!("/questions/{id}#answer-{}", answer.seq))),
-        Ok(None) => Err(PageError::question_not_found()),
-        Err(e) => {
-            tracing::error!(error = %e, "posting an answer from the form failed");
-            Err(PageError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "Something went wrong",
-                "Your answer could not be saved. Please go back and try again.",
-            ))
-        }
-    }
+    };
+    let answer = ctx.services().answer(id, NewAnswer { body, author }).await?;
+    Ok(see_other(format!("/questions/{id}#answer-{}", answer.seq)))
 }
 
 /// `GET /questions/{id}/answers`: the question page.
@@ -469,11 +445,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn check_reuses_the_api_rules_and_capitalises() {
+    fn check_uses_the_domain_rules_and_capitalises() {
         let mut error = None;
-        assert_eq!(check("title", "  hi  ", limits::TITLE, true, &mut error), "hi");
+        assert_eq!(check(Title::parse("  hi  "), &mut error).map(Title::into_inner).as_deref(), Some("hi"));
         assert_eq!(error, None);
-        check("title", "   ", limits::TITLE, true, &mut error);
+        assert!(check(Title::parse("   "), &mut error).is_none());
         assert_eq!(error.as_deref(), Some("Title must not be empty."));
     }
 

@@ -1,17 +1,19 @@
-//! In-process pub/sub: who is subscribed to which question, and the fan-out of each new
-//! answer to them.
+//! In-process pub/sub: who is subscribed to which topic, and the fan-out of each event to
+//! them. The hub knows topics, seqs and encoded frames only — not the store, not what an
+//! event means, not the wire format (the caller hands it a closure that encodes the frame,
+//! called once and only if somebody here watches the topic).
 //!
 //! The hub never awaits a subscriber. Every notification is encoded once into a shared
 //! [`Notification`] and offered to each subscriber's bounded queue with `try_send`; a
 //! subscriber whose queue is full is dropped from the topic and signalled to close (1013), so
-//! one slow or dead client never delays the others. The subscriber's connection task (see
-//! `ws`) is the only place that writes to its socket.
+//! one slow or dead client never delays the others. The subscriber's connection task is the
+//! only place that writes to its socket.
 //!
 //! Publishers may call in out of seq order (two posts to one question commit in order but
 //! race to publish). Each topic therefore holds back a notification that arrives early for a
 //! moment, until the ones before it arrive. Exactly-once delivery does not rest on this: each
-//! connection also tracks the last seq it sent per question and fills any gap from the
-//! database, so the buffer only saves every subscriber from doing that work itself.
+//! session also tracks the last seq it sent per topic and fills any gap from the event log,
+//! so the buffer only saves every subscriber from doing that work itself.
 
 use std::{
     collections::{BTreeMap, HashMap, hash_map::Entry},
@@ -25,30 +27,28 @@ use std::{
 
 use bytestring::ByteString;
 use tokio::sync::{Notify, mpsc};
-use uuid::Uuid;
 
-use crate::{protocol::ServerMessage, store::Answer};
+use crate::domain::Topic;
 
 /// How long a topic holds a notification that arrived ahead of a missing earlier seq.
 const REORDER_WINDOW: Duration = Duration::from_millis(200);
 const SHARDS: usize = 64;
 
-/// One answer, encoded once, shared by every subscriber's queue.
+/// One event, encoded once, shared by every subscriber's queue.
 #[derive(Debug)]
 pub struct Notification {
-    pub question_id: Uuid,
+    pub topic: Topic,
     pub seq: i64,
-    /// The complete `{"type":"answer",…}` text frame.
+    /// The event's complete JSON text (`{"type":"answer","topic":…,"seq":…,…}`).
     pub frame: ByteString,
-    /// When the answer was handed to the hub, just after its commit (for the delivery latency
+    /// When the event was handed to the hub, just after its commit (for the delivery latency
     /// metric).
     pub committed: std::time::Instant,
 }
 
 impl Notification {
-    pub fn new(answer: &Answer) -> Self {
-        let frame = ServerMessage::Answer { question_id: answer.question_id, answer }.encode();
-        Self { question_id: answer.question_id, seq: answer.seq, frame, committed: std::time::Instant::now() }
+    pub fn new(topic: Topic, seq: i64, frame: ByteString) -> Self {
+        Self { topic, seq, frame, committed: std::time::Instant::now() }
     }
 }
 
@@ -95,7 +95,7 @@ pub struct Subscriber {
 }
 
 #[derive(Debug, Default)]
-struct Topic {
+struct TopicState {
     subscribers: HashMap<ConnId, Subscriber>,
     /// Highest seq handed to subscribers; 0 before the first.
     delivered: i64,
@@ -105,7 +105,7 @@ struct Topic {
     flush_scheduled: bool,
 }
 
-impl Topic {
+impl TopicState {
     /// Offers `n` in seq order: a duplicate is dropped, an early one waits for its
     /// predecessors, an in-order one goes out together with whatever it unblocks. Returns
     /// true when early notifications remain and a flush should be scheduled.
@@ -167,7 +167,7 @@ pub struct HubStats {
 /// The subscription registry; share it as `Arc<Hub>`.
 #[derive(Debug)]
 pub struct Hub {
-    shards: Box<[Mutex<HashMap<Uuid, Topic>>]>,
+    shards: Box<[Mutex<HashMap<Topic, TopicState>>]>,
     hasher: RandomState,
     next_conn: AtomicU64,
     pub stats: HubStats,
@@ -193,67 +193,67 @@ impl Hub {
         self.next_conn.fetch_add(1, Ordering::Relaxed)
     }
 
-    fn shard(&self, question_id: &Uuid) -> std::sync::MutexGuard<'_, HashMap<Uuid, Topic>> {
-        let shard = &self.shards[self.hasher.hash_one(question_id) as usize % SHARDS];
+    fn shard(&self, topic: &Topic) -> std::sync::MutexGuard<'_, HashMap<Topic, TopicState>> {
+        let shard = &self.shards[self.hasher.hash_one(topic) as usize % SHARDS];
         // A panic while holding a shard cannot leave a topic half-updated in a way that
         // matters more than losing the whole hub would, so keep serving.
         shard.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    pub fn subscribe(&self, question_id: Uuid, subscriber: Subscriber) {
-        self.shard(&question_id)
-            .entry(question_id)
-            .or_default()
-            .subscribers
-            .insert(subscriber.conn, subscriber);
+    pub fn subscribe(&self, topic: Topic, subscriber: Subscriber) {
+        self.shard(&topic).entry(topic).or_default().subscribers.insert(subscriber.conn, subscriber);
     }
 
-    pub fn unsubscribe(&self, question_id: Uuid, conn: ConnId) {
-        let mut shard = self.shard(&question_id);
-        if let Entry::Occupied(mut topic) = shard.entry(question_id) {
-            topic.get_mut().subscribers.remove(&conn);
-            if topic.get().subscribers.is_empty() {
-                topic.remove();
+    pub fn unsubscribe(&self, topic: Topic, conn: ConnId) {
+        let mut shard = self.shard(&topic);
+        if let Entry::Occupied(mut state) = shard.entry(topic) {
+            state.get_mut().subscribers.remove(&conn);
+            if state.get().subscribers.is_empty() {
+                state.remove();
             }
         }
     }
 
-    /// Number of subscribers of one question (for tests and metrics).
-    pub fn subscriber_count(&self, question_id: Uuid) -> usize {
-        self.shard(&question_id).get(&question_id).map_or(0, |t| t.subscribers.len())
+    /// Number of subscribers of one topic.
+    pub fn subscriber_count(&self, topic: Topic) -> usize {
+        self.shard(&topic).get(&topic).map_or(0, |t| t.subscribers.len())
     }
 
-    /// The highest seq handed out for a question watched on this node (0 before the first);
-    /// `None` when nobody here watches it. Lets a node that missed notifications catch up.
-    pub fn delivered(&self, question_id: Uuid) -> Option<i64> {
-        self.shard(&question_id).get(&question_id).map(|t| t.delivered)
+    /// The highest seq handed out for a topic watched on this node (0 before the first);
+    /// `None` when nobody here watches it. Lets a node that missed events catch up.
+    pub fn delivered(&self, topic: Topic) -> Option<i64> {
+        self.shard(&topic).get(&topic).map(|t| t.delivered)
     }
 
-    /// Questions that have at least one subscriber on this node.
-    pub fn watched_questions(&self) -> Vec<Uuid> {
+    /// Topics that have at least one subscriber on this node, with their delivered seq.
+    pub fn watched(&self) -> Vec<(Topic, i64)> {
         self.shards
             .iter()
-            .flat_map(|s| s.lock().unwrap_or_else(|p| p.into_inner()).keys().copied().collect::<Vec<_>>())
+            .flat_map(|s| {
+                let shard = s.lock().unwrap_or_else(|p| p.into_inner());
+                shard.iter().map(|(topic, state)| (*topic, state.delivered)).collect::<Vec<_>>()
+            })
             .collect()
     }
 
-    /// Fans a committed answer out to the question's subscribers. Never blocks on them.
-    pub fn publish(self: &Arc<Self>, answer: &Answer) {
-        let question_id = answer.question_id;
-        let mut shard = self.shard(&question_id);
-        let Some(topic) = shard.get_mut(&question_id) else {
+    /// Fans a committed event out to the topic's subscribers; `encode` makes its frame, once,
+    /// and only if somebody here watches the topic and has not had it yet. Never blocks on
+    /// subscribers.
+    pub fn publish(self: &Arc<Self>, topic: Topic, seq: i64, encode: impl FnOnce() -> ByteString) {
+        let mut shard = self.shard(&topic);
+        let Some(state) = shard.get_mut(&topic) else {
             return; // nobody watches: skip even the encoding
         };
-        if answer.seq <= topic.delivered {
+        if seq <= state.delivered {
             return;
         }
-        if topic.offer(Arc::new(Notification::new(answer)), &self.stats) {
+        if state.offer(Arc::new(Notification::new(topic, seq, encode())), &self.stats) {
             drop(shard);
             let hub = Arc::clone(self);
             tokio::spawn(async move {
                 tokio::time::sleep(REORDER_WINDOW).await;
-                if let Some(topic) = hub.shard(&question_id).get_mut(&question_id) {
-                    topic.flush(&hub.stats);
+                if let Some(state) = hub.shard(&topic).get_mut(&topic) {
+                    state.flush(&hub.stats);
                 }
             });
         }
@@ -264,15 +264,14 @@ impl Hub {
 mod tests {
     use super::*;
 
-    fn answer(question_id: Uuid, seq: i64) -> Answer {
-        Answer {
-            id: Uuid::now_v7(),
-            question_id,
-            seq,
-            body: "b".into(),
-            author: "a".into(),
-            created_at: chrono::Utc::now(),
-        }
+    use uuid::Uuid;
+
+    fn topic() -> Topic {
+        Topic::Question(Uuid::now_v7())
+    }
+
+    fn publish(hub: &Arc<Hub>, topic: Topic, seq: i64) {
+        hub.publish(topic, seq, || format!("{{\"seq\":{seq}}}").into());
     }
 
     fn subscriber(hub: &Hub, capacity: usize) -> (Subscriber, mpsc::Receiver<Arc<Notification>>) {
@@ -288,25 +287,25 @@ mod tests {
     #[tokio::test]
     async fn early_notifications_wait_for_their_predecessors() {
         let hub = Hub::new();
-        let q = Uuid::now_v7();
+        let q = topic();
         let (sub, mut rx) = subscriber(&hub, 16);
         hub.subscribe(q, sub);
-        hub.publish(&answer(q, 1));
-        hub.publish(&answer(q, 3));
-        hub.publish(&answer(q, 2));
-        hub.publish(&answer(q, 2));
+        publish(&hub, q, 1);
+        publish(&hub, q, 3);
+        publish(&hub, q, 2);
+        publish(&hub, q, 2);
         assert_eq!(drain(&mut rx), vec![1, 2, 3]);
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_gap_that_never_fills_is_flushed_after_the_window() {
         let hub = Hub::new();
-        let q = Uuid::now_v7();
+        let q = topic();
         let (sub, mut rx) = subscriber(&hub, 16);
         hub.subscribe(q, sub);
-        hub.publish(&answer(q, 1));
-        hub.publish(&answer(q, 4));
-        hub.publish(&answer(q, 3));
+        publish(&hub, q, 1);
+        publish(&hub, q, 4);
+        publish(&hub, q, 3);
         assert_eq!(drain(&mut rx), vec![1]);
         let n = tokio::time::timeout(Duration::from_secs(1), rx.recv()).await.unwrap().unwrap();
         assert_eq!(n.seq, 3);
@@ -316,14 +315,14 @@ mod tests {
     #[tokio::test]
     async fn a_full_queue_drops_only_that_subscriber_and_flags_it() {
         let hub = Hub::new();
-        let q = Uuid::now_v7();
+        let q = topic();
         let (slow, _slow_rx) = subscriber(&hub, 1);
         let slow_overflow = slow.overflow.clone();
         let (fast, mut fast_rx) = subscriber(&hub, 16);
         hub.subscribe(q, slow);
         hub.subscribe(q, fast);
         for seq in 1..=3 {
-            hub.publish(&answer(q, seq));
+            publish(&hub, q, seq);
         }
         assert!(slow_overflow.is_flagged());
         assert_eq!(hub.subscriber_count(q), 1);
@@ -333,12 +332,12 @@ mod tests {
     #[tokio::test]
     async fn every_subscriber_shares_one_encoding() {
         let hub = Hub::new();
-        let q = Uuid::now_v7();
+        let q = topic();
         let (a, mut a_rx) = subscriber(&hub, 4);
         let (b, mut b_rx) = subscriber(&hub, 4);
         hub.subscribe(q, a);
         hub.subscribe(q, b);
-        hub.publish(&answer(q, 1));
+        publish(&hub, q, 1);
         let (na, nb) = (a_rx.try_recv().unwrap(), b_rx.try_recv().unwrap());
         assert!(Arc::ptr_eq(&na, &nb));
     }

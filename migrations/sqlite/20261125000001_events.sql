@@ -1,0 +1,34 @@
+-- The event log: everything that happens on a topic (`question:<uuid>` today), with the
+-- topic's own contiguous seq, written in the transaction of the change it records.
+CREATE TABLE topics (
+    name     TEXT PRIMARY KEY NOT NULL,
+    -- The seq allocator: a writer increments it and takes the new value (SQLite has one
+    -- writer at a time, so seqs are contiguous and in commit order).
+    last_seq INTEGER NOT NULL DEFAULT 0
+) WITHOUT ROWID;
+
+CREATE TABLE events (
+    topic      TEXT NOT NULL,
+    seq        INTEGER NOT NULL,
+    -- The wire `type`: `answer`, and later edits, votes, comments…
+    kind       TEXT NOT NULL,
+    -- The row the event describes (an answer's id), so large bodies are not stored twice;
+    -- `payload` (JSON) carries what has no row of its own.
+    ref_id     BLOB,
+    payload    TEXT,
+    created_at TEXT NOT NULL,
+    PRIMARY KEY (topic, seq)
+) WITHOUT ROWID;
+
+-- Ids are 16-byte blobs here; topic names spell them the canonical way.
+INSERT INTO topics (name, last_seq)
+    SELECT 'question:' || lower(substr(hex(id), 1, 8) || '-' || substr(hex(id), 9, 4) || '-' ||
+           substr(hex(id), 13, 4) || '-' || substr(hex(id), 17, 4) || '-' || substr(hex(id), 21)),
+           answer_count
+    FROM questions;
+INSERT INTO events (topic, seq, kind, ref_id, created_at)
+    SELECT 'question:' || lower(substr(hex(question_id), 1, 8) || '-' || substr(hex(question_id), 9, 4) || '-' ||
+           substr(hex(question_id), 13, 4) || '-' || substr(hex(question_id), 17, 4) || '-' ||
+           substr(hex(question_id), 21)),
+           seq, 'answer', id, created_at
+    FROM answers;

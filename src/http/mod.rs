@@ -1,0 +1,93 @@
+//! The HTTP front-ends: the REST API ([`api`]), the pages ([`pages`]), the WebSocket ([`ws`])
+//! and the metrics endpoint ([`metrics`]). Each parses its input into domain types once, calls
+//! the service layer, and maps [`DomainError`](crate::domain::DomainError) to its own error
+//! shape: JSON for the API ([`error`]), an HTML page for the pages, an `error` message on the
+//! socket.
+//!
+//! Handlers receive a [`Context`], defined here below them and built by `app`; nothing in
+//! this tree imports the module that assembles the server.
+
+pub mod api;
+pub mod error;
+pub mod metrics;
+pub mod pages;
+pub mod ws;
+
+use std::{sync::Arc, time::Duration};
+
+use actix_web::web;
+use tokio_util::sync::CancellationToken;
+
+use crate::{limits::Connections, metrics::Metrics, realtime::Hub, realtime::session, service::Services};
+
+/// What a WebSocket connection is allowed, from the configuration.
+#[derive(Debug, Clone, Copy)]
+pub struct WsSettings {
+    pub max_frame_bytes: usize,
+    pub session: session::Limits,
+    pub ping_interval: Duration,
+    pub close_timeout: Duration,
+    /// `None` keeps idle connections.
+    pub idle_timeout: Option<Duration>,
+}
+
+/// What every handler can reach; cheap to clone.
+#[derive(Clone)]
+pub struct Context {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    services: Services,
+    hub: Arc<Hub>,
+    metrics: Arc<Metrics>,
+    connections: Arc<Connections>,
+    shutdown: CancellationToken,
+    ws: WsSettings,
+}
+
+impl Context {
+    pub fn new(
+        services: Services,
+        hub: Arc<Hub>,
+        metrics: Arc<Metrics>,
+        connections: Arc<Connections>,
+        shutdown: CancellationToken,
+        ws: WsSettings,
+    ) -> Self {
+        Self { inner: Arc::new(Inner { services, hub, metrics, connections, shutdown, ws }) }
+    }
+
+    pub fn services(&self) -> &Services {
+        &self.inner.services
+    }
+
+    pub fn hub(&self) -> &Arc<Hub> {
+        &self.inner.hub
+    }
+
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.inner.metrics
+    }
+
+    pub fn connections(&self) -> &Arc<Connections> {
+        &self.inner.connections
+    }
+
+    /// Cancelled when the server starts shutting down; connections close with 1001.
+    pub fn shutdown(&self) -> &CancellationToken {
+        &self.inner.shutdown
+    }
+
+    pub fn ws(&self) -> &WsSettings {
+        &self.inner.ws
+    }
+}
+
+/// Every route of the server.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/metrics", web::get().to(metrics::endpoint))
+        .configure(api::configure)
+        .configure(pages::configure)
+        .route("/ws", web::get().to(ws::upgrade));
+}

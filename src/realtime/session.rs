@@ -1,0 +1,242 @@
+//! One subscriber's exactly-once delivery, whatever carries it: the WebSocket today, a
+//! Server-Sent Events stream later. The transport owns the socket and the loop; this type
+//! owns what subscribing means.
+//!
+//! - **Register before reading.** A subscribe joins the hub's topic first and reads the topic's
+//!   head second, so an event committed meanwhile is in what was read, or arrives on the
+//!   queue afterwards, or both — never neither.
+//! - **Last seq per topic.** The session remembers the last seq it sent on each topic and
+//!   drops anything at or below it, so a repeat (a replay racing a live event) never reaches
+//!   the client.
+//! - **Gap fill from the log.** An event that arrives more than one past the last seq sent
+//!   first has the missing ones read from the event log and sent, so the client sees every
+//!   seq once, in order.
+
+use std::{collections::HashMap, sync::Arc};
+
+use bytestring::ByteString;
+use futures_util::future::BoxFuture;
+use tokio::sync::mpsc;
+
+use super::hub::{ConnId, Hub, Notification, Overflow, Subscriber};
+use crate::{
+    domain::{DomainError, Event, Topic, TopicHead},
+    metrics::Metrics,
+    wire::{self, ClientMessage, ProtocolError},
+};
+
+/// Missed events are read from the log in pages of this many.
+const PAGE: i64 = 100;
+
+/// Where a session reads what it missed: the event log, behind the service layer.
+pub trait EventSource: Send + Sync {
+    /// Where `topic` stands; `None` when it does not exist.
+    fn head(&self, topic: Topic) -> BoxFuture<'_, Result<Option<TopicHead>, DomainError>>;
+    /// `topic`'s events with `after < seq <= up_to`, ascending, at most `limit`.
+    fn between(
+        &self,
+        topic: Topic,
+        after: i64,
+        up_to: i64,
+        limit: i64,
+    ) -> BoxFuture<'_, Result<Vec<Event>, DomainError>>;
+}
+
+/// What carries a session's frames to its client.
+pub trait Transport {
+    /// Why the transport stopped; ends the session's loop.
+    type Stop;
+    /// Sends one JSON text frame.
+    fn send(&mut self, frame: ByteString) -> impl Future<Output = Result<(), Self::Stop>>;
+    /// The stop for "the log could not be read": the client must resume later with its seqs.
+    fn log_unavailable(&self) -> Self::Stop;
+}
+
+/// Limits a session works within.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub max_subscriptions: usize,
+    /// Notifications queued for the session before it counts as too slow.
+    pub outbound_queue: usize,
+}
+
+pub struct Session {
+    conn: ConnId,
+    hub: Arc<Hub>,
+    source: Arc<dyn EventSource>,
+    metrics: Arc<Metrics>,
+    max_subscriptions: usize,
+    queue: mpsc::Sender<Arc<Notification>>,
+    overflow: Arc<Overflow>,
+    /// Subscribed topics and the highest seq sent on each.
+    sent: HashMap<Topic, i64>,
+}
+
+impl Session {
+    /// A session and the queue its transport must drain into [`Session::deliver`].
+    pub fn new(
+        hub: Arc<Hub>,
+        source: Arc<dyn EventSource>,
+        metrics: Arc<Metrics>,
+        limits: Limits,
+    ) -> (Self, mpsc::Receiver<Arc<Notification>>) {
+        let (queue, inbox) = mpsc::channel(limits.outbound_queue);
+        let session = Self {
+            conn: hub.next_conn_id(),
+            hub,
+            source,
+            metrics,
+            max_subscriptions: limits.max_subscriptions,
+            queue,
+            overflow: Arc::default(),
+            sent: HashMap::new(),
+        };
+        (session, inbox)
+    }
+
+    pub fn id(&self) -> ConnId {
+        self.conn
+    }
+
+    /// Flagged when the hub drops this session for not draining its queue.
+    pub fn overflow(&self) -> Arc<Overflow> {
+        self.overflow.clone()
+    }
+
+    /// Whether the session holds no subscription.
+    pub fn is_idle(&self) -> bool {
+        self.sent.is_empty()
+    }
+
+    /// Carries out one client request, replying on `out`.
+    pub async fn request<T: Transport>(
+        &mut self,
+        message: ClientMessage,
+        out: &mut T,
+    ) -> Result<(), T::Stop> {
+        match message {
+            ClientMessage::Subscribe { topic, after_seq } => self.subscribe(topic, after_seq, out).await,
+            ClientMessage::Unsubscribe { topic } => {
+                let reply = match self.sent.remove(&topic) {
+                    Some(seq) => {
+                        self.hub.unsubscribe(topic, self.conn);
+                        self.metrics.subscriptions.dec();
+                        wire::unsubscribed(topic, seq)
+                    }
+                    None => ProtocolError::new(
+                        "not_subscribed",
+                        "This connection is not subscribed to that topic.",
+                    )
+                    .about(topic)
+                    .encode(),
+                };
+                out.send(reply).await
+            }
+        }
+    }
+
+    async fn subscribe<T: Transport>(
+        &mut self,
+        topic: Topic,
+        after_seq: Option<i64>,
+        out: &mut T,
+    ) -> Result<(), T::Stop> {
+        let refuse = |code, message: &str| ProtocolError::new(code, message).about(topic).encode();
+        if self.sent.contains_key(&topic) {
+            return out
+                .send(refuse("already_subscribed", "This connection is already subscribed to that topic."))
+                .await;
+        }
+        if self.sent.len() >= self.max_subscriptions {
+            let message = format!("A connection may hold at most {} subscriptions.", self.max_subscriptions);
+            return out.send(refuse("too_many_subscriptions", &message)).await;
+        }
+        let subscriber =
+            Subscriber { conn: self.conn, queue: self.queue.clone(), overflow: self.overflow.clone() };
+        self.hub.subscribe(topic, subscriber);
+        let head = match self.source.head(topic).await {
+            Ok(Some(head)) => head,
+            outcome => {
+                self.hub.unsubscribe(topic, self.conn);
+                let reply = match outcome {
+                    Ok(_) => {
+                        let (code, message) = not_found(topic);
+                        refuse(code, message)
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, %topic, "subscribe: the event log could not be read");
+                        refuse("unavailable", "The server could not read that topic; try again.")
+                    }
+                };
+                return out.send(reply).await;
+            }
+        };
+        // An after_seq past the head means "from now on".
+        let from = after_seq.map_or(head.seq, |seq| seq.min(head.seq));
+        self.sent.insert(topic, from);
+        self.metrics.subscriptions.inc();
+        out.send(wire::subscribed(topic, head)).await?;
+        self.catch_up(topic, head.seq, out).await
+    }
+
+    /// Sends a notification unless this session already sent it; fills a gap before it from
+    /// the log first, so the client sees every seq exactly once and in order.
+    pub async fn deliver<T: Transport>(&mut self, n: &Notification, out: &mut T) -> Result<(), T::Stop> {
+        let Some(&sent) = self.sent.get(&n.topic) else {
+            return Ok(()); // unsubscribed meanwhile
+        };
+        if n.seq <= sent {
+            return Ok(());
+        }
+        if n.seq > sent + 1 {
+            // Boxed: gaps are rare, and the read would otherwise make every session's future
+            // that much larger.
+            Box::pin(self.catch_up(n.topic, n.seq - 1, out)).await?;
+        }
+        out.send(n.frame.clone()).await?;
+        self.metrics.observe_delivery(n.committed.elapsed());
+        self.sent.insert(n.topic, n.seq);
+        Ok(())
+    }
+
+    /// Sends logged events after what was sent, up to `up_to`.
+    async fn catch_up<T: Transport>(&mut self, topic: Topic, up_to: i64, out: &mut T) -> Result<(), T::Stop> {
+        loop {
+            let sent = self.sent.get(&topic).copied().unwrap_or(up_to);
+            if sent >= up_to {
+                return Ok(());
+            }
+            let page = match self.source.between(topic, sent, up_to, PAGE).await {
+                Ok(page) => page,
+                Err(e) => {
+                    // Without these events the client would see a gap; better that it resumes.
+                    tracing::error!(error = %e, %topic, "catch-up: the event log could not be read");
+                    return Err(out.log_unavailable());
+                }
+            };
+            if page.is_empty() {
+                return Ok(());
+            }
+            for event in &page {
+                out.send(wire::event(event)).await?;
+                self.sent.insert(topic, event.seq);
+            }
+        }
+    }
+}
+
+/// What a client is told about a topic that does not exist.
+fn not_found(topic: Topic) -> (&'static str, &'static str) {
+    match topic {
+        Topic::Question(_) => ("question_not_found", "No question has that id."),
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        for topic in self.sent.keys() {
+            self.hub.unsubscribe(*topic, self.conn);
+        }
+        self.metrics.subscriptions.sub(self.sent.len() as i64);
+    }
+}

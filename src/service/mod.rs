@@ -1,0 +1,58 @@
+//! The use cases: ask, answer, read; later edit, vote, follow… The only code that calls the
+//! store and the broker, and the one place each write is defined, so the REST API and the
+//! pages cannot drift apart. No HTTP types here: inputs arrive parsed into domain types,
+//! results and failures leave as domain types and [`DomainError`].
+//!
+//! One use case per file: [`questions`], [`answers`], and [`events`] (what sessions read to
+//! resume).
+
+mod answers;
+mod events;
+mod questions;
+
+use std::sync::Arc;
+
+use crate::{broker::Broker, domain::DomainError, metrics::Metrics, store::Store};
+
+/// The services' shared context; cheap to clone.
+#[derive(Clone)]
+pub struct Services {
+    store: Store,
+    broker: Arc<dyn Broker>,
+    metrics: Arc<Metrics>,
+}
+
+impl Services {
+    pub fn new(store: Store, broker: Arc<dyn Broker>, metrics: Arc<Metrics>) -> Self {
+        Self { store, broker, metrics }
+    }
+
+    /// `sqlite` or `postgres`.
+    pub fn backend(&self) -> &'static str {
+        self.store.backend()
+    }
+
+    /// Whether requests can be served and this node hears every node's events.
+    pub async fn ready(&self) -> Result<(), NotReady> {
+        if let Some(problem) = self.broker.problem() {
+            return Err(NotReady::Broker(problem));
+        }
+        self.store.ping().await.map_err(NotReady::Database)
+    }
+}
+
+/// Why a node is not ready.
+#[derive(Debug)]
+pub enum NotReady {
+    /// The broker's sentence for operators (cut off from the other nodes, catching up).
+    Broker(String),
+    /// The database did not answer.
+    Database(DomainError),
+}
+
+impl Services {
+    /// (pool name, connections open, of which idle) for each database pool, for metrics.
+    pub fn pool_stats(&self) -> Vec<(&'static str, u32, usize)> {
+        self.store.pool_stats()
+    }
+}

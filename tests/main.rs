@@ -1,0 +1,15 @@
+//! The integration tests, as one binary: every test starts real servers on ephemeral ports
+//! and talks to them as a client would — HTTP, WebSocket, `/metrics`, a real browser — on
+//! SQLite and on Postgres (`on_both_backends!`). Shared helpers are in `common`.
+
+#[macro_use]
+mod common;
+
+mod browser;
+mod cluster;
+mod load_faults;
+mod rest;
+mod startup;
+mod tls;
+mod web;
+mod ws;
