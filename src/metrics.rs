@@ -75,6 +75,10 @@ pub struct Metrics {
     queue_overflows: IntCounter,
     db_pool_connections: IntGaugeVec,
     db_pool_idle: IntGaugeVec,
+    /// Events heard from other nodes through the broker with their frame in the message.
+    pub broker_frames: IntCounter,
+    /// Events heard from other nodes by reference, then read from the log.
+    pub broker_references: IntCounter,
     /// Serialises scrapes, which copy the hub's atomics into counters.
     scrape: Mutex<()>,
 }
@@ -105,7 +109,21 @@ impl Metrics {
         );
         let disconnect_counters =
             Disconnect::ALL.iter().map(|d| disconnects.with_label_values(&[d.label()])).collect();
+        let broker_received = reg(
+            &r,
+            IntCounterVec::new(
+                Opts::new(
+                    "qa_hub_broker_events_received_total",
+                    "Events heard from other nodes through the broker, by how they came: with their \
+                     frame, or by reference (then read from the event log)",
+                ),
+                &["path"],
+            )
+            .unwrap(),
+        );
         Self {
+            broker_frames: broker_received.with_label_values(&["frame"]),
+            broker_references: broker_received.with_label_values(&["reference"]),
             connections_open: reg(
                 &r,
                 IntGauge::new("qa_hub_ws_connections", "Open WebSocket connections").unwrap(),

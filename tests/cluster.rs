@@ -141,6 +141,29 @@ async fn every_subscriber_on_every_node_gets_each_answer_once_in_order() {
     stop_all(nodes).await;
 }
 
+/// An event small enough travels in the NOTIFY payload (no database read on the other nodes);
+/// one near the limit goes by reference and is read from the log. Both reach every subscriber
+/// on three nodes exactly once and in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn payload_and_reference_paths_both_deliver_exactly_once() {
+    let nodes = cluster(3).await;
+    let q = nodes[0].question().await;
+    let mut clients = subscribers(&nodes, 1, q).await;
+    // Its frame is a little over NOTIFY's 8,000 bytes; 7,000 would still fit.
+    let near_limit = "x".repeat(7_900);
+    for i in 1..=24 {
+        let body = if i % 2 == 0 { near_limit.clone() } else { format!("short {i}") };
+        nodes[i % 3].answer(q, &body).await;
+    }
+    assert_exactly_once_in_order(&mut clients, &nodes, q, 24).await;
+    for (i, node) in nodes.iter().enumerate() {
+        let frames = node.metric(r#"qa_hub_broker_events_received_total{path="frame"}"#).await;
+        let references = node.metric(r#"qa_hub_broker_events_received_total{path="reference"}"#).await;
+        assert!(frames >= 8.0 && references >= 8.0, "node {i}: {frames} frames, {references} references");
+    }
+    stop_all(nodes).await;
+}
+
 /// With `sslmode=require`, every connection of every node — the pools and the listeners, also
 /// a listener that reconnects — is encrypted, and answers still reach every node exactly once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -7,6 +7,7 @@ mod common;
 
 mod browser;
 mod cluster;
+mod events;
 mod load_faults;
 mod rest;
 mod startup;

@@ -41,6 +41,7 @@ use tokio_util::sync::CancellationToken;
 use super::Broker;
 use crate::{
     domain::{Event, Topic},
+    metrics::Metrics,
     realtime::{self, Hub},
     store::{CommitHook, Store},
     wire,
@@ -232,6 +233,7 @@ impl PostgresBroker {
         node_id: String,
         store: Store,
         hub: Arc<Hub>,
+        metrics: Arc<Metrics>,
         shutdown: CancellationToken,
     ) -> anyhow::Result<Arc<Self>> {
         let options = options.application_name(&format!("{LISTENER_APP_NAME}:{node_id}"));
@@ -251,7 +253,7 @@ impl PostgresBroker {
         status.caught_up.store(listener.generation, Ordering::Release);
         tokio::spawn(listener.run(first, shutdown.clone()));
         store.set_commit_hook(Arc::new(Announce));
-        let fetcher = Fetcher { store, hub: hub.clone(), status: status.clone() };
+        let fetcher = Fetcher { store, hub: hub.clone(), status: status.clone(), metrics };
         tokio::spawn(fetcher.run(inbox, shutdown));
         Ok(Arc::new(Self { hub, status }))
     }
@@ -409,6 +411,7 @@ struct Fetcher {
     store: Store,
     hub: Arc<Hub>,
     status: Arc<ClusterStatus>,
+    metrics: Arc<Metrics>,
 }
 
 impl Fetcher {
@@ -433,8 +436,14 @@ impl Fetcher {
                 match heard {
                     // Frames go out at once; a reference heard before them may still be read
                     // below, and the sessions fill (and the hub holds back) out-of-order seqs.
-                    Heard::Frame { topic, seq, frame } => self.hub.publish(topic, seq, || frame),
-                    Heard::Reference { topic, seq } => references.push((topic, seq)),
+                    Heard::Frame { topic, seq, frame } => {
+                        self.metrics.broker_frames.inc();
+                        self.hub.publish(topic, seq, || frame);
+                    }
+                    Heard::Reference { topic, seq } => {
+                        self.metrics.broker_references.inc();
+                        references.push((topic, seq));
+                    }
                     Heard::Listening { generation } => {
                         // Keep the order: what was heard before the reconnect goes out first.
                         self.read_or_recover(std::mem::take(&mut references), &shutdown).await;

@@ -78,7 +78,8 @@ impl TestDb {
 
     /// Runs a query that returns one integer (a `count(*)`) directly on the database: for
     /// checking that a refused request wrote nothing.
-    pub async fn count(&self, sql: &'static str) -> i64 {
+    pub async fn count(&self, sql: &str) -> i64 {
+        let sql = sqlx::AssertSqlSafe(sql.to_owned());
         if self.url.starts_with("sqlite:") {
             let mut conn = sqlx::SqliteConnection::connect(&self.url).await.expect("sqlite connection");
             sqlx::query_scalar(sql).fetch_one(&mut conn).await.expect("count query")
