@@ -40,8 +40,15 @@ impl Application {
                 let options = store.postgres_connect_options().ok_or_else(|| {
                     anyhow::anyhow!("--broker postgres (QA_HUB_BROKER) needs a postgres:// DATABASE_URL")
                 })?;
-                PostgresBroker::start(options, config.node_id(), store.clone(), hub.clone(), metrics.clone(), shutdown.clone())
-                    .await?
+                PostgresBroker::start(
+                    options,
+                    config.node_id(),
+                    store.clone(),
+                    hub.clone(),
+                    metrics.clone(),
+                    shutdown.clone(),
+                )
+                .await?
             }
         };
         tracing::debug!(broker = broker.name(), "broker started");

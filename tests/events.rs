@@ -16,11 +16,13 @@ async fn record_probe_event(db: &TestDb, question: uuid::Uuid) -> i64 {
         use sqlx::Connection;
         let mut conn = sqlx::SqliteConnection::connect(&db.url).await.unwrap();
         let mut tx = conn.begin().await.unwrap();
-        let seq: i64 = sqlx::query_scalar("UPDATE topics SET last_seq = last_seq + 1 WHERE name = $1 RETURNING last_seq")
-            .bind(&topic)
-            .fetch_one(&mut *tx)
-            .await
-            .unwrap();
+        let seq: i64 = sqlx::query_scalar(
+            "UPDATE topics SET last_seq = last_seq + 1 WHERE name = $1 RETURNING last_seq",
+        )
+        .bind(&topic)
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap();
         sqlx::query("INSERT INTO events (topic, seq, kind, payload, created_at) VALUES ($1, $2, 'test_probe', $3, $4)")
             .bind(&topic)
             .bind(seq)
@@ -35,11 +37,13 @@ async fn record_probe_event(db: &TestDb, question: uuid::Uuid) -> i64 {
         use sqlx::Connection;
         let mut conn = sqlx::PgConnection::connect(&db.url).await.unwrap();
         let mut tx = conn.begin().await.unwrap();
-        let seq: i64 = sqlx::query_scalar("UPDATE topics SET last_seq = last_seq + 1 WHERE name = $1 RETURNING last_seq")
-            .bind(&topic)
-            .fetch_one(&mut *tx)
-            .await
-            .unwrap();
+        let seq: i64 = sqlx::query_scalar(
+            "UPDATE topics SET last_seq = last_seq + 1 WHERE name = $1 RETURNING last_seq",
+        )
+        .bind(&topic)
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap();
         sqlx::query("INSERT INTO events (topic, seq, kind, payload, created_at) VALUES ($1, $2, 'test_probe', $3, $4)")
             .bind(&topic)
             .bind(seq)
@@ -93,19 +97,34 @@ async fn topics_on_the_wire(backend: Backend) {
     );
     assert_eq!((subscribed["question_id"].clone(), subscribed["answer_count"].as_i64()), (json!(q), Some(1)));
     let replayed = ws.recv().await;
-    assert_eq!((replayed["type"].as_str(), replayed["topic"].as_str(), replayed["seq"].as_i64()), (Some("answer"), Some(topic.as_str()), Some(1)));
+    assert_eq!(
+        (replayed["type"].as_str(), replayed["topic"].as_str(), replayed["seq"].as_i64()),
+        (Some("answer"), Some(topic.as_str()), Some(1))
+    );
     app.answer(q, "second").await;
     let live = ws.recv().await;
-    assert_eq!((live["seq"].as_i64(), live["answer"]["seq"].as_i64(), live["answer"]["body"].as_str()), (Some(2), Some(2), Some("second")));
+    assert_eq!(
+        (live["seq"].as_i64(), live["answer"]["seq"].as_i64(), live["answer"]["body"].as_str()),
+        (Some(2), Some(2), Some("second"))
+    );
 
     // The legacy form names the same topic.
     ws.send(json!({"type": "subscribe", "question_id": q})).await;
     let again = ws.recv().await;
-    assert_eq!((again["code"].as_str(), again["topic"].as_str()), (Some("already_subscribed"), Some(topic.as_str())));
+    assert_eq!(
+        (again["code"].as_str(), again["topic"].as_str()),
+        (Some("already_subscribed"), Some(topic.as_str()))
+    );
     for (bad, code) in [
         (json!({"type": "subscribe", "topic": "user:1"}), "invalid_topic"),
-        (json!({"type": "subscribe", "topic": format!("question:{}", uuid::Uuid::now_v7()), "question_id": q}), "invalid_topic"),
-        (json!({"type": "subscribe", "topic": format!("question:{}", uuid::Uuid::now_v7())}), "question_not_found"),
+        (
+            json!({"type": "subscribe", "topic": format!("question:{}", uuid::Uuid::now_v7()), "question_id": q}),
+            "invalid_topic",
+        ),
+        (
+            json!({"type": "subscribe", "topic": format!("question:{}", uuid::Uuid::now_v7())}),
+            "question_not_found",
+        ),
     ] {
         ws.send(bad.clone()).await;
         assert_eq!(ws.recv().await["code"], code, "{bad}");
@@ -134,7 +153,10 @@ async fn an_unknown_event_kind_is_passed_on_in_seq_order(backend: Backend) {
     assert_eq!((first["type"].as_str(), first["seq"].as_i64()), (Some("test_probe"), Some(1)), "{first}");
     assert_eq!(first["payload"]["note"], "from a newer node");
     let second = live.recv().await;
-    assert_eq!((second["type"].as_str(), second["seq"].as_i64(), second["answer"]["seq"].as_i64()), (Some("answer"), Some(2), Some(1)));
+    assert_eq!(
+        (second["type"].as_str(), second["seq"].as_i64(), second["answer"]["seq"].as_i64()),
+        (Some("answer"), Some(2), Some(1))
+    );
 
     // A resume from 0 replays both; from 1, only the answer.
     let mut resumed = app.ws().await;

@@ -172,38 +172,62 @@ async fn commit(writer: &Writer, jobs: &[Job]) -> sqlx::Result<Vec<Option<Event>
     }
 }
 
+/// One batch, three round trips whatever its size: lock the batch's question rows in id order
+/// (so concurrent batches, on this node or another, cannot deadlock), then one statement that
+/// numbers and writes every post, then the commit hook (NOTIFY). The numbers follow from the
+/// counters' new values, as on SQLite: a question with `k` posts in the batch and answer count
+/// `c` after the UPDATE gave them `c-k+1 ..= c`, in queue order (`ord`).
 async fn commit_postgres(
     pool: &PgPool,
     hook: Option<&Arc<dyn CommitHook>>,
     jobs: &[Job],
 ) -> sqlx::Result<Vec<Option<Event>>> {
+    let mut question_ids: Vec<Uuid> = jobs.iter().map(|j| j.question_id).collect();
+    question_ids.dedup(); // the batch is sorted by question
     let mut tx = pool.begin().await?;
-    let mut events = Vec::with_capacity(jobs.len());
-    for job in jobs {
-        // One statement per post. `t` reads `q`, so the question's row lock is taken first
-        // (the order every writer follows); nothing is written for an unknown question.
-        let seqs: Option<(i64, i64)> = sqlx::query_as(
-            "WITH q AS (UPDATE questions SET answer_count = answer_count + 1 \
-                        WHERE id = $2 RETURNING answer_count), \
-                  t AS (UPDATE topics SET last_seq = last_seq + 1 \
-                        WHERE name = $6 AND EXISTS (SELECT 1 FROM q) RETURNING last_seq), \
-                  a AS (INSERT INTO answers (id, question_id, seq, body, author, created_at) \
-                        SELECT $1, $2, q.answer_count, $3, $4, $5 FROM q RETURNING seq), \
-                  e AS (INSERT INTO events (topic, seq, kind, ref_id, created_at) \
-                        SELECT $6, t.last_seq, 'answer', $1, $5 FROM t RETURNING seq) \
-             SELECT a.seq, e.seq FROM a CROSS JOIN e",
-        )
-        .bind(job.id)
-        .bind(job.question_id)
-        .bind(job.new.body.as_str())
-        .bind(job.new.author.as_str())
-        .bind(job.created_at)
-        .bind(Topic::Question(job.question_id).to_string())
-        .fetch_optional(&mut *tx)
+    sqlx::query("SELECT 1 FROM questions WHERE id = ANY($1) ORDER BY id FOR UPDATE")
+        .bind(&question_ids)
+        .fetch_all(&mut *tx)
         .await?;
-        events.push(seqs.map(|(answer_seq, event_seq)| job.event(answer_seq, event_seq)));
+    let numbered: Vec<(i64, i64, i64)> = sqlx::query_as(
+        "WITH input AS ( \
+             SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::timestamptz[]) \
+                 WITH ORDINALITY AS i(id, question_id, body, author, created_at, ord)), \
+         counts AS (SELECT question_id, count(*) AS k FROM input GROUP BY question_id), \
+         q AS (UPDATE questions SET answer_count = answer_count + counts.k FROM counts \
+               WHERE questions.id = counts.question_id RETURNING questions.id, questions.answer_count), \
+         t AS (UPDATE topics SET last_seq = last_seq + counts.k FROM counts JOIN q ON q.id = counts.question_id \
+               WHERE topics.name = 'question:' || counts.question_id::text \
+               RETURNING topics.name, topics.last_seq), \
+         numbered AS ( \
+             SELECT i.*, \
+                    q.answer_count - c.k + row_number() OVER w AS answer_seq, \
+                    t.last_seq - c.k + row_number() OVER w AS event_seq \
+             FROM input i JOIN counts c USING (question_id) JOIN q ON q.id = i.question_id \
+                  JOIN t ON t.name = 'question:' || i.question_id::text \
+             WINDOW w AS (PARTITION BY i.question_id ORDER BY i.ord)), \
+         a AS (INSERT INTO answers (id, question_id, seq, body, author, created_at) \
+               SELECT id, question_id, answer_seq, body, author, created_at FROM numbered), \
+         e AS (INSERT INTO events (topic, seq, kind, ref_id, created_at) \
+               SELECT 'question:' || question_id::text, event_seq, 'answer', id, created_at FROM numbered) \
+         SELECT ord, answer_seq, event_seq FROM numbered",
+    )
+    .bind(jobs.iter().map(|j| j.id).collect::<Vec<_>>())
+    .bind(jobs.iter().map(|j| j.question_id).collect::<Vec<_>>())
+    .bind(jobs.iter().map(|j| j.new.body.as_str()).collect::<Vec<_>>())
+    .bind(jobs.iter().map(|j| j.new.author.as_str()).collect::<Vec<_>>())
+    .bind(jobs.iter().map(|j| j.created_at).collect::<Vec<_>>())
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut events: Vec<Option<Event>> = jobs.iter().map(|_| None).collect();
+    for (ord, answer_seq, event_seq) in numbered {
+        let i =
+            usize::try_from(ord - 1).map_err(|_| sqlx::Error::Protocol("ordinality out of range".into()))?;
+        let job = jobs.get(i).ok_or_else(|| sqlx::Error::Protocol("ordinality out of range".into()))?;
+        events[i] = Some(job.event(answer_seq, event_seq));
     }
     if let Some(hook) = hook {
+        // In commit order: by topic, then seq (the batch is sorted by question).
         let recorded: Vec<Event> = events.iter().flatten().cloned().collect();
         if !recorded.is_empty() {
             hook.before_commit(&mut tx, &recorded).await?;
@@ -213,52 +237,104 @@ async fn commit_postgres(
     Ok(events)
 }
 
+/// SQLite runs each statement on its connection's own thread, so every statement is a
+/// cross-thread round trip: a batch is written in four statements whatever its size (one
+/// UPDATE per counter table, one INSERT per row table), not four per post. SQLite has one
+/// writer, so the numbers each post gets follow from the counters' new values: a question
+/// with `k` posts in the batch and answer count `c` after the UPDATE gave them `c-k+1 ..= c`,
+/// in queue order.
 async fn commit_sqlite(writer: &SqlitePool, jobs: &[Job]) -> sqlx::Result<Vec<Option<Event>>> {
+    use std::collections::HashMap;
+
+    use sqlx::{QueryBuilder, Sqlite};
+
+    // Posts per question, in the batch's (sorted) order.
+    let mut counts: Vec<(Uuid, i64)> = Vec::new();
+    for job in jobs {
+        match counts.last_mut() {
+            Some((q, k)) if *q == job.question_id => *k += 1,
+            _ => counts.push((job.question_id, 1)),
+        }
+    }
     // IMMEDIATE takes the write lock up front, so another process holding it makes us wait
     // (busy_timeout) instead of failing on a read-to-write upgrade.
     let mut tx = writer.begin_with("BEGIN IMMEDIATE").await?;
-    let mut events = Vec::with_capacity(jobs.len());
-    for job in jobs {
-        let answer_seq: Option<i64> = sqlx::query_scalar(
-            "UPDATE questions SET answer_count = answer_count + 1 WHERE id = $1 RETURNING answer_count",
-        )
-        .bind(job.question_id)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some(answer_seq) = answer_seq else {
-            events.push(None);
-            continue;
-        };
-        let topic = Topic::Question(job.question_id).to_string();
-        let event_seq: i64 = sqlx::query_scalar(
-            "UPDATE topics SET last_seq = last_seq + 1 WHERE name = $1 RETURNING last_seq",
-        )
-        .bind(&topic)
-        .fetch_one(&mut *tx)
-        .await?;
-        sqlx::query(
-            "INSERT INTO answers (id, question_id, seq, body, author, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(job.id)
-        .bind(job.question_id)
-        .bind(answer_seq)
-        .bind(job.new.body.as_str())
-        .bind(job.new.author.as_str())
-        .bind(job.created_at)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query(
-            "INSERT INTO events (topic, seq, kind, ref_id, created_at) VALUES ($1, $2, 'answer', $3, $4)",
-        )
-        .bind(&topic)
-        .bind(event_seq)
-        .bind(job.id)
-        .bind(job.created_at)
-        .execute(&mut *tx)
-        .await?;
-        events.push(Some(job.event(answer_seq, event_seq)));
+    let mut qb = QueryBuilder::<Sqlite>::new("WITH c(id, k) AS (");
+    qb.push_values(&counts, |mut row, (q, k)| {
+        row.push_bind(*q).push_bind(*k);
+    });
+    qb.push(
+        ") UPDATE questions SET answer_count = answer_count + c.k FROM c WHERE questions.id = c.id \
+         RETURNING questions.id, questions.answer_count",
+    );
+    let answer_counts: HashMap<Uuid, i64> =
+        qb.build_query_as().fetch_all(&mut *tx).await?.into_iter().collect();
+    // Unknown questions are simply absent from the counts: their posts write nothing.
+    let known: Vec<(String, i64)> = counts
+        .iter()
+        .filter(|(q, _)| answer_counts.contains_key(q))
+        .map(|(q, k)| (Topic::Question(*q).to_string(), *k))
+        .collect();
+    if known.is_empty() {
+        tx.commit().await?;
+        return Ok(jobs.iter().map(|_| None).collect());
     }
+    let mut qb = QueryBuilder::<Sqlite>::new("WITH c(name, k) AS (");
+    qb.push_values(&known, |mut row, (name, k)| {
+        row.push_bind(name).push_bind(*k);
+    });
+    qb.push(") UPDATE topics SET last_seq = last_seq + c.k FROM c WHERE topics.name = c.name RETURNING topics.name, topics.last_seq");
+    let last_seqs: HashMap<String, i64> =
+        qb.build_query_as().fetch_all(&mut *tx).await?.into_iter().collect();
+
+    // Hand out the numbers: walking the batch in order, each post of a question takes the
+    // next one of the range its question's UPDATE made room for.
+    let mut next: HashMap<Uuid, (i64, i64)> = counts
+        .iter()
+        .filter_map(|(q, k)| {
+            let answers = answer_counts.get(q)?;
+            let events = last_seqs.get(&Topic::Question(*q).to_string())?;
+            Some((*q, (answers - k + 1, events - k + 1)))
+        })
+        .collect();
+    let events: Vec<Option<Event>> = jobs
+        .iter()
+        .map(|job| {
+            let (answer_seq, event_seq) = next.get_mut(&job.question_id)?;
+            let event = job.event(*answer_seq, *event_seq);
+            *answer_seq += 1;
+            *event_seq += 1;
+            Some(event)
+        })
+        .collect();
+    let stored: Vec<(&Job, i64, i64)> = jobs
+        .iter()
+        .zip(&events)
+        .filter_map(|(job, event)| match event {
+            Some(Event { seq, kind: EventKind::Answer(answer), .. }) => Some((job, answer.seq, *seq)),
+            _ => None,
+        })
+        .collect();
+    let mut qb =
+        QueryBuilder::<Sqlite>::new("INSERT INTO answers (id, question_id, seq, body, author, created_at) ");
+    qb.push_values(&stored, |mut row, (job, answer_seq, _)| {
+        row.push_bind(job.id)
+            .push_bind(job.question_id)
+            .push_bind(*answer_seq)
+            .push_bind(job.new.body.as_str())
+            .push_bind(job.new.author.as_str())
+            .push_bind(job.created_at);
+    });
+    qb.build().execute(&mut *tx).await?;
+    let mut qb = QueryBuilder::<Sqlite>::new("INSERT INTO events (topic, seq, kind, ref_id, created_at) ");
+    qb.push_values(&stored, |mut row, (job, _, event_seq)| {
+        row.push_bind(Topic::Question(job.question_id).to_string())
+            .push_bind(*event_seq)
+            .push_bind("answer")
+            .push_bind(job.id)
+            .push_bind(job.created_at);
+    });
+    qb.build().execute(&mut *tx).await?;
     tx.commit().await?;
     Ok(events)
 }
