@@ -28,7 +28,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             Event::Message(message) => println!("{}", message.encode()),
             Event::Status(Status::Connected) => eprintln!("connected to {url}"),
             Event::Status(Status::Reconnecting { attempt, delay, reason }) => {
-                eprintln!("disconnected ({reason}); attempt {attempt} in {delay:.1?}")
+                eprintln!("not connected ({reason}); attempt {attempt} in {delay:.1?}")
             }
         }
     }
