@@ -3,7 +3,8 @@
 #   docker build -t qa-hub .      (docker-compose.yml builds it for you)
 #
 # The build stage copies exactly what `cargo build` reads: the manifests, the sources, the
-# migrations and the files compiled into the binary (templates/, static/). `.ci/docker-replay`
+# workspace's other crates (crates/: cargo loads every member's manifest), the migrations and
+# the files compiled into the binary (templates/, static/). `.ci/docker-replay`
 # replays these COPY lines into an empty folder and runs the RUN line there, so a path the
 # build needs but this file forgets fails CI, not a user's `docker compose up --build`.
 
@@ -14,6 +15,7 @@ COPY migrations migrations
 COPY templates templates
 COPY static static
 COPY src src
+COPY crates crates
 # The registry cache mount keeps downloaded crates between builds (BuildKit; compose uses it).
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     cargo build --release --locked --bin qa-hub

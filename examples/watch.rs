@@ -1,12 +1,13 @@
-//! Watches questions over the hub's WebSocket and prints every message it receives.
+//! Watches questions over the hub's WebSocket and prints every message it receives, one JSON
+//! object per line, with the qa-hub-client crate's `Subscriber`: when the connection drops
+//! (a server restart, the network), it reconnects and resumes after the last seq it printed,
+//! so nothing is missed or printed twice. Connection changes go to stderr. Ctrl-C stops it.
 //!
 //!     cargo run --example watch -- QUESTION_ID[:AFTER_SEQ] [QUESTION_ID[:AFTER_SEQ] …]
 //!
 //! Connects to ws://127.0.0.1:8080/ws unless QA_HUB_WS says otherwise.
 
-use futures_util::{SinkExt, StreamExt};
-use serde_json::json;
-use tokio_tungstenite::{connect_async, tungstenite::Message};
+use qa_hub_client::{Event, Status, Subscriber, Topic};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -16,24 +17,19 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         eprintln!("usage: cargo run --example watch -- QUESTION_ID[:AFTER_SEQ] …");
         std::process::exit(2);
     }
-    let (mut ws, _) = connect_async(url.as_str()).await?;
-    eprintln!("connected to {url}");
+    let mut subscriber = Subscriber::new(&url)?;
     for target in &targets {
         let (id, after) = target.split_once(':').map_or((target.as_str(), None), |(i, a)| (i, Some(a)));
-        let mut msg = json!({"type": "subscribe", "question_id": id});
-        if let Some(after) = after {
-            msg["after_seq"] = json!(after.parse::<i64>()?);
-        }
-        ws.send(Message::text(msg.to_string())).await?;
+        let after_seq = after.map(str::parse::<i64>).transpose()?;
+        subscriber = subscriber.with_topic(Topic::Question(id.parse()?), after_seq);
     }
-    while let Some(frame) = ws.next().await {
-        match frame? {
-            Message::Text(text) => println!("{text}"),
-            Message::Close(close) => {
-                eprintln!("closed: {close:?}");
-                break;
+    while let Some(event) = subscriber.next().await {
+        match event {
+            Event::Message(message) => println!("{}", message.encode()),
+            Event::Status(Status::Connected) => eprintln!("connected to {url}"),
+            Event::Status(Status::Reconnecting { attempt, delay, reason }) => {
+                eprintln!("not connected ({reason}); attempt {attempt} in {delay:.1?}")
             }
-            _ => {}
         }
     }
     Ok(())

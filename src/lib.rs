@@ -11,7 +11,7 @@
 //! | [`store`] | questions, answers and the event log in SQLite or Postgres |
 //! | [`broker`] | committed events to every node: local, Postgres LISTEN/NOTIFY |
 //! | [`realtime`] | the hub (topic → subscribers) and the per-connection session |
-//! | [`wire`], [`protocol`] | the WebSocket message format |
+//! | [`wire`] | the WebSocket message format, on the `qa-hub-protocol` crate |
 //! | [`metrics`] | Prometheus metrics |
 //! | [`limits`] | connection caps per node and per client IP |
 //! | [`app`] | the composition root: wiring it all into a server that `main` and tests share |
@@ -25,7 +25,6 @@ pub mod domain;
 pub mod http;
 pub mod limits;
 pub mod metrics;
-pub mod protocol;
 pub mod realtime;
 pub mod service;
 pub mod store;

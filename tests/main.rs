@@ -6,6 +6,7 @@
 mod common;
 
 mod browser;
+mod client;
 mod cluster;
 mod events;
 mod load_faults;

@@ -24,7 +24,7 @@ use crate::{
         hub::{Notification, Overflow},
         session::{Session, Transport},
     },
-    wire::{self, ProtocolError},
+    wire::{self, ErrorCode, ProtocolError},
 };
 
 /// `GET /ws`: upgrades the request and starts the connection's task.
@@ -228,12 +228,11 @@ impl Connection {
             None => Err(Stop::Gone),
             Some(Ok(AggregatedMessage::Text(text))) => match wire::parse(&text) {
                 Ok(request) => self.session.request(request, &mut self.out).await,
-                Err(refused) => self.out.send(refused.encode()).await,
+                Err(refused) => self.out.send(wire::refused(&refused)).await,
             },
             Some(Ok(AggregatedMessage::Binary(_))) => {
-                let refused =
-                    ProtocolError::new("unsupported_frame", "Send JSON text frames, not binary ones.");
-                self.out.send(refused.encode()).await
+                let refused = ProtocolError::new(ErrorCode::UnsupportedFrame, "Send JSON text frames, not binary ones.");
+                self.out.send(wire::refused(&refused)).await
             }
             Some(Ok(AggregatedMessage::Ping(bytes))) => self.out.pong(&bytes).await,
             Some(Ok(AggregatedMessage::Pong(_))) => Ok(()),

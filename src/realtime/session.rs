@@ -22,7 +22,7 @@ use super::hub::{ConnId, Hub, Notification, Overflow, Subscriber};
 use crate::{
     domain::{DomainError, Event, Topic, TopicHead},
     metrics::Metrics,
-    wire::{self, ClientMessage, ProtocolError},
+    wire::{self, ClientMessage, ErrorCode, ProtocolError},
 };
 
 /// Missed events are read from the log in pages of this many.
@@ -123,12 +123,10 @@ impl Session {
                         self.metrics.subscriptions.dec();
                         wire::unsubscribed(topic, seq)
                     }
-                    None => ProtocolError::new(
-                        "not_subscribed",
-                        "This connection is not subscribed to that topic.",
-                    )
-                    .about(topic)
-                    .encode(),
+                    None => wire::refused(
+                        &ProtocolError::new(ErrorCode::NotSubscribed, "This connection is not subscribed to that topic.")
+                            .about(topic),
+                    ),
                 };
                 out.send(reply).await
             }
@@ -141,15 +139,15 @@ impl Session {
         after_seq: Option<i64>,
         out: &mut T,
     ) -> Result<(), T::Stop> {
-        let refuse = |code, message: &str| ProtocolError::new(code, message).about(topic).encode();
+        let refuse = |code, message: &str| wire::refused(&ProtocolError::new(code, message).about(topic));
         if self.sent.contains_key(&topic) {
             return out
-                .send(refuse("already_subscribed", "This connection is already subscribed to that topic."))
+                .send(refuse(ErrorCode::AlreadySubscribed, "This connection is already subscribed to that topic."))
                 .await;
         }
         if self.sent.len() >= self.max_subscriptions {
             let message = format!("A connection may hold at most {} subscriptions.", self.max_subscriptions);
-            return out.send(refuse("too_many_subscriptions", &message)).await;
+            return out.send(refuse(ErrorCode::TooManySubscriptions, &message)).await;
         }
         let subscriber =
             Subscriber { conn: self.conn, queue: self.queue.clone(), overflow: self.overflow.clone() };
@@ -165,7 +163,7 @@ impl Session {
                     }
                     Err(e) => {
                         tracing::error!(error = %e, %topic, "subscribe: the event log could not be read");
-                        refuse("unavailable", "The server could not read that topic; try again.")
+                        refuse(ErrorCode::Unavailable, "The server could not read that topic; try again.")
                     }
                 };
                 return out.send(reply).await;
@@ -226,9 +224,10 @@ impl Session {
 }
 
 /// What a client is told about a topic that does not exist.
-fn not_found(topic: Topic) -> (&'static str, &'static str) {
+fn not_found(topic: Topic) -> (ErrorCode, &'static str) {
     match topic {
-        Topic::Question(_) => ("question_not_found", "No question has that id."),
+        Topic::Question(_) => (ErrorCode::QuestionNotFound, "No question has that id."),
+        _ => (ErrorCode::InvalidTopic, "No such topic."),
     }
 }
 

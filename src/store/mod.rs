@@ -295,6 +295,8 @@ impl Store {
                     .fetch_optional(pool)
                     .await)
             }
+            // No other kind of topic exists yet.
+            _ => Ok(None),
         }
         .map_err(db)?;
         Ok(row.map(|(seq, answer_count)| TopicHead { seq, answer_count }))

@@ -13,6 +13,10 @@
 //!
 //! Parent and workers speak JSON lines over the workers' stdin/stdout.
 //!
+//! No protocol code of its own: the REST calls go through `qa_hub_client::Client` (reqwest,
+//! keep-alive), the WebSockets through `qa_hub_client::Connection` (tokio-tungstenite) and the
+//! frames through `qa_hub_protocol`'s types.
+//!
 //! Exit status: 0 when every expected notification arrived exactly once and in order; 1 when
 //! any was missing, duplicated or out of order, or a connection failed; 2 on usage errors.
 
@@ -26,18 +30,17 @@ use std::{
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
-use futures_util::{SinkExt, StreamExt, stream};
+use futures_util::{StreamExt, stream};
+use qa_hub_client::{
+    Client, Connection, Error as ClientError, NewAnswer, NewQuestion, ServerMessage, Topic, WebSocketConfig,
+};
 use serde::{Deserialize, Serialize};
 use tokio::{
-    io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader},
+    io::{AsyncBufReadExt, AsyncWriteExt, BufReader},
     net::{TcpSocket, TcpStream},
     process::{Child, ChildStdin, ChildStdout, Command},
     sync::Semaphore,
     task::LocalSet,
-};
-use tokio_tungstenite::{
-    WebSocketStream,
-    tungstenite::{Message, protocol::WebSocketConfig},
 };
 use uuid::Uuid;
 
@@ -171,7 +174,7 @@ fn source_addr(i: usize, n: u8) -> Ipv4Addr {
 // ---------------------------------------------------------------------------------------
 // Worker
 
-type Ws = WebSocketStream<TcpStream>;
+type Ws = Connection<TcpStream>;
 
 #[derive(Debug, Default)]
 struct ConnState {
@@ -181,6 +184,8 @@ struct ConnState {
     duplicates: u64,
     out_of_order: u64,
     dropped: Option<String>,
+    /// The server closed it with 1001 "going away".
+    going_away: bool,
 }
 
 #[derive(Default)]
@@ -188,21 +193,6 @@ struct WorkerState {
     conns: Vec<ConnState>,
     latencies_us: Vec<u32>,
     delivered: u64,
-}
-
-#[derive(Deserialize)]
-struct Frame<'a> {
-    #[serde(rename = "type", borrow)]
-    kind: &'a str,
-    #[serde(default, borrow)]
-    answer: Option<AnswerFrame<'a>>,
-}
-
-#[derive(Deserialize)]
-struct AnswerFrame<'a> {
-    seq: i64,
-    #[serde(borrow)]
-    body: &'a str,
 }
 
 async fn ws_connect(spec: &WorkerSpec, i: usize) -> anyhow::Result<Ws> {
@@ -213,43 +203,26 @@ async fn ws_connect(spec: &WorkerSpec, i: usize) -> anyhow::Result<Ws> {
     // Small buffers: the tool holds thousands of these.
     let config = WebSocketConfig::default().read_buffer_size(4096).write_buffer_size(0);
     let url = format!("ws://{}/ws", spec.server);
-    let (mut ws, _) =
-        tokio_tungstenite::client_async_with_config(url, tcp, Some(config)).await.context("handshake")?;
-    let question = spec.questions[i % spec.questions.len()];
-    let sub = format!(r#"{{"type":"subscribe","question_id":"{question}"}}"#);
-    ws.send(Message::text(sub)).await.context("send subscribe")?;
-    loop {
-        match ws.next().await {
-            Some(Ok(Message::Text(t))) => {
-                let frame: Frame = serde_json::from_str(&t).context("reply is JSON")?;
-                if frame.kind == "subscribed" {
-                    return Ok(ws);
-                }
-                bail!("unexpected reply to subscribe: {t}");
-            }
-            Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
-            other => bail!("no subscribe reply: {other:?}"),
-        }
+    let mut ws = Connection::handshake(&url, tcp, Some(config)).await.context("handshake")?;
+    let question = Topic::Question(spec.questions[i % spec.questions.len()]);
+    ws.subscribe(question, None).await.context("send subscribe")?;
+    match ws.recv().await.context("no subscribe reply")? {
+        ServerMessage::Subscribed { .. } => Ok(ws),
+        other => bail!("unexpected reply to subscribe: {}", other.encode()),
     }
 }
 
 async fn read_conn(mut ws: Ws, idx: usize, state: Rc<RefCell<WorkerState>>) {
-    let why = loop {
-        let Some(frame) = ws.next().await else { break "closed by server".to_owned() };
-        let text = match frame {
-            Ok(Message::Text(t)) => t,
-            Ok(Message::Close(c)) => break format!("close frame {c:?}"),
-            Ok(_) => continue,
-            Err(e) => break format!("error {e}"),
+    let (why, going_away) = loop {
+        let (seq, body) = match ws.recv().await {
+            Ok(ServerMessage::Answer { seq, answer, .. }) => (seq, answer.body),
+            Ok(other) => break (format!("unexpected frame: {}", other.encode()), false),
+            Err(ClientError::Closed(Some(close))) => break (format!("{close}"), close.code == 1001),
+            Err(ClientError::Closed(None)) => break ("closed by server".to_owned(), false),
+            Err(e) => break (format!("error {e}"), false),
         };
         let now = unix_micros();
-        let Ok(frame) = serde_json::from_str::<Frame>(&text) else {
-            break format!("not JSON: {text}");
-        };
-        let Some(answer) = frame.answer.filter(|_| frame.kind == "answer") else {
-            break format!("unexpected frame: {text}");
-        };
-        let sent = answer.body.get(1..).and_then(|b| b.split(' ').next()).and_then(|t| t.parse::<u64>().ok());
+        let sent = body.get(1..).and_then(|b| b.split(' ').next()).and_then(|t| t.parse::<u64>().ok());
         let mut st = state.borrow_mut();
         let st = &mut *st;
         if let Some(sent) = sent {
@@ -257,17 +230,18 @@ async fn read_conn(mut ws: Ws, idx: usize, state: Rc<RefCell<WorkerState>>) {
         }
         st.delivered += 1;
         let c = &mut st.conns[idx];
-        if answer.seq <= c.last_seq {
+        if seq <= c.last_seq {
             c.duplicates += 1;
         } else {
-            if answer.seq != c.last_seq + 1 {
+            if seq != c.last_seq + 1 {
                 c.out_of_order += 1;
             }
-            c.last_seq = answer.seq;
+            c.last_seq = seq;
             c.received += 1;
         }
     };
-    state.borrow_mut().conns[idx].dropped = Some(why);
+    let c = &mut state.borrow_mut().conns[idx];
+    (c.dropped, c.going_away) = (Some(why), going_away);
 }
 
 fn emit(msg: &FromWorker) {
@@ -336,7 +310,7 @@ async fn worker() -> anyhow::Result<()> {
         res.out_of_order += c.out_of_order;
         if let Some(why) = &c.dropped {
             res.dropped += 1;
-            res.going_away += u64::from(why.contains("code: Away"));
+            res.going_away += u64::from(c.going_away);
             res.first_drop.get_or_insert_with(|| why.clone());
         }
     }
@@ -345,71 +319,33 @@ async fn worker() -> anyhow::Result<()> {
 }
 
 // ---------------------------------------------------------------------------------------
-// A minimal HTTP/1.1 keep-alive client: the parent posts thousands of answers a second and
-// should spend as little of the shared CPU on it as it can.
+// REST: the parent posts thousands of answers a second over a pool of keep-alive connections.
 
-struct Http {
-    stream: TcpStream,
-    buf: Vec<u8>,
-    host: String,
+/// A REST client for the hub with at most `connections` idle keep-alive connections. The server
+/// closes connections idle for 5 s; one idle for 2 s is dropped here rather than raced
+/// against that close.
+fn rest_client(server: SocketAddr, connections: usize) -> anyhow::Result<Client> {
+    let http = Client::http_builder()
+        .pool_max_idle_per_host(connections)
+        .pool_idle_timeout(Duration::from_secs(2))
+        .tcp_nodelay(true)
+        .build()?;
+    Ok(Client::with_http(&format!("http://{server}"), http)?)
 }
 
-impl Http {
-    async fn connect(server: SocketAddr) -> anyhow::Result<Self> {
-        let stream = TcpStream::connect(server).await?;
-        stream.set_nodelay(true)?;
-        Ok(Self { stream, buf: Vec::with_capacity(4096), host: server.to_string() })
-    }
-
-    async fn request(&mut self, method: &str, path: &str, body: &str) -> anyhow::Result<(u16, Vec<u8>)> {
-        let req = format!(
-            "{method} {path} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-            self.host,
-            body.len()
-        );
-        self.stream.write_all(req.as_bytes()).await?;
-        self.buf.clear();
-        let head_end = loop {
-            if let Some(i) = self.buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                break i + 4;
-            }
-            if self.stream.read_buf(&mut self.buf).await? == 0 {
-                bail!("server closed the HTTP connection");
-            }
-        };
-        let head = std::str::from_utf8(&self.buf[..head_end])?;
-        let status: u16 = head.get(9..12).context("status line")?.parse()?;
-        let len: usize = head
-            .lines()
-            .find_map(|l| {
-                let (k, v) = l.split_once(':')?;
-                k.eq_ignore_ascii_case("content-length").then(|| v.trim().parse().ok())?
-            })
-            .unwrap_or(0);
-        while self.buf.len() < head_end + len {
-            if self.stream.read_buf(&mut self.buf).await? == 0 {
-                bail!("server closed the HTTP connection mid-body");
-            }
-        }
-        Ok((status, self.buf[head_end..head_end + len].to_vec()))
-    }
-}
-
-async fn create_questions(server: SocketAddr, n: usize) -> anyhow::Result<Vec<Uuid>> {
-    let body = r#"{"title":"Benchmark question","body":"Load test.","author":"bench"}"#;
+async fn create_questions(client: &Client, n: usize) -> anyhow::Result<Vec<Uuid>> {
+    let question =
+        NewQuestion { title: "Benchmark question".into(), body: "Load test.".into(), author: "bench".into() };
     let created: Vec<anyhow::Result<Vec<Uuid>>> = stream::iter(0..16.min(n.max(1)))
-        .map(|lane| async move {
-            let mut http = Http::connect(server).await?;
-            let mut ids = Vec::new();
-            for _ in (lane..n).step_by(16) {
-                let (status, resp) = http.request("POST", "/api/questions", body).await?;
-                if status != 201 {
-                    bail!("creating a question: HTTP {status}: {}", String::from_utf8_lossy(&resp));
+        .map(|lane| {
+            let question = &question;
+            async move {
+                let mut ids = Vec::new();
+                for _ in (lane..n).step_by(16) {
+                    ids.push(client.ask(question).await.context("creating a question")?.id);
                 }
-                let v: serde_json::Value = serde_json::from_slice(&resp)?;
-                ids.push(v["id"].as_str().context("question id")?.parse()?);
+                Ok(ids)
             }
-            Ok(ids)
         })
         .buffer_unordered(16)
         .collect()
@@ -421,12 +357,12 @@ async fn create_questions(server: SocketAddr, n: usize) -> anyhow::Result<Vec<Uu
     Ok(ids)
 }
 
-fn answer_body(sent_us: u64, bytes: usize) -> String {
+fn answer_body(sent_us: u64, bytes: usize) -> NewAnswer {
     let mut text = format!("t{sent_us} ");
     if text.len() < bytes {
         text.extend(std::iter::repeat_n('x', bytes - text.len()));
     }
-    format!(r#"{{"body":"{text}","author":"bench"}}"#)
+    NewAnswer { body: text, author: "bench".into() }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -698,7 +634,12 @@ async fn run(cli: Cli) -> anyhow::Result<Report> {
         Scenario::Idle { connections, questions, .. } => (*questions, *connections),
     };
     eprintln!("creating {questions} question(s)");
-    let qids = create_questions(cli.server, questions).await?;
+    let http_connections = match scenario {
+        Scenario::Rate { http_connections, .. } => http_connections.max(1),
+        _ => 16,
+    };
+    let client = rest_client(cli.server, http_connections)?;
+    let qids = create_questions(&client, questions).await?;
     if let Some(pid) = cli.server_pid {
         report.server_rss_before_kib = Some(rss_kib(pid)?);
     }
@@ -715,18 +656,19 @@ async fn run(cli: Cli) -> anyhow::Result<Report> {
     let post_started = Instant::now();
     match scenario {
         Scenario::Fanout { answers, interval_ms, .. } => {
-            let mut http = Http::connect(cli.server).await?;
-            let path = format!("/api/questions/{}/answers", qids[0]);
             for m in 0..answers {
                 let sent = unix_micros();
                 let t = Instant::now();
-                let (status, _) = http.request("POST", &path, &answer_body(sent, cli.body_bytes)).await?;
+                let res = client.post_answer(qids[0], &answer_body(sent, cli.body_bytes)).await;
                 post_latencies.push(t.elapsed().as_micros() as u32);
-                if status == 201 {
-                    posted[0] += 1;
-                    report.posts_ok += 1;
-                } else {
-                    report.posts_failed += 1;
+                match res {
+                    Ok(_) => {
+                        posted[0] += 1;
+                        report.posts_ok += 1;
+                    }
+                    // Refused (HTTP error status): counted; the connection failing ends the run.
+                    Err(ClientError::Api(_)) => report.posts_failed += 1,
+                    Err(e) => return Err(e).context("posting an answer"),
                 }
                 if m + 1 < answers {
                     tokio::time::sleep(Duration::from_millis(interval_ms)).await;
@@ -735,7 +677,7 @@ async fn run(cli: Cli) -> anyhow::Result<Report> {
         }
         Scenario::Rate { rate, duration_secs, http_connections, .. } => {
             let n = rate * duration_secs;
-            let outcome = open_loop(&cli, &qids, rate, n, http_connections, timeout).await?;
+            let outcome = open_loop(&cli, &client, &qids, rate, n, http_connections, timeout).await?;
             for (q, ok) in outcome.per_question.iter().enumerate() {
                 posted[q] = *ok;
             }
@@ -787,6 +729,7 @@ struct OpenLoop {
 /// latency, not as a lower offered rate).
 async fn open_loop(
     cli: &Cli,
+    client: &Client,
     qids: &[Uuid],
     rate: u64,
     n: u64,
@@ -794,8 +737,6 @@ async fn open_loop(
     timeout: Duration,
 ) -> anyhow::Result<OpenLoop> {
     struct Shared {
-        /// Idle keep-alive connections and when each was last used.
-        pool: Vec<(Http, Instant)>,
         ok: u64,
         failed: u64,
         per_question: Vec<u64>,
@@ -803,7 +744,6 @@ async fn open_loop(
         first_error: Option<String>,
     }
     let shared = Rc::new(RefCell::new(Shared {
-        pool: Vec::new(),
         ok: 0,
         failed: 0,
         per_question: vec![0; qids.len()],
@@ -826,45 +766,23 @@ async fn open_loop(
             let q = (k as usize) % qids.len();
             let due_us = start_us + k * 1_000_000 / rate;
             let body = answer_body(due_us, cli.body_bytes);
-            let path = format!("/api/questions/{}/answers", qids[q]);
-            let (shared, permits, server) = (shared.clone(), permits.clone(), cli.server);
+            let (shared, permits, client, question) =
+                (shared.clone(), permits.clone(), client.clone(), qids[q]);
             tasks.push(tokio::task::spawn_local(async move {
+                // At most `http_connections` posts in flight, so at most that many connections.
                 let _permit = permits.acquire().await;
-                // The server closes keep-alive connections idle for 5 s; one idle for 2 s is
-                // dropped here rather than raced against that close.
-                let conn = shared.borrow_mut().pool.pop();
-                let conn = conn.filter(|(_, used)| used.elapsed() < Duration::from_secs(2)).map(|(c, _)| c);
-                let mut conn = match conn {
-                    Some(c) => c,
-                    None => match Http::connect(server).await {
-                        Ok(c) => c,
-                        Err(e) => {
-                            let mut s = shared.borrow_mut();
-                            s.failed += 1;
-                            s.first_error.get_or_insert(format!("{e:#}"));
-                            return;
-                        }
-                    },
-                };
                 let t = Instant::now();
-                let res = conn.request("POST", &path, &body).await;
+                let res = client.post_answer(question, &body).await;
                 let mut s = shared.borrow_mut();
                 s.latencies_us.push(t.elapsed().as_micros() as u32);
                 match res {
-                    Ok((201, _)) => {
+                    Ok(_) => {
                         s.ok += 1;
                         s.per_question[q] += 1;
-                        s.pool.push((conn, Instant::now()));
-                    }
-                    Ok((status, body)) => {
-                        s.failed += 1;
-                        s.first_error
-                            .get_or_insert(format!("HTTP {status}: {}", String::from_utf8_lossy(&body)));
-                        s.pool.push((conn, Instant::now()));
                     }
                     Err(e) => {
                         s.failed += 1;
-                        s.first_error.get_or_insert(format!("{e:#}"));
+                        s.first_error.get_or_insert(format!("{:#}", anyhow::Error::new(e)));
                     }
                 }
             }));

@@ -1,0 +1,57 @@
+//! A Rust client for qa-hub.
+//!
+//! - [`Client`]: typed REST calls (ask, get and list questions; post and list answers), on
+//!   `reqwest`. Errors carry the HTTP status and the API's `{"error":{"code","message"}}`.
+//! - [`Subscriber`]: watches topics over the WebSocket and survives disconnects and server
+//!   restarts: it reconnects with exponential backoff and jitter, resumes each topic with
+//!   `after_seq`, and yields each answer exactly once, in seq order per topic.
+//! - [`Connection`]: one WebSocket connection without reconnecting, for tests and load tools
+//!   that want every frame and every close.
+//!
+//! The wire types come from [`qa_hub_protocol`], re-exported here.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), qa_hub_client::Error> {
+//! use qa_hub_client::{Client, Event, NewAnswer, ServerMessage, Subscriber, Topic};
+//!
+//! let hub = Client::new("http://127.0.0.1:8080")?;
+//! let question = hub.questions(Some(1), None).await?.items.remove(0);
+//! let mut subscriber = Subscriber::new(hub.ws_url().as_str())?.with_topic(Topic::Question(question.id), Some(0));
+//! hub.post_answer(question.id, &NewAnswer { body: "Hello.".into(), author: "ann".into() }).await?;
+//! while let Some(event) = subscriber.next().await {
+//!     if let Event::Message(ServerMessage::Answer { answer, .. }) = event {
+//!         println!("{} {}", answer.seq, answer.body);
+//!     }
+//! }
+//! # Ok(()) }
+//! ```
+
+mod connection;
+mod error;
+mod rest;
+mod subscriber;
+mod tls;
+
+pub use connection::Connection;
+pub use error::{ApiError, Close, Error};
+pub use qa_hub_protocol::{
+    self as protocol, Answer, ClientMessage, ErrorCode, ProtocolError, ServerMessage, Topic,
+};
+pub use reqwest::{self, StatusCode};
+pub use rest::{AnswerPage, Client, NewAnswer, NewQuestion, Question, QuestionPage};
+pub use subscriber::{Backoff, Event, Status, Subscriber};
+pub use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+
+#[cfg(test)]
+mod tests {
+    /// The README shows `examples/watch.rs` in full; this keeps them from drifting apart.
+    #[test]
+    fn readme_shows_the_watch_example_verbatim() {
+        let readme = include_str!("../README.md");
+        let example = include_str!("../examples/watch.rs");
+        assert!(
+            readme.contains(&format!("```rust\n{example}```\n")),
+            "README.md must contain examples/watch.rs verbatim"
+        );
+    }
+}

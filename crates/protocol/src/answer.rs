@@ -1,0 +1,17 @@
+//! The answer payload: the same object the REST API returns.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// An answer as `answer` messages (and the REST API) carry it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Answer {
+    pub id: Uuid,
+    pub question_id: Uuid,
+    /// Position of the answer in its question: 1, 2, 3, … contiguous, in commit order.
+    pub seq: i64,
+    pub body: String,
+    pub author: String,
+    pub created_at: DateTime<Utc>,
+}

@@ -1,0 +1,510 @@
+//! What the server sends: encoders for the server (each message is encoded once, however many
+//! subscribers get it) and a decoder for clients that tolerates what it does not know.
+
+use std::{fmt, str::FromStr};
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer, de::DeserializeOwned};
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::{Answer, ErrorCode, ProtocolError, Topic};
+
+/// A message from the server, as a client decodes it.
+///
+/// Every message about a topic carries `topic` and `seq` at the top level. A message whose
+/// `type` this crate does not know but which has a `topic` and a `seq` is an event of a kind
+/// added after this crate: it decodes as [`ServerMessage::UnknownEvent`], which a client skips
+/// but whose seq it counts, so that resuming with `after_seq` stays exact.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ServerMessage {
+    /// The subscription took effect; `seq` is the topic's last seq at that moment.
+    /// `answer_count` is set on question topics (for clients that predate `seq`).
+    Subscribed { topic: Topic, seq: i64, answer_count: Option<i64> },
+    /// An answer, sent once it is committed. `seq` is the event's seq in its topic.
+    Answer { topic: Topic, seq: i64, answer: Answer },
+    /// The unsubscribe took effect; nothing more arrives for the topic. `seq` is the last seq
+    /// sent on the topic to this connection (absent from servers that predate topics).
+    Unsubscribed { topic: Topic, seq: Option<i64> },
+    /// A request was refused; the connection stays open.
+    Error(ProtocolError),
+    /// An event of a kind this crate does not know: skip it, but count its seq.
+    UnknownEvent { kind: String, topic: Topic, seq: i64, raw: Value },
+    /// Any other message this crate does not know (no topic or no seq): ignore it.
+    Unknown { kind: String, raw: Value },
+}
+
+impl ServerMessage {
+    /// The `answer` message for a stored answer: its topic is its question's, its seq its own.
+    pub fn answer(answer: Answer) -> Self {
+        ServerMessage::Answer { topic: Topic::Question(answer.question_id), seq: answer.seq, answer }
+    }
+
+    /// The topic the message is about, if any.
+    pub fn topic(&self) -> Option<&Topic> {
+        match self {
+            ServerMessage::Subscribed { topic, .. }
+            | ServerMessage::Answer { topic, .. }
+            | ServerMessage::Unsubscribed { topic, .. }
+            | ServerMessage::UnknownEvent { topic, .. } => Some(topic),
+            ServerMessage::Error(err) => err.topic.as_ref(),
+            ServerMessage::Unknown { .. } => None,
+        }
+    }
+
+    /// The topic and seq of an event: a message that takes the next seq of its topic (an
+    /// answer, or an event of a kind this crate does not know). `None` for everything else.
+    pub fn event(&self) -> Option<(Topic, i64)> {
+        match self {
+            ServerMessage::Answer { topic, seq, .. } | ServerMessage::UnknownEvent { topic, seq, .. } => {
+                Some((*topic, *seq))
+            }
+            _ => None,
+        }
+    }
+
+    /// The message as one JSON text frame.
+    pub fn encode(&self) -> String {
+        match self {
+            ServerMessage::Subscribed { topic, seq, answer_count } => {
+                encode::subscribed(topic, *seq, *answer_count)
+            }
+            ServerMessage::Answer { topic, seq, answer } => {
+                encode::wire(&Wire::Answer { topic, seq: *seq, question_id: topic.question_id(), answer })
+            }
+            ServerMessage::Unsubscribed { topic, seq } => {
+                encode::wire(&Wire::Unsubscribed { topic, seq: *seq, question_id: topic.question_id() })
+            }
+            ServerMessage::Error(err) => encode::error(err),
+            ServerMessage::UnknownEvent { raw, .. } | ServerMessage::Unknown { raw, .. } => raw.to_string(),
+        }
+    }
+
+    /// Decodes one text frame from the server. Accepts the forms servers sent before topics
+    /// (`question_id` instead of `topic`; `answer_count` or `answer.seq` instead of `seq`).
+    pub fn decode(text: &str) -> Result<Self, DecodeError> {
+        if !text.trim_start().starts_with('{') {
+            return Err(DecodeError::new("a server message must be a JSON object"));
+        }
+        decode(Text(text))
+    }
+}
+
+impl FromStr for ServerMessage {
+    type Err = DecodeError;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        Self::decode(text)
+    }
+}
+
+impl Serialize for ServerMessage {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            ServerMessage::Subscribed { topic, seq, answer_count } => Wire::Subscribed {
+                topic,
+                seq: *seq,
+                question_id: topic.question_id(),
+                answer_count: *answer_count,
+            }
+            .serialize(serializer),
+            ServerMessage::Answer { topic, seq, answer } => {
+                Wire::Answer { topic, seq: *seq, question_id: topic.question_id(), answer }
+                    .serialize(serializer)
+            }
+            ServerMessage::Unsubscribed { topic, seq } => {
+                Wire::Unsubscribed { topic, seq: *seq, question_id: topic.question_id() }
+                    .serialize(serializer)
+            }
+            ServerMessage::Error(err) => Wire::error(err).serialize(serializer),
+            ServerMessage::UnknownEvent { raw, .. } | ServerMessage::Unknown { raw, .. } => {
+                raw.serialize(serializer)
+            }
+        }
+    }
+}
+
+/// Accepts what [`ServerMessage::decode`] accepts.
+impl<'de> Deserialize<'de> for ServerMessage {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let value = Value::deserialize(deserializer)?;
+        if !value.is_object() {
+            return Err(serde::de::Error::custom("a server message must be a JSON object"));
+        }
+        decode(&value).map_err(serde::de::Error::custom)
+    }
+}
+
+/// Encoders for the server: each returns one JSON text frame, to be encoded once per event
+/// and shared by every subscriber.
+pub mod encode {
+    use super::*;
+
+    /// `{"type":"subscribed","topic":…,"seq":N,"question_id":…,"answer_count":N}`; the last
+    /// two only on question topics (`answer_count` when given).
+    pub fn subscribed(topic: &Topic, seq: i64, answer_count: Option<i64>) -> String {
+        wire(&Wire::Subscribed { topic, seq, question_id: topic.question_id(), answer_count })
+    }
+
+    /// `{"type":"answer","topic":"question:<id>","seq":N,"question_id":…,"answer":{…}}`,
+    /// where `seq` is the answer's.
+    pub fn answer(answer: &Answer) -> String {
+        let topic = Topic::Question(answer.question_id);
+        wire(&Wire::Answer { topic: &topic, seq: answer.seq, question_id: Some(answer.question_id), answer })
+    }
+
+    /// `{"type":"unsubscribed","topic":…,"seq":N,"question_id":…}`, where `seq` is the last
+    /// seq sent on the topic to this connection.
+    pub fn unsubscribed(topic: &Topic, seq: i64) -> String {
+        wire(&Wire::Unsubscribed { topic, seq: Some(seq), question_id: topic.question_id() })
+    }
+
+    /// `{"type":"error","code":…,"message":…,"topic":…,"question_id":…}`; the last two only
+    /// when the error concerns a topic.
+    pub fn error(err: &ProtocolError) -> String {
+        wire(&Wire::error(err))
+    }
+
+    pub(super) fn wire(wire: &Wire<'_>) -> String {
+        // Plain structs with string keys and infallible field types: this cannot fail.
+        serde_json::to_string(wire).expect("server messages always serialise")
+    }
+}
+
+/// The wire form of the messages this crate knows, borrowing what it writes.
+#[derive(Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum Wire<'a> {
+    Subscribed {
+        topic: &'a Topic,
+        seq: i64,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        question_id: Option<Uuid>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        answer_count: Option<i64>,
+    },
+    Answer {
+        topic: &'a Topic,
+        seq: i64,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        question_id: Option<Uuid>,
+        answer: &'a Answer,
+    },
+    Unsubscribed {
+        topic: &'a Topic,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        seq: Option<i64>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        question_id: Option<Uuid>,
+    },
+    Error {
+        code: &'a ErrorCode,
+        message: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        topic: Option<&'a Topic>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        question_id: Option<Uuid>,
+    },
+}
+
+impl<'a> Wire<'a> {
+    fn error(err: &'a ProtocolError) -> Self {
+        Wire::Error {
+            code: &err.code,
+            message: &err.message,
+            topic: err.topic.as_ref(),
+            question_id: err.topic.as_ref().and_then(Topic::question_id),
+        }
+    }
+}
+
+/// Why a server frame could not be decoded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DecodeError {
+    message: String,
+}
+
+impl DecodeError {
+    fn new(message: impl Into<String>) -> Self {
+        Self { message: message.into() }
+    }
+}
+
+impl fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "cannot decode a server message: {}", self.message)
+    }
+}
+
+impl std::error::Error for DecodeError {}
+
+impl From<serde_json::Error> for DecodeError {
+    fn from(e: serde_json::Error) -> Self {
+        Self::new(e.to_string())
+    }
+}
+
+/// Where a message is decoded from: its text (the client's case) or a parsed value.
+trait Source {
+    fn typed<T: DeserializeOwned>(&self) -> Result<T, serde_json::Error>;
+    fn value(self) -> Result<Value, serde_json::Error>;
+}
+
+struct Text<'a>(&'a str);
+
+impl Source for Text<'_> {
+    fn typed<T: DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
+        serde_json::from_str(self.0)
+    }
+    fn value(self) -> Result<Value, serde_json::Error> {
+        serde_json::from_str(self.0)
+    }
+}
+
+impl Source for &Value {
+    fn typed<T: DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
+        T::deserialize(*self)
+    }
+    fn value(self) -> Result<Value, serde_json::Error> {
+        Ok(self.clone())
+    }
+}
+
+#[derive(Deserialize)]
+struct Head {
+    #[serde(rename = "type")]
+    kind: String,
+}
+
+#[derive(Deserialize)]
+struct SubscribedIn {
+    topic: Option<Topic>,
+    question_id: Option<Uuid>,
+    seq: Option<i64>,
+    answer_count: Option<i64>,
+}
+
+#[derive(Deserialize)]
+struct AnswerIn {
+    topic: Option<Topic>,
+    question_id: Option<Uuid>,
+    seq: Option<i64>,
+    answer: Answer,
+}
+
+#[derive(Deserialize)]
+struct UnsubscribedIn {
+    topic: Option<Topic>,
+    question_id: Option<Uuid>,
+    seq: Option<i64>,
+}
+
+#[derive(Deserialize)]
+struct ErrorIn {
+    code: ErrorCode,
+    #[serde(default)]
+    message: String,
+    topic: Option<Topic>,
+    question_id: Option<Uuid>,
+}
+
+fn decode(source: impl Source) -> Result<ServerMessage, DecodeError> {
+    let Head { kind } = source.typed()?;
+    Ok(match kind.as_str() {
+        "subscribed" => {
+            let m: SubscribedIn = source.typed()?;
+            let topic = target(m.topic, m.question_id)?;
+            let seq = m.seq.or(m.answer_count).ok_or_else(|| DecodeError::new("subscribed without seq"))?;
+            ServerMessage::Subscribed { topic, seq, answer_count: m.answer_count }
+        }
+        "answer" => {
+            let m: AnswerIn = source.typed()?;
+            let topic = target(m.topic, m.question_id.or(Some(m.answer.question_id)))?;
+            ServerMessage::Answer { topic, seq: m.seq.unwrap_or(m.answer.seq), answer: m.answer }
+        }
+        "unsubscribed" => {
+            let m: UnsubscribedIn = source.typed()?;
+            ServerMessage::Unsubscribed { topic: target(m.topic, m.question_id)?, seq: m.seq }
+        }
+        "error" => {
+            let m: ErrorIn = source.typed()?;
+            ServerMessage::Error(ProtocolError {
+                code: m.code,
+                message: m.message,
+                topic: m.topic.or(m.question_id.map(Topic::Question)),
+            })
+        }
+        _ => {
+            let raw = source.value()?;
+            let topic = raw.get("topic").and_then(Value::as_str).and_then(|t| t.parse::<Topic>().ok());
+            match (topic, raw.get("seq").and_then(Value::as_i64)) {
+                (Some(topic), Some(seq)) => ServerMessage::UnknownEvent { kind, topic, seq, raw },
+                _ => ServerMessage::Unknown { kind, raw },
+            }
+        }
+    })
+}
+
+/// The topic of a known message: `topic`, or the question of `question_id` from older servers.
+fn target(topic: Option<Topic>, question_id: Option<Uuid>) -> Result<Topic, DecodeError> {
+    match (topic, question_id) {
+        (Some(topic), Some(id)) if topic != Topic::Question(id) => {
+            Err(DecodeError::new(format!("topic {topic} and question_id {id} disagree")))
+        }
+        (Some(topic), _) => Ok(topic),
+        (None, Some(id)) => Ok(Topic::Question(id)),
+        (None, None) => Err(DecodeError::new("no topic")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{TimeZone, Utc};
+    use serde_json::json;
+
+    use super::*;
+
+    const Q: &str = "01a20ec8-84f7-75e8-b3aa-3953532763ce";
+    const A: &str = "01a20ec8-8565-7015-b498-6a278b5d24e5";
+
+    fn q() -> Topic {
+        Topic::Question(Q.parse().unwrap())
+    }
+
+    fn an_answer(seq: i64) -> Answer {
+        Answer {
+            id: A.parse().unwrap(),
+            question_id: Q.parse().unwrap(),
+            seq,
+            body: "Use a lock.".into(),
+            author: "bob".into(),
+            created_at: Utc.with_ymd_and_hms(2026, 11, 24, 18, 19, 12).unwrap(),
+        }
+    }
+
+    fn round_trip(msg: &ServerMessage) {
+        let text = msg.encode();
+        assert_eq!(&ServerMessage::decode(&text).unwrap(), msg, "{text}");
+        assert_eq!(&serde_json::from_str::<ServerMessage>(&text).unwrap(), msg);
+        assert_eq!(serde_json::to_string(msg).unwrap(), text);
+    }
+
+    #[test]
+    fn encodes_the_documented_wire_format() {
+        assert_eq!(
+            encode::subscribed(&q(), 2, Some(2)),
+            format!(
+                r#"{{"type":"subscribed","topic":"question:{Q}","seq":2,"question_id":"{Q}","answer_count":2}}"#
+            )
+        );
+        assert_eq!(
+            encode::answer(&an_answer(3)),
+            format!(
+                r#"{{"type":"answer","topic":"question:{Q}","seq":3,"question_id":"{Q}","answer":{{"id":"{A}","question_id":"{Q}","seq":3,"body":"Use a lock.","author":"bob","created_at":"2026-11-24T18:19:12Z"}}}}"#
+            )
+        );
+        assert_eq!(
+            encode::unsubscribed(&q(), 3),
+            format!(r#"{{"type":"unsubscribed","topic":"question:{Q}","seq":3,"question_id":"{Q}"}}"#)
+        );
+        let refused = ProtocolError::new(ErrorCode::QuestionNotFound, "No question has that id.").about(q());
+        assert_eq!(
+            refused.encode(),
+            format!(
+                r#"{{"type":"error","code":"question_not_found","message":"No question has that id.","topic":"question:{Q}","question_id":"{Q}"}}"#
+            )
+        );
+        let bad = ProtocolError::new(ErrorCode::InvalidJson, "no");
+        assert_eq!(bad.encode(), r#"{"type":"error","code":"invalid_json","message":"no"}"#);
+        assert_eq!(ServerMessage::answer(an_answer(3)).encode(), encode::answer(&an_answer(3)));
+    }
+
+    #[test]
+    fn every_message_round_trips() {
+        round_trip(&ServerMessage::Subscribed { topic: q(), seq: 0, answer_count: Some(0) });
+        round_trip(&ServerMessage::Subscribed { topic: q(), seq: 5, answer_count: None });
+        round_trip(&ServerMessage::answer(an_answer(1)));
+        round_trip(&ServerMessage::Unsubscribed { topic: q(), seq: Some(1) });
+        round_trip(&ServerMessage::Unsubscribed { topic: q(), seq: None });
+        for code in ErrorCode::KNOWN.into_iter().chain([ErrorCode::Other("from_the_future".into())]) {
+            round_trip(&ServerMessage::Error(ProtocolError::new(code.clone(), "why")));
+            round_trip(&ServerMessage::Error(ProtocolError::new(code, "why").about(q())));
+        }
+        let raw = json!({"type": "answer_edited", "topic": format!("question:{Q}"), "seq": 9, "x": [1]});
+        round_trip(&ServerMessage::UnknownEvent {
+            kind: "answer_edited".into(),
+            topic: q(),
+            seq: 9,
+            raw: raw.clone(),
+        });
+        round_trip(&ServerMessage::Unknown { kind: "hello".into(), raw: json!({"type": "hello"}) });
+    }
+
+    #[test]
+    fn decodes_what_servers_sent_before_topics() {
+        let subscribed = format!(r#"{{"type":"subscribed","question_id":"{Q}","answer_count":2}}"#);
+        assert_eq!(
+            ServerMessage::decode(&subscribed).unwrap(),
+            ServerMessage::Subscribed { topic: q(), seq: 2, answer_count: Some(2) }
+        );
+        let answer = json!({"type": "answer", "question_id": Q, "answer": an_answer(3)}).to_string();
+        let decoded = ServerMessage::decode(&answer).unwrap();
+        assert_eq!(decoded, ServerMessage::answer(an_answer(3)));
+        assert_eq!(decoded.event(), Some((q(), 3)));
+        let unsubscribed = format!(r#"{{"type":"unsubscribed","question_id":"{Q}"}}"#);
+        assert_eq!(
+            ServerMessage::decode(&unsubscribed).unwrap(),
+            ServerMessage::Unsubscribed { topic: q(), seq: None }
+        );
+        let error =
+            format!(r#"{{"type":"error","code":"already_subscribed","message":"m","question_id":"{Q}"}}"#);
+        assert_eq!(
+            ServerMessage::decode(&error).unwrap(),
+            ServerMessage::Error(ProtocolError::new(ErrorCode::AlreadySubscribed, "m").about(q()))
+        );
+    }
+
+    #[test]
+    fn unknown_types_with_topic_and_seq_are_events_to_count() {
+        let text = format!(r#"{{"type":"vote","topic":"question:{Q}","seq":4,"answer":{{"id":"{A}"}}}}"#);
+        let msg = ServerMessage::decode(&text).unwrap();
+        assert!(matches!(&msg, ServerMessage::UnknownEvent { kind, seq: 4, .. } if kind == "vote"));
+        assert_eq!(msg.event(), Some((q(), 4)));
+        assert_eq!(msg.topic(), Some(&q()));
+        assert_eq!(msg.encode().parse::<Value>().unwrap(), text.parse::<Value>().unwrap());
+        // Without a seq, or on a topic this crate cannot read, it is nothing to count.
+        for other in [
+            format!(r#"{{"type":"vote","topic":"question:{Q}"}}"#),
+            format!(r#"{{"type":"vote","topic":"question:{Q}","seq":"4"}}"#),
+            format!(r#"{{"type":"follow","topic":"user:{Q}","seq":1}}"#),
+            r#"{"type":"welcome","server":"qa-hub 2"}"#.to_owned(),
+        ] {
+            let msg = ServerMessage::decode(&other).unwrap();
+            assert!(matches!(msg, ServerMessage::Unknown { .. }), "{other}");
+            assert_eq!(msg.event(), None);
+        }
+    }
+
+    #[test]
+    fn refuses_what_is_not_a_server_message() {
+        for bad in [
+            "",
+            "nope",
+            "[]",
+            r#"["answer"]"#,
+            "{}",
+            r#"{"type":3}"#,
+            r#"{"type":"answer","topic":"question:x","seq":1}"#,
+            r#"{"type":"subscribed"}"#,
+            &format!(r#"{{"type":"subscribed","topic":"question:{Q}"}}"#),
+            &format!(r#"{{"type":"answer","topic":"question:{Q}","seq":1}}"#),
+            &format!(r#"{{"type":"unsubscribed","topic":"user:{Q}","seq":1}}"#),
+            &format!(r#"{{"type":"subscribed","topic":"question:{A}","question_id":"{Q}","seq":1}}"#),
+            r#"{"type":"error","message":"no code"}"#,
+        ] {
+            assert!(ServerMessage::decode(bad).is_err(), "{bad:?} decoded");
+            if let Ok(value) = serde_json::from_str::<Value>(bad) {
+                assert!(serde_json::from_value::<ServerMessage>(value).is_err(), "{bad:?} deserialised");
+            }
+        }
+    }
+}

@@ -1,0 +1,121 @@
+//! Topics: what a subscription is about.
+
+use std::{fmt, str::FromStr};
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer, de};
+use uuid::Uuid;
+
+/// What a subscription is about, written on the wire as `<kind>:<uuid>`.
+///
+/// Only questions exist today (`question:<uuid>`); `user:<uuid>` will follow. That is why this
+/// is an enum, and why it is `#[non_exhaustive]`: code outside this crate must be ready for a
+/// topic that is not a question.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum Topic {
+    /// The answers (and, later, other events) of one question.
+    Question(Uuid),
+}
+
+impl Topic {
+    /// The question this topic is about, if it is a question's topic. Messages about a
+    /// question topic also carry `question_id`, for clients that predate topics.
+    pub fn question_id(&self) -> Option<Uuid> {
+        match self {
+            Topic::Question(id) => Some(*id),
+        }
+    }
+}
+
+impl fmt::Display for Topic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Topic::Question(id) => write!(f, "question:{id}"),
+        }
+    }
+}
+
+/// Why a string is not a [`Topic`]. A refused frame reports it as `invalid_topic`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicError {
+    input: String,
+}
+
+impl fmt::Display for TopicError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?} is not a topic; expected \"question:<uuid>\"", self.input)
+    }
+}
+
+impl std::error::Error for TopicError {}
+
+impl FromStr for Topic {
+    type Err = TopicError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let error = || TopicError { input: s.to_owned() };
+        let (kind, id) = s.split_once(':').ok_or_else(error)?;
+        match kind {
+            // The same UUID spellings `question_id` has always accepted.
+            "question" => Uuid::parse_str(id).map(Topic::Question).map_err(|_| error()),
+            _ => Err(error()),
+        }
+    }
+}
+
+impl Serialize for Topic {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Topic {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl de::Visitor<'_> for Visitor {
+            type Value = Topic;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a topic string such as \"question:<uuid>\"")
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<Topic, E> {
+                s.parse().map_err(E::custom)
+            }
+        }
+        deserializer.deserialize_str(Visitor)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const Q: &str = "01936d5e-7a3b-7c00-8000-000000000001";
+
+    #[test]
+    fn question_topics_round_trip() {
+        let topic: Topic = format!("question:{Q}").parse().unwrap();
+        assert_eq!(topic, Topic::Question(Q.parse().unwrap()));
+        assert_eq!(topic.to_string(), format!("question:{Q}"));
+        assert_eq!(serde_json::to_string(&topic).unwrap(), format!("\"question:{Q}\""));
+        assert_eq!(serde_json::from_str::<Topic>(&format!("\"question:{Q}\"")).unwrap(), topic);
+        // Other UUID spellings are accepted and written back in the canonical one.
+        let simple: Topic = format!("question:{}", Q.replace('-', "")).parse().unwrap();
+        assert_eq!(simple, topic);
+    }
+
+    #[test]
+    fn refuses_unknown_kinds_and_bad_ids() {
+        for bad in [
+            String::new(),
+            Q.to_owned(),
+            format!("user:{Q}"),
+            format!("Question:{Q}"),
+            "question:".to_owned(),
+            "question:nope".to_owned(),
+            format!("question:{Q}:1"),
+        ] {
+            assert!(bad.parse::<Topic>().is_err(), "{bad:?} parsed");
+        }
+        assert!(serde_json::from_str::<Topic>("3").is_err());
+    }
+}
