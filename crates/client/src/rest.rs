@@ -79,7 +79,7 @@ impl Client {
 
     /// A `reqwest` client builder with this crate's TLS set-up (rustls, ring, Mozilla roots).
     pub fn http_builder() -> reqwest::ClientBuilder {
-        reqwest::Client::builder().tls_backend_preconfigured((*crate::tls::config()).clone())
+        reqwest::Client::builder().use_rustls_tls()
     }
 
     pub fn base_url(&self) -> &Url {

@@ -1,6 +1,7 @@
-//! One TLS set-up for HTTPS and WSS: rustls with the ring provider, trusting the Mozilla root
-//! set built into the binary (as the server does for Postgres), so neither system
-//! certificates nor a process-wide crypto provider are needed.
+//! The TLS set-up for `wss://` (reqwest's `rustls-tls` does the same for `https://`): rustls
+//! with the ring provider, trusting the Mozilla root set built into the binary (as the server
+//! does for Postgres), so neither system certificates nor a process-wide crypto provider are
+//! needed.
 
 use std::sync::{Arc, OnceLock};
 
