@@ -25,7 +25,9 @@ fn wire_answer(a: &Answer) -> WireAnswer {
 pub fn event(event: &Event) -> ByteString {
     let (topic, seq) = (event.topic, event.seq);
     match &event.kind {
-        EventKind::Answer(answer) => ServerMessage::Answer { topic, seq, answer: wire_answer(answer) }.encode().into(),
+        EventKind::Answer(answer) => {
+            ServerMessage::Answer { topic, seq, answer: wire_answer(answer) }.encode().into()
+        }
         // A kind this build does not model goes out under its own `type`, with its payload:
         // clients that do not know it skip it and count its seq.
         EventKind::Other { name, payload } => {
@@ -62,18 +64,36 @@ mod tests {
     fn events_round_trip_through_the_protocol_crate() {
         let q = Uuid::now_v7();
         let topic = Topic::Question(q);
-        let answer = Answer { id: Uuid::now_v7(), question_id: q, seq: 3, body: "b".into(), author: "a".into(), created_at: Utc::now() };
+        let answer = Answer {
+            id: Uuid::now_v7(),
+            question_id: q,
+            seq: 3,
+            body: "b".into(),
+            author: "a".into(),
+            created_at: Utc::now(),
+        };
         let frame = event(&Event { topic, seq: 4, kind: EventKind::Answer(answer.clone()) });
         match ServerMessage::decode(&frame).unwrap() {
             ServerMessage::Answer { topic: t, seq, answer: a } => {
-                assert_eq!((t, seq, a.seq, a.body.as_str()), (topic, 4, 3, "b"), "event seq and answer number differ here");
+                assert_eq!(
+                    (t, seq, a.seq, a.body.as_str()),
+                    (topic, 4, 3, "b"),
+                    "event seq and answer number differ here"
+                );
             }
             other => panic!("{other:?}"),
         }
-        let other = event(&Event { topic, seq: 5, kind: EventKind::Other { name: "vote".into(), payload: Some(r#"{"score":2}"#.into()) } });
+        let other = event(&Event {
+            topic,
+            seq: 5,
+            kind: EventKind::Other { name: "vote".into(), payload: Some(r#"{"score":2}"#.into()) },
+        });
         match ServerMessage::decode(&other).unwrap() {
             ServerMessage::UnknownEvent { kind, topic: t, seq, raw } => {
-                assert_eq!((kind.as_str(), t, seq, raw["payload"]["score"].as_i64()), ("vote", topic, 5, Some(2)));
+                assert_eq!(
+                    (kind.as_str(), t, seq, raw["payload"]["score"].as_i64()),
+                    ("vote", topic, 5, Some(2))
+                );
             }
             other => panic!("{other:?}"),
         }

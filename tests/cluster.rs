@@ -64,10 +64,12 @@ async fn admin() -> PgConnection {
     PgConnection::connect(&postgres_admin_url()).await.expect("admin connection")
 }
 
-/// The backend pid of a node's listening connection, as Postgres reports it.
-async fn listener_pid(admin: &mut PgConnection, node: &str) -> Option<i32> {
-    sqlx::query_scalar("SELECT pid FROM pg_stat_activity WHERE application_name = $1")
-        .bind(format!("{}:{node}", qa_hub::broker::postgres::LISTENER_APP_NAME))
+/// The backend pid of a node's listening connection, as Postgres reports it. Node names repeat
+/// across tests running at once, so the node's own database tells them apart.
+async fn listener_pid(admin: &mut PgConnection, node: &TestApp, name: &str) -> Option<i32> {
+    sqlx::query_scalar("SELECT pid FROM pg_stat_activity WHERE application_name = $1 AND datname = $2")
+        .bind(format!("{}:{name}", qa_hub::broker::postgres::LISTENER_APP_NAME))
+        .bind(node.db.database_name())
         .fetch_optional(admin)
         .await
         .expect("pg_stat_activity")
@@ -75,12 +77,12 @@ async fn listener_pid(admin: &mut PgConnection, node: &str) -> Option<i32> {
 
 /// Kills a node's listening connection and waits until the node listens again on another.
 async fn kill_listener(admin: &mut PgConnection, node: &TestApp, name: &str) {
-    let pid = listener_pid(admin, name).await.expect("the node has a listener");
+    let pid = listener_pid(admin, node, name).await.expect("the node has a listener");
     let killed: bool =
         sqlx::query_scalar("SELECT pg_terminate_backend($1)").bind(pid).fetch_one(&mut *admin).await.unwrap();
     assert!(killed);
     eventually("the node listens on a new connection", || async {
-        listener_pid(&mut crate::cluster::admin().await, name).await.filter(|&new| new != pid)
+        listener_pid(&mut crate::cluster::admin().await, node, name).await.filter(|&new| new != pid)
     })
     .await;
     eventually("the node is ready again", || async {
@@ -264,7 +266,7 @@ async fn readyz_says_not_ready_while_the_listener_is_cut_off_then_catches_up() {
     .await;
     let allow = |yes: bool| format!("ALTER DATABASE {db_name} ALLOW_CONNECTIONS {yes}");
     sqlx::raw_sql(sqlx::AssertSqlSafe(allow(false))).execute(&mut admin).await.unwrap();
-    let pid = listener_pid(&mut admin, "node-1").await.expect("node 1 listens");
+    let pid = listener_pid(&mut admin, &nodes[1], "node-1").await.expect("node 1 listens");
     sqlx::query("SELECT pg_terminate_backend($1)").bind(pid).execute(&mut admin).await.unwrap();
 
     let body: Value = eventually("node 1 reports not ready", || async {
@@ -407,15 +409,12 @@ async fn memory_per_connection() {
     let mut clients = subscribers(&nodes, 10, questions[0]).await;
     // Small client buffers (tungstenite reads in 128 KiB chunks by default), so that the
     // growth is mostly the server's.
-    let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
-        .read_buffer_size(1024)
-        .write_buffer_size(0);
+    let config = qa_hub_client::WebSocketConfig::default().read_buffer_size(1024).write_buffer_size(0);
     let url = format!("ws://{}/ws", nodes[0].addr);
     let before = rss_kib();
     for i in 0..n {
-        let (stream, _) =
-            tokio_tungstenite::connect_async_with_config(url.as_str(), Some(config), false).await.unwrap();
-        let mut ws = WsClient { stream };
+        let conn = qa_hub_client::Connection::connect_with(&url, Some(config)).await.unwrap();
+        let mut ws = WsClient { conn };
         ws.subscribe(questions[i % questions.len()], None).await;
         clients.push(ws);
     }

@@ -8,31 +8,30 @@ use std::{
     time::Duration,
 };
 
-use crate::common::{Backend, TestApp, WAIT, WsClient, eventually, sample, spawn, spawn_with, start_on};
-use futures_util::SinkExt;
+use crate::common::{
+    Backend, TestApp, WAIT, WsClient, close, eventually, sample, spawn, spawn_with, start_on,
+};
 use serde_json::{Value, json};
 use tokio::{
     io::{AsyncBufReadExt, BufReader},
     net::TcpSocket,
 };
-use tokio_tungstenite::tungstenite::{self, Message, protocol::frame::coding::CloseCode};
 
-/// Opens a WebSocket from a chosen loopback source address; Err carries the HTTP refusal.
-async fn ws_from(
-    addr: SocketAddr,
-    source: &str,
-) -> Result<WsClient, tungstenite::http::Response<Option<Vec<u8>>>> {
+/// Opens a WebSocket from a chosen loopback source address; Err carries the HTTP refusal's
+/// status and body.
+async fn ws_from(addr: SocketAddr, source: &str) -> Result<WsClient, (u16, Value)> {
     let socket = TcpSocket::new_v4().unwrap();
     socket.bind(SocketAddr::new(source.parse::<IpAddr>().unwrap(), 0)).unwrap();
     let tcp = socket.connect(addr).await.expect("tcp connect");
-    match tokio_tungstenite::client_async(
-        format!("ws://{addr}/ws"),
-        tokio_tungstenite::MaybeTlsStream::Plain(tcp),
-    )
-    .await
-    {
-        Ok((stream, _)) => Ok(WsClient { stream }),
-        Err(tungstenite::Error::Http(response)) => Err(*response),
+    match WsClient::over(addr, tcp).await {
+        Ok(client) => Ok(client),
+        Err(qa_hub_client::Error::WebSocket(e)) => match *e {
+            tokio_tungstenite::tungstenite::Error::Http(response) => {
+                let body = serde_json::from_slice(response.body().as_deref().unwrap_or_default()).unwrap();
+                Err((response.status().as_u16(), body))
+            }
+            other => panic!("websocket handshake failed: {other}"),
+        },
         Err(e) => panic!("websocket handshake failed: {e}"),
     }
 }
@@ -56,7 +55,7 @@ async fn stop_closes_1001_and_clients_resume_exactly_once(backend: Backend) {
     assert_eq!(app.stop().await, 0, "every connection finished before stop returned");
     for client in [&mut a, &mut b] {
         let (code, frames) = client.until_close().await;
-        assert_eq!(code, Some(CloseCode::Away));
+        assert_eq!(code, Some(close::AWAY));
         assert!(frames.is_empty(), "nothing after the answers: {frames:?}");
     }
     // The old server no longer accepts connections.
@@ -127,7 +126,7 @@ async fn sigterm_to_the_binary_closes_1001_and_exits(backend: Backend) {
     assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
     for c in &mut clients {
         let (code, _) = c.until_close().await;
-        assert_eq!(code, Some(CloseCode::Away));
+        assert_eq!(code, Some(close::AWAY));
     }
     let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
         .await
@@ -144,16 +143,14 @@ async fn connection_caps_refuse_with_503(backend: Backend) {
     .await;
     let _a1 = ws_from(app.addr, "127.0.0.1").await.expect("first from .1");
     let a2 = ws_from(app.addr, "127.0.0.1").await.expect("second from .1");
-    let refused = ws_from(app.addr, "127.0.0.1").await.err().expect("third from .1 is refused");
-    assert_eq!(refused.status(), 503);
-    let body: Value = serde_json::from_slice(refused.body().as_ref().unwrap()).unwrap();
+    let (status, body) = ws_from(app.addr, "127.0.0.1").await.err().expect("third from .1 is refused");
+    assert_eq!(status, 503);
     assert_eq!(body["error"]["code"], "unavailable", "{body}");
     assert!(body["error"]["message"].as_str().unwrap().contains("your address"));
 
     let _b1 = ws_from(app.addr, "127.0.0.2").await.expect("first from .2");
-    let refused = ws_from(app.addr, "127.0.0.3").await.err().expect("the node is full");
-    assert_eq!(refused.status(), 503);
-    let body: Value = serde_json::from_slice(refused.body().as_ref().unwrap()).unwrap();
+    let (status, body) = ws_from(app.addr, "127.0.0.3").await.err().expect("the node is full");
+    assert_eq!(status, 503);
     assert_eq!(body["error"]["code"], "unavailable");
 
     let text = app.metrics().await;
@@ -178,7 +175,7 @@ async fn idle_connections_are_closed(backend: Backend) {
     busy.subscribe(q, None).await;
     let mut idle = app.ws().await;
     let (code, frames) = idle.until_close().await;
-    assert_eq!(code, Some(CloseCode::Normal));
+    assert_eq!(code, Some(close::NORMAL));
     assert!(frames.is_empty());
     app.answer(q, "still here").await;
     assert_eq!(busy.answers(1).await, vec![(q, 1)]);
@@ -239,14 +236,8 @@ async fn metrics_follow_posts_subscribes_and_closes(backend: Backend) {
     let socket = TcpSocket::new_v4().unwrap();
     socket.set_recv_buffer_size(4096).unwrap();
     let tcp = socket.connect(app.addr).await.unwrap();
-    let (mut stream, _) = tokio_tungstenite::client_async(
-        format!("ws://{}/ws", app.addr),
-        tokio_tungstenite::MaybeTlsStream::Plain(tcp),
-    )
-    .await
-    .unwrap();
-    stream.send(Message::text(json!({"type": "subscribe", "question_id": q}).to_string())).await.unwrap();
-    let mut slow = WsClient { stream };
+    let mut slow = WsClient::over(app.addr, tcp).await.unwrap();
+    slow.send(json!({"type": "subscribe", "question_id": q})).await;
     assert_eq!(slow.recv().await["type"], "subscribed");
     let big = "x".repeat(30_000);
     let mut posted = 0;

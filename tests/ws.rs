@@ -2,10 +2,10 @@
 //! frames. Absence of a message is checked by order, not by waiting: if a client should not
 //! have heard X, the next thing it hears after a later event Y must be Y.
 
-use crate::common::{Backend, TestApp, WsClient, eventually, spawn, spawn_with};
+use crate::common::{Backend, TestApp, WsClient, close, eventually, spawn, spawn_with};
 use futures_util::{SinkExt, future::join_all};
 use serde_json::json;
-use tokio_tungstenite::tungstenite::{Message, protocol::frame::coding::CloseCode};
+use tokio_tungstenite::tungstenite::Message;
 
 async fn fan_out_reaches_every_subscriber_once(backend: Backend) {
     let app = spawn(backend).await;
@@ -134,7 +134,7 @@ async fn slow_consumer_is_closed_without_delaying_others(backend: Backend) {
     }
 
     let (code, frames) = slow.until_close().await;
-    assert_eq!(code, Some(CloseCode::Again), "closed with 1013");
+    assert_eq!(code, Some(close::AGAIN), "closed with 1013");
     // What it did get was a gap-free prefix.
     let seqs: Vec<i64> = frames.iter().map(|f| f["answer"]["seq"].as_i64().unwrap()).collect();
     assert_eq!(seqs, (1..=seqs.len() as i64).collect::<Vec<_>>());
@@ -146,10 +146,7 @@ async fn slow_client(app: &TestApp) -> WsClient {
     let socket = tokio::net::TcpSocket::new_v4().unwrap();
     socket.set_recv_buffer_size(4096).unwrap();
     let tcp = socket.connect(app.addr).await.unwrap();
-    let url = format!("ws://{}/ws", app.addr);
-    let (stream, _) =
-        tokio_tungstenite::client_async(url, tokio_tungstenite::MaybeTlsStream::Plain(tcp)).await.unwrap();
-    WsClient { stream }
+    WsClient::over(app.addr, tcp).await.unwrap()
 }
 
 /// Each bad frame gets an error message, and the connection keeps working.
@@ -177,7 +174,7 @@ async fn bad_frames_get_errors_and_the_connection_stays(backend: Backend) {
         assert_eq!(reply["code"], *code, "{frame}");
         assert!(reply["message"].as_str().is_some_and(|m| !m.is_empty()));
     }
-    ws.stream.send(Message::binary(vec![1, 2, 3])).await.unwrap();
+    ws.conn.get_mut().send(Message::binary(vec![1, 2, 3])).await.unwrap();
     assert_eq!(ws.recv().await["code"], "unsupported_frame");
 
     // The unknown question's error names it.
@@ -207,7 +204,7 @@ async fn oversized_frame_closes_with_1009(backend: Backend) {
     let frame = json!({"type": "subscribe", "question_id": "x".repeat(70 * 1024)}).to_string();
     ws.send_text(&frame).await;
     let (code, _) = ws.until_close().await;
-    assert_eq!(code, Some(CloseCode::Size));
+    assert_eq!(code, Some(close::SIZE));
 }
 
 /// Stopping the server closes sockets with 1001, and the subscription is released.
@@ -222,7 +219,7 @@ async fn shutdown_closes_with_1001(backend: Backend) {
         async move { stopper.stop().await }
     });
     let (code, _) = ws.until_close().await;
-    assert_eq!(code, Some(CloseCode::Away));
+    assert_eq!(code, Some(close::AWAY));
     assert_eq!(stopping.await.unwrap(), 0, "the connection finished within the grace period");
 }
 
@@ -237,7 +234,7 @@ async fn silent_peer_is_dropped(backend: Backend) {
     eventually("the silent peer is dropped", || async { app.metric("qa_hub_subscriptions").await == 0.0 })
         .await;
     let (code, _) = silent.until_close().await;
-    assert_eq!(code, Some(CloseCode::Policy));
+    assert_eq!(code, Some(close::POLICY));
 }
 
 on_both_backends!(

@@ -231,7 +231,10 @@ impl Connection {
                 Err(refused) => self.out.send(wire::refused(&refused)).await,
             },
             Some(Ok(AggregatedMessage::Binary(_))) => {
-                let refused = ProtocolError::new(ErrorCode::UnsupportedFrame, "Send JSON text frames, not binary ones.");
+                let refused = ProtocolError::new(
+                    ErrorCode::UnsupportedFrame,
+                    "Send JSON text frames, not binary ones.",
+                );
                 self.out.send(wire::refused(&refused)).await
             }
             Some(Ok(AggregatedMessage::Ping(bytes))) => self.out.pong(&bytes).await,

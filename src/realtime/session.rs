@@ -124,8 +124,11 @@ impl Session {
                         wire::unsubscribed(topic, seq)
                     }
                     None => wire::refused(
-                        &ProtocolError::new(ErrorCode::NotSubscribed, "This connection is not subscribed to that topic.")
-                            .about(topic),
+                        &ProtocolError::new(
+                            ErrorCode::NotSubscribed,
+                            "This connection is not subscribed to that topic.",
+                        )
+                        .about(topic),
                     ),
                 };
                 out.send(reply).await
@@ -142,7 +145,10 @@ impl Session {
         let refuse = |code, message: &str| wire::refused(&ProtocolError::new(code, message).about(topic));
         if self.sent.contains_key(&topic) {
             return out
-                .send(refuse(ErrorCode::AlreadySubscribed, "This connection is already subscribed to that topic."))
+                .send(refuse(
+                    ErrorCode::AlreadySubscribed,
+                    "This connection is already subscribed to that topic.",
+                ))
                 .await;
         }
         if self.sent.len() >= self.max_subscriptions {

@@ -8,14 +8,11 @@
 
 use std::{net::SocketAddr, time::Duration};
 
-use futures_util::{SinkExt, StreamExt};
 use qa_hub::{Application, Config, app::Stopper};
+use qa_hub_client::Connection as WsConnection;
 use serde_json::{Value, json};
 use sqlx::{Connection, PgConnection};
-use tokio_tungstenite::{
-    MaybeTlsStream, WebSocketStream,
-    tungstenite::{Message, protocol::frame::coding::CloseCode},
-};
+use tokio_tungstenite::MaybeTlsStream;
 use uuid::Uuid;
 
 /// How long a test waits for an event before it fails.
@@ -292,27 +289,44 @@ pub fn id_of(v: &Value) -> Uuid {
     Uuid::parse_str(v["id"].as_str().expect("an id")).unwrap()
 }
 
-/// A WebSocket client speaking the hub's JSON protocol.
+/// Close codes the tests expect (RFC 6455 and the hub's own use of them).
+pub mod close {
+    pub const NORMAL: u16 = 1000;
+    pub const AWAY: u16 = 1001;
+    pub const POLICY: u16 = 1008;
+    pub const SIZE: u16 = 1009;
+    pub const AGAIN: u16 = 1013;
+}
+
+/// A WebSocket client for tests, on the client crate's one-connection API: frames are read as
+/// raw JSON so that tests can check the wire format itself.
 pub struct WsClient {
-    pub stream: WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>,
+    pub conn: WsConnection<MaybeTlsStream<tokio::net::TcpStream>>,
 }
 
 impl WsClient {
     pub async fn connect(addr: SocketAddr) -> Self {
-        let (stream, _) =
-            tokio_tungstenite::connect_async(format!("ws://{addr}/ws")).await.expect("ws connects");
-        Self { stream }
+        Self { conn: WsConnection::connect(&format!("ws://{addr}/ws")).await.expect("ws connects") }
+    }
+
+    /// The WebSocket handshake over a socket the test opened itself (a chosen source address,
+    /// a small receive buffer); `Err` carries the client's error, e.g. an HTTP 503 refusal.
+    pub async fn over(addr: SocketAddr, tcp: tokio::net::TcpStream) -> Result<Self, qa_hub_client::Error> {
+        let conn =
+            WsConnection::handshake(&format!("ws://{addr}/ws"), MaybeTlsStream::Plain(tcp), None).await?;
+        Ok(Self { conn })
     }
 
     pub async fn send_text(&mut self, text: &str) {
-        self.stream.send(Message::text(text)).await.expect("ws send");
+        self.conn.send_text(text).await.expect("ws send");
     }
 
     pub async fn send(&mut self, v: Value) {
         self.send_text(&v.to_string()).await;
     }
 
-    /// Subscribes and waits for the `subscribed` reply; returns its answer_count.
+    /// Subscribes (the legacy `question_id` form, which the hub keeps accepting) and waits
+    /// for the `subscribed` reply; returns its answer_count.
     pub async fn subscribe(&mut self, question_id: Uuid, after_seq: Option<i64>) -> i64 {
         let mut msg = json!({"type": "subscribe", "question_id": question_id});
         if let Some(seq) = after_seq {
@@ -332,29 +346,23 @@ impl WsClient {
 
     /// The next JSON message, or None when `wait` passes first.
     pub async fn recv_within(&mut self, wait: Duration) -> Option<Value> {
-        let deadline = tokio::time::Instant::now() + wait;
-        loop {
-            let frame = tokio::time::timeout_at(deadline, self.stream.next()).await.ok()?;
-            match frame {
-                Some(Ok(Message::Text(text))) => {
-                    return Some(serde_json::from_str(&text).expect("JSON frame"));
-                }
-                Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
-                other => panic!("expected a text frame, got {other:?}"),
-            }
+        let text = tokio::time::timeout(wait, self.conn.recv_text()).await.ok()?;
+        match text {
+            Ok(text) => Some(serde_json::from_str(&text).expect("JSON frame")),
+            Err(other) => panic!("expected a text frame, got {other}"),
         }
     }
 
     /// Reads until the server closes; returns the close code and the text frames before it.
-    pub async fn until_close(&mut self) -> (Option<CloseCode>, Vec<Value>) {
+    pub async fn until_close(&mut self) -> (Option<u16>, Vec<Value>) {
         let mut seen = Vec::new();
         loop {
-            let frame = tokio::time::timeout(WAIT, self.stream.next()).await.expect("close within the wait");
+            let frame =
+                tokio::time::timeout(WAIT, self.conn.recv_text()).await.expect("close within the wait");
             match frame {
-                Some(Ok(Message::Text(text))) => seen.push(serde_json::from_str(&text).unwrap()),
-                Some(Ok(Message::Close(frame))) => return (frame.map(|f| f.code), seen),
-                Some(Ok(_)) => continue,
-                Some(Err(_)) | None => return (None, seen),
+                Ok(text) => seen.push(serde_json::from_str(&text).unwrap()),
+                Err(qa_hub_client::Error::Closed(close)) => return (close.map(|c| c.code), seen),
+                Err(_) => return (None, seen),
             }
         }
     }
