@@ -46,6 +46,7 @@ impl Application {
                     store.clone(),
                     hub.clone(),
                     metrics.clone(),
+                    config.notify_inline_bytes,
                     shutdown.clone(),
                 )
                 .await?

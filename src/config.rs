@@ -99,6 +99,14 @@ pub struct Config {
     /// or `local` (this node only). Default: `postgres` on a Postgres database, else `local`.
     #[arg(long, global = true, env = "QA_HUB_BROKER", value_enum)]
     pub broker: Option<BrokerKind>,
+
+    /// Postgres broker: events whose frame is shorter than this many bytes travel in the
+    /// NOTIFY payload (other nodes need no database read); longer ones go by reference. At most
+    /// 8000 (Postgres' limit); 0 sends every event by reference. The default is where the two
+    /// paths cost the same in docs/scaling.md's measurements: larger payloads slow every
+    /// notifying commit more than the read they save.
+    #[arg(long, global = true, env = "QA_HUB_NOTIFY_INLINE_BYTES", default_value_t = 3000)]
+    pub notify_inline_bytes: usize,
 }
 
 /// The brokers qa-hub can use (see `broker`).

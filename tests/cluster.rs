@@ -151,7 +151,8 @@ async fn payload_and_reference_paths_both_deliver_exactly_once() {
     let nodes = cluster(3).await;
     let q = nodes[0].question().await;
     let mut clients = subscribers(&nodes, 1, q).await;
-    // Its frame is a little over NOTIFY's 8,000 bytes; 7,000 would still fit.
+    // Its frame is a little over NOTIFY's 8,000-byte limit, so it goes by reference whatever
+    // `--notify-inline-bytes` says.
     let near_limit = "x".repeat(7_900);
     for i in 1..=24 {
         let body = if i % 2 == 0 { near_limit.clone() } else { format!("short {i}") };
@@ -302,7 +303,8 @@ async fn readyz_says_not_ready_while_the_listener_is_cut_off_then_catches_up() {
 ///     cargo test --test main cluster::notify_throughput -- --ignored --nocapture
 ///
 /// and tune with QA_HUB_BENCH_NODES (3), _ANSWERS (3000), _POSTERS (8), _QUESTIONS (50) and
-/// _BODY_BYTES (20; 7,000 still travels in the NOTIFY payload, 8,000 goes by reference).
+/// _BODY_BYTES (20) and _INLINE_BYTES (the server's `--notify-inline-bytes`, default 3000; 0
+/// sends every event by reference, 8000 inlines everything that fits).
 /// Answers are posted over REST to node 0; every other node gets each one only through
 /// LISTEN/NOTIFY (and, by reference, a read of the log). Each node has one WebSocket client
 /// subscribed to every question.
@@ -321,6 +323,7 @@ async fn notify_throughput() {
         env("QUESTIONS", 50),
         env("BODY_BYTES", 20),
     );
+    let inline_bytes = env("INLINE_BYTES", 3000);
     let db = TestDb::new(Backend::Postgres).await;
     let mut nodes = Vec::new();
     for i in 0..n_nodes {
@@ -329,6 +332,7 @@ async fn notify_throughput() {
                 c.node_id = Some(format!("bench-{i}"));
                 c.db_pool = if i == 0 { n_posters as u32 + 2 } else { 4 };
                 c.outbound_queue = n_answers + 16;
+                c.notify_inline_bytes = inline_bytes;
             })
             .await,
         );
@@ -364,7 +368,8 @@ async fn notify_throughput() {
     let done: Vec<Instant> = join_all(receivers).await.into_iter().map(|r| r.unwrap()).collect();
     let rate = |d: Duration| n_answers as f64 / d.as_secs_f64();
     println!(
-        "nodes={n_nodes} answers={n_answers} posters={n_posters} questions={n_questions} body={body_bytes}B: \
+        "nodes={n_nodes} answers={n_answers} posters={n_posters} questions={n_questions} body={body_bytes}B \
+         inline<{inline_bytes}B: \
          posted in {posted:.2?} ({:.0} answers/s committed)",
         rate(posted)
     );

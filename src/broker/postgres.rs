@@ -3,9 +3,10 @@
 //!
 //! Its [`CommitHook`] sends one `pg_notify('qa_hub_events', …)` per event inside the
 //! transaction that records it, so Postgres delivers it only on commit and in commit order
-//! (which is seq order within a topic). The payload is the event's own wire frame when it fits
-//! NOTIFY's 8,000-byte limit, so a node serves a remote event without reading the database;
-//! otherwise it is a reference (`{"topic","seq"}`) and the node reads the event from the log —
+//! (which is seq order within a topic). The payload is the event's own wire frame when it is
+//! shorter than `--notify-inline-bytes` (3,000 by default; NOTIFY's limit is 8,000), so a node
+//! serves a remote event without reading the database; otherwise it is a reference
+//! (`{"topic","seq"}`) and the node reads the event from the log —
 //! once per event, not per subscriber, and only if somebody here watches the topic. The hub
 //! drops seqs it already handed out, so the committing node hearing its own NOTIFY (it has
 //! published locally right after commit) is harmless.
@@ -49,8 +50,7 @@ use crate::{
 
 /// The channel every committed event is announced on.
 pub const CHANNEL: &str = "qa_hub_events";
-/// NOTIFY payloads must be shorter than 8,000 bytes; a frame this long or longer goes by
-/// reference.
+/// NOTIFY payloads must be shorter than 8,000 bytes: the most a frame may be to travel inline.
 pub const INLINE_LIMIT: usize = 8000;
 
 /// Prefix of the listening connection's `application_name`; the node id follows it, so an
@@ -182,9 +182,11 @@ impl Heard {
     }
 }
 
-/// Announces events inside their transaction: the frame itself when it fits, else a
-/// reference. One statement per batch.
-struct Announce;
+/// Announces events inside their transaction: the frame itself when it is shorter than
+/// `inline_limit` bytes, else a reference. One statement per batch.
+struct Announce {
+    inline_limit: usize,
+}
 
 impl CommitHook for Announce {
     fn before_commit<'a>(
@@ -193,7 +195,7 @@ impl CommitHook for Announce {
         events: &'a [Event],
     ) -> BoxFuture<'a, sqlx::Result<()>> {
         Box::pin(async move {
-            let payloads: Vec<String> = events.iter().map(payload).collect();
+            let payloads: Vec<String> = events.iter().map(|e| payload(e, self.inline_limit)).collect();
             sqlx::query(
                 "SELECT pg_notify($1, p) FROM unnest($2::text[]) WITH ORDINALITY AS u(p, i) ORDER BY i",
             )
@@ -207,9 +209,9 @@ impl CommitHook for Announce {
 }
 
 /// An event's NOTIFY payload.
-fn payload(event: &Event) -> String {
+fn payload(event: &Event, inline_limit: usize) -> String {
     let frame = wire::event(event);
-    if frame.len() < INLINE_LIMIT {
+    if frame.len() < inline_limit {
         frame.to_string()
     } else {
         serde_json::json!({"topic": event.topic.to_string(), "seq": event.seq}).to_string()
@@ -234,6 +236,7 @@ impl PostgresBroker {
         store: Store,
         hub: Arc<Hub>,
         metrics: Arc<Metrics>,
+        inline_limit: usize,
         shutdown: CancellationToken,
     ) -> anyhow::Result<Arc<Self>> {
         let options = options.application_name(&format!("{LISTENER_APP_NAME}:{node_id}"));
@@ -252,7 +255,7 @@ impl PostgresBroker {
         // Nobody can have subscribed yet, so there is nothing to catch up on: ready at once.
         status.caught_up.store(listener.generation, Ordering::Release);
         tokio::spawn(listener.run(first, shutdown.clone()));
-        store.set_commit_hook(Arc::new(Announce));
+        store.set_commit_hook(Arc::new(Announce { inline_limit: inline_limit.min(INLINE_LIMIT) }));
         let fetcher = Fetcher { store, hub: hub.clone(), status: status.clone(), metrics };
         tokio::spawn(fetcher.run(inbox, shutdown));
         Ok(Arc::new(Self { hub, status }))
@@ -594,16 +597,18 @@ mod tests {
             }),
         };
         let small = event("short".into());
-        match Heard::from_payload(&payload(&small)).unwrap() {
+        match Heard::from_payload(&payload(&small, INLINE_LIMIT)).unwrap() {
             Heard::Frame { topic, seq, frame } => {
                 assert_eq!((topic, seq), (Topic::Question(q), 7));
                 assert_eq!(frame, wire::event(&small));
             }
             other => panic!("expected the frame, got {other:?}"),
         }
-        let large = payload(&event("x".repeat(INLINE_LIMIT)));
+        let large = payload(&event("x".repeat(INLINE_LIMIT)), INLINE_LIMIT);
         assert!(large.len() < 200, "{large}");
         assert!(matches!(Heard::from_payload(&large).unwrap(), Heard::Reference { seq: 7, .. }));
+        let forced = payload(&small, 0);
+        assert!(matches!(Heard::from_payload(&forced).unwrap(), Heard::Reference { seq: 7, .. }));
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
