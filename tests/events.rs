@@ -10,50 +10,38 @@ use crate::common::{Backend, TestApp, TestDb, spawn};
 /// Records an event of a kind no code path writes, as a newer node (or a test) might, under
 /// the topic's next seq. Returns that seq.
 async fn record_probe_event(db: &TestDb, question: uuid::Uuid) -> i64 {
+    use sqlx::Connection;
     let topic = format!("question:{question}");
     let payload = r#"{"note":"from a newer node"}"#;
+    // The same statements on either engine, in one transaction.
+    macro_rules! record {
+        ($conn:expr) => {{
+            let mut conn = $conn;
+            let mut tx = conn.begin().await.unwrap();
+            let seq: i64 =
+                sqlx::query_scalar("UPDATE topics SET last_seq = last_seq + 1 WHERE name = $1 RETURNING last_seq")
+                    .bind(&topic)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .unwrap();
+            sqlx::query(
+                "INSERT INTO events (topic, seq, kind, payload, created_at) VALUES ($1, $2, 'test_probe', $3, $4)",
+            )
+            .bind(&topic)
+            .bind(seq)
+            .bind(payload)
+            .bind(chrono::Utc::now())
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+            tx.commit().await.unwrap();
+            seq
+        }};
+    }
     if db.url.starts_with("sqlite:") {
-        use sqlx::Connection;
-        let mut conn = sqlx::SqliteConnection::connect(&db.url).await.unwrap();
-        let mut tx = conn.begin().await.unwrap();
-        let seq: i64 = sqlx::query_scalar(
-            "UPDATE topics SET last_seq = last_seq + 1 WHERE name = $1 RETURNING last_seq",
-        )
-        .bind(&topic)
-        .fetch_one(&mut *tx)
-        .await
-        .unwrap();
-        sqlx::query("INSERT INTO events (topic, seq, kind, payload, created_at) VALUES ($1, $2, 'test_probe', $3, $4)")
-            .bind(&topic)
-            .bind(seq)
-            .bind(payload)
-            .bind(chrono::Utc::now())
-            .execute(&mut *tx)
-            .await
-            .unwrap();
-        tx.commit().await.unwrap();
-        seq
+        record!(sqlx::SqliteConnection::connect(&db.url).await.unwrap())
     } else {
-        use sqlx::Connection;
-        let mut conn = sqlx::PgConnection::connect(&db.url).await.unwrap();
-        let mut tx = conn.begin().await.unwrap();
-        let seq: i64 = sqlx::query_scalar(
-            "UPDATE topics SET last_seq = last_seq + 1 WHERE name = $1 RETURNING last_seq",
-        )
-        .bind(&topic)
-        .fetch_one(&mut *tx)
-        .await
-        .unwrap();
-        sqlx::query("INSERT INTO events (topic, seq, kind, payload, created_at) VALUES ($1, $2, 'test_probe', $3, $4)")
-            .bind(&topic)
-            .bind(seq)
-            .bind(payload)
-            .bind(chrono::Utc::now())
-            .execute(&mut *tx)
-            .await
-            .unwrap();
-        tx.commit().await.unwrap();
-        seq
+        record!(sqlx::PgConnection::connect(&db.url).await.unwrap())
     }
 }
 
