@@ -12,6 +12,7 @@ use crate::common::{Backend, TestApp, TestDb, spawn};
 async fn record_probe_event(db: &TestDb, question: uuid::Uuid) -> i64 {
     use sqlx::Connection;
     let topic = format!("question:{question}");
+    let id = question;
     let payload = r#"{"note":"from a newer node"}"#;
     // The same statements on either engine, in one transaction.
     macro_rules! record {
@@ -19,8 +20,8 @@ async fn record_probe_event(db: &TestDb, question: uuid::Uuid) -> i64 {
             let mut conn = $conn;
             let mut tx = conn.begin().await.unwrap();
             let seq: i64 =
-                sqlx::query_scalar("UPDATE topics SET last_seq = last_seq + 1 WHERE name = $1 RETURNING last_seq")
-                    .bind(&topic)
+                sqlx::query_scalar("UPDATE questions SET last_seq = last_seq + 1 WHERE id = $1 RETURNING last_seq")
+                    .bind(id)
                     .fetch_one(&mut *tx)
                     .await
                     .unwrap();

@@ -1,11 +1,12 @@
 -- The event log: everything that happens on a topic (`question:<uuid>` today), with the
 -- topic's own contiguous seq, written in the transaction of the change it records.
-CREATE TABLE topics (
-    name     TEXT PRIMARY KEY,
-    -- The seq allocator: a writer increments it and takes the new value. The row lock it
-    -- holds until commit makes seqs contiguous and commit order equal seq order.
-    last_seq BIGINT NOT NULL DEFAULT 0
-);
+--
+-- A topic's seq allocator lives on the row that owns the topic: `questions.last_seq` for
+-- `question:<id>` (a `users.last_seq` will serve `user:<id>`). A writer increments it and
+-- takes the new value; the row lock it holds until commit makes seqs contiguous and commit
+-- order equal seq order. On the owner's row, the increment dirties no page that the change
+-- does not already touch (a new answer updates `answer_count` on the same row).
+ALTER TABLE questions ADD COLUMN last_seq BIGINT NOT NULL DEFAULT 0;
 
 CREATE TABLE events (
     topic      TEXT NOT NULL,
@@ -20,7 +21,7 @@ CREATE TABLE events (
     PRIMARY KEY (topic, seq)
 );
 
--- Every existing question and answer, as if they had been recorded from the start.
-INSERT INTO topics (name, last_seq) SELECT 'question:' || id::text, answer_count FROM questions;
+-- Every existing answer, as if it had been recorded from the start.
+UPDATE questions SET last_seq = answer_count;
 INSERT INTO events (topic, seq, kind, ref_id, created_at)
     SELECT 'question:' || question_id::text, seq, 'answer', id, created_at FROM answers;

@@ -9,10 +9,10 @@
 //! Under load posts queue for the writer anyway, so this task takes everything queued (up to
 //! [`MAX_BATCH`]) and commits it as one transaction: BEGIN, COMMIT, the WAL flush and (on
 //! Postgres) the notify lock are paid once per batch. Alone, a post still commits at once:
-//! nothing waits to fill a batch. Each post takes two numbers in its transaction: the
-//! answer's number in its question (`questions.answer_count`) and the event's seq in its topic
-//! (`topics.last_seq`); the row locks of both increments serialise writers of one question
-//! until commit, so both are contiguous and in commit order. A [`CommitHook`] (the Postgres
+//! nothing waits to fill a batch. Each post takes two numbers in its transaction, both from
+//! its question's row: the answer's number in its question (`answer_count`) and the event's
+//! seq in the question's topic (`last_seq`); the row lock of the increment serialises writers
+//! of one question until commit, so both are contiguous and in commit order. A [`CommitHook`] (the Postgres
 //! broker's NOTIFY) runs in the same transaction, so it is delivered exactly when the batch
 //! commits.
 //! docs/benchmarks.md has the before/after figures.
@@ -176,7 +176,8 @@ async fn commit(writer: &Writer, jobs: &[Job]) -> sqlx::Result<Vec<Option<Event>
 /// (so concurrent batches, on this node or another, cannot deadlock), then one statement that
 /// numbers and writes every post, then the commit hook (NOTIFY). The numbers follow from the
 /// counters' new values, as on SQLite: a question with `k` posts in the batch and answer count
-/// `c` after the UPDATE gave them `c-k+1 ..= c`, in queue order (`ord`).
+/// `c` after the UPDATE gave them `c-k+1 ..= c`, in queue order (`ord`); the same for its
+/// topic's `last_seq`.
 async fn commit_postgres(
     pool: &PgPool,
     hook: Option<&Arc<dyn CommitHook>>,
@@ -194,17 +195,14 @@ async fn commit_postgres(
              SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::timestamptz[]) \
                  WITH ORDINALITY AS i(id, question_id, body, author, created_at, ord)), \
          counts AS (SELECT question_id, count(*) AS k FROM input GROUP BY question_id), \
-         q AS (UPDATE questions SET answer_count = answer_count + counts.k FROM counts \
-               WHERE questions.id = counts.question_id RETURNING questions.id, questions.answer_count), \
-         t AS (UPDATE topics SET last_seq = last_seq + counts.k FROM counts JOIN q ON q.id = counts.question_id \
-               WHERE topics.name = 'question:' || counts.question_id::text \
-               RETURNING topics.name, topics.last_seq), \
+         q AS (UPDATE questions SET answer_count = answer_count + counts.k, last_seq = last_seq + counts.k \
+               FROM counts WHERE questions.id = counts.question_id \
+               RETURNING questions.id, questions.answer_count, questions.last_seq), \
          numbered AS ( \
              SELECT i.*, \
                     q.answer_count - c.k + row_number() OVER w AS answer_seq, \
-                    t.last_seq - c.k + row_number() OVER w AS event_seq \
+                    q.last_seq - c.k + row_number() OVER w AS event_seq \
              FROM input i JOIN counts c USING (question_id) JOIN q ON q.id = i.question_id \
-                  JOIN t ON t.name = 'question:' || i.question_id::text \
              WINDOW w AS (PARTITION BY i.question_id ORDER BY i.ord)), \
          a AS (INSERT INTO answers (id, question_id, seq, body, author, created_at) \
                SELECT id, question_id, answer_seq, body, author, created_at FROM numbered), \
@@ -238,11 +236,11 @@ async fn commit_postgres(
 }
 
 /// SQLite runs each statement on its connection's own thread, so every statement is a
-/// cross-thread round trip: a batch is written in four statements whatever its size (one
-/// UPDATE per counter table, one INSERT per row table), not four per post. SQLite has one
-/// writer, so the numbers each post gets follow from the counters' new values: a question
-/// with `k` posts in the batch and answer count `c` after the UPDATE gave them `c-k+1 ..= c`,
-/// in queue order.
+/// cross-thread round trip: a batch is written in three statements whatever its size (one
+/// UPDATE of the questions' counters, one INSERT per row table), not three per post. SQLite
+/// has one writer, so the numbers each post gets follow from the counters' new values: a
+/// question with `k` posts in the batch and answer count `c` after the UPDATE gave them
+/// `c-k+1 ..= c`, in queue order (and the same for the topic's seq).
 async fn commit_sqlite(writer: &SqlitePool, jobs: &[Job]) -> sqlx::Result<Vec<Option<Event>>> {
     use std::collections::HashMap;
 
@@ -264,36 +262,28 @@ async fn commit_sqlite(writer: &SqlitePool, jobs: &[Job]) -> sqlx::Result<Vec<Op
         row.push_bind(*q).push_bind(*k);
     });
     qb.push(
-        ") UPDATE questions SET answer_count = answer_count + c.k FROM c WHERE questions.id = c.id \
-         RETURNING questions.id, questions.answer_count",
+        ") UPDATE questions SET answer_count = answer_count + c.k, last_seq = last_seq + c.k \
+         FROM c WHERE questions.id = c.id RETURNING questions.id, questions.answer_count, questions.last_seq",
     );
-    let answer_counts: HashMap<Uuid, i64> =
-        qb.build_query_as().fetch_all(&mut *tx).await?.into_iter().collect();
-    // Unknown questions are simply absent from the counts: their posts write nothing.
-    let known: Vec<(String, i64)> = counts
-        .iter()
-        .filter(|(q, _)| answer_counts.contains_key(q))
-        .map(|(q, k)| (Topic::Question(*q).to_string(), *k))
+    // Unknown questions are simply absent: their posts write nothing.
+    let counters: HashMap<Uuid, (i64, i64)> = qb
+        .build_query_as::<(Uuid, i64, i64)>()
+        .fetch_all(&mut *tx)
+        .await?
+        .into_iter()
+        .map(|(q, answers, events)| (q, (answers, events)))
         .collect();
-    if known.is_empty() {
+    if counters.is_empty() {
         tx.commit().await?;
         return Ok(jobs.iter().map(|_| None).collect());
     }
-    let mut qb = QueryBuilder::<Sqlite>::new("WITH c(name, k) AS (");
-    qb.push_values(&known, |mut row, (name, k)| {
-        row.push_bind(name).push_bind(*k);
-    });
-    qb.push(") UPDATE topics SET last_seq = last_seq + c.k FROM c WHERE topics.name = c.name RETURNING topics.name, topics.last_seq");
-    let last_seqs: HashMap<String, i64> =
-        qb.build_query_as().fetch_all(&mut *tx).await?.into_iter().collect();
 
     // Hand out the numbers: walking the batch in order, each post of a question takes the
-    // next one of the range its question's UPDATE made room for.
+    // next one of the ranges its question's UPDATE made room for.
     let mut next: HashMap<Uuid, (i64, i64)> = counts
         .iter()
         .filter_map(|(q, k)| {
-            let answers = answer_counts.get(q)?;
-            let events = last_seqs.get(&Topic::Question(*q).to_string())?;
+            let (answers, events) = counters.get(q)?;
             Some((*q, (answers - k + 1, events - k + 1)))
         })
         .collect();

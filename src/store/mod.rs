@@ -180,7 +180,7 @@ impl Store {
         }
     }
 
-    /// Stores a question, and its topic with no events yet.
+    /// Stores a question; its topic starts with no events (`last_seq` 0).
     pub async fn create_question(&self, new: NewQuestion) -> Result<Question, DomainError> {
         let question = Question {
             id: Uuid::now_v7(),
@@ -190,7 +190,6 @@ impl Store {
             created_at: now(),
             answer_count: 0,
         };
-        let topic = Topic::Question(question.id).to_string();
         macro_rules! insert {
             ($tx:expr) => {{
                 sqlx::query(
@@ -204,10 +203,6 @@ impl Store {
                 .bind(question.created_at)
                 .execute(&mut *$tx)
                 .await?;
-                sqlx::query("INSERT INTO topics (name, last_seq) VALUES ($1, 0)")
-                    .bind(&topic)
-                    .execute(&mut *$tx)
-                    .await?;
             }};
         }
         async {
@@ -287,13 +282,8 @@ impl Store {
     pub async fn topic_head(&self, topic: Topic) -> Result<Option<TopicHead>, DomainError> {
         let row: Option<(i64, Option<i64>)> = match topic {
             Topic::Question(id) => {
-                const SQL: &str = "SELECT t.last_seq, q.answer_count FROM topics t \
-                                   JOIN questions q ON q.id = $2 WHERE t.name = $1";
-                with_reader!(self, pool => sqlx::query_as(SQL)
-                    .bind(topic.to_string())
-                    .bind(id)
-                    .fetch_optional(pool)
-                    .await)
+                const SQL: &str = "SELECT last_seq, answer_count FROM questions WHERE id = $1";
+                with_reader!(self, pool => sqlx::query_as(SQL).bind(id).fetch_optional(pool).await)
             }
             // No other kind of topic exists yet.
             _ => Ok(None),
@@ -336,18 +326,20 @@ impl Store {
     ) -> Result<Vec<Event>, DomainError> {
         match self {
             Self::Postgres(pool, _) => {
-                let (names, after): (Vec<String>, Vec<i64>) =
-                    watched.iter().map(|(t, s)| (t.to_string(), *s)).unzip();
+                // Question topics are the only kind so far; another kind joins its owner table.
+                let (questions, after): (Vec<Uuid>, Vec<i64>) =
+                    watched.iter().filter_map(|(t, s)| Some((t.question_id()?, *s))).unzip();
                 const SQL: &str = concat!(
                     "SELECT ",
                     event_columns!(),
-                    " FROM unnest($1::text[], $2::bigint[]) AS w(topic, after_seq) \
-                      JOIN topics t ON t.name = w.topic \
-                      JOIN events e ON e.topic = w.topic AND e.seq > GREATEST(w.after_seq, t.last_seq - $3) \
+                    " FROM unnest($1::uuid[], $2::bigint[]) AS w(question_id, after_seq) \
+                      JOIN questions q ON q.id = w.question_id \
+                      JOIN events e ON e.topic = 'question:' || w.question_id::text \
+                                   AND e.seq > GREATEST(w.after_seq, q.last_seq - $3) \
                       LEFT JOIN answers a ON a.id = e.ref_id ORDER BY e.topic, e.seq"
                 );
                 let rows: Vec<EventRow> = sqlx::query_as(SQL)
-                    .bind(&names)
+                    .bind(&questions)
                     .bind(&after)
                     .bind(max_per_topic)
                     .fetch_all(pool)
