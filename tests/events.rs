@@ -160,8 +160,76 @@ async fn an_unknown_event_kind_is_passed_on_in_seq_order(backend: Backend) {
     assert_eq!((next["type"].as_str(), next["seq"].as_i64()), (Some("answer"), Some(2)));
 }
 
+/// A database made before the event log (only the first migration) upgrades in place: the
+/// existing answers become their questions' first events, so a client resumes across the
+/// upgrade by the same seqs, and new answers continue the count.
+async fn existing_answers_become_events_on_upgrade(backend: Backend) {
+    use sqlx::{Connection, migrate::Migrator};
+
+    let db = TestDb::new(backend).await;
+    let engine = if backend == Backend::Sqlite { "sqlite" } else { "postgres" };
+    // The migrations as they were before the event log: the first one alone.
+    let old = tempfile::tempdir().unwrap();
+    let first = std::fs::read_dir(format!("{}/migrations/{engine}", env!("CARGO_MANIFEST_DIR")))
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .min()
+        .unwrap();
+    std::fs::copy(&first, old.path().join(first.file_name().unwrap())).unwrap();
+    let migrator = Migrator::new(old.path()).await.unwrap();
+    let (q, created) = (uuid::Uuid::now_v7(), chrono::Utc::now());
+    macro_rules! old_schema_with_two_answers {
+        ($conn:expr) => {{
+            let mut conn = $conn;
+            migrator.run(&mut conn).await.unwrap();
+            sqlx::query("INSERT INTO questions (id, title, body, author, created_at, answer_count) VALUES ($1, 't', 'b', 'ann', $2, 2)")
+                .bind(q)
+                .bind(created)
+                .execute(&mut conn)
+                .await
+                .unwrap();
+            for seq in 1..=2_i64 {
+                sqlx::query("INSERT INTO answers (id, question_id, seq, body, author, created_at) VALUES ($1, $2, $3, $4, 'bob', $5)")
+                    .bind(uuid::Uuid::now_v7())
+                    .bind(q)
+                    .bind(seq)
+                    .bind(format!("old {seq}"))
+                    .bind(created)
+                    .execute(&mut conn)
+                    .await
+                    .unwrap();
+            }
+        }};
+    }
+    if backend == Backend::Sqlite {
+        let options: sqlx::sqlite::SqliteConnectOptions = db.url.parse().unwrap();
+        old_schema_with_two_answers!(
+            sqlx::SqliteConnection::connect_with(&options.create_if_missing(true)).await.unwrap()
+        );
+    } else {
+        old_schema_with_two_answers!(sqlx::PgConnection::connect(&db.url).await.unwrap());
+    }
+
+    let app = crate::common::start_on(db, |_| {}).await;
+    assert_eq!(app.answer(q, "new 3").await["seq"], 3);
+    let mut ws = app.ws().await;
+    ws.send(json!({"type": "subscribe", "topic": format!("question:{q}"), "after_seq": 1})).await;
+    let subscribed = ws.recv().await;
+    assert_eq!((subscribed["seq"].as_i64(), subscribed["answer_count"].as_i64()), (Some(3), Some(3)));
+    for (seq, body) in [(2, "old 2"), (3, "new 3")] {
+        let event = ws.recv().await;
+        assert_eq!(
+            (event["seq"].as_i64(), event["answer"]["body"].as_str()),
+            (Some(seq), Some(body)),
+            "{event}"
+        );
+    }
+    assert_eq!(app.db.count("SELECT count(*) FROM events").await, 3);
+}
+
 on_both_backends!(
     concurrent_writers_on_two_topics_keep_each_seq_contiguous,
     topics_on_the_wire,
     an_unknown_event_kind_is_passed_on_in_seq_order,
+    existing_answers_become_events_on_upgrade,
 );
