@@ -109,11 +109,17 @@
         call(opts.onSubscribed, msg.answer_count);
       } else if (msg.type === "answer") {
         var answer = msg.answer || {};
+        // The topic's seq (servers before topics sent only the answer's, which was the same).
+        var seq = typeof msg.seq === "number" ? msg.seq : answer.seq;
         // The server sends each seq once per subscription; this guards the seam between two
         // subscriptions and any replay, so callers never see a seq twice.
-        if (typeof answer.seq !== "number" || answer.seq <= lastSeq) return;
-        lastSeq = answer.seq;
+        if (typeof seq !== "number" || seq <= lastSeq) return;
+        lastSeq = seq;
         call(opts.onAnswer, answer);
+      } else if (msg.type !== "error" && msg.topic && typeof msg.seq === "number") {
+        // An event kind this client does not know: skip it, but count its seq, so a resume
+        // asks for what comes after it (docs/protocol.md).
+        if (msg.seq > lastSeq) lastSeq = msg.seq;
       } else if (msg.type === "error") {
         if (msg.code === "unavailable") {
           // The server could not read its database (e.g. just restarted): try again later.

@@ -359,14 +359,35 @@ impl Store {
         }
     }
 
-    /// The events at these `(topic, seq)` places, in that order, skipping any that do not
-    /// exist.
+    /// The events at these `(topic, seq)` places, ordered by topic, then seq, skipping any
+    /// that do not exist. One query on Postgres (the broker reads a batch of references).
     pub async fn events_at(&self, places: &[(Topic, i64)]) -> Result<Vec<Event>, DomainError> {
-        let mut events = Vec::with_capacity(places.len());
-        for &(topic, seq) in places {
-            events.extend(self.events_between(topic, seq - 1, seq, 1).await?);
+        match self {
+            Self::Postgres(pool, _) => {
+                let (names, seqs): (Vec<String>, Vec<i64>) =
+                    places.iter().map(|(t, s)| (t.to_string(), *s)).unzip();
+                const SQL: &str = concat!(
+                    "SELECT ",
+                    event_columns!(),
+                    " FROM unnest($1::text[], $2::bigint[]) AS w(topic, seq) \
+                      JOIN events e ON e.topic = w.topic AND e.seq = w.seq \
+                      LEFT JOIN answers a ON a.id = e.ref_id ORDER BY e.topic, e.seq"
+                );
+                let rows: Vec<EventRow> =
+                    sqlx::query_as(SQL).bind(&names).bind(&seqs).fetch_all(pool).await.map_err(db)?;
+                Ok(rows.into_iter().filter_map(EventRow::into_event).collect())
+            }
+            // A single node never reads by reference; kept correct, not fast.
+            Self::Sqlite { .. } => {
+                let mut places = places.to_vec();
+                places.sort();
+                let mut events = Vec::with_capacity(places.len());
+                for (topic, seq) in places {
+                    events.extend(self.events_between(topic, seq - 1, seq, 1).await?);
+                }
+                Ok(events)
+            }
         }
-        Ok(events)
     }
 
     /// Stores an answer under its question's next answer number and records it as an event
