@@ -98,8 +98,12 @@ impl Store {
                 // Other processes (`qa-hub migrate`, a backup) may hold the lock briefly.
                 .busy_timeout(Duration::from_secs(10));
             // The writer never checkpoints itself: see `checkpoint`.
+            // Neither pool pings a connection before lending it (sqlx's default): an in-process
+            // SQLite connection cannot go stale, and the ping is a round trip to the
+            // connection's thread on every acquire, i.e. on every post batch and every read.
             let writer = SqlitePoolOptions::new()
                 .max_connections(1)
+                .test_before_acquire(false)
                 .acquire_timeout(Duration::from_secs(30))
                 .connect_with(options.clone().pragma("wal_autocheckpoint", "0"))
                 .await
@@ -107,6 +111,7 @@ impl Store {
             checkpoint::start(options.clone(), writer.clone()).await?;
             let reader = SqlitePoolOptions::new()
                 .max_connections(pool_size)
+                .test_before_acquire(false)
                 .acquire_timeout(Duration::from_secs(10))
                 .connect_with(options.read_only(true))
                 .await
