@@ -62,6 +62,7 @@ impl Application {
             },
             ping_interval: config.ping_interval(),
             close_timeout: config.close_timeout(),
+            write_timeout: config.write_timeout(),
             idle_timeout: config.idle_timeout(),
         };
         let connections = Connections::new(config.max_connections, config.max_connections_per_ip);

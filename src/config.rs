@@ -66,6 +66,11 @@ pub struct Config {
     #[arg(long, global = true, env = "QA_HUB_PING_INTERVAL_SECS", default_value_t = 30)]
     pub ping_interval_secs: u64,
 
+    /// Seconds one WebSocket write may wait for a peer that does not read (its buffers full)
+    /// before the connection is closed with 1013; at least 1.
+    #[arg(long, global = true, env = "QA_HUB_WRITE_TIMEOUT_SECS", default_value_t = 10)]
+    pub write_timeout_secs: u64,
+
     /// Seconds to wait for a slow peer to accept its close frame before dropping it.
     #[arg(long, global = true, env = "QA_HUB_CLOSE_TIMEOUT_SECS", default_value_t = 10)]
     pub close_timeout_secs: u64,
@@ -147,6 +152,10 @@ impl Config {
             self.ping_interval_secs >= 1,
             "--ping-interval-secs (QA_HUB_PING_INTERVAL_SECS) must be at least 1"
         );
+        anyhow::ensure!(
+            self.write_timeout_secs >= 1,
+            "--write-timeout-secs (QA_HUB_WRITE_TIMEOUT_SECS) must be at least 1"
+        );
         if let Some(id) = &self.node_id {
             anyhow::ensure!(
                 (1..=40).contains(&id.len())
@@ -186,6 +195,10 @@ impl Config {
 
     pub fn ping_interval(&self) -> Duration {
         Duration::from_secs(self.ping_interval_secs)
+    }
+
+    pub fn write_timeout(&self) -> Duration {
+        Duration::from_secs(self.write_timeout_secs)
     }
 
     pub fn close_timeout(&self) -> Duration {

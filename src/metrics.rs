@@ -31,10 +31,12 @@ pub enum Disconnect {
     Protocol,
     /// The database failed while catching up.
     Database,
+    /// A write waited longer than the write timeout: the peer does not read (1013).
+    WriteTimeout,
 }
 
 impl Disconnect {
-    const ALL: [Self; 7] = [
+    const ALL: [Self; 8] = [
         Self::Client,
         Self::Overflow,
         Self::Shutdown,
@@ -42,6 +44,7 @@ impl Disconnect {
         Self::Idle,
         Self::Protocol,
         Self::Database,
+        Self::WriteTimeout,
     ];
 
     fn label(self) -> &'static str {
@@ -53,6 +56,7 @@ impl Disconnect {
             Self::Idle => "idle",
             Self::Protocol => "protocol",
             Self::Database => "database",
+            Self::WriteTimeout => "write_timeout",
         }
     }
 }

@@ -230,6 +230,18 @@ async fn metrics_follow_posts_subscribes_and_closes(backend: Backend) {
         sample(&text, r#"qa_hub_http_requests_total{method="GET",route="unmatched",status="404"}"#),
         1.0
     );
+    // Any token is a method; invented ones are one series too, not one per token.
+    for i in 0..20 {
+        let method = reqwest::Method::from_bytes(format!("INVENTED{i}").as_bytes()).unwrap();
+        app.http.request(method, app.url("/api/questions")).send().await.unwrap();
+    }
+    let text = app.metrics().await;
+    assert!(!text.contains("INVENTED"), "{text}");
+    assert_eq!(
+        sample(&text, r#"qa_hub_http_requests_total{method="other",route="/api/questions",status="404"}"#),
+        20.0,
+        "{text}"
+    );
 
     // A client that stops reading: a small receive buffer and large answers fill the kernel
     // buffers, then actix-ws's channel, then its queue of 1, and the hub drops it.
@@ -262,6 +274,53 @@ async fn metrics_follow_posts_subscribes_and_closes(backend: Backend) {
     assert_eq!(sample(&text, "qa_hub_subscriptions"), 1.0);
     assert_eq!(sample(&text, "qa_hub_answers_posted_total"), 1.0 + posted as f64);
     drop(slow);
+    app.stop().await;
+}
+
+/// A client that subscribes to a large backlog and never reads it is closed (1013) once a
+/// write has waited the write timeout, although no new answer arrives to overflow its queue;
+/// a client of the same question that reads gets everything, before and after.
+async fn a_peer_that_does_not_read_its_backlog_is_closed_in_time(backend: Backend) {
+    let app = spawn_with(backend, |c| c.write_timeout_secs = 2).await;
+    let q = app.question().await;
+    // About 9 MB: more than the kernel's buffers and actix-ws's channel hold between us and a
+    // peer that does not read.
+    let big = "x".repeat(29_990);
+    const BACKLOG: usize = 300;
+    for chunk in 0..BACKLOG / 20 {
+        let posts = (0..20).map(|i| {
+            let (app, body) = (&app, format!("{} {big}", chunk * 20 + i));
+            async move { app.answer(q, &body).await }
+        });
+        futures_util::future::join_all(posts).await;
+    }
+
+    let socket = TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let tcp = socket.connect(app.addr).await.unwrap();
+    let mut stalled = WsClient::over(app.addr, tcp).await.unwrap();
+    stalled.send(json!({"type": "subscribe", "question_id": q, "after_seq": 0})).await;
+    assert_eq!(stalled.recv().await["type"], "subscribed");
+    // From here on `stalled` reads nothing.
+
+    let mut reader = app.ws().await;
+    reader.subscribe(q, Some(0)).await;
+    let got = reader.answers(BACKLOG).await;
+    assert_eq!(got.iter().map(|(_, seq)| *seq).collect::<Vec<_>>(), (1..=BACKLOG as i64).collect::<Vec<_>>());
+
+    eventually("the stalled connection to be closed for its write timeout", || {
+        let app = &app;
+        async move {
+            let text = app.metrics().await;
+            sample(&text, r#"qa_hub_ws_disconnects_total{reason="write_timeout"}"#) == 1.0
+                && sample(&text, "qa_hub_ws_connections") == 1.0
+        }
+    })
+    .await;
+    assert_eq!(app.metric("qa_hub_queue_overflows_total").await, 0.0, "no overflow did it");
+    app.answer(q, "after").await;
+    assert_eq!(reader.answers(1).await, vec![(q, BACKLOG as i64 + 1)]);
+    drop(stalled);
     app.stop().await;
 }
 
@@ -311,4 +370,5 @@ on_both_backends!(
     connection_caps_refuse_with_503,
     idle_connections_are_closed,
     metrics_follow_posts_subscribes_and_closes,
+    a_peer_that_does_not_read_its_backlog_is_closed_in_time,
 );

@@ -100,6 +100,12 @@ async fn bad_input_is_refused_and_changes_nothing(backend: Backend) {
         ("author", json!({"title": "t", "body": "b", "author": "a".repeat(65)})),
         ("author", json!({"title": "t", "body": "b"})),
         ("title", json!({"title": 5, "body": "b", "author": "a"})),
+        // Postgres cannot store NUL; refused alike on both databases.
+        ("title", json!({"title": "a\u{0}b", "body": "b", "author": "a"})),
+        ("body", json!({"title": "t", "body": "b\u{0}", "author": "a"})),
+        ("author", json!({"title": "t", "body": "b", "author": "\u{0}a"})),
+        ("title", json!({"title": "two\nlines", "body": "b", "author": "a"})),
+        ("author", json!({"title": "t", "body": "b", "author": "ann\u{202E}nimda"})),
     ];
     for (field, body) in &cases {
         let res = app.post_json("/api/questions", body).await;
@@ -116,6 +122,13 @@ async fn bad_input_is_refused_and_changes_nothing(backend: Backend) {
     error_of(res, 422, "invalid_field").await;
     let res = app.post_json(&answers, &json!({"body": "b", "author": ""})).await;
     error_of(res, 422, "invalid_field").await;
+    // A NUL among valid posts to the same question: refused alone, the others are stored.
+    let posts = ["fine 1", "bad \u{0}", "fine 2"].map(|body| {
+        let (app, answers) = (&app, &answers);
+        async move { app.post_json(answers, &json!({"body": body, "author": "a"})).await }
+    });
+    let statuses: Vec<u16> = join_all(posts).await.iter().map(|r| r.status().as_u16()).collect();
+    assert_eq!(statuses, [201, 422, 201]);
 
     let raw = |path: &str, content_type: &'static str, body: Vec<u8>| {
         app.http.post(app.url(path)).header("content-type", content_type).body(body).send()
@@ -151,13 +164,13 @@ async fn bad_input_is_refused_and_changes_nothing(backend: Backend) {
     error_of(app.get("/no/such/path").await, 404, "not_found").await;
     error_of(app.get("/ws").await, 400, "websocket_upgrade_required").await;
 
-    // Nothing above was stored: one valid question besides `q`, and `q` has no answers.
+    // Nothing else was stored: one valid question besides `q`, and `q` has the two valid answers.
     let all: Value = app.get("/api/questions").await.json().await.unwrap();
     assert_eq!(all["items"].as_array().unwrap().len(), 2);
     let question: Value = app.get(&format!("/api/questions/{q}")).await.json().await.unwrap();
-    assert_eq!(question["answer_count"], 0);
+    assert_eq!(question["answer_count"], 2, "only the two valid answers");
     assert_eq!(app.metric("qa_hub_notifications_sent_total").await, 0.0);
-    assert_eq!(app.db.count("SELECT count(*) FROM events").await, 0, "no event was recorded");
+    assert_eq!(app.db.count("SELECT count(*) FROM events").await, 2, "events for the two valid answers only");
 }
 
 /// An answer to a missing question: 404, no row, no notification.

@@ -27,6 +27,8 @@ pub struct WsSettings {
     pub session: session::Limits,
     pub ping_interval: Duration,
     pub close_timeout: Duration,
+    /// How long one write may wait for a peer that does not read.
+    pub write_timeout: Duration,
     /// `None` keeps idle connections.
     pub idle_timeout: Option<Duration>,
 }

@@ -57,7 +57,7 @@ pub async fn upgrade(
     let conn = Connection {
         session,
         inbox,
-        out: Socket { socket, overflow },
+        out: Socket { socket, overflow, deadline: settings.write_timeout },
         shutdown: ctx.shutdown().clone(),
         metrics: ctx.metrics().clone(),
         ping_interval: settings.ping_interval,
@@ -87,24 +87,30 @@ fn reason(code: CloseCode, description: &str, why: Disconnect) -> Stop {
 struct Socket {
     socket: WsSession,
     overflow: Arc<Overflow>,
+    /// How long one write may wait for the peer to make room.
+    deadline: Duration,
 }
 
 impl Socket {
     async fn ping(&mut self, bytes: &[u8]) -> Result<(), Stop> {
-        let Self { socket, overflow } = self;
-        write(overflow, socket.ping(bytes)).await
+        let Self { socket, overflow, deadline } = self;
+        write(overflow, *deadline, socket.ping(bytes)).await
     }
 
     async fn pong(&mut self, bytes: &[u8]) -> Result<(), Stop> {
-        let Self { socket, overflow } = self;
-        write(overflow, socket.pong(bytes)).await
+        let Self { socket, overflow, deadline } = self;
+        write(overflow, *deadline, socket.pong(bytes)).await
     }
 }
 
-/// Writes to the socket, but gives up when the hub flags an overflow meanwhile: a peer that
-/// stopped reading must not hold its connection open forever.
+/// Writes to the socket, but gives up when the hub flags an overflow meanwhile or the write
+/// waits past its deadline: a peer that stopped reading must not hold its connection (and
+/// whatever this task holds to send it, a page of a backlog say) forever, whether or not new
+/// events arrive to overflow its queue. While a write waits, this task checks nothing else
+/// (pings, idle, shutdown), so the deadline bounds those too.
 async fn write(
     overflow: &Overflow,
+    deadline: Duration,
     write: impl Future<Output = Result<(), actix_ws::Closed>>,
 ) -> Result<(), Stop> {
     use futures_util::FutureExt;
@@ -119,6 +125,11 @@ async fn write(
         biased;
         () = overflow.flagged() => Err(overflowed()),
         sent = write => sent.map_err(|_| Stop::Gone),
+        () = tokio::time::sleep(deadline) => Err(reason(
+            CloseCode::Again,
+            "too slow: not reading what was sent; resubscribe with after_seq",
+            Disconnect::WriteTimeout,
+        )),
     }
 }
 
@@ -126,8 +137,8 @@ impl Transport for Socket {
     type Stop = Stop;
 
     async fn send(&mut self, frame: ByteString) -> Result<(), Stop> {
-        let Self { socket, overflow } = self;
-        write(overflow, socket.text(frame)).await
+        let Self { socket, overflow, deadline } = self;
+        write(overflow, *deadline, socket.text(frame)).await
     }
 
     fn log_unavailable(&self) -> Stop {
