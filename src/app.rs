@@ -72,11 +72,14 @@ impl Application {
             0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
             n => n,
         };
+        let body_timeout = http::body::BodyTimeout(config.body_timeout());
         let server = HttpServer::new(move || {
             App::new()
+                .wrap(actix_web::middleware::from_fn(http::body::bound_body_time))
                 .wrap(actix_web::middleware::from_fn(http::metrics::track_requests))
                 .wrap(TracingLogger::default())
                 .app_data(data.clone())
+                .app_data(body_timeout)
                 .configure(http::configure)
                 .default_service(web::to(http::api::not_found))
         })

@@ -66,6 +66,11 @@ pub struct Config {
     #[arg(long, global = true, env = "QA_HUB_PING_INTERVAL_SECS", default_value_t = 30)]
     pub ping_interval_secs: u64,
 
+    /// Seconds a request body may take to arrive, counted from its head; a slower one is
+    /// refused with 408. At least 1.
+    #[arg(long, global = true, env = "QA_HUB_BODY_TIMEOUT_SECS", default_value_t = 10)]
+    pub body_timeout_secs: u64,
+
     /// Seconds one WebSocket write may wait for a peer that does not read (its buffers full)
     /// before the connection is closed with 1013; at least 1.
     #[arg(long, global = true, env = "QA_HUB_WRITE_TIMEOUT_SECS", default_value_t = 10)]
@@ -153,6 +158,10 @@ impl Config {
             "--ping-interval-secs (QA_HUB_PING_INTERVAL_SECS) must be at least 1"
         );
         anyhow::ensure!(
+            self.body_timeout_secs >= 1,
+            "--body-timeout-secs (QA_HUB_BODY_TIMEOUT_SECS) must be at least 1"
+        );
+        anyhow::ensure!(
             self.write_timeout_secs >= 1,
             "--write-timeout-secs (QA_HUB_WRITE_TIMEOUT_SECS) must be at least 1"
         );
@@ -195,6 +204,10 @@ impl Config {
 
     pub fn ping_interval(&self) -> Duration {
         Duration::from_secs(self.ping_interval_secs)
+    }
+
+    pub fn body_timeout(&self) -> Duration {
+        Duration::from_secs(self.body_timeout_secs)
     }
 
     pub fn write_timeout(&self) -> Duration {

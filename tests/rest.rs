@@ -1,6 +1,8 @@
 //! The REST contract: create, read, list and paginate, and every way input can be wrong.
 
-use crate::common::{Backend, TestApp, id_of, spawn};
+use std::time::Duration;
+
+use crate::common::{Backend, TestApp, WAIT, id_of, spawn, spawn_with};
 use futures_util::future::join_all;
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -210,6 +212,55 @@ async fn concurrent_posts_get_contiguous_seqs(backend: Backend) {
     assert_eq!(stored, (1..=100).collect::<Vec<_>>());
 }
 
+/// A body trickled a byte at a time is cut off at the body timeout with 408, on the API (JSON)
+/// and on the forms (a page), and nothing is stored.
+async fn a_trickled_body_is_refused_with_408(backend: Backend) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let app = spawn_with(backend, |c| c.body_timeout_secs = 1).await;
+    let cases = [
+        ("/api/questions", "application/json", r#"{"title":"t","body":"b","author":"a"}"#, "request_timeout"),
+        ("/questions", "application/x-www-form-urlencoded", "title=t&body=b&author=a", "Too slow"),
+    ];
+    for (path, content_type, body, expected) in cases {
+        let (mut rd, mut wr) = tokio::net::TcpStream::connect(app.addr).await.unwrap().into_split();
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nHost: {}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\r\n",
+            app.addr,
+            body.len()
+        );
+        wr.write_all(head.as_bytes()).await.unwrap();
+        // One byte every 200 ms: the whole body would take several times the timeout. The
+        // pauses are the behaviour under test, not a wait for the server.
+        let trickle = tokio::spawn(async move {
+            for byte in body.bytes() {
+                if wr.write_all(&[byte]).await.is_err() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            wr
+        });
+        let response = async {
+            let mut got = Vec::new();
+            let mut buf = [0u8; 4096];
+            while !String::from_utf8_lossy(&got).contains(expected) {
+                match rd.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => got.extend_from_slice(&buf[..n]),
+                }
+            }
+            String::from_utf8_lossy(&got).into_owned()
+        };
+        let response = tokio::time::timeout(WAIT, response).await.expect("an answer in time");
+        trickle.abort();
+        assert!(response.starts_with("HTTP/1.1 408"), "{path}: {response}");
+        assert!(response.contains(expected), "{path}: {response}");
+    }
+    let all: Value = app.get("/api/questions").await.json().await.unwrap();
+    assert_eq!(all["items"].as_array().unwrap().len(), 0, "nothing was stored");
+}
+
 async fn probes_and_openapi(backend: Backend) {
     let app = spawn(backend).await;
     assert_eq!(app.get("/healthz").await.status(), 200);
@@ -229,5 +280,6 @@ on_both_backends!(
     bad_input_is_refused_and_changes_nothing,
     answer_to_missing_question_writes_nothing,
     concurrent_posts_get_contiguous_seqs,
+    a_trickled_body_is_refused_with_408,
     probes_and_openapi,
 );

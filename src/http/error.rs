@@ -17,6 +17,9 @@ pub enum Error {
     /// 404: the thing named does not exist.
     #[error("{message}")]
     NotFound { code: &'static str, message: String },
+    /// 408: the request body did not arrive in time.
+    #[error("{0}")]
+    RequestTimeout(String),
     /// 413: the request body is over the limit.
     #[error("{0}")]
     PayloadTooLarge(String),
@@ -65,6 +68,7 @@ impl Error {
         match self {
             Self::BadRequest { code, .. } | Self::NotFound { code, .. } => code,
             Self::Unprocessable { code, .. } => code,
+            Self::RequestTimeout(_) => "request_timeout",
             Self::PayloadTooLarge(_) => "payload_too_large",
             Self::UnsupportedMediaType(_) => "unsupported_media_type",
             Self::Unavailable(_) | Self::DatabaseUnavailable(_) => "unavailable",
@@ -99,6 +103,7 @@ impl ResponseError for Error {
         match self {
             Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
             Self::NotFound { .. } => StatusCode::NOT_FOUND,
+            Self::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,

@@ -8,6 +8,7 @@
 //! this tree imports the module that assembles the server.
 
 pub mod api;
+pub mod body;
 pub mod error;
 pub mod metrics;
 pub mod pages;

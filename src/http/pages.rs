@@ -144,6 +144,11 @@ fn form_error(err: UrlencodedError) -> PageError {
             "Too long",
             "What you sent is too long for this form. Please shorten it.",
         ),
+        UrlencodedError::Payload(e) if super::body::is_timed_out(&e) => PageError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "Too slow",
+            "The form took too long to arrive. Please send it again.",
+        ),
         UrlencodedError::ContentType => PageError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "Unsupported form",

@@ -57,6 +57,9 @@ fn json_error(err: JsonPayloadError) -> Error {
         JsonPayloadError::Overflow { limit } => {
             Error::PayloadTooLarge(format!("The body is over the {limit}-byte limit."))
         }
+        JsonPayloadError::Payload(e) if crate::http::body::is_timed_out(&e) => Error::RequestTimeout(
+            "The body did not arrive in time (--body-timeout-secs); send it in one go.".into(),
+        ),
         JsonPayloadError::Deserialize(e) if e.is_data() => {
             Error::invalid_field(format!("{}.", strip_position(&e)))
         }
