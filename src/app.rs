@@ -11,7 +11,7 @@ use tracing_actix_web::TracingLogger;
 
 use crate::{
     broker::{Broker, local::LocalBroker, postgres::PostgresBroker},
-    config::{BrokerKind, Config},
+    config::{BrokerKind, Config, Durability},
     http::{self, Context, WsSettings},
     limits::Connections,
     metrics::Metrics,
@@ -31,7 +31,8 @@ pub struct Application {
 impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         config.validate()?;
-        let store = Store::connect(&config.database_url, config.db_pool).await?;
+        let durable = config.sqlite_synchronous == Durability::Full;
+        let store = Store::connect(&config.database_url, config.db_pool, durable).await?;
         store.migrate().await?;
         let (hub, shutdown, metrics) = (Hub::new(), CancellationToken::new(), Arc::new(Metrics::new()));
         let broker: Arc<dyn Broker> = match config.broker_kind(store.backend())? {

@@ -117,6 +117,21 @@ pub struct Config {
     /// notifying commit more than the read they save.
     #[arg(long, global = true, env = "QA_HUB_NOTIFY_INLINE_BYTES", default_value_t = 3000)]
     pub notify_inline_bytes: usize,
+
+    /// SQLite: when a commit counts as done. `full` (the default) syncs the write-ahead log to
+    /// disk at every commit, so a committed answer and its seq survive a power loss; `normal`
+    /// syncs only at checkpoints, faster, and a power loss (not a crash of the process) can
+    /// lose the last commits and let their seqs be handed out again, which breaks exact
+    /// resume for clients that saw them.
+    #[arg(long, global = true, env = "QA_HUB_SQLITE_SYNCHRONOUS", value_enum, default_value_t = Durability::Full)]
+    pub sqlite_synchronous: Durability,
+}
+
+/// When an SQLite commit counts as done (see `sqlite_synchronous`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Durability {
+    Full,
+    Normal,
 }
 
 /// The brokers qa-hub can use (see `broker`).

@@ -29,7 +29,7 @@ async fn main() -> ExitCode {
 async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command.unwrap_or(Command::Serve) {
         Command::Migrate => {
-            let store = Store::connect(&cli.config.database_url, 1).await?;
+            let store = Store::connect(&cli.config.database_url, 1, true).await?;
             store.migrate().await?;
             tracing::info!(database = store.backend(), "migrations applied");
             store.close().await;

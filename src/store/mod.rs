@@ -60,7 +60,7 @@ macro_rules! with_reader {
 impl Store {
     /// Connects to `url` without running migrations. A failure is a [`connect::ConnectError`]:
     /// one sentence naming what to change.
-    pub async fn connect(url: &str, pool_size: u32) -> anyhow::Result<Self> {
+    pub async fn connect(url: &str, pool_size: u32, durable: bool) -> anyhow::Result<Self> {
         if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let options = connect::postgres_options(url)?;
             let pool = match PgPoolOptions::new()
@@ -92,8 +92,10 @@ impl Store {
                 .map_err(cannot_open)?
                 .create_if_missing(true)
                 .journal_mode(SqliteJournalMode::Wal)
-                // With WAL, NORMAL loses no committed data on a process crash, only on power loss.
-                .synchronous(SqliteSynchronous::Normal)
+                // FULL syncs the WAL at every commit (one sync per batch: see `group_commit`).
+                // NORMAL loses no committed data on a process crash, only on power loss, but
+                // then the lost answers' seqs would be handed out again.
+                .synchronous(if durable { SqliteSynchronous::Full } else { SqliteSynchronous::Normal })
                 .foreign_keys(true)
                 // Other processes (`qa-hub migrate`, a backup) may hold the lock briefly.
                 .busy_timeout(Duration::from_secs(10));
@@ -419,4 +421,24 @@ fn db(e: sqlx::Error) -> DomainError {
 /// Postgres keeps microseconds; trimming here makes a value read back equal the one returned.
 fn now() -> chrono::DateTime<Utc> {
     Utc::now().trunc_subsecs(6)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What `durable` promises is the writer's `synchronous` setting: FULL (2) syncs the WAL at
+    /// every commit, NORMAL (1) only at checkpoints.
+    #[tokio::test]
+    async fn durable_sqlite_syncs_every_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        for (durable, expected) in [(true, 2), (false, 1)] {
+            let url = format!("sqlite://{}/{durable}.db", dir.path().display());
+            let store = Store::connect(&url, 1, durable).await.unwrap();
+            let Store::Sqlite { writer, .. } = &store else { unreachable!("an SQLite URL") };
+            let synchronous: i64 = sqlx::query_scalar("PRAGMA synchronous").fetch_one(writer).await.unwrap();
+            assert_eq!(synchronous, expected, "durable = {durable}");
+            store.close().await;
+        }
+    }
 }
