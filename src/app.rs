@@ -22,6 +22,8 @@ use crate::{
 
 pub struct Application {
     addr: SocketAddr,
+    /// The `--metrics-bind` listener's address.
+    metrics_addr: Option<SocketAddr>,
     ctx: Context,
     server: actix_web::dev::Server,
     grace: Duration,
@@ -74,6 +76,20 @@ impl Application {
             n => n,
         };
         let body_timeout = http::body::BodyTimeout(config.body_timeout());
+        // Bound before the server so that the app knows which listener is the private one.
+        let metrics_listener = match &config.metrics_bind {
+            Some(addr) => Some(std::net::TcpListener::bind(addr).map_err(|e| {
+                anyhow::anyhow!(
+                    "cannot listen on {addr:?} for metrics ({e}); choose another address with --metrics-bind or QA_HUB_METRICS_BIND"
+                )
+            })?),
+            None => None,
+        };
+        let metrics_access = http::metrics::MetricsAccess {
+            private: metrics_listener.as_ref().map(|l| l.local_addr()).transpose()?,
+            token: config.metrics_token.clone(),
+        };
+        let metrics_addr = metrics_access.private;
         let server = HttpServer::new(move || {
             App::new()
                 .wrap(actix_web::middleware::from_fn(http::body::bound_body_time))
@@ -81,6 +97,7 @@ impl Application {
                 .wrap(TracingLogger::default())
                 .app_data(data.clone())
                 .app_data(body_timeout)
+                .app_data(metrics_access.clone())
                 .configure(http::configure)
                 .default_service(web::to(http::api::not_found))
         })
@@ -102,12 +119,21 @@ impl Application {
             )
         })?;
         let addr = *server.addrs().first().ok_or_else(|| anyhow::anyhow!("bound no address"))?;
+        let server = match metrics_listener {
+            Some(listener) => server.listen(listener)?,
+            None => server,
+        };
         let grace = Duration::from_secs(config.shutdown_grace_secs);
-        Ok(Self { addr, ctx, server: server.run(), grace, store })
+        Ok(Self { addr, metrics_addr, ctx, server: server.run(), grace, store })
     }
 
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Where `/metrics` is served without a token, when `--metrics-bind` is set.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
     }
 
     /// `sqlite` or `postgres`.

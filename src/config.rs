@@ -37,6 +37,17 @@ pub struct Config {
     #[arg(long, global = true, env = "QA_HUB_BIND", default_value = "127.0.0.1:8080")]
     pub bind: String,
 
+    /// A second address that serves `/metrics` (and only there it needs no token), for a
+    /// Prometheus on the private network; port 0 picks one. Without it, and without
+    /// `--metrics-token`, no port serves `/metrics`.
+    #[arg(long, global = true, env = "QA_HUB_METRICS_BIND")]
+    pub metrics_bind: Option<String>,
+
+    /// Serves `/metrics` on the public address too, to requests that carry
+    /// `Authorization: Bearer TOKEN`.
+    #[arg(long, global = true, env = "QA_HUB_METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<String>,
+
     /// Database: `sqlite://FILE` (created on first run) or `postgres://USER@HOST/DB`.
     #[arg(long, global = true, env = "DATABASE_URL", default_value = "sqlite://qa-hub.db")]
     pub database_url: String,
@@ -150,6 +161,7 @@ impl Config {
         config.bind = "127.0.0.1:0".into();
         config.database_url = database_url.into();
         config.workers = 2;
+        config.metrics_bind = Some("127.0.0.1:0".into());
         config
     }
 
@@ -172,6 +184,12 @@ impl Config {
             self.ping_interval_secs >= 1,
             "--ping-interval-secs (QA_HUB_PING_INTERVAL_SECS) must be at least 1"
         );
+        if let Some(token) = &self.metrics_token {
+            anyhow::ensure!(
+                token.len() >= 16,
+                "--metrics-token (QA_HUB_METRICS_TOKEN) must be at least 16 characters"
+            );
+        }
         anyhow::ensure!(
             self.body_timeout_secs >= 1,
             "--body-timeout-secs (QA_HUB_BODY_TIMEOUT_SECS) must be at least 1"

@@ -43,6 +43,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 async fn serve(config: qa_hub::Config) -> anyhow::Result<()> {
     let app = Application::build(config).await?;
     tracing::info!(addr = %app.addr(), database = app.backend(), "qa-hub listening");
+    if let Some(addr) = app.metrics_addr() {
+        tracing::info!(%addr, "metrics served at /metrics");
+    }
     let stopper = app.stopper();
     tokio::spawn(async move {
         shutdown_signal().await;

@@ -277,6 +277,46 @@ async fn metrics_follow_posts_subscribes_and_closes(backend: Backend) {
     app.stop().await;
 }
 
+/// `/metrics` is off the public port: served on the private listener, and on the public one
+/// only to the metrics token; without either, nowhere.
+async fn metrics_are_private_or_need_the_token(backend: Backend) {
+    let app = spawn(backend).await;
+    let res = app.get("/metrics").await;
+    assert_eq!(res.status(), 404, "not on the public port by default");
+    assert_eq!(res.json::<Value>().await.unwrap()["error"]["code"], "not_found");
+    assert!(app.metrics().await.contains("qa_hub_ws_connections"), "on the private listener");
+    app.stop().await;
+
+    const TOKEN: &str = "metrics-token-0123456789abcdef";
+    let app = spawn_with(backend, |c| {
+        c.metrics_bind = None;
+        c.metrics_token = Some(TOKEN.into());
+    })
+    .await;
+    assert_eq!(app.metrics_addr, None);
+    let with = |auth: Option<&str>| {
+        let mut req = app.http.get(app.url("/metrics"));
+        if let Some(auth) = auth {
+            req = req.header("authorization", auth);
+        }
+        req.send()
+    };
+    for auth in [None, Some("Bearer wrong-token-0123456789abcdef"), Some(TOKEN), Some("Bearer ")] {
+        let res = with(auth).await.unwrap();
+        assert_eq!(res.status(), 401, "{auth:?}");
+        assert_eq!(res.headers()["www-authenticate"], r#"Bearer realm="metrics""#);
+        assert_eq!(res.json::<Value>().await.unwrap()["error"]["code"], "unauthorized");
+    }
+    let res = with(Some(&format!("Bearer {TOKEN}"))).await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(res.text().await.unwrap().contains("qa_hub_ws_connections"));
+    app.stop().await;
+
+    let app = spawn_with(backend, |c| c.metrics_bind = None).await;
+    assert_eq!(app.get("/metrics").await.status(), 404, "neither configured: nowhere");
+    app.stop().await;
+}
+
 /// A client that subscribes to a large backlog and never reads it is closed (1013) once a
 /// write has waited the write timeout, although no new answer arrives to overflow its queue;
 /// a client of the same question that reads gets everything, before and after.
@@ -371,4 +411,5 @@ on_both_backends!(
     idle_connections_are_closed,
     metrics_follow_posts_subscribes_and_closes,
     a_peer_that_does_not_read_its_backlog_is_closed_in_time,
+    metrics_are_private_or_need_the_token,
 );

@@ -14,6 +14,10 @@ pub enum Error {
     /// 400: malformed input (JSON syntax, a bad id, a bad query parameter).
     #[error("{message}")]
     BadRequest { code: &'static str, message: String },
+    /// 401: the request needs credentials it did not carry (or carried wrong ones); the
+    /// response says which scheme in `WWW-Authenticate`.
+    #[error("{message}")]
+    Unauthorized { realm: &'static str, message: String },
     /// 404: the thing named does not exist.
     #[error("{message}")]
     NotFound { code: &'static str, message: String },
@@ -68,6 +72,7 @@ impl Error {
         match self {
             Self::BadRequest { code, .. } | Self::NotFound { code, .. } => code,
             Self::Unprocessable { code, .. } => code,
+            Self::Unauthorized { .. } => "unauthorized",
             Self::RequestTimeout(_) => "request_timeout",
             Self::PayloadTooLarge(_) => "payload_too_large",
             Self::UnsupportedMediaType(_) => "unsupported_media_type",
@@ -102,6 +107,7 @@ impl ResponseError for Error {
     fn status_code(&self) -> StatusCode {
         match self {
             Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            Self::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
             Self::NotFound { .. } => StatusCode::NOT_FOUND,
             Self::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
@@ -124,7 +130,14 @@ impl ResponseError for Error {
             }
             other => other.to_string(),
         };
-        HttpResponse::build(self.status_code()).json(ErrorBody::new(self.code(), message))
+        let mut res = HttpResponse::build(self.status_code());
+        if let Self::Unauthorized { realm, .. } = self {
+            res.insert_header((
+                actix_web::http::header::WWW_AUTHENTICATE,
+                format!("Bearer realm=\"{realm}\""),
+            ));
+        }
+        res.json(ErrorBody::new(self.code(), message))
     }
 }
 

@@ -10,17 +10,59 @@ use actix_web::{
     web,
 };
 
-use super::Context;
+use super::{Context, error::Error};
 
-/// `GET /metrics`: Prometheus text format.
-pub async fn endpoint(ctx: web::Data<Context>) -> HttpResponse {
+/// Who may read `/metrics`: anyone who reaches the private listener, and on the public one
+/// whoever shows the token. Neither configured: nobody.
+#[derive(Debug, Clone, Default)]
+pub struct MetricsAccess {
+    /// The `--metrics-bind` listener's address.
+    pub private: Option<std::net::SocketAddr>,
+    /// `--metrics-token`.
+    pub token: Option<String>,
+}
+
+impl MetricsAccess {
+    fn check(&self, req: &actix_web::HttpRequest) -> Result<(), Error> {
+        if self.private == Some(req.app_config().local_addr()) {
+            return Ok(());
+        }
+        let Some(token) = &self.token else {
+            return Err(Error::not_found(
+                "not_found",
+                "Metrics are not served on this address; see --metrics-bind and --metrics-token.",
+            ));
+        };
+        let presented = req
+            .headers()
+            .get(actix_web::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or_default();
+        // Compared in constant time, so the response time says nothing about how much of a
+        // guess was right.
+        if bool::from(subtle::ConstantTimeEq::ct_eq(presented.as_bytes(), token.as_bytes())) {
+            Ok(())
+        } else {
+            Err(Error::Unauthorized {
+                realm: "metrics",
+                message: "Metrics need Authorization: Bearer with the metrics token.".into(),
+            })
+        }
+    }
+}
+
+/// `GET /metrics`: Prometheus text format, to those [`MetricsAccess`] lets in.
+pub async fn endpoint(req: actix_web::HttpRequest, ctx: web::Data<Context>) -> Result<HttpResponse, Error> {
+    let nobody = MetricsAccess::default();
+    req.app_data::<MetricsAccess>().unwrap_or(&nobody).check(&req)?;
     let stats = &ctx.hub().stats;
     let body = ctx.metrics().render(
         stats.sent.load(Ordering::Relaxed),
         stats.overflows.load(Ordering::Relaxed),
         &ctx.services().pool_stats(),
     );
-    HttpResponse::Ok().content_type("text/plain; version=0.0.4; charset=utf-8").body(body)
+    Ok(HttpResponse::Ok().content_type("text/plain; version=0.0.4; charset=utf-8").body(body))
 }
 
 /// Middleware: counts and times every HTTP request by its matched route pattern (never the raw

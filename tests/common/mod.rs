@@ -146,6 +146,8 @@ pub async fn tls_connections(admin: &mut PgConnection, name: &str) -> (i64, i64)
 /// A running server and a client for it.
 pub struct TestApp {
     pub addr: SocketAddr,
+    /// The private `/metrics` listener (tests run with `--metrics-bind 127.0.0.1:0`).
+    pub metrics_addr: Option<SocketAddr>,
     pub base: String,
     pub http: reqwest::Client,
     pub stopper: Stopper,
@@ -172,11 +174,12 @@ pub async fn try_start_on(db: TestDb, tweak: impl FnOnce(&mut Config)) -> anyhow
     let mut config = Config::for_tests(db.url.clone());
     tweak(&mut config);
     let app = Application::build(config).await?;
-    let addr = app.addr();
+    let (addr, metrics_addr) = (app.addr(), app.metrics_addr());
     let stopper = app.stopper();
     tokio::spawn(app.run());
     Ok(TestApp {
         addr,
+        metrics_addr,
         base: format!("http://{addr}"),
         http: reqwest::Client::builder().timeout(WAIT).build().unwrap(),
         stopper,
@@ -230,9 +233,10 @@ impl TestApp {
         self.stopper.stop().await
     }
 
-    /// The server's `/metrics` text.
+    /// The server's `/metrics` text, from its private listener.
     pub async fn metrics(&self) -> String {
-        let res = self.get("/metrics").await;
+        let addr = self.metrics_addr.expect("a server started with --metrics-bind");
+        let res = self.http.get(format!("http://{addr}/metrics")).send().await.expect("request sent");
         assert_eq!(res.status(), 200);
         assert!(res.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
         res.text().await.unwrap()
