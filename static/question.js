@@ -4,7 +4,9 @@
  *     show in place when it is clicked; the answer count and the tab title "(N) …" follow;
  *   - the answer form posts with fetch, and the posted answer shows at once, without a
  *     banner; its own notification is then recognised by seq and not shown again;
- *   - a small status says live / reconnecting / offline.
+ *   - a small status says live / reconnecting / offline;
+ *   - on an earlier page of a long question, new answers and one's own go to the page that
+ *     holds them (page p shows answers numbered 30(p-1)+1 to 30p) instead of into this list.
  * Without JavaScript the page still works: the form posts and redirects back.
  */
 (function () {
@@ -21,6 +23,14 @@
   var wordEl = document.getElementById("answer-word");
   var form = document.getElementById("answer-form");
   var baseTitle = document.title;
+  var perPage = Number(root.dataset.perPage) || 30;
+  var onLastPage = Number(root.dataset.page || 1) >= Number(root.dataset.pages || 1);
+
+  // The page that holds answer `seq`, with the answer in view.
+  function goToAnswer(seq) {
+    var page = Math.floor((seq - 1) / perPage) + 1;
+    window.location.assign("/questions/" + questionId + (page > 1 ? "?page=" + page : "") + "#answer-" + seq);
+  }
 
   var shown = new Set();
   list.querySelectorAll("li[data-seq]").forEach(function (li) {
@@ -122,6 +132,10 @@
   }
 
   banner.addEventListener("click", function () {
+    if (!onLastPage && pending.size > 0) {
+      goToAnswer(Math.min.apply(null, Array.from(pending.keys())));
+      return;
+    }
     var first = revealPending();
     if (first) {
       first.tabIndex = -1;
@@ -202,6 +216,11 @@
         );
       })
       .then(function (result) {
+        if (result.ok && !onLastPage) {
+          fields.body.value = "";
+          goToAnswer(result.data.seq);
+          return;
+        }
         if (result.ok) {
           // Answers before ours are older: show them first so the list stays in order.
           revealPending();

@@ -531,8 +531,35 @@ async fn forms_work_without_javascript(backend: Backend) {
     client.close().await.unwrap();
 }
 
+/// On an earlier page of a long question, the banner's new answers are on a later page:
+/// clicking it goes there, with the first new answer in view.
+async fn banner_on_an_earlier_page_goes_to_the_new_answers(backend: Backend) {
+    let app = spawn(backend).await;
+    let q = ask(&app, TITLE, "A long thread.", "ann").await;
+    for i in 1..=31 {
+        answer_as(&app, q, &format!("answer {i}"), "bob").await;
+    }
+    let driver = Driver::start().await;
+    let Browser { client, _profile } = driver.browser(true).await;
+    client.goto(&app.url(&format!("/questions/{q}"))).await.unwrap();
+    let s = until(&client, "the page is live", LIVE, |s| s.status.as_deref() == Some("live")).await;
+    assert_eq!((s.seqs.len(), s.last_seq, s.count.as_str()), (30, 31, "31"), "page 1 of 2");
+
+    answer_as(&app, q, "new on page 2", "carol").await;
+    let s =
+        until(&client, "the banner says 1 new answer", LIVE, |s| s.banner.as_deref() == Some("1 new answer"))
+            .await;
+    assert_eq!(s.seqs.len(), 30, "not added to page 1");
+    click(&client, "#new-answers").await;
+    let s = until(&client, "page 2 shows answers 31 and 32", LIVE, |s| s.seqs == [31, 32]).await;
+    assert_eq!(s.bodies, ["answer 31", "new on page 2"]);
+    let url = client.current_url().await.unwrap();
+    assert_eq!((url.query(), url.fragment()), (Some("page=2"), Some("answer-32")));
+}
+
 on_both_backends!(
     banner_follows_new_answers,
+    banner_on_an_earlier_page_goes_to_the_new_answers,
     two_pages_see_one_answer,
     page_resumes_after_restart,
     hostile_text_is_shown_as_text,

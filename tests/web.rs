@@ -131,6 +131,52 @@ async fn form_answer_reaches_watchers(backend: Backend) {
     assert!(page.contains("Via the form\nwith a newline"));
 }
 
+/// A long question's page shows 30 answers at a time (page p: answers 30(p-1)+1 to 30p), so a
+/// request's memory is bounded whatever the question's size; the script still resumes from
+/// the newest answer, and a form answer redirects to the page that shows it.
+async fn a_long_question_is_paged(backend: Backend) {
+    let app = spawn(backend).await;
+    let q = app.question().await;
+    for chunk in 0..13 {
+        let posts = (0..5).map(|i| {
+            let app = &app;
+            async move { app.answer(q, &format!("answer {}", chunk * 5 + i)).await }
+        });
+        futures_util::future::join_all(posts).await;
+    }
+    let seqs_on = |page: &str| -> Vec<i64> {
+        page.split("<li class=\"answer\" id=\"answer-")
+            .skip(1)
+            .map(|rest| rest[..rest.find('"').unwrap()].parse().unwrap())
+            .collect()
+    };
+    let first = app.get(&format!("/questions/{q}")).await.text().await.unwrap();
+    assert_eq!(seqs_on(&first), (1..=30).collect::<Vec<_>>());
+    assert!(first.contains("data-last-seq=\"65\""), "resumes from the newest answer");
+    assert!(first.contains(">65</span>"), "the count is the question's");
+    assert!(first.contains("Page 1 of 3"));
+    assert!(first.contains(&format!("href=\"/questions/{q}?page=2\" rel=\"next\"")));
+    assert!(!first.contains("rel=\"prev\""));
+    let second = app.get(&format!("/questions/{q}?page=2")).await.text().await.unwrap();
+    assert_eq!(seqs_on(&second), (31..=60).collect::<Vec<_>>());
+    assert!(second.contains(&format!("href=\"/questions/{q}\" rel=\"prev\"")));
+    let last = app.get(&format!("/questions/{q}?page=3")).await.text().await.unwrap();
+    assert_eq!(seqs_on(&last), (61..=65).collect::<Vec<_>>());
+    assert!(last.contains("Page 3 of 3") && !last.contains("rel=\"next\""));
+
+    assert_eq!(app.get(&format!("/questions/{q}?page=4")).await.status(), 404);
+    for bad in ["0", "-1", "two", "99999999999999999999"] {
+        assert_eq!(app.get(&format!("/questions/{q}?page={bad}")).await.status(), 400, "page={bad}");
+    }
+    let res = post_form(&app, &format!("/questions/{q}/answers"), "body=Sixty-six&author=zoe").await;
+    assert_eq!(res.status(), 303);
+    assert_eq!(res.headers()["location"], format!("/questions/{q}?page=3#answer-66").as_str());
+
+    let empty = app.question().await;
+    assert_eq!(app.get(&format!("/questions/{empty}?page=1")).await.status(), 200);
+    assert_eq!(app.get(&format!("/questions/{empty}?page=2")).await.status(), 404);
+}
+
 async fn static_files_are_served(backend: Backend) {
     let app = spawn(backend).await;
     for (path, kind) in [
@@ -149,5 +195,6 @@ on_both_backends!(
     list_paginates_newest_first,
     bad_forms_get_clear_errors,
     form_answer_reaches_watchers,
+    a_long_question_is_paged,
     static_files_are_served,
 );

@@ -302,8 +302,12 @@ struct QuestionPage {
     answers: Vec<AnswerView>,
     answer_count: i64,
     answers_word: &'static str,
-    /// The highest seq on the page: the script subscribes from here.
+    /// The question's newest answer when the page was read: the script subscribes from here.
     last_seq: i64,
+    /// This page's number (from 1), how many there are, and answers per page.
+    page: i64,
+    pages: i64,
+    per_page: i64,
     form: AnswerForm,
     errors: FieldErrors,
 }
@@ -367,15 +371,57 @@ fn question_id(req: &HttpRequest) -> Result<Uuid, PageError> {
     Uuid::parse_str(raw).map_err(|_| PageError::question_not_found())
 }
 
+/// Answers per page of a question, as on Stack Overflow.
+pub const ANSWERS_PER_PAGE: i64 = 30;
+
+/// The page of a question that shows answer `seq`: page `p` shows those numbered
+/// `30(p-1)+1 ..= 30p`, so a link to an answer's page stays right as answers arrive.
+fn page_of(seq: i64) -> i64 {
+    (seq.max(1) - 1) / ANSWERS_PER_PAGE + 1
+}
+
+/// Where the question page shows answer `seq`.
+fn answer_location(question: Uuid, seq: i64) -> String {
+    match page_of(seq) {
+        1 => format!("/questions/{question}#answer-{seq}"),
+        page => format!("/questions/{question}?page={page}#answer-{seq}"),
+    }
+}
+
+/// `?page=N` of a question page: a whole number from 1; absent means 1.
+fn page_number(req: &HttpRequest) -> Result<i64, PageError> {
+    let query = web::Query::<HashMap<String, String>>::from_query(req.query_string())
+        .unwrap_or_else(|_| web::Query(HashMap::new()));
+    match query.get("page").map(|s| s.trim()) {
+        None | Some("") => Ok(1),
+        Some(raw) => {
+            raw.parse::<i64>().ok().filter(|p| (1..=i64::MAX / ANSWERS_PER_PAGE).contains(p)).ok_or_else(
+                || PageError::new(StatusCode::BAD_REQUEST, "Bad page link", "That page number is not valid."),
+            )
+        }
+    }
+}
+
 async fn render_question(
     ctx: &Context,
     id: Uuid,
+    page: i64,
     form: AnswerForm,
     errors: FieldErrors,
 ) -> Result<QuestionPage, PageError> {
-    let (question, answers) = ctx.services().question_with_answers(id).await?;
-    let last_seq = answers.last().map_or(0, |a: &Answer| a.seq);
+    let (question, answers) =
+        ctx.services().question_with_answers(id, (page - 1) * ANSWERS_PER_PAGE, ANSWERS_PER_PAGE).await?;
     let answer_count = question.answer_count;
+    let pages = page_of(answer_count);
+    if page > pages {
+        return Err(PageError::new(
+            StatusCode::NOT_FOUND,
+            "No such page",
+            format!("This question's answers fill {pages} page{}.", if pages == 1 { "" } else { "s" }),
+        ));
+    }
+    // The script resumes from the question's newest answer, whichever page this is.
+    let last_seq = answer_count;
     let (when, iso) = when(question.created_at);
     Ok(QuestionPage {
         question: QuestionView {
@@ -390,6 +436,9 @@ async fn render_question(
         answer_count,
         answers_word: plural(answer_count),
         last_seq,
+        page,
+        pages,
+        per_page: ANSWERS_PER_PAGE,
         form,
         errors,
     })
@@ -398,7 +447,8 @@ async fn render_question(
 /// `GET /questions/{id}`.
 async fn question_page(ctx: web::Data<Context>, req: HttpRequest) -> Result<HttpResponse, PageError> {
     let id = question_id(&req)?;
-    let page = render_question(&ctx, id, AnswerForm::default(), FieldErrors::default()).await?;
+    let page =
+        render_question(&ctx, id, page_number(&req)?, AnswerForm::default(), FieldErrors::default()).await?;
     Ok(html(StatusCode::OK, &page))
 }
 
@@ -415,11 +465,13 @@ async fn answer(
     let body = check(Body::parse(form.body.as_str()), &mut errors.body);
     let author = check(Name::parse(form.author.as_str()), &mut errors.author);
     let (Some(body), Some(author)) = (body, author) else {
-        let page = render_question(&ctx, id, form, errors).await?;
+        // Shown on the last page, where the form's answer would appear.
+        let last = page_of(ctx.services().question(id).await?.answer_count);
+        let page = render_question(&ctx, id, last, form, errors).await?;
         return Ok(html(StatusCode::UNPROCESSABLE_ENTITY, &page));
     };
     let answer = ctx.services().answer(id, NewAnswer { body, author }).await?;
-    Ok(see_other(format!("/questions/{id}#answer-{}", answer.seq)))
+    Ok(see_other(answer_location(id, answer.seq)))
 }
 
 /// `GET /questions/{id}/answers`: the question page.

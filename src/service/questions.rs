@@ -5,9 +5,6 @@ use uuid::Uuid;
 use super::Services;
 use crate::domain::{Answer, DomainError, NewQuestion, Page, Question};
 
-/// Answers read per round trip when a whole question is read.
-const ANSWER_CHUNK: i64 = 500;
-
 impl Services {
     /// Stores a new question (its topic starts with no events).
     pub async fn ask(&self, new: NewQuestion) -> Result<Question, DomainError> {
@@ -27,22 +24,21 @@ impl Services {
         self.store.question_page(before, limit).await
     }
 
-    /// A question and all its answers, as a page shows them. The answer count is what is
-    /// shown: answers committed between the two reads are included, so the count, the list
-    /// and the seq a live page resumes from agree.
-    pub async fn question_with_answers(&self, id: Uuid) -> Result<(Question, Vec<Answer>), DomainError> {
+    /// A question and one page of its answers: at most `limit` of those after `after_seq`, in
+    /// seq order, so a request's memory is bounded whatever the question's size. The answer
+    /// count shown (and the seq a live page resumes from) includes any answer of this page
+    /// committed between the two reads, so the count, the list and the resume point agree.
+    pub async fn question_with_answers(
+        &self,
+        id: Uuid,
+        after_seq: i64,
+        limit: i64,
+    ) -> Result<(Question, Vec<Answer>), DomainError> {
         let mut question = self.question(id).await?;
-        let mut answers: Vec<Answer> = Vec::new();
-        loop {
-            let after = answers.last().map_or(0, |a| a.seq);
-            let chunk = self.store.answers_after(id, after, ANSWER_CHUNK).await?;
-            let done = (chunk.len() as i64) < ANSWER_CHUNK;
-            answers.extend(chunk);
-            if done {
-                break;
-            }
+        let answers = self.store.answers_after(id, after_seq, limit).await?;
+        if let Some(last) = answers.last() {
+            question.answer_count = question.answer_count.max(last.seq);
         }
-        question.answer_count = answers.len() as i64;
         Ok((question, answers))
     }
 }
