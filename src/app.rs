@@ -90,14 +90,16 @@ impl Application {
             token: config.metrics_token.clone(),
         };
         let metrics_addr = metrics_access.private;
+        let trusted_proxies = http::client_ip::TrustedProxies(config.trusted_proxies.clone());
         let server = HttpServer::new(move || {
             App::new()
                 .wrap(actix_web::middleware::from_fn(http::body::bound_body_time))
                 .wrap(actix_web::middleware::from_fn(http::metrics::track_requests))
-                .wrap(TracingLogger::default())
+                .wrap(TracingLogger::<http::client_ip::RequestSpan>::new())
                 .app_data(data.clone())
                 .app_data(body_timeout)
                 .app_data(metrics_access.clone())
+                .app_data(trusted_proxies.clone())
                 .configure(http::configure)
                 .default_service(web::to(http::api::not_found))
         })

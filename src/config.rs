@@ -37,6 +37,12 @@ pub struct Config {
     #[arg(long, global = true, env = "QA_HUB_BIND", default_value = "127.0.0.1:8080")]
     pub bind: String,
 
+    /// Proxies in front of the hub (comma-separated CIDRs, e.g. `10.0.0.0/8,::1/128`): only
+    /// from these peers are `Forwarded` / `X-Forwarded-For` believed to name the client, for
+    /// the connection caps and the logs. Default: none, every client is its TCP peer.
+    #[arg(long, global = true, env = "QA_HUB_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+
     /// A second address that serves `/metrics` (and only there it needs no token), for a
     /// Prometheus on the private network; port 0 picks one. Without it, and without
     /// `--metrics-token`, no port serves `/metrics`.

@@ -36,6 +36,28 @@ async fn ws_from(addr: SocketAddr, source: &str) -> Result<WsClient, (u16, Value
     }
 }
 
+/// Opens a WebSocket from a chosen loopback source address with extra request headers (as a
+/// proxy would add); Ok holds the open socket, Err the refusal's HTTP status.
+async fn ws_with(
+    addr: SocketAddr,
+    source: &str,
+    headers: Vec<(&'static str, &'static str)>,
+) -> Result<tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>, u16> {
+    use tokio_tungstenite::tungstenite::{Error, client::IntoClientRequest};
+    let socket = TcpSocket::new_v4().unwrap();
+    socket.bind(SocketAddr::new(source.parse::<IpAddr>().unwrap(), 0)).unwrap();
+    let tcp = socket.connect(addr).await.expect("tcp connect");
+    let mut request = format!("ws://{addr}/ws").into_client_request().unwrap();
+    for (name, value) in headers {
+        request.headers_mut().append(name, value.parse().unwrap());
+    }
+    match tokio_tungstenite::client_async(request, tcp).await {
+        Ok((ws, _)) => Ok(ws),
+        Err(Error::Http(response)) => Err(response.status().as_u16()),
+        Err(e) => panic!("websocket handshake failed: {e}"),
+    }
+}
+
 fn seq_of(v: &Value) -> i64 {
     assert_eq!(v["type"], "answer", "expected an answer, got {v}");
     v["answer"]["seq"].as_i64().unwrap()
@@ -163,6 +185,36 @@ async fn connection_caps_refuse_with_503(backend: Backend) {
     let mut again = ws_from(app.addr, "127.0.0.3").await.expect("room again");
     let q = app.question().await;
     again.subscribe(q, None).await;
+    app.stop().await;
+}
+
+/// Behind `--trusted-proxies`, the caps count the client a proxy names (IPv6 per /64); from
+/// any other peer the forwarding headers are ignored, so a client cannot pick its address.
+async fn caps_count_the_client_a_trusted_proxy_names(backend: Backend) {
+    let app = spawn_with(backend, |c| {
+        c.max_connections_per_ip = 2;
+        c.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+    })
+    .await;
+    let via_proxy = |client: &'static str| ws_with(app.addr, "127.0.0.1", vec![("x-forwarded-for", client)]);
+    let _c1 = via_proxy("203.0.113.5").await.expect("first of client .5");
+    let _c2 = via_proxy("203.0.113.5").await.expect("second of client .5");
+    assert_eq!(via_proxy("203.0.113.5").await.err(), Some(503), "third of client .5");
+    let _other = via_proxy("203.0.113.6").await.expect("another client behind the same proxy");
+
+    // IPv6 counts per /64, named in either header.
+    let _v1 = via_proxy("2001:db8:0:1::1").await.expect("first of the /64");
+    let _v2 = ws_with(app.addr, "127.0.0.1", vec![("forwarded", r#"for="[2001:db8:0:1::2]:4711""#)])
+        .await
+        .expect("second of the /64");
+    assert_eq!(via_proxy("2001:db8:0:1:ffff::3").await.err(), Some(503), "third of the same /64");
+    let _v3 = via_proxy("2001:db8:0:2::1").await.expect("another /64");
+
+    // Not a trusted proxy: the header is the client's own claim and counts for nothing.
+    let direct = |claim: &'static str| ws_with(app.addr, "127.0.0.2", vec![("x-forwarded-for", claim)]);
+    let _d1 = direct("198.51.100.1").await.expect("first from .2");
+    let _d2 = direct("198.51.100.2").await.expect("second from .2");
+    assert_eq!(direct("198.51.100.3").await.err(), Some(503), "third from .2, whatever it claims");
     app.stop().await;
 }
 
@@ -412,4 +464,5 @@ on_both_backends!(
     metrics_follow_posts_subscribes_and_closes,
     a_peer_that_does_not_read_its_backlog_is_closed_in_time,
     metrics_are_private_or_need_the_token,
+    caps_count_the_client_a_trusted_proxy_names,
 );

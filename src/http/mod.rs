@@ -9,6 +9,7 @@
 
 pub mod api;
 pub mod body;
+pub mod client_ip;
 pub mod error;
 pub mod metrics;
 pub mod pages;

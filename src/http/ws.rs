@@ -16,7 +16,7 @@ use actix_ws::{
 use bytestring::ByteString;
 use tokio::{sync::mpsc, time::Instant};
 
-use super::{Context, error::Error};
+use super::{Context, client_ip::TrustedProxies, error::Error};
 use crate::{
     limits::{Refused, Slot},
     metrics::{Disconnect, Metrics},
@@ -34,8 +34,9 @@ pub async fn upgrade(
     ctx: web::Data<Context>,
 ) -> Result<HttpResponse, Error> {
     // Refuse over the caps before upgrading, so the client sees a plain HTTP 503.
-    let ip = req.peer_addr().map_or(std::net::IpAddr::from([0, 0, 0, 0]), |a| a.ip());
-    let slot = ctx.connections().admit(ip).map_err(|cap| {
+    let direct = TrustedProxies::default();
+    let ip = req.app_data::<TrustedProxies>().unwrap_or(&direct).client(&req);
+    let slot = ctx.connections().admit(ip.key()).map_err(|cap| {
         let (label, message) = match cap {
             Refused::Node => {
                 ("node", "This server holds as many connections as it may; try another or retry later.")
