@@ -67,6 +67,7 @@ impl Application {
             close_timeout: config.close_timeout(),
             write_timeout: config.write_timeout(),
             idle_timeout: config.idle_timeout(),
+            requests_per_second: config.ws_requests_per_second,
         };
         let connections = Connections::new(config.max_connections, config.max_connections_per_ip);
         let ctx = Context::new(services, hub, metrics, connections, shutdown, ws);
@@ -91,6 +92,8 @@ impl Application {
         };
         let metrics_addr = metrics_access.private;
         let trusted_proxies = http::client_ip::TrustedProxies(config.trusted_proxies.clone());
+        let post_limit = web::Data::from(http::rate::PostLimit::new(config.posts_per_minute));
+        post_limit.clone().into_inner().start_forgetting();
         let server = HttpServer::new(move || {
             App::new()
                 .wrap(actix_web::middleware::from_fn(http::body::bound_body_time))
@@ -100,6 +103,7 @@ impl Application {
                 .app_data(body_timeout)
                 .app_data(metrics_access.clone())
                 .app_data(trusted_proxies.clone())
+                .app_data(post_limit.clone())
                 .configure(http::configure)
                 .default_service(web::to(http::api::not_found))
         })

@@ -83,6 +83,16 @@ pub struct Config {
     #[arg(long, global = true, env = "QA_HUB_PING_INTERVAL_SECS", default_value_t = 30)]
     pub ping_interval_secs: u64,
 
+    /// Posts (questions and answers, over REST and the forms) one client address may make per
+    /// minute, all at once at most; more get 429 with `Retry-After`. 0 turns the limit off.
+    #[arg(long, global = true, env = "QA_HUB_POSTS_PER_MINUTE", default_value_t = 30)]
+    pub posts_per_minute: u32,
+
+    /// Requests (subscribe, unsubscribe…) one WebSocket connection may send per second, as a
+    /// burst too; more get an `error` with code `rate_limited`. 0 turns the limit off.
+    #[arg(long, global = true, env = "QA_HUB_WS_REQUESTS_PER_SECOND", default_value_t = 20)]
+    pub ws_requests_per_second: u32,
+
     /// Seconds a request body may take to arrive, counted from its head; a slower one is
     /// refused with 408. At least 1.
     #[arg(long, global = true, env = "QA_HUB_BODY_TIMEOUT_SECS", default_value_t = 10)]
@@ -168,6 +178,10 @@ impl Config {
         config.database_url = database_url.into();
         config.workers = 2;
         config.metrics_bind = Some("127.0.0.1:0".into());
+        // Tests post and subscribe as fast as they can from one address; the rate-limit
+        // tests set the limits they test.
+        config.posts_per_minute = 0;
+        config.ws_requests_per_second = 0;
         config
     }
 

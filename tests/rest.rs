@@ -261,6 +261,47 @@ async fn a_trickled_body_is_refused_with_408(backend: Backend) {
     assert_eq!(all["items"].as_array().unwrap().len(), 0, "nothing was stored");
 }
 
+/// Posts over the limit (questions and answers, REST and forms alike) get 429 with
+/// `Retry-After` and write nothing; another address has its own budget.
+async fn posts_over_the_rate_limit_get_429(backend: Backend) {
+    let app = spawn_with(backend, |c| c.posts_per_minute = 3).await;
+    let q = app.question().await;
+    app.answer(q, "two").await;
+    let form = |path: String| {
+        app.http
+            .post(app.url(&path))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body("body=three&author=zoe&title=t")
+            .send()
+    };
+    let res = form(format!("/questions/{q}/answers")).await.unwrap();
+    assert!(res.status().is_success(), "the third post, by form: {}", res.status());
+
+    let res =
+        app.post_json(&format!("/api/questions/{q}/answers"), &json!({"body": "b", "author": "a"})).await;
+    let retry: u64 = res.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=20).contains(&retry), "a post refills in 20 s: {retry}");
+    error_of(res, 429, "rate_limited").await;
+    let res = app.post_json("/api/questions", &json!({"title": "t", "body": "b", "author": "a"})).await;
+    error_of(res, 429, "rate_limited").await;
+    let res = form("/questions".into()).await.unwrap();
+    assert_eq!(res.status(), 429);
+    assert!(res.headers().contains_key("retry-after"));
+    assert!(res.text().await.unwrap().contains("Slow down"));
+
+    let question: Value = app.get(&format!("/api/questions/{q}")).await.json().await.unwrap();
+    assert_eq!(question["answer_count"], 2, "nothing refused was written");
+    let other =
+        reqwest::Client::builder().local_address(std::net::IpAddr::from([127, 0, 0, 2])).build().unwrap();
+    let res = other
+        .post(app.url(&format!("/api/questions/{q}/answers")))
+        .json(&json!({"body": "from elsewhere", "author": "a"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201, "another address, another budget");
+}
+
 async fn probes_and_openapi(backend: Backend) {
     let app = spawn(backend).await;
     assert_eq!(app.get("/healthz").await.status(), 200);
@@ -281,5 +322,6 @@ on_both_backends!(
     answer_to_missing_question_writes_nothing,
     concurrent_posts_get_contiguous_seqs,
     a_trickled_body_is_refused_with_408,
+    posts_over_the_rate_limit_get_429,
     probes_and_openapi,
 );

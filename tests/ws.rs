@@ -224,6 +224,43 @@ async fn shutdown_closes_with_1001(backend: Backend) {
 }
 
 /// A peer that stops answering pings is dropped, and its subscriptions with it.
+/// A storm of requests on one connection: past the burst they are refused with `rate_limited`
+/// (unread, so no database work), the connection stays up, and once the bucket refills
+/// requests work again.
+async fn request_storms_are_rate_limited(backend: Backend) {
+    let app = spawn_with(backend, |c| c.ws_requests_per_second = 5).await;
+    let q = app.question().await;
+    let mut ws = app.ws().await;
+    for _ in 0..20 {
+        ws.send(json!({"type": "unsubscribe", "question_id": q})).await;
+    }
+    let mut codes = Vec::new();
+    for _ in 0..20 {
+        let reply = ws.recv().await;
+        assert_eq!(reply["type"], "error", "{reply}");
+        codes.push(reply["code"].as_str().unwrap().to_owned());
+    }
+    assert!(codes[..5].iter().all(|c| c == "not_subscribed"), "the burst is served: {codes:?}");
+    assert!(codes.iter().any(|c| c == "rate_limited"), "the storm is not: {codes:?}");
+    assert!(codes.iter().all(|c| c == "not_subscribed" || c == "rate_limited"), "{codes:?}");
+
+    // Still connected: retry until the bucket has a token again (the state we wait for is
+    // the subscription itself).
+    let deadline = tokio::time::Instant::now() + crate::common::WAIT;
+    loop {
+        ws.send(json!({"type": "subscribe", "question_id": q})).await;
+        let reply = ws.recv().await;
+        if reply["type"] == "subscribed" {
+            break;
+        }
+        assert_eq!(reply["code"], "rate_limited", "{reply}");
+        assert!(tokio::time::Instant::now() < deadline, "never subscribed");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    app.answer(q, "still here").await;
+    assert_eq!(ws.answers(1).await, vec![(q, 1)]);
+}
+
 async fn silent_peer_is_dropped(backend: Backend) {
     let app = spawn_with(backend, |c| c.ping_interval_secs = 1).await;
     let q = app.question().await;
@@ -238,6 +275,7 @@ async fn silent_peer_is_dropped(backend: Backend) {
 }
 
 on_both_backends!(
+    request_storms_are_rate_limited,
     silent_peer_is_dropped,
     fan_out_reaches_every_subscriber_once,
     one_connection_many_subscriptions_and_unsubscribe,

@@ -3,7 +3,10 @@
 //! internal failures are logged with their cause and shown to the client only as a generic
 //! message.
 
-use actix_web::{HttpResponse, ResponseError, http::StatusCode};
+use actix_web::{
+    HttpResponse, ResponseError,
+    http::{StatusCode, header},
+};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -24,6 +27,9 @@ pub enum Error {
     /// 408: the request body did not arrive in time.
     #[error("{0}")]
     RequestTimeout(String),
+    /// 429: over a rate limit; `Retry-After` says when to come back.
+    #[error("{message}")]
+    TooManyRequests { retry_after: std::time::Duration, message: String },
     /// 413: the request body is over the limit.
     #[error("{0}")]
     PayloadTooLarge(String),
@@ -42,6 +48,19 @@ pub enum Error {
     /// 500: anything that should not happen; the cause is logged, not shown.
     #[error("internal error: {0}")]
     Internal(String),
+}
+
+impl Error {
+    /// Over a rate limit, with how long to wait.
+    pub fn rate_limited(retry_after: std::time::Duration) -> Self {
+        Self::TooManyRequests {
+            retry_after,
+            message: format!(
+                "Too many posts from your address; try again in {} s.",
+                super::rate::retry_after_secs(retry_after)
+            ),
+        }
+    }
 }
 
 impl From<DomainError> for Error {
@@ -75,6 +94,7 @@ impl Error {
             Self::Unauthorized { .. } => "unauthorized",
             Self::RequestTimeout(_) => "request_timeout",
             Self::PayloadTooLarge(_) => "payload_too_large",
+            Self::TooManyRequests { .. } => "rate_limited",
             Self::UnsupportedMediaType(_) => "unsupported_media_type",
             Self::Unavailable(_) | Self::DatabaseUnavailable(_) => "unavailable",
             Self::Internal(_) => "internal_error",
@@ -111,6 +131,7 @@ impl ResponseError for Error {
             Self::NotFound { .. } => StatusCode::NOT_FOUND,
             Self::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Unavailable(_) | Self::DatabaseUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -132,10 +153,10 @@ impl ResponseError for Error {
         };
         let mut res = HttpResponse::build(self.status_code());
         if let Self::Unauthorized { realm, .. } = self {
-            res.insert_header((
-                actix_web::http::header::WWW_AUTHENTICATE,
-                format!("Bearer realm=\"{realm}\""),
-            ));
+            res.insert_header((header::WWW_AUTHENTICATE, format!("Bearer realm=\"{realm}\"")));
+        }
+        if let Self::TooManyRequests { retry_after, .. } = self {
+            res.insert_header((header::RETRY_AFTER, super::rate::retry_after_secs(*retry_after)));
         }
         res.json(ErrorBody::new(self.code(), message))
     }

@@ -13,6 +13,7 @@ pub mod client_ip;
 pub mod error;
 pub mod metrics;
 pub mod pages;
+pub mod rate;
 pub mod ws;
 
 use std::{sync::Arc, time::Duration};
@@ -33,6 +34,8 @@ pub struct WsSettings {
     pub write_timeout: Duration,
     /// `None` keeps idle connections.
     pub idle_timeout: Option<Duration>,
+    /// Requests a connection may send per second (0: no limit).
+    pub requests_per_second: u32,
 }
 
 /// What every handler can reach; cheap to clone.

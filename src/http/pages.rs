@@ -77,11 +77,13 @@ pub struct PageError {
     status: StatusCode,
     heading: &'static str,
     message: String,
+    /// Seconds for `Retry-After`, on a 429.
+    retry_after: Option<u64>,
 }
 
 impl PageError {
     fn new(status: StatusCode, heading: &'static str, message: impl Into<String>) -> Self {
-        Self { status, heading, message: message.into() }
+        Self { status, heading, message: message.into(), retry_after: None }
     }
 
     fn question_not_found() -> Self {
@@ -133,8 +135,27 @@ impl ResponseError for PageError {
 
     fn error_response(&self) -> HttpResponse {
         let page = ErrorPage { status: self.status.as_u16(), heading: self.heading, message: &self.message };
-        html(self.status, &page)
+        let mut res = html(self.status, &page);
+        if let Some(secs) = self.retry_after {
+            res.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from(secs));
+        }
+        res
     }
+}
+
+/// A form post over the posts' rate limit: 429, and when to come back.
+fn check_post_rate(req: &HttpRequest) -> Result<(), PageError> {
+    super::rate::check_post(req).map_err(|wait| {
+        let secs = super::rate::retry_after_secs(wait);
+        PageError {
+            retry_after: Some(secs),
+            ..PageError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "Slow down",
+                format!("Too many posts from your address. Please try again in {secs} s."),
+            )
+        }
+    })
 }
 
 fn form_error(err: UrlencodedError) -> PageError {
@@ -352,7 +373,12 @@ async fn index(
 }
 
 /// `POST /questions` (form): creates a question and redirects to it.
-async fn ask(ctx: web::Data<Context>, form: web::Form<QuestionForm>) -> Result<HttpResponse, PageError> {
+async fn ask(
+    ctx: web::Data<Context>,
+    req: HttpRequest,
+    form: web::Form<QuestionForm>,
+) -> Result<HttpResponse, PageError> {
+    check_post_rate(&req)?;
     let form = form.into_inner();
     let mut errors = FieldErrors::default();
     let title = check(Title::parse(form.title.as_str()), &mut errors.title);
@@ -459,6 +485,7 @@ async fn answer(
     req: HttpRequest,
     form: web::Form<AnswerForm>,
 ) -> Result<HttpResponse, PageError> {
+    check_post_rate(&req)?;
     let id = question_id(&req)?;
     let form = form.into_inner();
     let mut errors = FieldErrors::default();

@@ -16,7 +16,7 @@ use actix_ws::{
 use bytestring::ByteString;
 use tokio::{sync::mpsc, time::Instant};
 
-use super::{Context, client_ip::TrustedProxies, error::Error};
+use super::{Context, client_ip::TrustedProxies, error::Error, rate::RequestLimit};
 use crate::{
     limits::{Refused, Slot},
     metrics::{Disconnect, Metrics},
@@ -64,6 +64,7 @@ pub async fn upgrade(
         ping_interval: settings.ping_interval,
         close_timeout: settings.close_timeout,
         idle_timeout: settings.idle_timeout,
+        requests: RequestLimit::new(settings.requests_per_second),
         _slot: slot,
     };
     // The message stream is tied to this worker thread, so the task is spawned locally.
@@ -156,6 +157,8 @@ struct Connection {
     ping_interval: Duration,
     close_timeout: Duration,
     idle_timeout: Option<Duration>,
+    /// This connection's budget of requests.
+    requests: RequestLimit,
     /// Our place under the connection caps, given back when the task ends.
     _slot: Slot,
 }
@@ -236,6 +239,16 @@ impl Connection {
     }
 
     async fn on_frame(&mut self, frame: Option<Result<AggregatedMessage, WsError>>) -> Result<(), Stop> {
+        if let Some(Ok(AggregatedMessage::Text(_) | AggregatedMessage::Binary(_))) = &frame
+            && let Err(wait) = self.requests.check()
+        {
+            // Refused unread: a storm of requests costs a token check each, not a database read.
+            let refused = ProtocolError::new(
+                ErrorCode::RateLimited,
+                format!("Too many requests on this connection; wait {} ms.", wait.as_millis().max(1)),
+            );
+            return self.out.send(wire::refused(&refused)).await;
+        }
         match frame {
             None => Err(Stop::Gone),
             Some(Ok(AggregatedMessage::Text(text))) => match wire::parse(&text) {

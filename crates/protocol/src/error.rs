@@ -34,13 +34,15 @@ pub enum ErrorCode {
     UnsupportedFrame,
     /// The server could not read its database; try again.
     Unavailable,
+    /// Too many requests on this connection; the message says how long to wait.
+    RateLimited,
     /// A code this version of the crate does not know (sent by a newer server).
     Other(String),
 }
 
 impl ErrorCode {
     /// Every code this crate knows, for documentation and tests.
-    pub const KNOWN: [ErrorCode; 12] = [
+    pub const KNOWN: [ErrorCode; 13] = [
         ErrorCode::InvalidJson,
         ErrorCode::InvalidMessage,
         ErrorCode::UnknownType,
@@ -53,6 +55,7 @@ impl ErrorCode {
         ErrorCode::TooManySubscriptions,
         ErrorCode::UnsupportedFrame,
         ErrorCode::Unavailable,
+        ErrorCode::RateLimited,
     ];
 
     pub fn as_str(&self) -> &str {
@@ -69,6 +72,7 @@ impl ErrorCode {
             ErrorCode::TooManySubscriptions => "too_many_subscriptions",
             ErrorCode::UnsupportedFrame => "unsupported_frame",
             ErrorCode::Unavailable => "unavailable",
+            ErrorCode::RateLimited => "rate_limited",
             ErrorCode::Other(code) => code,
         }
     }

@@ -1,6 +1,6 @@
 //! `/api/questions` and `/api/questions/{id}/answers`.
 
-use actix_web::{HttpResponse, http::header, web};
+use actix_web::{HttpRequest, HttpResponse, http::header, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -12,6 +12,7 @@ use crate::{
     http::{
         Context,
         error::{Error, ErrorBody, Result},
+        rate,
     },
 };
 
@@ -149,12 +150,17 @@ pub struct AnswerPage {
     (status = 400, description = "Malformed JSON", body = ErrorBody),
     (status = 413, description = "Body too large", body = ErrorBody),
     (status = 415, description = "Not application/json", body = ErrorBody),
+    (status = 408, description = "The body did not arrive in time", body = ErrorBody),
     (status = 422, description = "A field is missing, empty or too long", body = ErrorBody),
+    (status = 429, description = "Too many posts from this address; see Retry-After", body = ErrorBody,
+        headers(("Retry-After" = u64, description = "Seconds to wait"))),
 ))]
 pub async fn create(
     ctx: web::Data<Context>,
+    req: HttpRequest,
     JsonObject(new): JsonObject<NewQuestion>,
 ) -> Result<HttpResponse> {
+    rate::check_post(&req).map_err(Error::rate_limited)?;
     let question = ctx.services().ask(new.try_into()?).await?;
     Ok(HttpResponse::Created()
         .insert_header((header::LOCATION, format!("/api/questions/{}", question.id)))
@@ -196,13 +202,18 @@ pub async fn get(ctx: web::Data<Context>, path: web::Path<Uuid>) -> Result<web::
         (status = 404, description = "No such question", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
         (status = 415, description = "Not application/json", body = ErrorBody),
+        (status = 408, description = "The body did not arrive in time", body = ErrorBody),
         (status = 422, description = "A field is missing, empty or too long", body = ErrorBody),
+        (status = 429, description = "Too many posts from this address; see Retry-After", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
     ))]
 pub async fn post_answer(
     ctx: web::Data<Context>,
+    req: HttpRequest,
     path: web::Path<Uuid>,
     JsonObject(new): JsonObject<NewAnswer>,
 ) -> Result<HttpResponse> {
+    rate::check_post(&req).map_err(Error::rate_limited)?;
     let answer = ctx.services().answer(path.into_inner(), new.try_into()?).await?;
     Ok(HttpResponse::Created().json(Answer::from(answer)))
 }
