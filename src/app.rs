@@ -92,6 +92,7 @@ impl Application {
         };
         let metrics_addr = metrics_access.private;
         let trusted_proxies = http::client_ip::TrustedProxies(config.trusted_proxies.clone());
+        let allowed_origins = http::origin::AllowedOrigins::parse(&config.allowed_origins)?;
         let post_limit = web::Data::from(http::rate::PostLimit::new(config.posts_per_minute));
         post_limit.clone().into_inner().start_forgetting();
         let server = HttpServer::new(move || {
@@ -103,6 +104,7 @@ impl Application {
                 .app_data(body_timeout)
                 .app_data(metrics_access.clone())
                 .app_data(trusted_proxies.clone())
+                .app_data(allowed_origins.clone())
                 .app_data(post_limit.clone())
                 .configure(http::configure)
                 .default_service(web::to(http::api::not_found))

@@ -37,6 +37,18 @@ pub struct Config {
     #[arg(long, global = true, env = "QA_HUB_BIND", default_value = "127.0.0.1:8080")]
     pub bind: String,
 
+    /// Web pages that may open a WebSocket here besides the hub's own (comma-separated
+    /// origins like `https://example.com`); `*` allows any page, and must be set explicitly.
+    /// A page from elsewhere gets 403 before the upgrade. Default: `self`.
+    #[arg(
+        long,
+        global = true,
+        env = "QA_HUB_ALLOWED_ORIGINS",
+        value_delimiter = ',',
+        default_value = "self"
+    )]
+    pub allowed_origins: Vec<String>,
+
     /// Proxies in front of the hub (comma-separated CIDRs, e.g. `10.0.0.0/8,::1/128`): only
     /// from these peers are `Forwarded` / `X-Forwarded-For` believed to name the client, for
     /// the connection caps and the logs. Default: none, every client is its TCP peer.
@@ -210,6 +222,7 @@ impl Config {
                 "--metrics-token (QA_HUB_METRICS_TOKEN) must be at least 16 characters"
             );
         }
+        crate::http::origin::AllowedOrigins::parse(&self.allowed_origins)?;
         anyhow::ensure!(
             self.body_timeout_secs >= 1,
             "--body-timeout-secs (QA_HUB_BODY_TIMEOUT_SECS) must be at least 1"

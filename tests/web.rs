@@ -3,7 +3,7 @@
 
 use crate::common::{Backend, TestApp, spawn};
 use reqwest::redirect::Policy;
-use serde_json::json;
+use serde_json::{Value, json};
 use uuid::Uuid;
 
 const FORM: &str = "application/x-www-form-urlencoded";
@@ -177,6 +177,43 @@ async fn a_long_question_is_paged(backend: Backend) {
     assert_eq!(app.get(&format!("/questions/{empty}?page=2")).await.status(), 404);
 }
 
+/// A form posted from another site's page (cross-site request forgery) gets 403 and changes
+/// nothing, whether the browser says so in `Sec-Fetch-Site` or only in `Origin`; our own
+/// pages' forms and clients that send neither are served.
+async fn cross_site_forms_are_refused(backend: Backend) {
+    let app = spawn(backend).await;
+    let q = app.question().await;
+    let own = format!("http://{}", app.addr);
+    let post = |path: String, headers: Vec<(&'static str, String)>| {
+        let mut req = no_redirects().post(app.url(&path)).header("content-type", FORM);
+        for (name, value) in headers {
+            req = req.header(name, value);
+        }
+        req.body("title=Forged&body=forged&author=mallory").send()
+    };
+    let forged = [
+        vec![("origin", "http://evil.example".to_owned())],
+        vec![("sec-fetch-site", "cross-site".to_owned()), ("origin", "http://evil.example".to_owned())],
+        vec![("sec-fetch-site", "same-site".to_owned())],
+    ];
+    for headers in forged {
+        for path in ["/questions".to_owned(), format!("/questions/{q}/answers")] {
+            let res = post(path.clone(), headers.clone()).await.unwrap();
+            assert_eq!(res.status(), 403, "{path} {headers:?}");
+            assert!(res.text().await.unwrap().contains("another site"));
+        }
+    }
+    let all: Value = app.get("/api/questions").await.json().await.unwrap();
+    assert_eq!(all["items"].as_array().unwrap().len(), 1, "no forged question");
+    let question: Value = app.get(&format!("/api/questions/{q}")).await.json().await.unwrap();
+    assert_eq!(question["answer_count"], 0, "no forged answer");
+
+    let same = vec![("sec-fetch-site", "same-origin".to_owned()), ("origin", own.clone())];
+    assert_eq!(post(format!("/questions/{q}/answers"), same).await.unwrap().status(), 303);
+    assert_eq!(post(format!("/questions/{q}/answers"), vec![("origin", own)]).await.unwrap().status(), 303);
+    assert_eq!(post(format!("/questions/{q}/answers"), vec![]).await.unwrap().status(), 303, "not a browser");
+}
+
 async fn static_files_are_served(backend: Backend) {
     let app = spawn(backend).await;
     for (path, kind) in [
@@ -196,5 +233,6 @@ on_both_backends!(
     bad_forms_get_clear_errors,
     form_answer_reaches_watchers,
     a_long_question_is_paged,
+    cross_site_forms_are_refused,
     static_files_are_served,
 );

@@ -261,6 +261,51 @@ async fn request_storms_are_rate_limited(backend: Backend) {
     assert_eq!(ws.answers(1).await, vec![(q, 1)]);
 }
 
+/// Opens a WebSocket whose upgrade carries `origin`; Err holds the refusal's status and body.
+async fn upgrade_from(
+    app: &TestApp,
+    origin: Option<&str>,
+) -> Result<tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>, (u16, serde_json::Value)> {
+    use tokio_tungstenite::tungstenite::{Error, client::IntoClientRequest};
+    let mut request = format!("ws://{}/ws", app.addr).into_client_request().unwrap();
+    if let Some(origin) = origin {
+        request.headers_mut().insert("origin", origin.parse().unwrap());
+    }
+    let tcp = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    match tokio_tungstenite::client_async(request, tcp).await {
+        Ok((ws, _)) => Ok(ws),
+        Err(Error::Http(res)) => Err((
+            res.status().as_u16(),
+            serde_json::from_slice(res.body().as_deref().unwrap_or_default()).unwrap_or_default(),
+        )),
+        Err(e) => panic!("handshake failed: {e}"),
+    }
+}
+
+/// A page from another site gets 403 before the upgrade (no place taken); the hub's own
+/// pages and clients that send no Origin are let in; `--allowed-origins` adds sites, `*` all.
+async fn foreign_origins_are_refused_before_the_upgrade(backend: Backend) {
+    let app = spawn(backend).await;
+    let own = format!("http://{}", app.addr);
+    let _plain = upgrade_from(&app, None).await.expect("no Origin: not a browser");
+    let _own = upgrade_from(&app, Some(&own)).await.expect("our own pages");
+    let (status, body) = upgrade_from(&app, Some("http://evil.example")).await.expect_err("refused");
+    assert_eq!((status, body["error"]["code"].as_str()), (403, Some("forbidden_origin")), "{body}");
+    assert_eq!(upgrade_from(&app, Some("null")).await.err().map(|e| e.0), Some(403), "sandboxed pages");
+    eventually("only the two allowed sockets to be counted", || async {
+        app.metric("qa_hub_ws_connections").await == 2.0
+    })
+    .await;
+    app.stop().await;
+
+    let app = spawn_with(backend, |c| c.allowed_origins = vec!["https://site.example".into()]).await;
+    assert!(upgrade_from(&app, Some("https://site.example")).await.is_ok());
+    assert_eq!(upgrade_from(&app, Some("http://site.example")).await.err().map(|e| e.0), Some(403));
+    app.stop().await;
+    let app = spawn_with(backend, |c| c.allowed_origins = vec!["*".into()]).await;
+    assert!(upgrade_from(&app, Some("http://evil.example")).await.is_ok(), "any, when configured so");
+}
+
 async fn silent_peer_is_dropped(backend: Backend) {
     let app = spawn_with(backend, |c| c.ping_interval_secs = 1).await;
     let q = app.question().await;
@@ -276,6 +321,7 @@ async fn silent_peer_is_dropped(backend: Backend) {
 
 on_both_backends!(
     request_storms_are_rate_limited,
+    foreign_origins_are_refused_before_the_upgrade,
     silent_peer_is_dropped,
     fan_out_reaches_every_subscriber_once,
     one_connection_many_subscriptions_and_unsubscribe,

@@ -21,6 +21,9 @@ pub enum Error {
     /// response says which scheme in `WWW-Authenticate`.
     #[error("{message}")]
     Unauthorized { realm: &'static str, message: String },
+    /// 403: the request is understood and refused (a page from a site not allowed here).
+    #[error("{message}")]
+    Forbidden { code: &'static str, message: String },
     /// 404: the thing named does not exist.
     #[error("{message}")]
     NotFound { code: &'static str, message: String },
@@ -89,7 +92,9 @@ impl Error {
 
     fn code(&self) -> &'static str {
         match self {
-            Self::BadRequest { code, .. } | Self::NotFound { code, .. } => code,
+            Self::BadRequest { code, .. } | Self::NotFound { code, .. } | Self::Forbidden { code, .. } => {
+                code
+            }
             Self::Unprocessable { code, .. } => code,
             Self::Unauthorized { .. } => "unauthorized",
             Self::RequestTimeout(_) => "request_timeout",
@@ -128,6 +133,7 @@ impl ResponseError for Error {
         match self {
             Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
             Self::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
+            Self::Forbidden { .. } => StatusCode::FORBIDDEN,
             Self::NotFound { .. } => StatusCode::NOT_FOUND,
             Self::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,

@@ -12,6 +12,7 @@ pub mod body;
 pub mod client_ip;
 pub mod error;
 pub mod metrics;
+pub mod origin;
 pub mod pages;
 pub mod rate;
 pub mod ws;

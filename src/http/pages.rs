@@ -143,8 +143,16 @@ impl ResponseError for PageError {
     }
 }
 
-/// A form post over the posts' rate limit: 429, and when to come back.
-fn check_post_rate(req: &HttpRequest) -> Result<(), PageError> {
+/// A form post from another site's page (a cross-site request forgery): 403, nothing done.
+/// Then the posts' rate limit: 429, and when to come back.
+fn check_form_post(req: &HttpRequest) -> Result<(), PageError> {
+    if super::origin::is_cross_site(req) {
+        return Err(PageError::new(
+            StatusCode::FORBIDDEN,
+            "Not from this site",
+            "This form was sent from another site's page, so it was not accepted. Post from this site.",
+        ));
+    }
     super::rate::check_post(req).map_err(|wait| {
         let secs = super::rate::retry_after_secs(wait);
         PageError {
@@ -378,7 +386,7 @@ async fn ask(
     req: HttpRequest,
     form: web::Form<QuestionForm>,
 ) -> Result<HttpResponse, PageError> {
-    check_post_rate(&req)?;
+    check_form_post(&req)?;
     let form = form.into_inner();
     let mut errors = FieldErrors::default();
     let title = check(Title::parse(form.title.as_str()), &mut errors.title);
@@ -485,7 +493,7 @@ async fn answer(
     req: HttpRequest,
     form: web::Form<AnswerForm>,
 ) -> Result<HttpResponse, PageError> {
-    check_post_rate(&req)?;
+    check_form_post(&req)?;
     let id = question_id(&req)?;
     let form = form.into_inner();
     let mut errors = FieldErrors::default();

@@ -16,7 +16,7 @@ use actix_ws::{
 use bytestring::ByteString;
 use tokio::{sync::mpsc, time::Instant};
 
-use super::{Context, client_ip::TrustedProxies, error::Error, rate::RequestLimit};
+use super::{Context, client_ip::TrustedProxies, error::Error, origin::AllowedOrigins, rate::RequestLimit};
 use crate::{
     limits::{Refused, Slot},
     metrics::{Disconnect, Metrics},
@@ -33,6 +33,14 @@ pub async fn upgrade(
     body: web::Payload,
     ctx: web::Data<Context>,
 ) -> Result<HttpResponse, Error> {
+    // A page from a site not allowed here gets a plain 403, before any place is taken.
+    let own = AllowedOrigins::default();
+    if !req.app_data::<AllowedOrigins>().unwrap_or(&own).allow(&req) {
+        return Err(Error::Forbidden {
+            code: "forbidden_origin",
+            message: "Pages from this origin may not open a WebSocket here (see --allowed-origins).".into(),
+        });
+    }
     // Refuse over the caps before upgrading, so the client sees a plain HTTP 503.
     let direct = TrustedProxies::default();
     let ip = req.app_data::<TrustedProxies>().unwrap_or(&direct).client(&req);
