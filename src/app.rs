@@ -93,11 +93,13 @@ impl Application {
         let metrics_addr = metrics_access.private;
         let trusted_proxies = http::client_ip::TrustedProxies(config.trusted_proxies.clone());
         let allowed_origins = http::origin::AllowedOrigins::parse(&config.allowed_origins)?;
+        let trusted_proxies_for_caps = trusted_proxies.clone();
         let post_limit = web::Data::from(http::rate::PostLimit::new(config.posts_per_minute));
         post_limit.clone().into_inner().start_forgetting();
         let server = HttpServer::new(move || {
             App::new()
                 .wrap(actix_web::middleware::from_fn(http::body::bound_body_time))
+                .wrap(actix_web::middleware::from_fn(http::conn_cap::refuse_over_cap))
                 .wrap(actix_web::middleware::from_fn(http::metrics::track_requests))
                 .wrap(TracingLogger::<http::client_ip::RequestSpan>::new())
                 .app_data(data.clone())
@@ -110,6 +112,11 @@ impl Application {
                 .default_service(web::to(http::api::not_found))
         })
         .workers(workers)
+        // Before `bind`: the hook is captured when a listener is bound.
+        .on_connect(http::conn_cap::on_connect(
+            Connections::new(usize::MAX, config.max_http_connections_per_ip),
+            trusted_proxies_for_caps,
+        ))
         // `main` owns the signals so that sockets get their 1001 before the server stops.
         .disable_signals()
         // In-flight requests get this long after the sockets' grace period; the two together

@@ -134,6 +134,13 @@ pub struct Config {
     #[arg(long, global = true, env = "QA_HUB_MAX_CONNECTIONS_PER_IP", default_value_t = 1_000)]
     pub max_connections_per_ip: usize,
 
+    /// Most TCP connections (plain HTTP and WebSocket alike) from one client address; a
+    /// client over it gets 503 on every request of its extra connections, which are then
+    /// closed. Connections from `--trusted-proxies` are not counted (they carry many
+    /// clients). Keep it above `--max-connections-per-ip`.
+    #[arg(long, global = true, env = "QA_HUB_MAX_HTTP_CONNECTIONS_PER_IP", default_value_t = 1_100)]
+    pub max_http_connections_per_ip: usize,
+
     /// Seconds after which a connection with no subscriptions that sent no request is closed
     /// (1000 "idle"); 0 disables.
     #[arg(long, global = true, env = "QA_HUB_IDLE_TIMEOUT_SECS", default_value_t = 60)]

@@ -78,6 +78,11 @@ impl Connections {
     }
 }
 
+/// Set on a TCP connection that came over its client's cap: every request on it is refused
+/// and the connection closed.
+#[derive(Debug, Clone, Copy)]
+pub struct OverCap;
+
 /// One connection's place under the caps; released on drop.
 #[derive(Debug)]
 pub struct Slot {

@@ -218,6 +218,45 @@ async fn caps_count_the_client_a_trusted_proxy_names(backend: Backend) {
     app.stop().await;
 }
 
+/// Sends one GET over a fresh TCP connection from `source`; returns the status line.
+async fn get_from(addr: SocketAddr, source: &str, path: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let socket = TcpSocket::new_v4().unwrap();
+    socket.bind(SocketAddr::new(source.parse::<IpAddr>().unwrap(), 0)).unwrap();
+    let mut tcp = socket.connect(addr).await.expect("tcp connect");
+    tcp.write_all(format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n\r\n").as_bytes()).await.unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !got.windows(2).any(|w| w == b"\r\n") {
+        match tcp.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+        }
+    }
+    let text = String::from_utf8_lossy(&got);
+    text.lines().next().unwrap_or_default().to_owned()
+}
+
+/// One address holds at most `--max-http-connections-per-ip` TCP connections, WebSockets
+/// included: a request on one more gets 503; other addresses are served; a closed connection
+/// gives its place back.
+async fn http_connections_per_address_are_capped(backend: Backend) {
+    let app = spawn_with(backend, |c| c.max_http_connections_per_ip = 3).await;
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        held.push(ws_from(app.addr, "127.0.0.5").await.expect("a place for each of three"));
+    }
+    assert_eq!(get_from(app.addr, "127.0.0.5", "/healthz").await, "HTTP/1.1 503 Service Unavailable");
+    assert_eq!(get_from(app.addr, "127.0.0.6", "/healthz").await, "HTTP/1.1 200 OK", "another address");
+    held.pop();
+    let deadline = tokio::time::Instant::now() + crate::common::WAIT;
+    while get_from(app.addr, "127.0.0.5", "/healthz").await != "HTTP/1.1 200 OK" {
+        assert!(tokio::time::Instant::now() < deadline, "the place never came back");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    app.stop().await;
+}
+
 async fn idle_connections_are_closed(backend: Backend) {
     let app = spawn_with(backend, |c| c.idle_timeout_secs = 1).await;
     let q = app.question().await;
@@ -465,4 +504,5 @@ on_both_backends!(
     a_peer_that_does_not_read_its_backlog_is_closed_in_time,
     metrics_are_private_or_need_the_token,
     caps_count_the_client_a_trusted_proxy_names,
+    http_connections_per_address_are_capped,
 );

@@ -14,7 +14,7 @@ use ipnet::IpNet;
 pub struct TrustedProxies(pub Vec<IpNet>);
 
 impl TrustedProxies {
-    fn trusts(&self, ip: IpAddr) -> bool {
+    pub fn trusts(&self, ip: IpAddr) -> bool {
         self.0.iter().any(|net| net.contains(&ip))
     }
 
@@ -69,6 +69,11 @@ impl tracing_actix_web::RootSpanBuilder for RequestSpan {
 pub struct ClientIp(pub IpAddr);
 
 impl ClientIp {
+    /// A TCP peer's address, as a client.
+    pub fn of_peer(ip: IpAddr) -> Self {
+        Self(canonical(ip))
+    }
+
     /// What caps and limits count by: the address, or for IPv6 its /64 network.
     pub fn key(self) -> IpAddr {
         match self.0 {

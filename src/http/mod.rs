@@ -10,6 +10,7 @@
 pub mod api;
 pub mod body;
 pub mod client_ip;
+pub mod conn_cap;
 pub mod error;
 pub mod metrics;
 pub mod origin;
