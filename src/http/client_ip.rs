@@ -42,8 +42,7 @@ pub struct RequestSpan;
 
 impl tracing_actix_web::RootSpanBuilder for RequestSpan {
     fn on_request_start(request: &actix_web::dev::ServiceRequest) -> tracing::Span {
-        let direct = TrustedProxies::default();
-        let client = request.app_data::<TrustedProxies>().unwrap_or(&direct).client(request.request());
+        let client = client_of(request.request());
         tracing::info_span!(
             "HTTP request",
             http.method = %request.method(),
@@ -61,6 +60,14 @@ impl tracing_actix_web::RootSpanBuilder for RequestSpan {
         outcome: &Result<actix_web::dev::ServiceResponse<B>, actix_web::Error>,
     ) {
         tracing_actix_web::DefaultRootSpanBuilder::on_request_end(span, outcome);
+    }
+}
+
+/// The request's client, by the app's `--trusted-proxies` (none configured: its TCP peer).
+pub fn client_of(req: &HttpRequest) -> ClientIp {
+    match req.app_data::<TrustedProxies>() {
+        Some(trusted) => trusted.client(req),
+        None => TrustedProxies::default().client(req),
     }
 }
 

@@ -95,9 +95,7 @@ impl RequestLimit {
 /// long until there is one.
 pub fn check_post(req: &actix_web::HttpRequest) -> Result<(), Duration> {
     let Some(limit) = req.app_data::<actix_web::web::Data<PostLimit>>() else { return Ok(()) };
-    let direct = super::client_ip::TrustedProxies::default();
-    let client = req.app_data::<super::client_ip::TrustedProxies>().unwrap_or(&direct).client(req);
-    limit.check(client)
+    limit.check(super::client_ip::client_of(req))
 }
 
 /// Whole seconds to wait, as `Retry-After` says it: rounded up, at least 1.

@@ -16,7 +16,7 @@ use actix_ws::{
 use bytestring::ByteString;
 use tokio::{sync::mpsc, time::Instant};
 
-use super::{Context, client_ip::TrustedProxies, error::Error, origin::AllowedOrigins, rate::RequestLimit};
+use super::{Context, client_ip::client_of, error::Error, origin::AllowedOrigins, rate::RequestLimit};
 use crate::{
     limits::{Refused, Slot},
     metrics::{Disconnect, Metrics},
@@ -42,8 +42,7 @@ pub async fn upgrade(
         });
     }
     // Refuse over the caps before upgrading, so the client sees a plain HTTP 503.
-    let direct = TrustedProxies::default();
-    let ip = req.app_data::<TrustedProxies>().unwrap_or(&direct).client(&req);
+    let ip = client_of(&req);
     let slot = ctx.connections().admit(ip.key()).map_err(|cap| {
         let (label, message) = match cap {
             Refused::Node => {
