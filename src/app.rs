@@ -56,7 +56,14 @@ impl Application {
             }
         };
         tracing::debug!(broker = broker.name(), "broker started");
-        let services = Services::new(store.clone(), broker, metrics.clone());
+        let auth = crate::service::AuthSettings { host_tokens: config.host_tokens()? };
+        let services = Services::new(store.clone(), broker, metrics.clone(), auth);
+        services.start_forgetting_keys();
+        if config.anonymous_writes {
+            tracing::warn!(
+                "--anonymous-writes is on: anyone can ask and answer under any name; use it for demos and load tests only"
+            );
+        }
         let ws = WsSettings {
             max_frame_bytes: config.max_frame_bytes,
             session: session::Limits {
@@ -70,7 +77,7 @@ impl Application {
             requests_per_second: config.ws_requests_per_second,
         };
         let connections = Connections::new(config.max_connections, config.max_connections_per_ip);
-        let ctx = Context::new(services, hub, metrics, connections, shutdown, ws);
+        let ctx = Context::new(services, hub, metrics, connections, shutdown, ws, config.anonymous_writes);
         let data = web::Data::new(ctx.clone());
         let workers = match config.workers {
             0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
@@ -95,7 +102,11 @@ impl Application {
         let allowed_origins = http::origin::AllowedOrigins::parse(&config.allowed_origins)?;
         let trusted_proxies_for_caps = trusted_proxies.clone();
         let post_limit = web::Data::from(http::rate::PostLimit::new(config.posts_per_minute));
-        post_limit.clone().into_inner().start_forgetting();
+        post_limit.start_forgetting();
+        let signup_limit = web::Data::from(http::rate::SignupLimit::per_hour(config.signups_per_hour));
+        signup_limit.start_forgetting();
+        let login_limit = web::Data::from(http::rate::LoginLimit::new(config.login_failures_per_hour));
+        login_limit.start_forgetting();
         let server = HttpServer::new(move || {
             App::new()
                 .wrap(actix_web::middleware::from_fn(http::body::bound_body_time))
@@ -108,6 +119,8 @@ impl Application {
                 .app_data(trusted_proxies.clone())
                 .app_data(allowed_origins.clone())
                 .app_data(post_limit.clone())
+                .app_data(signup_limit.clone())
+                .app_data(login_limit.clone())
                 .configure(http::configure)
                 .default_service(web::to(http::api::not_found))
         })

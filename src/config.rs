@@ -28,6 +28,60 @@ pub enum Command {
     /// GET /healthz on the address of `--bind`; exit 0 if it answers 200 (for container
     /// HEALTHCHECKs in images without curl).
     Healthcheck,
+    /// Manage accounts (the first admin, for one).
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Manage service tokens, for REST clients such as a site's backend.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create an account; prints the new user's id as the last line.
+    Create {
+        /// 3 to 32 letters, digits, `_`, `-` or `.`; unique whatever its case.
+        handle: String,
+        /// Make the user an admin.
+        #[arg(long, conflicts_with = "moderator")]
+        admin: bool,
+        /// Make the user a moderator.
+        #[arg(long)]
+        moderator: bool,
+        /// The name their posts show (default: the handle).
+        #[arg(long)]
+        name: Option<String>,
+        /// Read the password (8 to 1,024 characters) from the first line of stdin. Required:
+        /// a password on the command line would show in `ps` and shell history.
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create a service token for a user; prints the token (shown only this once) as the last
+    /// line.
+    Create {
+        /// Whose token it is: posts made with it are theirs.
+        #[arg(long)]
+        user: String,
+        /// What the token is for, e.g. `site backend`.
+        #[arg(long)]
+        name: String,
+    },
+    /// List a user's tokens: id, name, created, and revoked (or `active`), tab-separated.
+    List {
+        #[arg(long)]
+        user: String,
+    },
+    /// Revoke one of a user's tokens; it stops working at once, on every node.
+    Revoke {
+        #[arg(long)]
+        user: String,
+        /// The token's id (from `token list`).
+        id: uuid::Uuid,
+    },
 }
 
 /// Everything the server needs to start; tests build one with [`Config::for_tests`].
@@ -66,6 +120,35 @@ pub struct Config {
     #[arg(long, global = true, env = "QA_HUB_METRICS_TOKEN", hide_env_values = true)]
     pub metrics_token: Option<String>,
 
+    /// Let requests without an identity ask and answer, naming any author (today's demos and
+    /// load tests); off by default, and a warning at start-up when on.
+    #[arg(long, global = true, env = "QA_HUB_ANONYMOUS_WRITES")]
+    pub anonymous_writes: bool,
+
+    /// The secret a host site signs its users' tokens with (HS256; at least 32 bytes).
+    #[arg(long, global = true, env = "QA_HUB_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+
+    /// A PEM file with the public key a host site signs its users' tokens with (Ed25519 for
+    /// EdDSA, or RSA for RS256), instead of `--jwt-secret`.
+    #[arg(long, global = true, env = "QA_HUB_JWT_PUBLIC_KEY", conflicts_with = "jwt_secret")]
+    pub jwt_public_key: Option<std::path::PathBuf>,
+
+    /// The `iss` every host-signed token must carry; with the token's `sub` it names the
+    /// site's user. Required with `--jwt-secret` or `--jwt-public-key`.
+    #[arg(long, global = true, env = "QA_HUB_JWT_ISSUER")]
+    pub jwt_issuer: Option<String>,
+
+    /// Accounts one client address may create per hour (all at once at most); more get 429.
+    /// 0 turns the limit off.
+    #[arg(long, global = true, env = "QA_HUB_SIGNUPS_PER_HOUR", default_value_t = 10)]
+    pub signups_per_hour: u32,
+
+    /// Failed log-ins one handle may have per hour; past that the handle is locked (429, with
+    /// `Retry-After`) for right and wrong passwords alike. 0 turns the limit off.
+    #[arg(long, global = true, env = "QA_HUB_LOGIN_FAILURES_PER_HOUR", default_value_t = 10)]
+    pub login_failures_per_hour: u32,
+
     /// Database: `sqlite://FILE` (created on first run) or `postgres://USER@HOST/DB`.
     #[arg(long, global = true, env = "DATABASE_URL", default_value = "sqlite://qa-hub.db")]
     pub database_url: String,
@@ -95,8 +178,9 @@ pub struct Config {
     #[arg(long, global = true, env = "QA_HUB_PING_INTERVAL_SECS", default_value_t = 30)]
     pub ping_interval_secs: u64,
 
-    /// Posts (questions and answers, over REST and the forms) one client address may make per
-    /// minute, all at once at most; more get 429 with `Retry-After`. 0 turns the limit off.
+    /// Posts (questions and answers, over REST and the forms) one user may make per minute, all
+    /// at once at most (anonymous posts: one client address); more get 429 with `Retry-After`.
+    /// 0 turns the limit off.
     #[arg(long, global = true, env = "QA_HUB_POSTS_PER_MINUTE", default_value_t = 30)]
     pub posts_per_minute: u32,
 
@@ -201,6 +285,10 @@ impl Config {
         // tests set the limits they test.
         config.posts_per_minute = 0;
         config.ws_requests_per_second = 0;
+        config.signups_per_hour = 0;
+        // Most tests are about what happens to posts, not who makes them; the identity tests
+        // turn this off.
+        config.anonymous_writes = true;
         config
     }
 
@@ -230,6 +318,7 @@ impl Config {
             );
         }
         crate::http::origin::AllowedOrigins::parse(&self.allowed_origins)?;
+        self.host_tokens()?;
         anyhow::ensure!(
             self.body_timeout_secs >= 1,
             "--body-timeout-secs (QA_HUB_BODY_TIMEOUT_SECS) must be at least 1"
@@ -254,6 +343,31 @@ impl Config {
             "--max-connections-per-ip (QA_HUB_MAX_CONNECTIONS_PER_IP) must be at least 1"
         );
         Ok(())
+    }
+
+    /// The verifier of host-signed tokens, when one is configured.
+    pub fn host_tokens(&self) -> anyhow::Result<Option<crate::service::HostTokens>> {
+        use crate::service::HostTokens;
+        let issuer = || {
+            self.jwt_issuer.as_deref().map(str::trim).filter(|i| !i.is_empty()).ok_or_else(|| {
+                anyhow::anyhow!(
+                    "--jwt-issuer (QA_HUB_JWT_ISSUER) is required with --jwt-secret or --jwt-public-key"
+                )
+            })
+        };
+        Ok(match (&self.jwt_secret, &self.jwt_public_key) {
+            (Some(secret), _) => Some(HostTokens::hs256(secret.as_bytes(), issuer()?)?),
+            (None, Some(path)) => {
+                let pem = std::fs::read(path).map_err(|e| {
+                    anyhow::anyhow!(
+                        "cannot read --jwt-public-key (QA_HUB_JWT_PUBLIC_KEY) {}: {e}",
+                        path.display()
+                    )
+                })?;
+                Some(HostTokens::public_key(&pem, issuer()?)?)
+            }
+            (None, None) => None,
+        })
     }
 
     /// The broker to use on a database of `backend` (`sqlite`, `postgres`).

@@ -14,10 +14,12 @@
 //! | [`wire`] | the WebSocket message format, on the `qa-hub-protocol` crate |
 //! | [`metrics`] | Prometheus metrics |
 //! | [`limits`] | connection caps per node and per client IP |
+//! | [`admin`] | the `user` and `token` commands |
 //! | [`app`] | the composition root: wiring it all into a server that `main` and tests share |
 //!
 //! docs/architecture.md draws the layers and walks one answer through them.
 
+pub mod admin;
 pub mod app;
 pub mod broker;
 pub mod config;

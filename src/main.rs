@@ -36,6 +36,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Serve => serve(cli.config).await?,
         Command::Healthcheck => healthcheck(&cli.config.bind).await?,
+        Command::User(command) => qa_hub::admin::user(&cli.config, command).await?,
+        Command::Token(command) => qa_hub::admin::token(&cli.config, command).await?,
     }
     Ok(())
 }

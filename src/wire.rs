@@ -17,6 +17,7 @@ fn wire_answer(a: &Answer) -> WireAnswer {
         seq: a.seq,
         body: a.body.clone(),
         author: a.author.clone(),
+        author_id: a.author_id,
         created_at: a.created_at,
     }
 }
@@ -70,6 +71,7 @@ mod tests {
             seq: 3,
             body: "b".into(),
             author: "a".into(),
+            author_id: Some(Uuid::now_v7()),
             created_at: Utc::now(),
         };
         let frame = event(&Event { topic, seq: 4, kind: EventKind::Answer(answer.clone()) });

@@ -593,6 +593,7 @@ mod tests {
                 seq: 7,
                 body,
                 author: "a".into(),
+                author_id: Some(uuid::Uuid::now_v7()),
                 created_at: chrono::Utc::now(),
             }),
         };

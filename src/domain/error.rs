@@ -12,9 +12,25 @@ pub enum DomainError {
     /// The thing named does not exist; `code` is stable (`question_not_found`).
     #[error("{message}")]
     NotFound { code: &'static str, message: String },
-    /// The database could not be reached; worth a retry.
+    /// The action needs an identity, and the request has none (or its credential is not
+    /// valid: expired, revoked, wrongly signed). `code` is stable (`unauthorized`,
+    /// `invalid_credentials`).
+    #[error("{message}")]
+    Unauthenticated { code: &'static str, message: String },
+    /// The identity may not do this.
+    #[error("{message}")]
+    Forbidden { code: &'static str, message: String },
+    /// The request conflicts with what exists (a handle taken, an Idempotency-Key reused for
+    /// another request).
+    #[error("{message}")]
+    Conflict { code: &'static str, message: String },
+    /// The database could not be reached before anything was written; worth a retry.
     #[error("database unavailable: {0}")]
     Unavailable(String),
+    /// The database failed while committing a write: it may or may not have been stored.
+    /// A client must not be told to simply try again (it could post twice).
+    #[error("outcome unknown: {0}")]
+    OutcomeUnknown(String),
     /// Anything else that should not happen.
     #[error("internal error: {0}")]
     Internal(String),
@@ -27,5 +43,13 @@ impl DomainError {
 
     pub fn question_not_found() -> Self {
         Self::NotFound { code: "question_not_found", message: "No question has that id.".into() }
+    }
+
+    pub fn unauthenticated(message: impl Into<String>) -> Self {
+        Self::Unauthenticated { code: "unauthorized", message: message.into() }
+    }
+
+    pub fn invalid_credentials(message: impl Into<String>) -> Self {
+        Self::Unauthenticated { code: "invalid_credentials", message: message.into() }
     }
 }

@@ -5,10 +5,12 @@
 mod error;
 mod event;
 mod text;
+mod user;
 
 pub use error::DomainError;
 pub use event::{Event, EventKind, Topic, TopicHead};
 pub use text::{Body, Name, Title, limits};
+pub use user::{Credential, Handle, Identity, Password, Role, ServiceToken, User};
 
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
@@ -20,6 +22,8 @@ pub struct Question {
     pub title: String,
     pub body: String,
     pub author: String,
+    /// The user who asked; `None` for anonymous posts (`--anonymous-writes`, or older ones).
+    pub author_id: Option<Uuid>,
     pub created_at: DateTime<Utc>,
     /// How many answers the question has; also the highest answer `seq`.
     pub answer_count: i64,
@@ -34,6 +38,8 @@ pub struct Answer {
     pub seq: i64,
     pub body: String,
     pub author: String,
+    /// The user who answered; `None` for anonymous posts.
+    pub author_id: Option<Uuid>,
     pub created_at: DateTime<Utc>,
 }
 
@@ -43,14 +49,32 @@ pub struct NewQuestion {
     pub title: Title,
     pub body: Body,
     pub author: Name,
+    pub author_id: Option<Uuid>,
 }
 
 /// An answer to post, already parsed.
 #[derive(Debug, Clone)]
 pub struct NewAnswer {
     pub body: Body,
+    /// The identity's name, or the typed one of an anonymous post.
     pub author: Name,
+    pub author_id: Option<Uuid>,
 }
+
+/// An `Idempotency-Key` and who sent it: the same key from the same owner within
+/// [`IDEMPOTENCY_WINDOW`] returns the first post instead of writing again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Idempotency {
+    /// `user:{id}` for an identity, `addr:{client}` for an anonymous post.
+    pub owner: String,
+    /// 1 to 255 visible ASCII characters.
+    pub key: String,
+    /// SHA-256 of the route and the parsed input: a key reused for another request is refused.
+    pub fingerprint: [u8; 32],
+}
+
+/// How long an `Idempotency-Key` is remembered.
+pub const IDEMPOTENCY_WINDOW: chrono::TimeDelta = chrono::TimeDelta::hours(24);
 
 /// One page of a listing and the cursor of the next page (`None` on the last one).
 #[derive(Debug, Clone, PartialEq)]

@@ -58,6 +58,12 @@ macro_rules! text_type {
                 &self.0
             }
 
+            /// A value read back from the store, where only parsed values are written.
+            #[allow(dead_code)]
+            pub(crate) fn from_stored(value: String) -> Self {
+                Self(value)
+            }
+
             pub fn into_inner(self) -> String {
                 self.0
             }

@@ -20,7 +20,10 @@ pub enum Error {
     /// 401: the request needs credentials it did not carry (or carried wrong ones); the
     /// response says which scheme in `WWW-Authenticate`.
     #[error("{message}")]
-    Unauthorized { realm: &'static str, message: String },
+    Unauthorized { realm: &'static str, code: &'static str, message: String },
+    /// 409: the request conflicts with what exists (a handle taken).
+    #[error("{message}")]
+    Conflict { code: &'static str, message: String },
     /// 403: the request is understood and refused (a page from a site not allowed here).
     #[error("{message}")]
     Forbidden { code: &'static str, message: String },
@@ -48,6 +51,10 @@ pub enum Error {
     /// 503: the database could not be reached; the cause is logged, not shown.
     #[error("database unavailable: {0}")]
     DatabaseUnavailable(String),
+    /// 503: a commit failed midway: the post may or may not be stored. The response says so
+    /// and does not invite a plain retry (which could post twice).
+    #[error("outcome unknown: {0}")]
+    OutcomeUnknown(String),
     /// 500: anything that should not happen; the cause is logged, not shown.
     #[error("internal error: {0}")]
     Internal(String),
@@ -59,7 +66,7 @@ impl Error {
         Self::TooManyRequests {
             retry_after,
             message: format!(
-                "Too many posts from your address; try again in {} s.",
+                "Too many requests; try again in {} s.",
                 super::rate::retry_after_secs(retry_after)
             ),
         }
@@ -71,7 +78,17 @@ impl From<DomainError> for Error {
         match e {
             DomainError::Invalid { message, .. } => Self::invalid_field(message),
             DomainError::NotFound { code, message } => Self::NotFound { code, message },
+            DomainError::Unauthenticated { code, message } => {
+                Self::Unauthorized { realm: super::auth::REALM, code, message }
+            }
+            DomainError::Forbidden { code, message } => Self::Forbidden { code, message },
+            // A key reused for another request is the client's mistake about its input.
+            DomainError::Conflict { code: code @ "idempotency_key_reused", message } => {
+                Self::Unprocessable { code, message }
+            }
+            DomainError::Conflict { code, message } => Self::Conflict { code, message },
             DomainError::Unavailable(cause) => Self::DatabaseUnavailable(cause),
+            DomainError::OutcomeUnknown(cause) => Self::OutcomeUnknown(cause),
             DomainError::Internal(cause) => Self::Internal(cause),
         }
     }
@@ -95,8 +112,9 @@ impl Error {
             Self::BadRequest { code, .. } | Self::NotFound { code, .. } | Self::Forbidden { code, .. } => {
                 code
             }
-            Self::Unprocessable { code, .. } => code,
-            Self::Unauthorized { .. } => "unauthorized",
+            Self::Unprocessable { code, .. } | Self::Conflict { code, .. } => code,
+            Self::Unauthorized { code, .. } => code,
+            Self::OutcomeUnknown(_) => "outcome_unknown",
             Self::RequestTimeout(_) => "request_timeout",
             Self::PayloadTooLarge(_) => "payload_too_large",
             Self::TooManyRequests { .. } => "rate_limited",
@@ -134,13 +152,16 @@ impl ResponseError for Error {
             Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
             Self::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
             Self::Forbidden { .. } => StatusCode::FORBIDDEN,
+            Self::Conflict { .. } => StatusCode::CONFLICT,
             Self::NotFound { .. } => StatusCode::NOT_FOUND,
             Self::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
-            Self::Unavailable(_) | Self::DatabaseUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable(_) | Self::DatabaseUnavailable(_) | Self::OutcomeUnknown(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -151,6 +172,12 @@ impl ResponseError for Error {
                 tracing::warn!(error = %cause, "database unavailable");
                 "The database is unavailable; try again shortly.".to_owned()
             }
+            Self::OutcomeUnknown(cause) => {
+                tracing::error!(error = %cause, "commit failed; its outcome is unknown");
+                "The database failed while storing this; it may or may not have been stored. Check before \
+                 posting again, or repeat the request with the same Idempotency-Key, which can never post twice."
+                    .to_owned()
+            }
             Self::Internal(cause) => {
                 tracing::error!(error = %cause, "internal error");
                 "The server could not complete the request.".to_owned()
@@ -158,8 +185,13 @@ impl ResponseError for Error {
             other => other.to_string(),
         };
         let mut res = HttpResponse::build(self.status_code());
-        if let Self::Unauthorized { realm, .. } = self {
-            res.insert_header((header::WWW_AUTHENTICATE, format!("Bearer realm=\"{realm}\"")));
+        if let Self::Unauthorized { realm, code, .. } = self {
+            // RFC 6750: `invalid_token` when a credential was sent and did not check out.
+            let value = match *code {
+                "invalid_credentials" => format!("Bearer realm=\"{realm}\", error=\"invalid_token\""),
+                _ => format!("Bearer realm=\"{realm}\""),
+            };
+            res.insert_header((header::WWW_AUTHENTICATE, value));
         }
         if let Self::TooManyRequests { retry_after, .. } = self {
             res.insert_header((header::RETRY_AFTER, super::rate::retry_after_secs(*retry_after)));

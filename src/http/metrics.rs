@@ -46,6 +46,7 @@ impl MetricsAccess {
         } else {
             Err(Error::Unauthorized {
                 realm: "metrics",
+                code: "unauthorized",
                 message: "Metrics need Authorization: Bearer with the metrics token.".into(),
             })
         }

@@ -7,7 +7,9 @@
 //! Handlers receive a [`Context`], defined here below them and built by `app`; nothing in
 //! this tree imports the module that assembles the server.
 
+pub mod accounts;
 pub mod api;
+pub mod auth;
 pub mod body;
 pub mod client_ip;
 pub mod conn_cap;
@@ -53,6 +55,7 @@ struct Inner {
     connections: Arc<Connections>,
     shutdown: CancellationToken,
     ws: WsSettings,
+    anonymous_writes: bool,
 }
 
 impl Context {
@@ -63,8 +66,16 @@ impl Context {
         connections: Arc<Connections>,
         shutdown: CancellationToken,
         ws: WsSettings,
+        anonymous_writes: bool,
     ) -> Self {
-        Self { inner: Arc::new(Inner { services, hub, metrics, connections, shutdown, ws }) }
+        Self {
+            inner: Arc::new(Inner { services, hub, metrics, connections, shutdown, ws, anonymous_writes }),
+        }
+    }
+
+    /// Whether requests without an identity may post (`--anonymous-writes`).
+    pub fn anonymous_writes(&self) -> bool {
+        self.inner.anonymous_writes
     }
 
     pub fn services(&self) -> &Services {

@@ -29,8 +29,11 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::Context;
-use crate::domain::{Answer, Body, DomainError, Name, NewAnswer, NewQuestion, Question, Title};
+use super::{
+    Context,
+    auth::{self, Writer},
+};
+use crate::domain::{Answer, Body, DomainError, NewAnswer, NewQuestion, Question, Title};
 
 /// Scripts only from this origin; `connect-src 'self'` also covers this origin's `ws:`/`wss:`
 /// in CSP Level 3 browsers (checked in tests/browser.rs, where the page's socket must work).
@@ -39,7 +42,7 @@ pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'
      form-action 'self'; frame-ancestors 'none'";
 
 /// Largest form body: a 30,000-character answer percent-encodes to up to 9 bytes a character.
-const FORM_LIMIT: usize = 512 * 1024;
+pub(super) const FORM_LIMIT: usize = 512 * 1024;
 
 /// Questions on one page of `/`.
 const PAGE_SIZE: i64 = 20;
@@ -68,7 +71,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route(web::post().to(answer))
                 .route(web::get().to(back_to_question)),
         )
-        .route("/static/{file}", web::get().to(asset));
+        .route("/static/{file}", web::get().to(asset))
+        .configure(super::accounts::configure);
 }
 
 /// A failure shown to a person as an HTML page.
@@ -82,7 +86,7 @@ pub struct PageError {
 }
 
 impl PageError {
-    fn new(status: StatusCode, heading: &'static str, message: impl Into<String>) -> Self {
+    pub(super) fn new(status: StatusCode, heading: &'static str, message: impl Into<String>) -> Self {
         Self { status, heading, message: message.into(), retry_after: None }
     }
 
@@ -107,6 +111,23 @@ impl From<DomainError> for PageError {
             DomainError::NotFound { .. } => Self::question_not_found(),
             DomainError::Invalid { message, .. } => {
                 Self::new(StatusCode::UNPROCESSABLE_ENTITY, "Not accepted", capitalised(&message))
+            }
+            DomainError::Unauthenticated { message, .. } => {
+                Self::new(StatusCode::UNAUTHORIZED, "Please log in", capitalised(&message))
+            }
+            DomainError::Forbidden { message, .. } => {
+                Self::new(StatusCode::FORBIDDEN, "Not allowed", capitalised(&message))
+            }
+            DomainError::Conflict { message, .. } => {
+                Self::new(StatusCode::CONFLICT, "Not accepted", capitalised(&message))
+            }
+            DomainError::OutcomeUnknown(cause) => {
+                tracing::error!(error = %cause, "commit failed while serving a page; outcome unknown");
+                Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Not sure it was saved",
+                    "The database failed while saving this. Check whether it appears before sending it again.",
+                )
             }
             DomainError::Unavailable(cause) => {
                 tracing::warn!(error = %cause, "database unavailable while serving a page");
@@ -134,7 +155,12 @@ impl ResponseError for PageError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        let page = ErrorPage { status: self.status.as_u16(), heading: self.heading, message: &self.message };
+        let page = ErrorPage {
+            status: self.status.as_u16(),
+            heading: self.heading,
+            message: &self.message,
+            viewer: None,
+        };
         let mut res = html(self.status, &page);
         if let Some(secs) = self.retry_after {
             res.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from(secs));
@@ -144,8 +170,7 @@ impl ResponseError for PageError {
 }
 
 /// A form post from another site's page (a cross-site request forgery): 403, nothing done.
-/// Then the posts' rate limit: 429, and when to come back.
-fn check_form_post(req: &HttpRequest) -> Result<(), PageError> {
+pub(super) fn check_form_post(req: &HttpRequest) -> Result<(), PageError> {
     if super::origin::is_cross_site(req) {
         return Err(PageError::new(
             StatusCode::FORBIDDEN,
@@ -153,20 +178,73 @@ fn check_form_post(req: &HttpRequest) -> Result<(), PageError> {
             "This form was sent from another site's page, so it was not accepted. Post from this site.",
         ));
     }
-    super::rate::check_post(req).map_err(|wait| {
-        let secs = super::rate::retry_after_secs(wait);
-        PageError {
-            retry_after: Some(secs),
-            ..PageError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "Slow down",
-                format!("Too many posts from your address. Please try again in {secs} s."),
-            )
-        }
-    })
+    Ok(())
 }
 
-fn form_error(err: UrlencodedError) -> PageError {
+/// Over a rate limit: 429, and when to come back.
+pub(super) fn slow_down(wait: std::time::Duration, what: &str) -> PageError {
+    let secs = super::rate::retry_after_secs(wait);
+    PageError {
+        retry_after: Some(secs),
+        ..PageError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "Slow down",
+            format!("{what} Please try again in {secs} s."),
+        )
+    }
+}
+
+/// The person looking at a page: their name, and the CSRF token their forms carry.
+pub struct Viewer {
+    pub name: String,
+    pub csrf: String,
+}
+
+/// The viewer behind the request's session cookie, if it is a live session.
+pub(super) async fn viewer(ctx: &Context, req: &HttpRequest) -> Option<(Viewer, crate::domain::Identity)> {
+    let token = auth::session_cookie(req)?;
+    let session = ctx.services().authenticate(&crate::domain::Credential::Session(token)).await.ok()?;
+    let csrf = session.csrf_token?;
+    Some((Viewer { name: session.identity.name.as_str().to_owned(), csrf }, session.identity))
+}
+
+/// A form's CSRF token against its session's, in constant time: 403 when they differ.
+pub(super) fn check_csrf(sent: &str, viewer: &Viewer) -> Result<(), PageError> {
+    if bool::from(subtle::ConstantTimeEq::ct_eq(sent.as_bytes(), viewer.csrf.as_bytes())) {
+        Ok(())
+    } else {
+        Err(PageError::new(
+            StatusCode::FORBIDDEN,
+            "Form expired",
+            "This form does not belong to your current session (it may be from before you logged in again). Reload the page and send it again.",
+        ))
+    }
+}
+
+/// Who posts a form: the logged-in viewer (whose CSRF token the form must carry), an anonymous
+/// author when `--anonymous-writes` allows it, or nobody: `Err` is the redirect to log in.
+async fn form_writer(
+    ctx: &Context,
+    req: &HttpRequest,
+    csrf: &str,
+    back_to: &str,
+) -> Result<Result<(Writer, Option<Viewer>), HttpResponse>, PageError> {
+    match viewer(ctx, req).await {
+        Some((viewer, identity)) => {
+            check_csrf(csrf, &viewer)?;
+            Ok(Ok((Writer::User(identity), Some(viewer))))
+        }
+        None if ctx.anonymous_writes() => Ok(Ok((Writer::Anonymous, None))),
+        None => Ok(Err(see_other(super::accounts::login_url(back_to)))),
+    }
+}
+
+/// The posts' rate limit, per writer: 429, and when to come back.
+fn check_post_budget(req: &HttpRequest, writer: &Writer) -> Result<(), PageError> {
+    super::rate::check_post(req, &writer.owner(req)).map_err(|wait| slow_down(wait, "Too many posts."))
+}
+
+pub(super) fn form_error(err: UrlencodedError) -> PageError {
     match err {
         UrlencodedError::Overflow { .. } => PageError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -192,7 +270,7 @@ fn form_error(err: UrlencodedError) -> PageError {
 }
 
 /// Renders a page with the security headers every HTML response gets.
-fn html(status: StatusCode, page: &impl Template) -> HttpResponse {
+pub(super) fn html(status: StatusCode, page: &impl Template) -> HttpResponse {
     match page.render() {
         Ok(body) => HttpResponse::build(status)
             .content_type("text/html; charset=utf-8")
@@ -210,7 +288,7 @@ fn html(status: StatusCode, page: &impl Template) -> HttpResponse {
     }
 }
 
-fn see_other(location: String) -> HttpResponse {
+pub(super) fn see_other(location: String) -> HttpResponse {
     HttpResponse::SeeOther().insert_header((header::LOCATION, location)).finish()
 }
 
@@ -224,11 +302,11 @@ fn when(t: DateTime<Utc>) -> (String, String) {
 
 /// Parses one field with the domain's rules (the API's too); on failure the message goes
 /// next to the field.
-fn check<T>(parsed: Result<T, DomainError>, error: &mut Option<String>) -> Option<T> {
+pub(super) fn check<T>(parsed: Result<T, DomainError>, error: &mut Option<String>) -> Option<T> {
     parsed.map_err(|e| *error = Some(capitalised(&e.to_string()))).ok()
 }
 
-fn capitalised(message: &str) -> String {
+pub(super) fn capitalised(message: &str) -> String {
     let mut chars = message.chars();
     chars.next().map(|first| first.to_uppercase().chain(chars).collect()).unwrap_or_default()
 }
@@ -247,8 +325,11 @@ pub struct QuestionForm {
     title: String,
     #[serde(default)]
     body: String,
+    /// Only with `--anonymous-writes` and no one logged in.
     #[serde(default)]
     author: String,
+    #[serde(default)]
+    csrf: String,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -257,6 +338,8 @@ pub struct AnswerForm {
     body: String,
     #[serde(default)]
     author: String,
+    #[serde(default)]
+    csrf: String,
 }
 
 struct QuestionSummary {
@@ -298,6 +381,9 @@ struct IndexPage {
     paged: bool,
     form: QuestionForm,
     errors: FieldErrors,
+    viewer: Option<Viewer>,
+    /// Whether people who are not logged in may post, naming themselves.
+    anonymous: bool,
 }
 
 struct QuestionView {
@@ -339,6 +425,8 @@ struct QuestionPage {
     per_page: i64,
     form: AnswerForm,
     errors: FieldErrors,
+    viewer: Option<Viewer>,
+    anonymous: bool,
 }
 
 #[derive(Template)]
@@ -347,6 +435,7 @@ struct ErrorPage<'a> {
     status: u16,
     heading: &'a str,
     message: &'a str,
+    viewer: Option<Viewer>,
 }
 
 async fn index_page(
@@ -354,6 +443,7 @@ async fn index_page(
     before: Option<Uuid>,
     form: QuestionForm,
     errors: FieldErrors,
+    viewer: Option<Viewer>,
 ) -> Result<IndexPage, PageError> {
     let page = ctx.services().questions(before, PAGE_SIZE).await?;
     Ok(IndexPage {
@@ -362,12 +452,15 @@ async fn index_page(
         paged: before.is_some(),
         form,
         errors,
+        viewer,
+        anonymous: ctx.anonymous_writes(),
     })
 }
 
 /// `GET /?before=ID`: a page of questions, newest first.
 async fn index(
     ctx: web::Data<Context>,
+    req: HttpRequest,
     query: web::Query<HashMap<String, String>>,
 ) -> Result<HttpResponse, PageError> {
     let before = match query.get("before").map(|s| s.trim()).filter(|s| !s.is_empty()) {
@@ -376,7 +469,8 @@ async fn index(
             PageError::new(StatusCode::BAD_REQUEST, "Bad page link", "That page link is not valid.")
         })?),
     };
-    let page = index_page(&ctx, before, QuestionForm::default(), FieldErrors::default()).await?;
+    let viewer = viewer(&ctx, &req).await.map(|(v, _)| v);
+    let page = index_page(&ctx, before, QuestionForm::default(), FieldErrors::default(), viewer).await?;
     Ok(html(StatusCode::OK, &page))
 }
 
@@ -388,16 +482,21 @@ async fn ask(
 ) -> Result<HttpResponse, PageError> {
     check_form_post(&req)?;
     let form = form.into_inner();
+    let (writer, viewer) = match form_writer(&ctx, &req, &form.csrf, "/#ask").await? {
+        Ok(writer) => writer,
+        Err(to_login) => return Ok(to_login),
+    };
+    check_post_budget(&req, &writer)?;
     let mut errors = FieldErrors::default();
     let title = check(Title::parse(form.title.as_str()), &mut errors.title);
     let body = check(Body::parse(form.body.as_str()), &mut errors.body);
-    let author = check(Name::parse(form.author.as_str()), &mut errors.author);
-    let (Some(title), Some(body), Some(author)) = (title, body, author) else {
-        let page = index_page(&ctx, None, form, errors).await?;
+    let author = check(writer.author(Some(form.author.as_str())), &mut errors.author);
+    let (Some(title), Some(body), Some((author, author_id))) = (title, body, author) else {
+        let page = index_page(&ctx, None, form, errors, viewer).await?;
         return Ok(html(StatusCode::UNPROCESSABLE_ENTITY, &page));
     };
-    let question = ctx.services().ask(NewQuestion { title, body, author }).await?;
-    Ok(see_other(format!("/questions/{}", question.id)))
+    let question = ctx.services().ask(NewQuestion { title, body, author, author_id }, None).await?;
+    Ok(see_other(format!("/questions/{}", question.value.id)))
 }
 
 fn question_id(req: &HttpRequest) -> Result<Uuid, PageError> {
@@ -442,6 +541,7 @@ async fn render_question(
     page: i64,
     form: AnswerForm,
     errors: FieldErrors,
+    viewer: Option<Viewer>,
 ) -> Result<QuestionPage, PageError> {
     let (question, answers) =
         ctx.services().question_with_answers(id, (page - 1) * ANSWERS_PER_PAGE, ANSWERS_PER_PAGE).await?;
@@ -475,14 +575,18 @@ async fn render_question(
         per_page: ANSWERS_PER_PAGE,
         form,
         errors,
+        viewer,
+        anonymous: ctx.anonymous_writes(),
     })
 }
 
 /// `GET /questions/{id}`.
 async fn question_page(ctx: web::Data<Context>, req: HttpRequest) -> Result<HttpResponse, PageError> {
     let id = question_id(&req)?;
+    let number = page_number(&req)?;
+    let viewer = viewer(&ctx, &req).await.map(|(v, _)| v);
     let page =
-        render_question(&ctx, id, page_number(&req)?, AnswerForm::default(), FieldErrors::default()).await?;
+        render_question(&ctx, id, number, AnswerForm::default(), FieldErrors::default(), viewer).await?;
     Ok(html(StatusCode::OK, &page))
 }
 
@@ -496,17 +600,23 @@ async fn answer(
     check_form_post(&req)?;
     let id = question_id(&req)?;
     let form = form.into_inner();
+    let (writer, viewer) =
+        match form_writer(&ctx, &req, &form.csrf, &format!("/questions/{id}#answer")).await? {
+            Ok(writer) => writer,
+            Err(to_login) => return Ok(to_login),
+        };
+    check_post_budget(&req, &writer)?;
     let mut errors = FieldErrors::default();
     let body = check(Body::parse(form.body.as_str()), &mut errors.body);
-    let author = check(Name::parse(form.author.as_str()), &mut errors.author);
-    let (Some(body), Some(author)) = (body, author) else {
+    let author = check(writer.author(Some(form.author.as_str())), &mut errors.author);
+    let (Some(body), Some((author, author_id))) = (body, author) else {
         // Shown on the last page, where the form's answer would appear.
         let last = page_of(ctx.services().question(id).await?.answer_count);
-        let page = render_question(&ctx, id, last, form, errors).await?;
+        let page = render_question(&ctx, id, last, form, errors, viewer).await?;
         return Ok(html(StatusCode::UNPROCESSABLE_ENTITY, &page));
     };
-    let answer = ctx.services().answer(id, NewAnswer { body, author }).await?;
-    Ok(see_other(answer_location(id, answer.seq)))
+    let answer = ctx.services().answer(id, NewAnswer { body, author, author_id }, None).await?;
+    Ok(see_other(answer_location(id, answer.value.seq)))
 }
 
 /// `GET /questions/{id}/answers`: the question page.
@@ -547,7 +657,8 @@ mod tests {
 
     #[test]
     fn templates_escape_user_text() {
-        let page = ErrorPage { status: 404, heading: "x", message: "<script>alert(1)</script>" };
+        let page =
+            ErrorPage { status: 404, heading: "x", message: "<script>alert(1)</script>", viewer: None };
         let html = page.render().unwrap();
         assert!(html.contains("&#60;script&#62;") || html.contains("&lt;script&gt;"), "{html}");
         assert!(!html.contains("<script>alert"));

@@ -1,15 +1,18 @@
 //! Rate limits at the HTTP edge, as token buckets (governor's GCRA): posts (questions and
-//! answers, over REST and the forms) per client address, and requests per WebSocket
-//! connection. A post over the limit gets 429 with `Retry-After`; a WebSocket request over it
-//! gets an `error` message with code `rate_limited`, and the connection stays up.
+//! answers, over REST and the forms) per user (per client address for anonymous posts),
+//! sign-ups per client address, failed log-ins per handle, and requests per WebSocket
+//! connection. A request over a limit gets 429 with `Retry-After` (a page saying so on the
+//! forms); a WebSocket request over it gets an `error` message with code `rate_limited`, and
+//! the connection stays up.
 //!
-//! Limits per account join these when accounts exist; the address is what is known today.
+//! The buckets live in each node's memory: with several nodes behind a balancer a client gets
+//! each node's budget (docs/security.md says so).
 
 use std::{
-    net::IpAddr,
+    collections::HashMap,
     num::NonZeroU32,
-    sync::{Arc, OnceLock},
-    time::Duration,
+    sync::{Arc, Mutex, OnceLock},
+    time::{Duration, Instant},
 };
 
 use governor::{
@@ -25,22 +28,63 @@ fn clock() -> DefaultClock {
     CLOCK.get_or_init(DefaultClock::default).clone()
 }
 
-use super::client_ip::ClientIp;
-
-/// Posts per client address: `per_minute` in any minute, all of them at once at most.
+/// A bucket per key (a user, a client address, a handle): `n` per period, all of them at once
+/// at most.
 #[derive(Debug)]
-pub struct PostLimit(Option<DefaultKeyedRateLimiter<IpAddr>>);
+pub struct KeyedLimit(Option<DefaultKeyedRateLimiter<String>>);
+
+/// Posts per user (or per client address, for anonymous posts), per minute.
+pub struct PostLimit(Arc<KeyedLimit>);
+/// Sign-ups per client address, per hour.
+pub struct SignupLimit(Arc<KeyedLimit>);
 
 impl PostLimit {
-    /// `0` turns the limit off.
     pub fn new(per_minute: u32) -> Arc<Self> {
-        Arc::new(Self(NonZeroU32::new(per_minute).map(|n| RateLimiter::keyed(Quota::per_minute(n)))))
+        Arc::new(Self(KeyedLimit::new(per_minute)))
+    }
+}
+
+impl SignupLimit {
+    pub fn per_hour(per_hour: u32) -> Arc<Self> {
+        Arc::new(Self(KeyedLimit::per_hour(per_hour)))
+    }
+}
+
+impl std::ops::Deref for PostLimit {
+    type Target = Arc<KeyedLimit>;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl std::ops::Deref for SignupLimit {
+    type Target = Arc<KeyedLimit>;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl KeyedLimit {
+    /// `per_minute` posts a minute; `0` turns the limit off.
+    pub fn new(per_minute: u32) -> Arc<Self> {
+        Self::with(NonZeroU32::new(per_minute).map(Quota::per_minute))
     }
 
-    /// Takes one post from `client`'s bucket, or says how long until there is one.
-    pub fn check(&self, client: ClientIp) -> Result<(), Duration> {
+    /// `per_hour` a hour; `0` turns the limit off.
+    pub fn per_hour(per_hour: u32) -> Arc<Self> {
+        Self::with(NonZeroU32::new(per_hour).map(Quota::per_hour))
+    }
+
+    fn with(quota: Option<Quota>) -> Arc<Self> {
+        Arc::new(Self(quota.map(|q| RateLimiter::keyed(q))))
+    }
+
+    /// Takes one from `key`'s bucket, or says how long until there is one.
+    pub fn check(&self, key: &str) -> Result<(), Duration> {
         let Some(limiter) = &self.0 else { return Ok(()) };
-        limiter.check_key(&client.key()).map_err(|not_until| not_until.wait_time_from(limiter.clock().now()))
+        limiter
+            .check_key(&key.to_owned())
+            .map_err(|not_until| not_until.wait_time_from(limiter.clock().now()))
     }
 
     /// Forgets clients whose buckets are full again, so the table does not grow with every
@@ -91,11 +135,56 @@ impl RequestLimit {
     }
 }
 
-/// Takes one post from the bucket of the request's client (see `client_ip`), or says how
-/// long until there is one.
-pub fn check_post(req: &actix_web::HttpRequest) -> Result<(), Duration> {
+/// Failed log-ins per handle: after `per_hour` failures within the hour (all at once at most),
+/// the handle is locked, for right and wrong passwords alike, until a failure's worth of time
+/// has passed. Only failures count, so a person who logs in often is never locked out by it.
+pub struct LoginLimit {
+    failures: Arc<KeyedLimit>,
+    /// Handles over the limit, and until when. Only locked handles are held here, and expired
+    /// entries are dropped as they are met.
+    locked: Mutex<HashMap<String, Instant>>,
+}
+
+impl LoginLimit {
+    /// `0` turns the limit off.
+    pub fn new(per_hour: u32) -> Arc<Self> {
+        Arc::new(Self { failures: KeyedLimit::per_hour(per_hour), locked: Mutex::default() })
+    }
+
+    /// Whether `handle` may try now; if not, how long until it may.
+    pub fn check(&self, handle: &str) -> Result<(), Duration> {
+        let mut locked = self.locked.lock().unwrap_or_else(|e| e.into_inner());
+        match locked.get(handle) {
+            Some(until) if *until > Instant::now() => Err(*until - Instant::now()),
+            Some(_) => {
+                locked.remove(handle);
+                Ok(())
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// Forgets handles whose failures have all expired, once a minute.
+    pub fn start_forgetting(&self) {
+        self.failures.start_forgetting();
+    }
+
+    /// Counts a failed log-in of `handle`, locking it when that was one too many.
+    pub fn failed(&self, handle: &str) {
+        if let Err(wait) = self.failures.check(handle) {
+            let mut locked = self.locked.lock().unwrap_or_else(|e| e.into_inner());
+            let now = Instant::now();
+            locked.retain(|_, until| *until > now);
+            locked.insert(handle.to_owned(), now + wait);
+        }
+    }
+}
+
+/// Takes one post from `owner`'s bucket (see `auth::Writer::owner`), or says how long until
+/// there is one.
+pub fn check_post(req: &actix_web::HttpRequest, owner: &str) -> Result<(), Duration> {
     let Some(limit) = req.app_data::<actix_web::web::Data<PostLimit>>() else { return Ok(()) };
-    limit.check(super::client_ip::client_of(req))
+    limit.check(owner)
 }
 
 /// Whole seconds to wait, as `Retry-After` says it: rounded up, at least 1.
@@ -124,14 +213,28 @@ mod tests {
     }
 
     #[test]
-    fn a_bucket_per_client_and_off_at_zero() {
+    fn a_bucket_per_key_and_off_at_zero() {
         let limit = PostLimit::new(2);
-        let (a, b) = (ClientIp([192, 0, 2, 1].into()), ClientIp([192, 0, 2, 2].into()));
+        let (a, b) = ("user:a", "addr:192.0.2.2");
         assert!(limit.check(a).is_ok() && limit.check(a).is_ok());
         let wait = limit.check(a).unwrap_err();
         assert!(wait > Duration::ZERO && wait <= Duration::from_secs(30), "{wait:?}");
-        assert!(limit.check(b).is_ok(), "another client has its own bucket");
+        assert!(limit.check(b).is_ok(), "another key has its own bucket");
         let off = PostLimit::new(0);
         assert!((0..1000).all(|_| off.check(a).is_ok()));
+    }
+
+    #[test]
+    fn only_failed_log_ins_lock_a_handle() {
+        let limit = LoginLimit::new(3);
+        for _ in 0..3 {
+            assert!(limit.check("ann").is_ok());
+            limit.failed("ann");
+        }
+        assert!(limit.check("ann").is_ok(), "three failures are within the budget");
+        limit.failed("ann");
+        let wait = limit.check("ann").unwrap_err();
+        assert!(wait > Duration::from_secs(60), "locked for a failure's worth of time: {wait:?}");
+        assert!(limit.check("bob").is_ok(), "other handles are not locked");
     }
 }

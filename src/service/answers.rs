@@ -2,17 +2,29 @@
 
 use uuid::Uuid;
 
-use super::Services;
-use crate::domain::{Answer, DomainError, EventKind, NewAnswer, Page};
+use super::{Posted, Services};
+use crate::domain::{Answer, DomainError, EventKind, Idempotency, NewAnswer, Page};
 
 impl Services {
-    /// Stores an answer and, once it has committed, hands its event to the broker.
-    pub async fn answer(&self, question_id: Uuid, new: NewAnswer) -> Result<Answer, DomainError> {
+    /// Stores an answer and, once it has committed, hands its event to the broker. With an
+    /// Idempotency-Key that already stored one, returns that one instead (announced once).
+    pub async fn answer(
+        &self,
+        question_id: Uuid,
+        new: NewAnswer,
+        idempotency: Option<Idempotency>,
+    ) -> Result<Posted<Answer>, DomainError> {
+        if let Some(key) = &idempotency
+            && let Some(id) = self.earlier_post(key).await?
+        {
+            return Ok(Posted::replay(self.stored_answer(id).await?));
+        }
         // Commit and publish in a task of their own: if the client hangs up mid-request, the
         // caller's future is dropped, but a committed answer must still be announced.
         let (store, broker, metrics) = (self.store.clone(), self.broker.clone(), self.metrics.clone());
+        let key = idempotency.clone();
         let event = tokio::spawn(async move {
-            let event = store.post_answer(question_id, new).await?;
+            let event = store.post_answer(question_id, new, key).await?;
             if let Some(event) = &event {
                 broker.publish(std::slice::from_ref(event));
                 metrics.answers_posted.inc();
@@ -20,12 +32,23 @@ impl Services {
             Ok::<_, DomainError>(event)
         })
         .await
-        .map_err(|e| DomainError::Internal(format!("post task failed: {e}")))??;
-        match event.map(|e| e.kind) {
-            Some(EventKind::Answer(answer)) => Ok(answer),
-            Some(other) => Err(DomainError::Internal(format!("posting recorded a {} event", other.name()))),
-            None => Err(DomainError::question_not_found()),
+        .map_err(|e| DomainError::Internal(format!("post task failed: {e}")))?;
+        match event {
+            Ok(Some(event)) => match event.kind {
+                EventKind::Answer(answer) => Ok(Posted::new(answer)),
+                other => Err(DomainError::Internal(format!("posting recorded a {} event", other.name()))),
+            },
+            Ok(None) => Err(DomainError::question_not_found()),
+            Err(DomainError::Conflict { .. }) if idempotency.is_some() => {
+                let id = self.concurrent_post(idempotency.as_ref().expect("checked")).await?;
+                Ok(Posted::replay(self.stored_answer(id).await?))
+            }
+            Err(e) => Err(e),
         }
+    }
+
+    async fn stored_answer(&self, id: Uuid) -> Result<Answer, DomainError> {
+        self.store.answer(id).await?.ok_or_else(|| DomainError::Internal(format!("answer {id} not found")))
     }
 
     /// A question's answers with `seq > after_seq`, in seq order.

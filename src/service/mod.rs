@@ -3,14 +3,20 @@
 //! pages cannot drift apart. No HTTP types here: inputs arrive parsed into domain types,
 //! results and failures leave as domain types and [`DomainError`].
 //!
-//! One use case per file: [`questions`], [`answers`], and [`events`] (what sessions read to
-//! resume).
+//! One use case per file: [`questions`], [`answers`], [`events`] (what sessions read to
+//! resume), [`auth`] (accounts, sessions, tokens) and [`idempotency`] (posts retried with an
+//! `Idempotency-Key`).
 
 mod answers;
+pub mod auth;
 mod events;
+mod idempotency;
 mod questions;
 
 use std::sync::Arc;
+
+pub use auth::{AuthSettings, Authenticated, HostTokens, NewSession};
+pub use idempotency::Posted;
 
 use crate::{broker::Broker, domain::DomainError, metrics::Metrics, store::Store};
 
@@ -20,11 +26,12 @@ pub struct Services {
     store: Store,
     broker: Arc<dyn Broker>,
     metrics: Arc<Metrics>,
+    auth: auth::SharedAuth,
 }
 
 impl Services {
-    pub fn new(store: Store, broker: Arc<dyn Broker>, metrics: Arc<Metrics>) -> Self {
-        Self { store, broker, metrics }
+    pub fn new(store: Store, broker: Arc<dyn Broker>, metrics: Arc<Metrics>, auth: AuthSettings) -> Self {
+        Self { store, broker, metrics, auth: Arc::new(auth) }
     }
 
     /// `sqlite` or `postgres`.

@@ -2,13 +2,30 @@
 
 use uuid::Uuid;
 
-use super::Services;
-use crate::domain::{Answer, DomainError, NewQuestion, Page, Question};
+use super::{Posted, Services};
+use crate::domain::{Answer, DomainError, Idempotency, NewQuestion, Page, Question};
 
 impl Services {
-    /// Stores a new question (its topic starts with no events).
-    pub async fn ask(&self, new: NewQuestion) -> Result<Question, DomainError> {
-        self.store.create_question(new).await
+    /// Stores a new question (its topic starts with no events). With an Idempotency-Key that
+    /// already stored one, returns that one instead.
+    pub async fn ask(
+        &self,
+        new: NewQuestion,
+        idempotency: Option<Idempotency>,
+    ) -> Result<Posted<Question>, DomainError> {
+        if let Some(key) = &idempotency
+            && let Some(id) = self.earlier_post(key).await?
+        {
+            return Ok(Posted::replay(self.question(id).await?));
+        }
+        match self.store.create_question(new, idempotency.as_ref()).await {
+            Ok(question) => Ok(Posted::new(question)),
+            Err(DomainError::Conflict { .. }) if idempotency.is_some() => {
+                let id = self.concurrent_post(idempotency.as_ref().expect("checked")).await?;
+                Ok(Posted::replay(self.question(id).await?))
+            }
+            Err(e) => Err(e),
+        }
     }
 
     pub async fn question(&self, id: Uuid) -> Result<Question, DomainError> {

@@ -28,7 +28,7 @@ use sqlx::{PgConnection, PgPool, SqlitePool};
 use tokio::sync::{Mutex, mpsc, oneshot};
 use uuid::Uuid;
 
-use crate::domain::{Answer, Event, EventKind, NewAnswer, Topic};
+use crate::domain::{Answer, Event, EventKind, Idempotency, NewAnswer, Topic};
 
 /// Most posts committed in one transaction; bounds how long one commit holds the writer.
 const MAX_BATCH: usize = 256;
@@ -43,12 +43,41 @@ pub trait CommitHook: Send + Sync + 'static {
     ) -> BoxFuture<'a, sqlx::Result<()>>;
 }
 
+/// Why a post was not stored, as far as is known.
+#[derive(Debug)]
+pub(super) enum Failure {
+    /// Nothing was written.
+    BeforeCommit(sqlx::Error),
+    /// COMMIT itself failed: the batch may or may not have been stored, so it is neither
+    /// retried here nor reported as safe to retry.
+    AtCommit(sqlx::Error),
+}
+
+impl From<sqlx::Error> for Failure {
+    fn from(e: sqlx::Error) -> Self {
+        Self::BeforeCommit(e)
+    }
+}
+
+impl Failure {
+    /// The same failure again, for each of a batch's posts.
+    fn for_each(&self) -> Self {
+        match self {
+            Self::BeforeCommit(e) => Self::BeforeCommit(sqlx::Error::Protocol(e.to_string())),
+            Self::AtCommit(e) => Self::AtCommit(sqlx::Error::Protocol(e.to_string())),
+        }
+    }
+}
+
+type Outcome = Result<Option<Event>, Failure>;
+
 pub(super) struct Job {
     id: Uuid,
     question_id: Uuid,
     new: NewAnswer,
+    idempotency: Option<Idempotency>,
     created_at: DateTime<Utc>,
-    reply: oneshot::Sender<sqlx::Result<Option<Event>>>,
+    reply: oneshot::Sender<Outcome>,
 }
 
 impl Job {
@@ -63,6 +92,7 @@ impl Job {
                 seq: answer_seq,
                 body: self.new.body.as_str().to_owned(),
                 author: self.new.author.as_str().to_owned(),
+                author_id: self.new.author_id,
                 created_at: self.created_at,
             }),
         }
@@ -126,12 +156,13 @@ impl GroupCommit {
         id: Uuid,
         question_id: Uuid,
         new: NewAnswer,
+        idempotency: Option<Idempotency>,
         created_at: DateTime<Utc>,
-    ) -> sqlx::Result<Option<Event>> {
+    ) -> Outcome {
         let (reply, outcome) = oneshot::channel();
-        let job = Job { id, question_id, new, created_at, reply };
+        let job = Job { id, question_id, new, idempotency, created_at, reply };
         self.jobs.send(job).await.map_err(|_| sqlx::Error::PoolClosed)?;
-        outcome.await.map_err(|_| sqlx::Error::PoolClosed)?
+        outcome.await.map_err(|_| Failure::BeforeCommit(sqlx::Error::PoolClosed))?
     }
 }
 
@@ -151,9 +182,15 @@ async fn run(writer: Arc<Writer>, rx: Arc<Mutex<mpsc::Receiver<Job>>>) {
             Err(e) if batch.len() == 1 => {
                 let _ = batch.pop().expect("one job").reply.send(Err(e));
             }
-            // The whole batch rolled back; one bad post must not fail the others, so each
-            // gets a transaction of its own.
-            Err(_) => {
+            // The batch may have been stored: retrying its posts could store them twice.
+            Err(e @ Failure::AtCommit(_)) => {
+                for job in batch.drain(..) {
+                    let _ = job.reply.send(Err(e.for_each()));
+                }
+            }
+            // The whole batch rolled back; one bad post (a reused Idempotency-Key) must not
+            // fail the others, so each gets a transaction of its own.
+            Err(Failure::BeforeCommit(_)) => {
                 for job in batch.drain(..) {
                     let outcome = commit(writer, std::slice::from_ref(&job)).await.map(|mut e| e.remove(0));
                     let _ = job.reply.send(outcome);
@@ -165,7 +202,7 @@ async fn run(writer: Arc<Writer>, rx: Arc<Mutex<mpsc::Receiver<Job>>>) {
 
 /// Stores every job's answer and event in one transaction; per job, its event or `None` for
 /// an unknown question.
-async fn commit(writer: &Writer, jobs: &[Job]) -> sqlx::Result<Vec<Option<Event>>> {
+async fn commit(writer: &Writer, jobs: &[Job]) -> Result<Vec<Option<Event>>, Failure> {
     match writer {
         Writer::Sqlite(pool) => commit_sqlite(pool, jobs).await,
         Writer::Postgres(pool, hook) => commit_postgres(pool, hook.get(), jobs).await,
@@ -182,7 +219,7 @@ async fn commit_postgres(
     pool: &PgPool,
     hook: Option<&Arc<dyn CommitHook>>,
     jobs: &[Job],
-) -> sqlx::Result<Vec<Option<Event>>> {
+) -> Result<Vec<Option<Event>>, Failure> {
     let mut question_ids: Vec<Uuid> = jobs.iter().map(|j| j.question_id).collect();
     question_ids.dedup(); // the batch is sorted by question
     let mut tx = pool.begin().await?;
@@ -192,8 +229,8 @@ async fn commit_postgres(
         .await?;
     let numbered: Vec<(i64, i64, i64)> = sqlx::query_as(
         "WITH input AS ( \
-             SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::timestamptz[]) \
-                 WITH ORDINALITY AS i(id, question_id, body, author, created_at, ord)), \
+                 SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::uuid[], $6::timestamptz[]) \
+                 WITH ORDINALITY AS i(id, question_id, body, author, author_id, created_at, ord)), \
          counts AS (SELECT question_id, count(*) AS k FROM input GROUP BY question_id), \
          q AS (UPDATE questions SET answer_count = answer_count + counts.k, last_seq = last_seq + counts.k \
                FROM counts WHERE questions.id = counts.question_id \
@@ -204,8 +241,8 @@ async fn commit_postgres(
                     q.last_seq - c.k + row_number() OVER w AS event_seq \
              FROM input i JOIN counts c USING (question_id) JOIN q ON q.id = i.question_id \
              WINDOW w AS (PARTITION BY i.question_id ORDER BY i.ord)), \
-         a AS (INSERT INTO answers (id, question_id, seq, body, author, created_at) \
-               SELECT id, question_id, answer_seq, body, author, created_at FROM numbered), \
+         a AS (INSERT INTO answers (id, question_id, seq, body, author, author_id, created_at) \
+               SELECT id, question_id, answer_seq, body, author, author_id, created_at FROM numbered), \
          e AS (INSERT INTO events (topic, seq, kind, ref_id, created_at) \
                SELECT 'question:' || question_id::text, event_seq, 'answer', id, created_at FROM numbered) \
          SELECT ord, answer_seq, event_seq FROM numbered",
@@ -214,6 +251,7 @@ async fn commit_postgres(
     .bind(jobs.iter().map(|j| j.question_id).collect::<Vec<_>>())
     .bind(jobs.iter().map(|j| j.new.body.as_str()).collect::<Vec<_>>())
     .bind(jobs.iter().map(|j| j.new.author.as_str()).collect::<Vec<_>>())
+    .bind(jobs.iter().map(|j| j.new.author_id).collect::<Vec<_>>())
     .bind(jobs.iter().map(|j| j.created_at).collect::<Vec<_>>())
     .fetch_all(&mut *tx)
     .await?;
@@ -224,6 +262,28 @@ async fn commit_postgres(
         let job = jobs.get(i).ok_or_else(|| sqlx::Error::Protocol("ordinality out of range".into()))?;
         events[i] = Some(job.event(answer_seq, event_seq));
     }
+    let keyed: Vec<&Job> = jobs
+        .iter()
+        .zip(&events)
+        .filter(|(j, e)| j.idempotency.is_some() && e.is_some())
+        .map(|(j, _)| j)
+        .collect();
+    if !keyed.is_empty() {
+        fn key<'j>(j: &&'j Job) -> &'j Idempotency {
+            j.idempotency.as_ref().expect("keyed")
+        }
+        sqlx::query(
+            "INSERT INTO idempotency_keys (owner, key, fingerprint, resource_id, created_at) \
+             SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[], $4::uuid[], $5::timestamptz[])",
+        )
+        .bind(keyed.iter().map(|j| key(j).owner.as_str()).collect::<Vec<_>>())
+        .bind(keyed.iter().map(|j| key(j).key.as_str()).collect::<Vec<_>>())
+        .bind(keyed.iter().map(|j| key(j).fingerprint.to_vec()).collect::<Vec<_>>())
+        .bind(keyed.iter().map(|j| j.id).collect::<Vec<_>>())
+        .bind(keyed.iter().map(|j| j.created_at).collect::<Vec<_>>())
+        .execute(&mut *tx)
+        .await?;
+    }
     if let Some(hook) = hook {
         // In commit order: by topic, then seq (the batch is sorted by question).
         let recorded: Vec<Event> = events.iter().flatten().cloned().collect();
@@ -231,7 +291,7 @@ async fn commit_postgres(
             hook.before_commit(&mut tx, &recorded).await?;
         }
     }
-    tx.commit().await?;
+    tx.commit().await.map_err(Failure::AtCommit)?;
     Ok(events)
 }
 
@@ -241,7 +301,7 @@ async fn commit_postgres(
 /// has one writer, so the numbers each post gets follow from the counters' new values: a
 /// question with `k` posts in the batch and answer count `c` after the UPDATE gave them
 /// `c-k+1 ..= c`, in queue order (and the same for the topic's seq).
-async fn commit_sqlite(writer: &SqlitePool, jobs: &[Job]) -> sqlx::Result<Vec<Option<Event>>> {
+async fn commit_sqlite(writer: &SqlitePool, jobs: &[Job]) -> Result<Vec<Option<Event>>, Failure> {
     use std::collections::HashMap;
 
     use sqlx::{QueryBuilder, Sqlite};
@@ -274,7 +334,7 @@ async fn commit_sqlite(writer: &SqlitePool, jobs: &[Job]) -> sqlx::Result<Vec<Op
         .map(|(q, answers, events)| (q, (answers, events)))
         .collect();
     if counters.is_empty() {
-        tx.commit().await?;
+        tx.commit().await.map_err(Failure::AtCommit)?;
         return Ok(jobs.iter().map(|_| None).collect());
     }
 
@@ -305,14 +365,16 @@ async fn commit_sqlite(writer: &SqlitePool, jobs: &[Job]) -> sqlx::Result<Vec<Op
             _ => None,
         })
         .collect();
-    let mut qb =
-        QueryBuilder::<Sqlite>::new("INSERT INTO answers (id, question_id, seq, body, author, created_at) ");
+    let mut qb = QueryBuilder::<Sqlite>::new(
+        "INSERT INTO answers (id, question_id, seq, body, author, author_id, created_at) ",
+    );
     qb.push_values(&stored, |mut row, (job, answer_seq, _)| {
         row.push_bind(job.id)
             .push_bind(job.question_id)
             .push_bind(*answer_seq)
             .push_bind(job.new.body.as_str())
             .push_bind(job.new.author.as_str())
+            .push_bind(job.new.author_id)
             .push_bind(job.created_at);
     });
     qb.build().execute(&mut *tx).await?;
@@ -325,6 +387,21 @@ async fn commit_sqlite(writer: &SqlitePool, jobs: &[Job]) -> sqlx::Result<Vec<Op
             .push_bind(job.created_at);
     });
     qb.build().execute(&mut *tx).await?;
-    tx.commit().await?;
+    let keyed: Vec<&(&Job, i64, i64)> = stored.iter().filter(|(j, _, _)| j.idempotency.is_some()).collect();
+    if !keyed.is_empty() {
+        let mut qb = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO idempotency_keys (owner, key, fingerprint, resource_id, created_at) ",
+        );
+        qb.push_values(keyed, |mut row, (job, _, _)| {
+            let key = job.idempotency.as_ref().expect("keyed");
+            row.push_bind(key.owner.as_str())
+                .push_bind(key.key.as_str())
+                .push_bind(&key.fingerprint[..])
+                .push_bind(job.id)
+                .push_bind(job.created_at);
+        });
+        qb.build().execute(&mut *tx).await?;
+    }
+    tx.commit().await.map_err(Failure::AtCommit)?;
     Ok(events)
 }

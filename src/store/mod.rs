@@ -22,10 +22,13 @@ use sqlx::{
 };
 use uuid::Uuid;
 
+pub use accounts::{IdempotencyRecord, Login, NewUser, SessionRecord};
 pub use group_commit::CommitHook;
 use rows::{AnswerRow, EventRow, QuestionRow, event_columns};
 
-use crate::domain::{Answer, DomainError, Event, NewAnswer, NewQuestion, Page, Question, Topic, TopicHead};
+use crate::domain::{
+    Answer, DomainError, Event, Idempotency, NewAnswer, NewQuestion, Page, Question, Topic, TopicHead,
+};
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
@@ -56,6 +59,9 @@ macro_rules! with_reader {
         }
     };
 }
+
+// After the macro: the accounts' queries use it too.
+mod accounts;
 
 impl Store {
     /// Connects to `url` without running migrations. A failure is a [`connect::ConnectError`]:
@@ -187,52 +193,72 @@ impl Store {
         }
     }
 
-    /// Stores a question; its topic starts with no events (`last_seq` 0).
-    pub async fn create_question(&self, new: NewQuestion) -> Result<Question, DomainError> {
+    /// Stores a question, and its Idempotency-Key record if it has one, in one transaction;
+    /// its topic starts with no events (`last_seq` 0).
+    pub async fn create_question(
+        &self,
+        new: NewQuestion,
+        idempotency: Option<&Idempotency>,
+    ) -> Result<Question, DomainError> {
         let question = Question {
             id: Uuid::now_v7(),
             title: new.title.into_inner(),
             body: new.body.into_inner(),
             author: new.author.into_inner(),
+            author_id: new.author_id,
             created_at: now(),
             answer_count: 0,
         };
         macro_rules! insert {
             ($tx:expr) => {{
                 sqlx::query(
-                    "INSERT INTO questions (id, title, body, author, created_at, answer_count) \
-                     VALUES ($1, $2, $3, $4, $5, 0)",
+                    "INSERT INTO questions (id, title, body, author, author_id, created_at, answer_count) \
+                     VALUES ($1, $2, $3, $4, $5, $6, 0)",
                 )
                 .bind(question.id)
                 .bind(&question.title)
                 .bind(&question.body)
                 .bind(&question.author)
+                .bind(question.author_id)
                 .bind(question.created_at)
                 .execute(&mut *$tx)
-                .await?;
+                .await
+                .map_err(db)?;
+                if let Some(key) = idempotency {
+                    sqlx::query(
+                        "INSERT INTO idempotency_keys (owner, key, fingerprint, resource_id, created_at) \
+                         VALUES ($1, $2, $3, $4, $5)",
+                    )
+                    .bind(&key.owner)
+                    .bind(&key.key)
+                    .bind(&key.fingerprint[..])
+                    .bind(question.id)
+                    .bind(question.created_at)
+                    .execute(&mut *$tx)
+                    .await
+                    .map_err(db)?;
+                }
             }};
         }
-        async {
-            match self {
-                Self::Sqlite { writer, .. } => {
-                    let mut tx = writer.begin_with("BEGIN IMMEDIATE").await?;
-                    insert!(tx);
-                    tx.commit().await
-                }
-                Self::Postgres(pool, _) => {
-                    let mut tx = pool.begin().await?;
-                    insert!(tx);
-                    tx.commit().await
-                }
+        // A failed COMMIT leaves the outcome unknown: the caller must not be told to retry.
+        let at_commit = |e: sqlx::Error| DomainError::OutcomeUnknown(e.to_string());
+        match self {
+            Self::Sqlite { writer, .. } => {
+                let mut tx = writer.begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
+                insert!(tx);
+                tx.commit().await.map_err(at_commit)?;
+            }
+            Self::Postgres(pool, _) => {
+                let mut tx = pool.begin().await.map_err(db)?;
+                insert!(tx);
+                tx.commit().await.map_err(at_commit)?;
             }
         }
-        .await
-        .map_err(db)?;
         Ok(question)
     }
 
     pub async fn question(&self, id: Uuid) -> Result<Option<Question>, DomainError> {
-        const SQL: &str = "SELECT id, title, body, author, created_at, answer_count \
+        const SQL: &str = "SELECT id, title, body, author, author_id, created_at, answer_count \
                            FROM questions WHERE id = $1";
         let row: Option<QuestionRow> =
             with_reader!(self, pool => sqlx::query_as(SQL).bind(id).fetch_optional(pool).await)
@@ -247,7 +273,7 @@ impl Store {
         before: Option<Uuid>,
         limit: i64,
     ) -> Result<Page<Question, Uuid>, DomainError> {
-        const SQL: &str = "SELECT id, title, body, author, created_at, answer_count FROM questions \
+        const SQL: &str = "SELECT id, title, body, author, author_id, created_at, answer_count FROM questions \
                            WHERE ($1 IS NULL OR id < $1) ORDER BY id DESC LIMIT $2";
         let rows: Vec<QuestionRow> =
             with_reader!(self, pool => sqlx::query_as(SQL).bind(before).bind(limit + 1).fetch_all(pool).await)
@@ -273,7 +299,7 @@ impl Store {
         after_seq: i64,
         limit: i64,
     ) -> Result<Vec<Answer>, DomainError> {
-        const SQL: &str = "SELECT id, question_id, seq, body, author, created_at FROM answers \
+        const SQL: &str = "SELECT id, question_id, seq, body, author, author_id, created_at FROM answers \
                            WHERE question_id = $1 AND seq > $2 ORDER BY seq LIMIT $3";
         let rows: Vec<AnswerRow> = with_reader!(self, pool => sqlx::query_as(SQL)
             .bind(question_id)
@@ -283,6 +309,16 @@ impl Store {
             .await)
         .map_err(db)?;
         Ok(rows.into_iter().map(Into::into).collect())
+    }
+
+    /// One answer by its id (what an Idempotency-Key replay returns).
+    pub async fn answer(&self, id: Uuid) -> Result<Option<Answer>, DomainError> {
+        const SQL: &str =
+            "SELECT id, question_id, seq, body, author, author_id, created_at FROM answers WHERE id = $1";
+        let row: Option<AnswerRow> =
+            with_reader!(self, pool => sqlx::query_as(SQL).bind(id).fetch_optional(pool).await)
+                .map_err(db)?;
+        Ok(row.map(Into::into))
     }
 
     /// Where a topic stands; `None` when it does not exist.
@@ -400,19 +436,35 @@ impl Store {
     /// Stores an answer under its question's next answer number and records it as an event
     /// under the question topic's next seq, in one transaction. Returns the event (`None`,
     /// having written nothing, when the question does not exist).
-    pub async fn post_answer(&self, question_id: Uuid, new: NewAnswer) -> Result<Option<Event>, DomainError> {
+    /// With an Idempotency-Key, its record is written in the same transaction; a key already
+    /// recorded (a concurrent retry) is a `Conflict`.
+    pub async fn post_answer(
+        &self,
+        question_id: Uuid,
+        new: NewAnswer,
+        idempotency: Option<Idempotency>,
+    ) -> Result<Option<Event>, DomainError> {
         let (Self::Sqlite { posts, .. } | Self::Postgres(_, posts)) = self;
         // Batched with whatever other posts are queued: see `group_commit`.
-        posts.post(Uuid::now_v7(), question_id, new, now()).await.map_err(db)
+        posts.post(Uuid::now_v7(), question_id, new, idempotency, now()).await.map_err(
+            |failure| match failure {
+                group_commit::Failure::BeforeCommit(e) => db(e),
+                group_commit::Failure::AtCommit(e) => DomainError::OutcomeUnknown(e.to_string()),
+            },
+        )
     }
 }
 
-/// Maps a database failure to the domain's terms: unreachable is worth a retry, anything else
-/// is internal. The cause travels along for the log.
+/// Maps a database failure to the domain's terms: unreachable is worth a retry, a unique key
+/// taken is a conflict (callers say which), anything else is internal. The cause travels
+/// along for the log.
 fn db(e: sqlx::Error) -> DomainError {
     match e {
         sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
             DomainError::Unavailable(e.to_string())
+        }
+        sqlx::Error::Database(ref d) if d.is_unique_violation() => {
+            DomainError::Conflict { code: "conflict", message: "That already exists.".into() }
         }
         other => DomainError::Internal(format!("database: {other}")),
     }

@@ -11,6 +11,7 @@ pub(super) struct QuestionRow {
     title: String,
     body: String,
     author: String,
+    author_id: Option<Uuid>,
     created_at: DateTime<Utc>,
     answer_count: i64,
 }
@@ -22,6 +23,7 @@ impl From<QuestionRow> for Question {
             title: r.title,
             body: r.body,
             author: r.author,
+            author_id: r.author_id,
             created_at: r.created_at,
             answer_count: r.answer_count,
         }
@@ -35,6 +37,7 @@ pub(super) struct AnswerRow {
     seq: i64,
     body: String,
     author: String,
+    author_id: Option<Uuid>,
     created_at: DateTime<Utc>,
 }
 
@@ -46,6 +49,7 @@ impl From<AnswerRow> for Answer {
             seq: r.seq,
             body: r.body,
             author: r.author,
+            author_id: r.author_id,
             created_at: r.created_at,
         }
     }
@@ -56,7 +60,7 @@ impl From<AnswerRow> for Answer {
 macro_rules! event_columns {
     () => {
         "e.topic, e.seq, e.kind, e.payload, a.id AS answer_id, a.question_id, \
-         a.seq AS answer_seq, a.body, a.author, a.created_at"
+         a.seq AS answer_seq, a.body, a.author, a.author_id, a.created_at"
     };
 }
 pub(super) use event_columns;
@@ -73,6 +77,7 @@ pub(super) struct EventRow {
     answer_seq: Option<i64>,
     body: Option<String>,
     author: Option<String>,
+    author_id: Option<Uuid>,
     created_at: Option<DateTime<Utc>>,
 }
 
@@ -93,6 +98,7 @@ impl EventRow {
                 seq: self.answer_seq?,
                 body: self.body?,
                 author: self.author?,
+                author_id: self.author_id,
                 created_at: self.created_at?,
             }),
             // A kind recorded by a newer build (or a test): passed on by name, so clients skip

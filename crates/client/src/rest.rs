@@ -14,24 +14,32 @@ pub struct Question {
     pub id: Uuid,
     pub title: String,
     pub body: String,
+    /// The asker's display name.
     pub author: String,
+    /// The asker's user id; null for an anonymous post.
+    #[serde(default)]
+    pub author_id: Option<Uuid>,
     pub created_at: DateTime<Utc>,
     /// How many answers the question has; also its highest answer `seq`.
     pub answer_count: i64,
 }
 
-/// A question to ask: title 1–300 characters, body 1–30,000, author 1–64.
+/// A question to ask: title 1–300 characters, body 1–30,000. The author is the client's
+/// identity ([`Client::with_token`]); `author` (1–64 characters) counts only on a hub run with
+/// `--anonymous-writes`, and is left out when empty.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct NewQuestion {
     pub title: String,
     pub body: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub author: String,
 }
 
-/// An answer to post: body 1–30,000 characters, author 1–64.
+/// An answer to post: body 1–30,000 characters; `author` as in [`NewQuestion`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct NewAnswer {
     pub body: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub author: String,
 }
 
@@ -55,6 +63,8 @@ pub struct Client {
     http: reqwest::Client,
     /// Ends with `/`, so that `api/…` joins below it (a hub served under a path prefix works).
     base: Url,
+    /// Sent as `Authorization: Bearer` on every request.
+    token: Option<String>,
 }
 
 impl Client {
@@ -74,7 +84,22 @@ impl Client {
         if !base.path().ends_with('/') {
             base.set_path(&format!("{}/", base.path()));
         }
-        Ok(Self { http, base })
+        Ok(Self { http, base, token: None })
+    }
+
+    /// Acts as the identity of `token` (a service token `qah_…`, or a host-signed JWT): the
+    /// hub needs one to ask and answer.
+    pub fn with_token(mut self, token: impl Into<String>) -> Self {
+        self.token = Some(token.into());
+        self
+    }
+
+    fn post(&self, url: Url) -> reqwest::RequestBuilder {
+        let req = self.http.post(url);
+        match &self.token {
+            Some(token) => req.bearer_auth(token),
+            None => req,
+        }
     }
 
     /// A `reqwest` client builder with this crate's TLS set-up (rustls, ring, Mozilla roots).
@@ -96,7 +121,7 @@ impl Client {
 
     /// `POST /api/questions`.
     pub async fn ask(&self, question: &NewQuestion) -> Result<Question, Error> {
-        read(self.http.post(self.url("api/questions", &[])).json(question).send().await?).await
+        read(self.post(self.url("api/questions", &[])).json(question).send().await?).await
     }
 
     /// `GET /api/questions/{id}`.
@@ -115,7 +140,19 @@ impl Client {
     /// `POST /api/questions/{id}/answers`: the stored answer, with its `seq`.
     pub async fn post_answer(&self, question: Uuid, answer: &NewAnswer) -> Result<Answer, Error> {
         let url = self.url(&format!("api/questions/{question}/answers"), &[]);
-        read(self.http.post(url).json(answer).send().await?).await
+        read(self.post(url).json(answer).send().await?).await
+    }
+
+    /// `POST /api/questions/{id}/answers` with an `Idempotency-Key`: sent again with the same
+    /// key (after a timeout, say), it returns the first answer and stores nothing new.
+    pub async fn post_answer_once(
+        &self,
+        question: Uuid,
+        answer: &NewAnswer,
+        key: &str,
+    ) -> Result<Answer, Error> {
+        let url = self.url(&format!("api/questions/{question}/answers"), &[]);
+        read(self.post(url).header("Idempotency-Key", key).json(answer).send().await?).await
     }
 
     /// `GET /api/questions/{id}/answers?after_seq=&limit=`: answers with `seq > after_seq`, in

@@ -45,6 +45,7 @@ fn answer(topic: Topic, seq: i64) -> Answer {
         seq,
         body: format!("answer {seq}"),
         author: "bob".into(),
+        author_id: None,
         created_at: chrono::DateTime::UNIX_EPOCH,
     }
 }

@@ -12,6 +12,10 @@ pub struct Answer {
     /// Position of the answer in its question: 1, 2, 3, … contiguous, in commit order.
     pub seq: i64,
     pub body: String,
+    /// The author's display name.
     pub author: String,
+    /// The author's user id; null for an anonymous post (a hub run with `--anonymous-writes`).
+    #[serde(default)]
+    pub author_id: Option<Uuid>,
     pub created_at: DateTime<Utc>,
 }

@@ -377,6 +377,7 @@ mod tests {
             seq,
             body: "Use a lock.".into(),
             author: "bob".into(),
+            author_id: None,
             created_at: Utc.with_ymd_and_hms(2026, 11, 24, 18, 19, 12).unwrap(),
         }
     }
@@ -399,7 +400,7 @@ mod tests {
         assert_eq!(
             encode::answer(&an_answer(3)),
             format!(
-                r#"{{"type":"answer","topic":"question:{Q}","seq":3,"question_id":"{Q}","answer":{{"id":"{A}","question_id":"{Q}","seq":3,"body":"Use a lock.","author":"bob","created_at":"2026-11-24T18:19:12Z"}}}}"#
+                r#"{{"type":"answer","topic":"question:{Q}","seq":3,"question_id":"{Q}","answer":{{"id":"{A}","question_id":"{Q}","seq":3,"body":"Use a lock.","author":"bob","author_id":null,"created_at":"2026-11-24T18:19:12Z"}}}}"#
             )
         );
         assert_eq!(

@@ -7,6 +7,7 @@
 mod health;
 mod openapi;
 pub mod questions;
+pub mod tokens;
 
 use actix_web::{FromRequest, HttpRequest, HttpResponse, dev::Payload, error::JsonPayloadError, web};
 use futures_util::future::LocalBoxFuture;
@@ -25,7 +26,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         web::JsonConfig::default().limit(JSON_LIMIT).error_handler(|err, _req| json_error(err).into()),
     )
     .app_data(web::PathConfig::default().error_handler(|_err, req| {
-        let id = req.match_info().get("question_id").unwrap_or_default();
+        let id = req
+            .match_info()
+            .get("question_id")
+            .or_else(|| req.match_info().get("token_id"))
+            .unwrap_or_default();
         Error::bad_request("invalid_id", format!("{id:?} is not a valid id (a UUID).")).into()
     }))
     .app_data(web::QueryConfig::default().error_handler(|err, _req| {
@@ -36,6 +41,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .route("/healthz", web::get().to(health::healthz))
     .route("/readyz", web::get().to(health::readyz))
     .route("/api/openapi.json", web::get().to(openapi::document))
+    .route("/api/me", web::get().to(tokens::me))
+    .route("/api/tokens", web::get().to(tokens::list))
+    .route("/api/tokens", web::post().to(tokens::create))
+    .route("/api/tokens/{token_id}", web::delete().to(tokens::revoke))
     .service(
         web::scope("/api/questions")
             .route("", web::post().to(questions::create))

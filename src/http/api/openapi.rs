@@ -1,9 +1,12 @@
 //! The OpenAPI 3 document, generated from the handlers' annotations so it cannot drift.
 
 use actix_web::HttpResponse;
-use utoipa::OpenApi;
+use utoipa::{
+    Modify, OpenApi,
+    openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
+};
 
-use super::{health, questions};
+use super::{health, questions, tokens};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -16,14 +19,34 @@ use super::{health, questions};
         questions::get,
         questions::post_answer,
         questions::list_answers,
+        tokens::me,
+        tokens::list,
+        tokens::create,
+        tokens::revoke,
     ),
+    modifiers(&Bearer),
     tags(
         (name = "questions", description = "Create and read questions"),
         (name = "answers", description = "Post and read answers"),
+        (name = "identity", description = "Who the caller is, and their service tokens"),
         (name = "health", description = "Probes"),
     )
 )]
 pub struct ApiDoc;
+
+/// `Authorization: Bearer`: a service token (`qah_…`) or a host-signed JWT. Same-origin page
+/// requests may use the log-in session cookie instead.
+struct Bearer;
+
+impl Modify for Bearer {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
 
 pub async fn document() -> HttpResponse {
     HttpResponse::Ok().json(ApiDoc::openapi())

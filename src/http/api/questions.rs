@@ -8,12 +8,14 @@ use uuid::Uuid;
 
 use super::JsonObject;
 use crate::{
-    domain::{self, Body, Name, Title},
+    domain::{self, Body, Title},
     http::{
         Context,
+        auth::{self, Writer},
         error::{Error, ErrorBody, Result},
         rate,
     },
+    service::Posted,
 };
 
 /// A question as the API returns it.
@@ -22,7 +24,10 @@ pub struct Question {
     pub id: Uuid,
     pub title: String,
     pub body: String,
+    /// The asker's display name.
     pub author: String,
+    /// The asker's user id; null for anonymous posts.
+    pub author_id: Option<Uuid>,
     pub created_at: DateTime<Utc>,
     /// How many answers the question has; also the highest answer `seq`.
     pub answer_count: i64,
@@ -35,6 +40,7 @@ impl From<domain::Question> for Question {
             title: q.title,
             body: q.body,
             author: q.author,
+            author_id: q.author_id,
             created_at: q.created_at,
             answer_count: q.answer_count,
         }
@@ -49,7 +55,10 @@ pub struct Answer {
     /// Position of the answer in its question: 1, 2, 3, … contiguous, in commit order.
     pub seq: i64,
     pub body: String,
+    /// The answerer's display name.
     pub author: String,
+    /// The answerer's user id; null for anonymous posts.
+    pub author_id: Option<Uuid>,
     pub created_at: DateTime<Utc>,
 }
 
@@ -61,6 +70,7 @@ impl From<domain::Answer> for Answer {
             seq: a.seq,
             body: a.body,
             author: a.author,
+            author_id: a.author_id,
             created_at: a.created_at,
         }
     }
@@ -75,16 +85,19 @@ pub struct NewQuestion {
     /// 1 to 30,000 characters.
     #[schema(min_length = 1, max_length = 30000)]
     body: String,
-    /// 1 to 64 characters.
+    /// Ignored when the request has an identity (the author is that identity); required, 1 to
+    /// 64 characters, only on a hub run with `--anonymous-writes`.
     #[schema(min_length = 1, max_length = 64)]
-    author: String,
+    #[serde(default)]
+    author: Option<String>,
 }
 
-impl TryFrom<NewQuestion> for domain::NewQuestion {
-    type Error = domain::DomainError;
-
-    fn try_from(q: NewQuestion) -> Result<Self, Self::Error> {
-        Ok(Self { title: Title::parse(q.title)?, body: Body::parse(q.body)?, author: Name::parse(q.author)? })
+impl NewQuestion {
+    fn parse(self, writer: &Writer) -> Result<domain::NewQuestion, domain::DomainError> {
+        let title = Title::parse(self.title)?;
+        let body = Body::parse(self.body)?;
+        let (author, author_id) = writer.author(self.author.as_deref())?;
+        Ok(domain::NewQuestion { title, body, author, author_id })
     }
 }
 
@@ -94,17 +107,42 @@ pub struct NewAnswer {
     /// 1 to 30,000 characters.
     #[schema(min_length = 1, max_length = 30000)]
     body: String,
-    /// 1 to 64 characters.
+    /// Ignored when the request has an identity; required only with `--anonymous-writes`.
     #[schema(min_length = 1, max_length = 64)]
-    author: String,
+    #[serde(default)]
+    author: Option<String>,
 }
 
-impl TryFrom<NewAnswer> for domain::NewAnswer {
-    type Error = domain::DomainError;
-
-    fn try_from(a: NewAnswer) -> Result<Self, Self::Error> {
-        Ok(Self { body: Body::parse(a.body)?, author: Name::parse(a.author)? })
+impl NewAnswer {
+    fn parse(self, writer: &Writer) -> Result<domain::NewAnswer, domain::DomainError> {
+        let body = Body::parse(self.body)?;
+        let (author, author_id) = writer.author(self.author.as_deref())?;
+        Ok(domain::NewAnswer { body, author, author_id })
     }
+}
+
+/// 201, marked `Idempotent-Replayed: true` when an earlier request with the same
+/// Idempotency-Key stored the post.
+fn created<T>(posted: &Posted<T>) -> actix_web::HttpResponseBuilder {
+    let mut res = HttpResponse::Created();
+    if posted.replayed {
+        res.insert_header(("Idempotent-Replayed", "true"));
+    }
+    res
+}
+
+/// Who posts (401 without an identity, unless anonymous posts are allowed), within their
+/// post budget (429), with the request's Idempotency-Key for `parts` of the input.
+async fn poster(
+    ctx: &Context,
+    req: &HttpRequest,
+    parts: &[&str],
+) -> Result<(Writer, Option<domain::Idempotency>)> {
+    let writer = auth::writer(ctx, req).await?;
+    let owner = writer.owner(req);
+    rate::check_post(req, &owner).map_err(Error::rate_limited)?;
+    let key = auth::idempotency(req, owner, parts)?;
+    Ok((writer, key))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -151,20 +189,24 @@ pub struct AnswerPage {
     (status = 413, description = "Body too large", body = ErrorBody),
     (status = 415, description = "Not application/json", body = ErrorBody),
     (status = 408, description = "The body did not arrive in time", body = ErrorBody),
-    (status = 422, description = "A field is missing, empty or too long", body = ErrorBody),
-    (status = 429, description = "Too many posts from this address; see Retry-After", body = ErrorBody,
+    (status = 401, description = "No identity (or an invalid one); see WWW-Authenticate", body = ErrorBody),
+    (status = 422, description = "A field is missing, empty or too long, or the Idempotency-Key was used for another request", body = ErrorBody),
+    (status = 429, description = "Too many posts by this user; see Retry-After", body = ErrorBody,
         headers(("Retry-After" = u64, description = "Seconds to wait"))),
-))]
+    (status = 503, description = "Database unavailable (nothing stored), or `outcome_unknown`: the commit failed midway", body = ErrorBody),
+),
+params(("Idempotency-Key" = Option<String>, Header, description = "Repeat a post safely: the same key from the same identity within 24 h returns the first result and writes nothing")),
+security((), ("bearer" = [])))]
 pub async fn create(
     ctx: web::Data<Context>,
     req: HttpRequest,
     JsonObject(new): JsonObject<NewQuestion>,
 ) -> Result<HttpResponse> {
-    rate::check_post(&req).map_err(Error::rate_limited)?;
-    let question = ctx.services().ask(new.try_into()?).await?;
-    Ok(HttpResponse::Created()
-        .insert_header((header::LOCATION, format!("/api/questions/{}", question.id)))
-        .json(Question::from(question)))
+    let (writer, key) = poster(&ctx, &req, &["question", &new.title, &new.body]).await?;
+    let posted = ctx.services().ask(new.parse(&writer)?, key).await?;
+    Ok(created(&posted)
+        .insert_header((header::LOCATION, format!("/api/questions/{}", posted.value.id)))
+        .json(Question::from(posted.value)))
 }
 
 /// List questions, newest first.
@@ -195,7 +237,8 @@ pub async fn get(ctx: web::Data<Context>, path: web::Path<Uuid>) -> Result<web::
 
 /// Post an answer; every WebSocket subscriber of the question is notified once it commits.
 #[utoipa::path(post, path = "/api/questions/{question_id}/answers", tag = "answers", request_body = NewAnswer,
-    params(("question_id" = Uuid, Path, description = "The question's id")),
+    params(("question_id" = Uuid, Path, description = "The question's id"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Repeat a post safely: the same key from the same identity within 24 h returns the first result and writes nothing")),
     responses(
         (status = 201, description = "Stored under the question's next seq", body = Answer),
         (status = 400, description = "Malformed JSON or id", body = ErrorBody),
@@ -203,19 +246,23 @@ pub async fn get(ctx: web::Data<Context>, path: web::Path<Uuid>) -> Result<web::
         (status = 413, description = "Body too large", body = ErrorBody),
         (status = 415, description = "Not application/json", body = ErrorBody),
         (status = 408, description = "The body did not arrive in time", body = ErrorBody),
-        (status = 422, description = "A field is missing, empty or too long", body = ErrorBody),
-        (status = 429, description = "Too many posts from this address; see Retry-After", body = ErrorBody,
+        (status = 401, description = "No identity (or an invalid one); see WWW-Authenticate", body = ErrorBody),
+        (status = 422, description = "A field is missing, empty or too long, or the Idempotency-Key was used for another request", body = ErrorBody),
+        (status = 429, description = "Too many posts by this user; see Retry-After", body = ErrorBody,
             headers(("Retry-After" = u64, description = "Seconds to wait"))),
-    ))]
+        (status = 503, description = "Database unavailable (nothing stored), or `outcome_unknown`: the commit failed midway", body = ErrorBody),
+    ),
+    security((), ("bearer" = [])))]
 pub async fn post_answer(
     ctx: web::Data<Context>,
     req: HttpRequest,
     path: web::Path<Uuid>,
     JsonObject(new): JsonObject<NewAnswer>,
 ) -> Result<HttpResponse> {
-    rate::check_post(&req).map_err(Error::rate_limited)?;
-    let answer = ctx.services().answer(path.into_inner(), new.try_into()?).await?;
-    Ok(HttpResponse::Created().json(Answer::from(answer)))
+    let question_id = path.into_inner();
+    let (writer, key) = poster(&ctx, &req, &["answer", &question_id.to_string(), &new.body]).await?;
+    let posted = ctx.services().answer(question_id, new.parse(&writer)?, key).await?;
+    Ok(created(&posted).json(Answer::from(posted.value)))
 }
 
 /// List a question's answers in seq order.

@@ -1,0 +1,303 @@
+//! Identity: accounts and passwords (Argon2id), log-in sessions, service tokens, and tokens
+//! signed by a host site (JWT). Turns a [`Credential`] a request presented into the
+//! [`Identity`] it acts as.
+//!
+//! Session and service tokens are 256 random bits, shown once and stored only as SHA-256
+//! hashes: with that much entropy a fast hash is enough, and a stolen database holds no usable
+//! secret. Every check reads the database (nothing is cached), so a log-out or a revoked token
+//! takes effect at once on every node.
+
+use std::sync::Arc;
+
+use argon2::{
+    Argon2,
+    password_hash::{PasswordHasher, PasswordVerifier, phc::PasswordHash},
+};
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use chrono::{TimeDelta, Utc};
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use super::Services;
+use crate::{
+    domain::{Credential, DomainError, Handle, Identity, Name, Password, Role, ServiceToken, User},
+    store::NewUser,
+};
+
+/// How long a log-in session lasts.
+pub const SESSION_TTL: TimeDelta = TimeDelta::days(14);
+
+/// Service tokens start with this, so they are told from JWTs (and found by secret scanners).
+pub const SERVICE_TOKEN_PREFIX: &str = "qah_";
+
+/// The identity-related settings, from the configuration.
+#[derive(Default)]
+pub struct AuthSettings {
+    /// Verifies tokens signed by the host site; `None` refuses every JWT.
+    pub host_tokens: Option<HostTokens>,
+}
+
+/// Verifies a host site's signed tokens: one algorithm, one key, one issuer.
+pub struct HostTokens {
+    key: DecodingKey,
+    validation: Validation,
+    issuer: String,
+}
+
+/// What a host-signed token carries.
+#[derive(Deserialize)]
+struct Claims {
+    sub: String,
+    #[serde(default)]
+    name: Option<String>,
+}
+
+impl HostTokens {
+    /// HS256 with a shared secret (at least 32 bytes).
+    pub fn hs256(secret: &[u8], issuer: &str) -> anyhow::Result<Self> {
+        anyhow::ensure!(
+            secret.len() >= 32,
+            "--jwt-secret (QA_HUB_JWT_SECRET) must be at least 32 bytes; generate one with `openssl rand -hex 32`"
+        );
+        Ok(Self::new(DecodingKey::from_secret(secret), Algorithm::HS256, issuer))
+    }
+
+    /// EdDSA (Ed25519) or RS256, by the PEM public key's type.
+    pub fn public_key(pem: &[u8], issuer: &str) -> anyhow::Result<Self> {
+        if let Ok(key) = DecodingKey::from_ed_pem(pem) {
+            return Ok(Self::new(key, Algorithm::EdDSA, issuer));
+        }
+        let key = DecodingKey::from_rsa_pem(pem).map_err(|_| {
+            anyhow::anyhow!(
+                "--jwt-public-key (QA_HUB_JWT_PUBLIC_KEY) is not an Ed25519 or RSA public key in PEM"
+            )
+        })?;
+        Ok(Self::new(key, Algorithm::RS256, issuer))
+    }
+
+    fn new(key: DecodingKey, algorithm: Algorithm, issuer: &str) -> Self {
+        // Only the configured algorithm: a token naming another (`none`, or HS256 signed with
+        // the public key as a secret) is refused before its signature is looked at.
+        let mut validation = Validation::new(algorithm);
+        validation.set_issuer(&[issuer]);
+        validation.set_required_spec_claims(&["exp", "iss", "sub"]);
+        validation.validate_nbf = true;
+        // Clocks of two machines differ a little.
+        validation.leeway = 30;
+        Self { key, validation, issuer: issuer.to_owned() }
+    }
+
+    /// The subject and display name of a valid token.
+    fn verify(&self, token: &str) -> Result<(String, Name), DomainError> {
+        let data = jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation).map_err(|e| {
+            tracing::debug!(error = %e, "host-signed token refused");
+            DomainError::invalid_credentials(format!("The token is not valid: {}.", reason(&e)))
+        })?;
+        let Claims { sub, name } = data.claims;
+        if sub.is_empty() || sub.len() > 255 {
+            return Err(DomainError::invalid_credentials("The token's sub must be 1 to 255 bytes."));
+        }
+        let name = Name::parse(name.unwrap_or_else(|| sub.clone()))
+            .map_err(|e| DomainError::invalid_credentials(format!("The token's name: {e}")))?;
+        Ok((sub, name))
+    }
+}
+
+/// Why a JWT was refused, in a few words a site's developer can act on.
+fn reason(e: &jsonwebtoken::errors::Error) -> &'static str {
+    use jsonwebtoken::errors::ErrorKind;
+    match e.kind() {
+        ErrorKind::ExpiredSignature => "it has expired",
+        ErrorKind::ImmatureSignature => "it is not valid yet (nbf)",
+        ErrorKind::InvalidIssuer => "wrong issuer",
+        ErrorKind::InvalidSignature => "wrong signature",
+        ErrorKind::InvalidAlgorithm => "wrong algorithm",
+        ErrorKind::MissingRequiredClaim(_) => "a required claim (exp, iss, sub) is missing",
+        _ => "malformed",
+    }
+}
+
+/// A new random secret: 256 bits, URL-safe base64.
+fn random_secret() -> Result<String, DomainError> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).map_err(|e| DomainError::Internal(format!("no randomness: {e}")))?;
+    Ok(URL_SAFE_NO_PAD.encode(bytes))
+}
+
+/// What a token is stored as.
+pub fn token_hash(token: &str) -> Vec<u8> {
+    Sha256::digest(token.as_bytes()).to_vec()
+}
+
+/// A log-in session just started: the cookie's value (shown once) and who it is.
+#[derive(Debug)]
+pub struct NewSession {
+    pub token: String,
+    pub identity: Identity,
+}
+
+/// A credential that checked out.
+#[derive(Debug, Clone)]
+pub struct Authenticated {
+    pub identity: Identity,
+    /// The session's CSRF token, when the credential was a log-in session.
+    pub csrf_token: Option<String>,
+}
+
+/// An Argon2id hash of a fixed password, verified when a handle is unknown so that a log-in's
+/// time does not tell whether the handle exists.
+fn decoy_hash() -> &'static str {
+    static DECOY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DECOY.get_or_init(|| {
+        Argon2::default().hash_password(b"decoy password").map(|h| h.to_string()).unwrap_or_default()
+    })
+}
+
+/// Argon2id with the crate's defaults (19 MiB, 2 passes: OWASP's minimum), off the async
+/// threads: one hash takes tens of milliseconds of CPU.
+async fn hash_password(password: Password) -> Result<String, DomainError> {
+    tokio::task::spawn_blocking(move || {
+        Argon2::default()
+            .hash_password(password.as_str().as_bytes())
+            .map(|h| h.to_string())
+            .map_err(|e| DomainError::Internal(format!("hashing a password: {e}")))
+    })
+    .await
+    .map_err(|e| DomainError::Internal(format!("hashing task: {e}")))?
+}
+
+async fn verify_password(password: String, hash: String) -> bool {
+    tokio::task::spawn_blocking(move || {
+        PasswordHash::new(&hash)
+            .is_ok_and(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
+    })
+    .await
+    .unwrap_or(false)
+}
+
+impl Services {
+    /// Creates an account with a password (sign-up page, `qa-hub user create`).
+    pub async fn create_account(
+        &self,
+        handle: Handle,
+        display_name: Name,
+        password: Password,
+        role: Role,
+    ) -> Result<User, DomainError> {
+        let password_hash = hash_password(password).await?;
+        self.store
+            .create_user(NewUser {
+                handle: Some((handle.as_str().to_owned(), handle.key())),
+                display_name: display_name.into_inner(),
+                role,
+                password_hash: Some(password_hash),
+                external: None,
+            })
+            .await
+    }
+
+    /// Checks a handle and password and starts a session. Unknown handle and wrong password
+    /// are one error, in the same time.
+    pub async fn log_in(&self, handle: &str, password: String) -> Result<NewSession, DomainError> {
+        let wrong = || DomainError::invalid_credentials("Wrong handle or password.");
+        let login = match Handle::parse(handle) {
+            Ok(handle) => self.store.login_by_handle(&handle.key()).await?,
+            Err(_) => None,
+        };
+        let hash = login.as_ref().and_then(|l| l.password_hash.clone());
+        let verified =
+            verify_password(password, hash.clone().unwrap_or_else(|| decoy_hash().to_owned())).await;
+        match login {
+            Some(login) if verified && hash.is_some() => self.start_session(login.identity).await,
+            _ => Err(wrong()),
+        }
+    }
+
+    /// Starts a log-in session for `identity` (after a log-in, or a sign-up).
+    pub async fn start_session(&self, identity: Identity) -> Result<NewSession, DomainError> {
+        let (token, csrf) = (random_secret()?, random_secret()?);
+        self.store
+            .create_session(&token_hash(&token), identity.user_id, &csrf, Utc::now() + SESSION_TTL)
+            .await?;
+        Ok(NewSession { token, identity })
+    }
+
+    /// Ends a session (log-out); an unknown one is already ended.
+    pub async fn log_out(&self, session_token: &str) -> Result<(), DomainError> {
+        self.store.delete_session(&token_hash(session_token)).await
+    }
+
+    /// Who a credential stands for; an unknown, expired, revoked or wrongly signed one is
+    /// `Unauthenticated` (`invalid_credentials`).
+    pub async fn authenticate(&self, credential: &Credential) -> Result<Authenticated, DomainError> {
+        match credential {
+            Credential::Session(token) => {
+                let session = self.store.session(&token_hash(token)).await?;
+                match session.filter(|s| s.expires_at > Utc::now()) {
+                    Some(s) => Ok(Authenticated { identity: s.identity, csrf_token: Some(s.csrf_token) }),
+                    None => Err(DomainError::invalid_credentials("The session has ended; log in again.")),
+                }
+            }
+            Credential::Bearer(token) if token.starts_with(SERVICE_TOKEN_PREFIX) => {
+                match self.store.token_identity(&token_hash(token)).await? {
+                    Some(identity) => Ok(Authenticated { identity, csrf_token: None }),
+                    None => Err(DomainError::invalid_credentials("The token is unknown or revoked.")),
+                }
+            }
+            Credential::Bearer(token) => {
+                let Some(host) = &self.auth.host_tokens else {
+                    return Err(DomainError::invalid_credentials(
+                        "The token is not a service token, and this hub accepts no host-signed tokens.",
+                    ));
+                };
+                let (sub, name) = host.verify(token)?;
+                let identity = self.store.external_user(&host.issuer, &sub, &name).await?;
+                Ok(Authenticated { identity, csrf_token: None })
+            }
+        }
+    }
+
+    /// A new service token for `user_id`: the token (shown once) and its listing.
+    pub async fn create_token(
+        &self,
+        user_id: Uuid,
+        name: &str,
+    ) -> Result<(String, ServiceToken), DomainError> {
+        let name = name.trim();
+        if name.is_empty() || name.chars().count() > 64 || name.chars().any(char::is_control) {
+            return Err(DomainError::invalid("name", "name must be 1 to 64 characters, on one line."));
+        }
+        let token = format!("{SERVICE_TOKEN_PREFIX}{}", random_secret()?);
+        let listed = self.store.create_token(user_id, name, &token_hash(&token)).await?;
+        Ok((token, listed))
+    }
+
+    pub async fn tokens(&self, user_id: Uuid) -> Result<Vec<ServiceToken>, DomainError> {
+        self.store.tokens_of(user_id).await
+    }
+
+    /// Revokes one of the user's tokens: from now on, on every node, it authenticates nothing.
+    pub async fn revoke_token(&self, user_id: Uuid, token_id: Uuid) -> Result<(), DomainError> {
+        if self.store.revoke_token(user_id, token_id).await? {
+            Ok(())
+        } else {
+            Err(DomainError::NotFound {
+                code: "token_not_found",
+                message: "You have no token with that id.".into(),
+            })
+        }
+    }
+
+    /// The id of the user with this handle (for the CLI).
+    pub async fn user_by_handle(&self, handle: &Handle) -> Result<Uuid, DomainError> {
+        self.store.user_id_by_handle(&handle.key()).await?.ok_or_else(|| DomainError::NotFound {
+            code: "user_not_found",
+            message: format!("No user has the handle {:?}.", handle.as_str()),
+        })
+    }
+}
+
+/// Shared so the services stay cheap to clone.
+pub type SharedAuth = Arc<AuthSettings>;

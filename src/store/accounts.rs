@@ -1,0 +1,296 @@
+//! Users, log-in sessions, service tokens and Idempotency-Key records. Secrets arrive here
+//! already hashed (see `service::auth`); nothing in this module sees a token or a password.
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use super::{Store, db, now};
+use crate::domain::{DomainError, Identity, Name, Role, ServiceToken, User};
+
+/// A user to create; the service has parsed every field.
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    pub handle: Option<(String, String)>,
+    pub display_name: String,
+    pub role: Role,
+    pub password_hash: Option<String>,
+    /// A host-signed token's (issuer, subject).
+    pub external: Option<(String, String)>,
+}
+
+/// A user found by handle, with what checks their password.
+pub struct Login {
+    pub identity: Identity,
+    pub password_hash: Option<String>,
+}
+
+/// A live session: who, and the CSRF token of its forms.
+#[derive(Debug, Clone)]
+pub struct SessionRecord {
+    pub identity: Identity,
+    pub csrf_token: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// What an Idempotency-Key stood for.
+#[derive(Debug, Clone)]
+pub struct IdempotencyRecord {
+    pub fingerprint: Vec<u8>,
+    pub resource_id: Uuid,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Runs the same body against the pool that takes writes: SQLite's one writer, or Postgres'.
+macro_rules! with_writer {
+    ($store:expr, $pool:ident => $body:expr) => {
+        match $store {
+            Store::Sqlite { writer: $pool, .. } => $body,
+            Store::Postgres($pool, _) => $body,
+        }
+    };
+}
+
+type IdentityRow = (Uuid, String, String);
+
+fn identity((user_id, name, role): IdentityRow) -> Identity {
+    Identity { user_id, name: Name::from_stored(name), role: Role::from_stored(&role) }
+}
+
+impl Store {
+    /// Stores a user; a handle (or an external subject) already taken is a `Conflict`.
+    pub async fn create_user(&self, new: NewUser) -> Result<User, DomainError> {
+        let user = User {
+            id: Uuid::now_v7(),
+            handle: new.handle.as_ref().map(|(handle, _)| handle.clone()),
+            display_name: new.display_name,
+            role: new.role,
+            created_at: now(),
+        };
+        let (issuer, subject) = new.external.unzip();
+        const SQL: &str = "INSERT INTO users (id, handle, handle_key, display_name, role, password_hash, \
+                           issuer, subject, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+        with_writer!(self, pool => sqlx::query(SQL)
+            .bind(user.id)
+            .bind(&user.handle)
+            .bind(new.handle.as_ref().map(|(_, key)| key))
+            .bind(&user.display_name)
+            .bind(user.role.as_str())
+            .bind(&new.password_hash)
+            .bind(&issuer)
+            .bind(&subject)
+            .bind(user.created_at)
+            .execute(pool)
+            .await
+            .map(|done| done.rows_affected()))
+        .map_err(|e| match db(e) {
+            DomainError::Conflict { .. } => DomainError::Conflict {
+                code: "handle_taken",
+                message: "That handle is taken; choose another.".into(),
+            },
+            other => other,
+        })?;
+        Ok(user)
+    }
+
+    /// The user with this handle key (lower case), and their password hash.
+    pub async fn login_by_handle(&self, handle_key: &str) -> Result<Option<Login>, DomainError> {
+        const SQL: &str = "SELECT id, display_name, role, password_hash FROM users WHERE handle_key = $1";
+        let row: Option<(Uuid, String, String, Option<String>)> =
+            with_reader!(self, pool => sqlx::query_as(SQL).bind(handle_key).fetch_optional(pool).await)
+                .map_err(db)?;
+        Ok(row.map(|(id, name, role, password_hash)| Login {
+            identity: identity((id, name, role)),
+            password_hash,
+        }))
+    }
+
+    /// The user a host-signed token's issuer and subject stand for: found, renamed when the
+    /// site's name for them changed, or created on first sight.
+    pub async fn external_user(
+        &self,
+        issuer: &str,
+        subject: &str,
+        name: &Name,
+    ) -> Result<Identity, DomainError> {
+        const FIND: &str = "SELECT id, display_name, role FROM users WHERE issuer = $1 AND subject = $2";
+        let found: Option<IdentityRow> = with_reader!(self, pool => sqlx::query_as(FIND)
+            .bind(issuer)
+            .bind(subject)
+            .fetch_optional(pool)
+            .await)
+        .map_err(db)?;
+        if let Some(found) = found.filter(|(_, stored, _)| stored == name.as_str()) {
+            return Ok(identity(found));
+        }
+        // First sight, or a new name: one statement either way, and two nodes seeing the same
+        // new user at once both end with the one row.
+        const UPSERT: &str = "INSERT INTO users (id, display_name, role, issuer, subject, created_at) \
+                              VALUES ($1, $2, 'user', $3, $4, $5) \
+                              ON CONFLICT (issuer, subject) DO UPDATE SET display_name = excluded.display_name \
+                              RETURNING id, display_name, role";
+        let row: IdentityRow = with_writer!(self, pool => sqlx::query_as(UPSERT)
+            .bind(Uuid::now_v7())
+            .bind(name.as_str())
+            .bind(issuer)
+            .bind(subject)
+            .bind(now())
+            .fetch_one(pool)
+            .await)
+        .map_err(db)?;
+        Ok(identity(row))
+    }
+
+    pub async fn user_id_by_handle(&self, handle_key: &str) -> Result<Option<Uuid>, DomainError> {
+        const SQL: &str = "SELECT id FROM users WHERE handle_key = $1";
+        with_reader!(self, pool => sqlx::query_scalar(SQL).bind(handle_key).fetch_optional(pool).await)
+            .map_err(db)
+    }
+
+    pub async fn create_session(
+        &self,
+        token_hash: &[u8],
+        user_id: Uuid,
+        csrf_token: &str,
+        expires_at: DateTime<Utc>,
+    ) -> Result<(), DomainError> {
+        const SQL: &str = "INSERT INTO sessions (token_hash, user_id, csrf_token, created_at, expires_at) \
+                           VALUES ($1, $2, $3, $4, $5)";
+        with_writer!(self, pool => sqlx::query(SQL)
+            .bind(token_hash)
+            .bind(user_id)
+            .bind(csrf_token)
+            .bind(now())
+            .bind(expires_at)
+            .execute(pool)
+            .await
+            .map(|done| done.rows_affected()))
+        .map(drop)
+        .map_err(db)
+    }
+
+    /// The session with this token hash, expired or not (the caller compares the time).
+    pub async fn session(&self, token_hash: &[u8]) -> Result<Option<SessionRecord>, DomainError> {
+        const SQL: &str = "SELECT u.id, u.display_name, u.role, s.csrf_token, s.expires_at \
+                           FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = $1";
+        let row: Option<(Uuid, String, String, String, DateTime<Utc>)> =
+            with_reader!(self, pool => sqlx::query_as(SQL).bind(token_hash).fetch_optional(pool).await)
+                .map_err(db)?;
+        Ok(row.map(|(id, name, role, csrf_token, expires_at)| SessionRecord {
+            identity: identity((id, name, role)),
+            csrf_token,
+            expires_at,
+        }))
+    }
+
+    pub async fn delete_session(&self, token_hash: &[u8]) -> Result<(), DomainError> {
+        with_writer!(self, pool => sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
+            .bind(token_hash)
+            .execute(pool)
+            .await
+            .map(|done| done.rows_affected()))
+        .map(drop)
+        .map_err(db)
+    }
+
+    pub async fn create_token(
+        &self,
+        user_id: Uuid,
+        name: &str,
+        token_hash: &[u8],
+    ) -> Result<ServiceToken, DomainError> {
+        let token =
+            ServiceToken { id: Uuid::now_v7(), name: name.to_owned(), created_at: now(), revoked_at: None };
+        const SQL: &str = "INSERT INTO service_tokens (id, user_id, name, token_hash, created_at) \
+                           VALUES ($1, $2, $3, $4, $5)";
+        with_writer!(self, pool => sqlx::query(SQL)
+            .bind(token.id)
+            .bind(user_id)
+            .bind(name)
+            .bind(token_hash)
+            .bind(token.created_at)
+            .execute(pool)
+            .await
+            .map(|done| done.rows_affected()))
+        .map_err(db)?;
+        Ok(token)
+    }
+
+    /// Who a service token acts for; `None` when it is unknown or revoked. Read on every
+    /// request (no cache), so a revocation holds at once on every node.
+    pub async fn token_identity(&self, token_hash: &[u8]) -> Result<Option<Identity>, DomainError> {
+        const SQL: &str = "SELECT u.id, u.display_name, u.role FROM service_tokens t \
+                           JOIN users u ON u.id = t.user_id WHERE t.token_hash = $1 AND t.revoked_at IS NULL";
+        let row: Option<IdentityRow> =
+            with_reader!(self, pool => sqlx::query_as(SQL).bind(token_hash).fetch_optional(pool).await)
+                .map_err(db)?;
+        Ok(row.map(identity))
+    }
+
+    /// A user's tokens, newest first, revoked ones included.
+    pub async fn tokens_of(&self, user_id: Uuid) -> Result<Vec<ServiceToken>, DomainError> {
+        const SQL: &str = "SELECT id, name, created_at, revoked_at FROM service_tokens \
+                           WHERE user_id = $1 ORDER BY id DESC";
+        let rows: Vec<(Uuid, String, DateTime<Utc>, Option<DateTime<Utc>>)> =
+            with_reader!(self, pool => sqlx::query_as(SQL).bind(user_id).fetch_all(pool).await)
+                .map_err(db)?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, name, created_at, revoked_at)| ServiceToken { id, name, created_at, revoked_at })
+            .collect())
+    }
+
+    /// Revokes one of `user_id`'s tokens; `false` when they have no such token.
+    pub async fn revoke_token(&self, user_id: Uuid, token_id: Uuid) -> Result<bool, DomainError> {
+        const SQL: &str = "UPDATE service_tokens SET revoked_at = COALESCE(revoked_at, $3) \
+                           WHERE id = $1 AND user_id = $2";
+        let done = with_writer!(self, pool => sqlx::query(SQL)
+            .bind(token_id)
+            .bind(user_id)
+            .bind(now())
+            .execute(pool)
+            .await
+            .map(|done| done.rows_affected()))
+        .map_err(db)?;
+        Ok(done > 0)
+    }
+
+    /// What `(owner, key)` was first used for, if it was.
+    pub async fn idempotency(
+        &self,
+        owner: &str,
+        key: &str,
+    ) -> Result<Option<IdempotencyRecord>, DomainError> {
+        const SQL: &str =
+            "SELECT fingerprint, resource_id, created_at FROM idempotency_keys WHERE owner = $1 AND key = $2";
+        let row: Option<(Vec<u8>, Uuid, DateTime<Utc>)> =
+            with_reader!(self, pool => sqlx::query_as(SQL).bind(owner).bind(key).fetch_optional(pool).await)
+                .map_err(db)?;
+        Ok(row.map(|(fingerprint, resource_id, created_at)| IdempotencyRecord {
+            fingerprint,
+            resource_id,
+            created_at,
+        }))
+    }
+
+    /// Forgets keys first used before `before`, so they can be used again.
+    pub async fn forget_idempotency_before(&self, before: DateTime<Utc>) -> Result<u64, DomainError> {
+        with_writer!(self, pool => sqlx::query("DELETE FROM idempotency_keys WHERE created_at < $1")
+            .bind(before)
+            .execute(pool)
+            .await
+            .map(|done| done.rows_affected()))
+        .map_err(db)
+    }
+
+    /// Forgets one expired key (a reuse after its window).
+    pub async fn forget_idempotency(&self, owner: &str, key: &str) -> Result<(), DomainError> {
+        with_writer!(self, pool => sqlx::query("DELETE FROM idempotency_keys WHERE owner = $1 AND key = $2")
+            .bind(owner)
+            .bind(key)
+            .execute(pool)
+            .await
+            .map(|done| done.rows_affected()))
+        .map(drop)
+        .map_err(db)
+    }
+}
