@@ -8,7 +8,7 @@ use qa_hub_protocol::{Answer as WireAnswer, ServerMessage, encode};
 
 pub use qa_hub_protocol::{ClientMessage, ErrorCode, ProtocolError, parse};
 
-use crate::domain::{Answer, Event, EventKind, Topic, TopicHead};
+use crate::domain::{Answer, Event, EventKind, Identity, Topic, TopicHead};
 
 fn wire_answer(a: &Answer) -> WireAnswer {
     WireAnswer {
@@ -20,6 +20,11 @@ fn wire_answer(a: &Answer) -> WireAnswer {
         author_id: a.author_id,
         created_at: a.created_at,
     }
+}
+
+/// The reply to an `auth` message that checked out.
+pub fn authenticated(identity: &Identity) -> ByteString {
+    encode::authenticated(identity.user_id, identity.name.as_str()).into()
 }
 
 /// An event's frame: encoded once per event, whatever the number of subscribers.

@@ -174,17 +174,32 @@
   });
 
   // The answer form: post with fetch so the page (and its socket) stays.
-  var fields = { body: form.elements.body, author: form.elements.author };
+  // `author` is there only for people not logged in on a hub that takes anonymous posts.
+  var fields = { body: form.elements.body, author: form.elements.author || null };
   var formError = document.getElementById("answer-form-error");
 
   function fieldError(name, message) {
     var input = fields[name];
+    if (!input) return false;
     var p = document.getElementById("answer-" + name + "-error");
     input.closest(".field").classList.toggle("invalid", Boolean(message));
     if (message) input.setAttribute("aria-invalid", "true");
     else input.removeAttribute("aria-invalid");
     p.textContent = message || "";
     p.hidden = !message;
+    return true;
+  }
+
+  // One Idempotency-Key per answer text: sending the same text again after a lost response
+  // (a timeout, a dropped connection) can never post it twice.
+  var pending = { body: null, key: null };
+  function idempotencyKey(body) {
+    if (pending.body !== body) {
+      var bytes = new Uint8Array(16);
+      crypto.getRandomValues(bytes);
+      pending = { body: body, key: Array.prototype.map.call(bytes, function (b) { return (b + 256).toString(16).slice(1); }).join("") };
+    }
+    return pending.key;
   }
 
   function clearErrors() {
@@ -200,10 +215,18 @@
     var button = form.querySelector("button[type=submit]");
     button.disabled = true;
     posting += 1;
+    var post = { body: fields.body.value };
+    if (fields.author) post.author = fields.author.value;
     fetch("/api/questions/" + questionId + "/answers", {
       method: "POST",
-      headers: { "Content-Type": "application/json", Accept: "application/json" },
-      body: JSON.stringify({ body: fields.body.value, author: fields.author.value }),
+      // The session cookie goes along: this page is on the hub's own origin.
+      credentials: "same-origin",
+      headers: {
+        "Content-Type": "application/json",
+        Accept: "application/json",
+        "Idempotency-Key": idempotencyKey(post.body),
+      },
+      body: JSON.stringify(post),
     })
       .then(function (res) {
         return res.json().then(
@@ -216,6 +239,7 @@
         );
       })
       .then(function (result) {
+        if (result.ok) pending = { body: null, key: null };
         if (result.ok && !onLastPage) {
           fields.body.value = "";
           goToAnswer(result.data.seq);
@@ -231,9 +255,10 @@
         }
         var message = (result.data && result.data.error && result.data.error.message) || "The answer could not be posted.";
         var text = message.charAt(0).toUpperCase() + message.slice(1);
-        if (/^body\b/.test(message)) fieldError("body", text);
-        else if (/^author\b/.test(message)) fieldError("author", text);
-        else {
+        var shown = false;
+        if (/^body\b/.test(message)) shown = fieldError("body", text);
+        else if (/^author\b/.test(message)) shown = fieldError("author", text);
+        if (!shown) {
           formError.textContent = text;
           formError.hidden = false;
         }

@@ -109,7 +109,7 @@ async fn stop_closes_1001_and_clients_resume_exactly_once(backend: Backend) {
 async fn sigterm_to_the_binary_closes_1001_and_exits(backend: Backend) {
     let db = crate::common::TestDb::new(backend).await;
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_qa-hub"))
-        .args(["--bind", "127.0.0.1:0", "--workers", "1", "--database-url", &db.url])
+        .args(["--bind", "127.0.0.1:0", "--workers", "1", "--anonymous-writes", "--database-url", &db.url])
         .env("RUST_LOG", "info")
         .env("NO_COLOR", "1")
         .stdout(Stdio::null())

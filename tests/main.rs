@@ -9,6 +9,7 @@ mod browser;
 mod client;
 mod cluster;
 mod events;
+mod identity;
 mod load_faults;
 mod rest;
 mod startup;

@@ -76,7 +76,7 @@ impl KeyedLimit {
     }
 
     fn with(quota: Option<Quota>) -> Arc<Self> {
-        Arc::new(Self(quota.map(|q| RateLimiter::keyed(q))))
+        Arc::new(Self(quota.map(RateLimiter::keyed)))
     }
 
     /// Takes one from `key`'s bucket, or says how long until there is one.

@@ -18,6 +18,7 @@ use tokio::{sync::mpsc, time::Instant};
 
 use super::{Context, client_ip::client_of, error::Error, origin::AllowedOrigins, rate::RequestLimit};
 use crate::{
+    domain::{Credential, DomainError, Identity},
     limits::{Refused, Slot},
     metrics::{Disconnect, Metrics},
     realtime::{
@@ -53,6 +54,14 @@ pub async fn upgrade(
         ctx.metrics().connections_rejected.with_label_values(&[label]).inc();
         Error::Unavailable(message.into())
     })?;
+    // A page of this site opens its socket with the session cookie: that is its identity.
+    // A cookie that does not check out leaves the connection anonymous (reading is public).
+    let identity = match super::auth::session_cookie(&req) {
+        Some(token) => {
+            ctx.services().authenticate(&Credential::Session(token)).await.ok().map(|a| Box::new(a.identity))
+        }
+        None => None,
+    };
     let (response, socket, stream) = actix_ws::handle(&req, body).map_err(|e| {
         Error::bad_request("websocket_upgrade_required", format!("This endpoint speaks WebSocket only: {e}."))
     })?;
@@ -72,6 +81,8 @@ pub async fn upgrade(
         close_timeout: settings.close_timeout,
         idle_timeout: settings.idle_timeout,
         requests: RequestLimit::new(settings.requests_per_second),
+        identity,
+        ctx: ctx.clone(),
         _slot: slot,
     };
     // The message stream is tied to this worker thread, so the task is spawned locally.
@@ -166,6 +177,11 @@ struct Connection {
     idle_timeout: Option<Duration>,
     /// This connection's budget of requests.
     requests: RequestLimit,
+    /// Who the connection acts as: its page's session, or an `auth` message's token. Boxed:
+    /// most connections have none, and every connection pays for the field.
+    identity: Option<Box<Identity>>,
+    /// To check `auth` tokens.
+    ctx: web::Data<Context>,
     /// Our place under the connection caps, given back when the task ends.
     _slot: Slot,
 }
@@ -181,6 +197,7 @@ impl Connection {
             Stop::Gone => Disconnect::Client,
             Stop::Close(_, why) => *why,
         });
+        let user = self.identity.as_ref().map(|i| i.user_id);
         let Self { session, out, close_timeout, .. } = self;
         // Unsubscribes from the hub before the close frame, which may take a while.
         drop(session);
@@ -189,7 +206,7 @@ impl Connection {
             // A peer that does not read cannot take the close frame either; give up in time.
             let _ = tokio::time::timeout(close_timeout, out.socket.close(Some(reason))).await;
         }
-        tracing::debug!(conn = id, "websocket done");
+        tracing::debug!(conn = id, ?user, "websocket done");
     }
 
     async fn serve(&mut self, stream: &mut AggregatedMessageStream) -> Stop {
@@ -259,6 +276,7 @@ impl Connection {
         match frame {
             None => Err(Stop::Gone),
             Some(Ok(AggregatedMessage::Text(text))) => match wire::parse(&text) {
+                Ok(wire::ClientMessage::Auth { token }) => self.authenticate(token).await,
                 Ok(request) => self.session.request(request, &mut self.out).await,
                 Err(refused) => self.out.send(wire::refused(&refused)).await,
             },
@@ -280,6 +298,31 @@ impl Connection {
             Some(Err(e)) => {
                 tracing::debug!(conn = self.session.id(), error = %e, "websocket protocol error");
                 Err(reason(CloseCode::Protocol, "protocol error", Disconnect::Protocol))
+            }
+        }
+    }
+}
+
+impl Connection {
+    /// `auth`: from now on the connection acts as the token's identity. A token that does not
+    /// check out is refused with `invalid_credentials`, and the connection keeps the identity
+    /// it had.
+    async fn authenticate(&mut self, token: String) -> Result<(), Stop> {
+        match self.ctx.services().authenticate(&Credential::Bearer(token)).await {
+            Ok(auth) => {
+                let reply = wire::authenticated(&auth.identity);
+                self.identity = Some(Box::new(auth.identity));
+                self.out.send(reply).await
+            }
+            Err(DomainError::Unauthenticated { message, .. }) => {
+                let refused = ProtocolError::new(ErrorCode::InvalidCredentials, message);
+                self.out.send(wire::refused(&refused)).await
+            }
+            Err(e) => {
+                tracing::warn!(conn = self.session.id(), error = %e, "checking a token");
+                let refused =
+                    ProtocolError::new(ErrorCode::Unavailable, "Could not check the token; try again.");
+                self.out.send(wire::refused(&refused)).await
             }
         }
     }

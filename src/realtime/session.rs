@@ -116,6 +116,8 @@ impl Session {
     ) -> Result<(), T::Stop> {
         match message {
             ClientMessage::Subscribe { topic, after_seq } => self.subscribe(topic, after_seq, out).await,
+            // Identity belongs to the transport's connection, which answers `auth` itself.
+            ClientMessage::Auth { .. } => Ok(()),
             ClientMessage::Unsubscribe { topic } => {
                 let reply = match self.sent.remove(&topic) {
                     Some(seq) => {

@@ -51,6 +51,8 @@ macro_rules! with_writer {
 }
 
 type IdentityRow = (Uuid, String, String);
+/// id, name, created_at, revoked_at.
+type TokenRow = (Uuid, String, DateTime<Utc>, Option<DateTime<Utc>>);
 
 fn identity((user_id, name, role): IdentityRow) -> Identity {
     Identity { user_id, name: Name::from_stored(name), role: Role::from_stored(&role) }
@@ -230,7 +232,7 @@ impl Store {
     pub async fn tokens_of(&self, user_id: Uuid) -> Result<Vec<ServiceToken>, DomainError> {
         const SQL: &str = "SELECT id, name, created_at, revoked_at FROM service_tokens \
                            WHERE user_id = $1 ORDER BY id DESC";
-        let rows: Vec<(Uuid, String, DateTime<Utc>, Option<DateTime<Utc>>)> =
+        let rows: Vec<TokenRow> =
             with_reader!(self, pool => sqlx::query_as(SQL).bind(user_id).fetch_all(pool).await)
                 .map_err(db)?;
         Ok(rows

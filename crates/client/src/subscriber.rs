@@ -271,7 +271,7 @@ impl Subscriber {
                 }
             }
             ServerMessage::Unsubscribed { .. } => {}
-            ServerMessage::Unknown { .. } => return None,
+            ServerMessage::Unknown { .. } | ServerMessage::Authenticated { .. } => return None,
         }
         Some(Event::Message(message))
     }

@@ -15,12 +15,17 @@ pub enum ClientMessage {
     Subscribe { topic: Topic, after_seq: Option<i64> },
     /// Stop receiving the topic's events.
     Unsubscribe { topic: Topic },
+    /// Act as the identity of `token` (a service token or a host-signed token) from now on;
+    /// the server answers `authenticated` or an `error` with code `invalid_credentials`.
+    Auth { token: String },
 }
 
 impl ClientMessage {
-    pub fn topic(&self) -> Topic {
+    /// The topic the message is about; `None` for `auth`.
+    pub fn topic(&self) -> Option<Topic> {
         match self {
-            ClientMessage::Subscribe { topic, .. } | ClientMessage::Unsubscribe { topic } => *topic,
+            ClientMessage::Subscribe { topic, .. } | ClientMessage::Unsubscribe { topic } => Some(*topic),
+            ClientMessage::Auth { .. } => None,
         }
     }
 
@@ -48,9 +53,19 @@ struct Wire<'a> {
 
 impl Serialize for ClientMessage {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        if let ClientMessage::Auth { token } = self {
+            #[derive(Serialize)]
+            struct Auth<'a> {
+                #[serde(rename = "type")]
+                kind: &'static str,
+                token: &'a str,
+            }
+            return Auth { kind: "auth", token }.serialize(serializer);
+        }
         let (kind, topic, after_seq) = match self {
             ClientMessage::Subscribe { topic, after_seq } => ("subscribe", topic, *after_seq),
             ClientMessage::Unsubscribe { topic } => ("unsubscribe", topic, None),
+            ClientMessage::Auth { .. } => unreachable!("serialised above"),
         };
         Wire { kind, topic, question_id: topic.question_id(), after_seq }.serialize(serializer)
     }
@@ -99,9 +114,18 @@ fn from_value(value: &Value) -> Result<ClientMessage, ProtocolError> {
             Ok(ClientMessage::Subscribe { topic, after_seq })
         }
         "unsubscribe" => Ok(ClientMessage::Unsubscribe { topic: topic(fields)? }),
+        "auth" => match fields.get("token") {
+            Some(Value::String(token)) if !token.is_empty() && token.len() <= 8192 => {
+                Ok(ClientMessage::Auth { token: token.clone() })
+            }
+            _ => Err(ProtocolError::new(
+                ErrorCode::InvalidMessage,
+                "\"auth\" needs a \"token\": a non-empty string of at most 8192 bytes.",
+            )),
+        },
         other => Err(ProtocolError::new(
             ErrorCode::UnknownType,
-            format!("Unknown message type {other:?}; expected \"subscribe\" or \"unsubscribe\"."),
+            format!("Unknown message type {other:?}; expected \"subscribe\", \"unsubscribe\" or \"auth\"."),
         )),
     }
 }

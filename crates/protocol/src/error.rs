@@ -36,13 +36,16 @@ pub enum ErrorCode {
     Unavailable,
     /// Too many requests on this connection; the message says how long to wait.
     RateLimited,
+    /// An `auth` message's token is unknown, revoked, expired or wrongly signed; the
+    /// connection stays open, with the identity it had.
+    InvalidCredentials,
     /// A code this version of the crate does not know (sent by a newer server).
     Other(String),
 }
 
 impl ErrorCode {
     /// Every code this crate knows, for documentation and tests.
-    pub const KNOWN: [ErrorCode; 13] = [
+    pub const KNOWN: [ErrorCode; 14] = [
         ErrorCode::InvalidJson,
         ErrorCode::InvalidMessage,
         ErrorCode::UnknownType,
@@ -56,6 +59,7 @@ impl ErrorCode {
         ErrorCode::UnsupportedFrame,
         ErrorCode::Unavailable,
         ErrorCode::RateLimited,
+        ErrorCode::InvalidCredentials,
     ];
 
     pub fn as_str(&self) -> &str {
@@ -73,6 +77,7 @@ impl ErrorCode {
             ErrorCode::UnsupportedFrame => "unsupported_frame",
             ErrorCode::Unavailable => "unavailable",
             ErrorCode::RateLimited => "rate_limited",
+            ErrorCode::InvalidCredentials => "invalid_credentials",
             ErrorCode::Other(code) => code,
         }
     }

@@ -25,6 +25,8 @@ pub enum ServerMessage {
     /// The unsubscribe took effect; nothing more arrives for the topic. `seq` is the last seq
     /// sent on the topic to this connection (absent from servers that predate topics).
     Unsubscribed { topic: Topic, seq: Option<i64> },
+    /// An `auth` message took effect: the connection acts as this user from now on.
+    Authenticated { user_id: Uuid, name: String },
     /// A request was refused; the connection stays open.
     Error(ProtocolError),
     /// An event of a kind this crate does not know: skip it, but count its seq.
@@ -47,7 +49,7 @@ impl ServerMessage {
             | ServerMessage::Unsubscribed { topic, .. }
             | ServerMessage::UnknownEvent { topic, .. } => Some(topic),
             ServerMessage::Error(err) => err.topic.as_ref(),
-            ServerMessage::Unknown { .. } => None,
+            ServerMessage::Unknown { .. } | ServerMessage::Authenticated { .. } => None,
         }
     }
 
@@ -75,6 +77,7 @@ impl ServerMessage {
                 encode::wire(&Wire::Unsubscribed { topic, seq: *seq, question_id: topic.question_id() })
             }
             ServerMessage::Error(err) => encode::error(err),
+            ServerMessage::Authenticated { user_id, name } => encode::authenticated(*user_id, name),
             ServerMessage::UnknownEvent { raw, .. } | ServerMessage::Unknown { raw, .. } => raw.to_string(),
         }
     }
@@ -116,6 +119,9 @@ impl Serialize for ServerMessage {
                     .serialize(serializer)
             }
             ServerMessage::Error(err) => Wire::error(err).serialize(serializer),
+            ServerMessage::Authenticated { user_id, name } => {
+                Wire::Authenticated { user_id: *user_id, name }.serialize(serializer)
+            }
             ServerMessage::UnknownEvent { raw, .. } | ServerMessage::Unknown { raw, .. } => {
                 raw.serialize(serializer)
             }
@@ -164,6 +170,11 @@ pub mod encode {
         wire(&Wire::error(err))
     }
 
+    /// `{"type":"authenticated","user_id":…,"name":…}`.
+    pub fn authenticated(user_id: Uuid, name: &str) -> String {
+        wire(&Wire::Authenticated { user_id, name })
+    }
+
     pub(super) fn wire(wire: &Wire<'_>) -> String {
         // Plain structs with string keys and infallible field types: this cannot fail.
         serde_json::to_string(wire).expect("server messages always serialise")
@@ -195,6 +206,10 @@ enum Wire<'a> {
         seq: Option<i64>,
         #[serde(skip_serializing_if = "Option::is_none")]
         question_id: Option<Uuid>,
+    },
+    Authenticated {
+        user_id: Uuid,
+        name: &'a str,
     },
     Error {
         code: &'a ErrorCode,
@@ -299,6 +314,13 @@ struct UnsubscribedIn {
 }
 
 #[derive(Deserialize)]
+struct AuthenticatedIn {
+    user_id: Uuid,
+    #[serde(default)]
+    name: String,
+}
+
+#[derive(Deserialize)]
 struct ErrorIn {
     code: ErrorCode,
     #[serde(default)]
@@ -324,6 +346,10 @@ fn decode(source: impl Source) -> Result<ServerMessage, DecodeError> {
         "unsubscribed" => {
             let m: UnsubscribedIn = source.typed()?;
             ServerMessage::Unsubscribed { topic: target(m.topic, m.question_id)?, seq: m.seq }
+        }
+        "authenticated" => {
+            let m: AuthenticatedIn = source.typed()?;
+            ServerMessage::Authenticated { user_id: m.user_id, name: m.name }
         }
         "error" => {
             let m: ErrorIn = source.typed()?;

@@ -1,0 +1,530 @@
+//! Who writes: accounts and the `user` / `token` commands (run as the real binary), service
+//! tokens, host-signed JWTs, log-in sessions and their cookie, CSRF tokens on the forms,
+//! Idempotency-Key, and the limits on sign-ups and failed log-ins. Each server here runs with
+//! anonymous writes off, as the hub does by default.
+
+use std::process::Stdio;
+
+use jsonwebtoken::{EncodingKey, Header, encode};
+use serde_json::{Value, json};
+use tokio::io::AsyncWriteExt;
+use uuid::Uuid;
+
+use crate::common::{Backend, TestApp, TestDb, id_of, spawn_with, start_on};
+
+/// A server with identities required (the default outside the test config).
+async fn hub(backend: Backend, tweak: impl FnOnce(&mut qa_hub::Config)) -> TestApp {
+    spawn_with(backend, |config| {
+        config.anonymous_writes = false;
+        tweak(config);
+    })
+    .await
+}
+
+/// Runs `qa-hub ARGS` on the test's database, with `stdin`; returns (exit status, the last
+/// line of stdout, stderr).
+async fn cli(db: &TestDb, args: &[&str], stdin: &str) -> (bool, String, String) {
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_qa-hub"))
+        .args(args)
+        .env("DATABASE_URL", &db.url)
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the qa-hub binary runs");
+    child.stdin.take().unwrap().write_all(stdin.as_bytes()).await.unwrap();
+    let out = child.wait_with_output().await.unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let last = stdout.lines().last().unwrap_or_default().to_owned();
+    (out.status.success(), last, String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+/// Creates `handle` (password `correct horse`) and a service token for them: (user id, token).
+async fn user_with_token(app: &TestApp, handle: &str) -> (Uuid, String) {
+    let (ok, id, err) =
+        cli(&app.db, &["user", "create", handle, "--password-stdin"], "correct horse\n").await;
+    assert!(ok, "user create: {err}");
+    let (ok, token, err) = cli(&app.db, &["token", "create", "--user", handle, "--name", "tests"], "").await;
+    assert!(ok, "token create: {err}");
+    assert!(token.starts_with("qah_"), "{token}");
+    (Uuid::parse_str(&id).expect("the id is the last line"), token)
+}
+
+async fn post(app: &TestApp, path: &str, token: Option<&str>, body: Value) -> reqwest::Response {
+    let mut req = app.http.post(app.url(path)).json(&body);
+    if let Some(token) = token {
+        req = req.bearer_auth(token);
+    }
+    req.send().await.unwrap()
+}
+
+async fn error_code(res: reqwest::Response) -> String {
+    res.json::<Value>().await.unwrap()["error"]["code"].as_str().unwrap_or_default().to_owned()
+}
+
+async fn writes_need_an_identity(backend: Backend) {
+    let app = hub(backend, |_| {}).await;
+    let res = post(&app, "/api/questions", None, json!({"title": "t", "body": "b", "author": "ann"})).await;
+    assert_eq!(res.status(), 401);
+    assert_eq!(res.headers()["www-authenticate"], "Bearer realm=\"qa-hub\"");
+    assert_eq!(error_code(res).await, "unauthorized");
+    let res = post(&app, "/api/questions", Some("qah_not-a-token"), json!({"title": "t", "body": "b"})).await;
+    assert_eq!(res.status(), 401);
+    assert_eq!(res.headers()["www-authenticate"], "Bearer realm=\"qa-hub\", error=\"invalid_token\"");
+    assert_eq!(error_code(res).await, "invalid_credentials");
+    let res = app
+        .http
+        .post(app.url("/api/questions"))
+        .header("authorization", "Basic YTpi")
+        .json(&json!({"title": "t", "body": "b"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401, "a scheme other than Bearer");
+    assert_eq!(app.db.count("SELECT count(*) FROM questions").await, 0, "nothing written");
+
+    // Reading stays public.
+    let (_, token) = user_with_token(&app, "ann").await;
+    let q = id_of(
+        &post(&app, "/api/questions", Some(&token), json!({"title": "t", "body": "b"}))
+            .await
+            .json()
+            .await
+            .unwrap(),
+    );
+    let res =
+        post(&app, &format!("/api/questions/{q}/answers"), None, json!({"body": "b", "author": "bob"})).await;
+    assert_eq!(res.status(), 401);
+    assert_eq!(app.get("/api/questions").await.status(), 200);
+    assert_eq!(app.get(&format!("/api/questions/{q}/answers")).await.status(), 200);
+    assert_eq!(app.db.count("SELECT count(*) FROM answers").await, 0);
+}
+
+async fn a_service_token_posts_as_its_user(backend: Backend) {
+    let app = hub(backend, |_| {}).await;
+    let (ann, token) = user_with_token(&app, "ann").await;
+    let me: Value =
+        app.http.get(app.url("/api/me")).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
+    assert_eq!(me, json!({"id": ann, "name": "ann", "role": "user"}));
+
+    // `author` in the body is ignored: the identity is the author.
+    let res =
+        post(&app, "/api/questions", Some(&token), json!({"title": "t", "body": "b", "author": "mallory"}))
+            .await;
+    assert_eq!(res.status(), 201);
+    let question: Value = res.json().await.unwrap();
+    assert_eq!(
+        (question["author"].as_str(), question["author_id"].as_str()),
+        (Some("ann"), Some(ann.to_string().as_str()))
+    );
+    let q = id_of(&question);
+
+    let mut ws = app.ws().await;
+    ws.subscribe(q, None).await;
+    let res = post(&app, &format!("/api/questions/{q}/answers"), Some(&token), json!({"body": "mine"})).await;
+    assert_eq!(res.status(), 201);
+    let answer: Value = res.json().await.unwrap();
+    assert_eq!(answer["author_id"], json!(ann));
+    let pushed = ws.recv().await;
+    assert_eq!(pushed["answer"]["author"], "ann");
+    assert_eq!(pushed["answer"]["author_id"], json!(ann), "the socket carries the author's id too");
+
+    // Handles are unique whatever their case; the command says so and exits non-zero.
+    let (ok, _, err) = cli(&app.db, &["user", "create", "ANN", "--password-stdin"], "another one\n").await;
+    assert!(!ok);
+    assert!(err.contains("taken"), "{err}");
+    let (ok, _, err) = cli(&app.db, &["user", "create", "bo", "--password-stdin"], "long enough\n").await;
+    assert!(!ok && err.contains("handle"), "{err}");
+}
+
+async fn a_revoked_token_fails_on_another_node_at_once(backend: Backend) {
+    let first = hub(backend, |_| {}).await;
+    let second = start_on(first.db.shared(), |config| config.anonymous_writes = false).await;
+    let (_, admin_token) = user_with_token(&first, "ann").await;
+    // A token made over REST by its owner, used on the other node.
+    let res = first
+        .http
+        .post(first.url("/api/tokens"))
+        .bearer_auth(&admin_token)
+        .json(&json!({"name": "backend"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    let created: Value = res.json().await.unwrap();
+    let (token, token_id) =
+        (created["token"].as_str().unwrap().to_owned(), created["id"].as_str().unwrap().to_owned());
+    let q = id_of(
+        &post(&second, "/api/questions", Some(&token), json!({"title": "t", "body": "b"}))
+            .await
+            .json()
+            .await
+            .unwrap(),
+    );
+    let listed: Value = first
+        .http
+        .get(first.url("/api/tokens"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed["items"].as_array().unwrap().len(), 2);
+    assert!(
+        listed["items"].as_array().unwrap().iter().all(|t| t.get("token").is_none()),
+        "secrets are never listed"
+    );
+
+    let res = first
+        .http
+        .delete(first.url(&format!("/api/tokens/{token_id}")))
+        .bearer_auth(&admin_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 204);
+    // The very next request, on the other node.
+    let res =
+        post(&second, &format!("/api/questions/{q}/answers"), Some(&token), json!({"body": "after"})).await;
+    assert_eq!(res.status(), 401);
+    assert_eq!(error_code(res).await, "invalid_credentials");
+
+    // The command-line revocation does the same.
+    let (ok, list, _) = cli(&first.db, &["token", "list", "--user", "ann"], "").await;
+    assert!(ok && list.contains("tests") && list.ends_with("active"), "{list}");
+    let admin_id = list.split('\t').next().unwrap().to_owned();
+    let (ok, _, err) = cli(&first.db, &["token", "revoke", "--user", "ann", &admin_id], "").await;
+    assert!(ok, "{err}");
+    let res = post(&second, "/api/questions", Some(&admin_token), json!({"title": "t", "body": "b"})).await;
+    assert_eq!(res.status(), 401);
+    second.stop().await;
+}
+
+async fn an_idempotency_key_retry_returns_the_same_answer(backend: Backend) {
+    let app = hub(backend, |_| {}).await;
+    let (_, ann) = user_with_token(&app, "ann").await;
+    let (_, bob) = user_with_token(&app, "bob").await;
+    let q = id_of(
+        &post(&app, "/api/questions", Some(&ann), json!({"title": "t", "body": "b"}))
+            .await
+            .json()
+            .await
+            .unwrap(),
+    );
+    let mut ws = app.ws().await;
+    ws.subscribe(q, None).await;
+    let path = app.url(&format!("/api/questions/{q}/answers"));
+    let send = |token: &str, key: &str, body: &str| {
+        app.http
+            .post(&path)
+            .bearer_auth(token)
+            .header("idempotency-key", key)
+            .json(&json!({"body": body}))
+            .send()
+    };
+    let first = send(&bob, "retry-1", "once").await.unwrap();
+    assert_eq!(first.status(), 201);
+    assert!(first.headers().get("idempotent-replayed").is_none());
+    let first: Value = first.json().await.unwrap();
+    let again = send(&bob, "retry-1", "once").await.unwrap();
+    assert_eq!(again.status(), 201);
+    assert_eq!(again.headers()["idempotent-replayed"], "true");
+    assert_eq!(again.json::<Value>().await.unwrap(), first, "the first result, again");
+    // Retries racing each other still store one answer.
+    let racing = futures_util::future::join_all((0..8).map(|_| send(&bob, "retry-2", "raced"))).await;
+    let ids: std::collections::HashSet<String> = futures_util::future::join_all(
+        racing
+            .into_iter()
+            .map(|r| async { r.unwrap().json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned() }),
+    )
+    .await
+    .into_iter()
+    .collect();
+    assert_eq!(ids.len(), 1, "eight racing retries, one answer");
+    assert_eq!(app.db.count("SELECT count(*) FROM answers").await, 2);
+
+    // The same key for a different request is refused; another identity's key is its own.
+    let reused = send(&bob, "retry-1", "something else").await.unwrap();
+    assert_eq!(reused.status(), 422);
+    assert_eq!(error_code(reused).await, "idempotency_key_reused");
+    assert_eq!(send(&ann, "retry-1", "once").await.unwrap().status(), 201);
+    assert_eq!(app.db.count("SELECT count(*) FROM answers").await, 3);
+    let bad = send(&bob, "", "x").await.unwrap();
+    assert_eq!(bad.status(), 422, "an empty key");
+
+    // Watchers saw each stored answer exactly once.
+    assert_eq!(ws.answers(3).await.iter().map(|(_, s)| *s).collect::<Vec<_>>(), vec![1, 2, 3]);
+    post(&app, &format!("/api/questions/{q}/answers"), Some(&ann), json!({"body": "last"})).await;
+    assert_eq!(ws.answers(1).await[0].1, 4, "and nothing twice");
+
+    // Questions take keys too.
+    let ask = |key: &str| {
+        app.http
+            .post(app.url("/api/questions"))
+            .bearer_auth(&ann)
+            .header("idempotency-key", key)
+            .json(&json!({"title": "t", "body": "b"}))
+            .send()
+    };
+    let a = ask("ask-1").await.unwrap().json::<Value>().await.unwrap();
+    let b = ask("ask-1").await.unwrap().json::<Value>().await.unwrap();
+    assert_eq!(a["id"], b["id"]);
+    assert_eq!(app.db.count("SELECT count(*) FROM questions").await, 2);
+}
+
+const ISSUER: &str = "https://site.example";
+const SECRET: &str = "0123456789abcdef0123456789abcdef-test-secret";
+
+fn jwt(claims: Value, secret: &str) -> String {
+    encode(&Header::default(), &claims, &EncodingKey::from_secret(secret.as_bytes())).unwrap()
+}
+
+fn now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+async fn host_signed_tokens_map_to_users(backend: Backend) {
+    let app = hub(backend, |config| {
+        config.jwt_secret = Some(SECRET.into());
+        config.jwt_issuer = Some(ISSUER.into());
+    })
+    .await;
+    let good = jwt(json!({"iss": ISSUER, "sub": "42", "name": "Ada", "exp": now() + 300}), SECRET);
+    let res = post(&app, "/api/questions", Some(&good), json!({"title": "t", "body": "b"})).await;
+    assert_eq!(res.status(), 201);
+    let q: Value = res.json().await.unwrap();
+    assert_eq!(q["author"], "Ada");
+    // The same subject later, renamed: the same user, with the new name.
+    let renamed = jwt(json!({"iss": ISSUER, "sub": "42", "name": "Ada L.", "exp": now() + 300}), SECRET);
+    let res =
+        post(&app, &format!("/api/questions/{}/answers", id_of(&q)), Some(&renamed), json!({"body": "b"}))
+            .await;
+    let a: Value = res.json().await.unwrap();
+    assert_eq!((&a["author_id"], a["author"].as_str()), (&q["author_id"], Some("Ada L.")));
+    assert_eq!(app.db.count("SELECT count(*) FROM users").await, 1);
+
+    let header_none = base64_url(br#"{"alg":"none","typ":"JWT"}"#);
+    let claims = base64_url(json!({"iss": ISSUER, "sub": "7", "exp": now() + 300}).to_string().as_bytes());
+    let refused = [
+        ("expired", jwt(json!({"iss": ISSUER, "sub": "7", "exp": now() - 120}), SECRET)),
+        (
+            "not yet valid",
+            jwt(json!({"iss": ISSUER, "sub": "7", "exp": now() + 600, "nbf": now() + 300}), SECRET),
+        ),
+        (
+            "wrong key",
+            jwt(
+                json!({"iss": ISSUER, "sub": "7", "exp": now() + 300}),
+                "another-secret-of-enough-length-000000",
+            ),
+        ),
+        ("wrong issuer", jwt(json!({"iss": "https://evil.example", "sub": "7", "exp": now() + 300}), SECRET)),
+        ("no exp", jwt(json!({"iss": ISSUER, "sub": "7"}), SECRET)),
+        ("alg none", format!("{header_none}.{claims}.")),
+    ];
+    for (what, token) in refused {
+        let res = post(&app, "/api/questions", Some(&token), json!({"title": "t", "body": "b"})).await;
+        assert_eq!(res.status(), 401, "{what}");
+        assert_eq!(error_code(res).await, "invalid_credentials", "{what}");
+    }
+    assert_eq!(app.db.count("SELECT count(*) FROM questions").await, 1);
+    assert_eq!(app.db.count("SELECT count(*) FROM users").await, 1, "no user for a refused token");
+}
+
+fn base64_url(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// A client that shows redirects instead of following them, as the form tests need.
+fn plain() -> reqwest::Client {
+    reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap()
+}
+
+/// Logs in through the form; the session cookie's `name=value`.
+async fn log_in(app: &TestApp, handle: &str, password: &str) -> reqwest::Response {
+    plain()
+        .post(app.url("/login"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("handle={handle}&password={}&next=/questions", password.replace(' ', "+")))
+        .send()
+        .await
+        .unwrap()
+}
+
+fn session_of(res: &reqwest::Response) -> String {
+    let cookie = res.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"), "{cookie}");
+    assert!(!cookie.contains("Secure"), "plain http: no Secure flag ({cookie})");
+    cookie.split(';').next().unwrap().to_owned()
+}
+
+/// A page's CSRF token (every form of a logged-in page carries it).
+async fn csrf_of(app: &TestApp, cookie: &str) -> String {
+    let page =
+        app.http.get(app.url("/")).header("cookie", cookie).send().await.unwrap().text().await.unwrap();
+    let at = page.find("name=\"csrf\" value=\"").expect("a logged-in page has a CSRF token") + 19;
+    page[at..].split('"').next().unwrap().to_owned()
+}
+
+async fn sessions_forms_and_csrf(backend: Backend) {
+    let app = hub(backend, |_| {}).await;
+    user_with_token(&app, "ann").await;
+    let res = log_in(&app, "ANN", "correct horse").await;
+    assert_eq!(res.status(), 303, "handles log in whatever their case");
+    assert_eq!(res.headers()["location"], "/questions");
+    let cookie = session_of(&res);
+    let page =
+        plain().get(app.url("/")).header("cookie", &cookie).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("Logged in as"), "the header shows who is logged in");
+    let csrf = csrf_of(&app, &cookie).await;
+
+    let form = |body: String, cookie: Option<&str>| {
+        let mut req = plain()
+            .post(app.url("/questions"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body);
+        if let Some(cookie) = cookie {
+            req = req.header("cookie", cookie);
+        }
+        req.send()
+    };
+    // Without a session, the form sends you to log in, and writes nothing.
+    let res = form("title=t&body=b&author=x".into(), None).await.unwrap();
+    assert_eq!(res.status(), 303);
+    assert_eq!(res.headers()["location"], "/login?next=%2F%23ask");
+    // With the session but without its CSRF token: 403.
+    let res = form("title=t&body=b".into(), Some(&cookie)).await.unwrap();
+    assert_eq!(res.status(), 403);
+    let res = form("title=t&body=b&csrf=forged".into(), Some(&cookie)).await.unwrap();
+    assert_eq!(res.status(), 403);
+    assert_eq!(app.db.count("SELECT count(*) FROM questions").await, 0);
+    let res = form(format!("title=t&body=b&csrf={csrf}"), Some(&cookie)).await.unwrap();
+    assert_eq!(res.status(), 303);
+    assert_eq!(
+        app.db.count("SELECT count(*) FROM questions WHERE author = 'ann' AND author_id IS NOT NULL").await,
+        1
+    );
+
+    // The cookie works on REST from this site (or a non-browser client), never cross-site.
+    let rest = |headers: &[(&str, &str)]| {
+        let mut req = plain()
+            .post(app.url("/api/questions"))
+            .header("cookie", &cookie)
+            .json(&json!({"title": "t", "body": "b"}));
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        req.send()
+    };
+    assert_eq!(rest(&[("sec-fetch-site", "same-origin")]).await.unwrap().status(), 201);
+    assert_eq!(rest(&[("sec-fetch-site", "cross-site")]).await.unwrap().status(), 401);
+    assert_eq!(rest(&[("origin", "http://evil.example")]).await.unwrap().status(), 401);
+
+    // Log-out ends the session: the old cookie is worth nothing, here or on REST.
+    let res = plain()
+        .post(app.url("/logout"))
+        .header("cookie", &cookie)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("csrf={csrf}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    assert!(res.headers()["set-cookie"].to_str().unwrap().contains("Max-Age=0"));
+    assert_eq!(rest(&[]).await.unwrap().status(), 401);
+    let page =
+        plain().get(app.url("/")).header("cookie", &cookie).send().await.unwrap().text().await.unwrap();
+    assert!(!page.contains("Logged in as"));
+}
+
+async fn brute_force_log_ins_are_locked(backend: Backend) {
+    let app = hub(backend, |config| config.login_failures_per_hour = 3).await;
+    user_with_token(&app, "ann").await;
+    for attempt in 1..=4 {
+        let res = log_in(&app, "ann", "wrong password").await;
+        assert_eq!(res.status(), 401, "attempt {attempt}");
+        assert!(res.headers().get("set-cookie").is_none());
+    }
+    // Locked now, for the right password too.
+    let res = log_in(&app, "ann", "correct horse").await;
+    assert_eq!(res.status(), 429);
+    let retry: u64 = res.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!(retry > 60, "a failure's worth of time: {retry} s");
+    // Another handle is not locked.
+    user_with_token(&app, "bob").await;
+    assert_eq!(log_in(&app, "bob", "correct horse").await.status(), 303);
+}
+
+async fn sign_ups_make_accounts_and_are_limited(backend: Backend) {
+    let app = hub(backend, |config| config.signups_per_hour = 2).await;
+    let sign_up = |handle: &str| {
+        plain()
+            .post(app.url("/signup"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!("handle={handle}&name=&password=long+enough"))
+            .send()
+    };
+    let res = sign_up("ann").await.unwrap();
+    assert_eq!(res.status(), 303, "signed up and logged in");
+    let cookie = session_of(&res);
+    let me: Value = app
+        .http
+        .get(app.url("/api/me"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["name"], "ann");
+    let taken = sign_up("Ann").await.unwrap();
+    assert_eq!(taken.status(), 409, "a handle is unique whatever its case");
+    let limited = sign_up("cid").await.unwrap();
+    assert_eq!(limited.status(), 429);
+    assert!(limited.headers().contains_key("retry-after"));
+    assert_eq!(app.db.count("SELECT count(*) FROM users").await, 1);
+}
+
+async fn the_socket_takes_a_token_in_an_auth_message(backend: Backend) {
+    let app = hub(backend, |_| {}).await;
+    let (ann, token) = user_with_token(&app, "ann").await;
+    let q = id_of(
+        &post(&app, "/api/questions", Some(&token), json!({"title": "t", "body": "b"}))
+            .await
+            .json()
+            .await
+            .unwrap(),
+    );
+    let mut ws = app.ws().await;
+    ws.send(json!({"type": "auth", "token": "qah_wrong"})).await;
+    let refused = ws.recv().await;
+    assert_eq!(
+        (refused["type"].as_str(), refused["code"].as_str()),
+        (Some("error"), Some("invalid_credentials"))
+    );
+    ws.send(json!({"type": "auth"})).await;
+    assert_eq!(ws.recv().await["code"], "invalid_message");
+    ws.send(json!({"type": "auth", "token": token})).await;
+    assert_eq!(ws.recv().await, json!({"type": "authenticated", "user_id": ann, "name": "ann"}));
+    // The connection stayed up through the refusals, and works as before.
+    ws.subscribe(q, None).await;
+    post(&app, &format!("/api/questions/{q}/answers"), Some(&token), json!({"body": "b"})).await;
+    assert_eq!(ws.answers(1).await, vec![(q, 1)]);
+}
+
+on_both_backends!(
+    the_socket_takes_a_token_in_an_auth_message,
+    writes_need_an_identity,
+    a_service_token_posts_as_its_user,
+    a_revoked_token_fails_on_another_node_at_once,
+    an_idempotency_key_retry_returns_the_same_answer,
+    host_signed_tokens_map_to_users,
+    sessions_forms_and_csrf,
+    brute_force_log_ins_are_locked,
+    sign_ups_make_accounts_and_are_limited,
+);
