@@ -192,14 +192,14 @@
 
   // One Idempotency-Key per answer text: sending the same text again after a lost response
   // (a timeout, a dropped connection) can never post it twice.
-  var pending = { body: null, key: null };
+  var lastPost = { body: null, key: null };
   function idempotencyKey(body) {
-    if (pending.body !== body) {
+    if (lastPost.body !== body) {
       var bytes = new Uint8Array(16);
       crypto.getRandomValues(bytes);
-      pending = { body: body, key: Array.prototype.map.call(bytes, function (b) { return (b + 256).toString(16).slice(1); }).join("") };
+      lastPost = { body: body, key: Array.prototype.map.call(bytes, function (b) { return (b + 256).toString(16).slice(1); }).join("") };
     }
-    return pending.key;
+    return lastPost.key;
   }
 
   function clearErrors() {
@@ -239,7 +239,7 @@
         );
       })
       .then(function (result) {
-        if (result.ok) pending = { body: null, key: null };
+        if (result.ok) lastPost = { body: null, key: null };
         if (result.ok && !onLastPage) {
           fields.body.value = "";
           goToAnswer(result.data.seq);

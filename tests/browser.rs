@@ -557,7 +557,81 @@ async fn banner_on_an_earlier_page_goes_to_the_new_answers(backend: Backend) {
     assert_eq!((url.query(), url.fragment()), (Some("page=2"), Some("answer-32")));
 }
 
+/// Waits until an element matching `css` is on the page; its text.
+async fn shown(client: &Client, css: &str) -> String {
+    eventually(&format!("{css} is shown"), LIVE, || async {
+        client.find(Locator::Css(css)).await.ok()?.text().await.ok()
+    })
+    .await
+}
+
+/// The path the browser is at.
+async fn path_of(client: &Client) -> String {
+    let url = client.current_url().await.unwrap();
+    format!("{}{}", url.path(), url.query().map(|q| format!("?{q}")).unwrap_or_default())
+}
+
+/// The whole life of an account in a real browser, with identities required: sign up, ask,
+/// answer (the page's script posts with the session cookie), log out, log in again and come
+/// back to the page; a second browser's session sees none of the first's.
+async fn sign_up_ask_answer_log_out_log_in(backend: Backend) {
+    let app = crate::common::spawn_with(backend, |config| config.anonymous_writes = false).await;
+    let driver = Driver::start().await;
+    let one = driver.browser(true).await;
+    let c = &one.client;
+    c.goto(&app.url("/")).await.unwrap();
+    assert!(c.find(Locator::Css("#title")).await.is_err(), "no ask form before logging in");
+    click(c, "#signup-link").await;
+    type_into(c, "#handle", "ada").await;
+    type_into(c, "#name", "Ada L.").await;
+    type_into(c, "#password", "correct horse battery").await;
+    click(c, "form button[type=submit]").await;
+    assert_eq!(shown(c, "#viewer-name").await, "Ada L.", "signed up and logged in");
+
+    type_into(c, "#title", "Where do sessions live?").await;
+    type_into(c, "#body", "In the database, hashed.").await;
+    click(c, "#ask button[type=submit]").await;
+    let path = eventually("the question page", LIVE, || async {
+        let path = path_of(c).await;
+        path.starts_with("/questions/").then_some(path)
+    })
+    .await;
+    let q: Uuid = path.trim_start_matches("/questions/").parse().unwrap();
+    until(c, "the page is live", LIVE, |s| s.status.as_deref() == Some("live")).await;
+    assert!(
+        c.find(Locator::Css("#answer-author")).await.is_err(),
+        "no name field: the author is the account"
+    );
+    type_into(c, "#answer-body", "Answered from a logged-in page.").await;
+    click(c, "#answer-form button[type=submit]").await;
+    until(c, "the answer shows", LIVE, |s| s.seqs == [1]).await;
+    let answers: Value = app.get(&format!("/api/questions/{q}/answers")).await.json().await.unwrap();
+    let me = &answers["items"][0];
+    assert_eq!(me["author"], "Ada L.");
+    let question: Value = app.get(&format!("/api/questions/{q}")).await.json().await.unwrap();
+    assert_eq!(me["author_id"], question["author_id"], "asked and answered by the one account");
+    assert!(me["author_id"].is_string());
+
+    // Another browser has its own (empty) session.
+    let two = driver.browser(true).await;
+    two.client.goto(&app.url(&format!("/questions/{q}"))).await.unwrap();
+    shown(&two.client, "#login-to-answer").await;
+    assert!(two.client.find(Locator::Css("#viewer-name")).await.is_err());
+
+    click(c, "#logout").await;
+    shown(c, "#login-link").await;
+    assert!(c.find(Locator::Css("#viewer-name")).await.is_err(), "logged out");
+    c.goto(&app.url(&format!("/questions/{q}"))).await.unwrap();
+    click(c, "#login-to-answer").await;
+    type_into(c, "#handle", "ADA").await;
+    type_into(c, "#password", "correct horse battery").await;
+    click(c, "form button[type=submit]").await;
+    assert_eq!(shown(c, "#viewer-name").await, "Ada L.");
+    assert_eq!(path_of(c).await, format!("/questions/{q}"), "back to the page that asked for a log-in");
+}
+
 on_both_backends!(
+    sign_up_ask_answer_log_out_log_in,
     banner_follows_new_answers,
     banner_on_an_earlier_page_goes_to_the_new_answers,
     two_pages_see_one_answer,
