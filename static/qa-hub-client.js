@@ -81,6 +81,11 @@
       }
       socket = ws;
       ws.onopen = function () {
+        // A token first (the server handles frames in order): a host-signed token identifies
+        // the site's user. A function is asked again on every connect, so a short-lived
+        // token can be renewed.
+        var token = typeof opts.token === "function" ? opts.token() : opts.token;
+        if (token) ws.send(JSON.stringify({ type: "auth", token: String(token) }));
         ws.send(JSON.stringify({ type: "subscribe", question_id: questionId, after_seq: lastSeq }));
       };
       ws.onmessage = function (event) {
@@ -102,6 +107,15 @@
     }
 
     function handle(msg) {
+      if (msg && msg.type === "authenticated") {
+        call(opts.onAuth, { userId: msg.user_id, name: msg.name });
+        return;
+      }
+      if (msg && msg.type === "error" && msg.code === "invalid_credentials") {
+        // Reading is public: the watch goes on without an identity.
+        call(opts.onAuth, null);
+        return;
+      }
       if (!msg || String(msg.question_id || "").toLowerCase() !== questionId) return;
       if (msg.type === "subscribed") {
         failures = 0;

@@ -1,7 +1,7 @@
 //! A Rust client for qa-hub.
 //!
 //! - [`Client`]: typed REST calls (ask, get and list questions; post and list answers), on
-//!   `reqwest`. Errors carry the HTTP status and the API's `{"error":{"code","message"}}`.
+//!   `reqwest`, as the identity of a token ([`Client::with_token`]). Errors carry the HTTP status and the API's `{"error":{"code","message"}}`.
 //! - [`Subscriber`]: watches topics over the WebSocket and survives disconnects and server
 //!   restarts: it reconnects with exponential backoff and jitter, resumes each topic with
 //!   `after_seq`, and yields each answer exactly once, in seq order per topic.
@@ -14,10 +14,11 @@
 //! # async fn demo() -> Result<(), qa_hub_client::Error> {
 //! use qa_hub_client::{Client, Event, NewAnswer, ServerMessage, Subscriber, Topic};
 //!
-//! let hub = Client::new("http://127.0.0.1:8080")?;
+//! // Writing needs an identity: a service token (`qa-hub token create`) or a host-signed token.
+//! let hub = Client::new("http://127.0.0.1:8080")?.with_token("qah_…");
 //! let question = hub.questions(Some(1), None).await?.items.remove(0);
 //! let mut subscriber = Subscriber::new(hub.ws_url().as_str())?.with_topic(Topic::Question(question.id), Some(0));
-//! hub.post_answer(question.id, &NewAnswer { body: "Hello.".into(), author: "ann".into() }).await?;
+//! hub.post_answer(question.id, &NewAnswer { body: "Hello.".into(), author: String::new() }).await?;
 //! while let Some(event) = subscriber.next().await {
 //!     if let Event::Message(ServerMessage::Answer { answer, .. }) = event {
 //!         println!("{} {}", answer.seq, answer.body);
