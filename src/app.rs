@@ -56,7 +56,7 @@ impl Application {
             }
         };
         tracing::debug!(broker = broker.name(), "broker started");
-        let auth = crate::service::AuthSettings { host_tokens: config.host_tokens()? };
+        let auth = crate::service::AuthSettings { host_tokens: config.host_tokens()?, ..Default::default() };
         let services = Services::new(store.clone(), broker, metrics.clone(), auth);
         services.start_forgetting_keys();
         if config.anonymous_writes {

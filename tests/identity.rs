@@ -162,6 +162,10 @@ async fn a_revoked_token_fails_on_another_node_at_once(backend: Backend) {
             .await
             .unwrap(),
     );
+    // An answer on the second node: that node now knows the token (its poster cache).
+    let res =
+        post(&second, &format!("/api/questions/{q}/answers"), Some(&token), json!({"body": "before"})).await;
+    assert_eq!(res.status(), 201);
     let listed: Value = first
         .http
         .get(first.url("/api/tokens"))
@@ -191,6 +195,13 @@ async fn a_revoked_token_fails_on_another_node_at_once(backend: Backend) {
         post(&second, &format!("/api/questions/{q}/answers"), Some(&token), json!({"body": "after"})).await;
     assert_eq!(res.status(), 401);
     assert_eq!(error_code(res).await, "invalid_credentials");
+    assert_eq!(
+        first.db.count("SELECT count(*) FROM answers").await,
+        1,
+        "nothing written after the revocation"
+    );
+    let res = post(&second, "/api/questions", Some(&token), json!({"title": "t", "body": "b"})).await;
+    assert_eq!(res.status(), 401);
 
     // The command-line revocation does the same.
     let (ok, list, _) = cli(&first.db, &["token", "list", "--user", "ann"], "").await;
@@ -332,6 +343,30 @@ async fn host_signed_tokens_map_to_users(backend: Backend) {
     }
     assert_eq!(app.db.count("SELECT count(*) FROM questions").await, 1);
     assert_eq!(app.db.count("SELECT count(*) FROM users").await, 1, "no user for a refused token");
+}
+
+/// A site that signs with a private key (Ed25519) gives the hub only its public key; a token
+/// signed HS256 with that public key as the "secret" (the classic algorithm confusion) is
+/// refused.
+async fn public_key_tokens_and_no_algorithm_confusion(backend: Backend) {
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ED25519).unwrap();
+    let public = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(public.path(), key.public_key_pem()).unwrap();
+    let app = hub(backend, |config| {
+        config.jwt_public_key = Some(public.path().to_owned());
+        config.jwt_issuer = Some(ISSUER.into());
+    })
+    .await;
+    let claims = json!({"iss": ISSUER, "sub": "9", "name": "Eve", "exp": now() + 300});
+    let private = EncodingKey::from_ed_pem(key.serialize_pem().as_bytes()).unwrap();
+    let signed = encode(&Header::new(jsonwebtoken::Algorithm::EdDSA), &claims, &private).unwrap();
+    let res = post(&app, "/api/questions", Some(&signed), json!({"title": "t", "body": "b"})).await;
+    assert_eq!(res.status(), 201);
+    assert_eq!(res.json::<Value>().await.unwrap()["author"], "Eve");
+    let confused = jwt(claims, &key.public_key_pem());
+    let res = post(&app, "/api/questions", Some(&confused), json!({"title": "t", "body": "b"})).await;
+    assert_eq!(res.status(), 401);
+    assert_eq!(app.db.count("SELECT count(*) FROM questions").await, 1);
 }
 
 fn base64_url(bytes: &[u8]) -> String {
@@ -524,6 +559,7 @@ on_both_backends!(
     a_revoked_token_fails_on_another_node_at_once,
     an_idempotency_key_retry_returns_the_same_answer,
     host_signed_tokens_map_to_users,
+    public_key_tokens_and_no_algorithm_confusion,
     sessions_forms_and_csrf,
     brute_force_log_ins_are_locked,
     sign_ups_make_accounts_and_are_limited,

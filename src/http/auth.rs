@@ -93,10 +93,30 @@ pub async fn writer(ctx: &Context, req: &HttpRequest) -> Result<Writer, DomainEr
     match identify(ctx, req).await? {
         Some(auth) => Ok(Writer::User(auth.identity)),
         None if ctx.anonymous_writes() => Ok(Writer::Anonymous),
-        None => Err(DomainError::unauthenticated(
-            "Posting needs an identity: log in, or send Authorization: Bearer with a service token or a host-signed token.",
-        )),
+        None => Err(no_identity()),
     }
+}
+
+/// The writer of an answer, like [`writer`], but a service token is taken from the poster
+/// cache: the hash to check again in the answer's batch comes with it.
+pub async fn answer_writer(
+    ctx: &Context,
+    req: &HttpRequest,
+) -> Result<(Writer, Option<Vec<u8>>), DomainError> {
+    match credential(req)? {
+        Some(credential) => {
+            let (auth, recheck) = ctx.services().authenticate_poster(&credential).await?;
+            Ok((Writer::User(auth.identity), recheck))
+        }
+        None if ctx.anonymous_writes() => Ok((Writer::Anonymous, None)),
+        None => Err(no_identity()),
+    }
+}
+
+fn no_identity() -> DomainError {
+    DomainError::unauthenticated(
+        "Posting needs an identity: log in, or send Authorization: Bearer with a service token or a host-signed token.",
+    )
 }
 
 /// The request's `Idempotency-Key`, if any, for a post whose input is `parts`: 1 to 255

@@ -615,7 +615,7 @@ async fn answer(
         let page = render_question(&ctx, id, last, form, errors, viewer).await?;
         return Ok(html(StatusCode::UNPROCESSABLE_ENTITY, &page));
     };
-    let answer = ctx.services().answer(id, NewAnswer { body, author, author_id }, None).await?;
+    let answer = ctx.services().answer(id, NewAnswer { body, author, author_id }, None, None).await?;
     Ok(see_other(answer_location(id, answer.value.seq)))
 }
 

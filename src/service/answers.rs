@@ -8,11 +8,14 @@ use crate::domain::{Answer, DomainError, EventKind, Idempotency, NewAnswer, Page
 impl Services {
     /// Stores an answer and, once it has committed, hands its event to the broker. With an
     /// Idempotency-Key that already stored one, returns that one instead (announced once).
+    /// `recheck_token`: the hash of a service token authenticated from the cache
+    /// ([`Services::authenticate_poster`]), checked again before the answer is written.
     pub async fn answer(
         &self,
         question_id: Uuid,
         new: NewAnswer,
         idempotency: Option<Idempotency>,
+        recheck_token: Option<Vec<u8>>,
     ) -> Result<Posted<Answer>, DomainError> {
         if let Some(key) = &idempotency
             && let Some(id) = self.earlier_post(key).await?
@@ -24,7 +27,7 @@ impl Services {
         let (store, broker, metrics) = (self.store.clone(), self.broker.clone(), self.metrics.clone());
         let key = idempotency.clone();
         let event = tokio::spawn(async move {
-            let event = store.post_answer(question_id, new, key).await?;
+            let event = store.post_answer(question_id, new, key, recheck_token).await?;
             if let Some(event) = &event {
                 broker.publish(std::slice::from_ref(event));
                 metrics.answers_posted.inc();

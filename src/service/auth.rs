@@ -7,7 +7,11 @@
 //! secret. Every check reads the database (nothing is cached), so a log-out or a revoked token
 //! takes effect at once on every node.
 
-use std::sync::Arc;
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
 
 use argon2::{
     Argon2,
@@ -37,6 +41,38 @@ pub const SERVICE_TOKEN_PREFIX: &str = "qah_";
 pub struct AuthSettings {
     /// Verifies tokens signed by the host site; `None` refuses every JWT.
     pub host_tokens: Option<HostTokens>,
+    /// Service tokens seen lately, for the answer path only (see [`Services::authenticate_poster`]).
+    pub poster_cache: PosterCache,
+}
+
+/// Service token hash → identity, for posting answers: a database read per post costs the
+/// hub about a third of its saturated post rate (docs/benchmarks.md). An entry is trusted for
+/// [`PosterCache::TTL`] only to name the author: whether the token is still valid is checked
+/// again by the group commit, one query per batch, before the answer is written.
+#[derive(Default)]
+pub struct PosterCache(Mutex<HashMap<Vec<u8>, (Identity, Instant)>>);
+
+impl PosterCache {
+    const TTL: Duration = Duration::from_secs(60);
+    /// Past this many entries the cache starts over, so it cannot grow without bound.
+    const MAX: usize = 10_000;
+
+    fn get(&self, hash: &[u8]) -> Option<Identity> {
+        let map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        map.get(hash).filter(|(_, at)| at.elapsed() < Self::TTL).map(|(identity, _)| identity.clone())
+    }
+
+    fn put(&self, hash: Vec<u8>, identity: Identity) {
+        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if map.len() >= Self::MAX {
+            map.clear();
+        }
+        map.insert(hash, (identity, Instant::now()));
+    }
+
+    fn forget(&self, hash: &[u8]) {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).remove(hash);
+    }
 }
 
 /// Verifies a host site's signed tokens: one algorithm, one key, one issuer.
@@ -259,6 +295,31 @@ impl Services {
         }
     }
 
+    /// Who posts an answer with this credential, and, for a service token, its hash for the
+    /// group commit to check again in the batch that writes the answer. A service token is
+    /// looked up in the database at most once a minute per node; its revocation still holds
+    /// for every answer not yet written, because the batch checks it. Other credentials go
+    /// through [`Services::authenticate`].
+    pub async fn authenticate_poster(
+        &self,
+        credential: &Credential,
+    ) -> Result<(Authenticated, Option<Vec<u8>>), DomainError> {
+        let token = match credential {
+            Credential::Bearer(token) if token.starts_with(SERVICE_TOKEN_PREFIX) => token,
+            _ => return Ok((self.authenticate(credential).await?, None)),
+        };
+        let hash = token_hash(token);
+        let identity = match self.auth.poster_cache.get(&hash) {
+            Some(identity) => identity,
+            None => {
+                let identity = self.authenticate(credential).await?.identity;
+                self.auth.poster_cache.put(hash.clone(), identity.clone());
+                identity
+            }
+        };
+        Ok((Authenticated { identity, csrf_token: None }, Some(hash)))
+    }
+
     /// A new service token for `user_id`: the token (shown once) and its listing.
     pub async fn create_token(
         &self,
@@ -280,7 +341,9 @@ impl Services {
 
     /// Revokes one of the user's tokens: from now on, on every node, it authenticates nothing.
     pub async fn revoke_token(&self, user_id: Uuid, token_id: Uuid) -> Result<(), DomainError> {
-        if self.store.revoke_token(user_id, token_id).await? {
+        if let Some(hash) = self.store.revoke_token(user_id, token_id).await? {
+            // This node forgets it at once; the others' batches check it before writing.
+            self.auth.poster_cache.forget(&hash);
             Ok(())
         } else {
             Err(DomainError::NotFound {

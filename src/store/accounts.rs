@@ -241,19 +241,17 @@ impl Store {
             .collect())
     }
 
-    /// Revokes one of `user_id`'s tokens; `false` when they have no such token.
-    pub async fn revoke_token(&self, user_id: Uuid, token_id: Uuid) -> Result<bool, DomainError> {
+    /// Revokes one of `user_id`'s tokens; its hash, or `None` when they have no such token.
+    pub async fn revoke_token(&self, user_id: Uuid, token_id: Uuid) -> Result<Option<Vec<u8>>, DomainError> {
         const SQL: &str = "UPDATE service_tokens SET revoked_at = COALESCE(revoked_at, $3) \
-                           WHERE id = $1 AND user_id = $2";
-        let done = with_writer!(self, pool => sqlx::query(SQL)
+                           WHERE id = $1 AND user_id = $2 RETURNING token_hash";
+        with_writer!(self, pool => sqlx::query_scalar(SQL)
             .bind(token_id)
             .bind(user_id)
             .bind(now())
-            .execute(pool)
-            .await
-            .map(|done| done.rows_affected()))
-        .map_err(db)?;
-        Ok(done > 0)
+            .fetch_optional(pool)
+            .await)
+        .map_err(db)
     }
 
     /// What `(owner, key)` was first used for, if it was.

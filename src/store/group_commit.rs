@@ -51,6 +51,8 @@ pub(super) enum Failure {
     /// COMMIT itself failed: the batch may or may not have been stored, so it is neither
     /// retried here nor reported as safe to retry.
     AtCommit(sqlx::Error),
+    /// The post's service token was revoked since its request was authenticated.
+    Revoked,
 }
 
 impl From<sqlx::Error> for Failure {
@@ -65,6 +67,7 @@ impl Failure {
         match self {
             Self::BeforeCommit(e) => Self::BeforeCommit(sqlx::Error::Protocol(e.to_string())),
             Self::AtCommit(e) => Self::AtCommit(sqlx::Error::Protocol(e.to_string())),
+            Self::Revoked => Self::Revoked,
         }
     }
 }
@@ -76,6 +79,10 @@ pub(super) struct Job {
     question_id: Uuid,
     new: NewAnswer,
     idempotency: Option<Idempotency>,
+    /// The SHA-256 of the service token the post was made with, when the service layer
+    /// authenticated it from its cache: checked again, with the batch's other tokens, in one
+    /// query before the batch is written.
+    recheck: Option<Vec<u8>>,
     created_at: DateTime<Utc>,
     reply: oneshot::Sender<Outcome>,
 }
@@ -101,8 +108,8 @@ impl Job {
 
 /// Where batches are committed.
 pub(super) enum Writer {
-    /// The one-connection writer pool.
-    Sqlite(SqlitePool),
+    /// The one-connection writer pool, and a reader pool.
+    Sqlite(SqlitePool, SqlitePool),
     Postgres(PgPool, Arc<OnceLock<Arc<dyn CommitHook>>>),
 }
 
@@ -120,8 +127,9 @@ impl fmt::Debug for GroupCommit {
 }
 
 impl GroupCommit {
-    pub(super) fn sqlite(pool: SqlitePool) -> Self {
-        Self::start(Writer::Sqlite(pool))
+    /// `reader` serves the batch's token re-check, which has no reason to take the one writer.
+    pub(super) fn sqlite(pool: SqlitePool, reader: SqlitePool) -> Self {
+        Self::start(Writer::Sqlite(pool, reader))
     }
 
     pub(super) fn postgres(pool: PgPool) -> Self {
@@ -133,7 +141,7 @@ impl GroupCommit {
         // SQLite has one writer. Postgres gets two committers, so that one batch's statements
         // run while the other's commit waits for its WAL flush.
         let (committers, hook) = match &writer {
-            Writer::Sqlite(_) => (1, None),
+            Writer::Sqlite(..) => (1, None),
             Writer::Postgres(_, hook) => (2, Some(hook.clone())),
         };
         let (writer, rx) = (Arc::new(writer), Arc::new(Mutex::new(rx)));
@@ -157,10 +165,11 @@ impl GroupCommit {
         question_id: Uuid,
         new: NewAnswer,
         idempotency: Option<Idempotency>,
+        recheck: Option<Vec<u8>>,
         created_at: DateTime<Utc>,
     ) -> Outcome {
         let (reply, outcome) = oneshot::channel();
-        let job = Job { id, question_id, new, idempotency, created_at, reply };
+        let job = Job { id, question_id, new, idempotency, recheck, created_at, reply };
         self.jobs.send(job).await.map_err(|_| sqlx::Error::PoolClosed)?;
         outcome.await.map_err(|_| Failure::BeforeCommit(sqlx::Error::PoolClosed))?
     }
@@ -173,6 +182,15 @@ async fn run(writer: Arc<Writer>, rx: Arc<Mutex<mpsc::Receiver<Job>>>) {
         // Concurrent batches lock question and topic rows in one order, so they cannot
         // deadlock; the sort is stable, so posts to one question keep their queue order.
         batch.sort_by_key(|job| job.question_id);
+        if let Err(e) = drop_revoked(writer, &mut batch).await {
+            for job in batch.drain(..) {
+                let _ = job.reply.send(Err(Failure::BeforeCommit(sqlx::Error::Protocol(e.to_string()))));
+            }
+            continue;
+        }
+        if batch.is_empty() {
+            continue;
+        }
         match commit(writer, &batch).await {
             Ok(events) => {
                 for (job, event) in batch.drain(..).zip(events) {
@@ -189,8 +207,9 @@ async fn run(writer: Arc<Writer>, rx: Arc<Mutex<mpsc::Receiver<Job>>>) {
                 }
             }
             // The whole batch rolled back; one bad post (a reused Idempotency-Key) must not
-            // fail the others, so each gets a transaction of its own.
-            Err(Failure::BeforeCommit(_)) => {
+            // fail the others, so each gets a transaction of its own. (`Revoked` is never a
+            // batch's outcome: revoked posts leave the batch before it is written.)
+            Err(Failure::BeforeCommit(_) | Failure::Revoked) => {
                 for job in batch.drain(..) {
                     let outcome = commit(writer, std::slice::from_ref(&job)).await.map(|mut e| e.remove(0));
                     let _ = job.reply.send(outcome);
@@ -200,11 +219,49 @@ async fn run(writer: Arc<Writer>, rx: Arc<Mutex<mpsc::Receiver<Job>>>) {
     }
 }
 
+/// Answers the batch's posts whose service token is no longer valid (revoked since the
+/// cached authentication) with [`Failure::Revoked`] and takes them out of the batch: one
+/// query for the whole batch, so a revocation holds for every post that has not yet been
+/// written, on every node, without a database read per request.
+async fn drop_revoked(writer: &Writer, batch: &mut Vec<Job>) -> sqlx::Result<()> {
+    let mut hashes: Vec<Vec<u8>> = batch.iter().filter_map(|j| j.recheck.clone()).collect();
+    if hashes.is_empty() {
+        return Ok(());
+    }
+    hashes.sort();
+    hashes.dedup();
+    const SQL: &str = "SELECT token_hash FROM service_tokens WHERE revoked_at IS NULL AND token_hash IN ";
+    let valid: std::collections::HashSet<Vec<u8>> = match writer {
+        Writer::Sqlite(_, pool) => {
+            let mut qb = sqlx::QueryBuilder::<sqlx::Sqlite>::new(SQL);
+            qb.push_tuples(&hashes, |mut row, hash| {
+                row.push_bind(hash.as_slice());
+            });
+            qb.build_query_scalar::<Vec<u8>>().fetch_all(pool).await?.into_iter().collect()
+        }
+        Writer::Postgres(pool, _) => sqlx::query_scalar(
+            "SELECT token_hash FROM service_tokens WHERE revoked_at IS NULL AND token_hash = ANY($1)",
+        )
+        .bind(&hashes)
+        .fetch_all(pool)
+        .await?
+        .into_iter()
+        .collect(),
+    };
+    let (kept, revoked): (Vec<Job>, Vec<Job>) =
+        batch.drain(..).partition(|j| j.recheck.as_ref().is_none_or(|h| valid.contains(h)));
+    *batch = kept;
+    for job in revoked {
+        let _ = job.reply.send(Err(Failure::Revoked));
+    }
+    Ok(())
+}
+
 /// Stores every job's answer and event in one transaction; per job, its event or `None` for
 /// an unknown question.
 async fn commit(writer: &Writer, jobs: &[Job]) -> Result<Vec<Option<Event>>, Failure> {
     match writer {
-        Writer::Sqlite(pool) => commit_sqlite(pool, jobs).await,
+        Writer::Sqlite(pool, _) => commit_sqlite(pool, jobs).await,
         Writer::Postgres(pool, hook) => commit_postgres(pool, hook.get(), jobs).await,
     }
 }

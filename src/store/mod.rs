@@ -124,7 +124,7 @@ impl Store {
                 .connect_with(options.read_only(true))
                 .await
                 .map_err(cannot_open)?;
-            let posts = group_commit::GroupCommit::sqlite(writer.clone());
+            let posts = group_commit::GroupCommit::sqlite(writer.clone(), reader.clone());
             Ok(Self::Sqlite { reader, writer, posts })
         } else {
             Err(connect::ConnectError::new(format!(
@@ -437,21 +437,25 @@ impl Store {
     /// under the question topic's next seq, in one transaction. Returns the event (`None`,
     /// having written nothing, when the question does not exist).
     /// With an Idempotency-Key, its record is written in the same transaction; a key already
-    /// recorded (a concurrent retry) is a `Conflict`.
+    /// recorded (a concurrent retry) is a `Conflict`. With `recheck_token` (a service token's
+    /// hash), the post is refused (`Unauthenticated`) if that token has been revoked.
     pub async fn post_answer(
         &self,
         question_id: Uuid,
         new: NewAnswer,
         idempotency: Option<Idempotency>,
+        recheck_token: Option<Vec<u8>>,
     ) -> Result<Option<Event>, DomainError> {
         let (Self::Sqlite { posts, .. } | Self::Postgres(_, posts)) = self;
         // Batched with whatever other posts are queued: see `group_commit`.
-        posts.post(Uuid::now_v7(), question_id, new, idempotency, now()).await.map_err(
-            |failure| match failure {
-                group_commit::Failure::BeforeCommit(e) => db(e),
-                group_commit::Failure::AtCommit(e) => DomainError::OutcomeUnknown(e.to_string()),
-            },
-        )
+        let posted = posts.post(Uuid::now_v7(), question_id, new, idempotency, recheck_token, now()).await;
+        posted.map_err(|failure| match failure {
+            group_commit::Failure::BeforeCommit(e) => db(e),
+            group_commit::Failure::AtCommit(e) => DomainError::OutcomeUnknown(e.to_string()),
+            group_commit::Failure::Revoked => {
+                DomainError::invalid_credentials("The token is unknown or revoked.")
+            }
+        })
     }
 }
 

@@ -71,6 +71,11 @@ struct Cli {
     /// Print the result as JSON on stdout instead of a table.
     #[arg(long)]
     json: bool,
+    /// A file of service tokens, one per line: posts take them in turn (a token per poster),
+    /// as a hub that requires identities needs. Without it posts are anonymous, which needs
+    /// a hub run with `--anonymous-writes`.
+    #[arg(long)]
+    tokens: Option<std::path::PathBuf>,
     /// Internal: run as a worker process.
     #[arg(long, hide = true)]
     worker: bool,
@@ -331,6 +336,17 @@ fn rest_client(server: SocketAddr, connections: usize) -> anyhow::Result<Client>
         .tcp_nodelay(true)
         .build()?;
     Ok(Client::with_http(&format!("http://{server}"), http)?)
+}
+
+/// One client per poster, each with its own token (`--tokens`), all on one connection pool;
+/// without tokens, one anonymous client.
+fn posters(client: &Client, tokens: Option<&std::path::Path>) -> anyhow::Result<Vec<Client>> {
+    let Some(path) = tokens else { return Ok(vec![client.clone()]) };
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let clients: Vec<Client> =
+        text.lines().map(str::trim).filter(|t| !t.is_empty()).map(|t| client.clone().with_token(t)).collect();
+    anyhow::ensure!(!clients.is_empty(), "{} holds no token", path.display());
+    Ok(clients)
 }
 
 async fn create_questions(client: &Client, n: usize) -> anyhow::Result<Vec<Uuid>> {
@@ -638,7 +654,8 @@ async fn run(cli: Cli) -> anyhow::Result<Report> {
         Scenario::Rate { http_connections, .. } => http_connections.max(1),
         _ => 16,
     };
-    let client = rest_client(cli.server, http_connections)?;
+    let clients = posters(&rest_client(cli.server, http_connections)?, cli.tokens.as_deref())?;
+    let client = clients[0].clone();
     let qids = create_questions(&client, questions).await?;
     if let Some(pid) = cli.server_pid {
         report.server_rss_before_kib = Some(rss_kib(pid)?);
@@ -677,7 +694,7 @@ async fn run(cli: Cli) -> anyhow::Result<Report> {
         }
         Scenario::Rate { rate, duration_secs, http_connections, .. } => {
             let n = rate * duration_secs;
-            let outcome = open_loop(&cli, &client, &qids, rate, n, http_connections, timeout).await?;
+            let outcome = open_loop(&cli, &clients, &qids, rate, n, http_connections, timeout).await?;
             for (q, ok) in outcome.per_question.iter().enumerate() {
                 posted[q] = *ok;
             }
@@ -729,7 +746,7 @@ struct OpenLoop {
 /// latency, not as a lower offered rate).
 async fn open_loop(
     cli: &Cli,
-    client: &Client,
+    clients: &[Client],
     qids: &[Uuid],
     rate: u64,
     n: u64,
@@ -766,8 +783,9 @@ async fn open_loop(
             let q = (k as usize) % qids.len();
             let due_us = start_us + k * 1_000_000 / rate;
             let body = answer_body(due_us, cli.body_bytes);
-            let (shared, permits, client, question) =
-                (shared.clone(), permits.clone(), client.clone(), qids[q]);
+            // Posters take turns, each with its own identity.
+            let client = clients[(k as usize) % clients.len()].clone();
+            let (shared, permits, question) = (shared.clone(), permits.clone(), qids[q]);
             tasks.push(tokio::task::spawn_local(async move {
                 // At most `http_connections` posts in flight, so at most that many connections.
                 let _permit = permits.acquire().await;
