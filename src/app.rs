@@ -105,7 +105,10 @@ impl Application {
         post_limit.start_forgetting();
         let signup_limit = web::Data::from(http::rate::SignupLimit::per_hour(config.signups_per_hour));
         signup_limit.start_forgetting();
-        let login_limit = web::Data::from(http::rate::LoginLimit::new(config.login_failures_per_hour));
+        let login_limit = web::Data::from(http::rate::LoginLimit::new(
+            config.login_failures_per_hour,
+            config.login_attempts_per_minute,
+        ));
         login_limit.start_forgetting();
         let server = HttpServer::new(move || {
             App::new()

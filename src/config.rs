@@ -149,6 +149,11 @@ pub struct Config {
     #[arg(long, global = true, env = "QA_HUB_LOGIN_FAILURES_PER_HOUR", default_value_t = 10)]
     pub login_failures_per_hour: u32,
 
+    /// Log-in attempts one client address may make per minute (all at once at most), right
+    /// or wrong: each costs an Argon2 hash. More get 429. 0 turns the limit off.
+    #[arg(long, global = true, env = "QA_HUB_LOGIN_ATTEMPTS_PER_MINUTE", default_value_t = 30)]
+    pub login_attempts_per_minute: u32,
+
     /// Database: `sqlite://FILE` (created on first run) or `postgres://USER@HOST/DB`.
     #[arg(long, global = true, env = "DATABASE_URL", default_value = "sqlite://qa-hub.db")]
     pub database_url: String,
@@ -286,6 +291,7 @@ impl Config {
         config.posts_per_minute = 0;
         config.ws_requests_per_second = 0;
         config.signups_per_hour = 0;
+        config.login_attempts_per_minute = 0;
         // Most tests are about what happens to posts, not who makes them; the identity tests
         // turn this off.
         config.anonymous_writes = true;

@@ -494,6 +494,32 @@ async fn brute_force_log_ins_are_locked(backend: Backend) {
     assert_eq!(log_in(&app, "bob", "correct horse").await.status(), 303);
 }
 
+/// Each log-in costs an Argon2 hash, for unknown handles too: attempts are limited per client
+/// address, whatever the handle. Each service token is a row: creating them counts against
+/// the user's post budget.
+async fn log_in_attempts_and_token_creation_are_limited(backend: Backend) {
+    let app = hub(backend, |config| {
+        config.login_attempts_per_minute = 2;
+        config.posts_per_minute = 2;
+    })
+    .await;
+    let (_, token) = user_with_token(&app, "ann").await;
+    assert_eq!(log_in(&app, "nobody", "wrong password").await.status(), 401);
+    assert_eq!(log_in(&app, "somebody", "wrong password").await.status(), 401);
+    let res = log_in(&app, "ann", "correct horse").await;
+    assert_eq!(res.status(), 429, "a third attempt from the address, another handle");
+    assert!(res.headers().contains_key("retry-after"));
+
+    let create =
+        || app.http.post(app.url("/api/tokens")).bearer_auth(&token).json(&json!({"name": "more"})).send();
+    assert_eq!(create().await.unwrap().status(), 201);
+    assert_eq!(create().await.unwrap().status(), 201);
+    let res = create().await.unwrap();
+    assert_eq!(res.status(), 429);
+    assert_eq!(error_code(res).await, "rate_limited");
+    assert_eq!(app.db.count("SELECT count(*) FROM service_tokens").await, 3);
+}
+
 async fn sign_ups_make_accounts_and_are_limited(backend: Backend) {
     let app = hub(backend, |config| config.signups_per_hour = 2).await;
     let sign_up = |handle: &str| {
@@ -562,5 +588,6 @@ on_both_backends!(
     public_key_tokens_and_no_algorithm_confusion,
     sessions_forms_and_csrf,
     brute_force_log_ins_are_locked,
+    log_in_attempts_and_token_creation_are_limited,
     sign_ups_make_accounts_and_are_limited,
 );

@@ -69,7 +69,7 @@ pub struct Idempotency {
     pub owner: String,
     /// 1 to 255 visible ASCII characters.
     pub key: String,
-    /// SHA-256 of the route and the parsed input: a key reused for another request is refused.
+    /// SHA-256 of the route and the input as sent: a key reused for another request is refused.
     pub fingerprint: [u8; 32],
 }
 

@@ -138,6 +138,9 @@ async fn log_in(
 ) -> Result<HttpResponse, PageError> {
     check_form_post(&req)?;
     let form = form.into_inner();
+    limit
+        .attempt(&client_of(&req).key().to_string())
+        .map_err(|wait| slow_down(wait, "Too many log-in attempts from your address."))?;
     // Counted by handle, whether or not it exists, so the lock says nothing about which do.
     let key = form.handle.trim().to_ascii_lowercase();
     limit.check(&key).map_err(|wait| slow_down(wait, "Too many failed log-ins for this handle."))?;

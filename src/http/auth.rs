@@ -149,10 +149,8 @@ fn is_https(req: &HttpRequest) -> bool {
     if req.app_config().secure() {
         return true;
     }
-    let trusted = req
-        .app_data::<super::client_ip::TrustedProxies>()
-        .zip(req.peer_addr())
-        .is_some_and(|(proxies, peer)| proxies.trusts(peer.ip()));
+    let trusted =
+        req.app_data::<super::client_ip::TrustedProxies>().is_some_and(|proxies| proxies.trusts_peer(req));
     trusted
         && req
             .headers()

@@ -18,13 +18,17 @@ impl TrustedProxies {
         self.0.iter().any(|net| net.contains(&ip))
     }
 
+    /// Whether the request's TCP peer is one of our proxies, so its forwarding headers count.
+    pub fn trusts_peer(&self, req: &HttpRequest) -> bool {
+        self.trusts(peer_of(req))
+    }
+
     /// The client's address. Forwarding headers list the hops left to right, each proxy
     /// appending the peer it heard from; walking them from the right, the first address that
     /// is not one of our proxies is the client (anything left of it the client could have
     /// written itself).
     pub fn client(&self, req: &HttpRequest) -> ClientIp {
-        let peer = req.peer_addr().map_or(IpAddr::from([0, 0, 0, 0]), |a| a.ip());
-        let peer = canonical(peer);
+        let peer = peer_of(req);
         if !self.trusts(peer) {
             return ClientIp(peer);
         }
@@ -91,6 +95,11 @@ impl ClientIp {
             }
         }
     }
+}
+
+/// The request's TCP peer, canonical.
+fn peer_of(req: &HttpRequest) -> IpAddr {
+    canonical(req.peer_addr().map_or(IpAddr::from([0, 0, 0, 0]), |a| a.ip()))
 }
 
 /// An IPv4 address written as IPv6 (`::ffff:a.b.c.d`) is the IPv4 address.

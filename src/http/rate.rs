@@ -140,15 +140,28 @@ impl RequestLimit {
 /// has passed. Only failures count, so a person who logs in often is never locked out by it.
 pub struct LoginLimit {
     failures: Arc<KeyedLimit>,
+    /// Log-in attempts per client address, failed or not: each costs an Argon2 hash (tens of
+    /// milliseconds of CPU), also for handles that do not exist.
+    attempts: Arc<KeyedLimit>,
     /// Handles over the limit, and until when. Only locked handles are held here, and expired
     /// entries are dropped as they are met.
     locked: Mutex<HashMap<String, Instant>>,
 }
 
 impl LoginLimit {
-    /// `0` turns the limit off.
-    pub fn new(per_hour: u32) -> Arc<Self> {
-        Arc::new(Self { failures: KeyedLimit::per_hour(per_hour), locked: Mutex::default() })
+    /// `failures_per_hour` per handle, `attempts_per_minute` per client address; `0` turns
+    /// either off.
+    pub fn new(failures_per_hour: u32, attempts_per_minute: u32) -> Arc<Self> {
+        Arc::new(Self {
+            failures: KeyedLimit::per_hour(failures_per_hour),
+            attempts: KeyedLimit::new(attempts_per_minute),
+            locked: Mutex::default(),
+        })
+    }
+
+    /// Takes one attempt from `client`'s bucket, or says how long until there is one.
+    pub fn attempt(&self, client: &str) -> Result<(), Duration> {
+        self.attempts.check(client)
     }
 
     /// Whether `handle` may try now; if not, how long until it may.
@@ -167,6 +180,7 @@ impl LoginLimit {
     /// Forgets handles whose failures have all expired, once a minute.
     pub fn start_forgetting(&self) {
         self.failures.start_forgetting();
+        self.attempts.start_forgetting();
     }
 
     /// Counts a failed log-in of `handle`, locking it when that was one too many.
@@ -226,7 +240,7 @@ mod tests {
 
     #[test]
     fn only_failed_log_ins_lock_a_handle() {
-        let limit = LoginLimit::new(3);
+        let limit = LoginLimit::new(3, 0);
         for _ in 0..3 {
             assert!(limit.check("ann").is_ok());
             limit.failed("ann");

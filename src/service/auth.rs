@@ -167,11 +167,10 @@ pub fn token_hash(token: &str) -> Vec<u8> {
     Sha256::digest(token.as_bytes()).to_vec()
 }
 
-/// A log-in session just started: the cookie's value (shown once) and who it is.
+/// A log-in session just started: the cookie's value, shown once.
 #[derive(Debug)]
 pub struct NewSession {
     pub token: String,
-    pub identity: Identity,
 }
 
 /// A credential that checked out.
@@ -257,7 +256,7 @@ impl Services {
         self.store
             .create_session(&token_hash(&token), identity.user_id, &csrf, Utc::now() + SESSION_TTL)
             .await?;
-        Ok(NewSession { token, identity })
+        Ok(NewSession { token })
     }
 
     /// Ends a session (log-out); an unknown one is already ended.
@@ -355,7 +354,8 @@ impl Services {
 
     /// The id of the user with this handle (for the CLI).
     pub async fn user_by_handle(&self, handle: &Handle) -> Result<Uuid, DomainError> {
-        self.store.user_id_by_handle(&handle.key()).await?.ok_or_else(|| DomainError::NotFound {
+        let login = self.store.login_by_handle(&handle.key()).await?;
+        login.map(|l| l.identity.user_id).ok_or_else(|| DomainError::NotFound {
             code: "user_not_found",
             message: format!("No user has the handle {:?}.", handle.as_str()),
         })

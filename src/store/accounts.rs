@@ -142,12 +142,6 @@ impl Store {
         Ok(identity(row))
     }
 
-    pub async fn user_id_by_handle(&self, handle_key: &str) -> Result<Option<Uuid>, DomainError> {
-        const SQL: &str = "SELECT id FROM users WHERE handle_key = $1";
-        with_reader!(self, pool => sqlx::query_scalar(SQL).bind(handle_key).fetch_optional(pool).await)
-            .map_err(db)
-    }
-
     pub async fn create_session(
         &self,
         token_hash: &[u8],

@@ -12,7 +12,8 @@ use crate::{
     domain::{self, DomainError, Identity},
     http::{
         Context, auth,
-        error::{ErrorBody, Result},
+        error::{Error, ErrorBody, Result},
+        rate,
     },
 };
 
@@ -103,6 +104,7 @@ pub async fn list(ctx: web::Data<Context>, req: HttpRequest) -> Result<web::Json
     (status = 201, description = "Created; the secret is shown this once", body = CreatedToken),
     (status = 401, description = "No identity, or an invalid one", body = ErrorBody),
     (status = 422, description = "A bad name", body = ErrorBody),
+    (status = 429, description = "Over the user's post budget; see Retry-After", body = ErrorBody),
 ), security(("bearer" = [])))]
 pub async fn create(
     ctx: web::Data<Context>,
@@ -110,6 +112,9 @@ pub async fn create(
     JsonObject(new): JsonObject<NewToken>,
 ) -> Result<HttpResponse> {
     let identity = caller(&ctx, &req).await?;
+    // Each token is a row: creating them counts against the user's post budget.
+    let owner = auth::Writer::User(identity.clone()).owner(&req);
+    rate::check_post(&req, &owner).map_err(Error::rate_limited)?;
     let (token, listed) = ctx.services().create_token(identity.user_id, &new.name).await?;
     Ok(HttpResponse::Created().json(CreatedToken { listed: listed.into(), token }))
 }
