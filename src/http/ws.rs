@@ -6,13 +6,26 @@
 //! awaiting a slow peer here delays nobody else; the hub only ever `try_send`s into this
 //! task's bounded queue.
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    cell::RefCell,
+    collections::VecDeque,
+    pin::Pin,
+    rc::Rc,
+    sync::Arc,
+    task::{Context as TaskContext, Poll, Waker},
+    time::Duration,
+};
 
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_http::ws::{OpCode, Parser};
+use actix_web::{
+    HttpRequest, HttpResponse,
+    body::{BodySize, BoxBody, MessageBody},
+    web,
+};
 use actix_ws::{
     AggregatedMessage, AggregatedMessageStream, CloseCode, CloseReason, ProtocolError as WsError,
-    Session as WsSession,
 };
+use bytes::{Bytes, BytesMut};
 use bytestring::ByteString;
 use tokio::{sync::mpsc, time::Instant};
 
@@ -62,9 +75,14 @@ pub async fn upgrade(
         }
         None => None,
     };
-    let (response, socket, stream) = actix_ws::handle(&req, body).map_err(|e| {
+    // actix-ws reads the peer's frames; what we send goes through our own body (`Frames`).
+    let (response, _, stream) = actix_ws::handle(&req, body).map_err(|e| {
         Error::bad_request("websocket_upgrade_required", format!("This endpoint speaks WebSocket only: {e}."))
     })?;
+    let outbox = Rc::new(RefCell::new(Outbox::default()));
+    let response = response
+        .map_body(|_, inbound| Frames { outbox: outbox.clone(), _inbound: inbound })
+        .map_into_boxed_body();
     let settings = *ctx.ws();
     let max = settings.max_frame_bytes;
     let stream = stream.max_frame_size(max).aggregate_continuations().max_continuation_size(max);
@@ -74,7 +92,7 @@ pub async fn upgrade(
     let conn = Connection {
         session,
         inbox,
-        out: Socket { socket, overflow, deadline: settings.write_timeout },
+        out: Socket { outbox, overflow, deadline: settings.write_timeout },
         shutdown: ctx.shutdown().clone(),
         metrics: ctx.metrics().clone(),
         ping_interval: settings.ping_interval,
@@ -103,9 +121,16 @@ fn reason(code: CloseCode, description: &str, why: Disconnect) -> Stop {
     Stop::Close(CloseReason { code, description: Some(description.to_owned()) }, why)
 }
 
-/// The socket as a session's [`Transport`].
+/// How many encoded frames may wait for the socket before a write has to wait (and then
+/// counts against the write deadline).
+const OUTBOUND_FRAMES: usize = 32;
+
+/// The socket's sending side, as a session's [`Transport`]. Frames are encoded here, and an
+/// event's frame once for all its subscribers ([`Notification::framed`]); the response body
+/// ([`Frames`]) hands them to actix-web as they are, so a delivery costs no encoding, copy or
+/// allocation per connection before the socket write.
 struct Socket {
-    socket: WsSession,
+    outbox: Rc<RefCell<Outbox>>,
     overflow: Arc<Overflow>,
     /// How long one write may wait for the peer to make room.
     deadline: Duration,
@@ -113,56 +138,195 @@ struct Socket {
 
 impl Socket {
     async fn ping(&mut self, bytes: &[u8]) -> Result<(), Stop> {
-        let Self { socket, overflow, deadline } = self;
-        write(overflow, *deadline, socket.ping(bytes)).await
+        self.write(frame(OpCode::Ping, control_payload(bytes))).await
     }
 
     async fn pong(&mut self, bytes: &[u8]) -> Result<(), Stop> {
-        let Self { socket, overflow, deadline } = self;
-        write(overflow, *deadline, socket.pong(bytes)).await
+        self.write(frame(OpCode::Pong, control_payload(bytes))).await
+    }
+
+    /// Sends the close frame; the body ends once this socket is dropped.
+    async fn close(self, reason: CloseReason) {
+        let mut payload = u16::from(reason.code).to_be_bytes().to_vec();
+        if let Some(description) = &reason.description {
+            payload.extend_from_slice(truncate(description, MAX_CONTROL_PAYLOAD - 2).as_bytes());
+        }
+        // Waits for room even when the connection overflowed (closing it is the point); the
+        // caller bounds the wait.
+        let _ = self.queue(frame(OpCode::Close, &payload)).await;
+    }
+
+    /// Queues a frame for the socket, but gives up when the hub flags an overflow meanwhile
+    /// or the write waits past its deadline: a peer that stopped reading must not hold its
+    /// connection (and whatever this task holds to send it, a page of a backlog say) forever,
+    /// whether or not new events arrive to overflow its queue. While a write waits, this task
+    /// checks nothing else (pings, idle, shutdown), so the deadline bounds those too.
+    async fn write(&mut self, frame: Bytes) -> Result<(), Stop> {
+        use futures_util::FutureExt;
+        let mut queued = std::pin::pin!(self.queue(frame));
+        // Usually there is room and the frame is queued at once; only a write that has to
+        // wait needs to watch for the overflow flag (registering that watch on every write
+        // would cost a lock per delivery).
+        if let Some(done) = (&mut queued).now_or_never() {
+            return done;
+        }
+        tokio::select! {
+            biased;
+            () = self.overflow.flagged() => Err(overflowed()),
+            done = queued => done,
+            () = tokio::time::sleep(self.deadline) => Err(reason(
+                CloseCode::Again,
+                "too slow: not reading what was sent; resubscribe with after_seq",
+                Disconnect::WriteTimeout,
+            )),
+        }
     }
 }
 
-/// Writes to the socket, but gives up when the hub flags an overflow meanwhile or the write
-/// waits past its deadline: a peer that stopped reading must not hold its connection (and
-/// whatever this task holds to send it, a page of a backlog say) forever, whether or not new
-/// events arrive to overflow its queue. While a write waits, this task checks nothing else
-/// (pings, idle, shutdown), so the deadline bounds those too.
-async fn write(
-    overflow: &Overflow,
-    deadline: Duration,
-    write: impl Future<Output = Result<(), actix_ws::Closed>>,
-) -> Result<(), Stop> {
-    use futures_util::FutureExt;
-    let mut write = std::pin::pin!(write);
-    // Usually there is room in actix-ws's channel and the send completes at once; only a send
-    // that has to wait needs to watch for the overflow flag (registering that watch on every
-    // send would cost a lock per delivery).
-    if let Some(sent) = (&mut write).now_or_never() {
-        return sent.map_err(|_| Stop::Gone);
+impl Socket {
+    /// Queues a frame once there is room.
+    async fn queue(&self, frame: Bytes) -> Result<(), Stop> {
+        let mut frame = Some(frame);
+        std::future::poll_fn(|cx| {
+            let mut outbox = self.outbox.borrow_mut();
+            if outbox.gone {
+                Poll::Ready(Err(Stop::Gone))
+            } else if outbox.frames.len() < OUTBOUND_FRAMES {
+                outbox.push(frame.take().expect("queued once"));
+                Poll::Ready(Ok(()))
+            } else {
+                outbox.writer = Some(cx.waker().clone());
+                Poll::Pending
+            }
+        })
+        .await
     }
-    tokio::select! {
-        biased;
-        () = overflow.flagged() => Err(overflowed()),
-        sent = write => sent.map_err(|_| Stop::Gone),
-        () = tokio::time::sleep(deadline) => Err(reason(
-            CloseCode::Again,
-            "too slow: not reading what was sent; resubscribe with after_seq",
-            Disconnect::WriteTimeout,
-        )),
+}
+
+impl Drop for Socket {
+    /// The body ends after the frames already queued (a close frame last, when there is one).
+    fn drop(&mut self) {
+        let mut outbox = self.outbox.borrow_mut();
+        outbox.finished = true;
+        outbox.wake(Side::Reader);
     }
 }
 
 impl Transport for Socket {
     type Stop = Stop;
 
-    async fn send(&mut self, frame: ByteString) -> Result<(), Stop> {
-        let Self { socket, overflow, deadline } = self;
-        write(overflow, *deadline, socket.text(frame)).await
+    async fn send(&mut self, text: ByteString) -> Result<(), Stop> {
+        self.write(frame(OpCode::Text, text.as_bytes())).await
+    }
+
+    async fn send_event(&mut self, n: &Notification) -> Result<(), Stop> {
+        self.write(n.framed(|text| frame(OpCode::Text, text.as_bytes()))).await
     }
 
     fn log_unavailable(&self) -> Stop {
         reason(CloseCode::Again, "could not read missed events; resume with after_seq", Disconnect::Database)
+    }
+}
+
+/// A control frame's payload is at most 125 bytes (RFC 6455, 5.5).
+const MAX_CONTROL_PAYLOAD: usize = 125;
+
+fn control_payload(bytes: &[u8]) -> &[u8] {
+    &bytes[..bytes.len().min(MAX_CONTROL_PAYLOAD)]
+}
+
+fn truncate(text: &str, max: usize) -> &str {
+    let mut end = text.len().min(max);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
+/// One unmasked, final server frame.
+fn frame(op: OpCode, payload: &[u8]) -> Bytes {
+    let mut buf = BytesMut::with_capacity(payload.len() + 10);
+    Parser::write_message(&mut buf, payload, op, true, false);
+    buf.freeze()
+}
+
+/// Frames on their way to the socket: pushed by the connection's task, taken by its response
+/// body. Both run on the connection's worker thread, so this is a plain `RefCell` queue with a
+/// waker each way, not a channel: a tokio channel allocates a 32-slot block up front, which
+/// every idle connection would carry.
+#[derive(Default)]
+struct Outbox {
+    frames: VecDeque<Bytes>,
+    /// The body, waiting for a frame.
+    reader: Option<Waker>,
+    /// The task, waiting for room.
+    writer: Option<Waker>,
+    /// The task dropped its socket: the body ends once the queue is empty.
+    finished: bool,
+    /// The body is gone (the peer closed, or the server dropped the connection).
+    gone: bool,
+}
+
+#[derive(Clone, Copy)]
+enum Side {
+    Reader,
+    Writer,
+}
+
+impl Outbox {
+    fn push(&mut self, frame: Bytes) {
+        self.frames.push_back(frame);
+        self.wake(Side::Reader);
+    }
+
+    fn wake(&mut self, side: Side) {
+        let waker = match side {
+            Side::Reader => self.reader.take(),
+            Side::Writer => self.writer.take(),
+        };
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+}
+
+/// An upgraded connection's response body: the frames of its [`Socket`], in order; it ends
+/// when the socket is dropped and its last frame is out.
+struct Frames {
+    outbox: Rc<RefCell<Outbox>>,
+    /// actix-ws's own response body, never polled (nothing is sent through actix-ws): its
+    /// drop is how actix-ws's inbound stream learns that the connection is gone, so it lives
+    /// exactly as long as this body.
+    _inbound: BoxBody,
+}
+
+impl MessageBody for Frames {
+    type Error = std::convert::Infallible;
+
+    fn size(&self) -> BodySize {
+        BodySize::Stream
+    }
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Option<Result<Bytes, Self::Error>>> {
+        let mut outbox = self.outbox.borrow_mut();
+        if let Some(frame) = outbox.frames.pop_front() {
+            outbox.wake(Side::Writer);
+            return Poll::Ready(Some(Ok(frame)));
+        }
+        if outbox.finished {
+            return Poll::Ready(None);
+        }
+        outbox.reader = Some(cx.waker().clone());
+        Poll::Pending
+    }
+}
+
+impl Drop for Frames {
+    fn drop(&mut self) {
+        let mut outbox = self.outbox.borrow_mut();
+        outbox.gone = true;
+        outbox.frames.clear();
+        outbox.wake(Side::Writer);
     }
 }
 
@@ -204,7 +368,7 @@ impl Connection {
         if let Stop::Close(reason, _) = stop {
             tracing::debug!(conn = id, code = ?reason.code, reason = ?reason.description, "closing websocket");
             // A peer that does not read cannot take the close frame either; give up in time.
-            let _ = tokio::time::timeout(close_timeout, out.socket.close(Some(reason))).await;
+            let _ = tokio::time::timeout(close_timeout, out.close(reason)).await;
         }
         tracing::debug!(conn = id, ?user, "websocket done");
     }
@@ -224,16 +388,10 @@ impl Connection {
         loop {
             let step = tokio::select! {
                 biased;
-                // The hub dropped us because our queue was full; tell the peer how to resume.
-                () = &mut flagged => Err(overflowed()),
-                // The server is shutting down; peers should reconnect elsewhere.
-                () = &mut cancelled => {
-                    Err(reason(CloseCode::Away, "server shutting down", Disconnect::Shutdown))
-                }
-                // No subscriptions and no requests for a while: free the place for others.
-                () = &mut idle, if self.session.is_idle() => {
-                    Err(reason(CloseCode::Normal, "idle: no subscriptions", Disconnect::Idle))
-                }
+                // In order of frequency: every branch polled before the ready one costs its
+                // poll, and the overflow and shutdown signals take a lock per poll. Neither
+                // needs to overtake what is queued: an overflowed session's topics have
+                // already dropped it, and the queue is bounded.
                 // A request (or control frame) from the peer.
                 frame = stream.recv() => {
                     last_heard = Instant::now();
@@ -247,6 +405,16 @@ impl Connection {
                 }
                 // An event on one of our topics.
                 Some(n) = self.inbox.recv() => self.session.deliver(&n, &mut self.out).await,
+                // The hub dropped us because our queue was full; tell the peer how to resume.
+                () = &mut flagged => Err(overflowed()),
+                // The server is shutting down; peers should reconnect elsewhere.
+                () = &mut cancelled => {
+                    Err(reason(CloseCode::Away, "server shutting down", Disconnect::Shutdown))
+                }
+                // No subscriptions and no requests for a while: free the place for others.
+                () = &mut idle, if self.session.is_idle() => {
+                    Err(reason(CloseCode::Normal, "idle: no subscriptions", Disconnect::Idle))
+                }
                 // Keep-alive: a peer silent for two intervals is presumed dead.
                 _ = ping.tick() => {
                     if last_heard.elapsed() > self.ping_interval * 2 {

@@ -19,12 +19,13 @@ use std::{
     collections::{BTreeMap, HashMap, hash_map::Entry},
     hash::{BuildHasher, RandomState},
     sync::{
-        Arc, Mutex,
+        Arc, Mutex, OnceLock,
         atomic::{AtomicBool, AtomicU64, Ordering},
     },
     time::Duration,
 };
 
+use bytes::Bytes;
 use bytestring::ByteString;
 use tokio::sync::{Notify, mpsc};
 
@@ -44,11 +45,20 @@ pub struct Notification {
     /// When the event was handed to the hub, just after its commit (for the delivery latency
     /// metric).
     pub committed: std::time::Instant,
+    /// The frame as a transport puts it on the wire (a WebSocket text frame, header and all),
+    /// made by the first subscriber's transport and shared by the rest: the bytes every
+    /// subscriber writes are encoded once per event, not once per subscriber.
+    framed: OnceLock<Bytes>,
 }
 
 impl Notification {
     pub fn new(topic: Topic, seq: i64, frame: ByteString) -> Self {
-        Self { topic, seq, frame, committed: std::time::Instant::now() }
+        Self { topic, seq, frame, committed: std::time::Instant::now(), framed: OnceLock::new() }
+    }
+
+    /// The transport's encoding of [`Self::frame`], made by `frame_it` on first use.
+    pub fn framed(&self, frame_it: impl FnOnce(&str) -> Bytes) -> Bytes {
+        self.framed.get_or_init(|| frame_it(&self.frame)).clone()
     }
 }
 

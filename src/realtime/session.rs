@@ -48,6 +48,11 @@ pub trait Transport {
     type Stop;
     /// Sends one JSON text frame.
     fn send(&mut self, frame: ByteString) -> impl Future<Output = Result<(), Self::Stop>>;
+    /// Sends an event from the hub. A transport that frames its messages can override this to
+    /// reuse one framing for every subscriber ([`Notification::framed`]).
+    fn send_event(&mut self, n: &Notification) -> impl Future<Output = Result<(), Self::Stop>> {
+        self.send(n.frame.clone())
+    }
     /// The stop for "the log could not be read": the client must resume later with its seqs.
     fn log_unavailable(&self) -> Self::Stop;
 }
@@ -199,7 +204,7 @@ impl Session {
             // that much larger.
             Box::pin(self.catch_up(n.topic, n.seq - 1, out)).await?;
         }
-        out.send(n.frame.clone()).await?;
+        out.send_event(n).await?;
         self.metrics.observe_delivery(n.committed.elapsed());
         self.sent.insert(n.topic, n.seq);
         Ok(())
