@@ -4,11 +4,11 @@
 //! `seq` at its top level; docs/protocol.md has the shapes.
 
 use bytestring::ByteString;
-use qa_hub_protocol::{Answer as WireAnswer, ServerMessage, encode};
+use qa_hub_protocol::{Answer as WireAnswer, PostKind as WirePostKind, ServerMessage, encode};
 
 pub use qa_hub_protocol::{ClientMessage, ErrorCode, ProtocolError, parse};
 
-use crate::domain::{Answer, Event, EventKind, Identity, Topic, TopicHead};
+use crate::domain::{Answer, Event, EventKind, Identity, PostKind, Topic, TopicHead};
 
 fn wire_answer(a: &Answer) -> WireAnswer {
     WireAnswer {
@@ -19,6 +19,13 @@ fn wire_answer(a: &Answer) -> WireAnswer {
         author: a.author.clone(),
         author_id: a.author_id,
         created_at: a.created_at,
+    }
+}
+
+pub fn wire_post_kind(kind: PostKind) -> WirePostKind {
+    match kind {
+        PostKind::Question => WirePostKind::Question,
+        PostKind::Answer => WirePostKind::Answer,
     }
 }
 
@@ -34,6 +41,15 @@ pub fn event(event: &Event) -> ByteString {
         EventKind::Answer(answer) => {
             ServerMessage::Answer { topic, seq, answer: wire_answer(answer) }.encode().into()
         }
+        EventKind::Score { post, score } => ServerMessage::Score {
+            topic,
+            seq,
+            post_kind: wire_post_kind(post.kind),
+            post_id: post.id,
+            score: *score,
+        }
+        .encode()
+        .into(),
         // A kind this build does not model goes out under its own `type`, with its payload:
         // clients that do not know it skip it and count its seq.
         EventKind::Other { name, payload } => {

@@ -286,14 +286,14 @@ async fn an_idempotency_key_retry_returns_the_same_answer(backend: Backend) {
     assert_eq!(app.db.count("SELECT count(*) FROM questions").await, 2);
 }
 
-const ISSUER: &str = "https://site.example";
-const SECRET: &str = "0123456789abcdef0123456789abcdef-test-secret";
+pub(crate) const ISSUER: &str = "https://site.example";
+pub(crate) const SECRET: &str = "0123456789abcdef0123456789abcdef-test-secret";
 
-fn jwt(claims: Value, secret: &str) -> String {
+pub(crate) fn jwt(claims: Value, secret: &str) -> String {
     encode(&Header::default(), &claims, &EncodingKey::from_secret(secret.as_bytes())).unwrap()
 }
 
-fn now() -> i64 {
+pub(crate) fn now() -> i64 {
     chrono::Utc::now().timestamp()
 }
 

@@ -14,5 +14,6 @@ mod load_faults;
 mod rest;
 mod startup;
 mod tls;
+mod votes;
 mod web;
 mod ws;

@@ -5,7 +5,7 @@
 //! saw per topic can resume exactly. "Question created" is not an event of its own topic, so
 //! for a question that only receives answers, event seq = answer number.
 
-use super::Answer;
+use super::{Answer, PostRef};
 
 /// A stream of events with its own seq, named `question:{id}` on the wire and in the event
 /// log; `user:{id}` (a person's inbox) will follow, so code must not assume a question. The
@@ -18,6 +18,8 @@ pub use qa_hub_protocol::Topic;
 pub enum EventKind {
     /// An answer was added (wire type `answer`).
     Answer(Answer),
+    /// A post's score changed (wire type `score`): its new absolute score.
+    Score { post: PostRef, score: i64 },
     /// A kind this build does not model (recorded by a newer node, or by a test): carried by
     /// name with its JSON payload, if any, so clients see its seq.
     Other { name: String, payload: Option<String> },
@@ -28,6 +30,7 @@ impl EventKind {
     pub fn name(&self) -> &str {
         match self {
             Self::Answer(_) => "answer",
+            Self::Score { .. } => "score",
             Self::Other { name, .. } => name,
         }
     }

@@ -6,11 +6,13 @@ mod error;
 mod event;
 mod text;
 mod user;
+mod vote;
 
 pub use error::DomainError;
 pub use event::{Event, EventKind, Topic, TopicHead};
 pub use text::{Body, Name, Title, limits};
 pub use user::{Credential, Handle, Identity, Password, Role, ServiceToken, User};
+pub use vote::{PostKind, PostRef, Score, Vote};
 
 use chrono::{DateTime, Utc};
 use uuid::Uuid;

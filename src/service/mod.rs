@@ -3,7 +3,7 @@
 //! pages cannot drift apart. No HTTP types here: inputs arrive parsed into domain types,
 //! results and failures leave as domain types and [`DomainError`].
 //!
-//! One use case per file: [`questions`], [`answers`], [`events`] (what sessions read to
+//! One use case per file: [`questions`], [`answers`], [`votes`], [`events`] (what sessions read to
 //! resume), [`auth`] (accounts, sessions, tokens) and [`idempotency`] (posts retried with an
 //! `Idempotency-Key`).
 
@@ -12,6 +12,7 @@ pub mod auth;
 mod events;
 mod idempotency;
 mod questions;
+mod votes;
 
 use std::sync::Arc;
 

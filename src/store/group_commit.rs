@@ -158,6 +158,11 @@ impl GroupCommit {
         }
     }
 
+    /// The hook set for Postgres transactions, for writes that record events outside a batch.
+    pub(super) fn hook(&self) -> Option<Arc<dyn CommitHook>> {
+        self.hook.as_ref().and_then(|slot| slot.get().cloned())
+    }
+
     /// Stores the answer and its event; `Ok(None)` when the question does not exist.
     pub(super) async fn post(
         &self,

@@ -25,6 +25,7 @@ use uuid::Uuid;
 pub use accounts::{IdempotencyRecord, Login, NewUser, SessionRecord};
 pub use group_commit::CommitHook;
 use rows::{AnswerRow, EventRow, QuestionRow, event_columns};
+pub use votes::PostOwner;
 
 use crate::domain::{
     Answer, DomainError, Event, Idempotency, NewAnswer, NewQuestion, Page, Question, Topic, TopicHead,
@@ -60,8 +61,9 @@ macro_rules! with_reader {
     };
 }
 
-// After the macro: the accounts' queries use it too.
+// After the macro: the accounts' and votes' queries use it too.
 mod accounts;
+mod votes;
 
 impl Store {
     /// Connects to `url` without running migrations. A failure is a [`connect::ConnectError`]:

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::domain::{Answer, Event, EventKind, Question, Topic};
+use crate::domain::{Answer, Event, EventKind, PostKind, PostRef, Question, Topic};
 
 #[derive(sqlx::FromRow)]
 pub(super) struct QuestionRow {
@@ -59,7 +59,7 @@ impl From<AnswerRow> for Answer {
 /// the event, and the answer it refers to, if any. A macro, so queries stay `&'static str`.
 macro_rules! event_columns {
     () => {
-        "e.topic, e.seq, e.kind, e.payload, a.id AS answer_id, a.question_id, \
+        "e.topic, e.seq, e.kind, e.payload, e.ref_id, a.id AS answer_id, a.question_id, \
          a.seq AS answer_seq, a.body, a.author, a.author_id, a.created_at"
     };
 }
@@ -72,6 +72,7 @@ pub(super) struct EventRow {
     seq: i64,
     kind: String,
     payload: Option<String>,
+    ref_id: Option<Uuid>,
     answer_id: Option<Uuid>,
     question_id: Option<Uuid>,
     answer_seq: Option<i64>,
@@ -101,10 +102,22 @@ impl EventRow {
                 author_id: self.author_id,
                 created_at: self.created_at?,
             }),
+            // Unreadable, it still goes out (as an unknown kind), so its seq is not a gap.
+            ("score", _) => match score_of(self.ref_id, self.payload.as_deref()) {
+                Some((post, score)) => EventKind::Score { post, score },
+                None => EventKind::Other { name: self.kind, payload: self.payload },
+            },
             // A kind recorded by a newer build (or a test): passed on by name, so clients skip
             // it but still count its seq.
             _ => EventKind::Other { name: self.kind, payload: self.payload },
         };
         Some(Event { topic, seq: self.seq, kind })
     }
+}
+
+/// A score event's post and score, from its `ref_id` and payload.
+fn score_of(ref_id: Option<Uuid>, payload: Option<&str>) -> Option<(PostRef, i64)> {
+    let payload: serde_json::Value = serde_json::from_str(payload?).ok()?;
+    let kind = PostKind::parse(payload.get("post_kind")?.as_str()?)?;
+    Some((PostRef { kind, id: ref_id? }, payload.get("score")?.as_i64()?))
 }

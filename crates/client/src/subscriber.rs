@@ -11,8 +11,8 @@ use crate::{Connection, Error, ErrorCode, ServerMessage, Topic};
 /// What [`Subscriber::next`] yields.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
-    /// A message from the server: `subscribed`, `answer`, `unsubscribed` or `error`. Answers
-    /// arrive exactly once and in seq order per topic, across reconnects. Events of kinds this
+    /// A message from the server: `subscribed`, an event (`answer`, `score`), `unsubscribed`
+    /// or `error`. Events arrive exactly once and in seq order per topic, across reconnects. Events of kinds this
     /// crate does not know are never yielded (their seqs are counted).
     Message(ServerMessage),
     /// The connection state changed.
@@ -237,7 +237,9 @@ impl Subscriber {
                     watched.last = Some(*seq);
                 }
             }
-            ServerMessage::Answer { .. } | ServerMessage::UnknownEvent { .. } => {
+            ServerMessage::Answer { .. }
+            | ServerMessage::Score { .. }
+            | ServerMessage::UnknownEvent { .. } => {
                 let (topic, seq) = message.event()?;
                 let watched = self.topics.iter_mut().find(|w| w.topic == topic)?;
                 match watched.last {

@@ -50,5 +50,5 @@ mod topic;
 pub use answer::Answer;
 pub use client::{ClientMessage, parse};
 pub use error::{ErrorCode, ProtocolError};
-pub use server::{DecodeError, ServerMessage, encode};
+pub use server::{DecodeError, PostKind, ServerMessage, encode};
 pub use topic::{Topic, TopicError};

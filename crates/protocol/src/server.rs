@@ -22,6 +22,9 @@ pub enum ServerMessage {
     Subscribed { topic: Topic, seq: i64, answer_count: Option<i64> },
     /// An answer, sent once it is committed. `seq` is the event's seq in its topic.
     Answer { topic: Topic, seq: i64, answer: Answer },
+    /// A post's score changed: `score` is its new absolute score (never a delta), so a client
+    /// that skipped earlier score events still shows the truth.
+    Score { topic: Topic, seq: i64, post_kind: PostKind, post_id: Uuid, score: i64 },
     /// The unsubscribe took effect; nothing more arrives for the topic. `seq` is the last seq
     /// sent on the topic to this connection (absent from servers that predate topics).
     Unsubscribed { topic: Topic, seq: Option<i64> },
@@ -46,6 +49,7 @@ impl ServerMessage {
         match self {
             ServerMessage::Subscribed { topic, .. }
             | ServerMessage::Answer { topic, .. }
+            | ServerMessage::Score { topic, .. }
             | ServerMessage::Unsubscribed { topic, .. }
             | ServerMessage::UnknownEvent { topic, .. } => Some(topic),
             ServerMessage::Error(err) => err.topic.as_ref(),
@@ -57,9 +61,9 @@ impl ServerMessage {
     /// answer, or an event of a kind this crate does not know). `None` for everything else.
     pub fn event(&self) -> Option<(Topic, i64)> {
         match self {
-            ServerMessage::Answer { topic, seq, .. } | ServerMessage::UnknownEvent { topic, seq, .. } => {
-                Some((*topic, *seq))
-            }
+            ServerMessage::Answer { topic, seq, .. }
+            | ServerMessage::Score { topic, seq, .. }
+            | ServerMessage::UnknownEvent { topic, seq, .. } => Some((*topic, *seq)),
             _ => None,
         }
     }
@@ -76,6 +80,13 @@ impl ServerMessage {
             ServerMessage::Unsubscribed { topic, seq } => {
                 encode::wire(&Wire::Unsubscribed { topic, seq: *seq, question_id: topic.question_id() })
             }
+            ServerMessage::Score { topic, seq, post_kind, post_id, score } => encode::wire(&Wire::Score {
+                topic,
+                seq: *seq,
+                post_kind: *post_kind,
+                post_id: *post_id,
+                score: *score,
+            }),
             ServerMessage::Error(err) => encode::error(err),
             ServerMessage::Authenticated { user_id, name } => encode::authenticated(*user_id, name),
             ServerMessage::UnknownEvent { raw, .. } | ServerMessage::Unknown { raw, .. } => raw.to_string(),
@@ -116,6 +127,10 @@ impl Serialize for ServerMessage {
             }
             ServerMessage::Unsubscribed { topic, seq } => {
                 Wire::Unsubscribed { topic, seq: *seq, question_id: topic.question_id() }
+                    .serialize(serializer)
+            }
+            ServerMessage::Score { topic, seq, post_kind, post_id, score } => {
+                Wire::Score { topic, seq: *seq, post_kind: *post_kind, post_id: *post_id, score: *score }
                     .serialize(serializer)
             }
             ServerMessage::Error(err) => Wire::error(err).serialize(serializer),
@@ -210,6 +225,13 @@ enum Wire<'a> {
     Authenticated {
         user_id: Uuid,
         name: &'a str,
+    },
+    Score {
+        topic: &'a Topic,
+        seq: i64,
+        post_kind: PostKind,
+        post_id: Uuid,
+        score: i64,
     },
     Error {
         code: &'a ErrorCode,
@@ -313,6 +335,23 @@ struct UnsubscribedIn {
     seq: Option<i64>,
 }
 
+/// What a score (and later an edit or a delete) is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PostKind {
+    Question,
+    Answer,
+}
+
+#[derive(Deserialize)]
+struct ScoreIn {
+    topic: Topic,
+    seq: i64,
+    post_kind: PostKind,
+    post_id: Uuid,
+    score: i64,
+}
+
 #[derive(Deserialize)]
 struct AuthenticatedIn {
     user_id: Uuid,
@@ -346,6 +385,16 @@ fn decode(source: impl Source) -> Result<ServerMessage, DecodeError> {
         "unsubscribed" => {
             let m: UnsubscribedIn = source.typed()?;
             ServerMessage::Unsubscribed { topic: target(m.topic, m.question_id)?, seq: m.seq }
+        }
+        "score" => {
+            let m: ScoreIn = source.typed()?;
+            ServerMessage::Score {
+                topic: m.topic,
+                seq: m.seq,
+                post_kind: m.post_kind,
+                post_id: m.post_id,
+                score: m.score,
+            }
         }
         "authenticated" => {
             let m: AuthenticatedIn = source.typed()?;
@@ -443,6 +492,21 @@ mod tests {
         let bad = ProtocolError::new(ErrorCode::InvalidJson, "no");
         assert_eq!(bad.encode(), r#"{"type":"error","code":"invalid_json","message":"no"}"#);
         assert_eq!(ServerMessage::answer(an_answer(3)).encode(), encode::answer(&an_answer(3)));
+        let score = ServerMessage::Score {
+            topic: q(),
+            seq: 4,
+            post_kind: PostKind::Answer,
+            post_id: A.parse().unwrap(),
+            score: -2,
+        };
+        assert_eq!(
+            score.encode(),
+            format!(
+                r#"{{"type":"score","topic":"question:{Q}","seq":4,"post_kind":"answer","post_id":"{A}","score":-2}}"#
+            )
+        );
+        round_trip(&score);
+        assert_eq!(score.event(), Some((q(), 4)));
     }
 
     #[test]

@@ -8,6 +8,7 @@ mod health;
 mod openapi;
 pub mod questions;
 pub mod tokens;
+pub mod votes;
 
 use actix_web::{FromRequest, HttpRequest, HttpResponse, dev::Payload, error::JsonPayloadError, web};
 use futures_util::future::LocalBoxFuture;
@@ -30,6 +31,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .match_info()
             .get("question_id")
             .or_else(|| req.match_info().get("token_id"))
+            .or_else(|| req.match_info().get("answer_id"))
             .unwrap_or_default();
         Error::bad_request("invalid_id", format!("{id:?} is not a valid id (a UUID).")).into()
     }))
@@ -45,13 +47,15 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .route("/api/tokens", web::get().to(tokens::list))
     .route("/api/tokens", web::post().to(tokens::create))
     .route("/api/tokens/{token_id}", web::delete().to(tokens::revoke))
+    .route("/api/answers/{answer_id}/vote", web::put().to(votes::vote_answer))
     .service(
         web::scope("/api/questions")
             .route("", web::post().to(questions::create))
             .route("", web::get().to(questions::list))
             .route("/{question_id}", web::get().to(questions::get))
             .route("/{question_id}/answers", web::post().to(questions::post_answer))
-            .route("/{question_id}/answers", web::get().to(questions::list_answers)),
+            .route("/{question_id}/answers", web::get().to(questions::list_answers))
+            .route("/{question_id}/vote", web::put().to(votes::vote_question)),
     );
 }
 

@@ -6,7 +6,7 @@ use utoipa::{
     openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
 };
 
-use super::{health, questions, tokens};
+use super::{health, questions, tokens, votes};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -23,11 +23,14 @@ use super::{health, questions, tokens};
         tokens::list,
         tokens::create,
         tokens::revoke,
+        votes::vote_question,
+        votes::vote_answer,
     ),
     modifiers(&Bearer),
     tags(
         (name = "questions", description = "Create and read questions"),
         (name = "answers", description = "Post and read answers"),
+        (name = "votes", description = "Vote questions and answers up or down"),
         (name = "identity", description = "Who the caller is, and their service tokens"),
         (name = "health", description = "Probes"),
     )

@@ -64,7 +64,7 @@ pub struct TokenList {
     items: Vec<Token>,
 }
 
-async fn caller(ctx: &Context, req: &HttpRequest) -> Result<Identity> {
+pub(super) async fn caller(ctx: &Context, req: &HttpRequest) -> Result<Identity> {
     match auth::identify(ctx, req).await? {
         Some(auth) => Ok(auth.identity),
         None => Err(DomainError::unauthenticated(

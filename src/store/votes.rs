@@ -1,0 +1,161 @@
+//! Votes: the vote row, the post's score and the score event, in one transaction.
+//!
+//! The question's row is the lock: its `last_seq` increment serialises every change on the
+//! question's topic (as for answers), so two votes on one post cannot both read the same old
+//! score, and the seqs of the score events follow commit order.
+
+use uuid::Uuid;
+
+use super::{Store, db, now};
+use crate::domain::{DomainError, Event, EventKind, PostKind, PostRef, Score, Topic, Vote};
+
+/// The post's question and author, if it exists.
+pub struct PostOwner {
+    pub question_id: Uuid,
+    pub author_id: Option<Uuid>,
+}
+
+impl Store {
+    /// Who wrote `post`, and under which question; `None` when it does not exist.
+    pub async fn post_owner(&self, post: PostRef) -> Result<Option<PostOwner>, DomainError> {
+        let sql = match post.kind {
+            PostKind::Question => "SELECT id, author_id FROM questions WHERE id = $1",
+            PostKind::Answer => "SELECT question_id, author_id FROM answers WHERE id = $1",
+        };
+        let row: Option<(Uuid, Option<Uuid>)> =
+            with_reader!(self, pool => sqlx::query_as(sql).bind(post.id).fetch_optional(pool).await)
+                .map_err(db)?;
+        Ok(row.map(|(question_id, author_id)| PostOwner { question_id, author_id }))
+    }
+
+    /// Sets `user`'s vote on `post` (of `question_id`) and returns the post's score. A change
+    /// also returns its `score` event, recorded under the question topic's next seq; casting
+    /// the vote that already stands changes nothing and records nothing.
+    pub async fn vote(
+        &self,
+        user: Uuid,
+        post: PostRef,
+        question_id: Uuid,
+        vote: Vote,
+    ) -> Result<(Score, Option<Event>), DomainError> {
+        let created_at = now();
+        // A failed COMMIT leaves the outcome unknown: the caller must not be told to retry.
+        let at_commit = |e: sqlx::Error| DomainError::OutcomeUnknown(e.to_string());
+        macro_rules! body {
+            ($tx:expr) => {{
+                let old: Option<i64> = sqlx::query_scalar(
+                    "SELECT CAST(value AS BIGINT) FROM votes WHERE user_id = $1 AND post_id = $2",
+                )
+                .bind(user)
+                .bind(post.id)
+                .fetch_optional(&mut *$tx)
+                .await
+                .map_err(db)?;
+                let old = Vote::from_value(old.unwrap_or(0));
+                let score_sql = match post.kind {
+                    PostKind::Question => {
+                        "UPDATE questions SET score = score + $1 WHERE id = $2 RETURNING score"
+                    }
+                    PostKind::Answer => "UPDATE answers SET score = score + $1 WHERE id = $2 RETURNING score",
+                };
+                let delta = vote.value() - old.value();
+                let score: i64 = sqlx::query_scalar(score_sql)
+                    .bind(delta)
+                    .bind(post.id)
+                    .fetch_one(&mut *$tx)
+                    .await
+                    .map_err(db)?;
+                if delta == 0 {
+                    (Score { post, score, vote }, None)
+                } else {
+                    match (old, vote) {
+                        (_, Vote::None) => {
+                            sqlx::query("DELETE FROM votes WHERE user_id = $1 AND post_id = $2")
+                                .bind(user)
+                                .bind(post.id)
+                                .execute(&mut *$tx)
+                                .await
+                                .map_err(db)?
+                        }
+                        (Vote::None, _) => sqlx::query(
+                            "INSERT INTO votes (user_id, post_id, question_id, value, created_at) \
+                             VALUES ($1, $2, $3, $4, $5)",
+                        )
+                        .bind(user)
+                        .bind(post.id)
+                        .bind(question_id)
+                        .bind(vote.value() as i16)
+                        .bind(created_at)
+                        .execute(&mut *$tx)
+                        .await
+                        .map_err(db)?,
+                        _ => sqlx::query("UPDATE votes SET value = $3 WHERE user_id = $1 AND post_id = $2")
+                            .bind(user)
+                            .bind(post.id)
+                            .bind(vote.value() as i16)
+                            .execute(&mut *$tx)
+                            .await
+                            .map_err(db)?,
+                    };
+                    // The question topic's next seq, and the event under it.
+                    let seq: i64 = sqlx::query_scalar(
+                        "UPDATE questions SET last_seq = last_seq + 1 WHERE id = $1 RETURNING last_seq",
+                    )
+                    .bind(question_id)
+                    .fetch_one(&mut *$tx)
+                    .await
+                    .map_err(db)?;
+                    let topic = Topic::Question(question_id);
+                    sqlx::query(
+                        "INSERT INTO events (topic, seq, kind, ref_id, payload, created_at) \
+                         VALUES ($1, $2, 'score', $3, $4, $5)",
+                    )
+                    .bind(topic.to_string())
+                    .bind(seq)
+                    .bind(post.id)
+                    .bind(score_payload(post.kind, score))
+                    .bind(created_at)
+                    .execute(&mut *$tx)
+                    .await
+                    .map_err(db)?;
+                    (
+                        Score { post, score, vote },
+                        Some(Event { topic, seq, kind: EventKind::Score { post, score } }),
+                    )
+                }
+            }};
+        }
+        match self {
+            Self::Sqlite { writer, .. } => {
+                let mut tx = writer.begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
+                let outcome = body!(tx);
+                tx.commit().await.map_err(at_commit)?;
+                Ok(outcome)
+            }
+            Self::Postgres(pool, posts) => {
+                let mut tx = pool.begin().await.map_err(db)?;
+                // The question's row first, as the answer batches lock it: one lock order.
+                let found: Option<i32> =
+                    sqlx::query_scalar("SELECT 1 FROM questions WHERE id = $1 FOR UPDATE")
+                        .bind(question_id)
+                        .fetch_optional(&mut *tx)
+                        .await
+                        .map_err(db)?;
+                if found.is_none() {
+                    return Err(post.not_found());
+                }
+                let outcome = body!(tx);
+                if let (Some(event), Some(hook)) = (&outcome.1, posts.hook()) {
+                    hook.before_commit(&mut tx, std::slice::from_ref(event)).await.map_err(db)?;
+                }
+                tx.commit().await.map_err(at_commit)?;
+                Ok(outcome)
+            }
+        }
+    }
+}
+
+/// A score event's payload in the log (the post's id is the event's `ref_id`).
+pub(super) fn score_payload(kind: PostKind, score: i64) -> String {
+    serde_json::json!({"post_kind": kind.name(), "score": score}).to_string()
+}

@@ -1,0 +1,218 @@
+//! Votes: an exact score under concurrency, `score` events with the absolute score, delivered
+//! live and on resume, and who may vote. Users come from host-signed tokens (one per `sub`),
+//! which the hub accepts without a password hash per user.
+
+use std::collections::HashMap;
+
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::{
+    common::{Backend, TestApp, WsClient, id_of, spawn_with},
+    identity::{ISSUER, SECRET, jwt, now},
+};
+
+async fn hub(backend: Backend) -> TestApp {
+    spawn_with(backend, |config| {
+        config.anonymous_writes = false;
+        config.jwt_secret = Some(SECRET.into());
+        config.jwt_issuer = Some(ISSUER.into());
+    })
+    .await
+}
+
+/// A host-signed token for user `sub`.
+fn user(sub: &str) -> String {
+    jwt(json!({"iss": ISSUER, "sub": sub, "name": sub, "exp": now() + 600}), SECRET)
+}
+
+async fn send(
+    app: &TestApp,
+    method: reqwest::Method,
+    path: &str,
+    token: Option<&str>,
+    body: Value,
+) -> (u16, Value) {
+    let mut req = app.http.request(method, app.url(path)).json(&body);
+    if let Some(token) = token {
+        req = req.bearer_auth(token);
+    }
+    let res = req.send().await.unwrap();
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
+/// A question by `asker` with one answer by `answerer`: (question id, answer id).
+async fn thread(app: &TestApp, asker: &str, answerer: &str) -> (Uuid, Uuid) {
+    let (status, q) =
+        send(app, reqwest::Method::POST, "/api/questions", Some(asker), json!({"title": "t", "body": "b"}))
+            .await;
+    assert_eq!(status, 201, "{q}");
+    let q = id_of(&q);
+    let (status, a) = send(
+        app,
+        reqwest::Method::POST,
+        &format!("/api/questions/{q}/answers"),
+        Some(answerer),
+        json!({"body": "a"}),
+    )
+    .await;
+    assert_eq!(status, 201, "{a}");
+    (q, id_of(&a))
+}
+
+async fn vote(app: &TestApp, token: &str, path: &str, value: i64) -> (u16, Value) {
+    send(app, reqwest::Method::PUT, path, Some(token), json!({"value": value})).await
+}
+
+/// Subscribes to the question's topic; returns the topic's seq at that moment.
+async fn subscribe(ws: &mut WsClient, q: Uuid, after_seq: Option<i64>) -> i64 {
+    let mut msg = json!({"type": "subscribe", "topic": format!("question:{q}")});
+    if let Some(seq) = after_seq {
+        msg["after_seq"] = json!(seq);
+    }
+    ws.send(msg).await;
+    let reply = ws.recv().await;
+    assert_eq!(reply["type"], "subscribed", "{reply}");
+    reply["seq"].as_i64().unwrap()
+}
+
+/// The next `n` events of the socket (each checked to be the next seq after `last`).
+async fn events(ws: &mut WsClient, last: &mut i64, n: usize) -> Vec<Value> {
+    let mut got = Vec::with_capacity(n);
+    while got.len() < n {
+        let msg = ws.recv().await;
+        let seq = msg["seq"].as_i64().unwrap_or_else(|| panic!("an event: {msg}"));
+        assert_eq!(seq, *last + 1, "contiguous seqs: {msg}");
+        *last = seq;
+        got.push(msg);
+    }
+    got
+}
+
+fn score_of(event: &Value) -> (String, Uuid, i64) {
+    assert_eq!(event["type"], "score", "{event}");
+    (
+        event["post_kind"].as_str().unwrap().to_owned(),
+        id_of(&json!({"id": event["post_id"]})),
+        event["score"].as_i64().unwrap(),
+    )
+}
+
+async fn votes_are_exact_and_announced_as_absolute_scores(backend: Backend) {
+    let app = hub(backend).await;
+    let (asker, answerer, v1, v2) = (user("asker"), user("answerer"), user("v1"), user("v2"));
+    let (q, a) = thread(&app, &asker, &answerer).await;
+    let mut live = app.ws().await;
+    let mut last = subscribe(&mut live, q, None).await;
+    assert_eq!(last, 1, "the answer is seq 1");
+
+    let answer = format!("/api/answers/{a}/vote");
+    let steps = [(&v1, 1, 1), (&v1, 1, 1), (&v2, -1, 0), (&v1, 0, -1), (&v1, -1, -2)];
+    for (token, value, score) in steps {
+        let (status, body) = vote(&app, token, &answer, value).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body, json!({"post_kind": "answer", "post_id": a, "score": score, "vote": value}));
+    }
+    let (status, body) = vote(&app, &v2, &format!("/api/questions/{q}/vote"), 1).await;
+    assert_eq!((status, body["score"].as_i64()), (200, Some(1)), "{body}");
+
+    // Repeating the standing vote (step 2) changed nothing and announced nothing.
+    let expected =
+        [("answer", a, 1), ("answer", a, 0), ("answer", a, -1), ("answer", a, -2), ("question", q, 1)];
+    let got: Vec<_> = events(&mut live, &mut last, expected.len()).await.iter().map(score_of).collect();
+    let expected: Vec<_> = expected.iter().map(|(k, id, s)| ((*k).to_owned(), *id, *s)).collect();
+    assert_eq!(got, expected);
+
+    // A client resuming from any seq in the middle reads the same events from the log.
+    for from in 1..=5 {
+        let mut ws = app.ws().await;
+        let mut seen = from;
+        let head = subscribe(&mut ws, q, Some(from)).await;
+        assert_eq!(head, 6);
+        let resumed: Vec<_> =
+            events(&mut ws, &mut seen, (head - from) as usize).await.iter().map(score_of).collect();
+        assert_eq!(resumed, expected[(from - 1) as usize..], "resuming after seq {from}");
+    }
+}
+
+async fn who_may_vote(backend: Backend) {
+    let app = hub(backend).await;
+    let (asker, answerer, other) = (user("asker"), user("answerer"), user("other"));
+    let (q, a) = thread(&app, &asker, &answerer).await;
+    let answer = format!("/api/answers/{a}/vote");
+    let missing = Uuid::now_v7();
+    let cases: [(Option<&str>, String, Value, u16, &str); 7] = [
+        (None, answer.clone(), json!({"value": 1}), 401, "unauthorized"),
+        (Some(&answerer), answer.clone(), json!({"value": 1}), 403, "own_post"),
+        (Some(&asker), format!("/api/questions/{q}/vote"), json!({"value": -1}), 403, "own_post"),
+        (Some(&other), format!("/api/answers/{missing}/vote"), json!({"value": 1}), 404, "answer_not_found"),
+        (
+            Some(&other),
+            format!("/api/questions/{missing}/vote"),
+            json!({"value": 1}),
+            404,
+            "question_not_found",
+        ),
+        (Some(&other), answer.clone(), json!({"value": 2}), 422, "invalid_field"),
+        (Some(&other), "/api/answers/nope/vote".to_owned(), json!({"value": 1}), 400, "invalid_id"),
+    ];
+    for (token, path, body, status, code) in cases {
+        let (got, reply) = send(&app, reqwest::Method::PUT, &path, token, body).await;
+        assert_eq!((got, reply["error"]["code"].as_str()), (status, Some(code)), "{path}: {reply}");
+    }
+    // Nothing changed: no vote, no score, no event.
+    assert_eq!(app.db.count("SELECT count(*) FROM votes").await, 0);
+    assert_eq!(app.db.count("SELECT count(*) FROM events WHERE kind = 'score'").await, 0);
+    let mut ws = app.ws().await;
+    assert_eq!(subscribe(&mut ws, q, None).await, 1);
+}
+
+async fn concurrent_votes_keep_the_score_exact(backend: Backend) {
+    let app = hub(backend).await;
+    let (q, a) = thread(&app, &user("asker"), &user("answerer")).await;
+    let mut live = app.ws().await;
+    let mut last = subscribe(&mut live, q, None).await;
+    let path = format!("/api/answers/{a}/vote");
+
+    // 100 users, 10 votes each, all users at once; each user's votes in order, so their last
+    // one stands. Values cycle so that users change and withdraw their votes.
+    let voters = (0..100).map(|i| {
+        let (app, path) = (&app, &path);
+        async move {
+            let token = user(&format!("voter-{i}"));
+            let mut standing = 0;
+            for k in 0..10 {
+                let value = [1, -1, 0, 1, 1, -1, 0, -1, 1, -1][(i + k) % 10];
+                let (status, body) = vote(app, &token, path, value).await;
+                assert_eq!(status, 200, "{body}");
+                standing = value;
+            }
+            standing
+        }
+    });
+    let standing: i64 = futures_util::future::join_all(voters).await.into_iter().sum();
+
+    let (_, body) = vote(&app, &user("voter-0"), &path, [1, -1, 0, 1, 1, -1, 0, -1, 1, -1][9]).await;
+    assert_eq!(body["score"].as_i64(), Some(standing), "the score is the sum of the standing votes");
+    assert_eq!(
+        app.db.count("SELECT COALESCE(SUM(value), 0) FROM votes").await,
+        standing,
+        "the stored votes agree"
+    );
+    // The live stream is contiguous and ends at the true score.
+    let mut ws = app.ws().await;
+    let head = subscribe(&mut ws, q, Some(last)).await;
+    let mut by_post: HashMap<Uuid, i64> = HashMap::new();
+    for event in events(&mut live, &mut last, (head - 1) as usize).await {
+        let (_, post, score) = score_of(&event);
+        by_post.insert(post, score);
+    }
+    assert_eq!(by_post.get(&a), Some(&standing));
+}
+
+on_both_backends!(
+    votes_are_exact_and_announced_as_absolute_scores,
+    who_may_vote,
+    concurrent_votes_keep_the_score_exact,
+);
