@@ -50,6 +50,12 @@ pub fn event(event: &Event) -> ByteString {
         }
         .encode()
         .into(),
+        EventKind::Accept { answer_id } => {
+            ServerMessage::Accept { topic, seq, answer_id: *answer_id }.encode().into()
+        }
+        EventKind::Unaccept { answer_id } => {
+            ServerMessage::Unaccept { topic, seq, answer_id: *answer_id }.encode().into()
+        }
         // A kind this build does not model goes out under its own `type`, with its payload:
         // clients that do not know it skip it and count its seq.
         EventKind::Other { name, payload } => {

@@ -1,5 +1,6 @@
-//! Votes: an exact score under concurrency, `score` events with the absolute score, delivered
-//! live and on resume, and who may vote. Users come from host-signed tokens (one per `sub`),
+//! Votes and the accepted answer: an exact score under concurrency, `score` events with the
+//! absolute score, `accept` / `unaccept` events, delivered live and on resume, and who may
+//! do what. Users come from host-signed tokens (one per `sub`),
 //! which the hub accepts without a password hash per user.
 
 use std::collections::HashMap;
@@ -211,7 +212,69 @@ async fn concurrent_votes_keep_the_score_exact(backend: Backend) {
     assert_eq!(by_post.get(&a), Some(&standing));
 }
 
+fn accept_of(event: &Value) -> (String, Uuid) {
+    (event["type"].as_str().unwrap().to_owned(), id_of(&json!({"id": event["answer_id"]})))
+}
+
+async fn the_asker_accepts_changes_and_withdraws(backend: Backend) {
+    let app = hub(backend).await;
+    let (asker, u1, u2) = (user("asker"), user("u1"), user("u2"));
+    let (q, a1) = thread(&app, &asker, &u1).await;
+    let (status, a2) = send(
+        &app,
+        reqwest::Method::POST,
+        &format!("/api/questions/{q}/answers"),
+        Some(&u2),
+        json!({"body": "a2"}),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let a2 = id_of(&a2);
+    let mut live = app.ws().await;
+    let mut last = subscribe(&mut live, q, None).await;
+    assert_eq!(last, 2);
+
+    let path = |a: Uuid| format!("/api/answers/{a}/accept");
+    let missing = Uuid::now_v7();
+    // Refused, and nothing changes.
+    for (token, path, status, code) in [
+        (None, path(a1), 401, "unauthorized"),
+        (Some(&u1), path(a1), 403, "not_asker"),
+        (Some(&u2), path(a1), 403, "not_asker"),
+        (Some(&asker), path(missing), 404, "answer_not_found"),
+    ] {
+        let (got, reply) =
+            send(&app, reqwest::Method::PUT, &path, token.map(String::as_str), Value::Null).await;
+        assert_eq!((got, reply["error"]["code"].as_str()), (status, Some(code)), "{path}: {reply}");
+    }
+    let steps = [
+        (reqwest::Method::PUT, a1, Some(a1)),
+        (reqwest::Method::PUT, a1, Some(a1)), // already accepted: nothing to announce
+        (reqwest::Method::PUT, a2, Some(a2)),
+        (reqwest::Method::DELETE, a1, Some(a2)), // not the accepted one: nothing changes
+        (reqwest::Method::DELETE, a2, None),
+    ];
+    for (method, answer, accepted) in steps {
+        let (status, body) = send(&app, method, &path(answer), Some(&asker), Value::Null).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body, json!({"question_id": q, "accepted_answer_id": accepted}));
+    }
+    let expected: Vec<(String, Uuid)> = [("accept", a1), ("unaccept", a1), ("accept", a2), ("unaccept", a2)]
+        .iter()
+        .map(|(k, a)| ((*k).to_owned(), *a))
+        .collect();
+    let got: Vec<_> = events(&mut live, &mut last, 4).await.iter().map(accept_of).collect();
+    assert_eq!(got, expected);
+    // The same from the log.
+    let mut ws = app.ws().await;
+    let mut seen = 2;
+    assert_eq!(subscribe(&mut ws, q, Some(2)).await, 6);
+    let resumed: Vec<_> = events(&mut ws, &mut seen, 4).await.iter().map(accept_of).collect();
+    assert_eq!(resumed, expected);
+}
+
 on_both_backends!(
+    the_asker_accepts_changes_and_withdraws,
     votes_are_exact_and_announced_as_absolute_scores,
     who_may_vote,
     concurrent_votes_keep_the_score_exact,

@@ -5,6 +5,8 @@
 //! saw per topic can resume exactly. "Question created" is not an event of its own topic, so
 //! for a question that only receives answers, event seq = answer number.
 
+use uuid::Uuid;
+
 use super::{Answer, PostRef};
 
 /// A stream of events with its own seq, named `question:{id}` on the wire and in the event
@@ -20,6 +22,11 @@ pub enum EventKind {
     Answer(Answer),
     /// A post's score changed (wire type `score`): its new absolute score.
     Score { post: PostRef, score: i64 },
+    /// The asker accepted this answer (wire type `accept`).
+    Accept { answer_id: Uuid },
+    /// The asker withdrew the acceptance of this answer, or accepted another instead (wire
+    /// type `unaccept`, just before that `accept`).
+    Unaccept { answer_id: Uuid },
     /// A kind this build does not model (recorded by a newer node, or by a test): carried by
     /// name with its JSON payload, if any, so clients see its seq.
     Other { name: String, payload: Option<String> },
@@ -31,6 +38,8 @@ impl EventKind {
         match self {
             Self::Answer(_) => "answer",
             Self::Score { .. } => "score",
+            Self::Accept { .. } => "accept",
+            Self::Unaccept { .. } => "unaccept",
             Self::Other { name, .. } => name,
         }
     }

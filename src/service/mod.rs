@@ -3,10 +3,11 @@
 //! pages cannot drift apart. No HTTP types here: inputs arrive parsed into domain types,
 //! results and failures leave as domain types and [`DomainError`].
 //!
-//! One use case per file: [`questions`], [`answers`], [`votes`], [`events`] (what sessions read to
+//! One use case per file: [`questions`], [`answers`], [`votes`], [`accepts`], [`events`] (what sessions read to
 //! resume), [`auth`] (accounts, sessions, tokens) and [`idempotency`] (posts retried with an
 //! `Idempotency-Key`).
 
+mod accepts;
 mod answers;
 pub mod auth;
 mod events;

@@ -61,7 +61,8 @@ macro_rules! with_reader {
     };
 }
 
-// After the macro: the accounts' and votes' queries use it too.
+// After the macro: the accounts', votes' and accepts' queries use it too.
+mod accepts;
 mod accounts;
 mod votes;
 

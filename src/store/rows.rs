@@ -102,6 +102,8 @@ impl EventRow {
                 author_id: self.author_id,
                 created_at: self.created_at?,
             }),
+            ("accept", _) if let Some(answer_id) = self.ref_id => EventKind::Accept { answer_id },
+            ("unaccept", _) if let Some(answer_id) = self.ref_id => EventKind::Unaccept { answer_id },
             // Unreadable, it still goes out (as an unknown kind), so its seq is not a gap.
             ("score", _) => match score_of(self.ref_id, self.payload.as_deref()) {
                 Some((post, score)) => EventKind::Score { post, score },

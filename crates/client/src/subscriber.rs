@@ -11,7 +11,8 @@ use crate::{Connection, Error, ErrorCode, ServerMessage, Topic};
 /// What [`Subscriber::next`] yields.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
-    /// A message from the server: `subscribed`, an event (`answer`, `score`), `unsubscribed`
+    /// A message from the server: `subscribed`, an event (`answer`, `score`,
+    /// `accept`, `unaccept`), `unsubscribed`
     /// or `error`. Events arrive exactly once and in seq order per topic, across reconnects. Events of kinds this
     /// crate does not know are never yielded (their seqs are counted).
     Message(ServerMessage),
@@ -239,6 +240,8 @@ impl Subscriber {
             }
             ServerMessage::Answer { .. }
             | ServerMessage::Score { .. }
+            | ServerMessage::Accept { .. }
+            | ServerMessage::Unaccept { .. }
             | ServerMessage::UnknownEvent { .. } => {
                 let (topic, seq) = message.event()?;
                 let watched = self.topics.iter_mut().find(|w| w.topic == topic)?;

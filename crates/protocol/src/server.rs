@@ -25,6 +25,11 @@ pub enum ServerMessage {
     /// A post's score changed: `score` is its new absolute score (never a delta), so a client
     /// that skipped earlier score events still shows the truth.
     Score { topic: Topic, seq: i64, post_kind: PostKind, post_id: Uuid, score: i64 },
+    /// The asker accepted this answer.
+    Accept { topic: Topic, seq: i64, answer_id: Uuid },
+    /// The asker withdrew the acceptance of this answer (or accepted another: its `accept`
+    /// follows at the next seq).
+    Unaccept { topic: Topic, seq: i64, answer_id: Uuid },
     /// The unsubscribe took effect; nothing more arrives for the topic. `seq` is the last seq
     /// sent on the topic to this connection (absent from servers that predate topics).
     Unsubscribed { topic: Topic, seq: Option<i64> },
@@ -50,6 +55,8 @@ impl ServerMessage {
             ServerMessage::Subscribed { topic, .. }
             | ServerMessage::Answer { topic, .. }
             | ServerMessage::Score { topic, .. }
+            | ServerMessage::Accept { topic, .. }
+            | ServerMessage::Unaccept { topic, .. }
             | ServerMessage::Unsubscribed { topic, .. }
             | ServerMessage::UnknownEvent { topic, .. } => Some(topic),
             ServerMessage::Error(err) => err.topic.as_ref(),
@@ -63,6 +70,8 @@ impl ServerMessage {
         match self {
             ServerMessage::Answer { topic, seq, .. }
             | ServerMessage::Score { topic, seq, .. }
+            | ServerMessage::Accept { topic, seq, .. }
+            | ServerMessage::Unaccept { topic, seq, .. }
             | ServerMessage::UnknownEvent { topic, seq, .. } => Some((*topic, *seq)),
             _ => None,
         }
@@ -87,6 +96,12 @@ impl ServerMessage {
                 post_id: *post_id,
                 score: *score,
             }),
+            ServerMessage::Accept { topic, seq, answer_id } => {
+                encode::wire(&Wire::Accept { topic, seq: *seq, answer_id: *answer_id })
+            }
+            ServerMessage::Unaccept { topic, seq, answer_id } => {
+                encode::wire(&Wire::Unaccept { topic, seq: *seq, answer_id: *answer_id })
+            }
             ServerMessage::Error(err) => encode::error(err),
             ServerMessage::Authenticated { user_id, name } => encode::authenticated(*user_id, name),
             ServerMessage::UnknownEvent { raw, .. } | ServerMessage::Unknown { raw, .. } => raw.to_string(),
@@ -132,6 +147,12 @@ impl Serialize for ServerMessage {
             ServerMessage::Score { topic, seq, post_kind, post_id, score } => {
                 Wire::Score { topic, seq: *seq, post_kind: *post_kind, post_id: *post_id, score: *score }
                     .serialize(serializer)
+            }
+            ServerMessage::Accept { topic, seq, answer_id } => {
+                Wire::Accept { topic, seq: *seq, answer_id: *answer_id }.serialize(serializer)
+            }
+            ServerMessage::Unaccept { topic, seq, answer_id } => {
+                Wire::Unaccept { topic, seq: *seq, answer_id: *answer_id }.serialize(serializer)
             }
             ServerMessage::Error(err) => Wire::error(err).serialize(serializer),
             ServerMessage::Authenticated { user_id, name } => {
@@ -232,6 +253,16 @@ enum Wire<'a> {
         post_kind: PostKind,
         post_id: Uuid,
         score: i64,
+    },
+    Accept {
+        topic: &'a Topic,
+        seq: i64,
+        answer_id: Uuid,
+    },
+    Unaccept {
+        topic: &'a Topic,
+        seq: i64,
+        answer_id: Uuid,
     },
     Error {
         code: &'a ErrorCode,
@@ -353,6 +384,13 @@ struct ScoreIn {
 }
 
 #[derive(Deserialize)]
+struct AcceptIn {
+    topic: Topic,
+    seq: i64,
+    answer_id: Uuid,
+}
+
+#[derive(Deserialize)]
 struct AuthenticatedIn {
     user_id: Uuid,
     #[serde(default)]
@@ -395,6 +433,14 @@ fn decode(source: impl Source) -> Result<ServerMessage, DecodeError> {
                 post_id: m.post_id,
                 score: m.score,
             }
+        }
+        "accept" => {
+            let m: AcceptIn = source.typed()?;
+            ServerMessage::Accept { topic: m.topic, seq: m.seq, answer_id: m.answer_id }
+        }
+        "unaccept" => {
+            let m: AcceptIn = source.typed()?;
+            ServerMessage::Unaccept { topic: m.topic, seq: m.seq, answer_id: m.answer_id }
         }
         "authenticated" => {
             let m: AuthenticatedIn = source.typed()?;
@@ -507,6 +553,18 @@ mod tests {
         );
         round_trip(&score);
         assert_eq!(score.event(), Some((q(), 4)));
+        let accept = ServerMessage::Accept { topic: q(), seq: 5, answer_id: A.parse().unwrap() };
+        assert_eq!(
+            accept.encode(),
+            format!(r#"{{"type":"accept","topic":"question:{Q}","seq":5,"answer_id":"{A}"}}"#)
+        );
+        round_trip(&accept);
+        let unaccept = ServerMessage::Unaccept { topic: q(), seq: 6, answer_id: A.parse().unwrap() };
+        assert_eq!(
+            unaccept.encode(),
+            format!(r#"{{"type":"unaccept","topic":"question:{Q}","seq":6,"answer_id":"{A}"}}"#)
+        );
+        round_trip(&unaccept);
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! raise (bad JSON, wrong content type, oversized body, bad path or query), so clients always
 //! get the same JSON error shape and never a 500 for their own mistakes.
 
+mod accepts;
 mod health;
 mod openapi;
 pub mod questions;
@@ -48,6 +49,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .route("/api/tokens", web::post().to(tokens::create))
     .route("/api/tokens/{token_id}", web::delete().to(tokens::revoke))
     .route("/api/answers/{answer_id}/vote", web::put().to(votes::vote_answer))
+    .route("/api/answers/{answer_id}/accept", web::put().to(accepts::accept))
+    .route("/api/answers/{answer_id}/accept", web::delete().to(accepts::unaccept))
     .service(
         web::scope("/api/questions")
             .route("", web::post().to(questions::create))

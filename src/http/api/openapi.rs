@@ -6,7 +6,7 @@ use utoipa::{
     openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
 };
 
-use super::{health, questions, tokens, votes};
+use super::{accepts, health, questions, tokens, votes};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -25,12 +25,14 @@ use super::{health, questions, tokens, votes};
         tokens::revoke,
         votes::vote_question,
         votes::vote_answer,
+        accepts::accept,
+        accepts::unaccept,
     ),
     modifiers(&Bearer),
     tags(
         (name = "questions", description = "Create and read questions"),
         (name = "answers", description = "Post and read answers"),
-        (name = "votes", description = "Vote questions and answers up or down"),
+        (name = "votes", description = "Vote questions and answers up or down, and accept an answer"),
         (name = "identity", description = "Who the caller is, and their service tokens"),
         (name = "health", description = "Probes"),
     )

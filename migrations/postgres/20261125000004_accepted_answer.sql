@@ -1,0 +1,3 @@
+-- The answer the asker accepted, if any: at most one per question. Accepting, changing and
+-- withdrawing it are events on the question's topic (`accept`, `unaccept`).
+ALTER TABLE questions ADD COLUMN accepted_answer_id UUID REFERENCES answers (id);

@@ -1,0 +1,40 @@
+//! Accepting an answer.
+
+use uuid::Uuid;
+
+use super::Services;
+use crate::domain::{DomainError, Identity, PostRef};
+
+impl Services {
+    /// Makes `answer_id` its question's accepted answer (`accept: true`), or withdraws that
+    /// (`false`; withdrawing an answer that is not the accepted one changes nothing). Only the
+    /// asker may. Returns the question's accepted answer afterwards. Changes are announced as
+    /// `unaccept` of the answer accepted before, then `accept` of the new one.
+    pub async fn accept(
+        &self,
+        asker: &Identity,
+        answer_id: Uuid,
+        accept: bool,
+    ) -> Result<(Uuid, Option<Uuid>), DomainError> {
+        let answer = PostRef::answer(answer_id);
+        let question_id = self.store.post_owner(answer).await?.ok_or_else(|| answer.not_found())?.question_id;
+        let question = PostRef::question(question_id);
+        let owner = self.store.post_owner(question).await?.ok_or_else(|| question.not_found())?;
+        if owner.author_id != Some(asker.user_id) {
+            return Err(DomainError::Forbidden {
+                code: "not_asker",
+                message: "Only the person who asked the question can accept an answer.".into(),
+            });
+        }
+        // Commit and publish in a task of their own: if the client hangs up mid-request, the
+        // caller's future is dropped, but a committed change must still be announced.
+        let (store, broker) = (self.store.clone(), self.broker.clone());
+        tokio::spawn(async move {
+            let (events, accepted) = store.set_accepted(question_id, answer_id, accept).await?;
+            broker.publish(&events);
+            Ok((question_id, accepted))
+        })
+        .await
+        .map_err(|e| DomainError::Internal(format!("accept task failed: {e}")))?
+    }
+}

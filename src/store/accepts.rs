@@ -1,0 +1,104 @@
+//! The accepted answer: at most one per question, chosen, changed or withdrawn by the asker,
+//! each change recorded as events on the question's topic in the same transaction.
+
+use uuid::Uuid;
+
+use super::{Store, db, now};
+use crate::domain::{DomainError, Event, EventKind, Topic};
+
+impl Store {
+    /// Makes `answer_id` (one of the question's answers) the accepted one (`accept`), or
+    /// withdraws it if it is the accepted one (`!accept`; otherwise nothing changes: the check
+    /// is made inside the transaction, so a concurrent change is never undone by mistake). A
+    /// change records `unaccept` of the answer accepted before (if any), then `accept` of the
+    /// new one (if any), each under the topic's next seq. Returns those events (none when
+    /// nothing changed) and the accepted answer afterwards.
+    pub async fn set_accepted(
+        &self,
+        question_id: Uuid,
+        answer_id: Uuid,
+        accept: bool,
+    ) -> Result<(Vec<Event>, Option<Uuid>), DomainError> {
+        let created_at = now();
+        let at_commit = |e: sqlx::Error| DomainError::OutcomeUnknown(e.to_string());
+        macro_rules! body {
+            ($tx:expr) => {{
+                let current: Option<Option<Uuid>> =
+                    sqlx::query_scalar("SELECT accepted_answer_id FROM questions WHERE id = $1")
+                        .bind(question_id)
+                        .fetch_optional(&mut *$tx)
+                        .await
+                        .map_err(db)?;
+                let current = current.ok_or_else(DomainError::question_not_found)?;
+                let answer_id = match (accept, current) {
+                    (true, _) => Some(answer_id),
+                    (false, Some(id)) if id == answer_id => None,
+                    (false, other) => other,
+                };
+                let mut events = Vec::new();
+                if current != answer_id {
+                    sqlx::query("UPDATE questions SET accepted_answer_id = $2 WHERE id = $1")
+                        .bind(question_id)
+                        .bind(answer_id)
+                        .execute(&mut *$tx)
+                        .await
+                        .map_err(db)?;
+                    let changes = current
+                        .map(|id| EventKind::Unaccept { answer_id: id })
+                        .into_iter()
+                        .chain(answer_id.map(|id| EventKind::Accept { answer_id: id }));
+                    for kind in changes {
+                        let seq: i64 = sqlx::query_scalar(
+                            "UPDATE questions SET last_seq = last_seq + 1 WHERE id = $1 RETURNING last_seq",
+                        )
+                        .bind(question_id)
+                        .fetch_one(&mut *$tx)
+                        .await
+                        .map_err(db)?;
+                        let (EventKind::Accept { answer_id: id } | EventKind::Unaccept { answer_id: id }) = kind
+                        else {
+                            unreachable!("only acceptance changes here")
+                        };
+                        let topic = Topic::Question(question_id);
+                        sqlx::query(
+                            "INSERT INTO events (topic, seq, kind, ref_id, created_at) VALUES ($1, $2, $3, $4, $5)",
+                        )
+                        .bind(topic.to_string())
+                        .bind(seq)
+                        .bind(kind.name())
+                        .bind(id)
+                        .bind(created_at)
+                        .execute(&mut *$tx)
+                        .await
+                        .map_err(db)?;
+                        events.push(Event { topic, seq, kind });
+                    }
+                }
+                (events, answer_id)
+            }};
+        }
+        match self {
+            Self::Sqlite { writer, .. } => {
+                let mut tx = writer.begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
+                let outcome = body!(tx);
+                tx.commit().await.map_err(at_commit)?;
+                Ok(outcome)
+            }
+            Self::Postgres(pool, posts) => {
+                let mut tx = pool.begin().await.map_err(db)?;
+                // The question's row first, as every writer of its topic does: one lock order.
+                sqlx::query("SELECT 1 FROM questions WHERE id = $1 FOR UPDATE")
+                    .bind(question_id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db)?;
+                let outcome = body!(tx);
+                if let (false, Some(hook)) = (outcome.0.is_empty(), posts.hook()) {
+                    hook.before_commit(&mut tx, &outcome.0).await.map_err(db)?;
+                }
+                tx.commit().await.map_err(at_commit)?;
+                Ok(outcome)
+            }
+        }
+    }
+}
