@@ -100,6 +100,7 @@ mod tests {
             author: "a".into(),
             author_id: Some(Uuid::now_v7()),
             created_at: Utc::now(),
+            score: 0,
         };
         let frame = event(&Event { topic, seq: 4, kind: EventKind::Answer(answer.clone()) });
         match ServerMessage::decode(&frame).unwrap() {

@@ -8,6 +8,9 @@
  *     afterSeq: 3,                  // the last answer you already show (default 0: all)
  *     url: "wss://hub.example/ws",  // default: /ws on the page's own origin
  *     onAnswer(answer) {},          // {id, question_id, seq, body, author, created_at}
+ *     onScore(event) {},            // {post_kind, post_id, score}: the post's new absolute score
+ *     onAccept(answerId) {},        // the asker accepted this answer
+ *     onUnaccept(answerId) {},      // ... or withdrew it (an accept of another may follow)
  *     onStatus(status) {},          // "connecting" | "live" | "reconnecting" | "offline" | "stopped" | "closed"
  *     onSubscribed(answerCount) {}, // after every (re)subscribe
  *     onError(error) {},            // {code, message}: the server refused; the client stops
@@ -15,7 +18,7 @@
  *   watch.lastSeq;  // the highest seq delivered so far
  *   watch.close();
  *
- * Answers arrive in seq order, each exactly once: the client remembers the last seq it
+ * Events arrive in seq order, each exactly once: the client remembers the last seq it
  * delivered and, whenever the connection drops (server restart, network loss, close 1013
  * "too slow"), reconnects with exponential backoff and jitter and resubscribes with
  * after_seq, so the server replays exactly what was missed. See docs/web-client.md.
@@ -116,7 +119,10 @@
         call(opts.onAuth, null);
         return;
       }
-      if (!msg || String(msg.question_id || "").toLowerCase() !== questionId) return;
+      // Messages about the question: events carry only `topic`; older messages `question_id`.
+      if (!msg) return;
+      var about = msg.topic ? String(msg.topic).toLowerCase() : "question:" + String(msg.question_id || "").toLowerCase();
+      if (about !== "question:" + questionId) return;
       if (msg.type === "subscribed") {
         failures = 0;
         setStatus("live");
@@ -130,6 +136,11 @@
         if (typeof seq !== "number" || seq <= lastSeq) return;
         lastSeq = seq;
         call(opts.onAnswer, answer);
+      } else if (msg.type === "score" || msg.type === "accept" || msg.type === "unaccept") {
+        if (typeof msg.seq !== "number" || msg.seq <= lastSeq) return;
+        lastSeq = msg.seq;
+        if (msg.type === "score") call(opts.onScore, { post_kind: msg.post_kind, post_id: msg.post_id, score: msg.score });
+        else call(msg.type === "accept" ? opts.onAccept : opts.onUnaccept, msg.answer_id);
       } else if (msg.type !== "error" && msg.topic && typeof msg.seq === "number") {
         // An event kind this client does not know: skip it, but count its seq, so a resume
         // asks for what comes after it (docs/protocol.md).

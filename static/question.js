@@ -81,6 +81,16 @@
     li.className = "answer fresh";
     li.id = "answer-" + answer.seq;
     li.dataset.seq = String(answer.seq);
+    li.dataset.answerId = answer.id;
+    var mark = document.createElement("p");
+    mark.className = "accepted-mark";
+    mark.textContent = "\u2713 Accepted";
+    mark.hidden = true;
+    var score = document.createElement("span");
+    score.className = "score";
+    score.dataset.scoreFor = answer.id;
+    score.title = "Score";
+    score.textContent = String(scores.has(answer.id) ? scores.get(answer.id) : answer.score || 0);
     var body = document.createElement("div");
     body.className = "body";
     body.textContent = answer.body;
@@ -95,9 +105,43 @@
     var link = document.createElement("a");
     link.href = "#answer-" + answer.seq;
     link.textContent = "#" + answer.seq;
-    meta.append("answered by ", author, " · ", time, " · ", link);
-    li.append(body, meta);
+    meta.append(score, " · answered by ", author, " · ", time, " · ", link);
+    li.append(mark, body, meta);
+    markAccepted(li, answer.id === acceptedId);
     return li;
+  }
+
+  // The latest score per post and the accepted answer, from events: an answer still behind
+  // the banner is rendered with them when it is shown.
+  var scores = new Map();
+  var acceptedId = null;
+  list.querySelectorAll("li.accepted[data-answer-id]").forEach(function (li) {
+    acceptedId = li.dataset.answerId;
+  });
+
+  function markAccepted(li, accepted) {
+    li.classList.toggle("accepted", accepted);
+    var mark = li.querySelector(".accepted-mark");
+    if (mark) mark.hidden = !accepted;
+  }
+
+  function answerItem(id) {
+    return list.querySelector('li[data-answer-id="' + id + '"]');
+  }
+
+  // Score events carry the absolute score: showing the latest one shows the truth.
+  function showScore(postId, score) {
+    scores.set(postId, score);
+    document.querySelectorAll('[data-score-for="' + postId + '"]').forEach(function (el) {
+      el.textContent = String(score);
+    });
+  }
+
+  function showAccepted(answerId, accepted) {
+    if (accepted) acceptedId = answerId;
+    else if (acceptedId === answerId) acceptedId = null;
+    var li = answerItem(answerId);
+    if (li) markAccepted(li, accepted);
   }
 
   // Puts an answer in seq order, once.
@@ -147,8 +191,20 @@
   var watch = window.QaHubClient.watch({
     questionId: questionId,
     afterSeq: Number(root.dataset.lastSeq) || 0,
+    onScore: function (event) {
+      showScore(event.post_id, event.score);
+      root.dataset.lastSeq = String(watch.lastSeq);
+    },
+    onAccept: function (answerId) {
+      showAccepted(answerId, true);
+      root.dataset.lastSeq = String(watch.lastSeq);
+    },
+    onUnaccept: function (answerId) {
+      showAccepted(answerId, false);
+      root.dataset.lastSeq = String(watch.lastSeq);
+    },
     onAnswer: function (answer) {
-      root.dataset.lastSeq = String(answer.seq);
+      root.dataset.lastSeq = String(watch.lastSeq);
       updateCount(answer.seq);
       // Our own answer, already shown when the POST returned: nothing to announce.
       if (shown.has(answer.seq)) return;

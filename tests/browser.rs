@@ -630,8 +630,107 @@ async fn sign_up_ask_answer_log_out_log_in(backend: Backend) {
     assert_eq!(path_of(c).await, format!("/questions/{q}"), "back to the page that asked for a log-in");
 }
 
+/// Scores and the accepted mark follow the events in place, on a page that watches the
+/// question without reloading; an answer that arrives behind the banner shows them too.
+async fn scores_and_the_accepted_answer_update_in_place(backend: Backend) {
+    use crate::identity::{ISSUER, SECRET, jwt, now};
+    let app = crate::common::spawn_with(backend, |config| {
+        config.jwt_secret = Some(SECRET.into());
+        config.jwt_issuer = Some(ISSUER.into());
+    })
+    .await;
+    let user = |sub: &str| jwt(json!({"iss": ISSUER, "sub": sub, "name": sub, "exp": now() + 600}), SECRET);
+    let (asker, answerer, voter) = (user("asker"), user("answerer"), user("voter"));
+    let write = |method: reqwest::Method, path: String, token: &str, body: Value| {
+        app.http.request(method, app.url(&path)).bearer_auth(token).json(&body).send()
+    };
+    let res =
+        write(reqwest::Method::POST, "/api/questions".into(), &asker, json!({"title": TITLE, "body": "b"}))
+            .await
+            .unwrap();
+    let q = crate::common::id_of(&res.json::<Value>().await.unwrap());
+    let res =
+        write(reqwest::Method::POST, format!("/api/questions/{q}/answers"), &answerer, json!({"body": "a1"}))
+            .await
+            .unwrap();
+    let a1 = crate::common::id_of(&res.json::<Value>().await.unwrap());
+
+    let driver = Driver::start().await;
+    let Browser { client, _profile } = driver.browser(true).await;
+    client.goto(&app.url(&format!("/questions/{q}"))).await.unwrap();
+    until(&client, "the page is live", LIVE, |s| s.status.as_deref() == Some("live")).await;
+    let marks = |client: &Client| {
+        let client = client.clone();
+        async move {
+            let v = client
+                .execute(
+                    r#"return {
+                        question: document.querySelector('#question .score').textContent,
+                        answers: [...document.querySelectorAll('#answer-list li')].map(li => [
+                            li.querySelector('.score').textContent,
+                            li.classList.contains('accepted') && !li.querySelector('.accepted-mark').hidden,
+                        ]),
+                    };"#,
+                    vec![],
+                )
+                .await
+                .unwrap();
+            (v["question"].as_str().unwrap().to_owned(), v["answers"].clone())
+        }
+    };
+    assert_eq!(marks(&client).await, ("0".to_owned(), json!([["0", false]])));
+
+    for (path, token) in
+        [(format!("/api/answers/{a1}/vote"), &voter), (format!("/api/questions/{q}/vote"), &voter)]
+    {
+        let res = write(reqwest::Method::PUT, path, token, json!({"value": 1})).await.unwrap();
+        assert_eq!(res.status(), 200);
+    }
+    let res =
+        write(reqwest::Method::PUT, format!("/api/answers/{a1}/accept"), &asker, Value::Null).await.unwrap();
+    assert_eq!(res.status(), 200);
+    let expected = ("1".to_owned(), json!([["1", true]]));
+    eventually("the scores and the mark show", LIVE, || {
+        let (marks, expected) = (marks(&client), expected.clone());
+        async move { (marks.await == expected).then_some(()) }
+    })
+    .await;
+
+    // A second answer waits behind the banner; votes on it and the accept moving to it are
+    // shown when it is.
+    let res =
+        write(reqwest::Method::POST, format!("/api/questions/{q}/answers"), &voter, json!({"body": "a2"}))
+            .await
+            .unwrap();
+    let a2 = crate::common::id_of(&res.json::<Value>().await.unwrap());
+    let res = write(reqwest::Method::PUT, format!("/api/answers/{a2}/vote"), &answerer, json!({"value": -1}))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let res =
+        write(reqwest::Method::PUT, format!("/api/answers/{a2}/accept"), &asker, Value::Null).await.unwrap();
+    assert_eq!(res.status(), 200);
+    // Eight events: two answers, three votes, accept, then unaccept and accept.
+    until(&client, "the banner says 1 new answer, after the eighth event", LIVE, |s| {
+        s.banner.as_deref() == Some("1 new answer") && s.last_seq == 8
+    })
+    .await;
+    eventually("the accept mark left the first answer", LIVE, || {
+        let marks = marks(&client);
+        async move { (marks.await.1 == json!([["1", false]])).then_some(()) }
+    })
+    .await;
+    client.find(Locator::Css("#new-answers")).await.unwrap().click().await.unwrap();
+    eventually("the second answer shows its score and mark", LIVE, || {
+        let marks = marks(&client);
+        async move { (marks.await.1 == json!([["1", false], ["-1", true]])).then_some(()) }
+    })
+    .await;
+}
+
 on_both_backends!(
     sign_up_ask_answer_log_out_log_in,
+    scores_and_the_accepted_answer_update_in_place,
     banner_follows_new_answers,
     banner_on_an_earlier_page_goes_to_the_new_answers,
     two_pages_see_one_answer,

@@ -125,6 +125,12 @@ async fn votes_are_exact_and_announced_as_absolute_scores(backend: Backend) {
     let expected: Vec<_> = expected.iter().map(|(k, id, s)| ((*k).to_owned(), *id, *s)).collect();
     assert_eq!(got, expected);
 
+    // REST shows the same state, and the seq to resume from.
+    let question: Value = app.get(&format!("/api/questions/{q}")).await.json().await.unwrap();
+    assert_eq!((question["score"].as_i64(), question["last_seq"].as_i64()), (Some(1), Some(6)), "{question}");
+    let answers: Value = app.get(&format!("/api/questions/{q}/answers")).await.json().await.unwrap();
+    assert_eq!(answers["items"][0]["score"].as_i64(), Some(-2), "{answers}");
+
     // A client resuming from any seq in the middle reads the same events from the log.
     for from in 1..=5 {
         let mut ws = app.ws().await;
@@ -259,16 +265,22 @@ async fn the_asker_accepts_changes_and_withdraws(backend: Backend) {
         assert_eq!(status, 200, "{body}");
         assert_eq!(body, json!({"question_id": q, "accepted_answer_id": accepted}));
     }
+    let (_, body) = send(&app, reqwest::Method::PUT, &path(a1), Some(&asker), Value::Null).await;
+    assert_eq!(body["accepted_answer_id"], json!(a1));
+    let question: Value = app.get(&format!("/api/questions/{q}")).await.json().await.unwrap();
+    assert_eq!(question["accepted_answer_id"], json!(a1), "REST shows the accepted answer");
     let expected: Vec<(String, Uuid)> = [("accept", a1), ("unaccept", a1), ("accept", a2), ("unaccept", a2)]
         .iter()
         .map(|(k, a)| ((*k).to_owned(), *a))
         .collect();
     let got: Vec<_> = events(&mut live, &mut last, 4).await.iter().map(accept_of).collect();
     assert_eq!(got, expected);
+    let question: Value = app.get(&format!("/api/questions/{q}")).await.json().await.unwrap();
+    assert_eq!((&question["accepted_answer_id"], question["last_seq"].as_i64()), (&json!(a1), Some(7)));
     // The same from the log.
     let mut ws = app.ws().await;
     let mut seen = 2;
-    assert_eq!(subscribe(&mut ws, q, Some(2)).await, 6);
+    assert_eq!(subscribe(&mut ws, q, Some(2)).await, 7);
     let resumed: Vec<_> = events(&mut ws, &mut seen, 4).await.iter().map(accept_of).collect();
     assert_eq!(resumed, expected);
 }

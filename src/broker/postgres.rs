@@ -595,6 +595,7 @@ mod tests {
                 author: "a".into(),
                 author_id: Some(uuid::Uuid::now_v7()),
                 created_at: chrono::Utc::now(),
+                score: 0,
             }),
         };
         let small = event("short".into());

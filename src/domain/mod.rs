@@ -29,6 +29,12 @@ pub struct Question {
     pub created_at: DateTime<Utc>,
     /// How many answers the question has; also the highest answer `seq`.
     pub answer_count: i64,
+    /// The sum of its standing votes.
+    pub score: i64,
+    /// The answer the asker accepted, if any.
+    pub accepted_answer_id: Option<Uuid>,
+    /// The last seq of the question's topic: where a client that read this resumes.
+    pub last_seq: i64,
 }
 
 /// A stored answer.
@@ -43,6 +49,8 @@ pub struct Answer {
     /// The user who answered; `None` for anonymous posts.
     pub author_id: Option<Uuid>,
     pub created_at: DateTime<Utc>,
+    /// The sum of its standing votes.
+    pub score: i64,
 }
 
 /// A question to ask, already parsed: it cannot hold an empty or over-long field.

@@ -393,20 +393,26 @@ struct QuestionView {
     author: String,
     when: String,
     iso: String,
+    score: i64,
 }
 
 struct AnswerView {
+    id: Uuid,
     seq: i64,
     body: String,
     author: String,
     when: String,
     iso: String,
+    score: i64,
+    /// The asker accepted it.
+    accepted: bool,
 }
 
-impl From<Answer> for AnswerView {
-    fn from(a: Answer) -> Self {
+impl AnswerView {
+    fn of(a: Answer, accepted: Option<Uuid>) -> Self {
         let (when, iso) = when(a.created_at);
-        Self { seq: a.seq, body: a.body, author: a.author, when, iso }
+        let accepted = accepted == Some(a.id);
+        Self { id: a.id, seq: a.seq, body: a.body, author: a.author, when, iso, score: a.score, accepted }
     }
 }
 
@@ -417,7 +423,7 @@ struct QuestionPage {
     answers: Vec<AnswerView>,
     answer_count: i64,
     answers_word: &'static str,
-    /// The question's newest answer when the page was read: the script subscribes from here.
+    /// The question topic's last seq when the page was read: the script subscribes from here.
     last_seq: i64,
     /// This page's number (from 1), how many there are, and answers per page.
     page: i64,
@@ -554,8 +560,9 @@ async fn render_question(
             format!("This question's answers fill {pages} page{}.", if pages == 1 { "" } else { "s" }),
         ));
     }
-    // The script resumes from the question's newest answer, whichever page this is.
-    let last_seq = answer_count;
+    // The script resumes from the question topic's last event, whichever page this is.
+    let last_seq = question.last_seq;
+    let accepted = question.accepted_answer_id;
     let (when, iso) = when(question.created_at);
     Ok(QuestionPage {
         question: QuestionView {
@@ -565,8 +572,9 @@ async fn render_question(
             author: question.author,
             when,
             iso,
+            score: question.score,
         },
-        answers: answers.into_iter().map(Into::into).collect(),
+        answers: answers.into_iter().map(|a| AnswerView::of(a, accepted)).collect(),
         answer_count,
         answers_word: plural(answer_count),
         last_seq,

@@ -101,6 +101,7 @@ impl Job {
                 author: self.new.author.as_str().to_owned(),
                 author_id: self.new.author_id,
                 created_at: self.created_at,
+                score: 0,
             }),
         }
     }

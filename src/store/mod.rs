@@ -211,6 +211,9 @@ impl Store {
             author_id: new.author_id,
             created_at: now(),
             answer_count: 0,
+            score: 0,
+            accepted_answer_id: None,
+            last_seq: 0,
         };
         macro_rules! insert {
             ($tx:expr) => {{
@@ -261,7 +264,7 @@ impl Store {
     }
 
     pub async fn question(&self, id: Uuid) -> Result<Option<Question>, DomainError> {
-        const SQL: &str = "SELECT id, title, body, author, author_id, created_at, answer_count \
+        const SQL: &str = "SELECT id, title, body, author, author_id, created_at, answer_count, score, accepted_answer_id, last_seq \
                            FROM questions WHERE id = $1";
         let row: Option<QuestionRow> =
             with_reader!(self, pool => sqlx::query_as(SQL).bind(id).fetch_optional(pool).await)
@@ -276,7 +279,7 @@ impl Store {
         before: Option<Uuid>,
         limit: i64,
     ) -> Result<Page<Question, Uuid>, DomainError> {
-        const SQL: &str = "SELECT id, title, body, author, author_id, created_at, answer_count FROM questions \
+        const SQL: &str = "SELECT id, title, body, author, author_id, created_at, answer_count, score, accepted_answer_id, last_seq FROM questions \
                            WHERE ($1 IS NULL OR id < $1) ORDER BY id DESC LIMIT $2";
         let rows: Vec<QuestionRow> =
             with_reader!(self, pool => sqlx::query_as(SQL).bind(before).bind(limit + 1).fetch_all(pool).await)
@@ -302,7 +305,7 @@ impl Store {
         after_seq: i64,
         limit: i64,
     ) -> Result<Vec<Answer>, DomainError> {
-        const SQL: &str = "SELECT id, question_id, seq, body, author, author_id, created_at FROM answers \
+        const SQL: &str = "SELECT id, question_id, seq, body, author, author_id, created_at, score FROM answers \
                            WHERE question_id = $1 AND seq > $2 ORDER BY seq LIMIT $3";
         let rows: Vec<AnswerRow> = with_reader!(self, pool => sqlx::query_as(SQL)
             .bind(question_id)
@@ -316,8 +319,7 @@ impl Store {
 
     /// One answer by its id (what an Idempotency-Key replay returns).
     pub async fn answer(&self, id: Uuid) -> Result<Option<Answer>, DomainError> {
-        const SQL: &str =
-            "SELECT id, question_id, seq, body, author, author_id, created_at FROM answers WHERE id = $1";
+        const SQL: &str = "SELECT id, question_id, seq, body, author, author_id, created_at, score FROM answers WHERE id = $1";
         let row: Option<AnswerRow> =
             with_reader!(self, pool => sqlx::query_as(SQL).bind(id).fetch_optional(pool).await)
                 .map_err(db)?;

@@ -14,6 +14,9 @@ pub(super) struct QuestionRow {
     author_id: Option<Uuid>,
     created_at: DateTime<Utc>,
     answer_count: i64,
+    score: i64,
+    accepted_answer_id: Option<Uuid>,
+    last_seq: i64,
 }
 
 impl From<QuestionRow> for Question {
@@ -26,6 +29,9 @@ impl From<QuestionRow> for Question {
             author_id: r.author_id,
             created_at: r.created_at,
             answer_count: r.answer_count,
+            score: r.score,
+            accepted_answer_id: r.accepted_answer_id,
+            last_seq: r.last_seq,
         }
     }
 }
@@ -39,6 +45,7 @@ pub(super) struct AnswerRow {
     author: String,
     author_id: Option<Uuid>,
     created_at: DateTime<Utc>,
+    score: i64,
 }
 
 impl From<AnswerRow> for Answer {
@@ -51,6 +58,7 @@ impl From<AnswerRow> for Answer {
             author: r.author,
             author_id: r.author_id,
             created_at: r.created_at,
+            score: r.score,
         }
     }
 }
@@ -60,7 +68,7 @@ impl From<AnswerRow> for Answer {
 macro_rules! event_columns {
     () => {
         "e.topic, e.seq, e.kind, e.payload, e.ref_id, a.id AS answer_id, a.question_id, \
-         a.seq AS answer_seq, a.body, a.author, a.author_id, a.created_at"
+         a.seq AS answer_seq, a.body, a.author, a.author_id, a.created_at, a.score"
     };
 }
 pub(super) use event_columns;
@@ -80,6 +88,7 @@ pub(super) struct EventRow {
     author: Option<String>,
     author_id: Option<Uuid>,
     created_at: Option<DateTime<Utc>>,
+    score: Option<i64>,
 }
 
 impl EventRow {
@@ -101,6 +110,7 @@ impl EventRow {
                 author: self.author?,
                 author_id: self.author_id,
                 created_at: self.created_at?,
+                score: self.score.unwrap_or(0),
             }),
             ("accept", _) if let Some(answer_id) = self.ref_id => EventKind::Accept { answer_id },
             ("unaccept", _) if let Some(answer_id) = self.ref_id => EventKind::Unaccept { answer_id },

@@ -31,6 +31,13 @@ pub struct Question {
     pub created_at: DateTime<Utc>,
     /// How many answers the question has; also the highest answer `seq`.
     pub answer_count: i64,
+    /// The sum of its standing votes.
+    pub score: i64,
+    /// The answer the asker accepted; null when none is.
+    pub accepted_answer_id: Option<Uuid>,
+    /// The last seq of the question's topic (`question:{id}`): subscribe with this as
+    /// `after_seq` to get every change after what this response shows.
+    pub last_seq: i64,
 }
 
 impl From<domain::Question> for Question {
@@ -43,6 +50,9 @@ impl From<domain::Question> for Question {
             author_id: q.author_id,
             created_at: q.created_at,
             answer_count: q.answer_count,
+            score: q.score,
+            accepted_answer_id: q.accepted_answer_id,
+            last_seq: q.last_seq,
         }
     }
 }
@@ -60,6 +70,8 @@ pub struct Answer {
     /// The answerer's user id; null for anonymous posts.
     pub author_id: Option<Uuid>,
     pub created_at: DateTime<Utc>,
+    /// The sum of its standing votes.
+    pub score: i64,
 }
 
 impl From<domain::Answer> for Answer {
@@ -72,6 +84,7 @@ impl From<domain::Answer> for Answer {
             author: a.author,
             author_id: a.author_id,
             created_at: a.created_at,
+            score: a.score,
         }
     }
 }
