@@ -578,8 +578,99 @@ async fn the_socket_takes_a_token_in_an_auth_message(backend: Backend) {
     assert_eq!(ws.answers(1).await, vec![(q, 1)]);
 }
 
+/// Without JavaScript, voting and accepting are forms: they need the session and its CSRF
+/// token, write what the REST API writes, and return to the page they were sent from.
+async fn vote_and_accept_forms(backend: Backend) {
+    let app = hub(backend, |_| {}).await;
+    let (_, ann) = user_with_token(&app, "ann").await;
+    let (_, bob) = user_with_token(&app, "bob").await;
+    let q: Value = post(&app, "/api/questions", Some(&ann), json!({"title": "t", "body": "b"}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let q = id_of(&q);
+    let a: Value = post(&app, &format!("/api/questions/{q}/answers"), Some(&bob), json!({"body": "a"}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let a = id_of(&a);
+    let cookie = session_of(&log_in(&app, "ann", "correct horse").await);
+    let csrf = csrf_of(&app, &cookie).await;
+    let page = |cookie: String| {
+        let app = &app;
+        async move {
+            plain()
+                .get(app.url(&format!("/questions/{q}")))
+                .header("cookie", cookie)
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap()
+        }
+    };
+    let before = page(cookie.clone()).await;
+    assert!(before.contains("Accept this answer"), "the asker may accept");
+    assert!(!before.contains(r#"name="kind" value="question""#), "no vote on your own question");
+    assert!(before.contains(r#"name="kind" value="answer""#), "a vote on someone else's answer");
+
+    let form = |path: &str, body: String, cookie: Option<&str>| {
+        let mut req = plain()
+            .post(app.url(path))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body);
+        if let Some(cookie) = cookie {
+            req = req.header("cookie", cookie);
+        }
+        req.send()
+    };
+    let vote = format!("/questions/{q}/vote");
+    let back = format!("%2Fquestions%2F{q}%23answer-1");
+    // Refused: no session (to log in), no or a forged CSRF token; nothing changes.
+    let res = form(&vote, format!("kind=answer&post={a}&value=1&back={back}"), None).await.unwrap();
+    assert_eq!(res.status(), 303);
+    assert!(res.headers()["location"].to_str().unwrap().starts_with("/login?next="));
+    for csrf in ["", "forged"] {
+        let res =
+            form(&vote, format!("csrf={csrf}&kind=answer&post={a}&value=1"), Some(&cookie)).await.unwrap();
+        assert_eq!(res.status(), 403);
+    }
+    assert_eq!(app.db.count("SELECT count(*) FROM votes").await, 0);
+
+    let res = form(&vote, format!("csrf={csrf}&kind=answer&post={a}&value=1&back={back}"), Some(&cookie))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    assert_eq!(res.headers()["location"].to_str().unwrap(), format!("/questions/{q}#answer-1"));
+    // A return address off this question's page is not followed.
+    let res = form(
+        &format!("/questions/{q}/accept"),
+        format!("csrf={csrf}&answer={a}&accept=1&back=https%3A%2F%2Fevil.example%2F"),
+        Some(&cookie),
+    )
+    .await
+    .unwrap();
+    assert_eq!(res.status(), 303);
+    assert_eq!(res.headers()["location"].to_str().unwrap(), format!("/questions/{q}"));
+    let question: Value = app.get(&format!("/api/questions/{q}")).await.json().await.unwrap();
+    assert_eq!(question["accepted_answer_id"], json!(a));
+    let answers: Value = app.get(&format!("/api/questions/{q}/answers")).await.json().await.unwrap();
+    assert_eq!(answers["items"][0]["score"], 1);
+    let after = page(cookie.clone()).await;
+    assert!(after.contains(r#"aria-pressed="true""#), "the page shows the standing vote");
+    assert!(after.contains("Unaccept"), "and the accepted answer");
+    // Voting on your own post through the form is refused like over REST.
+    let res =
+        form(&vote, format!("csrf={csrf}&kind=question&post={q}&value=1"), Some(&cookie)).await.unwrap();
+    assert_eq!(res.status(), 403);
+}
+
 on_both_backends!(
     the_socket_takes_a_token_in_an_auth_message,
+    vote_and_accept_forms,
     writes_need_an_identity,
     a_service_token_posts_as_its_user,
     a_revoked_token_fails_on_another_node_at_once,

@@ -33,7 +33,9 @@ use super::{
     Context,
     auth::{self, Writer},
 };
-use crate::domain::{Answer, Body, DomainError, NewAnswer, NewQuestion, Question, Title};
+use crate::domain::{
+    Answer, Body, DomainError, NewAnswer, NewQuestion, PostKind, PostRef, Question, Title, Vote,
+};
 
 /// Scripts only from this origin; `connect-src 'self'` also covers this origin's `ws:`/`wss:`
 /// in CSP Level 3 browsers (checked in tests/browser.rs, where the page's socket must work).
@@ -67,8 +69,20 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/questions/{question_id}", web::get().to(question_page))
         .service(
             web::resource("/questions/{question_id}/answers")
-                .app_data(forms)
+                .app_data(forms.clone())
                 .route(web::post().to(answer))
+                .route(web::get().to(back_to_question)),
+        )
+        .service(
+            web::resource("/questions/{question_id}/vote")
+                .app_data(forms.clone())
+                .route(web::post().to(vote))
+                .route(web::get().to(back_to_question)),
+        )
+        .service(
+            web::resource("/questions/{question_id}/accept")
+                .app_data(forms)
+                .route(web::post().to(accept))
                 .route(web::get().to(back_to_question)),
         )
         .route("/static/{file}", web::get().to(asset))
@@ -198,6 +212,7 @@ pub(super) fn slow_down(wait: std::time::Duration, what: &str) -> PageError {
 pub struct Viewer {
     pub name: String,
     pub csrf: String,
+    pub user_id: Uuid,
 }
 
 /// The viewer behind the request's session cookie, if it is a live session.
@@ -205,7 +220,9 @@ pub(super) async fn viewer(ctx: &Context, req: &HttpRequest) -> Option<(Viewer, 
     let token = auth::session_cookie(req)?;
     let session = ctx.services().authenticate(&crate::domain::Credential::Session(token)).await.ok()?;
     let csrf = session.csrf_token?;
-    Some((Viewer { name: session.identity.name.as_str().to_owned(), csrf }, session.identity))
+    let viewer =
+        Viewer { name: session.identity.name.as_str().to_owned(), csrf, user_id: session.identity.user_id };
+    Some((viewer, session.identity))
 }
 
 /// A form's CSRF token against its session's, in constant time: 403 when they differ.
@@ -394,6 +411,9 @@ struct QuestionView {
     when: String,
     iso: String,
     score: i64,
+    /// The viewer's vote on it (1, -1, 0), and whether they may vote on it at all.
+    my_vote: i64,
+    votable: bool,
 }
 
 struct AnswerView {
@@ -406,13 +426,44 @@ struct AnswerView {
     score: i64,
     /// The asker accepted it.
     accepted: bool,
+    my_vote: i64,
+    votable: bool,
+}
+
+/// What the page's reader may do: vote (with their standing votes), accept (the asker).
+struct Reader {
+    user_id: Option<Uuid>,
+    votes: HashMap<Uuid, Vote>,
+}
+
+impl Reader {
+    fn vote_on(&self, post: Uuid) -> i64 {
+        self.votes.get(&post).map_or(0, |v| v.value())
+    }
+
+    /// Signed in, and not the post's author.
+    fn may_vote(&self, author: Option<Uuid>) -> bool {
+        self.user_id.is_some() && author != self.user_id
+    }
 }
 
 impl AnswerView {
-    fn of(a: Answer, accepted: Option<Uuid>) -> Self {
+    fn of(a: Answer, accepted: Option<Uuid>, reader: &Reader) -> Self {
         let (when, iso) = when(a.created_at);
         let accepted = accepted == Some(a.id);
-        Self { id: a.id, seq: a.seq, body: a.body, author: a.author, when, iso, score: a.score, accepted }
+        let (my_vote, votable) = (reader.vote_on(a.id), reader.may_vote(a.author_id));
+        Self {
+            id: a.id,
+            seq: a.seq,
+            body: a.body,
+            author: a.author,
+            when,
+            iso,
+            score: a.score,
+            accepted,
+            my_vote,
+            votable,
+        }
     }
 }
 
@@ -423,6 +474,8 @@ struct QuestionPage {
     answers: Vec<AnswerView>,
     answer_count: i64,
     answers_word: &'static str,
+    /// The viewer asked the question: they may accept an answer.
+    asker: bool,
     /// The question topic's last seq when the page was read: the script subscribes from here.
     last_seq: i64,
     /// This page's number (from 1), how many there are, and answers per page.
@@ -563,6 +616,13 @@ async fn render_question(
     // The script resumes from the question topic's last event, whichever page this is.
     let last_seq = question.last_seq;
     let accepted = question.accepted_answer_id;
+    let user_id = viewer.as_ref().map(|v| v.user_id);
+    let votes = match user_id {
+        Some(user) => ctx.services().votes_of(user, id).await?,
+        None => HashMap::new(),
+    };
+    let reader = Reader { user_id, votes };
+    let asker = user_id.is_some() && question.author_id == user_id;
     let (when, iso) = when(question.created_at);
     Ok(QuestionPage {
         question: QuestionView {
@@ -573,8 +633,11 @@ async fn render_question(
             when,
             iso,
             score: question.score,
+            my_vote: reader.vote_on(question.id),
+            votable: reader.may_vote(question.author_id),
         },
-        answers: answers.into_iter().map(|a| AnswerView::of(a, accepted)).collect(),
+        answers: answers.into_iter().map(|a| AnswerView::of(a, accepted, &reader)).collect(),
+        asker,
         answer_count,
         answers_word: plural(answer_count),
         last_seq,
@@ -625,6 +688,100 @@ async fn answer(
     };
     let answer = ctx.services().answer(id, NewAnswer { body, author, author_id }, None, None).await?;
     Ok(see_other(answer_location(id, answer.value.seq)))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct VoteForm {
+    #[serde(default)]
+    csrf: String,
+    /// `question` or `answer`.
+    kind: String,
+    post: Uuid,
+    /// 1, -1 or 0.
+    value: i64,
+    /// Where the form was (a path on this question's page), to come back to.
+    #[serde(default)]
+    back: String,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct AcceptForm {
+    #[serde(default)]
+    csrf: String,
+    answer: Uuid,
+    /// 1 accepts the answer, 0 withdraws it.
+    accept: u8,
+    #[serde(default)]
+    back: String,
+}
+
+/// Where a vote or accept form returns to: the page it was on, if that is a page of this
+/// question (anything else, an open redirect, is not followed).
+fn back_to(question: Uuid, back: &str) -> String {
+    let page = format!("/questions/{question}");
+    let rest = back.strip_prefix(&page).unwrap_or("/");
+    if rest.is_empty() || rest.starts_with('?') || rest.starts_with('#') {
+        format!("{page}{rest}")
+    } else {
+        page
+    }
+}
+
+/// The identity behind a vote or accept form (these need a person, also on a hub that takes
+/// anonymous posts); `Err` is the redirect to log in.
+async fn form_identity(
+    ctx: &Context,
+    req: &HttpRequest,
+    csrf: &str,
+    back: &str,
+) -> Result<Result<crate::domain::Identity, HttpResponse>, PageError> {
+    match viewer(ctx, req).await {
+        Some((viewer, identity)) => {
+            check_csrf(csrf, &viewer)?;
+            Ok(Ok(identity))
+        }
+        None => Ok(Err(see_other(super::accounts::login_url(back)))),
+    }
+}
+
+/// `POST /questions/{id}/vote` (form): the same vote as the REST API's, then back to the page.
+async fn vote(
+    ctx: web::Data<Context>,
+    req: HttpRequest,
+    form: web::Form<VoteForm>,
+) -> Result<HttpResponse, PageError> {
+    check_form_post(&req)?;
+    let id = question_id(&req)?;
+    let back = back_to(id, &form.back);
+    let voter = match form_identity(&ctx, &req, &form.csrf, &back).await? {
+        Ok(identity) => identity,
+        Err(to_login) => return Ok(to_login),
+    };
+    check_post_budget(&req, &super::auth::Writer::User(voter.clone()))?;
+    let kind = PostKind::parse(&form.kind).ok_or_else(|| {
+        PageError::new(StatusCode::BAD_REQUEST, "Bad form", "That is not something to vote on.")
+    })?;
+    let vote = Vote::parse(form.value)?;
+    ctx.services().vote(&voter, PostRef { kind, id: form.post }, vote).await?;
+    Ok(see_other(back))
+}
+
+/// `POST /questions/{id}/accept` (form): the asker accepts an answer or withdraws it.
+async fn accept(
+    ctx: web::Data<Context>,
+    req: HttpRequest,
+    form: web::Form<AcceptForm>,
+) -> Result<HttpResponse, PageError> {
+    check_form_post(&req)?;
+    let id = question_id(&req)?;
+    let back = back_to(id, &form.back);
+    let asker = match form_identity(&ctx, &req, &form.csrf, &back).await? {
+        Ok(identity) => identity,
+        Err(to_login) => return Ok(to_login),
+    };
+    check_post_budget(&req, &super::auth::Writer::User(asker.clone()))?;
+    ctx.services().accept(&asker, form.answer, form.accept == 1).await?;
+    Ok(see_other(back))
 }
 
 /// `GET /questions/{id}/answers`: the question page.

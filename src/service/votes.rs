@@ -1,5 +1,9 @@
 //! Voting on questions and answers.
 
+use std::collections::HashMap;
+
+use uuid::Uuid;
+
 use super::Services;
 use crate::domain::{DomainError, Identity, PostRef, Score, Vote};
 
@@ -28,5 +32,11 @@ impl Services {
         })
         .await
         .map_err(|e| DomainError::Internal(format!("vote task failed: {e}")))?
+    }
+
+    /// `user`'s standing votes on a question and its answers, by post id.
+    pub async fn votes_of(&self, user: Uuid, question_id: Uuid) -> Result<HashMap<Uuid, Vote>, DomainError> {
+        let votes = self.store.votes_of(user, question_id).await?;
+        Ok(votes.into_iter().map(|(post, value)| (post, Vote::from_value(value))).collect())
     }
 }

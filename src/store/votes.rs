@@ -159,3 +159,13 @@ impl Store {
 pub(super) fn score_payload(kind: PostKind, score: i64) -> String {
     serde_json::json!({"post_kind": kind.name(), "score": score}).to_string()
 }
+
+impl Store {
+    /// `user`'s standing votes on a question and its answers: (post id, +1 or -1).
+    pub async fn votes_of(&self, user: Uuid, question_id: Uuid) -> Result<Vec<(Uuid, i64)>, DomainError> {
+        const SQL: &str =
+            "SELECT post_id, CAST(value AS BIGINT) FROM votes WHERE user_id = $1 AND question_id = $2";
+        with_reader!(self, pool => sqlx::query_as(SQL).bind(user).bind(question_id).fetch_all(pool).await)
+            .map_err(db)
+    }
+}
