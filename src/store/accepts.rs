@@ -3,7 +3,7 @@
 
 use uuid::Uuid;
 
-use super::{Store, db, now};
+use super::{Store, commit_recorded, db, lock_question, now};
 use crate::domain::{DomainError, Event, EventKind, Topic};
 
 impl Store {
@@ -48,29 +48,20 @@ impl Store {
                         .into_iter()
                         .chain(answer_id.map(|id| EventKind::Accept { answer_id: id }));
                     for kind in changes {
-                        let seq: i64 = sqlx::query_scalar(
-                            "UPDATE questions SET last_seq = last_seq + 1 WHERE id = $1 RETURNING last_seq",
-                        )
-                        .bind(question_id)
-                        .fetch_one(&mut *$tx)
-                        .await
-                        .map_err(db)?;
-                        let (EventKind::Accept { answer_id: id } | EventKind::Unaccept { answer_id: id }) = kind
+                        let (EventKind::Accept { answer_id: id } | EventKind::Unaccept { answer_id: id }) =
+                            kind
                         else {
                             unreachable!("only acceptance changes here")
                         };
+                        let seq = record_question_event!(
+                            $tx,
+                            question_id,
+                            kind.name(),
+                            id,
+                            None::<String>,
+                            created_at
+                        );
                         let topic = Topic::Question(question_id);
-                        sqlx::query(
-                            "INSERT INTO events (topic, seq, kind, ref_id, created_at) VALUES ($1, $2, $3, $4, $5)",
-                        )
-                        .bind(topic.to_string())
-                        .bind(seq)
-                        .bind(kind.name())
-                        .bind(id)
-                        .bind(created_at)
-                        .execute(&mut *$tx)
-                        .await
-                        .map_err(db)?;
                         events.push(Event { topic, seq, kind });
                     }
                 }
@@ -86,17 +77,9 @@ impl Store {
             }
             Self::Postgres(pool, posts) => {
                 let mut tx = pool.begin().await.map_err(db)?;
-                // The question's row first, as every writer of its topic does: one lock order.
-                sqlx::query("SELECT 1 FROM questions WHERE id = $1 FOR UPDATE")
-                    .bind(question_id)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db)?;
+                lock_question(&mut tx, question_id).await?;
                 let outcome = body!(tx);
-                if let (false, Some(hook)) = (outcome.0.is_empty(), posts.hook()) {
-                    hook.before_commit(&mut tx, &outcome.0).await.map_err(db)?;
-                }
-                tx.commit().await.map_err(at_commit)?;
+                commit_recorded(tx, posts, &outcome.0).await?;
                 Ok(outcome)
             }
         }

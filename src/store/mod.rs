@@ -61,7 +61,33 @@ macro_rules! with_reader {
     };
 }
 
-// After the macro: the accounts', votes' and accepts' queries use it too.
+/// In the caller's transaction (SQLite's or Postgres', hence a macro): takes the question
+/// topic's next seq from its row and records an event under it; evaluates to the seq.
+macro_rules! record_question_event {
+    ($tx:expr, $question_id:expr, $kind:expr, $ref_id:expr, $payload:expr, $created_at:expr) => {{
+        let seq: i64 =
+            sqlx::query_scalar("UPDATE questions SET last_seq = last_seq + 1 WHERE id = $1 RETURNING last_seq")
+                .bind($question_id)
+                .fetch_one(&mut *$tx)
+                .await
+                .map_err(db)?;
+        sqlx::query(
+            "INSERT INTO events (topic, seq, kind, ref_id, payload, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(Topic::Question($question_id).to_string())
+        .bind(seq)
+        .bind($kind)
+        .bind($ref_id)
+        .bind($payload)
+        .bind($created_at)
+        .execute(&mut *$tx)
+        .await
+        .map_err(db)?;
+        seq
+    }};
+}
+
+// After the macros: the accounts', votes' and accepts' queries use them too.
 mod accepts;
 mod accounts;
 mod votes;
@@ -462,6 +488,31 @@ impl Store {
             }
         })
     }
+}
+
+/// Postgres: locks a question's row, which every writer of its topic locks first (one lock
+/// order, so writers cannot deadlock); false when there is no such question.
+async fn lock_question(tx: &mut sqlx::PgConnection, id: Uuid) -> Result<bool, DomainError> {
+    let found: Option<i32> = sqlx::query_scalar("SELECT 1 FROM questions WHERE id = $1 FOR UPDATE")
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db)?;
+    Ok(found.is_some())
+}
+
+/// Postgres: runs the broker's commit hook for the events the transaction recorded (so other
+/// nodes hear of them exactly when they commit), then commits.
+async fn commit_recorded(
+    mut tx: sqlx::Transaction<'_, sqlx::Postgres>,
+    posts: &group_commit::GroupCommit,
+    events: &[Event],
+) -> Result<(), DomainError> {
+    if let (false, Some(hook)) = (events.is_empty(), posts.hook()) {
+        hook.before_commit(&mut tx, events).await.map_err(db)?;
+    }
+    // A failed COMMIT leaves the outcome unknown: the caller must not be told to retry.
+    tx.commit().await.map_err(|e| DomainError::OutcomeUnknown(e.to_string()))
 }
 
 /// Maps a database failure to the domain's terms: unreachable is worth a retry, a unique key

@@ -6,7 +6,7 @@
 
 use uuid::Uuid;
 
-use super::{Store, db, now};
+use super::{Store, commit_recorded, db, lock_question, now};
 use crate::domain::{DomainError, Event, EventKind, PostKind, PostRef, Score, Topic, Vote};
 
 /// The post's question and author, if it exists.
@@ -97,27 +97,9 @@ impl Store {
                             .await
                             .map_err(db)?,
                     };
-                    // The question topic's next seq, and the event under it.
-                    let seq: i64 = sqlx::query_scalar(
-                        "UPDATE questions SET last_seq = last_seq + 1 WHERE id = $1 RETURNING last_seq",
-                    )
-                    .bind(question_id)
-                    .fetch_one(&mut *$tx)
-                    .await
-                    .map_err(db)?;
+                    let payload = Some(score_payload(post.kind, score));
+                    let seq = record_question_event!($tx, question_id, "score", post.id, payload, created_at);
                     let topic = Topic::Question(question_id);
-                    sqlx::query(
-                        "INSERT INTO events (topic, seq, kind, ref_id, payload, created_at) \
-                         VALUES ($1, $2, 'score', $3, $4, $5)",
-                    )
-                    .bind(topic.to_string())
-                    .bind(seq)
-                    .bind(post.id)
-                    .bind(score_payload(post.kind, score))
-                    .bind(created_at)
-                    .execute(&mut *$tx)
-                    .await
-                    .map_err(db)?;
                     (
                         Score { post, score, vote },
                         Some(Event { topic, seq, kind: EventKind::Score { post, score } }),
@@ -134,21 +116,11 @@ impl Store {
             }
             Self::Postgres(pool, posts) => {
                 let mut tx = pool.begin().await.map_err(db)?;
-                // The question's row first, as the answer batches lock it: one lock order.
-                let found: Option<i32> =
-                    sqlx::query_scalar("SELECT 1 FROM questions WHERE id = $1 FOR UPDATE")
-                        .bind(question_id)
-                        .fetch_optional(&mut *tx)
-                        .await
-                        .map_err(db)?;
-                if found.is_none() {
+                if !lock_question(&mut tx, question_id).await? {
                     return Err(post.not_found());
                 }
                 let outcome = body!(tx);
-                if let (Some(event), Some(hook)) = (&outcome.1, posts.hook()) {
-                    hook.before_commit(&mut tx, std::slice::from_ref(event)).await.map_err(db)?;
-                }
-                tx.commit().await.map_err(at_commit)?;
+                commit_recorded(tx, posts, outcome.1.as_slice()).await?;
                 Ok(outcome)
             }
         }
