@@ -4,7 +4,9 @@
 //!
 //! Each connection is one task that owns its socket. It is the only writer to that socket, so
 //! awaiting a slow peer here delays nobody else; the hub only ever `try_send`s into this
-//! task's bounded queue.
+//! task's bounded queue. actix-ws reads the peer's frames; what goes out is encoded here (an
+//! event's frame once for all its subscribers) and handed to actix-web by the response body
+//! `Frames`, through a small outbox shared with the task on the connection's worker thread.
 
 use std::{
     cell::RefCell,

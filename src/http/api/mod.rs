@@ -1,6 +1,6 @@
 //! The REST API: routes, extractor error mapping, and the generated OpenAPI document.
 //!
-//! Every failure leaves as [`crate::error::Error`], including the ones actix-web's extractors
+//! Every failure leaves as [`crate::http::error::Error`], including the ones actix-web's extractors
 //! raise (bad JSON, wrong content type, oversized body, bad path or query), so clients always
 //! get the same JSON error shape and never a 500 for their own mistakes.
 
