@@ -146,6 +146,74 @@ async fn every_subscriber_on_every_node_gets_each_answer_once_in_order() {
 /// An event small enough travels in the NOTIFY payload (no database read on the other nodes);
 /// one near the limit goes by reference and is read from the log. Both reach every subscriber
 /// on three nodes exactly once and in order.
+/// Votes and accepts go through the same commit hook as answers: a change made on one node
+/// reaches a subscriber on another, once, at the next seq.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn votes_and_accepts_reach_other_nodes() {
+    use crate::identity::{ISSUER, SECRET, jwt, now};
+    let db = TestDb::new(Backend::Postgres).await;
+    let with_jwt = |c: &mut qa_hub::Config, i: usize| {
+        tweak(c, i);
+        c.jwt_secret = Some(SECRET.into());
+        c.jwt_issuer = Some(ISSUER.into());
+    };
+    let b = start_on(db.shared(), |c| with_jwt(c, 1)).await;
+    let a = start_on(db, |c| with_jwt(c, 0)).await;
+    let user = |sub: &str| jwt(serde_json::json!({"iss": ISSUER, "sub": sub, "exp": now() + 600}), SECRET);
+    let (asker, answerer, voter) = (user("asker"), user("answerer"), user("voter"));
+    let send = |node: &TestApp, method: reqwest::Method, path: String, token: &str, body: Value| {
+        node.http.request(method, node.url(&path)).bearer_auth(token).json(&body).send()
+    };
+    let res = send(
+        &a,
+        reqwest::Method::POST,
+        "/api/questions".into(),
+        &asker,
+        serde_json::json!({"title": "t", "body": "b"}),
+    )
+    .await
+    .unwrap();
+    let q = crate::common::id_of(&res.json::<Value>().await.unwrap());
+    let mut ws = b.ws().await;
+    ws.subscribe(q, None).await;
+    let res = send(
+        &a,
+        reqwest::Method::POST,
+        format!("/api/questions/{q}/answers"),
+        &answerer,
+        serde_json::json!({"body": "a"}),
+    )
+    .await
+    .unwrap();
+    let answer = crate::common::id_of(&res.json::<Value>().await.unwrap());
+    assert_eq!(ws.answers(1).await, vec![(q, 1)]);
+
+    let res = send(
+        &a,
+        reqwest::Method::PUT,
+        format!("/api/answers/{answer}/vote"),
+        &voter,
+        serde_json::json!({"value": 1}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(res.status(), 200);
+    let res = send(&a, reqwest::Method::PUT, format!("/api/answers/{answer}/accept"), &asker, Value::Null)
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let score = ws.recv().await;
+    assert_eq!(
+        (score["type"].as_str(), score["seq"].as_i64(), score["score"].as_i64()),
+        (Some("score"), Some(2), Some(1)),
+        "{score}"
+    );
+    let accept = ws.recv().await;
+    assert_eq!((accept["type"].as_str(), accept["seq"].as_i64()), (Some("accept"), Some(3)), "{accept}");
+    assert_eq!(accept["answer_id"], serde_json::json!(answer));
+    stop_all(vec![a, b]).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn payload_and_reference_paths_both_deliver_exactly_once() {
     let nodes = cluster(3).await;
