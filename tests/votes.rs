@@ -285,8 +285,45 @@ async fn the_asker_accepts_changes_and_withdraws(backend: Backend) {
     assert_eq!(resumed, expected);
 }
 
+/// A flood of votes meets the same per-user budget as posts (429 with Retry-After), and a
+/// refused vote changes nothing.
+async fn votes_share_the_post_budget(backend: Backend) {
+    let app = spawn_with(backend, |config| {
+        config.anonymous_writes = false;
+        config.jwt_secret = Some(SECRET.into());
+        config.jwt_issuer = Some(ISSUER.into());
+        config.posts_per_minute = 3;
+    })
+    .await;
+    let (q, a) = thread(&app, &user("asker"), &user("answerer")).await;
+    let voter = user("voter");
+    let path = format!("/api/answers/{a}/vote");
+    for value in [1, -1, 1] {
+        assert_eq!(vote(&app, &voter, &path, value).await.0, 200);
+    }
+    let res =
+        app.http.put(app.url(&path)).bearer_auth(&voter).json(&json!({"value": -1})).send().await.unwrap();
+    assert_eq!(res.status(), 429);
+    assert!(res.headers().contains_key("retry-after"));
+    let (status, _) = send(
+        &app,
+        reqwest::Method::PUT,
+        &format!("/api/questions/{q}/vote"),
+        Some(&voter),
+        json!({"value": 1}),
+    )
+    .await;
+    assert_eq!(status, 429, "one budget for every post of the user");
+    assert_eq!(
+        app.db.count("SELECT COALESCE(SUM(value), 0) FROM votes").await,
+        1,
+        "the refused votes changed nothing"
+    );
+}
+
 on_both_backends!(
     the_asker_accepts_changes_and_withdraws,
+    votes_share_the_post_budget,
     votes_are_exact_and_announced_as_absolute_scores,
     who_may_vote,
     concurrent_votes_keep_the_score_exact,

@@ -83,9 +83,26 @@ impl Writer {
     /// Whose Idempotency-Keys and post budget these are.
     pub fn owner(&self, req: &HttpRequest) -> String {
         match self {
-            Self::User(identity) => format!("user:{}", identity.user_id),
+            Self::User(identity) => user_owner(identity.user_id),
             Self::Anonymous => format!("addr:{}", client_of(req).key()),
         }
+    }
+}
+
+/// Whose post budget (and Idempotency-Keys) a signed-in user's writes count against: posts,
+/// votes, accepts and new tokens share one budget.
+pub fn user_owner(user_id: Uuid) -> String {
+    format!("user:{user_id}")
+}
+
+/// The request's identity, for actions only a person can take (even with
+/// `--anonymous-writes`): `Unauthenticated` without one.
+pub async fn required_identity(ctx: &Context, req: &HttpRequest) -> Result<Identity, DomainError> {
+    match identify(ctx, req).await? {
+        Some(auth) => Ok(auth.identity),
+        None => Err(DomainError::unauthenticated(
+            "This needs an identity: log in, or send Authorization: Bearer.",
+        )),
     }
 }
 

@@ -261,6 +261,12 @@ fn check_post_budget(req: &HttpRequest, writer: &Writer) -> Result<(), PageError
     super::rate::check_post(req, &writer.owner(req)).map_err(|wait| slow_down(wait, "Too many posts."))
 }
 
+/// The same budget for a signed-in user's votes and accepts.
+fn check_user_budget(req: &HttpRequest, user: Uuid) -> Result<(), PageError> {
+    super::rate::check_post(req, &super::auth::user_owner(user))
+        .map_err(|wait| slow_down(wait, "Too many changes."))
+}
+
 pub(super) fn form_error(err: UrlencodedError) -> PageError {
     match err {
         UrlencodedError::Overflow { .. } => PageError::new(
@@ -757,7 +763,7 @@ async fn vote(
         Ok(identity) => identity,
         Err(to_login) => return Ok(to_login),
     };
-    check_post_budget(&req, &super::auth::Writer::User(voter.clone()))?;
+    check_user_budget(&req, voter.user_id)?;
     let kind = PostKind::parse(&form.kind).ok_or_else(|| {
         PageError::new(StatusCode::BAD_REQUEST, "Bad form", "That is not something to vote on.")
     })?;
@@ -779,7 +785,7 @@ async fn accept(
         Ok(identity) => identity,
         Err(to_login) => return Ok(to_login),
     };
-    check_post_budget(&req, &super::auth::Writer::User(asker.clone()))?;
+    check_user_budget(&req, asker.user_id)?;
     ctx.services().accept(&asker, form.answer, form.accept == 1).await?;
     Ok(see_other(back))
 }

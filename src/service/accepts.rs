@@ -17,10 +17,9 @@ impl Services {
         accept: bool,
     ) -> Result<(Uuid, Option<Uuid>), DomainError> {
         let answer = PostRef::answer(answer_id);
-        let question_id = self.store.post_owner(answer).await?.ok_or_else(|| answer.not_found())?.question_id;
-        let question = PostRef::question(question_id);
-        let owner = self.store.post_owner(question).await?.ok_or_else(|| question.not_found())?;
-        if owner.author_id != Some(asker.user_id) {
+        let owner = self.store.post_owner(answer).await?.ok_or_else(|| answer.not_found())?;
+        let question_id = owner.question_id;
+        if owner.asker_id != Some(asker.user_id) {
             return Err(DomainError::Forbidden {
                 code: "not_asker",
                 message: "Only the person who asked the question can accept an answer.".into(),

@@ -9,23 +9,28 @@ use uuid::Uuid;
 use super::{Store, commit_recorded, db, lock_question, now};
 use crate::domain::{DomainError, Event, EventKind, PostKind, PostRef, Score, Topic, Vote};
 
-/// The post's question and author, if it exists.
+/// Who wrote a post, and its question and who asked that, if it exists.
 pub struct PostOwner {
     pub question_id: Uuid,
     pub author_id: Option<Uuid>,
+    pub asker_id: Option<Uuid>,
 }
 
 impl Store {
-    /// Who wrote `post`, and under which question; `None` when it does not exist.
+    /// Who wrote `post`, under which question, and who asked it (one read); `None` when it
+    /// does not exist.
     pub async fn post_owner(&self, post: PostRef) -> Result<Option<PostOwner>, DomainError> {
         let sql = match post.kind {
-            PostKind::Question => "SELECT id, author_id FROM questions WHERE id = $1",
-            PostKind::Answer => "SELECT question_id, author_id FROM answers WHERE id = $1",
+            PostKind::Question => "SELECT id, author_id, author_id FROM questions WHERE id = $1",
+            PostKind::Answer => {
+                "SELECT a.question_id, a.author_id, q.author_id FROM answers a \
+                                 JOIN questions q ON q.id = a.question_id WHERE a.id = $1"
+            }
         };
-        let row: Option<(Uuid, Option<Uuid>)> =
+        let row: Option<(Uuid, Option<Uuid>, Option<Uuid>)> =
             with_reader!(self, pool => sqlx::query_as(sql).bind(post.id).fetch_optional(pool).await)
                 .map_err(db)?;
-        Ok(row.map(|(question_id, author_id)| PostOwner { question_id, author_id }))
+        Ok(row.map(|(question_id, author_id, asker_id)| PostOwner { question_id, author_id, asker_id }))
     }
 
     /// Sets `user`'s vote on `post` (of `question_id`) and returns the post's score. A change
@@ -52,22 +57,29 @@ impl Store {
                 .await
                 .map_err(db)?;
                 let old = Vote::from_value(old.unwrap_or(0));
+                // The score moves by the difference; the vote that already stands is only read.
                 let score_sql = match post.kind {
                     PostKind::Question => {
-                        "UPDATE questions SET score = score + $1 WHERE id = $2 RETURNING score"
+                        "UPDATE questions SET score = score + $2 WHERE id = $1 RETURNING score"
                     }
-                    PostKind::Answer => "UPDATE answers SET score = score + $1 WHERE id = $2 RETURNING score",
+                    PostKind::Answer => "UPDATE answers SET score = score + $2 WHERE id = $1 RETURNING score",
+                };
+                let read_sql = match post.kind {
+                    PostKind::Question => "SELECT score FROM questions WHERE id = $1",
+                    PostKind::Answer => "SELECT score FROM answers WHERE id = $1",
                 };
                 let delta = vote.value() - old.value();
-                let score: i64 = sqlx::query_scalar(score_sql)
-                    .bind(delta)
-                    .bind(post.id)
-                    .fetch_one(&mut *$tx)
-                    .await
-                    .map_err(db)?;
                 if delta == 0 {
+                    let score: i64 =
+                        sqlx::query_scalar(read_sql).bind(post.id).fetch_one(&mut *$tx).await.map_err(db)?;
                     (Score { post, score, vote }, None)
                 } else {
+                    let score: i64 = sqlx::query_scalar(score_sql)
+                        .bind(post.id)
+                        .bind(delta)
+                        .fetch_one(&mut *$tx)
+                        .await
+                        .map_err(db)?;
                     match (old, vote) {
                         (_, Vote::None) => {
                             sqlx::query("DELETE FROM votes WHERE user_id = $1 AND post_id = $2")

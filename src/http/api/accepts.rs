@@ -8,9 +8,8 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::tokens::caller;
 use crate::http::{
-    Context,
+    Context, auth,
     error::{Error, ErrorBody, Result},
     rate,
 };
@@ -24,8 +23,8 @@ pub struct Accepted {
 }
 
 async fn set(ctx: &Context, req: &HttpRequest, answer_id: Uuid, accept: bool) -> Result<web::Json<Accepted>> {
-    let asker = caller(ctx, req).await?;
-    rate::check_post(req, &format!("user:{}", asker.user_id)).map_err(Error::rate_limited)?;
+    let asker = auth::required_identity(ctx, req).await?;
+    rate::check_post(req, &auth::user_owner(asker.user_id)).map_err(Error::rate_limited)?;
     let (question_id, accepted_answer_id) = ctx.services().accept(&asker, answer_id, accept).await?;
     Ok(web::Json(Accepted { question_id, accepted_answer_id }))
 }

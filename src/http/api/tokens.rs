@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use super::JsonObject;
 use crate::{
-    domain::{self, DomainError, Identity},
+    domain,
     http::{
         Context, auth,
         error::{Error, ErrorBody, Result},
@@ -64,23 +64,13 @@ pub struct TokenList {
     items: Vec<Token>,
 }
 
-pub(super) async fn caller(ctx: &Context, req: &HttpRequest) -> Result<Identity> {
-    match auth::identify(ctx, req).await? {
-        Some(auth) => Ok(auth.identity),
-        None => Err(DomainError::unauthenticated(
-            "This needs an identity: log in, or send Authorization: Bearer.",
-        )
-        .into()),
-    }
-}
-
 /// Who the request's credential stands for.
 #[utoipa::path(get, path = "/api/me", tag = "identity", responses(
     (status = 200, description = "The caller", body = Me),
     (status = 401, description = "No identity, or an invalid one", body = ErrorBody),
 ), security(("bearer" = [])))]
 pub async fn me(ctx: web::Data<Context>, req: HttpRequest) -> Result<web::Json<Me>> {
-    let identity = caller(&ctx, &req).await?;
+    let identity = auth::required_identity(&ctx, &req).await?;
     Ok(web::Json(Me {
         id: identity.user_id,
         name: identity.name.into_inner(),
@@ -94,7 +84,7 @@ pub async fn me(ctx: web::Data<Context>, req: HttpRequest) -> Result<web::Json<M
     (status = 401, description = "No identity, or an invalid one", body = ErrorBody),
 ), security(("bearer" = [])))]
 pub async fn list(ctx: web::Data<Context>, req: HttpRequest) -> Result<web::Json<TokenList>> {
-    let identity = caller(&ctx, &req).await?;
+    let identity = auth::required_identity(&ctx, &req).await?;
     let items = ctx.services().tokens(identity.user_id).await?.into_iter().map(Into::into).collect();
     Ok(web::Json(TokenList { items }))
 }
@@ -111,10 +101,9 @@ pub async fn create(
     req: HttpRequest,
     JsonObject(new): JsonObject<NewToken>,
 ) -> Result<HttpResponse> {
-    let identity = caller(&ctx, &req).await?;
+    let identity = auth::required_identity(&ctx, &req).await?;
     // Each token is a row: creating them counts against the user's post budget.
-    let owner = auth::Writer::User(identity.clone()).owner(&req);
-    rate::check_post(&req, &owner).map_err(Error::rate_limited)?;
+    rate::check_post(&req, &auth::user_owner(identity.user_id)).map_err(Error::rate_limited)?;
     let (token, listed) = ctx.services().create_token(identity.user_id, &new.name).await?;
     Ok(HttpResponse::Created().json(CreatedToken { listed: listed.into(), token }))
 }
@@ -132,7 +121,7 @@ pub async fn revoke(
     req: HttpRequest,
     path: web::Path<Uuid>,
 ) -> Result<HttpResponse> {
-    let identity = caller(&ctx, &req).await?;
+    let identity = auth::required_identity(&ctx, &req).await?;
     ctx.services().revoke_token(identity.user_id, path.into_inner()).await?;
     Ok(HttpResponse::NoContent().finish())
 }

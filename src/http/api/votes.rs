@@ -9,11 +9,11 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::{JsonObject, tokens::caller};
+use super::JsonObject;
 use crate::{
     domain::{self, PostRef},
     http::{
-        Context,
+        Context, auth,
         error::{Error, ErrorBody, Result},
         rate,
     },
@@ -50,9 +50,9 @@ impl From<domain::Score> for VoteResult {
 }
 
 async fn vote(ctx: &Context, req: &HttpRequest, post: PostRef, value: i64) -> Result<web::Json<VoteResult>> {
-    let voter = caller(ctx, req).await?;
+    let voter = auth::required_identity(ctx, req).await?;
     let vote = domain::Vote::parse(value)?;
-    rate::check_post(req, &format!("user:{}", voter.user_id)).map_err(Error::rate_limited)?;
+    rate::check_post(req, &auth::user_owner(voter.user_id)).map_err(Error::rate_limited)?;
     Ok(web::Json(ctx.services().vote(&voter, post, vote).await?.into()))
 }
 
