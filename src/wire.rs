@@ -4,11 +4,14 @@
 //! `seq` at its top level; docs/protocol.md has the shapes.
 
 use bytestring::ByteString;
-use qa_hub_protocol::{Answer as WireAnswer, PostKind as WirePostKind, ServerMessage, encode};
+use qa_hub_protocol::{
+    Answer as WireAnswer, Comment as WireComment, Edit as WireEdit, PostId, PostKind as WirePostKind,
+    ServerMessage, encode,
+};
 
 pub use qa_hub_protocol::{ClientMessage, ErrorCode, ProtocolError, parse};
 
-use crate::domain::{Answer, Event, EventKind, Identity, PostKind, Topic, TopicHead};
+use crate::domain::{Answer, Event, EventKind, Identity, PostKind, PostRef, Topic, TopicHead};
 
 fn wire_answer(a: &Answer) -> WireAnswer {
     WireAnswer {
@@ -27,6 +30,10 @@ pub fn wire_post_kind(kind: PostKind) -> WirePostKind {
         PostKind::Question => WirePostKind::Question,
         PostKind::Answer => WirePostKind::Answer,
     }
+}
+
+fn wire_post(post: PostRef) -> PostId {
+    PostId { post_kind: wire_post_kind(post.kind), post_id: post.id }
 }
 
 /// The reply to an `auth` message that checked out.
@@ -56,6 +63,46 @@ pub fn event(event: &Event) -> ByteString {
         EventKind::Unaccept { answer_id } => {
             ServerMessage::Unaccept { topic, seq, answer_id: *answer_id }.encode().into()
         }
+        EventKind::Edit(r) => ServerMessage::Edit {
+            topic,
+            seq,
+            edit: WireEdit {
+                post_kind: wire_post_kind(r.post.kind),
+                post_id: r.post.id,
+                revision: r.revision,
+                title: r.title.clone(),
+                body: r.body.clone(),
+                editor: r.editor.clone(),
+                editor_id: r.editor_id,
+                edited_at: r.created_at,
+            },
+        }
+        .encode()
+        .into(),
+        EventKind::Delete { post } => {
+            ServerMessage::Delete { topic, seq, post: wire_post(*post) }.encode().into()
+        }
+        EventKind::Comment(c) => ServerMessage::Comment {
+            topic,
+            seq,
+            comment: WireComment {
+                id: c.id,
+                post_kind: wire_post_kind(c.post.kind),
+                post_id: c.post.id,
+                body: c.body.clone(),
+                author: c.author.clone(),
+                author_id: c.author_id,
+                created_at: c.created_at,
+            },
+        }
+        .encode()
+        .into(),
+        EventKind::CommentDelete { comment_id, post } => {
+            ServerMessage::CommentDelete { topic, seq, comment_id: *comment_id, post: wire_post(*post) }
+                .encode()
+                .into()
+        }
+        EventKind::Redacted => ServerMessage::Redacted { topic, seq }.encode().into(),
         // A kind this build does not model goes out under its own `type`, with its payload:
         // clients that do not know it skip it and count its seq.
         EventKind::Other { name, payload } => {
@@ -101,6 +148,8 @@ mod tests {
             author_id: Some(Uuid::now_v7()),
             created_at: Utc::now(),
             score: 0,
+            revision: 1,
+            edited_at: None,
         };
         let frame = event(&Event { topic, seq: 4, kind: EventKind::Answer(answer.clone()) });
         match ServerMessage::decode(&frame).unwrap() {

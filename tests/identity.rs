@@ -23,7 +23,7 @@ async fn hub(backend: Backend, tweak: impl FnOnce(&mut qa_hub::Config)) -> TestA
 
 /// Runs `qa-hub ARGS` on the test's database, with `stdin`; returns (exit status, the last
 /// line of stdout, stderr).
-async fn cli(db: &TestDb, args: &[&str], stdin: &str) -> (bool, String, String) {
+pub(crate) async fn cli(db: &TestDb, args: &[&str], stdin: &str) -> (bool, String, String) {
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_qa-hub"))
         .args(args)
         .env("DATABASE_URL", &db.url)

@@ -11,6 +11,7 @@ mod cluster;
 mod events;
 mod identity;
 mod load_faults;
+mod posts;
 mod rest;
 mod startup;
 mod tls;

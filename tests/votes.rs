@@ -13,7 +13,7 @@ use crate::{
     identity::{ISSUER, SECRET, jwt, now},
 };
 
-async fn hub(backend: Backend) -> TestApp {
+pub(crate) async fn hub(backend: Backend) -> TestApp {
     spawn_with(backend, |config| {
         config.anonymous_writes = false;
         config.jwt_secret = Some(SECRET.into());
@@ -23,11 +23,11 @@ async fn hub(backend: Backend) -> TestApp {
 }
 
 /// A host-signed token for user `sub`.
-fn user(sub: &str) -> String {
+pub(crate) fn user(sub: &str) -> String {
     jwt(json!({"iss": ISSUER, "sub": sub, "name": sub, "exp": now() + 600}), SECRET)
 }
 
-async fn send(
+pub(crate) async fn send(
     app: &TestApp,
     method: reqwest::Method,
     path: &str,
@@ -44,7 +44,7 @@ async fn send(
 }
 
 /// A question by `asker` with one answer by `answerer`: (question id, answer id).
-async fn thread(app: &TestApp, asker: &str, answerer: &str) -> (Uuid, Uuid) {
+pub(crate) async fn thread(app: &TestApp, asker: &str, answerer: &str) -> (Uuid, Uuid) {
     let (status, q) =
         send(app, reqwest::Method::POST, "/api/questions", Some(asker), json!({"title": "t", "body": "b"}))
             .await;
@@ -62,12 +62,12 @@ async fn thread(app: &TestApp, asker: &str, answerer: &str) -> (Uuid, Uuid) {
     (q, id_of(&a))
 }
 
-async fn vote(app: &TestApp, token: &str, path: &str, value: i64) -> (u16, Value) {
+pub(crate) async fn vote(app: &TestApp, token: &str, path: &str, value: i64) -> (u16, Value) {
     send(app, reqwest::Method::PUT, path, Some(token), json!({"value": value})).await
 }
 
 /// Subscribes to the question's topic; returns the topic's seq at that moment.
-async fn subscribe(ws: &mut WsClient, q: Uuid, after_seq: Option<i64>) -> i64 {
+pub(crate) async fn subscribe(ws: &mut WsClient, q: Uuid, after_seq: Option<i64>) -> i64 {
     let mut msg = json!({"type": "subscribe", "topic": format!("question:{q}")});
     if let Some(seq) = after_seq {
         msg["after_seq"] = json!(seq);
@@ -79,7 +79,7 @@ async fn subscribe(ws: &mut WsClient, q: Uuid, after_seq: Option<i64>) -> i64 {
 }
 
 /// The next `n` events of the socket (each checked to be the next seq after `last`).
-async fn events(ws: &mut WsClient, last: &mut i64, n: usize) -> Vec<Value> {
+pub(crate) async fn events(ws: &mut WsClient, last: &mut i64, n: usize) -> Vec<Value> {
     let mut got = Vec::with_capacity(n);
     while got.len() < n {
         let msg = ws.recv().await;

@@ -596,6 +596,8 @@ mod tests {
                 author_id: Some(uuid::Uuid::now_v7()),
                 created_at: chrono::Utc::now(),
                 score: 0,
+                revision: 1,
+                edited_at: None,
             }),
         };
         let small = event("short".into());

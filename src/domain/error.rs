@@ -20,6 +20,9 @@ pub enum DomainError {
     /// The identity may not do this.
     #[error("{message}")]
     Forbidden { code: &'static str, message: String },
+    /// The thing named existed but was deleted; `code` is stable (`answer_deleted`).
+    #[error("{message}")]
+    Gone { code: &'static str, message: String },
     /// The request conflicts with what exists (a handle taken, an Idempotency-Key reused for
     /// another request).
     #[error("{message}")]

@@ -7,7 +7,7 @@
 
 use uuid::Uuid;
 
-use super::{Answer, PostRef};
+use super::{Answer, Comment, PostRef, Revision};
 
 /// A stream of events with its own seq, named `question:{id}` on the wire and in the event
 /// log; `user:{id}` (a person's inbox) will follow, so code must not assume a question. The
@@ -27,6 +27,17 @@ pub enum EventKind {
     /// The asker withdrew the acceptance of this answer, or accepted another instead (wire
     /// type `unaccept`, just before that `accept`).
     Unaccept { answer_id: Uuid },
+    /// A post was edited (wire type `edit`): its new text and revision number.
+    Edit(Revision),
+    /// A post was deleted (wire type `delete`): a tombstone; clients remove what they show.
+    Delete { post: PostRef },
+    /// A comment was added to a post (wire type `comment`).
+    Comment(Comment),
+    /// A comment was deleted (wire type `comment-delete`).
+    CommentDelete { comment_id: Uuid, post: PostRef },
+    /// An event whose content was deleted after it was recorded (wire type `redacted`): it
+    /// keeps its seq, so a resume still counts it, and says nothing else.
+    Redacted,
     /// A kind this build does not model (recorded by a newer node, or by a test): carried by
     /// name with its JSON payload, if any, so clients see its seq.
     Other { name: String, payload: Option<String> },
@@ -40,6 +51,11 @@ impl EventKind {
             Self::Score { .. } => "score",
             Self::Accept { .. } => "accept",
             Self::Unaccept { .. } => "unaccept",
+            Self::Edit(_) => "edit",
+            Self::Delete { .. } => "delete",
+            Self::Comment(_) => "comment",
+            Self::CommentDelete { .. } => "comment-delete",
+            Self::Redacted => "redacted",
             Self::Other { name, .. } => name,
         }
     }

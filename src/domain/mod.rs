@@ -4,13 +4,15 @@
 
 mod error;
 mod event;
+mod post;
 mod text;
 mod user;
 mod vote;
 
 pub use error::DomainError;
 pub use event::{Event, EventKind, Topic, TopicHead};
-pub use text::{Body, Name, Title, limits};
+pub use post::{Comment, Edit, NewComment, Revision};
+pub use text::{Body, CommentText, Name, Title, limits};
 pub use user::{Credential, Handle, Identity, Password, Role, ServiceToken, User};
 pub use vote::{PostKind, PostRef, Score, Vote};
 
@@ -35,6 +37,9 @@ pub struct Question {
     pub accepted_answer_id: Option<Uuid>,
     /// The last seq of the question's topic: where a client that read this resumes.
     pub last_seq: i64,
+    /// 1 until its first edit.
+    pub revision: i64,
+    pub edited_at: Option<DateTime<Utc>>,
 }
 
 /// A stored answer.
@@ -51,6 +56,9 @@ pub struct Answer {
     pub created_at: DateTime<Utc>,
     /// The sum of its standing votes.
     pub score: i64,
+    /// 1 until its first edit.
+    pub revision: i64,
+    pub edited_at: Option<DateTime<Utc>>,
 }
 
 /// A question to ask, already parsed: it cannot hold an empty or over-long field.

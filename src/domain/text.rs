@@ -8,6 +8,7 @@ pub mod limits {
     pub const TITLE: usize = 300;
     pub const BODY: usize = 30_000;
     pub const AUTHOR: usize = 64;
+    pub const COMMENT: usize = 600;
 }
 
 /// Which characters a field refuses besides its length: every field refuses NUL and the
@@ -85,6 +86,10 @@ text_type!(
     /// A question's or an answer's text, kept as typed: 1 to 30,000 characters; of the control
     /// characters only tab and line breaks.
     Body, "body", limits::BODY, false
+);
+text_type!(
+    /// A comment on a post: one line, trimmed, 1 to 600 characters, no control characters.
+    CommentText, "body", limits::COMMENT, true
 );
 text_type!(
     /// Who wrote something: one line, trimmed, 1 to 64 characters, no control characters.

@@ -27,6 +27,9 @@ pub enum Error {
     /// 403: the request is understood and refused (a page from a site not allowed here).
     #[error("{message}")]
     Forbidden { code: &'static str, message: String },
+    /// 410: the thing named was deleted.
+    #[error("{message}")]
+    Gone { code: &'static str, message: String },
     /// 404: the thing named does not exist.
     #[error("{message}")]
     NotFound { code: &'static str, message: String },
@@ -82,6 +85,7 @@ impl From<DomainError> for Error {
                 Self::Unauthorized { realm: super::auth::REALM, code, message }
             }
             DomainError::Forbidden { code, message } => Self::Forbidden { code, message },
+            DomainError::Gone { code, message } => Self::Gone { code, message },
             // A key reused for another request is the client's mistake about its input.
             DomainError::Conflict { code: code @ "idempotency_key_reused", message } => {
                 Self::Unprocessable { code, message }
@@ -112,7 +116,7 @@ impl Error {
             Self::BadRequest { code, .. } | Self::NotFound { code, .. } | Self::Forbidden { code, .. } => {
                 code
             }
-            Self::Unprocessable { code, .. } | Self::Conflict { code, .. } => code,
+            Self::Unprocessable { code, .. } | Self::Conflict { code, .. } | Self::Gone { code, .. } => code,
             Self::Unauthorized { code, .. } => code,
             Self::OutcomeUnknown(_) => "outcome_unknown",
             Self::RequestTimeout(_) => "request_timeout",
@@ -154,6 +158,7 @@ impl ResponseError for Error {
             Self::Forbidden { .. } => StatusCode::FORBIDDEN,
             Self::Conflict { .. } => StatusCode::CONFLICT,
             Self::NotFound { .. } => StatusCode::NOT_FOUND,
+            Self::Gone { .. } => StatusCode::GONE,
             Self::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,

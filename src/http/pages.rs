@@ -132,6 +132,9 @@ impl From<DomainError> for PageError {
             DomainError::Forbidden { message, .. } => {
                 Self::new(StatusCode::FORBIDDEN, "Not allowed", capitalised(&message))
             }
+            DomainError::Gone { message, .. } => {
+                Self::new(StatusCode::GONE, "Deleted", capitalised(&message))
+            }
             DomainError::Conflict { message, .. } => {
                 Self::new(StatusCode::CONFLICT, "Not accepted", capitalised(&message))
             }

@@ -17,7 +17,7 @@ impl Services {
         accept: bool,
     ) -> Result<(Uuid, Option<Uuid>), DomainError> {
         let answer = PostRef::answer(answer_id);
-        let owner = self.store.post_owner(answer).await?.ok_or_else(|| answer.not_found())?;
+        let owner = self.live_post(answer).await?;
         let question_id = owner.question_id;
         if owner.asker_id != Some(asker.user_id) {
             return Err(DomainError::Forbidden {

@@ -3,8 +3,8 @@
 //! pages cannot drift apart. No HTTP types here: inputs arrive parsed into domain types,
 //! results and failures leave as domain types and [`DomainError`].
 //!
-//! One use case per file: [`questions`], [`answers`], [`votes`], [`accepts`], [`events`] (what sessions read to
-//! resume), [`auth`] (accounts, sessions, tokens) and [`idempotency`] (posts retried with an
+//! One use case per file: [`questions`], [`answers`], [`posts`] (edits, deletes, comments),
+//! [`votes`], [`accepts`], [`events`] (what sessions read to resume), [`auth`] (accounts, sessions, tokens) and [`idempotency`] (posts retried with an
 //! `Idempotency-Key`).
 
 mod accepts;
@@ -12,6 +12,7 @@ mod answers;
 pub mod auth;
 mod events;
 mod idempotency;
+mod posts;
 mod questions;
 mod votes;
 

@@ -13,7 +13,7 @@ impl Services {
     /// announced as a `score` event with the new absolute score; casting the vote that already
     /// stands changes nothing and announces nothing.
     pub async fn vote(&self, voter: &Identity, post: PostRef, vote: Vote) -> Result<Score, DomainError> {
-        let owner = self.store.post_owner(post).await?.ok_or_else(|| post.not_found())?;
+        let owner = self.live_post(post).await?;
         if owner.author_id == Some(voter.user_id) {
             return Err(DomainError::Forbidden {
                 code: "own_post",

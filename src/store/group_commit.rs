@@ -102,6 +102,8 @@ impl Job {
                 author_id: self.new.author_id,
                 created_at: self.created_at,
                 score: 0,
+                revision: 1,
+                edited_at: None,
             }),
         }
     }
@@ -296,7 +298,7 @@ async fn commit_postgres(
                  WITH ORDINALITY AS i(id, question_id, body, author, author_id, created_at, ord)), \
          counts AS (SELECT question_id, count(*) AS k FROM input GROUP BY question_id), \
          q AS (UPDATE questions SET answer_count = answer_count + counts.k, last_seq = last_seq + counts.k \
-               FROM counts WHERE questions.id = counts.question_id \
+               FROM counts WHERE questions.id = counts.question_id AND questions.deleted_at IS NULL \
                RETURNING questions.id, questions.answer_count, questions.last_seq), \
          numbered AS ( \
              SELECT i.*, \
@@ -386,7 +388,7 @@ async fn commit_sqlite(writer: &SqlitePool, jobs: &[Job]) -> Result<Vec<Option<E
     });
     qb.push(
         ") UPDATE questions SET answer_count = answer_count + c.k, last_seq = last_seq + c.k \
-         FROM c WHERE questions.id = c.id RETURNING questions.id, questions.answer_count, questions.last_seq",
+         FROM c WHERE questions.id = c.id AND questions.deleted_at IS NULL RETURNING questions.id, questions.answer_count, questions.last_seq",
     );
     // Unknown questions are simply absent: their posts write nothing.
     let counters: HashMap<Uuid, (i64, i64)> = qb

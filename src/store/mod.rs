@@ -24,7 +24,7 @@ use uuid::Uuid;
 
 pub use accounts::{IdempotencyRecord, Login, NewUser, SessionRecord};
 pub use group_commit::CommitHook;
-use rows::{AnswerRow, EventRow, QuestionRow, event_columns};
+use rows::{AnswerRow, EventRow, QuestionRow, event_columns, event_joins};
 pub use votes::PostOwner;
 
 use crate::domain::{
@@ -87,9 +87,56 @@ macro_rules! record_question_event {
     }};
 }
 
-// After the macros: the accounts', votes' and accepts' queries use them too.
+/// In the caller's transaction: records an Idempotency-Key as having stored `resource_id`
+/// (a key already recorded, by a concurrent retry, fails as a unique violation: `Conflict`).
+macro_rules! remember_key {
+    ($tx:expr, $key:expr, $resource_id:expr, $created_at:expr) => {{
+        let key: &$crate::domain::Idempotency = $key;
+        sqlx::query(
+            "INSERT INTO idempotency_keys (owner, key, fingerprint, resource_id, created_at) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(&key.owner)
+        .bind(&key.key)
+        .bind(&key.fingerprint[..])
+        .bind($resource_id)
+        .bind($created_at)
+        .execute(&mut *$tx)
+        .await
+        .map_err($crate::store::db)?;
+    }};
+}
+
+/// One write transaction on a question's topic, the same on both backends: `$body` runs in
+/// `$tx` (SQLite: the one writer, `BEGIN IMMEDIATE`; Postgres: the question's row locked
+/// first), and `$events` (from the body's outcome, bound to `$out`) go through the broker's
+/// commit hook on Postgres before COMMIT. Evaluates to the outcome; `?` in the body returns.
+macro_rules! question_tx {
+    ($store:expr, $question_id:expr, |$tx:ident| $body:block, |$out:ident| $events:expr) => {{
+        // A failed COMMIT leaves the outcome unknown: the caller must not be told to retry.
+        let at_commit = |e: sqlx::Error| $crate::domain::DomainError::OutcomeUnknown(e.to_string());
+        match $store {
+            $crate::store::Store::Sqlite { writer, .. } => {
+                let mut $tx = writer.begin_with("BEGIN IMMEDIATE").await.map_err($crate::store::db)?;
+                let $out = $body;
+                $tx.commit().await.map_err(at_commit)?;
+                $out
+            }
+            $crate::store::Store::Postgres(pool, posts) => {
+                let mut $tx = pool.begin().await.map_err($crate::store::db)?;
+                $crate::store::lock_question(&mut $tx, $question_id).await?;
+                let $out = $body;
+                $crate::store::commit_recorded($tx, posts, $events).await?;
+                $out
+            }
+        }
+    }};
+}
+
+// After the macros: these modules' queries use them too.
 mod accepts;
 mod accounts;
+mod posts;
 mod votes;
 
 impl Store {
@@ -240,6 +287,8 @@ impl Store {
             score: 0,
             accepted_answer_id: None,
             last_seq: 0,
+            revision: 1,
+            edited_at: None,
         };
         macro_rules! insert {
             ($tx:expr) => {{
@@ -257,18 +306,7 @@ impl Store {
                 .await
                 .map_err(db)?;
                 if let Some(key) = idempotency {
-                    sqlx::query(
-                        "INSERT INTO idempotency_keys (owner, key, fingerprint, resource_id, created_at) \
-                         VALUES ($1, $2, $3, $4, $5)",
-                    )
-                    .bind(&key.owner)
-                    .bind(&key.key)
-                    .bind(&key.fingerprint[..])
-                    .bind(question.id)
-                    .bind(question.created_at)
-                    .execute(&mut *$tx)
-                    .await
-                    .map_err(db)?;
+                    remember_key!($tx, key, question.id, question.created_at);
                 }
             }};
         }
@@ -290,8 +328,8 @@ impl Store {
     }
 
     pub async fn question(&self, id: Uuid) -> Result<Option<Question>, DomainError> {
-        const SQL: &str = "SELECT id, title, body, author, author_id, created_at, answer_count, score, accepted_answer_id, last_seq \
-                           FROM questions WHERE id = $1";
+        const SQL: &str = "SELECT id, title, body, author, author_id, created_at, answer_count - deleted_answers AS answer_count, score, accepted_answer_id, last_seq, revision, edited_at \
+                           FROM questions WHERE id = $1 AND deleted_at IS NULL";
         let row: Option<QuestionRow> =
             with_reader!(self, pool => sqlx::query_as(SQL).bind(id).fetch_optional(pool).await)
                 .map_err(db)?;
@@ -305,8 +343,8 @@ impl Store {
         before: Option<Uuid>,
         limit: i64,
     ) -> Result<Page<Question, Uuid>, DomainError> {
-        const SQL: &str = "SELECT id, title, body, author, author_id, created_at, answer_count, score, accepted_answer_id, last_seq FROM questions \
-                           WHERE ($1 IS NULL OR id < $1) ORDER BY id DESC LIMIT $2";
+        const SQL: &str = "SELECT id, title, body, author, author_id, created_at, answer_count - deleted_answers AS answer_count, score, accepted_answer_id, last_seq, revision, edited_at FROM questions \
+                           WHERE ($1 IS NULL OR id < $1) AND deleted_at IS NULL ORDER BY id DESC LIMIT $2";
         let rows: Vec<QuestionRow> =
             with_reader!(self, pool => sqlx::query_as(SQL).bind(before).bind(limit + 1).fetch_all(pool).await)
                 .map_err(db)?;
@@ -331,8 +369,8 @@ impl Store {
         after_seq: i64,
         limit: i64,
     ) -> Result<Vec<Answer>, DomainError> {
-        const SQL: &str = "SELECT id, question_id, seq, body, author, author_id, created_at, score FROM answers \
-                           WHERE question_id = $1 AND seq > $2 ORDER BY seq LIMIT $3";
+        const SQL: &str = "SELECT id, question_id, seq, body, author, author_id, created_at, score, revision, edited_at \
+                           FROM answers WHERE question_id = $1 AND seq > $2 AND deleted_at IS NULL ORDER BY seq LIMIT $3";
         let rows: Vec<AnswerRow> = with_reader!(self, pool => sqlx::query_as(SQL)
             .bind(question_id)
             .bind(after_seq)
@@ -345,7 +383,8 @@ impl Store {
 
     /// One answer by its id (what an Idempotency-Key replay returns).
     pub async fn answer(&self, id: Uuid) -> Result<Option<Answer>, DomainError> {
-        const SQL: &str = "SELECT id, question_id, seq, body, author, author_id, created_at, score FROM answers WHERE id = $1";
+        const SQL: &str = "SELECT id, question_id, seq, body, author, author_id, created_at, score, revision, edited_at \
+                           FROM answers WHERE id = $1 AND deleted_at IS NULL";
         let row: Option<AnswerRow> =
             with_reader!(self, pool => sqlx::query_as(SQL).bind(id).fetch_optional(pool).await)
                 .map_err(db)?;
@@ -356,7 +395,7 @@ impl Store {
     pub async fn topic_head(&self, topic: Topic) -> Result<Option<TopicHead>, DomainError> {
         let row: Option<(i64, Option<i64>)> = match topic {
             Topic::Question(id) => {
-                const SQL: &str = "SELECT last_seq, answer_count FROM questions WHERE id = $1";
+                const SQL: &str = "SELECT last_seq, answer_count - deleted_answers FROM questions WHERE id = $1 AND deleted_at IS NULL";
                 with_reader!(self, pool => sqlx::query_as(SQL).bind(id).fetch_optional(pool).await)
             }
             // No other kind of topic exists yet.
@@ -377,8 +416,9 @@ impl Store {
         const SQL: &str = concat!(
             "SELECT ",
             event_columns!(),
-            " FROM events e LEFT JOIN answers a ON a.id = e.ref_id \
-              WHERE e.topic = $1 AND e.seq > $2 AND e.seq <= $3 ORDER BY e.seq LIMIT $4"
+            " FROM events e",
+            event_joins!(),
+            "WHERE e.topic = $1 AND e.seq > $2 AND e.seq <= $3 ORDER BY e.seq LIMIT $4"
         );
         let rows: Vec<EventRow> = with_reader!(self, pool => sqlx::query_as(SQL)
             .bind(topic.to_string())
@@ -409,8 +449,9 @@ impl Store {
                     " FROM unnest($1::uuid[], $2::bigint[]) AS w(question_id, after_seq) \
                       JOIN questions q ON q.id = w.question_id \
                       JOIN events e ON e.topic = 'question:' || w.question_id::text \
-                                   AND e.seq > GREATEST(w.after_seq, q.last_seq - $3) \
-                      LEFT JOIN answers a ON a.id = e.ref_id ORDER BY e.topic, e.seq"
+                                   AND e.seq > GREATEST(w.after_seq, q.last_seq - $3)",
+                    event_joins!(),
+                    "ORDER BY e.topic, e.seq"
                 );
                 let rows: Vec<EventRow> = sqlx::query_as(SQL)
                     .bind(&questions)
@@ -444,8 +485,9 @@ impl Store {
                     "SELECT ",
                     event_columns!(),
                     " FROM unnest($1::text[], $2::bigint[]) AS w(topic, seq) \
-                      JOIN events e ON e.topic = w.topic AND e.seq = w.seq \
-                      LEFT JOIN answers a ON a.id = e.ref_id ORDER BY e.topic, e.seq"
+                      JOIN events e ON e.topic = w.topic AND e.seq = w.seq",
+                    event_joins!(),
+                    "ORDER BY e.topic, e.seq"
                 );
                 let rows: Vec<EventRow> =
                     sqlx::query_as(SQL).bind(&names).bind(&seqs).fetch_all(pool).await.map_err(db)?;

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::domain::{Answer, Event, EventKind, PostKind, PostRef, Question, Topic};
+use crate::domain::{Answer, Comment, Event, EventKind, PostKind, PostRef, Question, Revision, Topic};
 
 #[derive(sqlx::FromRow)]
 pub(super) struct QuestionRow {
@@ -17,6 +17,8 @@ pub(super) struct QuestionRow {
     score: i64,
     accepted_answer_id: Option<Uuid>,
     last_seq: i64,
+    revision: i64,
+    edited_at: Option<DateTime<Utc>>,
 }
 
 impl From<QuestionRow> for Question {
@@ -32,6 +34,8 @@ impl From<QuestionRow> for Question {
             score: r.score,
             accepted_answer_id: r.accepted_answer_id,
             last_seq: r.last_seq,
+            revision: r.revision,
+            edited_at: r.edited_at,
         }
     }
 }
@@ -46,6 +50,8 @@ pub(super) struct AnswerRow {
     author_id: Option<Uuid>,
     created_at: DateTime<Utc>,
     score: i64,
+    revision: i64,
+    edited_at: Option<DateTime<Utc>>,
 }
 
 impl From<AnswerRow> for Answer {
@@ -59,21 +65,39 @@ impl From<AnswerRow> for Answer {
             author_id: r.author_id,
             created_at: r.created_at,
             score: r.score,
+            revision: r.revision,
+            edited_at: r.edited_at,
         }
     }
 }
 
-/// The columns every event read selects (`events e LEFT JOIN answers a ON a.id = e.ref_id`):
-/// the event, and the answer it refers to, if any. A macro, so queries stay `&'static str`.
+/// The columns every event read selects: the event, and the row it refers to by `ref_id`, if
+/// any (an answer, a revision or a comment: see [`event_joins`]). A macro, so queries stay
+/// `&'static str`.
 macro_rules! event_columns {
     () => {
         "e.topic, e.seq, e.kind, e.payload, e.ref_id, a.id AS answer_id, a.question_id, \
-         a.seq AS answer_seq, a.body, a.author, a.author_id, a.created_at, a.score"
+         a.seq AS answer_seq, a.body, a.author, a.author_id, a.created_at, a.score, a.revision, a.edited_at, \
+         r.post_id AS r_post_id, r.post_kind AS r_post_kind, r.question_id AS r_question_id, \
+         r.revision AS r_revision, r.title AS r_title, r.body AS r_body, r.editor AS r_editor, \
+         r.editor_id AS r_editor_id, r.created_at AS r_created_at, \
+         c.question_id AS c_question_id, c.post_id AS c_post_id, c.post_kind AS c_post_kind, \
+         c.body AS c_body, c.author AS c_author, c.author_id AS c_author_id, c.created_at AS c_created_at"
     };
 }
 pub(super) use event_columns;
 
-/// An event joined to the row it describes (`LEFT JOIN answers a ON a.id = e.ref_id`).
+/// The joins [`event_columns`] reads from, after `events e`: each is a primary-key probe, and
+/// at most one of them finds a row.
+macro_rules! event_joins {
+    () => {
+        " LEFT JOIN answers a ON a.id = e.ref_id LEFT JOIN revisions r ON r.id = e.ref_id \
+          LEFT JOIN comments c ON c.id = e.ref_id "
+    };
+}
+pub(super) use event_joins;
+
+/// An event joined to the row it describes (see [`event_columns`]).
 #[derive(sqlx::FromRow)]
 pub(super) struct EventRow {
     topic: String,
@@ -89,6 +113,24 @@ pub(super) struct EventRow {
     author_id: Option<Uuid>,
     created_at: Option<DateTime<Utc>>,
     score: Option<i64>,
+    revision: Option<i64>,
+    edited_at: Option<DateTime<Utc>>,
+    r_post_id: Option<Uuid>,
+    r_post_kind: Option<String>,
+    r_question_id: Option<Uuid>,
+    r_revision: Option<i64>,
+    r_title: Option<String>,
+    r_body: Option<String>,
+    r_editor: Option<String>,
+    r_editor_id: Option<Uuid>,
+    r_created_at: Option<DateTime<Utc>>,
+    c_question_id: Option<Uuid>,
+    c_post_id: Option<Uuid>,
+    c_post_kind: Option<String>,
+    c_body: Option<String>,
+    c_author: Option<String>,
+    c_author_id: Option<Uuid>,
+    c_created_at: Option<DateTime<Utc>>,
 }
 
 impl EventRow {
@@ -111,9 +153,20 @@ impl EventRow {
                 author_id: self.author_id,
                 created_at: self.created_at?,
                 score: self.score.unwrap_or(0),
+                revision: self.revision.unwrap_or(1),
+                edited_at: self.edited_at,
             }),
             ("accept", _) if let Some(answer_id) = self.ref_id => EventKind::Accept { answer_id },
             ("unaccept", _) if let Some(answer_id) = self.ref_id => EventKind::Unaccept { answer_id },
+            ("redacted", _) => EventKind::Redacted,
+            ("edit", _) if let Some(revision) = self.revision_row() => EventKind::Edit(revision),
+            ("comment", _) if let Some(comment) = self.comment_row() => EventKind::Comment(comment),
+            ("comment-delete", _) if let Some(comment) = self.comment_row() => {
+                EventKind::CommentDelete { comment_id: comment.id, post: comment.post }
+            }
+            ("delete", _) if let Some(post) = post_of(self.ref_id, self.payload.as_deref()) => {
+                EventKind::Delete { post }
+            }
             // Unreadable, it still goes out (as an unknown kind), so its seq is not a gap.
             ("score", _) => match score_of(self.ref_id, self.payload.as_deref()) {
                 Some((post, score)) => EventKind::Score { post, score },
@@ -125,6 +178,42 @@ impl EventRow {
         };
         Some(Event { topic, seq: self.seq, kind })
     }
+}
+
+impl EventRow {
+    fn revision_row(&self) -> Option<Revision> {
+        let kind = PostKind::parse(self.r_post_kind.as_deref()?)?;
+        Some(Revision {
+            post: PostRef { kind, id: self.r_post_id? },
+            question_id: self.r_question_id?,
+            revision: self.r_revision?,
+            title: self.r_title.clone(),
+            body: self.r_body.clone()?,
+            editor: self.r_editor.clone()?,
+            editor_id: self.r_editor_id,
+            created_at: self.r_created_at?,
+        })
+    }
+
+    fn comment_row(&self) -> Option<Comment> {
+        let kind = PostKind::parse(self.c_post_kind.as_deref()?)?;
+        Some(Comment {
+            id: self.ref_id?,
+            question_id: self.c_question_id?,
+            post: PostRef { kind, id: self.c_post_id? },
+            body: self.c_body.clone()?,
+            author: self.c_author.clone()?,
+            author_id: self.c_author_id,
+            created_at: self.c_created_at?,
+        })
+    }
+}
+
+/// A delete event's post, from its `ref_id` and payload.
+fn post_of(ref_id: Option<Uuid>, payload: Option<&str>) -> Option<PostRef> {
+    let payload: serde_json::Value = serde_json::from_str(payload?).ok()?;
+    let kind = PostKind::parse(payload.get("post_kind")?.as_str()?)?;
+    Some(PostRef { kind, id: ref_id? })
 }
 
 /// A score event's post and score, from its `ref_id` and payload.

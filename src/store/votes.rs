@@ -14,6 +14,8 @@ pub struct PostOwner {
     pub question_id: Uuid,
     pub author_id: Option<Uuid>,
     pub asker_id: Option<Uuid>,
+    /// The post, or its question, was deleted.
+    pub deleted: bool,
 }
 
 impl Store {
@@ -21,16 +23,24 @@ impl Store {
     /// does not exist.
     pub async fn post_owner(&self, post: PostRef) -> Result<Option<PostOwner>, DomainError> {
         let sql = match post.kind {
-            PostKind::Question => "SELECT id, author_id, author_id FROM questions WHERE id = $1",
+            PostKind::Question => {
+                "SELECT id, author_id, author_id, deleted_at IS NOT NULL FROM questions WHERE id = $1"
+            }
             PostKind::Answer => {
-                "SELECT a.question_id, a.author_id, q.author_id FROM answers a \
-                                 JOIN questions q ON q.id = a.question_id WHERE a.id = $1"
+                "SELECT a.question_id, a.author_id, q.author_id, \
+                 a.deleted_at IS NOT NULL OR q.deleted_at IS NOT NULL FROM answers a \
+                 JOIN questions q ON q.id = a.question_id WHERE a.id = $1"
             }
         };
-        let row: Option<(Uuid, Option<Uuid>, Option<Uuid>)> =
+        let row: Option<(Uuid, Option<Uuid>, Option<Uuid>, bool)> =
             with_reader!(self, pool => sqlx::query_as(sql).bind(post.id).fetch_optional(pool).await)
                 .map_err(db)?;
-        Ok(row.map(|(question_id, author_id, asker_id)| PostOwner { question_id, author_id, asker_id }))
+        Ok(row.map(|(question_id, author_id, asker_id, deleted)| PostOwner {
+            question_id,
+            author_id,
+            asker_id,
+            deleted,
+        }))
     }
 
     /// Sets `user`'s vote on `post` (of `question_id`) and returns the post's score. A change

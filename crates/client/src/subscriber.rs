@@ -242,6 +242,11 @@ impl Subscriber {
             | ServerMessage::Score { .. }
             | ServerMessage::Accept { .. }
             | ServerMessage::Unaccept { .. }
+            | ServerMessage::Edit { .. }
+            | ServerMessage::Delete { .. }
+            | ServerMessage::Comment { .. }
+            | ServerMessage::CommentDelete { .. }
+            | ServerMessage::Redacted { .. }
             | ServerMessage::UnknownEvent { .. } => {
                 let (topic, seq) = message.event()?;
                 let watched = self.topics.iter_mut().find(|w| w.topic == topic)?;
@@ -253,7 +258,8 @@ impl Subscriber {
                     }
                     _ => watched.last = Some(seq),
                 }
-                if matches!(message, ServerMessage::UnknownEvent { .. }) {
+                // Counted, but there is nothing to show.
+                if matches!(message, ServerMessage::UnknownEvent { .. } | ServerMessage::Redacted { .. }) {
                     return None;
                 }
             }

@@ -44,11 +44,13 @@
 mod answer;
 mod client;
 mod error;
+mod post;
 mod server;
 mod topic;
 
 pub use answer::Answer;
 pub use client::{ClientMessage, parse};
 pub use error::{ErrorCode, ProtocolError};
+pub use post::{Comment, Edit, PostId};
 pub use server::{DecodeError, PostKind, ServerMessage, encode};
 pub use topic::{Topic, TopicError};

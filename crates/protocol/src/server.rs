@@ -7,7 +7,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer, de::DeserializeOwn
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::{Answer, ErrorCode, ProtocolError, Topic};
+use crate::{Answer, Comment, Edit, ErrorCode, PostId, ProtocolError, Topic};
 
 /// A message from the server, as a client decodes it.
 ///
@@ -30,6 +30,17 @@ pub enum ServerMessage {
     /// The asker withdrew the acceptance of this answer (or accepted another: its `accept`
     /// follows at the next seq).
     Unaccept { topic: Topic, seq: i64, answer_id: Uuid },
+    /// A post was edited: its whole new text and revision number.
+    Edit { topic: Topic, seq: i64, edit: Edit },
+    /// A post was deleted: remove it (and, for an answer, its comments) from what is shown.
+    Delete { topic: Topic, seq: i64, post: PostId },
+    /// A comment was added.
+    Comment { topic: Topic, seq: i64, comment: Comment },
+    /// A comment was deleted: remove it.
+    CommentDelete { topic: Topic, seq: i64, comment_id: Uuid, post: PostId },
+    /// An event whose content was deleted after it happened (sent on resume): count its seq,
+    /// nothing else.
+    Redacted { topic: Topic, seq: i64 },
     /// The unsubscribe took effect; nothing more arrives for the topic. `seq` is the last seq
     /// sent on the topic to this connection (absent from servers that predate topics).
     Unsubscribed { topic: Topic, seq: Option<i64> },
@@ -57,6 +68,11 @@ impl ServerMessage {
             | ServerMessage::Score { topic, .. }
             | ServerMessage::Accept { topic, .. }
             | ServerMessage::Unaccept { topic, .. }
+            | ServerMessage::Edit { topic, .. }
+            | ServerMessage::Delete { topic, .. }
+            | ServerMessage::Comment { topic, .. }
+            | ServerMessage::CommentDelete { topic, .. }
+            | ServerMessage::Redacted { topic, .. }
             | ServerMessage::Unsubscribed { topic, .. }
             | ServerMessage::UnknownEvent { topic, .. } => Some(topic),
             ServerMessage::Error(err) => err.topic.as_ref(),
@@ -72,6 +88,11 @@ impl ServerMessage {
             | ServerMessage::Score { topic, seq, .. }
             | ServerMessage::Accept { topic, seq, .. }
             | ServerMessage::Unaccept { topic, seq, .. }
+            | ServerMessage::Edit { topic, seq, .. }
+            | ServerMessage::Delete { topic, seq, .. }
+            | ServerMessage::Comment { topic, seq, .. }
+            | ServerMessage::CommentDelete { topic, seq, .. }
+            | ServerMessage::Redacted { topic, seq }
             | ServerMessage::UnknownEvent { topic, seq, .. } => Some((*topic, *seq)),
             _ => None,
         }
@@ -101,6 +122,13 @@ impl ServerMessage {
             }
             ServerMessage::Unaccept { topic, seq, answer_id } => {
                 encode::wire(&Wire::Unaccept { topic, seq: *seq, answer_id: *answer_id })
+            }
+            ServerMessage::Edit { .. }
+            | ServerMessage::Delete { .. }
+            | ServerMessage::Comment { .. }
+            | ServerMessage::CommentDelete { .. }
+            | ServerMessage::Redacted { .. } => {
+                serde_json::to_string(self).expect("server messages always serialise")
             }
             ServerMessage::Error(err) => encode::error(err),
             ServerMessage::Authenticated { user_id, name } => encode::authenticated(*user_id, name),
@@ -153,6 +181,22 @@ impl Serialize for ServerMessage {
             }
             ServerMessage::Unaccept { topic, seq, answer_id } => {
                 Wire::Unaccept { topic, seq: *seq, answer_id: *answer_id }.serialize(serializer)
+            }
+            ServerMessage::Edit { topic, seq, edit } => {
+                Envelope::new("edit", topic, *seq, edit).serialize(serializer)
+            }
+            ServerMessage::Delete { topic, seq, post } => {
+                Envelope::new("delete", topic, *seq, post).serialize(serializer)
+            }
+            ServerMessage::Comment { topic, seq, comment } => {
+                Envelope::new("comment", topic, *seq, CommentBody { comment }).serialize(serializer)
+            }
+            ServerMessage::CommentDelete { topic, seq, comment_id, post } => {
+                let body = CommentDeleteBody { comment_id: *comment_id, post: *post };
+                Envelope::new("comment-delete", topic, *seq, body).serialize(serializer)
+            }
+            ServerMessage::Redacted { topic, seq } => {
+                Envelope::new("redacted", topic, *seq, serde_json::Map::new()).serialize(serializer)
             }
             ServerMessage::Error(err) => Wire::error(err).serialize(serializer),
             ServerMessage::Authenticated { user_id, name } => {
@@ -283,6 +327,36 @@ impl<'a> Wire<'a> {
             question_id: err.topic.as_ref().and_then(Topic::question_id),
         }
     }
+}
+
+/// The wire form of the events of a post's life: `type`, `topic` and `seq`, then the event's
+/// own fields at the same level.
+#[derive(Serialize, Deserialize)]
+struct Envelope<'a, T> {
+    #[serde(rename = "type", skip_deserializing, default)]
+    kind: &'a str,
+    topic: Topic,
+    seq: i64,
+    #[serde(flatten)]
+    body: T,
+}
+
+impl<'a, T> Envelope<'a, T> {
+    fn new(kind: &'a str, topic: &Topic, seq: i64, body: T) -> Self {
+        Self { kind, topic: *topic, seq, body }
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct CommentBody<C> {
+    comment: C,
+}
+
+#[derive(Serialize, Deserialize)]
+struct CommentDeleteBody {
+    comment_id: Uuid,
+    #[serde(flatten)]
+    post: PostId,
 }
 
 /// Why a server frame could not be decoded.
@@ -442,6 +516,31 @@ fn decode(source: impl Source) -> Result<ServerMessage, DecodeError> {
             let m: AcceptIn = source.typed()?;
             ServerMessage::Unaccept { topic: m.topic, seq: m.seq, answer_id: m.answer_id }
         }
+        "edit" => {
+            let m: Envelope<Edit> = source.typed()?;
+            ServerMessage::Edit { topic: m.topic, seq: m.seq, edit: m.body }
+        }
+        "delete" => {
+            let m: Envelope<PostId> = source.typed()?;
+            ServerMessage::Delete { topic: m.topic, seq: m.seq, post: m.body }
+        }
+        "comment" => {
+            let m: Envelope<CommentBody<Comment>> = source.typed()?;
+            ServerMessage::Comment { topic: m.topic, seq: m.seq, comment: m.body.comment }
+        }
+        "comment-delete" => {
+            let m: Envelope<CommentDeleteBody> = source.typed()?;
+            ServerMessage::CommentDelete {
+                topic: m.topic,
+                seq: m.seq,
+                comment_id: m.body.comment_id,
+                post: m.body.post,
+            }
+        }
+        "redacted" => {
+            let m: Envelope<serde::de::IgnoredAny> = source.typed()?;
+            ServerMessage::Redacted { topic: m.topic, seq: m.seq }
+        }
         "authenticated" => {
             let m: AuthenticatedIn = source.typed()?;
             ServerMessage::Authenticated { user_id: m.user_id, name: m.name }
@@ -508,6 +607,49 @@ mod tests {
         assert_eq!(&ServerMessage::decode(&text).unwrap(), msg, "{text}");
         assert_eq!(&serde_json::from_str::<ServerMessage>(&text).unwrap(), msg);
         assert_eq!(serde_json::to_string(msg).unwrap(), text);
+    }
+
+    #[test]
+    fn post_life_events_round_trip_with_their_fields_at_the_top_level() {
+        let post = PostId { post_kind: PostKind::Answer, post_id: A.parse().unwrap() };
+        let at = Utc.with_ymd_and_hms(2026, 11, 25, 9, 0, 0).unwrap();
+        let edit = Edit {
+            post_kind: PostKind::Question,
+            post_id: Q.parse().unwrap(),
+            revision: 2,
+            title: Some("t".into()),
+            body: "b".into(),
+            editor: "ann".into(),
+            editor_id: None,
+            edited_at: at,
+        };
+        let comment = Comment {
+            id: Q.parse().unwrap(),
+            post_kind: PostKind::Answer,
+            post_id: A.parse().unwrap(),
+            body: "Why?".into(),
+            author: "cy".into(),
+            author_id: None,
+            created_at: at,
+        };
+        let messages = [
+            ServerMessage::Edit { topic: q(), seq: 3, edit },
+            ServerMessage::Delete { topic: q(), seq: 4, post },
+            ServerMessage::Comment { topic: q(), seq: 5, comment },
+            ServerMessage::CommentDelete { topic: q(), seq: 6, comment_id: Q.parse().unwrap(), post },
+            ServerMessage::Redacted { topic: q(), seq: 7 },
+        ];
+        for msg in &messages {
+            round_trip(msg);
+            assert!(msg.event().is_some(), "{msg:?} takes a seq");
+        }
+        assert_eq!(
+            messages[1].encode(),
+            format!(
+                r#"{{"type":"delete","topic":"question:{Q}","seq":4,"post_kind":"answer","post_id":"{A}"}}"#
+            )
+        );
+        assert_eq!(messages[4].encode(), format!(r#"{{"type":"redacted","topic":"question:{Q}","seq":7}}"#));
     }
 
     #[test]

@@ -7,6 +7,7 @@
 mod accepts;
 mod health;
 mod openapi;
+mod posts;
 pub mod questions;
 pub mod tokens;
 pub mod votes;
@@ -48,6 +49,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .route("/api/tokens", web::get().to(tokens::list))
     .route("/api/tokens", web::post().to(tokens::create))
     .route("/api/tokens/{token_id}", web::delete().to(tokens::revoke))
+    .route("/api/answers/{answer_id}", web::patch().to(posts::edit_answer))
+    .route("/api/answers/{answer_id}", web::delete().to(posts::delete_answer))
+    .route("/api/answers/{answer_id}/revisions", web::get().to(posts::answer_revisions))
+    .route("/api/answers/{answer_id}/comments", web::post().to(posts::comment_answer))
+    .route("/api/comments/{comment_id}", web::delete().to(posts::delete_comment))
     .route("/api/answers/{answer_id}/vote", web::put().to(votes::vote_answer))
     .route("/api/answers/{answer_id}/accept", web::put().to(accepts::accept))
     .route("/api/answers/{answer_id}/accept", web::delete().to(accepts::unaccept))
@@ -56,6 +62,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("", web::post().to(questions::create))
             .route("", web::get().to(questions::list))
             .route("/{question_id}", web::get().to(questions::get))
+            .route("/{question_id}", web::patch().to(posts::edit_question))
+            .route("/{question_id}", web::delete().to(posts::delete_question))
+            .route("/{question_id}/revisions", web::get().to(posts::question_revisions))
+            .route("/{question_id}/comments", web::post().to(posts::comment_question))
+            .route("/{question_id}/comments", web::get().to(posts::list_comments))
             .route("/{question_id}/answers", web::post().to(questions::post_answer))
             .route("/{question_id}/answers", web::get().to(questions::list_answers))
             .route("/{question_id}/vote", web::put().to(votes::vote_question)),

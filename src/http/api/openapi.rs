@@ -6,7 +6,7 @@ use utoipa::{
     openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
 };
 
-use super::{accepts, health, questions, tokens, votes};
+use super::{accepts, health, posts, questions, tokens, votes};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -27,12 +27,23 @@ use super::{accepts, health, questions, tokens, votes};
         votes::vote_answer,
         accepts::accept,
         accepts::unaccept,
+        posts::edit_question,
+        posts::edit_answer,
+        posts::question_revisions,
+        posts::answer_revisions,
+        posts::delete_question,
+        posts::delete_answer,
+        posts::comment_question,
+        posts::comment_answer,
+        posts::list_comments,
+        posts::delete_comment,
     ),
     modifiers(&Bearer),
     tags(
         (name = "questions", description = "Create and read questions"),
         (name = "answers", description = "Post and read answers"),
         (name = "votes", description = "Vote questions and answers up or down, and accept an answer"),
+        (name = "posts", description = "Edit and delete questions and answers, list their revisions, and comment on them"),
         (name = "identity", description = "Who the caller is, and their service tokens"),
         (name = "health", description = "Probes"),
     )

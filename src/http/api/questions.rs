@@ -38,6 +38,10 @@ pub struct Question {
     /// The last seq of the question's topic (`question:{id}`): subscribe with this as
     /// `after_seq` to get every change after what this response shows.
     pub last_seq: i64,
+    /// 1 until its first edit; see `/api/questions/{id}/revisions`.
+    pub revision: i64,
+    /// When it was last edited; null if never.
+    pub edited_at: Option<DateTime<Utc>>,
 }
 
 impl From<domain::Question> for Question {
@@ -53,6 +57,8 @@ impl From<domain::Question> for Question {
             score: q.score,
             accepted_answer_id: q.accepted_answer_id,
             last_seq: q.last_seq,
+            revision: q.revision,
+            edited_at: q.edited_at,
         }
     }
 }
@@ -72,6 +78,10 @@ pub struct Answer {
     pub created_at: DateTime<Utc>,
     /// The sum of its standing votes.
     pub score: i64,
+    /// 1 until its first edit; see `/api/answers/{id}/revisions`.
+    pub revision: i64,
+    /// When it was last edited; null if never.
+    pub edited_at: Option<DateTime<Utc>>,
 }
 
 impl From<domain::Answer> for Answer {
@@ -85,6 +95,8 @@ impl From<domain::Answer> for Answer {
             author_id: a.author_id,
             created_at: a.created_at,
             score: a.score,
+            revision: a.revision,
+            edited_at: a.edited_at,
         }
     }
 }

@@ -1,0 +1,430 @@
+//! The rest of a post's life: edits with every revision kept, soft deletes that redact the
+//! log, and comments. Each change is recorded as an event on the question's topic in the
+//! transaction that makes it (see `question_tx!`), like answers and votes.
+//!
+//! A delete rewrites the deleted post's earlier events (its answer, edits, comments, scores)
+//! to `redacted`: they keep their seqs, so resuming clients still count them, but their text
+//! can never be replayed. The rows stay for moderators.
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use super::{Store, db, now};
+use crate::domain::{
+    Comment, DomainError, Edit, Event, EventKind, Idempotency, NewComment, PostKind, PostRef, Revision, Topic,
+};
+
+/// A post's current text and state, read inside the transaction that changes it.
+#[derive(sqlx::FromRow)]
+struct Current {
+    title: Option<String>,
+    body: String,
+    author: String,
+    author_id: Option<Uuid>,
+    created_at: DateTime<Utc>,
+    revision: i64,
+    deleted: bool,
+}
+
+fn current_sql(kind: PostKind) -> &'static str {
+    match kind {
+        PostKind::Question => {
+            "SELECT title, body, author, author_id, created_at, revision, deleted_at IS NOT NULL AS deleted \
+             FROM questions WHERE id = $1"
+        }
+        PostKind::Answer => {
+            "SELECT CAST(NULL AS TEXT) AS title, body, author, author_id, created_at, revision, \
+             deleted_at IS NOT NULL AS deleted FROM answers WHERE id = $1"
+        }
+    }
+}
+
+const INSERT_REVISION: &str = "INSERT INTO revisions \
+     (id, post_id, post_kind, question_id, revision, title, body, editor, editor_id, created_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
+
+#[derive(sqlx::FromRow)]
+struct CommentRow {
+    id: Uuid,
+    question_id: Uuid,
+    post_id: Uuid,
+    post_kind: String,
+    body: String,
+    author: String,
+    author_id: Option<Uuid>,
+    created_at: DateTime<Utc>,
+}
+
+impl CommentRow {
+    fn into_comment(self) -> Option<Comment> {
+        Some(Comment {
+            id: self.id,
+            question_id: self.question_id,
+            post: PostRef { kind: PostKind::parse(&self.post_kind)?, id: self.post_id },
+            body: self.body,
+            author: self.author,
+            author_id: self.author_id,
+            created_at: self.created_at,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct RevisionRow {
+    post_id: Uuid,
+    post_kind: String,
+    question_id: Uuid,
+    revision: i64,
+    title: Option<String>,
+    body: String,
+    editor: String,
+    editor_id: Option<Uuid>,
+    created_at: DateTime<Utc>,
+}
+
+impl Store {
+    /// Edits `post` (of `question_id`): keeps the text it had as a revision (revision 1 is
+    /// written by the first edit), stores the new one as the next revision and records an
+    /// `edit` event. An edit that changes nothing writes nothing (`None`).
+    pub async fn edit_post(
+        &self,
+        post: PostRef,
+        question_id: Uuid,
+        edit: Edit,
+    ) -> Result<Option<Event>, DomainError> {
+        let at = now();
+        let event = question_tx!(
+            self,
+            question_id,
+            |tx| {
+                let current: Option<Current> = sqlx::query_as(current_sql(post.kind))
+                    .bind(post.id)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(db)?;
+                let current = current.ok_or_else(|| post.not_found())?;
+                if current.deleted {
+                    return Err(post.deleted());
+                }
+                let title = edit.title.map(|t| t.into_inner()).or(current.title.clone());
+                let body = edit.body.map(|b| b.into_inner()).unwrap_or_else(|| current.body.clone());
+                if title == current.title && body == current.body {
+                    None
+                } else {
+                    if current.revision == 1 {
+                        sqlx::query(INSERT_REVISION)
+                            .bind(Uuid::now_v7())
+                            .bind(post.id)
+                            .bind(post.kind.name())
+                            .bind(question_id)
+                            .bind(1_i64)
+                            .bind(&current.title)
+                            .bind(&current.body)
+                            .bind(&current.author)
+                            .bind(current.author_id)
+                            .bind(current.created_at)
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(db)?;
+                    }
+                    let revision = Revision {
+                        post,
+                        question_id,
+                        revision: current.revision + 1,
+                        title,
+                        body,
+                        editor: edit.editor.into_inner(),
+                        editor_id: Some(edit.editor_id),
+                        created_at: at,
+                    };
+                    let id = Uuid::now_v7();
+                    sqlx::query(INSERT_REVISION)
+                        .bind(id)
+                        .bind(post.id)
+                        .bind(post.kind.name())
+                        .bind(question_id)
+                        .bind(revision.revision)
+                        .bind(&revision.title)
+                        .bind(&revision.body)
+                        .bind(&revision.editor)
+                        .bind(revision.editor_id)
+                        .bind(at)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db)?;
+                    let update = match post.kind {
+                        PostKind::Question => {
+                            "UPDATE questions SET title = $2, body = $3, revision = $4, edited_at = $5 WHERE id = $1"
+                        }
+                        // $2 is bound for both; an answer has no title to set.
+                        PostKind::Answer => {
+                            "UPDATE answers SET body = $3, revision = $4, edited_at = $5 WHERE id = $1 AND $2 IS NULL"
+                        }
+                    };
+                    sqlx::query(update)
+                        .bind(post.id)
+                        .bind(&revision.title)
+                        .bind(&revision.body)
+                        .bind(revision.revision)
+                        .bind(at)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db)?;
+                    let seq = record_question_event!(tx, question_id, "edit", id, None::<String>, at);
+                    Some(Event { topic: Topic::Question(question_id), seq, kind: EventKind::Edit(revision) })
+                }
+            },
+            |out| out.as_slice()
+        );
+        Ok(event)
+    }
+
+    /// Every revision of `post`, oldest first; empty when it was never edited (its only
+    /// revision is then the post itself).
+    pub async fn revisions(&self, post: PostRef) -> Result<Vec<Revision>, DomainError> {
+        const SQL: &str = "SELECT post_id, post_kind, question_id, revision, title, body, editor, editor_id, \
+                           created_at FROM revisions WHERE post_id = $1 ORDER BY revision";
+        let rows: Vec<RevisionRow> =
+            with_reader!(self, pool => sqlx::query_as(SQL).bind(post.id).fetch_all(pool).await)
+                .map_err(db)?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|r| {
+                Some(Revision {
+                    post: PostRef { kind: PostKind::parse(&r.post_kind)?, id: r.post_id },
+                    question_id: r.question_id,
+                    revision: r.revision,
+                    title: r.title,
+                    body: r.body,
+                    editor: r.editor,
+                    editor_id: r.editor_id,
+                    created_at: r.created_at,
+                })
+            })
+            .collect())
+    }
+
+    /// Soft-deletes `post` (of `question_id`): the row stays, readers stop seeing it, its
+    /// earlier events become `redacted`, and a `delete` event is recorded. Deleting an answer
+    /// deletes its comments and, if it was accepted, withdraws the acceptance (the tombstone
+    /// says enough: no separate `unaccept`). Deleting a question redacts its whole topic.
+    /// With `only_unanswered`, a question that has answers (not deleted) is refused
+    /// (`has_answers`), checked in the transaction so an answer cannot slip in between.
+    pub async fn delete_post(
+        &self,
+        post: PostRef,
+        question_id: Uuid,
+        only_unanswered: bool,
+    ) -> Result<Event, DomainError> {
+        let at = now();
+        let topic = Topic::Question(question_id);
+        let [event] = question_tx!(
+            self,
+            question_id,
+            |tx| {
+                let sql = match post.kind {
+                    PostKind::Question => {
+                        "UPDATE questions SET deleted_at = $2 WHERE id = $1 AND deleted_at IS NULL RETURNING id"
+                    }
+                    PostKind::Answer => {
+                        "UPDATE answers SET deleted_at = $2 WHERE id = $1 AND deleted_at IS NULL RETURNING id"
+                    }
+                };
+                if only_unanswered && post.kind == PostKind::Question {
+                    let answers: i64 = sqlx::query_scalar(
+                        "SELECT COUNT(*) FROM answers WHERE question_id = $1 AND deleted_at IS NULL",
+                    )
+                    .bind(question_id)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(db)?;
+                    if answers > 0 {
+                        return Err(DomainError::Forbidden {
+                            code: "has_answers",
+                            message: "A question with answers can only be deleted by a moderator.".into(),
+                        });
+                    }
+                }
+                let changed: Option<Uuid> = sqlx::query_scalar(sql)
+                    .bind(post.id)
+                    .bind(at)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(db)?;
+                if changed.is_none() {
+                    // Not there, or deleted already: say which.
+                    let exists: Option<Current> = sqlx::query_as(current_sql(post.kind))
+                        .bind(post.id)
+                        .fetch_optional(&mut *tx)
+                        .await
+                        .map_err(db)?;
+                    return Err(if exists.is_some() { post.deleted() } else { post.not_found() });
+                }
+                match post.kind {
+                    PostKind::Question => {
+                        sqlx::query("UPDATE events SET kind = 'redacted', payload = NULL WHERE topic = $1")
+                            .bind(topic.to_string())
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(db)?;
+                    }
+                    PostKind::Answer => {
+                        sqlx::query(
+                            "UPDATE comments SET deleted_at = $2 WHERE post_id = $1 AND deleted_at IS NULL",
+                        )
+                        .bind(post.id)
+                        .bind(at)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db)?;
+                        sqlx::query(
+                        "UPDATE events SET kind = 'redacted', payload = NULL WHERE topic = $1 AND (ref_id = $2 \
+                         OR ref_id IN (SELECT id FROM revisions WHERE post_id = $2) \
+                         OR ref_id IN (SELECT id FROM comments WHERE post_id = $2))",
+                    )
+                    .bind(topic.to_string())
+                    .bind(post.id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db)?;
+                        sqlx::query(
+                        "UPDATE questions SET deleted_answers = deleted_answers + 1, accepted_answer_id = \
+                         CASE WHEN accepted_answer_id = $2 THEN NULL ELSE accepted_answer_id END WHERE id = $1",
+                    )
+                    .bind(question_id)
+                    .bind(post.id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db)?;
+                    }
+                }
+                let payload = serde_json::json!({"post_kind": post.kind.name()}).to_string();
+                let seq = record_question_event!(tx, question_id, "delete", post.id, Some(payload), at);
+                [Event { topic, seq, kind: EventKind::Delete { post } }]
+            },
+            |out| &out[..]
+        );
+        Ok(event)
+    }
+
+    /// Adds a comment to `post` (of `question_id`) and records a `comment` event; with an
+    /// Idempotency-Key, its record is written in the same transaction.
+    pub async fn add_comment(
+        &self,
+        question_id: Uuid,
+        post: PostRef,
+        new: NewComment,
+        idempotency: Option<&Idempotency>,
+    ) -> Result<Event, DomainError> {
+        let at = now();
+        let comment = Comment {
+            id: Uuid::now_v7(),
+            question_id,
+            post,
+            body: new.body.into_inner(),
+            author: new.author.into_inner(),
+            author_id: Some(new.author_id),
+            created_at: at,
+        };
+        let [event] = question_tx!(
+            self,
+            question_id,
+            |tx| {
+                let current: Option<Current> = sqlx::query_as(current_sql(post.kind))
+                    .bind(post.id)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(db)?;
+                match current {
+                    None => return Err(post.not_found()),
+                    Some(c) if c.deleted => return Err(post.deleted()),
+                    Some(_) => {}
+                }
+                sqlx::query(
+                "INSERT INTO comments (id, question_id, post_id, post_kind, body, author, author_id, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            )
+            .bind(comment.id)
+            .bind(question_id)
+            .bind(post.id)
+            .bind(post.kind.name())
+            .bind(&comment.body)
+            .bind(&comment.author)
+            .bind(comment.author_id)
+            .bind(at)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+                if let Some(key) = idempotency {
+                    remember_key!(tx, key, comment.id, at);
+                }
+                let seq = record_question_event!(tx, question_id, "comment", comment.id, None::<String>, at);
+                [Event { topic: Topic::Question(question_id), seq, kind: EventKind::Comment(comment) }]
+            },
+            |out| &out[..]
+        );
+        Ok(event)
+    }
+
+    /// A comment by id, and whether it was deleted; `None` when there is no such comment.
+    pub async fn comment(&self, id: Uuid) -> Result<Option<(Comment, bool)>, DomainError> {
+        const SQL: &str = "SELECT id, question_id, post_id, post_kind, body, author, author_id, created_at, \
+                           deleted_at IS NOT NULL AS deleted FROM comments WHERE id = $1";
+        #[derive(sqlx::FromRow)]
+        struct Row {
+            #[sqlx(flatten)]
+            comment: CommentRow,
+            deleted: bool,
+        }
+        let row: Option<Row> =
+            with_reader!(self, pool => sqlx::query_as(SQL).bind(id).fetch_optional(pool).await)
+                .map_err(db)?;
+        Ok(row.and_then(|r| Some((r.comment.into_comment()?, r.deleted))))
+    }
+
+    /// The standing comments on a question and its answers, oldest first.
+    pub async fn comments_of(&self, question_id: Uuid) -> Result<Vec<Comment>, DomainError> {
+        const SQL: &str = "SELECT id, question_id, post_id, post_kind, body, author, author_id, created_at \
+                           FROM comments WHERE question_id = $1 AND deleted_at IS NULL ORDER BY id";
+        let rows: Vec<CommentRow> =
+            with_reader!(self, pool => sqlx::query_as(SQL).bind(question_id).fetch_all(pool).await)
+                .map_err(db)?;
+        Ok(rows.into_iter().filter_map(CommentRow::into_comment).collect())
+    }
+
+    /// Deletes a comment of `question_id` and records a `comment-delete` event; its `comment`
+    /// event becomes `redacted`. A comment deleted already is `Gone`.
+    pub async fn delete_comment(&self, question_id: Uuid, comment_id: Uuid) -> Result<Event, DomainError> {
+        let at = now();
+        let topic = Topic::Question(question_id);
+        let [event] = question_tx!(
+            self,
+            question_id,
+            |tx| {
+                let post: Option<(Uuid, String)> = sqlx::query_as(
+                "UPDATE comments SET deleted_at = $2 WHERE id = $1 AND deleted_at IS NULL RETURNING post_id, post_kind",
+            )
+            .bind(comment_id)
+            .bind(at)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db)?;
+                let (post_id, kind) = post.ok_or_else(DomainError::comment_deleted)?;
+                let post = PostRef { kind: PostKind::parse(&kind).unwrap_or(PostKind::Answer), id: post_id };
+                sqlx::query(
+                    "UPDATE events SET kind = 'redacted', payload = NULL WHERE topic = $1 AND ref_id = $2",
+                )
+                .bind(topic.to_string())
+                .bind(comment_id)
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
+                let seq =
+                    record_question_event!(tx, question_id, "comment-delete", comment_id, None::<String>, at);
+                [Event { topic, seq, kind: EventKind::CommentDelete { comment_id, post } }]
+            },
+            |out| &out[..]
+        );
+        Ok(event)
+    }
+}
