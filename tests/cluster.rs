@@ -143,13 +143,10 @@ async fn every_subscriber_on_every_node_gets_each_answer_once_in_order() {
     stop_all(nodes).await;
 }
 
-/// An event small enough travels in the NOTIFY payload (no database read on the other nodes);
-/// one near the limit goes by reference and is read from the log. Both reach every subscriber
-/// on three nodes exactly once and in order.
-/// Votes and accepts go through the same commit hook as answers: a change made on one node
-/// reaches a subscriber on another, once, at the next seq.
+/// Votes, accepts, edits, comments and deletes go through the same commit hook as answers: a
+/// change made on one node reaches a subscriber on another, once, at the next seq.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn votes_and_accepts_reach_other_nodes() {
+async fn every_kind_of_change_reaches_other_nodes() {
     use crate::identity::{ISSUER, SECRET, jwt, now};
     let db = TestDb::new(Backend::Postgres).await;
     let with_jwt = |c: &mut qa_hub::Config, i: usize| {
@@ -211,9 +208,40 @@ async fn votes_and_accepts_reach_other_nodes() {
     let accept = ws.recv().await;
     assert_eq!((accept["type"].as_str(), accept["seq"].as_i64()), (Some("accept"), Some(3)), "{accept}");
     assert_eq!(accept["answer_id"], serde_json::json!(answer));
+
+    // An edit too long for a NOTIFY payload (it goes by reference, read from the log), a
+    // comment and a delete: each at the next seq on the other node.
+    let long = "y".repeat(9_000);
+    let answer_path = format!("/api/answers/{answer}");
+    let res =
+        send(&a, reqwest::Method::PATCH, answer_path.clone(), &answerer, serde_json::json!({"body": long}));
+    assert_eq!(res.await.unwrap().status(), 200);
+    let res = send(
+        &a,
+        reqwest::Method::POST,
+        format!("{answer_path}/comments"),
+        &voter,
+        serde_json::json!({"body": "c"}),
+    );
+    assert_eq!(res.await.unwrap().status(), 201);
+    let res = send(&a, reqwest::Method::DELETE, answer_path, &answerer, Value::Null);
+    assert_eq!(res.await.unwrap().status(), 204);
+    let edit = ws.recv().await;
+    assert_eq!(
+        (edit["type"].as_str(), edit["seq"].as_i64(), edit["body"].as_str()),
+        (Some("edit"), Some(4), Some(&*long))
+    );
+    let comment = ws.recv().await;
+    assert_eq!((comment["type"].as_str(), comment["seq"].as_i64()), (Some("comment"), Some(5)), "{comment}");
+    let delete = ws.recv().await;
+    assert_eq!((delete["type"].as_str(), delete["seq"].as_i64()), (Some("delete"), Some(6)), "{delete}");
+    assert_eq!(delete["post_id"], serde_json::json!(answer));
     stop_all(vec![a, b]).await;
 }
 
+/// An event small enough travels in the NOTIFY payload (no database read on the other nodes);
+/// one near the limit goes by reference and is read from the log. Both reach every subscriber
+/// on three nodes exactly once and in order.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn payload_and_reference_paths_both_deliver_exactly_once() {
     let nodes = cluster(3).await;
