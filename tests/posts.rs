@@ -323,6 +323,15 @@ async fn who_may_edit_delete_and_comment(backend: Backend) {
     let (got, reply) =
         send(&app, Method::PUT, &format!("/api/answers/{a}/accept"), Some(&asker), Value::Null).await;
     assert_eq!(got, 410, "{reply}");
+    // The row stays for moderators: they still read what it said.
+    let revisions = format!("/api/answers/{a}/revisions");
+    assert_eq!(send(&app, Method::GET, &revisions, Some(&answerer), Value::Null).await.0, 410);
+    let moderator = moderator(&app).await;
+    let (status, list) = send(&app, Method::GET, &revisions, Some(&moderator), Value::Null).await;
+    assert_eq!(
+        (status, &list["items"][0]["body"], list["items"].as_array().map(Vec::len)),
+        (200, &json!("a"), Some(1))
+    );
     // With its only answer gone, the asker may delete the question; readers then get 404.
     let (status, _) =
         send(&app, Method::DELETE, &format!("/api/questions/{q}"), Some(&asker), Value::Null).await;

@@ -90,28 +90,7 @@ impl Services {
             return Ok(revisions);
         }
         // Never edited: its one revision is the post itself.
-        let first = match post.kind {
-            crate::domain::PostKind::Question => self.store.question(post.id).await?.map(|q| Revision {
-                post,
-                question_id: q.id,
-                revision: 1,
-                title: Some(q.title),
-                body: q.body,
-                editor: q.author,
-                editor_id: q.author_id,
-                created_at: q.created_at,
-            }),
-            crate::domain::PostKind::Answer => self.store.answer(post.id).await?.map(|a| Revision {
-                post,
-                question_id: a.question_id,
-                revision: 1,
-                title: None,
-                body: a.body,
-                editor: a.author,
-                editor_id: a.author_id,
-                created_at: a.created_at,
-            }),
-        };
+        let first = self.store.first_revision(post, owner.question_id).await?;
         Ok(first.into_iter().collect())
     }
 

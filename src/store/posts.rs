@@ -204,6 +204,28 @@ impl Store {
             .collect())
     }
 
+    /// A never-edited post's one revision: the post as written, deleted or not (moderators
+    /// see deleted posts' revisions).
+    pub async fn first_revision(
+        &self,
+        post: PostRef,
+        question_id: Uuid,
+    ) -> Result<Option<Revision>, DomainError> {
+        let current: Option<Current> =
+            with_reader!(self, pool => sqlx::query_as(current_sql(post.kind)).bind(post.id).fetch_optional(pool).await)
+                .map_err(db)?;
+        Ok(current.map(|c| Revision {
+            post,
+            question_id,
+            revision: 1,
+            title: c.title,
+            body: c.body,
+            editor: c.author,
+            editor_id: c.author_id,
+            created_at: c.created_at,
+        }))
+    }
+
     /// Soft-deletes `post` (of `question_id`): the row stays, readers stop seeing it, its
     /// earlier events become `redacted`, and a `delete` event is recorded. Deleting an answer
     /// deletes its comments and, if it was accepted, withdraws the acceptance (the tombstone
