@@ -9,6 +9,7 @@ mod browser;
 mod client;
 mod cluster;
 mod events;
+mod follows;
 mod identity;
 mod load_faults;
 mod posts;

@@ -16,7 +16,7 @@ use crate::{
 use reqwest::Method;
 
 /// A moderator's service token (made with the CLI, as an operator would).
-async fn moderator(app: &TestApp) -> String {
+pub(crate) async fn moderator(app: &TestApp) -> String {
     let (ok, _, err) =
         cli(&app.db, &["user", "create", "mod", "--moderator", "--password-stdin"], "correct horse\n").await;
     assert!(ok, "user create: {err}");
@@ -208,7 +208,7 @@ async fn edits_keep_every_revision_and_are_announced(backend: Backend) {
 }
 
 /// A request and the refusal it gets: method, path, token, body, status, error code.
-type Case<'a> = (Method, String, Option<&'a str>, Value, u16, &'a str);
+pub(crate) type Case<'a> = (Method, String, Option<&'a str>, Value, u16, &'a str);
 
 async fn who_may_edit_delete_and_comment(backend: Backend) {
     let app = hub(backend).await;

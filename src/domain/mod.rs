@@ -4,6 +4,7 @@
 
 mod error;
 mod event;
+mod follow;
 mod post;
 mod text;
 mod user;
@@ -11,6 +12,7 @@ mod vote;
 
 pub use error::DomainError;
 pub use event::{Event, EventKind, Topic, TopicHead};
+pub use follow::{Follow, FollowChoice, Involvement};
 pub use post::{Comment, Edit, NewComment, Revision};
 pub use text::{Body, CommentText, Name, Title, limits};
 pub use user::{Credential, Handle, Identity, Password, Role, ServiceToken, User};

@@ -1,16 +1,17 @@
-//! The use cases: ask, answer, read; later edit, vote, follow… The only code that calls the
-//! store and the broker, and the one place each write is defined, so the REST API and the
-//! pages cannot drift apart. No HTTP types here: inputs arrive parsed into domain types,
-//! results and failures leave as domain types and [`DomainError`].
+//! The use cases: ask, answer, read, edit, vote, follow… The only code that calls the store
+//! and the broker, and the one place each write is defined, so the REST API and the pages
+//! cannot drift apart. No HTTP types here: inputs arrive parsed into domain types, results
+//! and failures leave as domain types and [`DomainError`].
 //!
 //! One use case per file: [`questions`], [`answers`], [`posts`] (edits, deletes, comments),
-//! [`votes`], [`accepts`], [`events`] (what sessions read to resume), [`auth`] (accounts, sessions, tokens) and [`idempotency`] (posts retried with an
-//! `Idempotency-Key`).
+//! [`votes`], [`accepts`], [`follows`], [`events`] (what sessions read to resume), [`auth`]
+//! (accounts, sessions, tokens) and [`idempotency`] (posts retried with an `Idempotency-Key`).
 
 mod accepts;
 mod answers;
 pub mod auth;
 mod events;
+mod follows;
 mod idempotency;
 mod posts;
 mod questions;

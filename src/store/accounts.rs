@@ -40,16 +40,6 @@ pub struct IdempotencyRecord {
     pub created_at: DateTime<Utc>,
 }
 
-/// Runs the same body against the pool that takes writes: SQLite's one writer, or Postgres'.
-macro_rules! with_writer {
-    ($store:expr, $pool:ident => $body:expr) => {
-        match $store {
-            Store::Sqlite { writer: $pool, .. } => $body,
-            Store::Postgres($pool, _) => $body,
-        }
-    };
-}
-
 type IdentityRow = (Uuid, String, String);
 /// id, name, created_at, revoked_at.
 type TokenRow = (Uuid, String, DateTime<Utc>, Option<DateTime<Utc>>);

@@ -61,6 +61,16 @@ macro_rules! with_reader {
     };
 }
 
+/// Runs the same body against the pool that takes writes: SQLite's one writer, or Postgres'.
+macro_rules! with_writer {
+    ($store:expr, $pool:ident => $body:expr) => {
+        match $store {
+            Store::Sqlite { writer: $pool, .. } => $body,
+            Store::Postgres($pool, _) => $body,
+        }
+    };
+}
+
 /// In the caller's transaction (SQLite's or Postgres', hence a macro): takes the question
 /// topic's next seq from its row and records an event under it; evaluates to the seq.
 macro_rules! record_question_event {
@@ -136,6 +146,7 @@ macro_rules! question_tx {
 // After the macros: these modules' queries use them too.
 mod accepts;
 mod accounts;
+mod follows;
 mod posts;
 mod votes;
 

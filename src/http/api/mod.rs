@@ -5,6 +5,7 @@
 //! get the same JSON error shape and never a 500 for their own mistakes.
 
 mod accepts;
+mod follows;
 mod health;
 mod openapi;
 mod posts;
@@ -69,7 +70,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/{question_id}/comments", web::get().to(posts::list_comments))
             .route("/{question_id}/answers", web::post().to(questions::post_answer))
             .route("/{question_id}/answers", web::get().to(questions::list_answers))
-            .route("/{question_id}/vote", web::put().to(votes::vote_question)),
+            .route("/{question_id}/vote", web::put().to(votes::vote_question))
+            .route("/{question_id}/follow", web::get().to(follows::status))
+            .route("/{question_id}/follow", web::put().to(follows::set)),
     );
 }
 

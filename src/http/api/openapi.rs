@@ -6,7 +6,7 @@ use utoipa::{
     openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
 };
 
-use super::{accepts, health, posts, questions, tokens, votes};
+use super::{accepts, follows, health, posts, questions, tokens, votes};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -37,6 +37,8 @@ use super::{accepts, health, posts, questions, tokens, votes};
         posts::comment_answer,
         posts::list_comments,
         posts::delete_comment,
+        follows::status,
+        follows::set,
     ),
     modifiers(&Bearer),
     tags(
@@ -44,6 +46,7 @@ use super::{accepts, health, posts, questions, tokens, votes};
         (name = "answers", description = "Post and read answers"),
         (name = "votes", description = "Vote questions and answers up or down, and accept an answer"),
         (name = "posts", description = "Edit and delete questions and answers, list their revisions, and comment on them"),
+        (name = "follows", description = "Follow, unfollow or mute a question"),
         (name = "identity", description = "Who the caller is, and their service tokens"),
         (name = "health", description = "Probes"),
     )
