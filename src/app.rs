@@ -59,6 +59,7 @@ impl Application {
         let auth = crate::service::AuthSettings { host_tokens: config.host_tokens()?, ..Default::default() };
         let services = Services::new(store.clone(), broker, metrics.clone(), auth);
         services.start_forgetting_keys();
+        services.start_notifier();
         if config.anonymous_writes {
             tracing::warn!(
                 "--anonymous-writes is on: anyone can ask and answer under any name; use it for demos and load tests only"

@@ -5,8 +5,8 @@
 
 use bytestring::ByteString;
 use qa_hub_protocol::{
-    Answer as WireAnswer, Comment as WireComment, Edit as WireEdit, PostId, PostKind as WirePostKind,
-    ServerMessage, encode,
+    Answer as WireAnswer, Comment as WireComment, Edit as WireEdit, InboxEntry as WireInboxEntry, PostId,
+    PostKind as WirePostKind, ServerMessage, encode,
 };
 
 pub use qa_hub_protocol::{ClientMessage, ErrorCode, ProtocolError, parse};
@@ -103,6 +103,27 @@ pub fn event(event: &Event) -> ByteString {
                 .into()
         }
         EventKind::Redacted => ServerMessage::Redacted { topic, seq }.encode().into(),
+        EventKind::Inbox { entry, unread } => ServerMessage::Inbox {
+            topic,
+            seq,
+            unread: *unread,
+            entry: WireInboxEntry {
+                id: entry.id,
+                reason: entry.reason.clone(),
+                question_id: entry.question_id,
+                title: entry.title.clone(),
+                count: entry.count,
+                actor: entry.actor.clone(),
+                ref_id: entry.ref_id,
+                read: entry.read,
+                updated_at: entry.updated_at,
+            },
+        }
+        .encode()
+        .into(),
+        EventKind::Read { entry_ids, unread } => {
+            ServerMessage::Read { topic, seq, unread: *unread, entry_ids: entry_ids.clone() }.encode().into()
+        }
         // A kind this build does not model goes out under its own `type`, with its payload:
         // clients that do not know it skip it and count its seq.
         EventKind::Other { name, payload } => {

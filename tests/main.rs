@@ -11,6 +11,7 @@ mod cluster;
 mod events;
 mod follows;
 mod identity;
+mod inbox;
 mod load_faults;
 mod posts;
 mod rest;

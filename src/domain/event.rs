@@ -7,11 +7,11 @@
 
 use uuid::Uuid;
 
-use super::{Answer, Comment, PostRef, Revision};
+use super::{Answer, Comment, InboxEntry, PostRef, Revision};
 
-/// A stream of events with its own seq, named `question:{id}` on the wire and in the event
-/// log; `user:{id}` (a person's inbox) will follow, so code must not assume a question. The
-/// wire protocol crate owns the type, so that server and clients spell topics one way.
+/// A stream of events with its own seq, named `question:{id}` or `user:{id}` (a person's
+/// inbox) on the wire and in the event log. The wire protocol crate owns the type, so that
+/// server and clients spell topics one way.
 pub use qa_hub_protocol::Topic;
 
 /// What happened. Each kind has its wire `type`; a client that meets a kind it does not know
@@ -38,6 +38,11 @@ pub enum EventKind {
     /// An event whose content was deleted after it was recorded (wire type `redacted`): it
     /// keeps its seq, so a resume still counts it, and says nothing else.
     Redacted,
+    /// An inbox entry is new or changed (wire type `inbox`; a user topic), and the inbox's
+    /// unread count after the change.
+    Inbox { entry: InboxEntry, unread: i64 },
+    /// Inbox entries were marked read (wire type `read`; a user topic).
+    Read { entry_ids: Vec<Uuid>, unread: i64 },
     /// A kind this build does not model (recorded by a newer node, or by a test): carried by
     /// name with its JSON payload, if any, so clients see its seq.
     Other { name: String, payload: Option<String> },
@@ -56,6 +61,8 @@ impl EventKind {
             Self::Comment(_) => "comment",
             Self::CommentDelete { .. } => "comment-delete",
             Self::Redacted => "redacted",
+            Self::Inbox { .. } => "inbox",
+            Self::Read { .. } => "read",
             Self::Other { name, .. } => name,
         }
     }

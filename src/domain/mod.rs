@@ -5,6 +5,7 @@
 mod error;
 mod event;
 mod follow;
+mod inbox;
 mod post;
 mod text;
 mod user;
@@ -13,6 +14,7 @@ mod vote;
 pub use error::DomainError;
 pub use event::{Event, EventKind, Topic, TopicHead};
 pub use follow::{Follow, FollowChoice, Involvement};
+pub use inbox::{InboxEntry, Notification, Reason};
 pub use post::{Comment, Edit, NewComment, Revision};
 pub use text::{Body, CommentText, Name, Title, limits};
 pub use user::{Credential, Handle, Identity, Password, Role, ServiceToken, User};

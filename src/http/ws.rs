@@ -447,7 +447,10 @@ impl Connection {
             None => Err(Stop::Gone),
             Some(Ok(AggregatedMessage::Text(text))) => match wire::parse(&text) {
                 Ok(wire::ClientMessage::Auth { token }) => self.authenticate(token).await,
-                Ok(request) => self.session.request(request, &mut self.out).await,
+                Ok(request) => {
+                    let viewer = self.identity.as_ref().map(|i| i.user_id);
+                    self.session.request(request, viewer, &mut self.out).await
+                }
                 Err(refused) => self.out.send(wire::refused(&refused)).await,
             },
             Some(Ok(AggregatedMessage::Binary(_))) => {

@@ -13,6 +13,7 @@
 //!   seq once, in order.
 
 use std::{collections::HashMap, sync::Arc};
+use uuid::Uuid;
 
 use bytestring::ByteString;
 use futures_util::future::BoxFuture;
@@ -113,14 +114,27 @@ impl Session {
         self.sent.is_empty()
     }
 
-    /// Carries out one client request, replying on `out`.
+    /// Carries out one client request from `viewer` (the connection's user, if it has one),
+    /// replying on `out`.
     pub async fn request<T: Transport>(
         &mut self,
         message: ClientMessage,
+        viewer: Option<Uuid>,
         out: &mut T,
     ) -> Result<(), T::Stop> {
         match message {
-            ClientMessage::Subscribe { topic, after_seq } => self.subscribe(topic, after_seq, out).await,
+            ClientMessage::Subscribe { topic, after_seq } => {
+                // A question is public; an inbox is its owner's alone. Refused before anything
+                // about it is read, so the reply tells nothing (not even whether it exists).
+                if let Topic::User(owner) = topic
+                    && viewer != Some(owner)
+                {
+                    let refused =
+                        ProtocolError::new(ErrorCode::Forbidden, "Only its owner may subscribe to an inbox.");
+                    return out.send(wire::refused(&refused.about(topic))).await;
+                }
+                self.subscribe(topic, after_seq, out).await
+            }
             // Identity belongs to the transport's connection, which answers `auth` itself.
             ClientMessage::Auth { .. } => Ok(()),
             ClientMessage::Unsubscribe { topic } => {

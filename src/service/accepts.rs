@@ -25,15 +25,10 @@ impl Services {
                 message: "Only the person who asked the question can accept an answer.".into(),
             });
         }
-        // Commit and publish in a task of their own: if the client hangs up mid-request, the
-        // caller's future is dropped, but a committed change must still be announced.
-        let (store, broker) = (self.store.clone(), self.broker.clone());
-        tokio::spawn(async move {
+        self.commit_and_publish(move |store| async move {
             let (events, accepted) = store.set_accepted(question_id, answer_id, accept).await?;
-            broker.publish(&events);
-            Ok((question_id, accepted))
+            Ok(((question_id, accepted), events))
         })
         .await
-        .map_err(|e| DomainError::Internal(format!("accept task failed: {e}")))?
     }
 }

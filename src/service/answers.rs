@@ -25,11 +25,13 @@ impl Services {
         // Commit and publish in a task of their own: if the client hangs up mid-request, the
         // caller's future is dropped, but a committed answer must still be announced.
         let (store, broker, metrics) = (self.store.clone(), self.broker.clone(), self.metrics.clone());
+        let notifier = self.notifier.clone();
         let key = idempotency.clone();
         let event = tokio::spawn(async move {
             let event = store.post_answer(question_id, new, key, recheck_token).await?;
             if let Some(event) = &event {
                 broker.publish(std::slice::from_ref(event));
+                notifier.saw(std::slice::from_ref(event));
                 metrics.answers_posted.inc();
             }
             Ok::<_, DomainError>(event)

@@ -4,7 +4,7 @@
 //! and failures leave as domain types and [`DomainError`].
 //!
 //! One use case per file: [`questions`], [`answers`], [`posts`] (edits, deletes, comments),
-//! [`votes`], [`accepts`], [`follows`], [`events`] (what sessions read to resume), [`auth`]
+//! [`votes`], [`accepts`], [`follows`], [`inbox`] (the notifier, inboxes), [`events`] (what sessions read to resume), [`auth`]
 //! (accounts, sessions, tokens) and [`idempotency`] (posts retried with an `Idempotency-Key`).
 
 mod accepts;
@@ -13,6 +13,7 @@ pub mod auth;
 mod events;
 mod follows;
 mod idempotency;
+mod inbox;
 mod posts;
 mod questions;
 mod votes;
@@ -31,11 +32,12 @@ pub struct Services {
     broker: Arc<dyn Broker>,
     metrics: Arc<Metrics>,
     auth: auth::SharedAuth,
+    notifier: inbox::Notifier,
 }
 
 impl Services {
     pub fn new(store: Store, broker: Arc<dyn Broker>, metrics: Arc<Metrics>, auth: AuthSettings) -> Self {
-        Self { store, broker, metrics, auth: Arc::new(auth) }
+        Self { store, broker, metrics, auth: Arc::new(auth), notifier: inbox::Notifier::default() }
     }
 
     /// `sqlite` or `postgres`.

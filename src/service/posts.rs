@@ -29,10 +29,10 @@ impl Services {
         Ok(owner)
     }
 
-    /// Commits a write in a task of its own and publishes its events: if the client hangs up
-    /// mid-request, the caller's future is dropped, but a committed change must still be
-    /// announced.
-    async fn commit_and_publish<T, F>(
+    /// Commits a write in a task of its own and publishes its events (and tells the notifier):
+    /// if the client hangs up mid-request, the caller's future is dropped, but a committed
+    /// change must still be announced.
+    pub(super) async fn commit_and_publish<T, F>(
         &self,
         write: impl FnOnce(Store) -> F + Send + 'static,
     ) -> Result<T, DomainError>
@@ -40,10 +40,11 @@ impl Services {
         F: Future<Output = Result<(T, Vec<Event>), DomainError>> + Send + 'static,
         T: Send + 'static,
     {
-        let (store, broker) = (self.store.clone(), self.broker.clone());
+        let (store, broker, notifier) = (self.store.clone(), self.broker.clone(), self.notifier.clone());
         tokio::spawn(async move {
             let (value, events) = write(store).await?;
             broker.publish(&events);
+            notifier.saw(&events);
             Ok(value)
         })
         .await

@@ -147,6 +147,7 @@ macro_rules! question_tx {
 mod accepts;
 mod accounts;
 mod follows;
+mod inbox;
 mod posts;
 mod votes;
 
@@ -409,7 +410,10 @@ impl Store {
                 const SQL: &str = "SELECT last_seq, answer_count - deleted_answers FROM questions WHERE id = $1 AND deleted_at IS NULL";
                 with_reader!(self, pool => sqlx::query_as(SQL).bind(id).fetch_optional(pool).await)
             }
-            // No other kind of topic exists yet.
+            Topic::User(id) => {
+                const SQL: &str = "SELECT last_seq, CAST(NULL AS BIGINT) FROM users WHERE id = $1";
+                with_reader!(self, pool => sqlx::query_as(SQL).bind(id).fetch_optional(pool).await)
+            }
             _ => Ok(None),
         }
         .map_err(db)?;
@@ -471,18 +475,28 @@ impl Store {
                     .fetch_all(pool)
                     .await
                     .map_err(db)?;
-                Ok(rows.into_iter().filter_map(EventRow::into_event).collect())
+                let mut events: Vec<Event> = rows.into_iter().filter_map(EventRow::into_event).collect();
+                // Inboxes: one reader each, and few per node (a user's own tabs).
+                for &(topic, after) in watched.iter().filter(|(t, _)| t.question_id().is_none()) {
+                    events.extend(self.events_of(topic, after, max_per_topic).await?);
+                }
+                events.sort_by_key(|e| (e.topic, e.seq));
+                Ok(events)
             }
             Self::Sqlite { .. } => {
                 let mut events = Vec::new();
                 for &(topic, after) in watched {
-                    let Some(head) = self.topic_head(topic).await? else { continue };
-                    let from = after.max(head.seq - max_per_topic);
-                    events.extend(self.events_between(topic, from, head.seq, max_per_topic).await?);
+                    events.extend(self.events_of(topic, after, max_per_topic).await?);
                 }
                 Ok(events)
             }
         }
+    }
+
+    /// One topic's events after `after`, but at most its newest `max`.
+    async fn events_of(&self, topic: Topic, after: i64, max: i64) -> Result<Vec<Event>, DomainError> {
+        let Some(head) = self.topic_head(topic).await? else { return Ok(Vec::new()) };
+        self.events_between(topic, after.max(head.seq - max), head.seq, max).await
     }
 
     /// The events at these `(topic, seq)` places, ordered by topic, then seq, skipping any

@@ -3,7 +3,9 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::domain::{Answer, Comment, Event, EventKind, PostKind, PostRef, Question, Revision, Topic};
+use crate::domain::{
+    Answer, Comment, Event, EventKind, InboxEntry, PostKind, PostRef, Question, Revision, Topic,
+};
 
 #[derive(sqlx::FromRow)]
 pub(super) struct QuestionRow {
@@ -82,7 +84,10 @@ macro_rules! event_columns {
          r.revision AS r_revision, r.title AS r_title, r.body AS r_body, r.editor AS r_editor, \
          r.editor_id AS r_editor_id, r.created_at AS r_created_at, \
          c.question_id AS c_question_id, c.post_id AS c_post_id, c.post_kind AS c_post_kind, \
-         c.body AS c_body, c.author AS c_author, c.author_id AS c_author_id, c.created_at AS c_created_at"
+         c.body AS c_body, c.author AS c_author, c.author_id AS c_author_id, c.created_at AS c_created_at, \
+         i.user_id AS i_user_id, i.reason AS i_reason, i.question_id AS i_question_id, i.title AS i_title, \
+         i.count AS i_count, i.actor AS i_actor, i.ref_id AS i_ref_id, i.seq AS i_seq, \
+         i.read_seq IS NOT NULL AS i_read, i.updated_at AS i_updated_at"
     };
 }
 pub(super) use event_columns;
@@ -92,7 +97,7 @@ pub(super) use event_columns;
 macro_rules! event_joins {
     () => {
         " LEFT JOIN answers a ON a.id = e.ref_id LEFT JOIN revisions r ON r.id = e.ref_id \
-          LEFT JOIN comments c ON c.id = e.ref_id "
+          LEFT JOIN comments c ON c.id = e.ref_id LEFT JOIN inbox i ON i.id = e.ref_id "
     };
 }
 pub(super) use event_joins;
@@ -131,6 +136,16 @@ pub(super) struct EventRow {
     c_author: Option<String>,
     c_author_id: Option<Uuid>,
     c_created_at: Option<DateTime<Utc>>,
+    i_user_id: Option<Uuid>,
+    i_reason: Option<String>,
+    i_question_id: Option<Uuid>,
+    i_title: Option<String>,
+    i_count: Option<i64>,
+    i_actor: Option<String>,
+    i_ref_id: Option<Uuid>,
+    i_seq: Option<i64>,
+    i_read: Option<bool>,
+    i_updated_at: Option<DateTime<Utc>>,
 }
 
 impl EventRow {
@@ -159,6 +174,15 @@ impl EventRow {
             ("accept", _) if let Some(answer_id) = self.ref_id => EventKind::Accept { answer_id },
             ("unaccept", _) if let Some(answer_id) = self.ref_id => EventKind::Unaccept { answer_id },
             ("redacted", _) => EventKind::Redacted,
+            ("inbox", _)
+                if let (Some(entry), Some(unread)) =
+                    (self.inbox_row(), unread_of(self.payload.as_deref())) =>
+            {
+                EventKind::Inbox { entry, unread }
+            }
+            ("read", _) if let Some((entry_ids, unread)) = read_of(self.payload.as_deref()) => {
+                EventKind::Read { entry_ids, unread }
+            }
             ("edit", _) if let Some(revision) = self.revision_row() => EventKind::Edit(revision),
             ("comment", _) if let Some(comment) = self.comment_row() => EventKind::Comment(comment),
             ("comment-delete", _) if let Some(comment) = self.comment_row() => {
@@ -195,6 +219,22 @@ impl EventRow {
         })
     }
 
+    fn inbox_row(&self) -> Option<InboxEntry> {
+        Some(InboxEntry {
+            id: self.ref_id?,
+            user_id: self.i_user_id?,
+            reason: self.i_reason.clone()?,
+            question_id: self.i_question_id?,
+            title: self.i_title.clone()?,
+            count: self.i_count?,
+            actor: self.i_actor.clone()?,
+            ref_id: self.i_ref_id,
+            seq: self.i_seq?,
+            read: self.i_read?,
+            updated_at: self.i_updated_at?,
+        })
+    }
+
     fn comment_row(&self) -> Option<Comment> {
         let kind = PostKind::parse(self.c_post_kind.as_deref()?)?;
         Some(Comment {
@@ -207,6 +247,20 @@ impl EventRow {
             created_at: self.c_created_at?,
         })
     }
+}
+
+/// An inbox event's unread count, from its payload (`{"unread": n}`).
+fn unread_of(payload: Option<&str>) -> Option<i64> {
+    let payload: serde_json::Value = serde_json::from_str(payload?).ok()?;
+    payload.get("unread")?.as_i64()
+}
+
+/// A read event's entries and unread count, from its payload.
+fn read_of(payload: Option<&str>) -> Option<(Vec<Uuid>, i64)> {
+    let payload: serde_json::Value = serde_json::from_str(payload?).ok()?;
+    let ids = payload.get("entry_ids")?.as_array()?;
+    let ids = ids.iter().map(|id| id.as_str()?.parse().ok()).collect::<Option<Vec<Uuid>>>()?;
+    Some((ids, payload.get("unread")?.as_i64()?))
 }
 
 /// A delete event's post, from its `ref_id` and payload.

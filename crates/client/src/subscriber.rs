@@ -247,6 +247,8 @@ impl Subscriber {
             | ServerMessage::Comment { .. }
             | ServerMessage::CommentDelete { .. }
             | ServerMessage::Redacted { .. }
+            | ServerMessage::Inbox { .. }
+            | ServerMessage::Read { .. }
             | ServerMessage::UnknownEvent { .. } => {
                 let (topic, seq) = message.event()?;
                 let watched = self.topics.iter_mut().find(|w| w.topic == topic)?;

@@ -256,7 +256,7 @@ mod tests {
 
     #[test]
     fn refuses_bad_topics() {
-        assert_eq!(code(&format!(r#"{{"type":"subscribe","topic":"user:{Q}"}}"#)), ErrorCode::InvalidTopic);
+        assert_eq!(code(&format!(r#"{{"type":"subscribe","topic":"users:{Q}"}}"#)), ErrorCode::InvalidTopic);
         assert_eq!(code(r#"{"type":"subscribe","topic":"question:nope"}"#), ErrorCode::InvalidTopic);
         assert_eq!(code(r#"{"type":"unsubscribe","topic":5}"#), ErrorCode::InvalidTopic);
         assert_eq!(code(r#"{"type":"unsubscribe","topic":null}"#), ErrorCode::InvalidTopic);

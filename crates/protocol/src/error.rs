@@ -39,13 +39,16 @@ pub enum ErrorCode {
     /// An `auth` message's token is unknown, revoked, expired or wrongly signed; the
     /// connection stays open, with the identity it had.
     InvalidCredentials,
+    /// The connection's identity may not subscribe to that topic (another user's inbox, or
+    /// any inbox before an `auth`).
+    Forbidden,
     /// A code this version of the crate does not know (sent by a newer server).
     Other(String),
 }
 
 impl ErrorCode {
     /// Every code this crate knows, for documentation and tests.
-    pub const KNOWN: [ErrorCode; 14] = [
+    pub const KNOWN: [ErrorCode; 15] = [
         ErrorCode::InvalidJson,
         ErrorCode::InvalidMessage,
         ErrorCode::UnknownType,
@@ -60,6 +63,7 @@ impl ErrorCode {
         ErrorCode::Unavailable,
         ErrorCode::RateLimited,
         ErrorCode::InvalidCredentials,
+        ErrorCode::Forbidden,
     ];
 
     pub fn as_str(&self) -> &str {
@@ -78,6 +82,7 @@ impl ErrorCode {
             ErrorCode::Unavailable => "unavailable",
             ErrorCode::RateLimited => "rate_limited",
             ErrorCode::InvalidCredentials => "invalid_credentials",
+            ErrorCode::Forbidden => "forbidden",
             ErrorCode::Other(code) => code,
         }
     }

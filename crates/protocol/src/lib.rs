@@ -44,6 +44,7 @@
 mod answer;
 mod client;
 mod error;
+mod inbox;
 mod post;
 mod server;
 mod topic;
@@ -51,6 +52,7 @@ mod topic;
 pub use answer::Answer;
 pub use client::{ClientMessage, parse};
 pub use error::{ErrorCode, ProtocolError};
+pub use inbox::InboxEntry;
 pub use post::{Comment, Edit, PostId};
 pub use server::{DecodeError, PostKind, ServerMessage, encode};
 pub use topic::{Topic, TopicError};

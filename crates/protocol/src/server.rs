@@ -7,7 +7,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer, de::DeserializeOwn
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::{Answer, Comment, Edit, ErrorCode, PostId, ProtocolError, Topic};
+use crate::{Answer, Comment, Edit, ErrorCode, InboxEntry, PostId, ProtocolError, Topic};
 
 /// A message from the server, as a client decodes it.
 ///
@@ -41,6 +41,12 @@ pub enum ServerMessage {
     /// An event whose content was deleted after it happened (sent on resume): count its seq,
     /// nothing else.
     Redacted { topic: Topic, seq: i64 },
+    /// An inbox entry is new or changed (a user topic): show it as it now stands. `unread`
+    /// is the inbox's unread count after the change, counted by the server (never a delta).
+    Inbox { topic: Topic, seq: i64, unread: i64, entry: InboxEntry },
+    /// Inbox entries were marked read (a user topic), on this or another device; `unread`
+    /// as for `Inbox`.
+    Read { topic: Topic, seq: i64, unread: i64, entry_ids: Vec<Uuid> },
     /// The unsubscribe took effect; nothing more arrives for the topic. `seq` is the last seq
     /// sent on the topic to this connection (absent from servers that predate topics).
     Unsubscribed { topic: Topic, seq: Option<i64> },
@@ -73,6 +79,8 @@ impl ServerMessage {
             | ServerMessage::Comment { topic, .. }
             | ServerMessage::CommentDelete { topic, .. }
             | ServerMessage::Redacted { topic, .. }
+            | ServerMessage::Inbox { topic, .. }
+            | ServerMessage::Read { topic, .. }
             | ServerMessage::Unsubscribed { topic, .. }
             | ServerMessage::UnknownEvent { topic, .. } => Some(topic),
             ServerMessage::Error(err) => err.topic.as_ref(),
@@ -93,6 +101,8 @@ impl ServerMessage {
             | ServerMessage::Comment { topic, seq, .. }
             | ServerMessage::CommentDelete { topic, seq, .. }
             | ServerMessage::Redacted { topic, seq }
+            | ServerMessage::Inbox { topic, seq, .. }
+            | ServerMessage::Read { topic, seq, .. }
             | ServerMessage::UnknownEvent { topic, seq, .. } => Some((*topic, *seq)),
             _ => None,
         }
@@ -127,7 +137,9 @@ impl ServerMessage {
             | ServerMessage::Delete { .. }
             | ServerMessage::Comment { .. }
             | ServerMessage::CommentDelete { .. }
-            | ServerMessage::Redacted { .. } => {
+            | ServerMessage::Redacted { .. }
+            | ServerMessage::Inbox { .. }
+            | ServerMessage::Read { .. } => {
                 serde_json::to_string(self).expect("server messages always serialise")
             }
             ServerMessage::Error(err) => encode::error(err),
@@ -197,6 +209,14 @@ impl Serialize for ServerMessage {
             }
             ServerMessage::Redacted { topic, seq } => {
                 Envelope::new("redacted", topic, *seq, serde_json::Map::new()).serialize(serializer)
+            }
+            ServerMessage::Inbox { topic, seq, unread, entry } => {
+                Envelope::new("inbox", topic, *seq, InboxBody { unread: *unread, entry })
+                    .serialize(serializer)
+            }
+            ServerMessage::Read { topic, seq, unread, entry_ids } => {
+                Envelope::new("read", topic, *seq, ReadBody { unread: *unread, entry_ids })
+                    .serialize(serializer)
             }
             ServerMessage::Error(err) => Wire::error(err).serialize(serializer),
             ServerMessage::Authenticated { user_id, name } => {
@@ -350,6 +370,18 @@ impl<'a, T> Envelope<'a, T> {
 #[derive(Serialize, Deserialize)]
 struct CommentBody<C> {
     comment: C,
+}
+
+#[derive(Serialize, Deserialize)]
+struct InboxBody<E> {
+    unread: i64,
+    entry: E,
+}
+
+#[derive(Serialize, Deserialize)]
+struct ReadBody<I> {
+    unread: i64,
+    entry_ids: I,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -541,6 +573,19 @@ fn decode(source: impl Source) -> Result<ServerMessage, DecodeError> {
             let m: Envelope<serde::de::IgnoredAny> = source.typed()?;
             ServerMessage::Redacted { topic: m.topic, seq: m.seq }
         }
+        "inbox" => {
+            let m: Envelope<InboxBody<InboxEntry>> = source.typed()?;
+            ServerMessage::Inbox { topic: m.topic, seq: m.seq, unread: m.body.unread, entry: m.body.entry }
+        }
+        "read" => {
+            let m: Envelope<ReadBody<Vec<Uuid>>> = source.typed()?;
+            ServerMessage::Read {
+                topic: m.topic,
+                seq: m.seq,
+                unread: m.body.unread,
+                entry_ids: m.body.entry_ids,
+            }
+        }
         "authenticated" => {
             let m: AuthenticatedIn = source.typed()?;
             ServerMessage::Authenticated { user_id: m.user_id, name: m.name }
@@ -638,6 +683,28 @@ mod tests {
             ServerMessage::Comment { topic: q(), seq: 5, comment },
             ServerMessage::CommentDelete { topic: q(), seq: 6, comment_id: Q.parse().unwrap(), post },
             ServerMessage::Redacted { topic: q(), seq: 7 },
+            ServerMessage::Inbox {
+                topic: Topic::User(A.parse().unwrap()),
+                seq: 1,
+                unread: 1,
+                entry: InboxEntry {
+                    id: A.parse().unwrap(),
+                    reason: "answer".into(),
+                    question_id: Q.parse().unwrap(),
+                    title: "t".into(),
+                    count: 2,
+                    actor: "bob".into(),
+                    ref_id: None,
+                    read: false,
+                    updated_at: at,
+                },
+            },
+            ServerMessage::Read {
+                topic: Topic::User(A.parse().unwrap()),
+                seq: 2,
+                unread: 0,
+                entry_ids: vec![A.parse().unwrap()],
+            },
         ];
         for msg in &messages {
             round_trip(msg);
@@ -766,7 +833,7 @@ mod tests {
         for other in [
             format!(r#"{{"type":"vote","topic":"question:{Q}"}}"#),
             format!(r#"{{"type":"vote","topic":"question:{Q}","seq":"4"}}"#),
-            format!(r#"{{"type":"follow","topic":"user:{Q}","seq":1}}"#),
+            format!(r#"{{"type":"follow","topic":"users:{Q}","seq":1}}"#),
             r#"{"type":"welcome","server":"qa-hub 2"}"#.to_owned(),
         ] {
             let msg = ServerMessage::decode(&other).unwrap();
@@ -788,7 +855,7 @@ mod tests {
             r#"{"type":"subscribed"}"#,
             &format!(r#"{{"type":"subscribed","topic":"question:{Q}"}}"#),
             &format!(r#"{{"type":"answer","topic":"question:{Q}","seq":1}}"#),
-            &format!(r#"{{"type":"unsubscribed","topic":"user:{Q}","seq":1}}"#),
+            &format!(r#"{{"type":"unsubscribed","topic":"users:{Q}","seq":1}}"#),
             &format!(r#"{{"type":"subscribed","topic":"question:{A}","question_id":"{Q}","seq":1}}"#),
             r#"{"type":"error","message":"no code"}"#,
         ] {

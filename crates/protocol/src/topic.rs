@@ -7,14 +7,16 @@ use uuid::Uuid;
 
 /// What a subscription is about, written on the wire as `<kind>:<uuid>`.
 ///
-/// Only questions exist today (`question:<uuid>`); `user:<uuid>` will follow. That is why this
-/// is an enum, and why it is `#[non_exhaustive]`: code outside this crate must be ready for a
-/// topic that is not a question.
+/// A question's events (`question:<uuid>`) or a user's inbox (`user:<uuid>`). The enum is
+/// `#[non_exhaustive]`: code outside this crate must be ready for a kind of topic it does not
+/// know yet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
 pub enum Topic {
-    /// The answers (and, later, other events) of one question.
+    /// Everything that happens to one question: answers, votes, edits, comments, deletes.
     Question(Uuid),
+    /// One user's inbox: their notifications and read marks. Only that user may subscribe.
+    User(Uuid),
 }
 
 impl Topic {
@@ -23,6 +25,7 @@ impl Topic {
     pub fn question_id(&self) -> Option<Uuid> {
         match self {
             Topic::Question(id) => Some(*id),
+            Topic::User(_) => None,
         }
     }
 }
@@ -31,6 +34,7 @@ impl fmt::Display for Topic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Topic::Question(id) => write!(f, "question:{id}"),
+            Topic::User(id) => write!(f, "user:{id}"),
         }
     }
 }
@@ -43,7 +47,7 @@ pub struct TopicError {
 
 impl fmt::Display for TopicError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:?} is not a topic; expected \"question:<uuid>\"", self.input)
+        write!(f, "{:?} is not a topic; expected \"question:<uuid>\" or \"user:<uuid>\"", self.input)
     }
 }
 
@@ -58,6 +62,7 @@ impl FromStr for Topic {
         match kind {
             // The same UUID spellings `question_id` has always accepted.
             "question" => Uuid::parse_str(id).map(Topic::Question).map_err(|_| error()),
+            "user" => Uuid::parse_str(id).map(Topic::User).map_err(|_| error()),
             _ => Err(error()),
         }
     }
@@ -101,6 +106,11 @@ mod tests {
         // Other UUID spellings are accepted and written back in the canonical one.
         let simple: Topic = format!("question:{}", Q.replace('-', "")).parse().unwrap();
         assert_eq!(simple, topic);
+        let user: Topic = format!("user:{Q}").parse().unwrap();
+        assert_eq!(
+            (user, user.to_string(), user.question_id()),
+            (Topic::User(Q.parse().unwrap()), format!("user:{Q}"), None)
+        );
     }
 
     #[test]
@@ -108,7 +118,8 @@ mod tests {
         for bad in [
             String::new(),
             Q.to_owned(),
-            format!("user:{Q}"),
+            format!("users:{Q}"),
+            "user:nope".to_owned(),
             format!("Question:{Q}"),
             "question:".to_owned(),
             "question:nope".to_owned(),

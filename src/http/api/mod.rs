@@ -7,6 +7,7 @@
 mod accepts;
 mod follows;
 mod health;
+mod inbox;
 mod openapi;
 mod posts;
 pub mod questions;
@@ -47,6 +48,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .route("/readyz", web::get().to(health::readyz))
     .route("/api/openapi.json", web::get().to(openapi::document))
     .route("/api/me", web::get().to(tokens::me))
+    .route("/api/inbox", web::get().to(inbox::list))
+    .route("/api/inbox/unread", web::get().to(inbox::unread))
+    .route("/api/inbox/read-all", web::post().to(inbox::read_all))
+    .route("/api/inbox/{entry_id}/read", web::put().to(inbox::read))
     .route("/api/tokens", web::get().to(tokens::list))
     .route("/api/tokens", web::post().to(tokens::create))
     .route("/api/tokens/{token_id}", web::delete().to(tokens::revoke))

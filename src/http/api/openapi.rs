@@ -6,7 +6,7 @@ use utoipa::{
     openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
 };
 
-use super::{accepts, follows, health, posts, questions, tokens, votes};
+use super::{accepts, follows, health, inbox, posts, questions, tokens, votes};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -39,6 +39,10 @@ use super::{accepts, follows, health, posts, questions, tokens, votes};
         posts::delete_comment,
         follows::status,
         follows::set,
+        inbox::list,
+        inbox::unread,
+        inbox::read,
+        inbox::read_all,
     ),
     modifiers(&Bearer),
     tags(
@@ -47,6 +51,7 @@ use super::{accepts, follows, health, posts, questions, tokens, votes};
         (name = "votes", description = "Vote questions and answers up or down, and accept an answer"),
         (name = "posts", description = "Edit and delete questions and answers, list their revisions, and comment on them"),
         (name = "follows", description = "Follow, unfollow or mute a question"),
+        (name = "inbox", description = "Your notifications: list, unread count, mark read"),
         (name = "identity", description = "Who the caller is, and their service tokens"),
         (name = "health", description = "Probes"),
     )

@@ -314,7 +314,7 @@ pub async fn list_answers(
     }))
 }
 
-fn page_size(limit: Option<i64>, default: i64) -> Result<i64> {
+pub(super) fn page_size(limit: Option<i64>, default: i64) -> Result<i64> {
     match limit.unwrap_or(default) {
         n @ 1..=100 => Ok(n),
         _ => Err(Error::bad_request("invalid_query", "limit must be between 1 and 100.")),
