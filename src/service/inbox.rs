@@ -64,31 +64,42 @@ impl Notifier {
 impl Services {
     /// Runs the notifier for as long as the services live: first every question whose events
     /// were never read (a crash, another node's commits while this one was down), then each
-    /// question as its events commit here.
+    /// question as its events commit here — and once a minute every question again, for the
+    /// commits of a node that died before it notified (a scan of `questions`).
     pub fn start_notifier(&self) {
         let services = self.clone();
         tokio::spawn(async move {
+            let mut sweep = tokio::time::interval(std::time::Duration::from_secs(60));
             loop {
-                match services.store.unnotified_questions(1000).await {
-                    Ok(ids) if ids.is_empty() => break,
-                    Ok(ids) => {
-                        for id in ids {
+                tokio::select! {
+                    _ = sweep.tick() => services.catch_up_notifications().await,
+                    () = services.notifier.inner.wake.notified() => {
+                        for id in services.notifier.take() {
                             services.notify_logged(id).await;
                         }
                     }
-                    Err(e) => {
-                        tracing::warn!(error = %e, "notifier: reading the questions to catch up on");
-                        break;
-                    }
-                }
-            }
-            loop {
-                services.notifier.inner.wake.notified().await;
-                for id in services.notifier.take() {
-                    services.notify_logged(id).await;
                 }
             }
         });
+    }
+
+    /// Notifies every question with events the notifier has not read (in bounded rounds: a
+    /// question that keeps failing must not keep the notifier from the others).
+    async fn catch_up_notifications(&self) {
+        for _ in 0..100 {
+            match self.store.unnotified_questions(1000).await {
+                Ok(ids) if ids.is_empty() => return,
+                Ok(ids) => {
+                    for id in ids {
+                        self.notify_logged(id).await;
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "notifier: reading the questions to catch up on");
+                    return;
+                }
+            }
+        }
     }
 
     async fn notify_logged(&self, question_id: Uuid) {

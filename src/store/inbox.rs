@@ -206,7 +206,7 @@ impl Store {
     /// Questions with events the notifier has not read yet (a node catching up at start).
     pub async fn unnotified_questions(&self, limit: i64) -> Result<Vec<Uuid>, DomainError> {
         const SQL: &str = "SELECT q.id FROM questions q LEFT JOIN notify_cursor c ON c.question_id = q.id \
-                           WHERE q.last_seq > COALESCE(c.seq, 0) LIMIT $1";
+                           WHERE q.last_seq > COALESCE(c.seq, 0) AND q.deleted_at IS NULL LIMIT $1";
         with_reader!(self, pool => sqlx::query_scalar(SQL).bind(limit).fetch_all(pool).await).map_err(db)
     }
 
