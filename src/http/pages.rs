@@ -152,7 +152,10 @@ impl std::fmt::Display for PageError {
 impl From<DomainError> for PageError {
     fn from(e: DomainError) -> Self {
         match e {
-            DomainError::NotFound { .. } => Self::question_not_found(),
+            DomainError::NotFound { code: "question_not_found", .. } => Self::question_not_found(),
+            DomainError::NotFound { message, .. } => {
+                Self::new(StatusCode::NOT_FOUND, "Not found", capitalised(&message))
+            }
             DomainError::Invalid { message, .. } => {
                 Self::new(StatusCode::UNPROCESSABLE_ENTITY, "Not accepted", capitalised(&message))
             }
