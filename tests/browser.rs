@@ -948,6 +948,23 @@ async fn a_questions_life_shows_live_in_place(backend: Backend) {
     assert_eq!((fifth.body.as_str(), fifth.edited.as_deref()), ("Fifth, edited.", Some("2")));
     assert_eq!(fifth.comments, ["On the fifth."]);
     assert!(life.answers.iter().all(|a| a.seq != 6), "the deleted one never shows");
+
+    let name = format!("{backend:?}").to_lowercase();
+    c.execute("document.getElementById('answer-4').scrollIntoView({block: 'start'}); return null;", vec![])
+        .await
+        .unwrap();
+    std::fs::write(screenshot_dir().join(format!("{name}-question-life.png")), c.screenshot().await.unwrap())
+        .unwrap();
+    // The next load shows the reading order: the accepted answer first, then oldest first.
+    c.refresh().await.unwrap();
+    let life = until_life(c, "the page is loaded again", LIVE, |l| !l.answers.is_empty()).await;
+    assert_eq!(life.answers.iter().map(|a| a.seq).collect::<Vec<_>>(), [4, 2, 3, 5]);
+    c.execute("window.scrollTo(0, 0); return null;", vec![]).await.unwrap();
+    std::fs::write(
+        screenshot_dir().join(format!("{name}-question-reloaded.png")),
+        c.screenshot().await.unwrap(),
+    )
+    .unwrap();
 }
 
 on_both_backends!(
