@@ -965,6 +965,18 @@ async fn a_questions_life_shows_live_in_place(backend: Backend) {
         c.screenshot().await.unwrap(),
     )
     .unwrap();
+
+    // A moderator deletes the question: the page says so, and its text and answers go.
+    let moderator = crate::posts::moderator(&app).await;
+    write(Method::DELETE, format!("/api/questions/{q}"), &moderator, Value::Null).await;
+    let gone = r#"return !document.getElementById('deleted-notice').hidden
+        && !document.querySelector('#question > .body')
+        && document.querySelector('.answers').hidden;"#;
+    eventually("the page says the question was deleted", WITHIN, || async {
+        (c.execute(gone, vec![]).await.unwrap() == json!(true)).then_some(())
+    })
+    .await;
+    assert!(!c.source().await.unwrap().contains("As edited."), "no trace of its text");
 }
 
 on_both_backends!(
