@@ -7,9 +7,14 @@
 //! time and HTML-escapes every value, so user text can never become markup. The forms work
 //! without JavaScript (form-urlencoded POST, then a 303 redirect back to the page, or the page
 //! again with the error next to the field); so do voting, accepting, editing, deleting and
-//! commenting, which need a signed-in session and its CSRF token. With JavaScript, `static/question.js` keeps the
-//! question page live through `static/qa-hub-client.js`, the reusable WebSocket client that
-//! other sites can embed too (see `docs/web-client.md`).
+//! commenting, which need a signed-in session and its CSRF token. With JavaScript,
+//! `static/question.js` keeps the question page live through `static/qa-hub-client.js`, the
+//! reusable WebSocket client that other sites can embed too (see `docs/web-client.md`).
+//!
+//! A question's answers are shown in reading order (the accepted one, then by score, then
+//! oldest first), 30 a page; pages follow that order, and `/questions/{id}/answers/{seq}`
+//! redirects to the page that holds an answer now. Live changes never re-sort what is on
+//! screen (docs/web-client.md says why).
 //!
 //! CSS and scripts are compiled into the binary, so the pages work offline with no build step.
 //! Every HTML response carries a Content-Security-Policy that allows only this origin's own
