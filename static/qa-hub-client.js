@@ -1,5 +1,6 @@
 /*
- * qa-hub-client.js: watch one question on a qa-hub server and get each new answer once.
+ * qa-hub-client.js: watch one question on a qa-hub server and get each of its events once:
+ * new answers, scores, the accepted answer, edits, deletes and comments.
  *
  * No dependencies, no build step. Load it with a <script src> and call
  *
@@ -11,8 +12,12 @@
  *     onScore(event) {},            // {post_kind, post_id, score}: the post's new absolute score
  *     onAccept(answerId) {},        // the asker accepted this answer
  *     onUnaccept(answerId) {},      // ... or withdrew it (an accept of another may follow)
+ *     onEdit(edit) {},              // {post_kind, post_id, revision, title, body, editor, editor_id, edited_at}
+ *     onDelete(post) {},            // {post_kind, post_id}: remove it (an answer: with its comments)
+ *     onComment(comment) {},        // {id, post_kind, post_id, body, author, author_id, created_at}
+ *     onCommentDelete(comment) {},  // {comment_id, post_kind, post_id}: remove it
  *     onStatus(status) {},          // "connecting" | "live" | "reconnecting" | "offline" | "stopped" | "closed"
- *     onSubscribed(answerCount) {}, // after every (re)subscribe
+ *     onSubscribed(answerCount, seq) {}, // after every (re)subscribe: the count at the topic's seq
  *     onError(error) {},            // {code, message}: the server refused; the client stops
  *   });
  *   watch.lastSeq;  // the highest seq delivered so far
@@ -49,6 +54,53 @@
     var loc = global.location;
     return (loc.protocol === "https:" ? "wss://" : "ws://") + loc.host + "/ws";
   }
+
+  // The post events: the callback each goes to and what it is given.
+  var POST_EVENTS = {
+    edit: [
+      "onEdit",
+      function (m) {
+        return {
+          post_kind: m.post_kind,
+          post_id: m.post_id,
+          revision: m.revision,
+          title: m.title === undefined ? null : m.title,
+          body: m.body,
+          editor: m.editor,
+          editor_id: m.editor_id === undefined ? null : m.editor_id,
+          edited_at: m.edited_at,
+        };
+      },
+    ],
+    delete: [
+      "onDelete",
+      function (m) {
+        return { post_kind: m.post_kind, post_id: m.post_id };
+      },
+    ],
+    comment: [
+      "onComment",
+      function (m) {
+        var c = m.comment || {};
+        return {
+          id: c.id,
+          post_kind: c.post_kind,
+          post_id: c.post_id,
+          body: c.body,
+          author: c.author,
+          author_id: c.author_id === undefined ? null : c.author_id,
+          created_at: c.created_at,
+        };
+      },
+    ],
+    "comment-delete": [
+      "onCommentDelete",
+      function (m) {
+        return { comment_id: m.comment_id, post_kind: m.post_kind, post_id: m.post_id };
+      },
+    ],
+    redacted: null,
+  };
 
   function watch(options) {
     var opts = {};
@@ -126,7 +178,7 @@
       if (msg.type === "subscribed") {
         failures = 0;
         setStatus("live");
-        call(opts.onSubscribed, msg.answer_count);
+        call(opts.onSubscribed, msg.answer_count, msg.seq);
       } else if (msg.type === "answer") {
         var answer = msg.answer || {};
         // The topic's seq (servers before topics sent only the answer's, which was the same).
@@ -141,6 +193,13 @@
         lastSeq = msg.seq;
         if (msg.type === "score") call(opts.onScore, { post_kind: msg.post_kind, post_id: msg.post_id, score: msg.score });
         else call(msg.type === "accept" ? opts.onAccept : opts.onUnaccept, msg.answer_id);
+      } else if (Object.prototype.hasOwnProperty.call(POST_EVENTS, msg.type)) {
+        if (typeof msg.seq !== "number" || msg.seq <= lastSeq) return;
+        lastSeq = msg.seq;
+        // `redacted` (an event whose post was deleted since; only a resume sends it) has no
+        // callback: its seq is counted, and there is nothing to show.
+        var typed = POST_EVENTS[msg.type];
+        if (typed) call(opts[typed[0]], typed[1](msg));
       } else if (msg.type !== "error" && msg.topic && typeof msg.seq === "number") {
         // An event kind this client does not know: skip it, but count its seq, so a resume
         // asks for what comes after it (docs/protocol.md).

@@ -16,7 +16,7 @@ use crate::{
 use reqwest::Method;
 
 /// A moderator's service token (made with the CLI, as an operator would).
-async fn moderator(app: &TestApp) -> String {
+pub(crate) async fn moderator(app: &TestApp) -> String {
     let (ok, _, err) =
         cli(&app.db, &["user", "create", "mod", "--moderator", "--password-stdin"], "correct horse\n").await;
     assert!(ok, "user create: {err}");

@@ -41,21 +41,29 @@ impl Services {
         self.store.question_page(before, limit).await
     }
 
-    /// A question and one page of its answers: at most `limit` of those after `after_seq`, in
-    /// seq order, so a request's memory is bounded whatever the question's size. The answer
-    /// count shown (and the seq a live page resumes from) includes any answer of this page
-    /// committed between the two reads, so the count, the list and the resume point agree.
+    /// A question and one page of its live answers in reading order (the accepted answer,
+    /// then by score, then oldest first): `offset` of them skipped, at most `limit`, so a
+    /// request's memory is bounded whatever the question's size. The question is read first,
+    /// so its `answer_count` is exact at its `last_seq`; an answer, edit or vote the second
+    /// read already shows is also an event after that seq, which a live page applies
+    /// idempotently (by answer seq, comment id, absolute score).
     pub async fn question_with_answers(
         &self,
         id: Uuid,
-        after_seq: i64,
+        offset: i64,
         limit: i64,
     ) -> Result<(Question, Vec<Answer>), DomainError> {
-        let mut question = self.question(id).await?;
-        let answers = self.store.answers_after(id, after_seq, limit).await?;
-        if let Some(last) = answers.last() {
-            question.answer_count = question.answer_count.max(last.seq);
-        }
+        let question = self.question(id).await?;
+        let answers = self.store.answers_ranked(id, offset, limit).await?;
         Ok((question, answers))
+    }
+
+    /// How many live answers come before answer `seq` of a question in reading order: where
+    /// a page shows it. A deleted or unknown answer is not found.
+    pub async fn answer_rank(&self, question_id: Uuid, seq: i64) -> Result<i64, DomainError> {
+        self.store.answer_rank(question_id, seq).await?.ok_or_else(|| DomainError::NotFound {
+            code: "answer_not_found",
+            message: "No answer has that number.".into(),
+        })
     }
 }

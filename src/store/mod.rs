@@ -381,6 +381,42 @@ impl Store {
         Ok(rows.into_iter().map(Into::into).collect())
     }
 
+    /// A question's live answers in reading order, as on Stack Overflow: the accepted answer
+    /// first, then by score (highest first), then oldest first (by seq); `offset` of them
+    /// skipped, at most `limit`. One statement, so the order and the accepted answer agree.
+    pub async fn answers_ranked(
+        &self,
+        question_id: Uuid,
+        offset: i64,
+        limit: i64,
+    ) -> Result<Vec<Answer>, DomainError> {
+        const SQL: &str = "SELECT a.id, a.question_id, a.seq, a.body, a.author, a.author_id, a.created_at, a.score, a.revision, a.edited_at \
+                           FROM answers a JOIN questions q ON q.id = a.question_id \
+                           WHERE a.question_id = $1 AND a.deleted_at IS NULL \
+                           ORDER BY CASE WHEN a.id = q.accepted_answer_id THEN 0 ELSE 1 END, a.score DESC, a.seq \
+                           LIMIT $2 OFFSET $3";
+        let rows: Vec<AnswerRow> = with_reader!(self, pool => sqlx::query_as(SQL)
+            .bind(question_id)
+            .bind(limit)
+            .bind(offset)
+            .fetch_all(pool)
+            .await)
+        .map_err(db)?;
+        Ok(rows.into_iter().map(Into::into).collect())
+    }
+
+    /// How many live answers come before answer `seq` in the order of [`Self::answers_ranked`];
+    /// `None` when the question has no live answer `seq`.
+    pub async fn answer_rank(&self, question_id: Uuid, seq: i64) -> Result<Option<i64>, DomainError> {
+        const SQL: &str = "SELECT (SELECT count(*) FROM answers o WHERE o.question_id = a.question_id AND o.deleted_at IS NULL \
+                             AND (CASE WHEN o.id = q.accepted_answer_id THEN 0 ELSE 1 END, -o.score, o.seq) \
+                               < (CASE WHEN a.id = q.accepted_answer_id THEN 0 ELSE 1 END, -a.score, a.seq)) \
+                           FROM answers a JOIN questions q ON q.id = a.question_id \
+                           WHERE a.question_id = $1 AND a.seq = $2 AND a.deleted_at IS NULL";
+        with_reader!(self, pool => sqlx::query_scalar(SQL).bind(question_id).bind(seq).fetch_optional(pool).await)
+            .map_err(db)
+    }
+
     /// One answer by its id (what an Idempotency-Key replay returns).
     pub async fn answer(&self, id: Uuid) -> Result<Option<Answer>, DomainError> {
         const SQL: &str = "SELECT id, question_id, seq, body, author, author_id, created_at, score, revision, edited_at \
