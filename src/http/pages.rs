@@ -1,11 +1,12 @@
-//! The hub's own web pages: a list of questions with an "Ask a question" form (`/`) and a
-//! question page (`/questions/{id}`) that shows new answers live.
+//! The hub's own web pages: a list of questions with an "Ask a question" form (`/`) that shows
+//! new questions live, and a question page (`/questions/{id}`) that shows new answers live.
 //!
 //! Pages are rendered server-side from `templates/` by askama, which checks them at compile
 //! time and HTML-escapes every value, so user text can never become markup. The forms work
 //! without JavaScript (form-urlencoded POST, then a 303 redirect back to the page, or the page
 //! again with the error next to the field). With JavaScript, `static/question.js` keeps the
-//! question page live through `static/qa-hub-client.js`, the reusable WebSocket client that
+//! question page live and `static/home.js` the newest questions, through
+//! `static/qa-hub-client.js`, the reusable WebSocket client that
 //! other sites can embed too (see `docs/web-client.md`).
 //!
 //! CSS and scripts are compiled into the binary, so the pages work offline with no build step.
@@ -52,6 +53,7 @@ const PAGE_SIZE: i64 = 20;
 const APP_CSS: &str = include_str!("../../static/app.css");
 const CLIENT_JS: &str = include_str!("../../static/qa-hub-client.js");
 const QUESTION_JS: &str = include_str!("../../static/question.js");
+const HOME_JS: &str = include_str!("../../static/home.js");
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     // The form extractor's own errors (wrong content type, too large) become HTML pages too.
@@ -410,6 +412,9 @@ struct IndexPage {
     viewer: Option<Viewer>,
     /// Whether people who are not logged in may post, naming themselves.
     anonymous: bool,
+    /// On the newest page, the seq of the list of questions this page shows: the script
+    /// subscribes to `questions` from here. Older pages are not live.
+    list_seq: Option<i64>,
 }
 
 struct QuestionView {
@@ -513,7 +518,13 @@ async fn index_page(
     errors: FieldErrors,
     viewer: Option<Viewer>,
 ) -> Result<IndexPage, PageError> {
-    let page = ctx.services().questions(before, PAGE_SIZE).await?;
+    let (page, list_seq) = match before {
+        None => {
+            let (page, seq) = ctx.services().newest_questions(PAGE_SIZE).await?;
+            (page, Some(seq))
+        }
+        Some(_) => (ctx.services().questions(before, PAGE_SIZE).await?, None),
+    };
     Ok(IndexPage {
         questions: page.items.into_iter().map(Into::into).collect(),
         next: page.next,
@@ -522,6 +533,7 @@ async fn index_page(
         errors,
         viewer,
         anonymous: ctx.anonymous_writes(),
+        list_seq,
     })
 }
 
@@ -804,6 +816,7 @@ async fn asset(path: web::Path<String>) -> Result<HttpResponse, PageError> {
         "app.css" => (APP_CSS, "text/css; charset=utf-8"),
         "qa-hub-client.js" => (CLIENT_JS, "text/javascript; charset=utf-8"),
         "question.js" => (QUESTION_JS, "text/javascript; charset=utf-8"),
+        "home.js" => (HOME_JS, "text/javascript; charset=utf-8"),
         _ => return Err(PageError::new(StatusCode::NOT_FOUND, "Not found", "There is no such file.")),
     };
     Ok(HttpResponse::Ok()

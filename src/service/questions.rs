@@ -49,6 +49,12 @@ impl Services {
         self.store.question_page(before, limit).await
     }
 
+    /// The newest questions and the seq of the list of questions they reflect: where a live
+    /// page subscribes to `questions` from.
+    pub async fn newest_questions(&self, limit: i64) -> Result<(Page<Question, Uuid>, i64), DomainError> {
+        self.store.question_page_and_list_seq(limit).await
+    }
+
     /// A question and one page of its answers: at most `limit` of those after `after_seq`, in
     /// seq order, so a request's memory is bounded whatever the question's size. The answer
     /// count shown (and the seq a live page resumes from) includes any answer of this page

@@ -403,6 +403,46 @@ impl Store {
         Ok(Page::of(rows.into_iter().map(Into::into).collect(), limit, |q: &Question| q.id))
     }
 
+    /// The newest page of questions and the list topic's seq it reflects, read in one
+    /// snapshot: a page that shows them and then subscribes to `questions` after that seq
+    /// sees every later change exactly once, none of the earlier ones again.
+    pub async fn question_page_and_list_seq(
+        &self,
+        limit: i64,
+    ) -> Result<(Page<Question, Uuid>, i64), DomainError> {
+        const SEQ: &str = "SELECT last_seq FROM topics WHERE name = 'questions'";
+        const PAGE: &str = "SELECT id, title, body, author, author_id, created_at, answer_count - deleted_answers AS answer_count, score, accepted_answer_id, last_seq, revision, edited_at FROM questions \
+                            WHERE deleted_at IS NULL ORDER BY id DESC LIMIT $1";
+        macro_rules! read {
+            ($tx:expr) => {{
+                let seq: i64 = sqlx::query_scalar(SEQ).fetch_one(&mut *$tx).await.map_err(db)?;
+                let rows: Vec<QuestionRow> =
+                    sqlx::query_as(PAGE).bind(limit + 1).fetch_all(&mut *$tx).await.map_err(db)?;
+                (seq, rows)
+            }};
+        }
+        let (seq, rows) = match self {
+            // A read transaction in WAL mode keeps the snapshot of its first read.
+            Self::Sqlite { reader, .. } => {
+                let mut tx = reader.begin().await.map_err(db)?;
+                let out = read!(tx);
+                tx.commit().await.map_err(db)?;
+                out
+            }
+            Self::Postgres(pool, _) => {
+                let mut tx = pool.begin().await.map_err(db)?;
+                sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db)?;
+                let out = read!(tx);
+                tx.commit().await.map_err(db)?;
+                out
+            }
+        };
+        Ok((Page::of(rows.into_iter().map(Into::into).collect(), limit, |q: &Question| q.id), seq))
+    }
+
     /// A page of a question's answers with `seq > after_seq`, ascending; `next` is the
     /// `after_seq` that continues it.
     pub async fn answer_page(
