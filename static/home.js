@@ -88,15 +88,25 @@
     return li;
   }
 
-  // Newest first, as the page lists them: each waiting question goes on top in the order
-  // asked, so the last one asked ends up first.
+  // Newest first by id, as the server lists them: ids are UUIDv7, whose text sorts in time
+  // order. Seq (commit) order can differ from it for questions asked at the same moment, so
+  // each goes before the first shown question with a smaller id, not simply on top.
+  function place(li, id) {
+    var before = null;
+    list.querySelectorAll("li[data-question-id]").forEach(function (other) {
+      if (!before && other.dataset.questionId < id) before = other;
+    });
+    list.insertBefore(li, before);
+  }
+
   function revealPending() {
     var first = null;
     pending.forEach(function (q) {
       if (shown.has(q.id)) return;
       shown.add(q.id);
-      first = renderQuestion(q);
-      list.insertBefore(first, list.firstChild);
+      var li = renderQuestion(q);
+      place(li, q.id);
+      if (!first || q.id > first.dataset.questionId) first = li;
     });
     pending.clear();
     updateBanner();

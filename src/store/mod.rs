@@ -430,11 +430,9 @@ impl Store {
                 out
             }
             Self::Postgres(pool, _) => {
-                let mut tx = pool.begin().await.map_err(db)?;
-                sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db)?;
+                // One snapshot for both reads (READ COMMITTED would take one per statement).
+                let mut tx =
+                    pool.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY").await.map_err(db)?;
                 let out = read!(tx);
                 tx.commit().await.map_err(db)?;
                 out
