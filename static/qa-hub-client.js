@@ -20,6 +20,16 @@
  *     onSubscribed(answerCount, seq) {}, // after every (re)subscribe: the count at the topic's seq
  *     onError(error) {},            // {code, message}: the server refused; the client stops
  *   });
+ *
+ * Or the list of questions instead of one question:
+ *
+ *   QaHubClient.watch({
+ *     topic: "questions",           // instead of questionId
+ *     afterSeq: 12,                 // the list's seq your page shows (data-list-seq)
+ *     onQuestion(question) {},      // {id, title, author, author_id, created_at}: asked
+ *     onQuestionDelete(questionId) {}, // deleted: remove it
+ *     onStatus, onSubscribed, onError as above
+ *   });
  *   watch.lastSeq;  // the highest seq delivered so far
  *   watch.close();
  *
@@ -107,9 +117,11 @@
     var key;
     for (key in DEFAULTS) opts[key] = DEFAULTS[key];
     for (key in options || {}) opts[key] = options[key];
-    if (!opts.questionId) throw new TypeError("QaHubClient.watch needs a questionId");
+    if (!opts.questionId && !opts.topic) throw new TypeError("QaHubClient.watch needs a questionId or a topic");
 
-    var questionId = String(opts.questionId).toLowerCase();
+    var questionId = String(opts.questionId || "").toLowerCase();
+    // The one topic watched: a question's, or another named one ("questions").
+    var topic = opts.topic ? String(opts.topic) : "question:" + questionId;
     var url = opts.url || defaultUrl();
     var lastSeq = Math.max(0, Number(opts.afterSeq) || 0);
     var socket = null;
@@ -141,7 +153,10 @@
         // token can be renewed.
         var token = typeof opts.token === "function" ? opts.token() : opts.token;
         if (token) ws.send(JSON.stringify({ type: "auth", token: String(token) }));
-        ws.send(JSON.stringify({ type: "subscribe", question_id: questionId, after_seq: lastSeq }));
+        var subscribe = opts.topic ? { topic: topic } : { question_id: questionId };
+        subscribe.type = "subscribe";
+        subscribe.after_seq = lastSeq;
+        ws.send(JSON.stringify(subscribe));
       };
       ws.onmessage = function (event) {
         if (ws !== socket) return;
@@ -174,7 +189,7 @@
       // Messages about the question: events carry only `topic`; older messages `question_id`.
       if (!msg) return;
       var about = msg.topic ? String(msg.topic).toLowerCase() : "question:" + String(msg.question_id || "").toLowerCase();
-      if (about !== "question:" + questionId) return;
+      if (about !== topic) return;
       if (msg.type === "subscribed") {
         failures = 0;
         setStatus("live");
@@ -200,6 +215,11 @@
         // callback: its seq is counted, and there is nothing to show.
         var typed = POST_EVENTS[msg.type];
         if (typed) call(opts[typed[0]], typed[1](msg));
+      } else if (msg.type === "question" || msg.type === "question-delete") {
+        if (typeof msg.seq !== "number" || msg.seq <= lastSeq) return;
+        lastSeq = msg.seq;
+        if (msg.type === "question") call(opts.onQuestion, msg.question || {});
+        else call(opts.onQuestionDelete, msg.question_id);
       } else if (msg.type !== "error" && msg.topic && typeof msg.seq === "number") {
         // An event kind this client does not know: skip it, but count its seq, so a resume
         // asks for what comes after it (docs/protocol.md).

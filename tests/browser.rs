@@ -979,7 +979,122 @@ async fn a_questions_life_shows_live_in_place(backend: Backend) {
     assert!(!c.source().await.unwrap().contains("As edited."), "no trace of its text");
 }
 
+/// What the home page shows, read in one script call.
+#[derive(Debug, Deserialize, PartialEq)]
+struct HomeState {
+    status: Option<String>,
+    banner: Option<String>,
+    title: String,
+    ids: Vec<Uuid>,
+    titles: Vec<String>,
+    list_seq: i64,
+    empty_shown: bool,
+}
+
+const READ_HOME: &str = r#"
+    const q = (s) => document.querySelector(s);
+    const status = q('#live-status');
+    const banner = q('#new-questions');
+    return {
+      status: status && !status.hidden ? status.dataset.status : null,
+      banner: banner && !banner.hidden ? banner.textContent : null,
+      title: document.title,
+      ids: [...document.querySelectorAll('#question-list li[data-question-id]')].map(li => li.dataset.questionId),
+      titles: [...document.querySelectorAll('#question-list li h2')].map(e => e.textContent),
+      list_seq: Number(q('#question-list').dataset.listSeq),
+      empty_shown: !q('#no-questions').hidden,
+    };
+"#;
+
+/// Waits until the home page satisfies `pred`; returns that state.
+async fn until_home(client: &Client, what: &str, pred: impl Fn(&HomeState) -> bool) -> HomeState {
+    let mut last = None;
+    let found = tokio::time::timeout(LIVE, async {
+        loop {
+            let value = client.execute(READ_HOME, vec![]).await.expect("read home state");
+            let s: HomeState = serde_json::from_value(value).expect("home state shape");
+            if pred(&s) {
+                return s;
+            }
+            last = Some(s);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    found.unwrap_or_else(|_| panic!("timed out after {LIVE:?} waiting until {what}; page: {last:?}"))
+}
+
+/// The home page is live: questions asked elsewhere (over REST) raise the "N new questions"
+/// banner, a deleted one leaves the banner or the list, clicking the banner shows the new ones
+/// at the top (titles as text), and the page then shows what a fresh load does.
+async fn home_banner_follows_new_questions(backend: Backend) {
+    let app = spawn(backend).await;
+    let (ok, _, err) = crate::identity::cli(
+        &app.db,
+        &["user", "create", "mod", "--moderator", "--password-stdin"],
+        "correct horse\n",
+    )
+    .await;
+    assert!(ok, "user create: {err}");
+    let (ok, moderator, err) =
+        crate::identity::cli(&app.db, &["token", "create", "--user", "mod", "--name", "tests"], "").await;
+    assert!(ok, "token create: {err}");
+    let delete = |q: Uuid| {
+        let req = app.http.delete(app.url(&format!("/api/questions/{q}"))).bearer_auth(moderator.trim());
+        async move { assert_eq!(req.send().await.unwrap().status(), 204) }
+    };
+
+    let driver = Driver::start().await;
+    let Browser { client, _profile } = driver.browser(true).await;
+    client.goto(&app.url("/")).await.unwrap();
+    let s = until_home(&client, "the list is live", |s| s.status.as_deref() == Some("live")).await;
+    assert_eq!((s.ids.len(), s.banner.as_deref(), s.list_seq, s.empty_shown), (0, None, 0, true));
+    let base_title = s.title.clone();
+
+    let first = ask(&app, "Asked elsewhere, first", "b", "ann").await;
+    let s = until_home(&client, "the banner says 1 new question", |s| {
+        s.banner.as_deref() == Some("1 new question")
+    })
+    .await;
+    assert_eq!(
+        (s.title, s.ids.len()),
+        (format!("(1) {base_title}"), 0),
+        "new questions wait behind the banner"
+    );
+    let gone = ask(&app, "Asked elsewhere, then deleted", "b", "bob").await;
+    let hostile = "Why is <b>this</b> not bold? <script>alert(1)</script>";
+    let last = ask(&app, hostile, "b", "carol").await;
+    until_home(&client, "the banner says 3 new questions", |s| {
+        s.banner.as_deref() == Some("3 new questions")
+    })
+    .await;
+    delete(gone).await;
+    let s = until_home(&client, "the deleted one leaves the banner", |s| {
+        s.banner.as_deref() == Some("2 new questions")
+    })
+    .await;
+    assert_eq!(s.list_seq, 4);
+
+    click(&client, "#new-questions").await;
+    let s = until_home(&client, "the new questions are shown", |s| s.ids == [last, first]).await;
+    assert_eq!((s.banner, s.title, s.empty_shown), (None, base_title.clone(), false));
+    assert_eq!(s.titles, vec![hostile.to_owned(), "Asked elsewhere, first".to_owned()], "titles as text");
+
+    // A shown question that is deleted leaves the list.
+    delete(first).await;
+    let s = until_home(&client, "the deleted question leaves the list", |s| s.ids == [last]).await;
+    assert_eq!(s.list_seq, 5);
+
+    // The live page ends where a fresh load starts.
+    client.goto(&app.url("/")).await.unwrap();
+    let fresh =
+        until_home(&client, "the reloaded list is live", |s| s.status.as_deref() == Some("live")).await;
+    assert_eq!((fresh.ids, fresh.titles, fresh.list_seq), (s.ids, s.titles, 5));
+    client.close().await.unwrap();
+}
+
 on_both_backends!(
+    home_banner_follows_new_questions,
     sign_up_ask_answer_log_out_log_in,
     scores_and_the_accepted_answer_update_in_place,
     a_questions_life_shows_live_in_place,

@@ -10,6 +10,7 @@ mod client;
 mod cluster;
 mod events;
 mod identity;
+mod list;
 mod load_faults;
 mod posts;
 mod rest;

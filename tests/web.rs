@@ -221,6 +221,7 @@ async fn static_files_are_served(backend: Backend) {
         ("/static/app.css", "text/css"),
         ("/static/qa-hub-client.js", "text/javascript"),
         ("/static/question.js", "text/javascript"),
+        ("/static/home.js", "text/javascript"),
     ] {
         let res = app.get(path).await;
         assert_eq!(res.status(), 200, "{path}");

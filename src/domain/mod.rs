@@ -10,7 +10,7 @@ mod user;
 mod vote;
 
 pub use error::DomainError;
-pub use event::{Event, EventKind, Topic, TopicHead};
+pub use event::{Event, EventKind, QuestionSummary, Topic, TopicHead};
 pub use post::{Comment, Edit, NewComment, Revision};
 pub use text::{Body, CommentText, Name, Title, limits};
 pub use user::{Credential, Handle, Identity, Password, Role, ServiceToken, User};

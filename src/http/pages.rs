@@ -1,15 +1,16 @@
-//! The hub's own web pages: a list of questions with an "Ask a question" form (`/`), a
-//! question page (`/questions/{id}`) that follows the question's whole life live (answers,
-//! votes, the accepted answer, edits, deletes, comments), and a post's revisions
-//! (`/questions/{id}/revisions`, `?answer={answer_id}` for an answer's).
+//! The hub's own web pages: a list of questions with an "Ask a question" form (`/`) that shows
+//! new questions live, a question page (`/questions/{id}`) that follows the question's whole
+//! life live (answers, votes, the accepted answer, edits, deletes, comments), and a post's
+//! revisions (`/questions/{id}/revisions`, `?answer={answer_id}` for an answer's).
 //!
 //! Pages are rendered server-side from `templates/` by askama, which checks them at compile
 //! time and HTML-escapes every value, so user text can never become markup. The forms work
 //! without JavaScript (form-urlencoded POST, then a 303 redirect back to the page, or the page
 //! again with the error next to the field); so do voting, accepting, editing, deleting and
 //! commenting, which need a signed-in session and its CSRF token. With JavaScript,
-//! `static/question.js` keeps the question page live through `static/qa-hub-client.js`, the
-//! reusable WebSocket client that other sites can embed too (see `docs/web-client.md`).
+//! `static/question.js` keeps the question page live and `static/home.js` the newest
+//! questions, through `static/qa-hub-client.js`, the reusable WebSocket client that other
+//! sites can embed too (see `docs/web-client.md`).
 //!
 //! A question's answers are shown in reading order (the accepted one, then by score, then
 //! oldest first), 30 a page; pages follow that order, and `/questions/{id}/answers/{seq}`
@@ -61,6 +62,7 @@ const PAGE_SIZE: i64 = 20;
 const APP_CSS: &str = include_str!("../../static/app.css");
 const CLIENT_JS: &str = include_str!("../../static/qa-hub-client.js");
 const QUESTION_JS: &str = include_str!("../../static/question.js");
+const HOME_JS: &str = include_str!("../../static/home.js");
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     // The form extractor's own errors (wrong content type, too large) become HTML pages too.
@@ -448,6 +450,9 @@ struct IndexPage {
     viewer: Option<Viewer>,
     /// Whether people who are not logged in may post, naming themselves.
     anonymous: bool,
+    /// On the newest page, the seq of the list of questions this page shows: the script
+    /// subscribes to `questions` from here. Older pages are not live.
+    list_seq: Option<i64>,
 }
 
 struct QuestionView {
@@ -605,7 +610,13 @@ async fn index_page(
     errors: FieldErrors,
     viewer: Option<Viewer>,
 ) -> Result<IndexPage, PageError> {
-    let page = ctx.services().questions(before, PAGE_SIZE).await?;
+    let (page, list_seq) = match before {
+        None => {
+            let (page, seq) = ctx.services().newest_questions(PAGE_SIZE).await?;
+            (page, Some(seq))
+        }
+        Some(_) => (ctx.services().questions(before, PAGE_SIZE).await?, None),
+    };
     Ok(IndexPage {
         questions: page.items.into_iter().map(Into::into).collect(),
         next: page.next,
@@ -614,6 +625,7 @@ async fn index_page(
         errors,
         viewer,
         anonymous: ctx.anonymous_writes(),
+        list_seq,
     })
 }
 
@@ -1155,6 +1167,7 @@ async fn asset(path: web::Path<String>) -> Result<HttpResponse, PageError> {
         "app.css" => (APP_CSS, "text/css; charset=utf-8"),
         "qa-hub-client.js" => (CLIENT_JS, "text/javascript; charset=utf-8"),
         "question.js" => (QUESTION_JS, "text/javascript; charset=utf-8"),
+        "home.js" => (HOME_JS, "text/javascript; charset=utf-8"),
         _ => return Err(PageError::new(StatusCode::NOT_FOUND, "Not found", "There is no such file.")),
     };
     Ok(HttpResponse::Ok()

@@ -32,7 +32,7 @@ impl Services {
     /// Commits a write in a task of its own and publishes its events: if the client hangs up
     /// mid-request, the caller's future is dropped, but a committed change must still be
     /// announced.
-    async fn commit_and_publish<T, F>(
+    pub(super) async fn commit_and_publish<T, F>(
         &self,
         write: impl FnOnce(Store) -> F + Send + 'static,
     ) -> Result<T, DomainError>
@@ -95,7 +95,8 @@ impl Services {
     }
 
     /// Deletes a post: its author or a moderator may, but a question with answers only a
-    /// moderator. Readers stop seeing it; subscribers get a `delete` tombstone.
+    /// moderator. Readers stop seeing it; subscribers get a `delete` tombstone (and, for a
+    /// question, the list's subscribers a `question-delete`).
     pub async fn delete(&self, who: &Identity, post: PostRef) -> Result<(), DomainError> {
         let owner = self.live_post(post).await?;
         let moderator = who.moderates();
@@ -103,8 +104,8 @@ impl Services {
             return Err(not_author("delete"));
         }
         self.commit_and_publish(move |store| async move {
-            let event = store.delete_post(post, owner.question_id, !moderator).await?;
-            Ok(((), vec![event]))
+            let events = store.delete_post(post, owner.question_id, !moderator).await?;
+            Ok(((), events))
         })
         .await
     }

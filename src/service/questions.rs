@@ -6,8 +6,9 @@ use super::{Posted, Services};
 use crate::domain::{Answer, DomainError, Idempotency, NewQuestion, Page, Question};
 
 impl Services {
-    /// Stores a new question (its topic starts with no events). With an Idempotency-Key that
-    /// already stored one, returns that one instead.
+    /// Stores a new question (its topic starts with no events) and announces it on the list
+    /// of questions once committed. With an Idempotency-Key that already stored one, returns
+    /// that one instead (announced once).
     pub async fn ask(
         &self,
         new: NewQuestion,
@@ -18,7 +19,14 @@ impl Services {
         {
             return Ok(Posted::replay(self.question(id).await?));
         }
-        match self.store.create_question(new, idempotency.as_ref()).await {
+        let key = idempotency.clone();
+        let created = self
+            .commit_and_publish(move |store| async move {
+                let (question, event) = store.create_question(new, key.as_ref()).await?;
+                Ok((question, vec![event]))
+            })
+            .await;
+        match created {
             Ok(question) => Ok(Posted::new(question)),
             Err(DomainError::Conflict { .. }) if idempotency.is_some() => {
                 let id = self.concurrent_post(idempotency.as_ref().expect("checked")).await?;
@@ -39,6 +47,12 @@ impl Services {
         limit: i64,
     ) -> Result<Page<Question, Uuid>, DomainError> {
         self.store.question_page(before, limit).await
+    }
+
+    /// The newest questions and the seq of the list of questions they reflect: where a live
+    /// page subscribes to `questions` from.
+    pub async fn newest_questions(&self, limit: i64) -> Result<(Page<Question, Uuid>, i64), DomainError> {
+        self.store.question_page_and_list_seq(limit).await
     }
 
     /// A question and one page of its live answers in reading order (the accepted answer,
