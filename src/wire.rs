@@ -6,7 +6,7 @@
 use bytestring::ByteString;
 use qa_hub_protocol::{
     Answer as WireAnswer, Comment as WireComment, Edit as WireEdit, InboxEntry as WireInboxEntry, PostId,
-    PostKind as WirePostKind, ServerMessage, encode,
+    PostKind as WirePostKind, QuestionSummary as WireQuestion, ServerMessage, encode,
 };
 
 pub use qa_hub_protocol::{ClientMessage, ErrorCode, ProtocolError, parse};
@@ -101,6 +101,22 @@ pub fn event(event: &Event) -> ByteString {
             ServerMessage::CommentDelete { topic, seq, comment_id: *comment_id, post: wire_post(*post) }
                 .encode()
                 .into()
+        }
+        EventKind::Question(q) => ServerMessage::Question {
+            topic,
+            seq,
+            question: WireQuestion {
+                id: q.id,
+                title: q.title.clone(),
+                author: q.author.clone(),
+                author_id: q.author_id,
+                created_at: q.created_at,
+            },
+        }
+        .encode()
+        .into(),
+        EventKind::QuestionDelete { question_id } => {
+            ServerMessage::QuestionDelete { topic, seq, question_id: *question_id }.encode().into()
         }
         EventKind::Redacted => ServerMessage::Redacted { topic, seq }.encode().into(),
         EventKind::Inbox { entry, unread } => ServerMessage::Inbox {

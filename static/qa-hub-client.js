@@ -1,5 +1,6 @@
 /*
- * qa-hub-client.js: watch one question on a qa-hub server and get each new answer once.
+ * qa-hub-client.js: watch one question on a qa-hub server and get each of its events once:
+ * new answers, scores, the accepted answer, edits, deletes and comments.
  *
  * No dependencies, no build step. Load it with a <script src> and call
  *
@@ -11,9 +12,23 @@
  *     onScore(event) {},            // {post_kind, post_id, score}: the post's new absolute score
  *     onAccept(answerId) {},        // the asker accepted this answer
  *     onUnaccept(answerId) {},      // ... or withdrew it (an accept of another may follow)
+ *     onEdit(edit) {},              // {post_kind, post_id, revision, title, body, editor, editor_id, edited_at}
+ *     onDelete(post) {},            // {post_kind, post_id}: remove it (an answer: with its comments)
+ *     onComment(comment) {},        // {id, post_kind, post_id, body, author, author_id, created_at}
+ *     onCommentDelete(comment) {},  // {comment_id, post_kind, post_id}: remove it
  *     onStatus(status) {},          // "connecting" | "live" | "reconnecting" | "offline" | "stopped" | "closed"
- *     onSubscribed(answerCount) {}, // after every (re)subscribe
+ *     onSubscribed(answerCount, seq) {}, // after every (re)subscribe: the count at the topic's seq
  *     onError(error) {},            // {code, message}: the server refused; the client stops
+ *   });
+ *
+ * Or the list of questions instead of one question:
+ *
+ *   QaHubClient.watch({
+ *     topic: "questions",           // instead of questionId
+ *     afterSeq: 12,                 // the list's seq your page shows (data-list-seq)
+ *     onQuestion(question) {},      // {id, title, author, author_id, created_at}: asked
+ *     onQuestionDelete(questionId) {}, // deleted: remove it
+ *     onStatus, onSubscribed, onError as above
  *   });
  *   watch.lastSeq;  // the highest seq delivered so far
  *   watch.close();
@@ -50,14 +65,63 @@
     return (loc.protocol === "https:" ? "wss://" : "ws://") + loc.host + "/ws";
   }
 
+  // The post events: the callback each goes to and what it is given.
+  var POST_EVENTS = {
+    edit: [
+      "onEdit",
+      function (m) {
+        return {
+          post_kind: m.post_kind,
+          post_id: m.post_id,
+          revision: m.revision,
+          title: m.title === undefined ? null : m.title,
+          body: m.body,
+          editor: m.editor,
+          editor_id: m.editor_id === undefined ? null : m.editor_id,
+          edited_at: m.edited_at,
+        };
+      },
+    ],
+    delete: [
+      "onDelete",
+      function (m) {
+        return { post_kind: m.post_kind, post_id: m.post_id };
+      },
+    ],
+    comment: [
+      "onComment",
+      function (m) {
+        var c = m.comment || {};
+        return {
+          id: c.id,
+          post_kind: c.post_kind,
+          post_id: c.post_id,
+          body: c.body,
+          author: c.author,
+          author_id: c.author_id === undefined ? null : c.author_id,
+          created_at: c.created_at,
+        };
+      },
+    ],
+    "comment-delete": [
+      "onCommentDelete",
+      function (m) {
+        return { comment_id: m.comment_id, post_kind: m.post_kind, post_id: m.post_id };
+      },
+    ],
+    redacted: null,
+  };
+
   function watch(options) {
     var opts = {};
     var key;
     for (key in DEFAULTS) opts[key] = DEFAULTS[key];
     for (key in options || {}) opts[key] = options[key];
-    if (!opts.questionId) throw new TypeError("QaHubClient.watch needs a questionId");
+    if (!opts.questionId && !opts.topic) throw new TypeError("QaHubClient.watch needs a questionId or a topic");
 
-    var questionId = String(opts.questionId).toLowerCase();
+    var questionId = String(opts.questionId || "").toLowerCase();
+    // The one topic watched: a question's, or another named one ("questions").
+    var topic = opts.topic ? String(opts.topic) : "question:" + questionId;
     var url = opts.url || defaultUrl();
     var lastSeq = Math.max(0, Number(opts.afterSeq) || 0);
     var socket = null;
@@ -89,7 +153,10 @@
         // token can be renewed.
         var token = typeof opts.token === "function" ? opts.token() : opts.token;
         if (token) ws.send(JSON.stringify({ type: "auth", token: String(token) }));
-        ws.send(JSON.stringify({ type: "subscribe", question_id: questionId, after_seq: lastSeq }));
+        var subscribe = opts.topic ? { topic: topic } : { question_id: questionId };
+        subscribe.type = "subscribe";
+        subscribe.after_seq = lastSeq;
+        ws.send(JSON.stringify(subscribe));
       };
       ws.onmessage = function (event) {
         if (ws !== socket) return;
@@ -122,11 +189,11 @@
       // Messages about the question: events carry only `topic`; older messages `question_id`.
       if (!msg) return;
       var about = msg.topic ? String(msg.topic).toLowerCase() : "question:" + String(msg.question_id || "").toLowerCase();
-      if (about !== "question:" + questionId) return;
+      if (about !== topic) return;
       if (msg.type === "subscribed") {
         failures = 0;
         setStatus("live");
-        call(opts.onSubscribed, msg.answer_count);
+        call(opts.onSubscribed, msg.answer_count, msg.seq);
       } else if (msg.type === "answer") {
         var answer = msg.answer || {};
         // The topic's seq (servers before topics sent only the answer's, which was the same).
@@ -141,6 +208,18 @@
         lastSeq = msg.seq;
         if (msg.type === "score") call(opts.onScore, { post_kind: msg.post_kind, post_id: msg.post_id, score: msg.score });
         else call(msg.type === "accept" ? opts.onAccept : opts.onUnaccept, msg.answer_id);
+      } else if (Object.prototype.hasOwnProperty.call(POST_EVENTS, msg.type)) {
+        if (typeof msg.seq !== "number" || msg.seq <= lastSeq) return;
+        lastSeq = msg.seq;
+        // `redacted` (an event whose post was deleted since; only a resume sends it) has no
+        // callback: its seq is counted, and there is nothing to show.
+        var typed = POST_EVENTS[msg.type];
+        if (typed) call(opts[typed[0]], typed[1](msg));
+      } else if (msg.type === "question" || msg.type === "question-delete") {
+        if (typeof msg.seq !== "number" || msg.seq <= lastSeq) return;
+        lastSeq = msg.seq;
+        if (msg.type === "question") call(opts.onQuestion, msg.question || {});
+        else call(opts.onQuestionDelete, msg.question_id);
       } else if (msg.type !== "error" && msg.topic && typeof msg.seq === "number") {
         // An event kind this client does not know: skip it, but count its seq, so a resume
         // asks for what comes after it (docs/protocol.md).

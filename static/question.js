@@ -1,13 +1,21 @@
 /*
  * The question page's live behaviour, on top of qa-hub-client.js:
  *   - answers from others wait behind a "N new answers" banner (an aria-live region) and
- *     show in place when it is clicked; the answer count and the tab title "(N) …" follow;
+ *     show at the end of the list when it is clicked; the answer count and the tab title
+ *     "(N) …" follow;
  *   - the answer form posts with fetch, and the posted answer shows at once, without a
  *     banner; its own notification is then recognised by seq and not shown again;
+ *   - scores, the accepted mark, edits (the text and its "edited" marker), deletes and
+ *     comments change in place, also on answers still waiting behind the banner. Nothing is
+ *     re-sorted under the reader: the server's order (accepted, score, age) is applied at the
+ *     next load. Whatever the change, the element at the top of the viewport stays where it
+ *     is (keepInView), so content changing above it never moves what is being read;
  *   - a small status says live / reconnecting / offline;
  *   - on an earlier page of a long question, new answers and one's own go to the page that
- *     holds them (page p shows answers numbered 30(p-1)+1 to 30p) instead of into this list.
- * Without JavaScript the page still works: the form posts and redirects back.
+ *     holds them (the server says which: /questions/{id}/answers/{seq}) instead of into this
+ *     list.
+ * Without JavaScript the page still works: every action is a form that posts and redirects
+ * back.
  */
 (function () {
   "use strict";
@@ -23,13 +31,15 @@
   var wordEl = document.getElementById("answer-word");
   var form = document.getElementById("answer-form");
   var baseTitle = document.title;
-  var perPage = Number(root.dataset.perPage) || 30;
+  var viewerId = root.dataset.viewerId || null;
+  var moderator = root.dataset.moderator === "true";
+  var deleteCommentTemplate = document.getElementById("comment-delete-template");
   var onLastPage = Number(root.dataset.page || 1) >= Number(root.dataset.pages || 1);
 
-  // The page that holds answer `seq`, with the answer in view.
+  // The page that holds answer `seq` (pages follow the reading order, so the server knows
+  // which), with the answer in view.
   function goToAnswer(seq) {
-    var page = Math.floor((seq - 1) / perPage) + 1;
-    window.location.assign("/questions/" + questionId + (page > 1 ? "?page=" + page : "") + "#answer-" + seq);
+    window.location.assign("/questions/" + questionId + "/answers/" + seq);
   }
 
   var shown = new Set();
@@ -37,7 +47,10 @@
     shown.add(Number(li.dataset.seq));
   });
   var pending = new Map(); // seq -> answer, waiting behind the banner
-  var known = Number(countEl.dataset.count) || 0;
+  // The answer count is exact at seq `countedTo` (the page's read, then each subscribe's);
+  // answer and delete events after it move it by one.
+  var count = Number(root.dataset.count) || 0;
+  var countedTo = Number(root.dataset.lastSeq) || 0;
   var posting = 0; // answer POSTs in flight from this page
 
   var STATUS_TEXT = {
@@ -59,12 +72,45 @@
     return d.toISOString().slice(0, 16).replace("T", " ") + " UTC";
   }
 
-  function updateCount(n) {
-    if (n <= known) return;
-    known = n;
-    countEl.textContent = String(n);
-    countEl.dataset.count = String(n);
-    wordEl.textContent = n === 1 ? "answer" : "answers";
+  function setCount(n) {
+    count = Math.max(0, n);
+    countEl.textContent = String(count);
+    countEl.dataset.count = String(count);
+    wordEl.textContent = count === 1 ? "answer" : "answers";
+  }
+
+  // An answer added (+1) or deleted (-1) by the event being delivered, unless the count
+  // already includes it.
+  function countEvent(delta) {
+    if (watch.lastSeq > countedTo) setCount(count + delta);
+  }
+
+  // Runs `change` without moving what the reader is looking at: the element at the top of
+  // the viewport (or, if the change removes it, the first one below it that stays) keeps
+  // its place on screen. The browser's own scroll anchoring is off (app.css), so this is
+  // the only correction, the same in every browser.
+  function keepInView(change) {
+    var anchors = [];
+    var x = Math.round(list.getBoundingClientRect().left + 24);
+    [1, 24, 48, 96, 160].forEach(function (y) {
+      var el = document.elementFromPoint(x, y);
+      if (el && el.closest("#question, #answer-list > li, #answer") && !/^(OL|UL|SECTION|MAIN)$/.test(el.tagName)) {
+        anchors.push(el);
+      }
+    });
+    list.querySelectorAll(":scope > li").forEach(function (li) {
+      if (li.getBoundingClientRect().top >= 0) anchors.push(li);
+    });
+    var tops = anchors.map(function (el) {
+      return el.getBoundingClientRect().top;
+    });
+    change();
+    for (var i = 0; i < anchors.length; i++) {
+      if (!anchors[i].isConnected) continue;
+      var moved = anchors[i].getBoundingClientRect().top - tops[i];
+      if (moved) window.scrollBy(0, moved);
+      return;
+    }
   }
 
   function updateBanner() {
@@ -105,9 +151,73 @@
     var link = document.createElement("a");
     link.href = "#answer-" + answer.seq;
     link.textContent = "#" + answer.seq;
-    meta.append(score, " · answered by ", author, " · ", time, " · ", link);
-    li.append(mark, body, meta);
+    meta.append(score, " · answered by ", author, " · ", time, " · ", link, editedMarker(answer));
+    var comments = document.createElement("div");
+    comments.className = "comments";
+    var ul = document.createElement("ul");
+    ul.className = "comment-list";
+    ul.dataset.commentsFor = answer.id;
+    comments.append(ul);
+    li.append(mark, body, meta, comments);
     markAccepted(li, answer.id === acceptedId);
+    (answer.comments || []).forEach(function (c) {
+      ul.append(renderComment(c));
+    });
+    return li;
+  }
+
+  // The "edited" marker of templates/question.html: a link to the post's revisions, hidden
+  // until its first edit.
+  function editedMarker(answer) {
+    var span = document.createElement("span");
+    span.className = "edited-marker";
+    span.dataset.editedFor = answer.id;
+    var a = document.createElement("a");
+    a.className = "edited";
+    a.href = "/questions/" + questionId + "/revisions?answer=" + answer.id;
+    a.append("edited ", document.createElement("time"));
+    span.append(" · ", a);
+    showEdited(span, answer.revision || 1, answer.edited_at);
+    return span;
+  }
+
+  function showEdited(span, revision, at) {
+    span.hidden = !(revision > 1);
+    var a = span.querySelector("a");
+    a.dataset.revision = String(revision);
+    a.title = "Revision " + revision;
+    var time = a.querySelector("time");
+    if (at) {
+      time.dateTime = at;
+      time.textContent = formatTime(at);
+    }
+  }
+
+  // A comment as templates/question.html renders it, text only; with a delete form when the
+  // reader wrote it or moderates (the form is the page's own, with its CSRF token).
+  function renderComment(c) {
+    var li = document.createElement("li");
+    li.className = "comment";
+    li.id = "comment-" + c.id;
+    li.dataset.commentId = c.id;
+    var body = document.createElement("span");
+    body.className = "comment-body";
+    body.textContent = c.body;
+    var author = document.createElement("span");
+    author.className = "author";
+    author.textContent = c.author;
+    var time = document.createElement("time");
+    time.dateTime = c.created_at;
+    time.textContent = formatTime(c.created_at);
+    li.append(body, " – ", author, " ", time);
+    if (deleteCommentTemplate && (moderator || (viewerId && c.author_id === viewerId))) {
+      var form = deleteCommentTemplate.content.firstElementChild.cloneNode(true);
+      form.elements.comment.value = c.id;
+      var back = form.elements.back;
+      var onAnswer = c.post_kind === "answer" && answerItem(c.post_id);
+      if (onAnswer) back.value = back.value.replace(/#.*$/, "#" + onAnswer.id);
+      li.append(" ", form);
+    }
     return li;
   }
 
@@ -144,21 +254,122 @@
     if (li) markAccepted(li, accepted);
   }
 
-  // Puts an answer in seq order, once.
+  // Shows an answer, once, at the end of the list: answers that arrive while the page is
+  // open are the newest, and the next load puts them in their place in the reading order.
   function show(answer) {
     if (shown.has(answer.seq)) return null;
     shown.add(answer.seq);
     pending.delete(answer.seq);
     var li = renderAnswer(answer);
-    var after = null;
-    list.querySelectorAll("li[data-seq]").forEach(function (other) {
-      if (!after && Number(other.dataset.seq) > answer.seq) after = other;
+    keepInView(function () {
+      list.append(li);
+      var empty = document.getElementById("no-answers");
+      if (empty) empty.remove();
     });
-    list.insertBefore(li, after);
-    var empty = document.getElementById("no-answers");
-    if (empty) empty.remove();
-    updateCount(answer.seq);
     return li;
+  }
+
+  // An answer waiting behind the banner, by id.
+  function pendingAnswer(id) {
+    var found = null;
+    pending.forEach(function (a) {
+      if (a.id === id) found = a;
+    });
+    return found;
+  }
+
+  // The element of a post on this page: the question, or an answer's list item.
+  function postElement(kind, id) {
+    if (kind === "question") return id === questionId ? root : null;
+    return answerItem(id);
+  }
+
+  function showEdit(edit) {
+    var waiting = edit.post_kind === "answer" && pendingAnswer(edit.post_id);
+    if (waiting) {
+      waiting.body = edit.body;
+      waiting.revision = edit.revision;
+      waiting.edited_at = edit.edited_at;
+      return;
+    }
+    var el = postElement(edit.post_kind, edit.post_id);
+    if (!el) return;
+    keepInView(function () {
+      el.querySelector(":scope > .body").textContent = edit.body;
+      if (edit.post_kind === "question" && edit.title !== null) {
+        el.querySelector(":scope > h1").textContent = edit.title;
+        baseTitle = edit.title + " · qa-hub";
+        updateBanner();
+      }
+      var marker = el.querySelector('[data-edited-for="' + edit.post_id + '"]');
+      if (marker) showEdited(marker, edit.revision, edit.edited_at);
+    });
+  }
+
+  function showDelete(post) {
+    if (post.post_kind === "question") {
+      if (post.post_id !== questionId) return;
+      // The topic ends here: say so, and take the question's text and forms off the page.
+      watch.close();
+      keepInView(function () {
+        root.classList.add("deleted");
+        document.getElementById("deleted-notice").hidden = false;
+        root.querySelectorAll(":scope > .body, :scope > .comments, :scope > form, :scope > details").forEach(function (el) {
+          el.remove();
+        });
+        document.querySelector(".answers").hidden = true;
+        document.getElementById("answer").hidden = true;
+      });
+      pending.clear();
+      updateBanner();
+      return;
+    }
+    if (post.post_id === acceptedId) acceptedId = null;
+    var waiting = pendingAnswer(post.post_id);
+    if (waiting) {
+      pending.delete(waiting.seq);
+      shown.add(waiting.seq); // never shown now, even if its notification came again
+      updateBanner();
+    }
+    var li = answerItem(post.post_id);
+    if (li) {
+      keepInView(function () {
+        li.remove();
+      });
+    }
+    countEvent(-1);
+  }
+
+  function showComment(c) {
+    if (document.getElementById("comment-" + c.id)) return;
+    var waiting = c.post_kind === "answer" && pendingAnswer(c.post_id);
+    if (waiting) {
+      waiting.comments = (waiting.comments || []).filter(function (o) {
+        return o.id !== c.id;
+      });
+      waiting.comments.push(c);
+      return;
+    }
+    var ul = document.querySelector('[data-comments-for="' + c.post_id + '"]');
+    if (!ul) return; // on an answer of another page
+    keepInView(function () {
+      ul.append(renderComment(c));
+    });
+  }
+
+  function removeComment(c) {
+    var waiting = c.post_kind === "answer" && pendingAnswer(c.post_id);
+    if (waiting && waiting.comments) {
+      waiting.comments = waiting.comments.filter(function (o) {
+        return o.id !== c.comment_id;
+      });
+    }
+    var li = document.getElementById("comment-" + c.comment_id);
+    if (li) {
+      keepInView(function () {
+        li.remove();
+      });
+    }
   }
 
   function revealPending() {
@@ -191,6 +402,22 @@
   var watch = window.QaHubClient.watch({
     questionId: questionId,
     afterSeq: Number(root.dataset.lastSeq) || 0,
+    onEdit: function (edit) {
+      showEdit(edit);
+      root.dataset.lastSeq = String(watch.lastSeq);
+    },
+    onDelete: function (post) {
+      showDelete(post);
+      root.dataset.lastSeq = String(watch.lastSeq);
+    },
+    onComment: function (comment) {
+      showComment(comment);
+      root.dataset.lastSeq = String(watch.lastSeq);
+    },
+    onCommentDelete: function (comment) {
+      removeComment(comment);
+      root.dataset.lastSeq = String(watch.lastSeq);
+    },
     onScore: function (event) {
       showScore(event.post_id, event.score);
       root.dataset.lastSeq = String(watch.lastSeq);
@@ -205,7 +432,7 @@
     },
     onAnswer: function (answer) {
       root.dataset.lastSeq = String(watch.lastSeq);
-      updateCount(answer.seq);
+      countEvent(1);
       // Our own answer, already shown when the POST returned: nothing to announce.
       if (shown.has(answer.seq)) return;
       pending.set(answer.seq, answer);
@@ -213,8 +440,11 @@
       // hold the banner; the reply shows it (and anything before it) in place.
       if (posting === 0) updateBanner();
     },
-    onSubscribed: function (count) {
-      updateCount(Number(count) || 0);
+    onSubscribed: function (answerCount, seq) {
+      if (typeof seq === "number") {
+        setCount(Number(answerCount) || 0);
+        countedTo = seq;
+      }
     },
     onStatus: function (status) {
       statusEl.hidden = false;

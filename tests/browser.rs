@@ -728,9 +728,376 @@ async fn scores_and_the_accepted_answer_update_in_place(backend: Backend) {
     .await;
 }
 
+/// What the question page shows of a question's life, read in one script call.
+#[derive(Debug, Deserialize)]
+struct Life {
+    title: String,
+    body: String,
+    /// The question's "edited" marker: its revision when shown.
+    edited: Option<String>,
+    count: String,
+    last_seq: i64,
+    banner: Option<String>,
+    answers: Vec<LiveAnswer>,
+    /// Where answer 3 is on screen (the one the reader looks at), from the viewport's top.
+    reading_top: Option<f64>,
+}
+
+#[derive(Debug, Deserialize)]
+struct LiveAnswer {
+    seq: i64,
+    body: String,
+    score: String,
+    accepted: bool,
+    edited: Option<String>,
+    comments: Vec<String>,
+}
+
+const READ_LIFE: &str = r#"
+    const q = document.getElementById('question');
+    const edited = (root, id) => {
+      const m = root.querySelector('[data-edited-for="' + id + '"]');
+      return m && !m.hidden ? m.querySelector('a').dataset.revision : null;
+    };
+    const banner = document.getElementById('new-answers');
+    const reading = document.getElementById('answer-3');
+    return {
+      title: q.querySelector('h1').textContent,
+      body: (q.querySelector(':scope > .body') || {textContent: ''}).textContent,
+      edited: edited(q, q.dataset.questionId),
+      count: document.getElementById('answer-count').textContent,
+      last_seq: Number(q.dataset.lastSeq),
+      banner: banner.hidden ? null : banner.textContent,
+      answers: [...document.querySelectorAll('#answer-list > li')].map(li => ({
+        seq: Number(li.dataset.seq),
+        body: li.querySelector(':scope > .body').textContent,
+        score: li.querySelector('.score').textContent,
+        accepted: li.classList.contains('accepted') && !li.querySelector('.accepted-mark').hidden,
+        edited: edited(li, li.dataset.answerId),
+        comments: [...li.querySelectorAll('.comment-body')].map(c => c.textContent),
+      })),
+      reading_top: reading ? reading.getBoundingClientRect().top : null,
+    };
+"#;
+
+/// Waits until the page shows `pred`; fails after `limit`, showing the page's last state.
+async fn until_life(client: &Client, what: &str, limit: Duration, pred: impl Fn(&Life) -> bool) -> Life {
+    let read = || async {
+        let v = client.execute(READ_LIFE, vec![]).await.expect("read the page");
+        serde_json::from_value::<Life>(v).expect("page shape")
+    };
+    let mut last = None;
+    let found = tokio::time::timeout(limit, async {
+        loop {
+            let life = read().await;
+            if pred(&life) {
+                return life;
+            }
+            last = Some(life);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    found.unwrap_or_else(|_| panic!("timed out after {limit:?} waiting until {what}; page: {last:#?}"))
+}
+
+/// The whole life of a question on the first user's open page: a second user's edit, vote,
+/// accept and comment each show within a second, in place, and an answer deleted by its
+/// author vanishes (the count follows) — all without a reload and without moving the answer
+/// the reader is looking at, while changes happen above it. An answer still behind the
+/// banner shows its edit and comment when revealed; one deleted there never shows.
+async fn a_questions_life_shows_live_in_place(backend: Backend) {
+    use crate::identity::{ISSUER, SECRET, jwt, now};
+    const WITHIN: Duration = Duration::from_secs(1);
+    let app = crate::common::spawn_with(backend, |config| {
+        config.jwt_secret = Some(SECRET.into());
+        config.jwt_issuer = Some(ISSUER.into());
+    })
+    .await;
+    let user = |sub: &str| jwt(json!({"iss": ISSUER, "sub": sub, "name": sub, "exp": now() + 600}), SECRET);
+    let (asker, carol) = (user("asker"), user("carol"));
+    let write = |method: reqwest::Method, path: String, token: &str, body: Value| {
+        let req = app.http.request(method, app.url(&path)).bearer_auth(token).json(&body);
+        async move {
+            let res = req.send().await.unwrap();
+            assert!(res.status().is_success(), "{path}: {}", res.status());
+            res.json::<Value>().await.unwrap_or(Value::Null)
+        }
+    };
+    use reqwest::Method;
+    let q =
+        write(Method::POST, "/api/questions".into(), &asker, json!({"title": TITLE, "body": "As asked."}))
+            .await;
+    let q = crate::common::id_of(&q);
+    // Three long answers by carol, so the page scrolls.
+    let long = |n: i64| format!("Answer {n} by carol.\n{}", "A line of explanation.\n".repeat(25));
+    let mut carols = vec![];
+    for n in 1..=3 {
+        let a = write(Method::POST, format!("/api/questions/{q}/answers"), &carol, json!({"body": long(n)}))
+            .await;
+        carols.push(crate::common::id_of(&a));
+    }
+
+    // The first user signs up and answers from the page.
+    let driver = Driver::start().await;
+    let Browser { client, _profile } = driver.browser(true).await;
+    let c = &client;
+    c.goto(&app.url("/signup")).await.unwrap();
+    type_into(c, "#handle", "reader").await;
+    type_into(c, "#name", "Rea Der").await;
+    type_into(c, "#password", "correct horse battery").await;
+    click(c, "form button[type=submit]").await;
+    assert_eq!(shown(c, "#viewer-name").await, "Rea Der");
+    c.goto(&app.url(&format!("/questions/{q}"))).await.unwrap();
+    until(c, "the page is live", LIVE, |s| s.status.as_deref() == Some("live")).await;
+    type_into(c, "#answer-body", "Mine: use the hub.").await;
+    click(c, "#answer-form button[type=submit]").await;
+    until(c, "my answer shows", LIVE, |s| s.seqs == [1, 2, 3, 4] && s.last_seq == 4).await;
+    let answers: Value = app.get(&format!("/api/questions/{q}/answers")).await.json().await.unwrap();
+    let mine = crate::common::id_of(&answers["items"][3]);
+
+    // The reader reads answer 3; everything below changes above it or inside later answers.
+    c.execute("document.getElementById('answer-3').scrollIntoView({block: 'start'}); return null;", vec![])
+        .await
+        .unwrap();
+    let start = until_life(c, "the page is read", LIVE, |_| true).await;
+    let reading = start.reading_top.expect("answer 3 is on the page");
+    assert!(reading.abs() < 2.0, "answer 3 is at the top of the viewport: {reading}");
+    let still = |life: &Life| life.reading_top.is_some_and(|top| (top - reading).abs() < 1.0);
+
+    write(
+        Method::PATCH,
+        format!("/api/questions/{q}"),
+        &asker,
+        json!({"title": "Edited title", "body": "As edited."}),
+    )
+    .await;
+    let life = until_life(c, "the question's edit shows", WITHIN, |l| l.body == "As edited.").await;
+    assert_eq!((life.title.as_str(), life.edited.as_deref()), ("Edited title", Some("2")));
+    assert!(still(&life), "the answer being read did not move: {life:?} (was at {reading})");
+
+    write(Method::PUT, format!("/api/answers/{mine}/vote"), &asker, json!({"value": 1})).await;
+    until_life(c, "the vote shows", WITHIN, |l| l.answers.iter().any(|a| a.seq == 4 && a.score == "1")).await;
+
+    write(Method::PUT, format!("/api/answers/{mine}/accept"), &asker, Value::Null).await;
+    let life =
+        until_life(c, "the accept shows", WITHIN, |l| l.answers.iter().any(|a| a.seq == 4 && a.accepted))
+            .await;
+    assert_eq!(
+        life.answers.iter().map(|a| a.seq).collect::<Vec<_>>(),
+        [1, 2, 3, 4],
+        "marked in place, not moved to the top under the reader"
+    );
+
+    write(
+        Method::POST,
+        format!("/api/answers/{mine}/comments"),
+        &asker,
+        json!({"body": "Thanks, <b>works</b>."}),
+    )
+    .await;
+    until_life(c, "the comment shows", WITHIN, |l| {
+        l.answers.iter().any(|a| a.seq == 4 && a.comments == ["Thanks, <b>works</b>."])
+    })
+    .await;
+
+    // Above the reader: carol edits answer 2 and deletes answer 1.
+    write(
+        Method::PATCH,
+        format!("/api/answers/{}", carols[1]),
+        &carol,
+        json!({"body": "Answer 2, shorter."}),
+    )
+    .await;
+    let life = until_life(c, "the answer's edit shows", WITHIN, |l| {
+        l.answers
+            .iter()
+            .any(|a| a.seq == 2 && a.body == "Answer 2, shorter." && a.edited.as_deref() == Some("2"))
+    })
+    .await;
+    assert!(still(&life), "an edit above did not move the answer being read: {life:?}");
+    write(Method::DELETE, format!("/api/answers/{}", carols[0]), &carol, Value::Null).await;
+    let life =
+        until_life(c, "the deleted answer vanishes", WITHIN, |l| l.answers.iter().all(|a| a.seq != 1)).await;
+    assert_eq!(life.count, "3");
+    assert!(still(&life), "a delete above did not move the answer being read: {life:?}");
+    let html = c.source().await.unwrap();
+    assert!(!html.contains("Answer 1 by carol"), "no trace of the deleted text");
+
+    // Behind the banner: an answer edited and commented on before it is shown, another deleted.
+    let fifth =
+        write(Method::POST, format!("/api/questions/{q}/answers"), &carol, json!({"body": "Fifth."})).await;
+    let fifth = crate::common::id_of(&fifth);
+    let sixth =
+        write(Method::POST, format!("/api/questions/{q}/answers"), &carol, json!({"body": "Sixth."})).await;
+    let sixth = crate::common::id_of(&sixth);
+    write(Method::PATCH, format!("/api/answers/{fifth}"), &carol, json!({"body": "Fifth, edited."})).await;
+    write(Method::POST, format!("/api/answers/{fifth}/comments"), &asker, json!({"body": "On the fifth."}))
+        .await;
+    write(Method::DELETE, format!("/api/answers/{sixth}"), &carol, Value::Null).await;
+    let last =
+        write(Method::GET, format!("/api/questions/{q}"), &carol, Value::Null).await["last_seq"].clone();
+    let life = until_life(c, "the page has every event", WITHIN, |l| json!(l.last_seq) == last).await;
+    assert_eq!((life.banner.as_deref(), life.count.as_str()), (Some("1 new answer"), "4"));
+    click(c, "#new-answers").await;
+    let life = until_life(c, "the fifth shows, edited, with its comment", WITHIN, |l| {
+        l.answers.iter().any(|a| a.seq == 5)
+    })
+    .await;
+    let fifth = life.answers.iter().find(|a| a.seq == 5).unwrap();
+    assert_eq!((fifth.body.as_str(), fifth.edited.as_deref()), ("Fifth, edited.", Some("2")));
+    assert_eq!(fifth.comments, ["On the fifth."]);
+    assert!(life.answers.iter().all(|a| a.seq != 6), "the deleted one never shows");
+
+    let name = format!("{backend:?}").to_lowercase();
+    c.execute("document.getElementById('answer-4').scrollIntoView({block: 'start'}); return null;", vec![])
+        .await
+        .unwrap();
+    std::fs::write(screenshot_dir().join(format!("{name}-question-life.png")), c.screenshot().await.unwrap())
+        .unwrap();
+    // The next load shows the reading order: the accepted answer first, then oldest first.
+    c.refresh().await.unwrap();
+    let life = until_life(c, "the page is loaded again", LIVE, |l| !l.answers.is_empty()).await;
+    assert_eq!(life.answers.iter().map(|a| a.seq).collect::<Vec<_>>(), [4, 2, 3, 5]);
+    c.execute("window.scrollTo(0, 0); return null;", vec![]).await.unwrap();
+    std::fs::write(
+        screenshot_dir().join(format!("{name}-question-reloaded.png")),
+        c.screenshot().await.unwrap(),
+    )
+    .unwrap();
+
+    // A moderator deletes the question: the page says so, and its text and answers go.
+    let moderator = crate::posts::moderator(&app).await;
+    write(Method::DELETE, format!("/api/questions/{q}"), &moderator, Value::Null).await;
+    let gone = r#"return !document.getElementById('deleted-notice').hidden
+        && !document.querySelector('#question > .body')
+        && document.querySelector('.answers').hidden;"#;
+    eventually("the page says the question was deleted", WITHIN, || async {
+        (c.execute(gone, vec![]).await.unwrap() == json!(true)).then_some(())
+    })
+    .await;
+    assert!(!c.source().await.unwrap().contains("As edited."), "no trace of its text");
+}
+
+/// What the home page shows, read in one script call.
+#[derive(Debug, Deserialize, PartialEq)]
+struct HomeState {
+    status: Option<String>,
+    banner: Option<String>,
+    title: String,
+    ids: Vec<Uuid>,
+    titles: Vec<String>,
+    list_seq: i64,
+    empty_shown: bool,
+}
+
+const READ_HOME: &str = r#"
+    const q = (s) => document.querySelector(s);
+    const status = q('#live-status');
+    const banner = q('#new-questions');
+    return {
+      status: status && !status.hidden ? status.dataset.status : null,
+      banner: banner && !banner.hidden ? banner.textContent : null,
+      title: document.title,
+      ids: [...document.querySelectorAll('#question-list li[data-question-id]')].map(li => li.dataset.questionId),
+      titles: [...document.querySelectorAll('#question-list li h2')].map(e => e.textContent),
+      list_seq: Number(q('#question-list').dataset.listSeq),
+      empty_shown: !q('#no-questions').hidden,
+    };
+"#;
+
+/// Waits until the home page satisfies `pred`; returns that state.
+async fn until_home(client: &Client, what: &str, pred: impl Fn(&HomeState) -> bool) -> HomeState {
+    let mut last = None;
+    let found = tokio::time::timeout(LIVE, async {
+        loop {
+            let value = client.execute(READ_HOME, vec![]).await.expect("read home state");
+            let s: HomeState = serde_json::from_value(value).expect("home state shape");
+            if pred(&s) {
+                return s;
+            }
+            last = Some(s);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    found.unwrap_or_else(|_| panic!("timed out after {LIVE:?} waiting until {what}; page: {last:?}"))
+}
+
+/// The home page is live: questions asked elsewhere (over REST) raise the "N new questions"
+/// banner, a deleted one leaves the banner or the list, clicking the banner shows the new ones
+/// at the top (titles as text), and the page then shows what a fresh load does.
+async fn home_banner_follows_new_questions(backend: Backend) {
+    let app = spawn(backend).await;
+    let (ok, _, err) = crate::identity::cli(
+        &app.db,
+        &["user", "create", "mod", "--moderator", "--password-stdin"],
+        "correct horse\n",
+    )
+    .await;
+    assert!(ok, "user create: {err}");
+    let (ok, moderator, err) =
+        crate::identity::cli(&app.db, &["token", "create", "--user", "mod", "--name", "tests"], "").await;
+    assert!(ok, "token create: {err}");
+    let delete = |q: Uuid| {
+        let req = app.http.delete(app.url(&format!("/api/questions/{q}"))).bearer_auth(moderator.trim());
+        async move { assert_eq!(req.send().await.unwrap().status(), 204) }
+    };
+
+    let driver = Driver::start().await;
+    let Browser { client, _profile } = driver.browser(true).await;
+    client.goto(&app.url("/")).await.unwrap();
+    let s = until_home(&client, "the list is live", |s| s.status.as_deref() == Some("live")).await;
+    assert_eq!((s.ids.len(), s.banner.as_deref(), s.list_seq, s.empty_shown), (0, None, 0, true));
+    let base_title = s.title.clone();
+
+    let first = ask(&app, "Asked elsewhere, first", "b", "ann").await;
+    let s = until_home(&client, "the banner says 1 new question", |s| {
+        s.banner.as_deref() == Some("1 new question")
+    })
+    .await;
+    assert_eq!(
+        (s.title, s.ids.len()),
+        (format!("(1) {base_title}"), 0),
+        "new questions wait behind the banner"
+    );
+    let gone = ask(&app, "Asked elsewhere, then deleted", "b", "bob").await;
+    let hostile = "Why is <b>this</b> not bold? <script>alert(1)</script>";
+    let last = ask(&app, hostile, "b", "carol").await;
+    until_home(&client, "the banner says 3 new questions", |s| {
+        s.banner.as_deref() == Some("3 new questions")
+    })
+    .await;
+    delete(gone).await;
+    let s = until_home(&client, "the deleted one leaves the banner", |s| {
+        s.banner.as_deref() == Some("2 new questions")
+    })
+    .await;
+    assert_eq!(s.list_seq, 4);
+
+    click(&client, "#new-questions").await;
+    let s = until_home(&client, "the new questions are shown", |s| s.ids == [last, first]).await;
+    assert_eq!((s.banner, s.title, s.empty_shown), (None, base_title.clone(), false));
+    assert_eq!(s.titles, vec![hostile.to_owned(), "Asked elsewhere, first".to_owned()], "titles as text");
+
+    // A shown question that is deleted leaves the list.
+    delete(first).await;
+    let s = until_home(&client, "the deleted question leaves the list", |s| s.ids == [last]).await;
+    assert_eq!(s.list_seq, 5);
+
+    // The live page ends where a fresh load starts.
+    client.goto(&app.url("/")).await.unwrap();
+    let fresh =
+        until_home(&client, "the reloaded list is live", |s| s.status.as_deref() == Some("live")).await;
+    assert_eq!((fresh.ids, fresh.titles, fresh.list_seq), (s.ids, s.titles, 5));
+    client.close().await.unwrap();
+}
+
 on_both_backends!(
+    home_banner_follows_new_questions,
     sign_up_ask_answer_log_out_log_in,
     scores_and_the_accepted_answer_update_in_place,
+    a_questions_life_shows_live_in_place,
     banner_follows_new_answers,
     banner_on_an_earlier_page_goes_to_the_new_answers,
     two_pages_see_one_answer,

@@ -91,6 +91,43 @@ async fn kill_listener(admin: &mut PgConnection, node: &TestApp, name: &str) {
     .await;
 }
 
+/// Cuts node `i`'s listener off so that it cannot reconnect: refuses new connections to the
+/// test database, then kills the listener. Returns the statement that allows connections again
+/// (see [`reconnect`]).
+///
+/// The nodes' pools keep the connections they have open, so first make them open all of
+/// theirs (a post and a fetch may overlap): busy them with requests until Postgres shows every
+/// pool full (3 each) plus the listeners.
+async fn cut_off(admin: &mut PgConnection, nodes: &[TestApp], i: usize) -> String {
+    let db_name = nodes[0].db.database_name().to_owned();
+    eventually("every pool holds all its connections", || async {
+        let burst = nodes.iter().flat_map(|node| (0..12).map(move |_| node.get("/api/questions")));
+        join_all(burst).await;
+        let open: i64 = sqlx::query_scalar("SELECT count(*) FROM pg_stat_activity WHERE datname = $1")
+            .bind(&db_name)
+            .fetch_one(&mut crate::cluster::admin().await)
+            .await
+            .unwrap();
+        (open >= nodes.len() as i64 * (3 + 1)).then_some(())
+    })
+    .await;
+    let allow = |yes: bool| format!("ALTER DATABASE {db_name} ALLOW_CONNECTIONS {yes}");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(allow(false))).execute(&mut *admin).await.unwrap();
+    let name = format!("node-{i}");
+    let pid = listener_pid(admin, &nodes[i], &name).await.expect("the node listens");
+    sqlx::query("SELECT pg_terminate_backend($1)").bind(pid).execute(&mut *admin).await.unwrap();
+    allow(true)
+}
+
+/// Lets a node cut off by [`cut_off`] reconnect, and waits until it has caught up.
+async fn reconnect(admin: &mut PgConnection, node: &TestApp, allow_again: &str) {
+    sqlx::raw_sql(sqlx::AssertSqlSafe(allow_again.to_owned())).execute(&mut *admin).await.unwrap();
+    eventually("the node is ready again", || async {
+        (node.get("/readyz").await.status() == 200).then_some(())
+    })
+    .await;
+}
+
 /// A question's answer count, over REST.
 async fn answer_count(node: &TestApp, q: Uuid) -> i64 {
     let question: Value = node.get(&format!("/api/questions/{q}")).await.json().await.unwrap();
@@ -344,27 +381,8 @@ async fn readyz_says_not_ready_while_the_listener_is_cut_off_then_catches_up() {
     }
     assert_eq!(nodes[1].get("/readyz").await.status(), 200);
 
-    // Refuse new connections to the test database, then cut node 1's listener: it cannot
-    // reconnect until we allow connections again. The nodes' pools keep the connections they
-    // have open, so first make them open all of theirs (a post and a fetch may overlap): busy
-    // them with requests until Postgres shows every pool full (3 each) plus the listeners.
     let mut admin = admin().await;
-    let db_name = nodes[0].db.database_name().to_owned();
-    eventually("every pool holds all its connections", || async {
-        let burst = nodes.iter().flat_map(|node| (0..12).map(move |_| node.get("/api/questions")));
-        join_all(burst).await;
-        let open: i64 = sqlx::query_scalar("SELECT count(*) FROM pg_stat_activity WHERE datname = $1")
-            .bind(&db_name)
-            .fetch_one(&mut crate::cluster::admin().await)
-            .await
-            .unwrap();
-        (open >= 2 * (3 + 1)).then_some(())
-    })
-    .await;
-    let allow = |yes: bool| format!("ALTER DATABASE {db_name} ALLOW_CONNECTIONS {yes}");
-    sqlx::raw_sql(sqlx::AssertSqlSafe(allow(false))).execute(&mut admin).await.unwrap();
-    let pid = listener_pid(&mut admin, &nodes[1], "node-1").await.expect("node 1 listens");
-    sqlx::query("SELECT pg_terminate_backend($1)").bind(pid).execute(&mut admin).await.unwrap();
+    let allow_again = cut_off(&mut admin, &nodes, 1).await;
 
     let body: Value = eventually("node 1 reports not ready", || async {
         let res = nodes[1].get("/readyz").await;
@@ -381,17 +399,81 @@ async fn readyz_says_not_ready_while_the_listener_is_cut_off_then_catches_up() {
     nodes[0].answer(q, "during 2").await;
     assert_eq!(clients[0].answers(2).await, vec![(q, 2), (q, 3)]);
 
-    sqlx::raw_sql(sqlx::AssertSqlSafe(allow(true))).execute(&mut admin).await.unwrap();
-    eventually("node 1 is ready again", || async {
-        (nodes[1].get("/readyz").await.status() == 200).then_some(())
-    })
-    .await;
+    reconnect(&mut admin, &nodes[1], &allow_again).await;
     assert_eq!(clients[1].answers(2).await, vec![(q, 2), (q, 3)]);
     nodes[1].answer(q, "after").await;
     for ws in &mut clients {
         assert_eq!(ws.answers(1).await, vec![(q, 4)]);
     }
     stop_all(nodes).await;
+}
+
+/// The list of questions crosses nodes like a question's topic: a question asked on one node
+/// reaches a `questions` subscriber on another at the next seq, and so does a deletion; the
+/// questions asked while that node's listener is cut off arrive by its catch-up from the log
+/// (no later event fills the gap for it), once and in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_list_of_questions_reaches_other_nodes() {
+    use crate::{
+        identity::{ISSUER, SECRET},
+        list::subscribe_list,
+        votes::{events, send, user},
+    };
+    let db = TestDb::new(Backend::Postgres).await;
+    let with_jwt = |c: &mut qa_hub::Config, i: usize| {
+        tweak(c, i);
+        c.jwt_secret = Some(SECRET.into());
+        c.jwt_issuer = Some(ISSUER.into());
+    };
+    let b = start_on(db.shared(), |c| with_jwt(c, 1)).await;
+    let a = start_on(db, |c| with_jwt(c, 0)).await;
+    let ann = user("ann");
+    async fn ask_on(node: &TestApp, token: &str, title: &str) -> Uuid {
+        let body = serde_json::json!({"title": title, "body": "b"});
+        let (status, q) = send(node, reqwest::Method::POST, "/api/questions", Some(token), body).await;
+        assert_eq!(status, 201, "{q}");
+        crate::common::id_of(&q)
+    }
+    let mut ws = b.ws().await;
+    let mut last = subscribe_list(&mut ws, None).await;
+    assert_eq!(last, 0);
+
+    let first = ask_on(&a, &ann, "Asked on node 0").await;
+    let got = events(&mut ws, &mut last, 1).await;
+    assert_eq!(
+        (got[0]["type"].as_str(), got[0]["question"]["id"].clone()),
+        (Some("question"), serde_json::json!(first))
+    );
+    // Asked on the subscriber's own node, then on the other: the next seqs, whichever node.
+    let second = ask_on(&b, &ann, "Asked on node 1").await;
+    let third = ask_on(&a, &ann, "Asked on node 0 again").await;
+    let got = events(&mut ws, &mut last, 2).await;
+    let ids: Vec<_> = got.iter().map(|e| e["question"]["id"].clone()).collect();
+    assert_eq!(ids, vec![serde_json::json!(second), serde_json::json!(third)]);
+    let (status, _) =
+        send(&a, reqwest::Method::DELETE, &format!("/api/questions/{second}"), Some(&ann), Value::Null).await;
+    assert_eq!(status, 204);
+    let got = events(&mut ws, &mut last, 1).await;
+    assert_eq!(
+        got[0],
+        serde_json::json!({"type": "question-delete", "topic": "questions", "seq": 4, "question_id": second})
+    );
+
+    // Node 1 deaf: what is asked meanwhile reaches it by its catch-up after the reconnect.
+    let nodes = [a, b];
+    let mut admin = admin().await;
+    let allow_again = cut_off(&mut admin, &nodes, 1).await;
+    let during = [
+        ask_on(&nodes[0], &ann, "Asked while node 1 is deaf").await,
+        ask_on(&nodes[0], &ann, "And another").await,
+    ];
+    assert!(ws.recv_within(Duration::from_millis(300)).await.is_none(), "node 1 heard nothing yet");
+    reconnect(&mut admin, &nodes[1], &allow_again).await;
+    let got = events(&mut ws, &mut last, 2).await;
+    let ids: Vec<_> = got.iter().map(|e| e["question"]["id"].clone()).collect();
+    assert_eq!(ids, during.iter().map(|id| serde_json::json!(id)).collect::<Vec<_>>());
+    assert!(ws.recv_within(Duration::from_millis(300)).await.is_none(), "each once");
+    stop_all(Vec::from(nodes)).await;
 }
 
 /// Measures events/s through NOTIFY (docs/scaling.md). Not part of the suite: run with

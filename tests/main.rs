@@ -12,6 +12,7 @@ mod events;
 mod follows;
 mod identity;
 mod inbox;
+mod list;
 mod load_faults;
 mod posts;
 mod rest;

@@ -1,5 +1,6 @@
 //! The web pages over plain HTTP (no browser): status codes, pagination, form errors, the
-//! static files, and that a form-posted answer reaches WebSocket watchers.
+//! static files, that a form-posted answer reaches WebSocket watchers, the answers' reading
+//! order, and the edit, delete and comment forms (CSRF, who may, what the page shows after).
 
 use crate::common::{Backend, TestApp, spawn};
 use reqwest::redirect::Policy;
@@ -220,12 +221,259 @@ async fn static_files_are_served(backend: Backend) {
         ("/static/app.css", "text/css"),
         ("/static/qa-hub-client.js", "text/javascript"),
         ("/static/question.js", "text/javascript"),
+        ("/static/home.js", "text/javascript"),
     ] {
         let res = app.get(path).await;
         assert_eq!(res.status(), 200, "{path}");
         assert!(res.headers()["content-type"].to_str().unwrap().starts_with(kind), "{path}");
         assert!(!res.text().await.unwrap().is_empty());
     }
+}
+
+/// The answers' ids in the order a page shows them (`<li class="answer…" id="answer-N"`).
+fn answer_seqs(page: &str) -> Vec<i64> {
+    page.split("<li class=\"answer")
+        .skip(1)
+        .map(|rest| {
+            let at = rest.find("id=\"answer-").unwrap() + "id=\"answer-".len();
+            rest[at..at + rest[at..].find('"').unwrap()].parse().unwrap()
+        })
+        .collect()
+}
+
+/// Answers are shown accepted first, then by score, then oldest first, and pages follow that
+/// order: an answer voted up moves to an earlier page, and the link with its number
+/// (`/questions/{id}/answers/{seq}`) finds it there.
+async fn answers_are_ordered_accepted_then_score_then_age(backend: Backend) {
+    use crate::votes::{hub, send, user, vote};
+    let app = hub(backend).await;
+    let (ann, bob, cat) = (user("ann"), user("bob"), user("cat"));
+    let (_, q) =
+        send(&app, reqwest::Method::POST, "/api/questions", Some(&ann), json!({"title": "t", "body": "b"}))
+            .await;
+    let q = crate::common::id_of(&q);
+    let mut ids = vec![];
+    for i in 1..=32 {
+        let (status, a) = send(
+            &app,
+            reqwest::Method::POST,
+            &format!("/api/questions/{q}/answers"),
+            Some(&bob),
+            json!({"body": format!("answer {i}")}),
+        )
+        .await;
+        assert_eq!(status, 201);
+        ids.push(crate::common::id_of(&a));
+    }
+    let page = |n: i64| {
+        let app = &app;
+        async move { app.get(&format!("/questions/{q}?page={n}")).await.text().await.unwrap() }
+    };
+    assert_eq!(answer_seqs(&page(1).await), (1..=30).collect::<Vec<_>>(), "equal scores: oldest first");
+    // 31 and 5 get two votes, 32 and 3 one, 4 one down; the asker accepts 2.
+    for (seq, voter, value) in
+        [(31, &ann, 1), (31, &cat, 1), (5, &ann, 1), (5, &cat, 1), (32, &ann, 1), (3, &cat, 1), (4, &ann, -1)]
+    {
+        let (status, _) = vote(&app, voter, &format!("/api/answers/{}/vote", ids[seq - 1]), value).await;
+        assert_eq!(status, 200);
+    }
+    let (status, _) =
+        send(&app, reqwest::Method::PUT, &format!("/api/answers/{}/accept", ids[1]), Some(&ann), Value::Null)
+            .await;
+    assert_eq!(status, 200);
+    let first = page(1).await;
+    let mut expected = vec![2, 5, 31, 3, 32, 1];
+    expected.extend((6..=29).filter(|s| *s != 4));
+    assert_eq!(answer_seqs(&first), expected[..30].to_vec());
+    assert!(first.contains("<li class=\"answer accepted\" id=\"answer-2\""));
+    assert_eq!(answer_seqs(&page(2).await), [30, 4], "the rest, the down-voted last");
+    for (seq, location) in [
+        (31, format!("/questions/{q}#answer-31")),
+        (30, format!("/questions/{q}?page=2#answer-30")),
+        (4, format!("/questions/{q}?page=2#answer-4")),
+        (99, format!("/questions/{q}")),
+    ] {
+        let res = no_redirects().get(app.url(&format!("/questions/{q}/answers/{seq}"))).send().await.unwrap();
+        assert_eq!(res.status(), 303);
+        assert_eq!(res.headers()["location"].to_str().unwrap(), location, "answer {seq}");
+    }
+    assert_eq!(app.get(&format!("/questions/{q}/answers/x")).await.status(), 404);
+}
+
+/// Without JavaScript, editing, deleting and commenting are forms: they need the session and
+/// its CSRF token (refused without, changing nothing), do what the REST API does, and return
+/// to the page; the page then shows the edit with its "edited" link, the comment, and none of
+/// a deleted answer's text.
+async fn edit_delete_and_comment_forms(backend: Backend) {
+    use crate::identity::{csrf_of, log_in, session_of, user_with_token};
+    let app = crate::votes::hub(backend).await;
+    let (_, ann) = user_with_token(&app, "ann").await;
+    let (_, bob) = user_with_token(&app, "bob").await;
+    crate::posts::moderator(&app).await;
+    let rest = |path: String, token: &str, body: Value| {
+        app.http.post(app.url(&path)).bearer_auth(token).json(&body).send()
+    };
+    let q = rest("/api/questions".into(), &ann, json!({"title": "Forms", "body": "Asked."})).await.unwrap();
+    let q = crate::common::id_of(&q.json::<Value>().await.unwrap());
+    let mut answers = vec![];
+    for body in ["First answer.", "Second answer, to be deleted."] {
+        let a = rest(format!("/api/questions/{q}/answers"), &bob, json!({"body": body})).await.unwrap();
+        answers.push(crate::common::id_of(&a.json::<Value>().await.unwrap()));
+    }
+    let (a1, a2) = (answers[0], answers[1]);
+    let session = |handle: &'static str| {
+        let app = &app;
+        async move {
+            let cookie = session_of(&log_in(app, handle, "correct horse").await);
+            let csrf = csrf_of(app, &cookie).await;
+            (cookie, csrf)
+        }
+    };
+    let (bob_cookie, bob_csrf) = session("bob").await;
+    let (ann_cookie, ann_csrf) = session("ann").await;
+    let form = |path: String, body: String, cookie: Option<&str>| {
+        let mut req = no_redirects().post(app.url(&path)).header("content-type", FORM).body(body);
+        if let Some(cookie) = cookie {
+            req = req.header("cookie", cookie);
+        }
+        req.send()
+    };
+    let page = |cookie: Option<String>| {
+        let app = &app;
+        async move {
+            let mut req = no_redirects().get(app.url(&format!("/questions/{q}")));
+            if let Some(cookie) = cookie {
+                req = req.header("cookie", cookie);
+            }
+            req.send().await.unwrap().text().await.unwrap()
+        }
+    };
+    let bobs = page(Some(bob_cookie.clone())).await;
+    assert_eq!(
+        bobs.matches("class=\"edit-form\"").count(),
+        2,
+        "bob may edit his two answers, not the question"
+    );
+    assert_eq!(bobs.matches("class=\"comment-form\"").count(), 3, "and comment on all three posts");
+    assert!(!page(None).await.contains("class=\"comment-form\""), "not when signed out");
+
+    let (edit, delete, comment) = (
+        format!("/questions/{q}/edit"),
+        format!("/questions/{q}/delete"),
+        format!("/questions/{q}/comments"),
+    );
+    let back = format!("%2Fquestions%2F{q}%23answer-1");
+    let count = |sql: &'static str| app.db.count(sql);
+    // Refused: no session (to log in), no or a forged CSRF token; nothing changes.
+    for csrf in ["", "forged"] {
+        let writes = [
+            (&edit, format!("kind=answer&post={a1}&body=Forged&back={back}")),
+            (&delete, format!("kind=answer&post={a2}&back={back}")),
+            (&comment, format!("kind=answer&post={a1}&body=Forged&back={back}")),
+        ];
+        for (path, body) in writes {
+            let res = form(path.clone(), format!("csrf={csrf}&{body}"), Some(&bob_cookie)).await.unwrap();
+            assert_eq!(res.status(), 403, "{path} csrf={csrf:?}");
+            let res = form(path.clone(), body, None).await.unwrap();
+            assert_eq!(res.status(), 303, "{path} without a session");
+            assert!(res.headers()["location"].to_str().unwrap().starts_with("/login?next="));
+        }
+    }
+    assert_eq!(count("SELECT count(*) FROM comments").await, 0);
+    assert_eq!(count("SELECT count(*) FROM answers WHERE deleted_at IS NOT NULL").await, 0);
+    assert_eq!(count("SELECT count(*) FROM answers WHERE revision > 1").await, 0);
+    assert!(page(None).await.contains("First answer."));
+
+    // Someone else's answer: 403, as over REST.
+    let res =
+        form(edit.clone(), format!("csrf={ann_csrf}&kind=answer&post={a1}&body=Mine"), Some(&ann_cookie))
+            .await
+            .unwrap();
+    assert_eq!(res.status(), 403);
+
+    let res = form(
+        edit.clone(),
+        format!("csrf={bob_csrf}&kind=answer&post={a1}&body=First+answer%2C+edited.&back={back}"),
+        Some(&bob_cookie),
+    )
+    .await
+    .unwrap();
+    assert_eq!(res.status(), 303);
+    assert_eq!(res.headers()["location"].to_str().unwrap(), format!("/questions/{q}#answer-1"));
+    let revisions = format!("/questions/{q}/revisions?answer={a1}");
+    let now = page(None).await;
+    assert!(now.contains("First answer, edited.") && !now.contains("First answer.<"), "{now}");
+    assert!(now.contains(&format!("href=\"{revisions}\" data-revision=\"2\"")), "the edited link");
+    let history = app.get(&revisions).await;
+    assert_eq!(history.status(), 200);
+    let history = history.text().await.unwrap();
+    assert!(history.contains("First answer, edited.") && history.contains("First answer."));
+    assert!(history.find("Revision 2").unwrap() < history.find("Revision 1").unwrap(), "newest first");
+    assert_eq!(app.get(&format!("/questions/{q}/revisions?answer=nope")).await.status(), 400);
+
+    let res = form(
+        comment.clone(),
+        format!(
+            "csrf={bob_csrf}&kind=question&post={q}&body=Which+version%3F&back=%2Fquestions%2F{q}%23question"
+        ),
+        Some(&bob_cookie),
+    )
+    .await
+    .unwrap();
+    assert_eq!(res.status(), 303);
+    assert_eq!(res.headers()["location"].to_str().unwrap(), format!("/questions/{q}#question"));
+    let now = page(None).await;
+    assert!(now.contains("<span class=\"comment-body\">Which version?</span>"), "{now}");
+    let comments: Value = app.get(&format!("/api/questions/{q}/comments")).await.json().await.unwrap();
+    let c = crate::common::id_of(&comments["items"][0]);
+    // Bad input: a clear 4xx page, nothing written.
+    let res =
+        form(comment.clone(), format!("csrf={bob_csrf}&kind=question&post={q}&body=+"), Some(&bob_cookie))
+            .await
+            .unwrap();
+    assert_eq!(res.status(), 422);
+    assert_html_page(&res);
+    let res = form(comment.clone(), format!("csrf={bob_csrf}&kind=bogus&post={q}&body=x"), Some(&bob_cookie))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    assert_eq!(count("SELECT count(*) FROM comments").await, 1);
+    // Only its author (or a moderator) deletes a comment.
+    let delete_comment = format!("/questions/{q}/comments/delete");
+    let res = form(delete_comment.clone(), format!("csrf={ann_csrf}&comment={c}"), Some(&ann_cookie))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403);
+    let res = form(delete_comment.clone(), format!("comment={c}"), Some(&bob_cookie)).await.unwrap();
+    assert_eq!(res.status(), 403, "no CSRF token");
+    assert_eq!(count("SELECT count(*) FROM comments WHERE deleted_at IS NULL").await, 1);
+    let res = form(delete_comment, format!("csrf={bob_csrf}&comment={c}"), Some(&bob_cookie)).await.unwrap();
+    assert_eq!(res.status(), 303);
+    assert!(!page(None).await.contains("Which version?"));
+
+    let res =
+        form(delete.clone(), format!("csrf={bob_csrf}&kind=answer&post={a2}&back={back}"), Some(&bob_cookie))
+            .await
+            .unwrap();
+    assert_eq!(res.status(), 303);
+    let now = page(Some(bob_cookie.clone())).await;
+    assert!(!now.contains("to be deleted"), "a deleted answer's text is not on the page");
+    assert!(now.contains("data-count=\"1\""), "nor in the count");
+    assert_eq!(answer_seqs(&now), [1]);
+
+    // The asker may not delete a question with answers; a moderator may, and lands on the list.
+    let res = form(delete.clone(), format!("csrf={ann_csrf}&kind=question&post={q}"), Some(&ann_cookie))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403);
+    assert!(!page(Some(ann_cookie)).await.contains("Delete this question"), "so the page offers no button");
+    let (mod_cookie, mod_csrf) = session("mod").await;
+    assert!(page(Some(mod_cookie.clone())).await.contains("Delete this question"));
+    let res =
+        form(delete, format!("csrf={mod_csrf}&kind=question&post={q}"), Some(&mod_cookie)).await.unwrap();
+    assert_eq!(res.status(), 303);
+    assert_eq!(res.headers()["location"].to_str().unwrap(), "/");
+    assert_eq!(app.get(&format!("/questions/{q}")).await.status(), 404);
 }
 
 on_both_backends!(
@@ -235,4 +483,6 @@ on_both_backends!(
     a_long_question_is_paged,
     cross_site_forms_are_refused,
     static_files_are_served,
+    answers_are_ordered_accepted_then_score_then_age,
+    edit_delete_and_comment_forms,
 );

@@ -3,16 +3,29 @@
 //! Everything that happens to a question is an [`Event`] on its topic, with the topic's next
 //! `seq` (1, 2, 3, … contiguous, in commit order). A subscriber that remembers the last seq it
 //! saw per topic can resume exactly. "Question created" is not an event of its own topic, so
-//! for a question that only receives answers, event seq = answer number.
+//! for a question that only receives answers, event seq = answer number; it is an event of
+//! the list's topic, `questions`, as is a question's deletion.
 
 use uuid::Uuid;
 
+use chrono::{DateTime, Utc};
+
 use super::{Answer, Comment, InboxEntry, PostRef, Revision};
 
-/// A stream of events with its own seq, named `question:{id}` or `user:{id}` (a person's
-/// inbox) on the wire and in the event log. The wire protocol crate owns the type, so that
-/// server and clients spell topics one way.
+/// A stream of events with its own seq, named `question:{id}`, `questions` (the list of
+/// questions) or `user:{id}` (a person's inbox) on the wire and in the event log. The wire
+/// protocol crate owns the type, so that server and clients spell topics one way.
 pub use qa_hub_protocol::Topic;
+
+/// A new question as the list of questions announces it: no body.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QuestionSummary {
+    pub id: Uuid,
+    pub title: String,
+    pub author: String,
+    pub author_id: Option<Uuid>,
+    pub created_at: DateTime<Utc>,
+}
 
 /// What happened. Each kind has its wire `type`; a client that meets a kind it does not know
 /// skips it but still counts its seq.
@@ -35,6 +48,11 @@ pub enum EventKind {
     Comment(Comment),
     /// A comment was deleted (wire type `comment-delete`).
     CommentDelete { comment_id: Uuid, post: PostRef },
+    /// A question was asked (wire type `question`, on the topic `questions`).
+    Question(QuestionSummary),
+    /// A question was deleted (wire type `question-delete`, on the topic `questions`): a
+    /// tombstone for the list.
+    QuestionDelete { question_id: Uuid },
     /// An event whose content was deleted after it was recorded (wire type `redacted`): it
     /// keeps its seq, so a resume still counts it, and says nothing else.
     Redacted,
@@ -60,6 +78,8 @@ impl EventKind {
             Self::Delete { .. } => "delete",
             Self::Comment(_) => "comment",
             Self::CommentDelete { .. } => "comment-delete",
+            Self::Question(_) => "question",
+            Self::QuestionDelete { .. } => "question-delete",
             Self::Redacted => "redacted",
             Self::Inbox { .. } => "inbox",
             Self::Read { .. } => "read",
@@ -77,7 +97,7 @@ pub struct Event {
 }
 
 /// Where a topic stands: its last seq, and for a question topic the answer count that the
-/// `subscribed` message has always carried.
+/// `subscribed` message has always carried (`None` for the list of questions).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TopicHead {
     pub seq: i64,

@@ -12,7 +12,7 @@ mod user;
 mod vote;
 
 pub use error::DomainError;
-pub use event::{Event, EventKind, Topic, TopicHead};
+pub use event::{Event, EventKind, QuestionSummary, Topic, TopicHead};
 pub use follow::{Follow, FollowChoice, Involvement};
 pub use inbox::{InboxEntry, Notification, Reason};
 pub use post::{Comment, Edit, NewComment, Revision};

@@ -1,12 +1,21 @@
-//! The hub's own web pages: a list of questions with an "Ask a question" form (`/`) and a
-//! question page (`/questions/{id}`) that shows new answers live.
+//! The hub's own web pages: a list of questions with an "Ask a question" form (`/`) that shows
+//! new questions live, a question page (`/questions/{id}`) that follows the question's whole
+//! life live (answers, votes, the accepted answer, edits, deletes, comments), and a post's
+//! revisions (`/questions/{id}/revisions`, `?answer={answer_id}` for an answer's).
 //!
 //! Pages are rendered server-side from `templates/` by askama, which checks them at compile
 //! time and HTML-escapes every value, so user text can never become markup. The forms work
 //! without JavaScript (form-urlencoded POST, then a 303 redirect back to the page, or the page
-//! again with the error next to the field). With JavaScript, `static/question.js` keeps the
-//! question page live through `static/qa-hub-client.js`, the reusable WebSocket client that
-//! other sites can embed too (see `docs/web-client.md`).
+//! again with the error next to the field); so do voting, accepting, editing, deleting and
+//! commenting, which need a signed-in session and its CSRF token. With JavaScript,
+//! `static/question.js` keeps the question page live and `static/home.js` the newest
+//! questions, through `static/qa-hub-client.js`, the reusable WebSocket client that other
+//! sites can embed too (see `docs/web-client.md`).
+//!
+//! A question's answers are shown in reading order (the accepted one, then by score, then
+//! oldest first), 30 a page; pages follow that order, and `/questions/{id}/answers/{seq}`
+//! redirects to the page that holds an answer now. Live changes never re-sort what is on
+//! screen (docs/web-client.md says why).
 //!
 //! CSS and scripts are compiled into the binary, so the pages work offline with no build step.
 //! Every HTML response carries a Content-Security-Policy that allows only this origin's own
@@ -34,7 +43,8 @@ use super::{
     auth::{self, Writer},
 };
 use crate::domain::{
-    Answer, Body, DomainError, NewAnswer, NewQuestion, PostKind, PostRef, Question, Title, Vote,
+    Answer, Body, Comment, CommentText, DomainError, Edit, Identity, NewAnswer, NewComment, NewQuestion,
+    PostKind, PostRef, Question, Title, Vote,
 };
 
 /// Scripts only from this origin; `connect-src 'self'` also covers this origin's `ws:`/`wss:`
@@ -52,6 +62,7 @@ const PAGE_SIZE: i64 = 20;
 const APP_CSS: &str = include_str!("../../static/app.css");
 const CLIENT_JS: &str = include_str!("../../static/qa-hub-client.js");
 const QUESTION_JS: &str = include_str!("../../static/question.js");
+const HOME_JS: &str = include_str!("../../static/home.js");
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     // The form extractor's own errors (wrong content type, too large) become HTML pages too.
@@ -67,6 +78,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route(web::get().to(|| async { see_other("/".into()) })),
         )
         .route("/questions/{question_id}", web::get().to(question_page))
+        .route("/questions/{question_id}/revisions", web::get().to(revisions_page))
+        .route("/questions/{question_id}/answers/{seq}", web::get().to(go_to_answer))
         .service(
             web::resource("/questions/{question_id}/answers")
                 .app_data(forms.clone())
@@ -81,8 +94,32 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         )
         .service(
             web::resource("/questions/{question_id}/accept")
-                .app_data(forms)
+                .app_data(forms.clone())
                 .route(web::post().to(accept))
+                .route(web::get().to(back_to_question)),
+        )
+        .service(
+            web::resource("/questions/{question_id}/edit")
+                .app_data(forms.clone())
+                .route(web::post().to(edit))
+                .route(web::get().to(back_to_question)),
+        )
+        .service(
+            web::resource("/questions/{question_id}/delete")
+                .app_data(forms.clone())
+                .route(web::post().to(delete))
+                .route(web::get().to(back_to_question)),
+        )
+        .service(
+            web::resource("/questions/{question_id}/comments")
+                .app_data(forms.clone())
+                .route(web::post().to(comment))
+                .route(web::get().to(back_to_question)),
+        )
+        .service(
+            web::resource("/questions/{question_id}/comments/delete")
+                .app_data(forms)
+                .route(web::post().to(delete_comment))
                 .route(web::get().to(back_to_question)),
         )
         .route("/static/{file}", web::get().to(asset))
@@ -122,7 +159,10 @@ impl std::fmt::Display for PageError {
 impl From<DomainError> for PageError {
     fn from(e: DomainError) -> Self {
         match e {
-            DomainError::NotFound { .. } => Self::question_not_found(),
+            DomainError::NotFound { code: "question_not_found", .. } => Self::question_not_found(),
+            DomainError::NotFound { message, .. } => {
+                Self::new(StatusCode::NOT_FOUND, "Not found", capitalised(&message))
+            }
             DomainError::Invalid { message, .. } => {
                 Self::new(StatusCode::UNPROCESSABLE_ENTITY, "Not accepted", capitalised(&message))
             }
@@ -410,6 +450,9 @@ struct IndexPage {
     viewer: Option<Viewer>,
     /// Whether people who are not logged in may post, naming themselves.
     anonymous: bool,
+    /// On the newest page, the seq of the list of questions this page shows: the script
+    /// subscribes to `questions` from here. Older pages are not live.
+    list_seq: Option<i64>,
 }
 
 struct QuestionView {
@@ -423,6 +466,12 @@ struct QuestionView {
     /// The viewer's vote on it (1, -1, 0), and whether they may vote on it at all.
     my_vote: i64,
     votable: bool,
+    edited: Option<Edited>,
+    /// The viewer may edit it (its author or a moderator), and delete it (a moderator, or its
+    /// author while it has no answers: the service's rule, so the button is never a 403).
+    editable: bool,
+    deletable: bool,
+    comments: Vec<CommentView>,
 }
 
 struct AnswerView {
@@ -437,11 +486,41 @@ struct AnswerView {
     accepted: bool,
     my_vote: i64,
     votable: bool,
+    edited: Option<Edited>,
+    /// Its author or a moderator may edit and delete it.
+    editable: bool,
+    comments: Vec<CommentView>,
 }
 
-/// What the page's reader may do: vote (with their standing votes), accept (the asker).
+/// A post's "edited" marker: its revision number and when the last edit was made.
+struct Edited {
+    revision: i64,
+    when: String,
+    iso: String,
+}
+
+impl Edited {
+    fn of(revision: i64, at: Option<DateTime<Utc>>) -> Option<Self> {
+        let (when, iso) = when(at?);
+        (revision > 1).then_some(Self { revision, when, iso })
+    }
+}
+
+struct CommentView {
+    id: Uuid,
+    body: String,
+    author: String,
+    when: String,
+    iso: String,
+    /// Its author or a moderator may delete it.
+    deletable: bool,
+}
+
+/// What the page's reader may do: vote (with their standing votes), accept (the asker), edit
+/// and delete their own posts and comments (a moderator: anyone's).
 struct Reader {
     user_id: Option<Uuid>,
+    moderator: bool,
     votes: HashMap<Uuid, Vote>,
 }
 
@@ -454,10 +533,23 @@ impl Reader {
     fn may_vote(&self, author: Option<Uuid>) -> bool {
         self.user_id.is_some() && author != self.user_id
     }
+
+    /// Signed in, and the author or a moderator.
+    fn may_change(&self, author: Option<Uuid>) -> bool {
+        self.user_id.is_some() && (self.moderator || author == self.user_id)
+    }
+}
+
+impl CommentView {
+    fn of(c: Comment, reader: &Reader) -> Self {
+        let (when, iso) = when(c.created_at);
+        let deletable = reader.may_change(c.author_id);
+        Self { id: c.id, body: c.body, author: c.author, when, iso, deletable }
+    }
 }
 
 impl AnswerView {
-    fn of(a: Answer, accepted: Option<Uuid>, reader: &Reader) -> Self {
+    fn of(a: Answer, accepted: Option<Uuid>, reader: &Reader, comments: Vec<CommentView>) -> Self {
         let (when, iso) = when(a.created_at);
         let accepted = accepted == Some(a.id);
         let (my_vote, votable) = (reader.vote_on(a.id), reader.may_vote(a.author_id));
@@ -472,6 +564,9 @@ impl AnswerView {
             accepted,
             my_vote,
             votable,
+            edited: Edited::of(a.revision, a.edited_at),
+            editable: reader.may_change(a.author_id),
+            comments,
         }
     }
 }
@@ -485,6 +580,8 @@ struct QuestionPage {
     answers_word: &'static str,
     /// The viewer asked the question: they may accept an answer.
     asker: bool,
+    /// The viewer moderates: the script offers them delete on comments that arrive live.
+    moderator: bool,
     /// The question topic's last seq when the page was read: the script subscribes from here.
     last_seq: i64,
     /// This page's number (from 1), how many there are, and answers per page.
@@ -513,7 +610,13 @@ async fn index_page(
     errors: FieldErrors,
     viewer: Option<Viewer>,
 ) -> Result<IndexPage, PageError> {
-    let page = ctx.services().questions(before, PAGE_SIZE).await?;
+    let (page, list_seq) = match before {
+        None => {
+            let (page, seq) = ctx.services().newest_questions(PAGE_SIZE).await?;
+            (page, Some(seq))
+        }
+        Some(_) => (ctx.services().questions(before, PAGE_SIZE).await?, None),
+    };
     Ok(IndexPage {
         questions: page.items.into_iter().map(Into::into).collect(),
         next: page.next,
@@ -522,6 +625,7 @@ async fn index_page(
         errors,
         viewer,
         anonymous: ctx.anonymous_writes(),
+        list_seq,
     })
 }
 
@@ -575,18 +679,25 @@ fn question_id(req: &HttpRequest) -> Result<Uuid, PageError> {
 /// Answers per page of a question, as on Stack Overflow.
 pub const ANSWERS_PER_PAGE: i64 = 30;
 
-/// The page of a question that shows answer `seq`: page `p` shows those numbered
-/// `30(p-1)+1 ..= 30p`, so a link to an answer's page stays right as answers arrive.
-fn page_of(seq: i64) -> i64 {
-    (seq.max(1) - 1) / ANSWERS_PER_PAGE + 1
+/// How many pages `count` answers fill: at least one (which may be empty).
+fn pages_for(count: i64) -> i64 {
+    (count.max(1) - 1) / ANSWERS_PER_PAGE + 1
 }
 
-/// Where the question page shows answer `seq`.
-fn answer_location(question: Uuid, seq: i64) -> String {
-    match page_of(seq) {
+/// Where the question page shows answer `seq`: pages follow the reading order (accepted,
+/// score, age), so the page is the one that holds it now; a link with the answer's number
+/// (`/questions/{id}/answers/{seq}`) asks again each time it is followed. An answer that is
+/// not there (deleted since) sends to the question's first page.
+async fn answer_location(ctx: &Context, question: Uuid, seq: i64) -> Result<String, PageError> {
+    let page = match ctx.services().answer_rank(question, seq).await {
+        Ok(rank) => rank / ANSWERS_PER_PAGE + 1,
+        Err(DomainError::NotFound { .. }) => return Ok(format!("/questions/{question}")),
+        Err(e) => return Err(e.into()),
+    };
+    Ok(match page {
         1 => format!("/questions/{question}#answer-{seq}"),
         page => format!("/questions/{question}?page={page}#answer-{seq}"),
-    }
+    })
 }
 
 /// `?page=N` of a question page: a whole number from 1; absent means 1.
@@ -610,11 +721,13 @@ async fn render_question(
     form: AnswerForm,
     errors: FieldErrors,
     viewer: Option<Viewer>,
+    identity: Option<&Identity>,
 ) -> Result<QuestionPage, PageError> {
+    let services = ctx.services();
     let (question, answers) =
-        ctx.services().question_with_answers(id, (page - 1) * ANSWERS_PER_PAGE, ANSWERS_PER_PAGE).await?;
+        services.question_with_answers(id, (page - 1) * ANSWERS_PER_PAGE, ANSWERS_PER_PAGE).await?;
     let answer_count = question.answer_count;
-    let pages = page_of(answer_count);
+    let pages = pages_for(answer_count);
     if page > pages {
         return Err(PageError::new(
             StatusCode::NOT_FOUND,
@@ -627,12 +740,25 @@ async fn render_question(
     let accepted = question.accepted_answer_id;
     let user_id = viewer.as_ref().map(|v| v.user_id);
     let votes = match user_id {
-        Some(user) => ctx.services().votes_of(user, id).await?,
+        Some(user) => services.votes_of(user, id).await?,
         None => HashMap::new(),
     };
-    let reader = Reader { user_id, votes };
+    let reader = Reader { user_id, moderator: identity.is_some_and(Identity::moderates), votes };
     let asker = user_id.is_some() && question.author_id == user_id;
+    // The comments of the question and of this page's answers, oldest first.
+    let mut comments: HashMap<Uuid, Vec<CommentView>> = HashMap::new();
+    for c in services.comments(id).await? {
+        comments.entry(c.post.id).or_default().push(CommentView::of(c, &reader));
+    }
+    let answers: Vec<AnswerView> = answers
+        .into_iter()
+        .map(|a| {
+            let on_it = comments.remove(&a.id).unwrap_or_default();
+            AnswerView::of(a, accepted, &reader, on_it)
+        })
+        .collect();
     let (when, iso) = when(question.created_at);
+    let editable = reader.may_change(question.author_id);
     Ok(QuestionPage {
         question: QuestionView {
             id: question.id,
@@ -644,9 +770,14 @@ async fn render_question(
             score: question.score,
             my_vote: reader.vote_on(question.id),
             votable: reader.may_vote(question.author_id),
+            edited: Edited::of(question.revision, question.edited_at),
+            editable,
+            deletable: editable && (reader.moderator || answer_count == 0),
+            comments: comments.remove(&question.id).unwrap_or_default(),
         },
-        answers: answers.into_iter().map(|a| AnswerView::of(a, accepted, &reader)).collect(),
+        answers,
         asker,
+        moderator: reader.moderator,
         answer_count,
         answers_word: plural(answer_count),
         last_seq,
@@ -664,9 +795,17 @@ async fn render_question(
 async fn question_page(ctx: web::Data<Context>, req: HttpRequest) -> Result<HttpResponse, PageError> {
     let id = question_id(&req)?;
     let number = page_number(&req)?;
-    let viewer = viewer(&ctx, &req).await.map(|(v, _)| v);
-    let page =
-        render_question(&ctx, id, number, AnswerForm::default(), FieldErrors::default(), viewer).await?;
+    let (viewer, identity) = viewer(&ctx, &req).await.unzip();
+    let page = render_question(
+        &ctx,
+        id,
+        number,
+        AnswerForm::default(),
+        FieldErrors::default(),
+        viewer,
+        identity.as_ref(),
+    )
+    .await?;
     Ok(html(StatusCode::OK, &page))
 }
 
@@ -691,12 +830,16 @@ async fn answer(
     let author = check(writer.author(Some(form.author.as_str())), &mut errors.author);
     let (Some(body), Some((author, author_id))) = (body, author) else {
         // Shown on the last page, where the form's answer would appear.
-        let last = page_of(ctx.services().question(id).await?.answer_count);
-        let page = render_question(&ctx, id, last, form, errors, viewer).await?;
+        let last = pages_for(ctx.services().question(id).await?.answer_count);
+        let identity = match &writer {
+            Writer::User(identity) => Some(identity),
+            Writer::Anonymous => None,
+        };
+        let page = render_question(&ctx, id, last, form, errors, viewer, identity).await?;
         return Ok(html(StatusCode::UNPROCESSABLE_ENTITY, &page));
     };
     let answer = ctx.services().answer(id, NewAnswer { body, author, author_id }, None, None).await?;
-    Ok(see_other(answer_location(id, answer.value.seq)))
+    Ok(see_other(answer_location(&ctx, id, answer.value.seq).await?))
 }
 
 #[derive(Debug, Deserialize)]
@@ -793,6 +936,226 @@ async fn accept(
     Ok(see_other(back))
 }
 
+#[derive(Debug, Deserialize)]
+pub struct EditForm {
+    #[serde(default)]
+    csrf: String,
+    /// `question` or `answer`.
+    kind: String,
+    post: Uuid,
+    /// A question's new title; absent for an answer.
+    #[serde(default)]
+    title: Option<String>,
+    #[serde(default)]
+    body: String,
+    #[serde(default)]
+    back: String,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct DeleteForm {
+    #[serde(default)]
+    csrf: String,
+    kind: String,
+    post: Uuid,
+    #[serde(default)]
+    back: String,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CommentForm {
+    #[serde(default)]
+    csrf: String,
+    /// What it comments on: `question` or `answer`, and its id.
+    kind: String,
+    post: Uuid,
+    #[serde(default)]
+    body: String,
+    #[serde(default)]
+    back: String,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CommentDeleteForm {
+    #[serde(default)]
+    csrf: String,
+    comment: Uuid,
+    #[serde(default)]
+    back: String,
+}
+
+fn post_ref(kind: &str, id: Uuid) -> Result<PostRef, PageError> {
+    let kind = PostKind::parse(kind)
+        .ok_or_else(|| PageError::new(StatusCode::BAD_REQUEST, "Bad form", "That is not a post."))?;
+    Ok(PostRef { kind, id })
+}
+
+/// The signed-in person behind a form that changes a post or a comment, within their budget;
+/// `Err` is the redirect to log in.
+async fn form_changer(
+    ctx: &Context,
+    req: &HttpRequest,
+    csrf: &str,
+    back: &str,
+) -> Result<Result<Identity, HttpResponse>, PageError> {
+    check_form_post(req)?;
+    let who = form_identity(ctx, req, csrf, back).await?;
+    if let Ok(who) = &who {
+        check_user_budget(req, who.user_id)?;
+    }
+    Ok(who)
+}
+
+/// `POST /questions/{id}/edit` (form): the author or a moderator edits a post (the REST
+/// API's `PATCH`), then back to the page.
+async fn edit(
+    ctx: web::Data<Context>,
+    req: HttpRequest,
+    form: web::Form<EditForm>,
+) -> Result<HttpResponse, PageError> {
+    let id = question_id(&req)?;
+    let back = back_to(id, &form.back);
+    let editor = match form_changer(&ctx, &req, &form.csrf, &back).await? {
+        Ok(identity) => identity,
+        Err(to_login) => return Ok(to_login),
+    };
+    let form = form.into_inner();
+    let post = post_ref(&form.kind, form.post)?;
+    let edit = Edit {
+        title: form.title.map(Title::parse).transpose()?,
+        body: Some(Body::parse(form.body)?),
+        editor: editor.name.clone(),
+        editor_id: editor.user_id,
+    };
+    ctx.services().edit(&editor, post, edit).await?;
+    Ok(see_other(back))
+}
+
+/// `POST /questions/{id}/delete` (form): the author or a moderator deletes a post; back to
+/// the page, or to the list when it was the question.
+async fn delete(
+    ctx: web::Data<Context>,
+    req: HttpRequest,
+    form: web::Form<DeleteForm>,
+) -> Result<HttpResponse, PageError> {
+    let id = question_id(&req)?;
+    let back = back_to(id, &form.back);
+    let who = match form_changer(&ctx, &req, &form.csrf, &back).await? {
+        Ok(identity) => identity,
+        Err(to_login) => return Ok(to_login),
+    };
+    let post = post_ref(&form.kind, form.post)?;
+    ctx.services().delete(&who, post).await?;
+    Ok(see_other(if post.kind == PostKind::Question { "/".into() } else { back }))
+}
+
+/// `POST /questions/{id}/comments` (form): anyone signed in comments on a post.
+async fn comment(
+    ctx: web::Data<Context>,
+    req: HttpRequest,
+    form: web::Form<CommentForm>,
+) -> Result<HttpResponse, PageError> {
+    let id = question_id(&req)?;
+    let back = back_to(id, &form.back);
+    let who = match form_changer(&ctx, &req, &form.csrf, &back).await? {
+        Ok(identity) => identity,
+        Err(to_login) => return Ok(to_login),
+    };
+    let form = form.into_inner();
+    let post = post_ref(&form.kind, form.post)?;
+    let new = NewComment { body: CommentText::parse(form.body)?, author: who.name, author_id: who.user_id };
+    ctx.services().comment(post, new, None).await?;
+    Ok(see_other(back))
+}
+
+/// `POST /questions/{id}/comments/delete` (form): a comment's author or a moderator deletes it.
+async fn delete_comment(
+    ctx: web::Data<Context>,
+    req: HttpRequest,
+    form: web::Form<CommentDeleteForm>,
+) -> Result<HttpResponse, PageError> {
+    let id = question_id(&req)?;
+    let back = back_to(id, &form.back);
+    let who = match form_changer(&ctx, &req, &form.csrf, &back).await? {
+        Ok(identity) => identity,
+        Err(to_login) => return Ok(to_login),
+    };
+    ctx.services().delete_comment(&who, form.comment).await?;
+    Ok(see_other(back))
+}
+
+/// `GET /questions/{id}/answers/{seq}`: to the page that shows answer `seq` now (the script's
+/// way to an answer on another page, since pages follow the reading order).
+async fn go_to_answer(ctx: web::Data<Context>, req: HttpRequest) -> Result<HttpResponse, PageError> {
+    let id = question_id(&req)?;
+    let seq =
+        req.match_info().get("seq").and_then(|s| s.parse::<i64>().ok()).filter(|s| *s >= 1).ok_or_else(
+            || PageError::new(StatusCode::NOT_FOUND, "No such answer", "That answer link is not valid."),
+        )?;
+    Ok(see_other(answer_location(&ctx, id, seq).await?))
+}
+
+struct RevisionView {
+    revision: i64,
+    title: Option<String>,
+    body: String,
+    editor: String,
+    when: String,
+    iso: String,
+}
+
+#[derive(Template)]
+#[template(path = "revisions.html")]
+struct RevisionsPage {
+    question_id: Uuid,
+    /// The question's title now.
+    title: String,
+    /// "question" or "answer".
+    kind: &'static str,
+    /// Newest first.
+    revisions: Vec<RevisionView>,
+    viewer: Option<Viewer>,
+}
+
+/// `GET /questions/{id}/revisions[?answer={answer_id}]`: every revision of the question or
+/// of one of its answers, newest first.
+async fn revisions_page(ctx: web::Data<Context>, req: HttpRequest) -> Result<HttpResponse, PageError> {
+    let id = question_id(&req)?;
+    let query = web::Query::<HashMap<String, String>>::from_query(req.query_string())
+        .unwrap_or_else(|_| web::Query(HashMap::new()));
+    let post = match query.get("answer").map(|s| s.trim()).filter(|s| !s.is_empty()) {
+        None => PostRef::question(id),
+        Some(raw) => PostRef::answer(Uuid::parse_str(raw).map_err(|_| {
+            PageError::new(StatusCode::BAD_REQUEST, "Bad link", "That revisions link is not valid.")
+        })?),
+    };
+    let (viewer, identity) = viewer(&ctx, &req).await.unzip();
+    let services = ctx.services();
+    let revisions = services.revisions(identity.as_ref(), post).await?;
+    // An answer of another question is not one of this page's.
+    if revisions.iter().any(|r| r.question_id != id) {
+        return Err(PageError::new(
+            StatusCode::NOT_FOUND,
+            "Not found",
+            "That answer is not on this question.",
+        ));
+    }
+    let title = match post.kind {
+        PostKind::Question => revisions.last().and_then(|r| r.title.clone()).unwrap_or_default(),
+        PostKind::Answer => services.question(id).await?.title,
+    };
+    let revisions = revisions
+        .into_iter()
+        .rev()
+        .map(|r| {
+            let (when, iso) = when(r.created_at);
+            RevisionView { revision: r.revision, title: r.title, body: r.body, editor: r.editor, when, iso }
+        })
+        .collect();
+    let page = RevisionsPage { question_id: id, title, kind: post.kind.name(), revisions, viewer };
+    Ok(html(StatusCode::OK, &page))
+}
+
 /// `GET /questions/{id}/answers`: the question page.
 async fn back_to_question(req: HttpRequest) -> Result<HttpResponse, PageError> {
     Ok(see_other(format!("/questions/{}", question_id(&req)?)))
@@ -804,6 +1167,7 @@ async fn asset(path: web::Path<String>) -> Result<HttpResponse, PageError> {
         "app.css" => (APP_CSS, "text/css; charset=utf-8"),
         "qa-hub-client.js" => (CLIENT_JS, "text/javascript; charset=utf-8"),
         "question.js" => (QUESTION_JS, "text/javascript; charset=utf-8"),
+        "home.js" => (HOME_JS, "text/javascript; charset=utf-8"),
         _ => return Err(PageError::new(StatusCode::NOT_FOUND, "Not found", "There is no such file.")),
     };
     Ok(HttpResponse::Ok()

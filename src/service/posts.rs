@@ -96,7 +96,8 @@ impl Services {
     }
 
     /// Deletes a post: its author or a moderator may, but a question with answers only a
-    /// moderator. Readers stop seeing it; subscribers get a `delete` tombstone.
+    /// moderator. Readers stop seeing it; subscribers get a `delete` tombstone (and, for a
+    /// question, the list's subscribers a `question-delete`).
     pub async fn delete(&self, who: &Identity, post: PostRef) -> Result<(), DomainError> {
         let owner = self.live_post(post).await?;
         let moderator = who.moderates();
@@ -104,8 +105,8 @@ impl Services {
             return Err(not_author("delete"));
         }
         self.commit_and_publish(move |store| async move {
-            let event = store.delete_post(post, owner.question_id, !moderator).await?;
-            Ok(((), vec![event]))
+            let events = store.delete_post(post, owner.question_id, !moderator).await?;
+            Ok(((), events))
         })
         .await
     }

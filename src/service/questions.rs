@@ -6,8 +6,9 @@ use super::{Posted, Services};
 use crate::domain::{Answer, DomainError, Idempotency, NewQuestion, Page, Question};
 
 impl Services {
-    /// Stores a new question (its topic starts with no events). With an Idempotency-Key that
-    /// already stored one, returns that one instead.
+    /// Stores a new question (its topic starts with no events) and announces it on the list
+    /// of questions once committed. With an Idempotency-Key that already stored one, returns
+    /// that one instead (announced once).
     pub async fn ask(
         &self,
         new: NewQuestion,
@@ -18,7 +19,14 @@ impl Services {
         {
             return Ok(Posted::replay(self.question(id).await?));
         }
-        match self.store.create_question(new, idempotency.as_ref()).await {
+        let key = idempotency.clone();
+        let created = self
+            .commit_and_publish(move |store| async move {
+                let (question, event) = store.create_question(new, key.as_ref()).await?;
+                Ok((question, vec![event]))
+            })
+            .await;
+        match created {
             Ok(question) => Ok(Posted::new(question)),
             Err(DomainError::Conflict { .. }) if idempotency.is_some() => {
                 let id = self.concurrent_post(idempotency.as_ref().expect("checked")).await?;
@@ -41,21 +49,35 @@ impl Services {
         self.store.question_page(before, limit).await
     }
 
-    /// A question and one page of its answers: at most `limit` of those after `after_seq`, in
-    /// seq order, so a request's memory is bounded whatever the question's size. The answer
-    /// count shown (and the seq a live page resumes from) includes any answer of this page
-    /// committed between the two reads, so the count, the list and the resume point agree.
+    /// The newest questions and the seq of the list of questions they reflect: where a live
+    /// page subscribes to `questions` from.
+    pub async fn newest_questions(&self, limit: i64) -> Result<(Page<Question, Uuid>, i64), DomainError> {
+        self.store.question_page_and_list_seq(limit).await
+    }
+
+    /// A question and one page of its live answers in reading order (the accepted answer,
+    /// then by score, then oldest first): `offset` of them skipped, at most `limit`, so a
+    /// request's memory is bounded whatever the question's size. The question is read first,
+    /// so its `answer_count` is exact at its `last_seq`; an answer, edit or vote the second
+    /// read already shows is also an event after that seq, which a live page applies
+    /// idempotently (by answer seq, comment id, absolute score).
     pub async fn question_with_answers(
         &self,
         id: Uuid,
-        after_seq: i64,
+        offset: i64,
         limit: i64,
     ) -> Result<(Question, Vec<Answer>), DomainError> {
-        let mut question = self.question(id).await?;
-        let answers = self.store.answers_after(id, after_seq, limit).await?;
-        if let Some(last) = answers.last() {
-            question.answer_count = question.answer_count.max(last.seq);
-        }
+        let question = self.question(id).await?;
+        let answers = self.store.answers_ranked(id, offset, limit).await?;
         Ok((question, answers))
+    }
+
+    /// How many live answers come before answer `seq` of a question in reading order: where
+    /// a page shows it. A deleted or unknown answer is not found.
+    pub async fn answer_rank(&self, question_id: Uuid, seq: i64) -> Result<i64, DomainError> {
+        self.store.answer_rank(question_id, seq).await?.ok_or_else(|| DomainError::NotFound {
+            code: "answer_not_found",
+            message: "No answer has that number.".into(),
+        })
     }
 }

@@ -28,7 +28,8 @@ use rows::{AnswerRow, EventRow, QuestionRow, event_columns, event_joins};
 pub use votes::PostOwner;
 
 use crate::domain::{
-    Answer, DomainError, Event, Idempotency, NewAnswer, NewQuestion, Page, Question, Topic, TopicHead,
+    Answer, DomainError, Event, EventKind, Idempotency, NewAnswer, NewQuestion, Page, Question,
+    QuestionSummary, Topic, TopicHead,
 };
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -85,6 +86,34 @@ macro_rules! record_question_event {
             "INSERT INTO events (topic, seq, kind, ref_id, payload, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(Topic::Question($question_id).to_string())
+        .bind(seq)
+        .bind($kind)
+        .bind($ref_id)
+        .bind($payload)
+        .bind($created_at)
+        .execute(&mut *$tx)
+        .await
+        .map_err(db)?;
+        seq
+    }};
+}
+
+/// In the caller's transaction: takes the next seq of the list of questions (`topics` row
+/// `questions`) and records an event under it; evaluates to the seq. On Postgres the row
+/// lock it takes is held until commit: callers take it last (after any question row), so
+/// that writers meet one lock order and hold the one global row as briefly as they can.
+macro_rules! record_list_event {
+    ($tx:expr, $kind:expr, $ref_id:expr, $payload:expr, $created_at:expr) => {{
+        let seq: i64 = sqlx::query_scalar(
+            "UPDATE topics SET last_seq = last_seq + 1 WHERE name = 'questions' RETURNING last_seq",
+        )
+        .fetch_one(&mut *$tx)
+        .await
+        .map_err(db)?;
+        sqlx::query(
+            "INSERT INTO events (topic, seq, kind, ref_id, payload, created_at) \
+             VALUES ('questions', $1, $2, $3, $4, $5)",
+        )
         .bind(seq)
         .bind($kind)
         .bind($ref_id)
@@ -281,13 +310,14 @@ impl Store {
         }
     }
 
-    /// Stores a question, and its Idempotency-Key record if it has one, in one transaction;
-    /// its topic starts with no events (`last_seq` 0).
+    /// Stores a question, and its Idempotency-Key record if it has one, in one transaction
+    /// that also records its `question` event on the list's topic (`questions`); its own
+    /// topic starts with no events (`last_seq` 0). Returns the question and that event.
     pub async fn create_question(
         &self,
         new: NewQuestion,
         idempotency: Option<&Idempotency>,
-    ) -> Result<Question, DomainError> {
+    ) -> Result<(Question, Event), DomainError> {
         let question = Question {
             id: Uuid::now_v7(),
             title: new.title.into_inner(),
@@ -302,6 +332,22 @@ impl Store {
             revision: 1,
             edited_at: None,
         };
+        let summary = QuestionSummary {
+            id: question.id,
+            title: question.title.clone(),
+            author: question.author.clone(),
+            author_id: question.author_id,
+            created_at: question.created_at,
+        };
+        // The summary travels in the event's payload (a title is short): the list's events are
+        // read without a join, and a delete that empties the payload leaves nothing behind.
+        let payload = serde_json::json!({
+            "title": summary.title,
+            "author": summary.author,
+            "author_id": summary.author_id,
+            "created_at": summary.created_at,
+        })
+        .to_string();
         macro_rules! insert {
             ($tx:expr) => {{
                 sqlx::query(
@@ -320,23 +366,29 @@ impl Store {
                 if let Some(key) = idempotency {
                     remember_key!($tx, key, question.id, question.created_at);
                 }
+                // Last: on Postgres the list's row is locked from here to COMMIT, and nothing
+                // before this (the key's unique index above) may wait while holding it.
+                let seq = record_list_event!($tx, "question", question.id, &payload, question.created_at);
+                Event { topic: Topic::Questions, seq, kind: EventKind::Question(summary.clone()) }
             }};
         }
         // A failed COMMIT leaves the outcome unknown: the caller must not be told to retry.
         let at_commit = |e: sqlx::Error| DomainError::OutcomeUnknown(e.to_string());
-        match self {
+        let event = match self {
             Self::Sqlite { writer, .. } => {
                 let mut tx = writer.begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
-                insert!(tx);
+                let event = insert!(tx);
                 tx.commit().await.map_err(at_commit)?;
+                event
             }
-            Self::Postgres(pool, _) => {
+            Self::Postgres(pool, posts) => {
                 let mut tx = pool.begin().await.map_err(db)?;
-                insert!(tx);
-                tx.commit().await.map_err(at_commit)?;
+                let event = insert!(tx);
+                commit_recorded(tx, posts, std::slice::from_ref(&event)).await?;
+                event
             }
-        }
-        Ok(question)
+        };
+        Ok((question, event))
     }
 
     pub async fn question(&self, id: Uuid) -> Result<Option<Question>, DomainError> {
@@ -361,6 +413,44 @@ impl Store {
             with_reader!(self, pool => sqlx::query_as(SQL).bind(before).bind(limit + 1).fetch_all(pool).await)
                 .map_err(db)?;
         Ok(Page::of(rows.into_iter().map(Into::into).collect(), limit, |q: &Question| q.id))
+    }
+
+    /// The newest page of questions and the list topic's seq it reflects, read in one
+    /// snapshot: a page that shows them and then subscribes to `questions` after that seq
+    /// sees every later change exactly once, none of the earlier ones again.
+    pub async fn question_page_and_list_seq(
+        &self,
+        limit: i64,
+    ) -> Result<(Page<Question, Uuid>, i64), DomainError> {
+        const SEQ: &str = "SELECT last_seq FROM topics WHERE name = 'questions'";
+        const PAGE: &str = "SELECT id, title, body, author, author_id, created_at, answer_count - deleted_answers AS answer_count, score, accepted_answer_id, last_seq, revision, edited_at FROM questions \
+                            WHERE deleted_at IS NULL ORDER BY id DESC LIMIT $1";
+        macro_rules! read {
+            ($tx:expr) => {{
+                let seq: i64 = sqlx::query_scalar(SEQ).fetch_one(&mut *$tx).await.map_err(db)?;
+                let rows: Vec<QuestionRow> =
+                    sqlx::query_as(PAGE).bind(limit + 1).fetch_all(&mut *$tx).await.map_err(db)?;
+                (seq, rows)
+            }};
+        }
+        let (seq, rows) = match self {
+            // A read transaction in WAL mode keeps the snapshot of its first read.
+            Self::Sqlite { reader, .. } => {
+                let mut tx = reader.begin().await.map_err(db)?;
+                let out = read!(tx);
+                tx.commit().await.map_err(db)?;
+                out
+            }
+            Self::Postgres(pool, _) => {
+                // One snapshot for both reads (READ COMMITTED would take one per statement).
+                let mut tx =
+                    pool.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY").await.map_err(db)?;
+                let out = read!(tx);
+                tx.commit().await.map_err(db)?;
+                out
+            }
+        };
+        Ok((Page::of(rows.into_iter().map(Into::into).collect(), limit, |q: &Question| q.id), seq))
     }
 
     /// A page of a question's answers with `seq > after_seq`, ascending; `next` is the
@@ -393,6 +483,42 @@ impl Store {
         Ok(rows.into_iter().map(Into::into).collect())
     }
 
+    /// A question's live answers in reading order, as on Stack Overflow: the accepted answer
+    /// first, then by score (highest first), then oldest first (by seq); `offset` of them
+    /// skipped, at most `limit`. One statement, so the order and the accepted answer agree.
+    pub async fn answers_ranked(
+        &self,
+        question_id: Uuid,
+        offset: i64,
+        limit: i64,
+    ) -> Result<Vec<Answer>, DomainError> {
+        const SQL: &str = "SELECT a.id, a.question_id, a.seq, a.body, a.author, a.author_id, a.created_at, a.score, a.revision, a.edited_at \
+                           FROM answers a JOIN questions q ON q.id = a.question_id \
+                           WHERE a.question_id = $1 AND a.deleted_at IS NULL \
+                           ORDER BY CASE WHEN a.id = q.accepted_answer_id THEN 0 ELSE 1 END, a.score DESC, a.seq \
+                           LIMIT $2 OFFSET $3";
+        let rows: Vec<AnswerRow> = with_reader!(self, pool => sqlx::query_as(SQL)
+            .bind(question_id)
+            .bind(limit)
+            .bind(offset)
+            .fetch_all(pool)
+            .await)
+        .map_err(db)?;
+        Ok(rows.into_iter().map(Into::into).collect())
+    }
+
+    /// How many live answers come before answer `seq` in the order of [`Self::answers_ranked`];
+    /// `None` when the question has no live answer `seq`.
+    pub async fn answer_rank(&self, question_id: Uuid, seq: i64) -> Result<Option<i64>, DomainError> {
+        const SQL: &str = "SELECT (SELECT count(*) FROM answers o WHERE o.question_id = a.question_id AND o.deleted_at IS NULL \
+                             AND (CASE WHEN o.id = q.accepted_answer_id THEN 0 ELSE 1 END, -o.score, o.seq) \
+                               < (CASE WHEN a.id = q.accepted_answer_id THEN 0 ELSE 1 END, -a.score, a.seq)) \
+                           FROM answers a JOIN questions q ON q.id = a.question_id \
+                           WHERE a.question_id = $1 AND a.seq = $2 AND a.deleted_at IS NULL";
+        with_reader!(self, pool => sqlx::query_scalar(SQL).bind(question_id).bind(seq).fetch_optional(pool).await)
+            .map_err(db)
+    }
+
     /// One answer by its id (what an Idempotency-Key replay returns).
     pub async fn answer(&self, id: Uuid) -> Result<Option<Answer>, DomainError> {
         const SQL: &str = "SELECT id, question_id, seq, body, author, author_id, created_at, score, revision, edited_at \
@@ -409,6 +535,13 @@ impl Store {
             Topic::Question(id) => {
                 const SQL: &str = "SELECT last_seq, answer_count - deleted_answers FROM questions WHERE id = $1 AND deleted_at IS NULL";
                 with_reader!(self, pool => sqlx::query_as(SQL).bind(id).fetch_optional(pool).await)
+            }
+            // A topic without an owner row: its seq is kept in `topics`.
+            Topic::Questions => {
+                const SQL: &str = "SELECT last_seq FROM topics WHERE name = $1";
+                let name = topic.to_string();
+                with_reader!(self, pool => sqlx::query_scalar(SQL).bind(&name).fetch_optional(pool).await)
+                    .map(|seq: Option<i64>| seq.map(|seq| (seq, None)))
             }
             Topic::User(id) => {
                 const SQL: &str = "SELECT last_seq, CAST(NULL AS BIGINT) FROM users WHERE id = $1";
@@ -447,7 +580,8 @@ impl Store {
     }
 
     /// For each `(topic, after_seq)`, the topic's events after `after_seq`, but at most its
-    /// newest `max_per_topic`; ordered by topic, then seq. One query per call on Postgres.
+    /// newest `max_per_topic`; grouped by topic, each topic's in seq order. On Postgres, one
+    /// query for all question topics (and two for the list of questions, if watched).
     pub async fn events_after_each(
         &self,
         watched: &[(Topic, i64)],
@@ -455,7 +589,14 @@ impl Store {
     ) -> Result<Vec<Event>, DomainError> {
         match self {
             Self::Postgres(pool, _) => {
-                // Question topics are the only kind so far; another kind joins its owner table.
+                // Question topics in one query that joins their owner rows for the head; the
+                // few topics without an owner row (the list of questions) one by one.
+                let mut events = Vec::new();
+                for &(topic, after) in watched.iter().filter(|(t, _)| t.question_id().is_none()) {
+                    let Some(head) = self.topic_head(topic).await? else { continue };
+                    let from = after.max(head.seq - max_per_topic);
+                    events.extend(self.events_between(topic, from, head.seq, max_per_topic).await?);
+                }
                 let (questions, after): (Vec<Uuid>, Vec<i64>) =
                     watched.iter().filter_map(|(t, s)| Some((t.question_id()?, *s))).unzip();
                 const SQL: &str = concat!(
@@ -468,17 +609,15 @@ impl Store {
                     event_joins!(),
                     "ORDER BY e.topic, e.seq"
                 );
-                let rows: Vec<EventRow> = sqlx::query_as(SQL)
-                    .bind(&questions)
-                    .bind(&after)
-                    .bind(max_per_topic)
-                    .fetch_all(pool)
-                    .await
-                    .map_err(db)?;
-                let mut events: Vec<Event> = rows.into_iter().filter_map(EventRow::into_event).collect();
-                // Inboxes: one reader each, and few per node (a user's own tabs).
-                for &(topic, after) in watched.iter().filter(|(t, _)| t.question_id().is_none()) {
-                    events.extend(self.events_of(topic, after, max_per_topic).await?);
+                if !questions.is_empty() {
+                    let rows: Vec<EventRow> = sqlx::query_as(SQL)
+                        .bind(&questions)
+                        .bind(&after)
+                        .bind(max_per_topic)
+                        .fetch_all(pool)
+                        .await
+                        .map_err(db)?;
+                    events.extend(rows.into_iter().filter_map(EventRow::into_event));
                 }
                 events.sort_by_key(|e| (e.topic, e.seq));
                 Ok(events)

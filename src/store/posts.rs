@@ -4,7 +4,8 @@
 //!
 //! A delete rewrites the deleted post's earlier events (its answer, edits, comments, scores)
 //! to `redacted`: they keep their seqs, so resuming clients still count them, but their text
-//! can never be replayed. The rows stay for moderators.
+//! can never be replayed. The rows stay for moderators. A deleted question's `question`
+//! event on the list of questions is redacted the same way.
 
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
@@ -232,15 +233,19 @@ impl Store {
     /// says enough: no separate `unaccept`). Deleting a question redacts its whole topic.
     /// With `only_unanswered`, a question that has answers (not deleted) is refused
     /// (`has_answers`), checked in the transaction so an answer cannot slip in between.
+    ///
+    /// A deleted question also leaves the list of questions: its `question` event there
+    /// becomes `redacted` and a `question-delete` event follows on that topic. Returns the
+    /// events recorded: the `delete`, then (for a question) the `question-delete`.
     pub async fn delete_post(
         &self,
         post: PostRef,
         question_id: Uuid,
         only_unanswered: bool,
-    ) -> Result<Event, DomainError> {
+    ) -> Result<Vec<Event>, DomainError> {
         let at = now();
         let topic = Topic::Question(question_id);
-        let [event] = question_tx!(
+        let events = question_tx!(
             self,
             question_id,
             |tx| {
@@ -322,11 +327,32 @@ impl Store {
                 }
                 let payload = serde_json::json!({"post_kind": post.kind.name()}).to_string();
                 let seq = record_question_event!(tx, question_id, "delete", post.id, Some(payload), at);
-                [Event { topic, seq, kind: EventKind::Delete { post } }]
+                let mut events = vec![Event { topic, seq, kind: EventKind::Delete { post } }];
+                if post.kind == PostKind::Question {
+                    // The index `events_questions_by_ref` finds it; the literal topic lets
+                    // the planner use that partial index.
+                    sqlx::query(
+                        "UPDATE events SET kind = 'redacted', payload = NULL \
+                         WHERE topic = 'questions' AND ref_id = $1 AND kind = 'question'",
+                    )
+                    .bind(question_id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db)?;
+                    // Last, after the question's row (locked first by `question_tx!`): the
+                    // one lock order every writer of the list follows.
+                    let seq = record_list_event!(tx, "question-delete", question_id, None::<String>, at);
+                    events.push(Event {
+                        topic: Topic::Questions,
+                        seq,
+                        kind: EventKind::QuestionDelete { question_id },
+                    });
+                }
+                events
             },
-            |out| &out[..]
+            |out| out.as_slice()
         );
-        Ok(event)
+        Ok(events)
     }
 
     /// Adds a comment to `post` (of `question_id`) and records a `comment` event; with an

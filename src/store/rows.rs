@@ -4,7 +4,8 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::domain::{
-    Answer, Comment, Event, EventKind, InboxEntry, PostKind, PostRef, Question, Revision, Topic,
+    Answer, Comment, Event, EventKind, InboxEntry, PostKind, PostRef, Question, QuestionSummary, Revision,
+    Topic,
 };
 
 #[derive(sqlx::FromRow)]
@@ -191,6 +192,12 @@ impl EventRow {
             ("delete", _) if let Some(post) = post_of(self.ref_id, self.payload.as_deref()) => {
                 EventKind::Delete { post }
             }
+            ("question", _) if let Some(q) = summary_of(self.ref_id, self.payload.as_deref()) => {
+                EventKind::Question(q)
+            }
+            ("question-delete", _) if let Some(question_id) = self.ref_id => {
+                EventKind::QuestionDelete { question_id }
+            }
             // Unreadable, it still goes out (as an unknown kind), so its seq is not a gap.
             ("score", _) => match score_of(self.ref_id, self.payload.as_deref()) {
                 Some((post, score)) => EventKind::Score { post, score },
@@ -275,4 +282,23 @@ fn score_of(ref_id: Option<Uuid>, payload: Option<&str>) -> Option<(PostRef, i64
     let payload: serde_json::Value = serde_json::from_str(payload?).ok()?;
     let kind = PostKind::parse(payload.get("post_kind")?.as_str()?)?;
     Some((PostRef { kind, id: ref_id? }, payload.get("score")?.as_i64()?))
+}
+
+/// A `question` event's summary, from its `ref_id` (the question) and payload.
+fn summary_of(ref_id: Option<Uuid>, payload: Option<&str>) -> Option<QuestionSummary> {
+    #[derive(serde::Deserialize)]
+    struct Payload {
+        title: String,
+        author: String,
+        author_id: Option<Uuid>,
+        created_at: DateTime<Utc>,
+    }
+    let p: Payload = serde_json::from_str(payload?).ok()?;
+    Some(QuestionSummary {
+        id: ref_id?,
+        title: p.title,
+        author: p.author,
+        author_id: p.author_id,
+        created_at: p.created_at,
+    })
 }

@@ -36,7 +36,7 @@ mod tls;
 pub use connection::Connection;
 pub use error::{ApiError, Close, Error};
 pub use qa_hub_protocol::{
-    self as protocol, Answer, ClientMessage, ErrorCode, ProtocolError, ServerMessage, Topic,
+    self as protocol, Answer, ClientMessage, ErrorCode, ProtocolError, QuestionSummary, ServerMessage, Topic,
 };
 pub use reqwest::{self, StatusCode};
 pub use rest::{AnswerPage, Client, NewAnswer, NewQuestion, Question, QuestionPage};

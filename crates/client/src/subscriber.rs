@@ -11,9 +11,9 @@ use crate::{Connection, Error, ErrorCode, ServerMessage, Topic};
 /// What [`Subscriber::next`] yields.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
-    /// A message from the server: `subscribed`, an event (`answer`, `score`,
-    /// `accept`, `unaccept`), `unsubscribed`
-    /// or `error`. Events arrive exactly once and in seq order per topic, across reconnects. Events of kinds this
+    /// A message from the server: `subscribed`, an event (`answer`, `score`, `accept`,
+    /// `unaccept`, `edit`, `delete`, `comment`, `comment-delete`; on the topic `questions`,
+    /// `question` and `question-delete`), `unsubscribed` or `error`. Events arrive exactly once and in seq order per topic, across reconnects. Events of kinds this
     /// crate does not know are never yielded (their seqs are counted).
     Message(ServerMessage),
     /// The connection state changed.
@@ -249,6 +249,8 @@ impl Subscriber {
             | ServerMessage::Redacted { .. }
             | ServerMessage::Inbox { .. }
             | ServerMessage::Read { .. }
+            | ServerMessage::Question { .. }
+            | ServerMessage::QuestionDelete { .. }
             | ServerMessage::UnknownEvent { .. } => {
                 let (topic, seq) = message.event()?;
                 let watched = self.topics.iter_mut().find(|w| w.topic == topic)?;

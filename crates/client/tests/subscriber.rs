@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use qa_hub_client::{
-    Answer, Backoff, ClientMessage, Close, Connection, Error, ErrorCode, Event, ProtocolError, ServerMessage,
-    Status, Subscriber, Topic,
+    Answer, Backoff, ClientMessage, Close, Connection, Error, ErrorCode, Event, ProtocolError,
+    QuestionSummary, ServerMessage, Status, Subscriber, Topic,
 };
 use qa_hub_protocol::encode;
 use serde_json::json;
@@ -184,6 +184,53 @@ async fn resumes_after_each_drop_without_repeats_or_gaps() {
     assert!(matches!(next(&mut events).await, Event::Status(Status::Reconnecting { .. })));
     let mut peer = hub.accept().await;
     assert_eq!(peer.request().await, ClientMessage::Subscribe { topic: t, after_seq: Some(5) });
+}
+
+/// The list of questions: `question` and `question-delete` are yielded and counted per topic
+/// (beside a question's topic on the same connection), a repeat is dropped, a `redacted`
+/// place-holder is counted but not yielded, and a resume asks for what comes after.
+#[tokio::test]
+async fn the_list_of_questions_is_counted_like_any_topic() {
+    let hub = Hub::bind().await;
+    let (list, t) = (Topic::Questions, topic(9));
+    let subscriber = Subscriber::new(&hub.url()).unwrap().with_topic(list, Some(3)).with_topic(t, Some(0));
+    let mut events = drive(subscriber.with_backoff(fast()));
+    let asked = |seq: i64| ServerMessage::Question {
+        topic: list,
+        seq,
+        question: QuestionSummary {
+            id: Uuid::from_u128(100 + seq as u128),
+            title: format!("question {seq}"),
+            author: "ann".into(),
+            author_id: None,
+            created_at: chrono::DateTime::UNIX_EPOCH,
+        },
+    };
+    let gone = ServerMessage::QuestionDelete { topic: list, seq: 6, question_id: Uuid::from_u128(104) };
+
+    let mut peer = hub.accept().await;
+    assert_eq!(peer.request().await, ClientMessage::Subscribe { topic: list, after_seq: Some(3) });
+    assert_eq!(peer.request().await, ClientMessage::Subscribe { topic: t, after_seq: Some(0) });
+    assert_eq!(next(&mut events).await, Event::Status(Status::Connected));
+    peer.send(encode::subscribed(&list, 6, None)).await;
+    peer.send(encode::subscribed(&t, 1, Some(1))).await;
+    peer.send(asked(3).encode()).await; // at the starting point: dropped
+    peer.send(asked(4).encode()).await;
+    peer.send(encode::answer(&answer(t, 1))).await; // the other topic's seq 1
+    peer.send(ServerMessage::Redacted { topic: list, seq: 5 }.encode()).await; // counted only
+    peer.send(gone.encode()).await;
+    peer.send(asked(4).encode()).await; // a repeat: dropped
+    assert!(matches!(next(&mut events).await, Event::Message(ServerMessage::Subscribed { seq: 6, .. })));
+    assert!(matches!(next(&mut events).await, Event::Message(ServerMessage::Subscribed { seq: 1, .. })));
+    assert_eq!(next(&mut events).await, Event::Message(asked(4)));
+    expect_answer(&mut events, 1).await;
+    assert_eq!(next(&mut events).await, Event::Message(gone));
+    peer.close(CloseCode::Away).await;
+    expect_reconnecting(&mut events, "1001").await;
+
+    let mut peer = hub.accept().await;
+    assert_eq!(peer.request().await, ClientMessage::Subscribe { topic: list, after_seq: Some(6) });
+    assert_eq!(peer.request().await, ClientMessage::Subscribe { topic: t, after_seq: Some(1) });
 }
 
 #[tokio::test]

@@ -139,7 +139,7 @@ fn topic(fields: &Map<String, Value>) -> Result<Topic, ProtocolError> {
         Some(_) => {
             return Err(ProtocolError::new(
                 ErrorCode::InvalidTopic,
-                "\"topic\" must be a string such as \"question:<uuid>\".",
+                "\"topic\" must be a string such as \"question:<uuid>\" or \"questions\".",
             ));
         }
     };
@@ -227,6 +227,20 @@ mod tests {
             parse(&format!(r#"{{"type":"unsubscribe","topic":"question:{Q}","question_id":"{Q}"}}"#)),
             Ok(ClientMessage::Unsubscribe { topic: q() })
         );
+    }
+
+    #[test]
+    fn the_list_of_questions_is_a_topic_without_a_question_id() {
+        let sub = ClientMessage::Subscribe { topic: Topic::Questions, after_seq: Some(2) };
+        assert_eq!(sub.encode(), r#"{"type":"subscribe","topic":"questions","after_seq":2}"#);
+        assert_eq!(parse(&sub.encode()), Ok(sub));
+        assert_eq!(
+            parse(r#"{"type":"unsubscribe","topic":"questions"}"#),
+            Ok(ClientMessage::Unsubscribe { topic: Topic::Questions })
+        );
+        // A question_id beside it names another topic.
+        let both = format!(r#"{{"type":"subscribe","topic":"questions","question_id":"{Q}"}}"#);
+        assert_eq!(code(&both), ErrorCode::InvalidTopic);
     }
 
     #[test]

@@ -6,8 +6,9 @@
 //!
 //! # Topics
 //!
-//! A subscription is to a [`Topic`], written `question:<uuid>`. (`user:<uuid>` will follow.)
-//! Each topic's events are numbered by `seq`: 1, 2, 3, … with no gaps, in commit order.
+//! A subscription is to a [`Topic`], written `question:<uuid>` (one question) or `questions`
+//! (the list of questions). (`user:<uuid>` will follow.) Each topic's events are numbered by
+//! `seq`: 1, 2, 3, … with no gaps, in commit order.
 //!
 //! # Client → server
 //!
@@ -28,6 +29,8 @@
 //! ```text
 //! {"type":"subscribed","topic":"question:<id>","seq":N,"question_id":"<id>","answer_count":N}
 //! {"type":"answer","topic":"question:<id>","seq":N,"question_id":"<id>","answer":{…}}
+//! {"type":"question","topic":"questions","seq":N,"question":{"id":…,"title":…,…}}
+//! {"type":"question-delete","topic":"questions","seq":N,"question_id":"<id>"}
 //! {"type":"unsubscribed","topic":"question:<id>","seq":N,"question_id":"<id>"}
 //! {"type":"error","code":"…","message":"…","topic":"question:<id>","question_id":"<id>"}
 //! ```
@@ -46,6 +49,7 @@ mod client;
 mod error;
 mod inbox;
 mod post;
+mod question;
 mod server;
 mod topic;
 
@@ -54,5 +58,6 @@ pub use client::{ClientMessage, parse};
 pub use error::{ErrorCode, ProtocolError};
 pub use inbox::InboxEntry;
 pub use post::{Comment, Edit, PostId};
+pub use question::QuestionSummary;
 pub use server::{DecodeError, PostKind, ServerMessage, encode};
 pub use topic::{Topic, TopicError};

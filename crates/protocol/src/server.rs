@@ -7,7 +7,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer, de::DeserializeOwn
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::{Answer, Comment, Edit, ErrorCode, InboxEntry, PostId, ProtocolError, Topic};
+use crate::{Answer, Comment, Edit, ErrorCode, InboxEntry, PostId, ProtocolError, QuestionSummary, Topic};
 
 /// A message from the server, as a client decodes it.
 ///
@@ -47,6 +47,10 @@ pub enum ServerMessage {
     /// Inbox entries were marked read (a user topic), on this or another device; `unread`
     /// as for `Inbox`.
     Read { topic: Topic, seq: i64, unread: i64, entry_ids: Vec<Uuid> },
+    /// A question was asked (on the topic `questions`): its summary, for the list.
+    Question { topic: Topic, seq: i64, question: QuestionSummary },
+    /// A question was deleted (on the topic `questions`): remove it from the list.
+    QuestionDelete { topic: Topic, seq: i64, question_id: Uuid },
     /// The unsubscribe took effect; nothing more arrives for the topic. `seq` is the last seq
     /// sent on the topic to this connection (absent from servers that predate topics).
     Unsubscribed { topic: Topic, seq: Option<i64> },
@@ -81,6 +85,8 @@ impl ServerMessage {
             | ServerMessage::Redacted { topic, .. }
             | ServerMessage::Inbox { topic, .. }
             | ServerMessage::Read { topic, .. }
+            | ServerMessage::Question { topic, .. }
+            | ServerMessage::QuestionDelete { topic, .. }
             | ServerMessage::Unsubscribed { topic, .. }
             | ServerMessage::UnknownEvent { topic, .. } => Some(topic),
             ServerMessage::Error(err) => err.topic.as_ref(),
@@ -103,6 +109,8 @@ impl ServerMessage {
             | ServerMessage::Redacted { topic, seq }
             | ServerMessage::Inbox { topic, seq, .. }
             | ServerMessage::Read { topic, seq, .. }
+            | ServerMessage::Question { topic, seq, .. }
+            | ServerMessage::QuestionDelete { topic, seq, .. }
             | ServerMessage::UnknownEvent { topic, seq, .. } => Some((*topic, *seq)),
             _ => None,
         }
@@ -139,7 +147,9 @@ impl ServerMessage {
             | ServerMessage::CommentDelete { .. }
             | ServerMessage::Redacted { .. }
             | ServerMessage::Inbox { .. }
-            | ServerMessage::Read { .. } => {
+            | ServerMessage::Read { .. }
+            | ServerMessage::Question { .. }
+            | ServerMessage::QuestionDelete { .. } => {
                 serde_json::to_string(self).expect("server messages always serialise")
             }
             ServerMessage::Error(err) => encode::error(err),
@@ -217,6 +227,13 @@ impl Serialize for ServerMessage {
             ServerMessage::Read { topic, seq, unread, entry_ids } => {
                 Envelope::new("read", topic, *seq, ReadBody { unread: *unread, entry_ids })
                     .serialize(serializer)
+            }
+            ServerMessage::Question { topic, seq, question } => {
+                Envelope::new("question", topic, *seq, QuestionBody { question }).serialize(serializer)
+            }
+            ServerMessage::QuestionDelete { topic, seq, question_id } => {
+                let body = QuestionDeleteBody { question_id: *question_id };
+                Envelope::new("question-delete", topic, *seq, body).serialize(serializer)
             }
             ServerMessage::Error(err) => Wire::error(err).serialize(serializer),
             ServerMessage::Authenticated { user_id, name } => {
@@ -382,6 +399,16 @@ struct InboxBody<E> {
 struct ReadBody<I> {
     unread: i64,
     entry_ids: I,
+}
+
+#[derive(Serialize, Deserialize)]
+struct QuestionBody<Q> {
+    question: Q,
+}
+
+#[derive(Serialize, Deserialize)]
+struct QuestionDeleteBody {
+    question_id: Uuid,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -586,6 +613,14 @@ fn decode(source: impl Source) -> Result<ServerMessage, DecodeError> {
                 entry_ids: m.body.entry_ids,
             }
         }
+        "question" => {
+            let m: Envelope<QuestionBody<QuestionSummary>> = source.typed()?;
+            ServerMessage::Question { topic: m.topic, seq: m.seq, question: m.body.question }
+        }
+        "question-delete" => {
+            let m: Envelope<QuestionDeleteBody> = source.typed()?;
+            ServerMessage::QuestionDelete { topic: m.topic, seq: m.seq, question_id: m.body.question_id }
+        }
         "authenticated" => {
             let m: AuthenticatedIn = source.typed()?;
             ServerMessage::Authenticated { user_id: m.user_id, name: m.name }
@@ -717,6 +752,49 @@ mod tests {
             )
         );
         assert_eq!(messages[4].encode(), format!(r#"{{"type":"redacted","topic":"question:{Q}","seq":7}}"#));
+    }
+
+    #[test]
+    fn the_list_events_round_trip_with_their_documented_form() {
+        let at = Utc.with_ymd_and_hms(2026, 11, 25, 9, 0, 0).unwrap();
+        let question = QuestionSummary {
+            id: Q.parse().unwrap(),
+            title: "How do I test?".into(),
+            author: "ann".into(),
+            author_id: Some(A.parse().unwrap()),
+            created_at: at,
+        };
+        let asked = ServerMessage::Question { topic: Topic::Questions, seq: 1, question };
+        assert_eq!(
+            asked.encode(),
+            format!(
+                r#"{{"type":"question","topic":"questions","seq":1,"question":{{"id":"{Q}","title":"How do I test?","author":"ann","author_id":"{A}","created_at":"2026-11-25T09:00:00Z"}}}}"#
+            )
+        );
+        let deleted = ServerMessage::QuestionDelete {
+            topic: Topic::Questions,
+            seq: 2,
+            question_id: Q.parse().unwrap(),
+        };
+        assert_eq!(
+            deleted.encode(),
+            format!(r#"{{"type":"question-delete","topic":"questions","seq":2,"question_id":"{Q}"}}"#)
+        );
+        let redacted = ServerMessage::Redacted { topic: Topic::Questions, seq: 1 };
+        assert_eq!(redacted.encode(), r#"{"type":"redacted","topic":"questions","seq":1}"#);
+        for (msg, seq) in [(&asked, 1), (&deleted, 2), (&redacted, 1)] {
+            round_trip(msg);
+            assert_eq!(msg.event(), Some((Topic::Questions, seq)));
+            assert_eq!(msg.topic(), Some(&Topic::Questions));
+        }
+        round_trip(&ServerMessage::Subscribed { topic: Topic::Questions, seq: 7, answer_count: None });
+        assert_eq!(
+            encode::subscribed(&Topic::Questions, 7, None),
+            r#"{"type":"subscribed","topic":"questions","seq":7}"#
+        );
+        // A summary without its required fields is not a `question` event.
+        let bare = r#"{"type":"question","topic":"questions","seq":3,"question":{"id":"x"}}"#;
+        assert!(ServerMessage::decode(bare).is_err());
     }
 
     #[test]

@@ -5,16 +5,19 @@ use std::{fmt, str::FromStr};
 use serde::{Deserialize, Deserializer, Serialize, Serializer, de};
 use uuid::Uuid;
 
-/// What a subscription is about, written on the wire as `<kind>:<uuid>`.
+/// What a subscription is about, written on the wire as `<kind>:<uuid>`, or by a name alone
+/// for a topic of which there is only one.
 ///
-/// A question's events (`question:<uuid>`) or a user's inbox (`user:<uuid>`). The enum is
-/// `#[non_exhaustive]`: code outside this crate must be ready for a kind of topic it does not
-/// know yet.
+/// One question (`question:<uuid>`), the list of questions (`questions`) or a user's inbox
+/// (`user:<uuid>`). The enum is `#[non_exhaustive]`: code outside this crate must be ready for
+/// a kind of topic it does not know yet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
 pub enum Topic {
     /// Everything that happens to one question: answers, votes, edits, comments, deletes.
     Question(Uuid),
+    /// The list of questions (wire name `questions`): each new question and each deleted one.
+    Questions,
     /// One user's inbox: their notifications and read marks. Only that user may subscribe.
     User(Uuid),
 }
@@ -25,6 +28,7 @@ impl Topic {
     pub fn question_id(&self) -> Option<Uuid> {
         match self {
             Topic::Question(id) => Some(*id),
+            Topic::Questions => None,
             Topic::User(_) => None,
         }
     }
@@ -34,6 +38,7 @@ impl fmt::Display for Topic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Topic::Question(id) => write!(f, "question:{id}"),
+            Topic::Questions => f.write_str("questions"),
             Topic::User(id) => write!(f, "user:{id}"),
         }
     }
@@ -47,7 +52,11 @@ pub struct TopicError {
 
 impl fmt::Display for TopicError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:?} is not a topic; expected \"question:<uuid>\" or \"user:<uuid>\"", self.input)
+        write!(
+            f,
+            "{:?} is not a topic; expected \"question:<uuid>\", \"questions\" or \"user:<uuid>\"",
+            self.input
+        )
     }
 }
 
@@ -58,6 +67,9 @@ impl FromStr for Topic {
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let error = || TopicError { input: s.to_owned() };
+        if s == "questions" {
+            return Ok(Topic::Questions);
+        }
         let (kind, id) = s.split_once(':').ok_or_else(error)?;
         match kind {
             // The same UUID spellings `question_id` has always accepted.
@@ -80,7 +92,7 @@ impl<'de> Deserialize<'de> for Topic {
         impl de::Visitor<'_> for Visitor {
             type Value = Topic;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a topic string such as \"question:<uuid>\"")
+                f.write_str("a topic string such as \"question:<uuid>\" or \"questions\"")
             }
             fn visit_str<E: de::Error>(self, s: &str) -> Result<Topic, E> {
                 s.parse().map_err(E::custom)
@@ -114,6 +126,16 @@ mod tests {
     }
 
     #[test]
+    fn the_list_of_questions_round_trips_by_its_name() {
+        let topic: Topic = "questions".parse().unwrap();
+        assert_eq!(topic, Topic::Questions);
+        assert_eq!(topic.to_string(), "questions");
+        assert_eq!(topic.question_id(), None);
+        assert_eq!(serde_json::to_string(&topic).unwrap(), "\"questions\"");
+        assert_eq!(serde_json::from_str::<Topic>("\"questions\"").unwrap(), topic);
+    }
+
+    #[test]
     fn refuses_unknown_kinds_and_bad_ids() {
         for bad in [
             String::new(),
@@ -124,6 +146,11 @@ mod tests {
             "question:".to_owned(),
             "question:nope".to_owned(),
             format!("question:{Q}:1"),
+            "Questions".to_owned(),
+            "questions:".to_owned(),
+            format!("questions:{Q}"),
+            " questions".to_owned(),
+            "question".to_owned(),
         ] {
             assert!(bad.parse::<Topic>().is_err(), "{bad:?} parsed");
         }
