@@ -30,6 +30,15 @@
  *     onQuestionDelete(questionId) {}, // deleted: remove it
  *     onStatus, onSubscribed, onError as above
  *   });
+ *
+ * Or your own inbox (on a connection with your identity: the hub's page session, or `token`):
+ *
+ *   QaHubClient.watch({
+ *     topic: "user:" + yourUserId,
+ *     afterSeq: 7,                  // the inbox seq your page shows
+ *     onInbox(entry, unread) {},    // an entry is new or changed; `unread`: the count now
+ *     onRead(entryIds, unread) {},  // entries marked read (here or on another device)
+ *   });
  *   watch.lastSeq;  // the highest seq delivered so far
  *   watch.close();
  *
@@ -215,6 +224,11 @@
         // callback: its seq is counted, and there is nothing to show.
         var typed = POST_EVENTS[msg.type];
         if (typed) call(opts[typed[0]], typed[1](msg));
+      } else if (msg.type === "inbox" || msg.type === "read") {
+        if (typeof msg.seq !== "number" || msg.seq <= lastSeq) return;
+        lastSeq = msg.seq;
+        if (msg.type === "inbox") call(opts.onInbox, msg.entry || {}, msg.unread);
+        else call(opts.onRead, msg.entry_ids || [], msg.unread);
       } else if (msg.type === "question" || msg.type === "question-delete") {
         if (typeof msg.seq !== "number" || msg.seq <= lastSeq) return;
         lastSeq = msg.seq;

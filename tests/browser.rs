@@ -1093,7 +1093,75 @@ async fn home_banner_follows_new_questions(backend: Backend) {
     client.close().await.unwrap();
 }
 
+/// The header's inbox badge, as shown: `None` when hidden.
+async fn badge(client: &Client) -> Option<String> {
+    let value = client
+        .execute(
+            "const b = document.getElementById('inbox-badge'); return b && !b.hidden ? b.textContent : null;",
+            vec![],
+        )
+        .await
+        .expect("read the badge");
+    value.as_str().map(str::to_owned)
+}
+
+async fn until_badge(client: &Client, what: &str, want: Option<&str>) {
+    eventually(what, LIVE, || async { (badge(client).await.as_deref() == want).then_some(()) }).await;
+}
+
+/// The inbox badge is live on every tab: an answer to the user's question raises it on two
+/// tabs of one browser; opening the notification from the inbox page on one tab (a plain link)
+/// clears it on the other.
+async fn the_inbox_badge_follows_every_tab(backend: Backend) {
+    let app = spawn(backend).await;
+    let driver = Driver::start().await;
+    let Browser { client: c, _profile } = driver.browser(true).await;
+    c.goto(&app.url("/signup")).await.unwrap();
+    type_into(&c, "#handle", "ann").await;
+    type_into(&c, "#name", "Ann").await;
+    type_into(&c, "#password", "correct horse battery").await;
+    click(&c, "form button[type=submit]").await;
+    type_into(&c, "#title", "Who hears of my answers?").await;
+    type_into(&c, "#body", "The inbox.").await;
+    click(&c, "#ask button[type=submit]").await;
+    let q: Uuid = eventually("the question page", LIVE, || async {
+        path_of(&c).await.strip_prefix("/questions/").and_then(|id| id.parse().ok())
+    })
+    .await;
+    until(&c, "the question page is live", LIVE, |s| s.status.as_deref() == Some("live")).await;
+    let first_tab = c.window().await.unwrap();
+    let second_tab = c.new_window(true).await.unwrap().handle;
+    c.switch_to_window(second_tab.clone()).await.unwrap();
+    c.goto(&app.url("/")).await.unwrap();
+    assert_eq!(badge(&c).await, None, "nothing unread yet");
+
+    answer_as(&app, q, "Here is one.", "bob").await;
+    until_badge(&c, "the second tab's badge shows 1", Some("1")).await;
+    answer_as(&app, q, "And another.", "cy").await;
+    c.switch_to_window(first_tab.clone()).await.unwrap();
+    until_badge(&c, "the first tab's badge shows 1 (two answers, one entry)", Some("1")).await;
+
+    // The inbox page, as links: one entry for both answers.
+    c.goto(&app.url("/inbox")).await.unwrap();
+    assert_eq!(
+        text_of(&c, "#inbox-list li a").await,
+        "2 new answers to your question Who hears of my answers?"
+    );
+    let shot = screenshot_dir().join(format!("{}-inbox.png", format!("{backend:?}").to_lowercase()));
+    std::fs::write(shot, c.screenshot().await.unwrap()).unwrap();
+    click(&c, "#inbox-list li a").await;
+    eventually("back on the question", LIVE, || async {
+        (path_of(&c).await == format!("/questions/{q}")).then_some(())
+    })
+    .await;
+    until_badge(&c, "this tab's badge is cleared", None).await;
+    c.switch_to_window(second_tab).await.unwrap();
+    until_badge(&c, "the other tab's badge is cleared by the read on the first", None).await;
+    c.close().await.unwrap();
+}
+
 on_both_backends!(
+    the_inbox_badge_follows_every_tab,
     home_banner_follows_new_questions,
     sign_up_ask_answer_log_out_log_in,
     scores_and_the_accepted_answer_update_in_place,

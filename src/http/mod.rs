@@ -14,6 +14,7 @@ pub mod body;
 pub mod client_ip;
 pub mod conn_cap;
 pub mod error;
+pub mod inbox_page;
 pub mod metrics;
 pub mod origin;
 pub mod pages;

@@ -63,6 +63,7 @@ const APP_CSS: &str = include_str!("../../static/app.css");
 const CLIENT_JS: &str = include_str!("../../static/qa-hub-client.js");
 const QUESTION_JS: &str = include_str!("../../static/question.js");
 const HOME_JS: &str = include_str!("../../static/home.js");
+const INBOX_JS: &str = include_str!("../../static/inbox.js");
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     // The form extractor's own errors (wrong content type, too large) become HTML pages too.
@@ -123,7 +124,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route(web::get().to(back_to_question)),
         )
         .route("/static/{file}", web::get().to(asset))
-        .configure(super::accounts::configure);
+        .configure(super::accounts::configure)
+        .configure(super::inbox_page::configure);
 }
 
 /// A failure shown to a person as an HTML page.
@@ -256,6 +258,10 @@ pub struct Viewer {
     pub name: String,
     pub csrf: String,
     pub user_id: Uuid,
+    /// Their inbox's unread count, and its topic's seq at that count: the header's badge
+    /// shows the one and goes live from the other.
+    pub unread: i64,
+    pub inbox_seq: i64,
 }
 
 /// The viewer behind the request's session cookie, if it is a live session.
@@ -263,8 +269,16 @@ pub(super) async fn viewer(ctx: &Context, req: &HttpRequest) -> Option<(Viewer, 
     let token = auth::session_cookie(req)?;
     let session = ctx.services().authenticate(&crate::domain::Credential::Session(token)).await.ok()?;
     let csrf = session.csrf_token?;
-    let viewer =
-        Viewer { name: session.identity.name.as_str().to_owned(), csrf, user_id: session.identity.user_id };
+    // A page still renders if the count cannot be read; its badge then starts at 0 and the
+    // live script corrects it from the events after seq 0.
+    let (unread, inbox_seq) = ctx.services().unread(&session.identity).await.unwrap_or((0, 0));
+    let viewer = Viewer {
+        name: session.identity.name.as_str().to_owned(),
+        csrf,
+        user_id: session.identity.user_id,
+        unread,
+        inbox_seq,
+    };
     Some((viewer, session.identity))
 }
 
@@ -362,7 +376,7 @@ fn plural(n: i64) -> &'static str {
     if n == 1 { "answer" } else { "answers" }
 }
 
-fn when(t: DateTime<Utc>) -> (String, String) {
+pub(super) fn when(t: DateTime<Utc>) -> (String, String) {
     (t.format("%Y-%m-%d %H:%M UTC").to_string(), t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
 }
 
@@ -881,7 +895,7 @@ fn back_to(question: Uuid, back: &str) -> String {
 
 /// The identity behind a vote or accept form (these need a person, also on a hub that takes
 /// anonymous posts); `Err` is the redirect to log in.
-async fn form_identity(
+pub(super) async fn form_identity(
     ctx: &Context,
     req: &HttpRequest,
     csrf: &str,
@@ -1168,6 +1182,7 @@ async fn asset(path: web::Path<String>) -> Result<HttpResponse, PageError> {
         "qa-hub-client.js" => (CLIENT_JS, "text/javascript; charset=utf-8"),
         "question.js" => (QUESTION_JS, "text/javascript; charset=utf-8"),
         "home.js" => (HOME_JS, "text/javascript; charset=utf-8"),
+        "inbox.js" => (INBOX_JS, "text/javascript; charset=utf-8"),
         _ => return Err(PageError::new(StatusCode::NOT_FOUND, "Not found", "There is no such file.")),
     };
     Ok(HttpResponse::Ok()

@@ -22,6 +22,10 @@ use crate::domain::{
     Topic,
 };
 
+fn entry_not_found() -> DomainError {
+    DomainError::NotFound { code: "entry_not_found", message: "No inbox entry of yours has that id.".into() }
+}
+
 /// Events read per notifier transaction.
 const EVENTS_PER_PASS: i64 = 100;
 
@@ -208,17 +212,22 @@ impl Services {
         self.store.unread(who.user_id).await
     }
 
+    /// Opens one of `who`'s entries: marks it read and returns its question (404 for an entry
+    /// that is not theirs).
+    pub async fn open_entry(&self, who: &Identity, entry: Uuid) -> Result<Uuid, DomainError> {
+        let question = self.store.entry_question(who.user_id, entry).await?.ok_or_else(entry_not_found)?;
+        self.mark_read(who, Some(entry)).await?;
+        Ok(question)
+    }
+
     /// Marks one of `who`'s entries read (404 for an entry that is not theirs), or all of
     /// them; every tab and device of theirs hears of it as a `read` event. Returns the unread
     /// count after it.
     pub async fn mark_read(&self, who: &Identity, entry: Option<Uuid>) -> Result<i64, DomainError> {
         if let Some(entry) = entry
-            && !self.store.owns_entry(who.user_id, entry).await?
+            && self.store.entry_question(who.user_id, entry).await?.is_none()
         {
-            return Err(DomainError::NotFound {
-                code: "entry_not_found",
-                message: "No inbox entry of yours has that id.".into(),
-            });
+            return Err(entry_not_found());
         }
         let (store, broker, user) = (self.store.clone(), self.broker.clone(), who.user_id);
         // Its own task, like every write: a hung-up client must not leave a commit unannounced.

@@ -353,12 +353,10 @@ impl Store {
         }
     }
 
-    /// Whether `entry` is one of `user`'s, read or not.
-    pub async fn owns_entry(&self, user: Uuid, entry: Uuid) -> Result<bool, DomainError> {
-        const SQL: &str = "SELECT count(*) FROM inbox WHERE id = $1 AND user_id = $2";
-        let n: i64 =
-            with_reader!(self, pool => sqlx::query_scalar(SQL).bind(entry).bind(user).fetch_one(pool).await)
-                .map_err(db)?;
-        Ok(n > 0)
+    /// The question of `user`'s entry `entry`, read or not; `None` when it is not theirs.
+    pub async fn entry_question(&self, user: Uuid, entry: Uuid) -> Result<Option<Uuid>, DomainError> {
+        const SQL: &str = "SELECT question_id FROM inbox WHERE id = $1 AND user_id = $2";
+        with_reader!(self, pool => sqlx::query_scalar(SQL).bind(entry).bind(user).fetch_optional(pool).await)
+            .map_err(db)
     }
 }

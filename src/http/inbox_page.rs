@@ -1,0 +1,153 @@
+//! The inbox page (`/inbox`): the signed-in user's notifications, most recently changed first,
+//! as plain links. Following one (`GET /inbox/{id}`) marks it read and goes to its question;
+//! "Mark all read" is a form (session + CSRF). The header's badge on every page is live
+//! through `static/inbox.js`.
+//!
+//! Following a link marks read on a GET: it is what following a notification means, as on
+//! every site with an inbox. Another site can make a visitor's browser send that GET, but
+//! only with an entry id, which it cannot know, and at worst it marks one entry read.
+
+use actix_web::{HttpRequest, HttpResponse, http::StatusCode, web};
+use askama::Template;
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::{
+    Context,
+    pages::{self, PageError, Viewer, check_form_post, html, see_other, viewer, when},
+};
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    let forms = web::FormConfig::default()
+        .limit(pages::FORM_LIMIT)
+        .error_handler(|err, _req| pages::form_error(err).into());
+    cfg.route("/inbox", web::get().to(inbox_page))
+        .service(
+            web::resource("/inbox/read-all")
+                .app_data(forms)
+                .route(web::post().to(read_all))
+                .route(web::get().to(|| async { see_other("/inbox".into()) })),
+        )
+        .route("/inbox/{entry_id}", web::get().to(open_entry));
+}
+
+/// Entries a page shows.
+const PER_PAGE: i64 = 30;
+
+struct EntryView {
+    id: Uuid,
+    /// "3 new answers to", "A comment on your post in", …
+    what: String,
+    title: String,
+    actor: String,
+    read: bool,
+    when: String,
+    iso: String,
+}
+
+/// What an entry says, before its question's title.
+fn what(reason: &str, count: i64) -> String {
+    let n = |one: &str, many: &str| if count == 1 { one.to_owned() } else { format!("{count} {many}") };
+    match reason {
+        "answer" => format!("{} to your question", n("A new answer", "new answers")),
+        "followed_answer" => format!("{} to", n("A new answer", "new answers")),
+        "comment" => format!("{} on your post in", n("A comment", "comments")),
+        "accepted" => "Your answer was accepted in".to_owned(),
+        "edit" => format!("{} of your post in", n("An edit", "edits")),
+        _ => n("A notification", "notifications") + " about",
+    }
+}
+
+#[derive(Template)]
+#[template(path = "inbox.html")]
+struct InboxPage {
+    entries: Vec<EntryView>,
+    next: Option<i64>,
+    viewer: Option<Viewer>,
+}
+
+#[derive(Debug, Deserialize)]
+struct InboxQuery {
+    before: Option<i64>,
+}
+
+/// `GET /inbox`: the viewer's notifications; to log in first without a session.
+async fn inbox_page(
+    ctx: web::Data<Context>,
+    req: HttpRequest,
+    query: web::Query<InboxQuery>,
+) -> Result<HttpResponse, PageError> {
+    let Some((viewer, identity)) = viewer(&ctx, &req).await else {
+        return Ok(see_other(super::accounts::login_url("/inbox")));
+    };
+    let mut entries = ctx.services().inbox(&identity, query.before, false, PER_PAGE + 1).await?;
+    let next = if entries.len() as i64 > PER_PAGE {
+        entries.truncate(PER_PAGE as usize);
+        entries.last().map(|e| e.seq)
+    } else {
+        None
+    };
+    let entries = entries
+        .into_iter()
+        .map(|e| {
+            let (when, iso) = when(e.updated_at);
+            EntryView {
+                id: e.id,
+                what: what(&e.reason, e.count),
+                title: e.title,
+                actor: e.actor,
+                read: e.read,
+                when,
+                iso,
+            }
+        })
+        .collect();
+    Ok(html(StatusCode::OK, &InboxPage { entries, next, viewer: Some(viewer) }))
+}
+
+/// `GET /inbox/{id}`: marks the viewer's entry read and goes to its question.
+async fn open_entry(ctx: web::Data<Context>, req: HttpRequest) -> Result<HttpResponse, PageError> {
+    let id: Uuid = req.match_info().get("entry_id").and_then(|s| s.parse().ok()).ok_or_else(|| {
+        PageError::new(StatusCode::NOT_FOUND, "Not found", "There is no such notification.")
+    })?;
+    let Some((_, identity)) = viewer(&ctx, &req).await else {
+        return Ok(see_other(super::accounts::login_url(&format!("/inbox/{id}"))));
+    };
+    let question = ctx.services().open_entry(&identity, id).await?;
+    Ok(see_other(format!("/questions/{question}")))
+}
+
+#[derive(Debug, Deserialize)]
+struct ReadAllForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+/// `POST /inbox/read-all` (form): marks every entry read, then back to the inbox.
+async fn read_all(
+    ctx: web::Data<Context>,
+    req: HttpRequest,
+    form: web::Form<ReadAllForm>,
+) -> Result<HttpResponse, PageError> {
+    check_form_post(&req)?;
+    let identity = match pages::form_identity(&ctx, &req, &form.csrf, "/inbox").await? {
+        Ok(identity) => identity,
+        Err(to_login) => return Ok(to_login),
+    };
+    ctx.services().mark_read(&identity, None).await?;
+    Ok(see_other("/inbox".into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::what;
+
+    #[test]
+    fn entries_say_what_and_how_many() {
+        assert_eq!(what("answer", 1), "A new answer to your question");
+        assert_eq!(what("answer", 3), "3 new answers to your question");
+        assert_eq!(what("followed_answer", 2), "2 new answers to");
+        assert_eq!(what("accepted", 1), "Your answer was accepted in");
+        assert_eq!(what("someday", 2), "2 notifications about");
+    }
+}
