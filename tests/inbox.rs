@@ -288,3 +288,73 @@ on_both_backends!(
     the_unread_count_is_exact_under_concurrent_answers_and_reads,
     an_inbox_resumes_exactly_across_a_restart,
 );
+
+/// The scale of a popular question: an answer to a question with N followers
+/// (QA_HUB_BENCH_FOLLOWERS, default 10,000). Prints the answer POST's latency (beside one to a
+/// question nobody follows), the time until every follower's inbox holds the entry, and until
+/// 100 followers' live sockets have its event. Run with `--ignored --nocapture`.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "measurement; see docs/benchmarks.md"]
+async fn an_answer_to_a_question_with_ten_thousand_followers() {
+    use std::time::Instant;
+    let n: usize =
+        std::env::var("QA_HUB_BENCH_FOLLOWERS").ok().and_then(|v| v.parse().ok()).unwrap_or(10_000);
+    for backend in [Backend::Sqlite, Backend::Postgres] {
+        let app = crate::common::spawn_with(backend, |c| {
+            c.anonymous_writes = false;
+            c.jwt_secret = Some(SECRET.into());
+            c.jwt_issuer = Some(ISSUER.into());
+            c.posts_per_minute = 0;
+        })
+        .await;
+        let asker = user("asker");
+        let (quiet, _) = thread(&app, &asker, &user("first")).await;
+        let (q, _) = thread(&app, &asker, &user("first")).await;
+        let started = Instant::now();
+        let followers: Vec<String> = (0..n).map(|i| user(&format!("f{i}"))).collect();
+        let follow = |token: &String| {
+            let path = format!("/api/questions/{q}/follow");
+            let app = &app;
+            let token = token.clone();
+            async move {
+                let (status, body) =
+                    send(app, Method::PUT, &path, Some(&token), json!({"state": "following"})).await;
+                assert_eq!(status, 200, "{body}");
+            }
+        };
+        for chunk in followers.chunks(200) {
+            futures_util::future::join_all(chunk.iter().map(follow)).await;
+        }
+        let set_up = started.elapsed();
+        let mut sample = Vec::new();
+        for token in followers.iter().step_by((n / 100).max(1)).take(100) {
+            let (ws, _) = inbox_socket(&app, token, 0).await;
+            sample.push(ws);
+        }
+        // Warm both paths, then time one answer to each question.
+        answer(&app, &user("warm"), quiet, "warm").await;
+        let t = Instant::now();
+        answer(&app, &user("poster"), quiet, "nobody follows this").await;
+        let post_quiet = t.elapsed();
+        let t = Instant::now();
+        answer(&app, &user("poster"), q, "everyone follows this").await;
+        let post_popular = t.elapsed();
+        // One transaction writes every follower's entry: once the first and the last follower
+        // have theirs, all have.
+        let (first, last) = (&followers[0], &followers[n - 1]);
+        eventually("every follower's inbox", || async {
+            inbox(&app, first).await["unread"] == json!(1) && inbox(&app, last).await["unread"] == json!(1)
+        })
+        .await;
+        let stored = t.elapsed();
+        for ws in &mut sample {
+            let mut last = 0;
+            let got = events(ws, &mut last, 1).await;
+            assert_eq!(got[0]["entry"]["question_id"], json!(q));
+        }
+        let delivered = t.elapsed();
+        println!(
+            "{backend:?}: {n} followers (set up in {set_up:.1?}): answer POST {post_popular:.1?} (to an unfollowed question: {post_quiet:.1?}); every inbox written after {stored:.1?}; 100 sampled live sockets had it after {delivered:.1?}"
+        );
+    }
+}

@@ -476,6 +476,65 @@ async fn edit_delete_and_comment_forms(backend: Backend) {
     assert_eq!(app.get(&format!("/questions/{q}")).await.status(), 404);
 }
 
+/// The follow control on the question page: a form (session + CSRF) that follows, unfollows
+/// and mutes; what it says follows from what the viewer wrote; without the token, nothing.
+async fn the_follow_form(backend: Backend) {
+    use crate::identity::{csrf_of, log_in, session_of, user_with_token};
+    let app = crate::votes::hub(backend).await;
+    let (_, ann) = user_with_token(&app, "ann").await;
+    user_with_token(&app, "bob").await;
+    let q = app
+        .http
+        .post(app.url("/api/questions"))
+        .bearer_auth(&ann)
+        .json(&json!({"title": "Follow me", "body": "Please."}))
+        .send()
+        .await
+        .unwrap();
+    let q = crate::common::id_of(&q.json::<Value>().await.unwrap());
+    let page = |cookie: String| {
+        let app = &app;
+        async move {
+            let res = app
+                .http
+                .get(app.url(&format!("/questions/{q}")))
+                .header("cookie", cookie)
+                .send()
+                .await
+                .unwrap();
+            res.text().await.unwrap()
+        }
+    };
+    let ann_cookie = session_of(&log_in(&app, "ann", "correct horse").await);
+    assert!(page(ann_cookie).await.contains("You follow this question (you asked it)."));
+    let cookie = session_of(&log_in(&app, "bob", "correct horse").await);
+    let csrf = csrf_of(&app, &cookie).await;
+    assert!(page(cookie.clone()).await.contains("You do not follow this question."));
+    let send = |body: String| {
+        no_redirects()
+            .post(app.url(&format!("/questions/{q}/follow")))
+            .header("content-type", FORM)
+            .header("cookie", cookie.clone())
+            .body(body)
+            .send()
+    };
+    let res = send("csrf=forged&state=following".into()).await.unwrap();
+    assert_eq!(res.status(), 403);
+    assert!(page(cookie.clone()).await.contains("You do not follow this question."), "nothing changed");
+    for (state, says) in [
+        ("following", "You follow this question."),
+        ("muted", "Muted: you hear nothing about this question."),
+        ("unfollowed", "You do not follow this question."),
+    ] {
+        let res = send(format!("csrf={csrf}&state={state}")).await.unwrap();
+        assert_eq!(res.status(), 303);
+        assert_eq!(res.headers()["location"].to_str().unwrap(), format!("/questions/{q}#follow"));
+        assert!(page(cookie.clone()).await.contains(says), "after {state}");
+    }
+    let res = send(format!("csrf={csrf}&state=maybe")).await.unwrap();
+    assert_eq!(res.status(), 422);
+}
+
 on_both_backends!(
     list_paginates_newest_first,
     bad_forms_get_clear_errors,
@@ -485,4 +544,5 @@ on_both_backends!(
     static_files_are_served,
     answers_are_ordered_accepted_then_score_then_age,
     edit_delete_and_comment_forms,
+    the_follow_form,
 );

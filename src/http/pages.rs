@@ -94,6 +94,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route(web::get().to(back_to_question)),
         )
         .service(
+            web::resource("/questions/{question_id}/follow")
+                .app_data(forms.clone())
+                .route(web::post().to(follow))
+                .route(web::get().to(back_to_question)),
+        )
+        .service(
             web::resource("/questions/{question_id}/accept")
                 .app_data(forms.clone())
                 .route(web::post().to(accept))
@@ -596,6 +602,8 @@ struct QuestionPage {
     asker: bool,
     /// The viewer moderates: the script offers them delete on comments that arrive live.
     moderator: bool,
+    /// The viewer's relation to the question (signed in only): the follow control shows it.
+    follow: Option<FollowView>,
     /// The question topic's last seq when the page was read: the script subscribes from here.
     last_seq: i64,
     /// This page's number (from 1), how many there are, and answers per page.
@@ -606,6 +614,36 @@ struct QuestionPage {
     errors: FieldErrors,
     viewer: Option<Viewer>,
     anonymous: bool,
+}
+
+/// What the follow control says and offers.
+struct FollowView {
+    /// "You follow this question (you answered it)." and the like.
+    says: String,
+    /// The choices it offers: (state, button label).
+    offers: Vec<(&'static str, &'static str)>,
+}
+
+impl FollowView {
+    fn of(f: crate::domain::Follow) -> Self {
+        let i = f.involvement;
+        let why =
+            [(i.asked, "you asked it"), (i.answered, "you answered it"), (i.commented, "you commented")]
+                .into_iter()
+                .find_map(|(yes, why)| yes.then_some(why));
+        let says = match (f.muted(), f.following(), why) {
+            (true, _, _) => "Muted: you hear nothing about this question.".to_owned(),
+            (false, true, Some(why)) if f.choice.is_none() => format!("You follow this question ({why})."),
+            (false, true, _) => "You follow this question.".to_owned(),
+            (false, false, _) => "You do not follow this question.".to_owned(),
+        };
+        let offers = match (f.muted(), f.following()) {
+            (true, _) => vec![("following", "Unmute and follow"), ("unfollowed", "Unmute")],
+            (false, true) => vec![("unfollowed", "Unfollow"), ("muted", "Mute")],
+            (false, false) => vec![("following", "Follow"), ("muted", "Mute")],
+        };
+        Self { says, offers }
+    }
 }
 
 #[derive(Template)]
@@ -759,6 +797,10 @@ async fn render_question(
     };
     let reader = Reader { user_id, moderator: identity.is_some_and(Identity::moderates), votes };
     let asker = user_id.is_some() && question.author_id == user_id;
+    let follow = match identity {
+        Some(identity) => Some(FollowView::of(services.follow_status(identity, id).await?)),
+        None => None,
+    };
     // The comments of the question and of this page's answers, oldest first.
     let mut comments: HashMap<Uuid, Vec<CommentView>> = HashMap::new();
     for c in services.comments(id).await? {
@@ -792,6 +834,7 @@ async fn render_question(
         answers,
         asker,
         moderator: reader.moderator,
+        follow,
         answer_count,
         answers_word: plural(answer_count),
         last_seq,
@@ -929,6 +972,33 @@ async fn vote(
     })?;
     let vote = Vote::parse(form.value)?;
     ctx.services().vote(&voter, PostRef { kind, id: form.post }, vote).await?;
+    Ok(see_other(back))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct FollowForm {
+    #[serde(default)]
+    csrf: String,
+    /// `following`, `unfollowed` or `muted`.
+    state: String,
+}
+
+/// `POST /questions/{id}/follow` (form): follow, unfollow or mute the question, then back.
+async fn follow(
+    ctx: web::Data<Context>,
+    req: HttpRequest,
+    form: web::Form<FollowForm>,
+) -> Result<HttpResponse, PageError> {
+    check_form_post(&req)?;
+    let id = question_id(&req)?;
+    let back = format!("/questions/{id}#follow");
+    let who = match form_identity(&ctx, &req, &form.csrf, &back).await? {
+        Ok(identity) => identity,
+        Err(to_login) => return Ok(to_login),
+    };
+    check_user_budget(&req, who.user_id)?;
+    let choice = crate::domain::FollowChoice::parse(&form.state)?;
+    ctx.services().set_follow(&who, id, choice).await?;
     Ok(see_other(back))
 }
 
