@@ -1121,6 +1121,7 @@ async fn the_inbox_badge_follows_every_tab(backend: Backend) {
     type_into(&c, "#name", "Ann").await;
     type_into(&c, "#password", "correct horse battery").await;
     click(&c, "form button[type=submit]").await;
+    assert_eq!(shown(&c, "#viewer-name").await, "Ann", "signed up and back on the list");
     type_into(&c, "#title", "Who hears of my answers?").await;
     type_into(&c, "#body", "The inbox.").await;
     click(&c, "#ask button[type=submit]").await;

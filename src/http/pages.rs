@@ -989,14 +989,12 @@ async fn follow(
     req: HttpRequest,
     form: web::Form<FollowForm>,
 ) -> Result<HttpResponse, PageError> {
-    check_form_post(&req)?;
     let id = question_id(&req)?;
     let back = format!("/questions/{id}#follow");
-    let who = match form_identity(&ctx, &req, &form.csrf, &back).await? {
+    let who = match form_changer(&ctx, &req, &form.csrf, &back).await? {
         Ok(identity) => identity,
         Err(to_login) => return Ok(to_login),
     };
-    check_user_budget(&req, who.user_id)?;
     let choice = crate::domain::FollowChoice::parse(&form.state)?;
     ctx.services().set_follow(&who, id, choice).await?;
     Ok(see_other(back))
@@ -1074,7 +1072,8 @@ fn post_ref(kind: &str, id: Uuid) -> Result<PostRef, PageError> {
     Ok(PostRef { kind, id })
 }
 
-/// The signed-in person behind a form that changes a post or a comment, within their budget;
+/// The signed-in person behind a form that changes a post, a comment or a follow, within their
+/// budget;
 /// `Err` is the redirect to log in.
 async fn form_changer(
     ctx: &Context,
