@@ -615,3 +615,45 @@ async fn memory_per_connection() {
     drop(clients);
     stop_all(nodes).await;
 }
+
+/// An inbox across nodes: answers posted on one node reach the asker's inbox socket on
+/// another at the next seqs, and a resume on either node from any seq sends exactly the rest.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_inbox_resumes_exactly_on_any_node() {
+    use crate::{
+        identity::{ISSUER, SECRET},
+        inbox::{answer, inbox_socket},
+        votes::{events, thread, user},
+    };
+    let db = TestDb::new(Backend::Postgres).await;
+    let with_jwt = |c: &mut qa_hub::Config, i: usize| {
+        tweak(c, i);
+        c.anonymous_writes = false;
+        c.jwt_secret = Some(SECRET.into());
+        c.jwt_issuer = Some(ISSUER.into());
+    };
+    let b = start_on(db.shared(), |c| with_jwt(c, 1)).await;
+    let a = start_on(db, |c| with_jwt(c, 0)).await;
+    let asker = user("asker");
+    let (q, _) = thread(&a, &asker, &user("u1")).await;
+    let (mut on_b, _) = inbox_socket(&b, &asker, 0).await;
+    let mut last = 0;
+    for (i, node) in [&a, &b, &a].into_iter().enumerate() {
+        answer(node, &user(&format!("v{i}")), q, "more").await;
+    }
+    // The first answer's entry, then the same entry growing with each answer, wherever posted.
+    let live = events(&mut on_b, &mut last, 4).await;
+    let counts: Vec<_> = live.iter().map(|e| e["entry"]["count"].as_i64().unwrap()).collect();
+    assert_eq!(counts, [1, 2, 3, 4]);
+    for node in [&a, &b] {
+        for from in 0..last {
+            let (mut ws, head) = inbox_socket(node, &asker, from).await;
+            assert_eq!(head, last);
+            let mut seen = from;
+            let resumed = events(&mut ws, &mut seen, (head - from) as usize).await;
+            assert_eq!(resumed.len() as i64, head - from);
+            assert_eq!(resumed.last(), live.last(), "resuming after seq {from}");
+        }
+    }
+    stop_all(vec![a, b]).await;
+}

@@ -21,7 +21,7 @@ async fn me(app: &TestApp, token: &str) -> Uuid {
 
 /// A socket authenticated as `token`'s user, subscribed to their inbox after `after_seq`;
 /// returns it and the topic's seq at subscription. The events after `after_seq` follow.
-async fn inbox_socket(app: &TestApp, token: &str, after_seq: i64) -> (WsClient, i64) {
+pub(crate) async fn inbox_socket(app: &TestApp, token: &str, after_seq: i64) -> (WsClient, i64) {
     let id = me(app, token).await;
     let mut ws = app.ws().await;
     ws.send(json!({"type": "auth", "token": token})).await;
@@ -32,7 +32,7 @@ async fn inbox_socket(app: &TestApp, token: &str, after_seq: i64) -> (WsClient, 
     (ws, reply["seq"].as_i64().unwrap())
 }
 
-async fn answer(app: &TestApp, token: &str, q: Uuid, body: &str) -> Uuid {
+pub(crate) async fn answer(app: &TestApp, token: &str, q: Uuid, body: &str) -> Uuid {
     let (status, a) =
         send(app, Method::POST, &format!("/api/questions/{q}/answers"), Some(token), json!({"body": body}))
             .await;

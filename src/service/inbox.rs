@@ -134,7 +134,9 @@ impl Services {
                 Some(events) => {
                     self.broker.publish(&events);
                 }
-                None => return Ok(()), // another node is on it
+                // Another node moved the position first: read again from where it is now, so
+                // events committed since it read are not left for the next sweep.
+                None => continue,
             }
             if (events.len() as i64) < EVENTS_PER_PASS {
                 return Ok(());
