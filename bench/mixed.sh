@@ -7,8 +7,9 @@
 #   bench/mixed.sh sqlite|postgres [mixed options…]
 #   bench/mixed.sh sqlite --questions 10 --subscribers-per-question 200 --rate 100
 #
-# PORT (default 8090) and PG_ADMIN (default postgres://postgres@127.0.0.1:5432/postgres)
-# can be set; BENCH_JSON=1 prints the report as JSON.
+# PORT (default 8090), PG_ADMIN (default postgres://postgres@127.0.0.1:5432/postgres) and
+# HUB_ARGS (more flags for the hub, e.g. "--sqlite-synchronous normal") can be set;
+# BENCH_JSON=1 prints the report as JSON.
 set -euo pipefail
 
 backend=${1:?usage: bench/mixed.sh sqlite|postgres [mixed options…]}
@@ -37,7 +38,8 @@ case $backend in
   *) echo "backend: sqlite or postgres" >&2; exit 2 ;;
 esac
 
-target/release/qa-hub --bind "127.0.0.1:$port" --database-url "$db" >"$tmp/hub.log" 2>&1 &
+# shellcheck disable=SC2086 # HUB_ARGS is a list of flags
+target/release/qa-hub --bind "127.0.0.1:$port" --database-url "$db" ${HUB_ARGS:-} >"$tmp/hub.log" 2>&1 &
 hub=$!
 cleanup() {
   kill -TERM "$hub" 2>/dev/null && wait "$hub" 2>/dev/null || true
@@ -56,7 +58,9 @@ echo "backend $backend; $(nproc) cores; load before: $(cut -d' ' -f1-3 /proc/loa
 before=$(ticks)
 started=$(date +%s.%N)
 rc=0
-target/release/qa-hub-bench --server "127.0.0.1:$port" ${BENCH_JSON:+--json} mixed "$@" || rc=$?
+# The tool's CPU (its worker processes included) goes to stderr.
+/usr/bin/time -f "load tool CPU: %U s user, %S s system" \
+  target/release/qa-hub-bench --server "127.0.0.1:$port" ${BENCH_JSON:+--json} mixed "$@" || rc=$?
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg); hub CPU $(( $(ticks) - before )) ticks over $(echo "$(date +%s.%N) - $started" | bc) s (set-up included)"
 if grep -q -E 'ERROR|panicked' "$tmp/hub.log"; then
   echo "hub log:" && grep -E 'ERROR|panicked' "$tmp/hub.log" | head -5
