@@ -8,7 +8,8 @@
 #   bench/mixed.sh sqlite --questions 10 --subscribers-per-question 200 --rate 100
 #
 # PORT (default 8090), PG_ADMIN (default postgres://postgres@127.0.0.1:5432/postgres) and
-# HUB_ARGS (more flags for the hub, e.g. "--sqlite-synchronous normal") can be set;
+# HUB_ARGS (more flags for the hub, e.g. "--sqlite-synchronous normal") and HUB_BIN (another
+# build of the hub, for a before/after pair; default target/release/qa-hub) can be set;
 # BENCH_JSON=1 prints the report as JSON.
 set -euo pipefail
 
@@ -39,7 +40,7 @@ case $backend in
 esac
 
 # shellcheck disable=SC2086 # HUB_ARGS is a list of flags
-target/release/qa-hub --bind "127.0.0.1:$port" --database-url "$db" ${HUB_ARGS:-} >"$tmp/hub.log" 2>&1 &
+"${HUB_BIN:-target/release/qa-hub}" --bind "127.0.0.1:$port" --database-url "$db" ${HUB_ARGS:-} >"$tmp/hub.log" 2>&1 &
 hub=$!
 cleanup() {
   kill -TERM "$hub" 2>/dev/null && wait "$hub" 2>/dev/null || true
