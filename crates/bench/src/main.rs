@@ -765,6 +765,27 @@ impl Report {
             && self.posts_failed == 0
     }
 
+    /// What went wrong, in one line.
+    fn failures(&self) -> String {
+        let mut what = format!(
+            "{} missing, {} repeated, {} out of order, {} unexpected events, {} unexplained scores, \
+             {} failed writes, {} failed and {} dropped connections",
+            self.missing,
+            self.duplicates,
+            self.out_of_order,
+            self.unexpected_events,
+            self.unattributed_scores,
+            self.posts_failed,
+            self.connect_failed,
+            self.dropped_connections
+        );
+        for detail in [&self.first_gap, &self.first_drop, &self.connect_error].into_iter().flatten() {
+            what.push_str("; ");
+            what.push_str(detail);
+        }
+        what
+    }
+
     fn print_table(&self) {
         let row = |k: &str, v: String| println!("{k:<36} {v}");
         row("scenario", serde_json::to_string(&self.scenario).unwrap_or_default());
@@ -1124,7 +1145,12 @@ fn main() {
             } else {
                 report.print_table();
             }
-            std::process::exit(if report.ok() { 0 } else { 1 });
+            if !report.ok() {
+                // Also on stderr, so that a `--json` run piped elsewhere still says so.
+                eprintln!("qa-hub-bench: FAILED: {}", report.failures());
+                std::process::exit(1);
+            }
+            std::process::exit(0);
         }
         Err(e) => {
             eprintln!("qa-hub-bench: {e:#}");
@@ -1146,6 +1172,23 @@ mod tests {
         assert_eq!(c.see(9), Some("a gap"));
         assert_eq!(c.see(10), None);
         assert_eq!((c.received, c.duplicates, c.out_of_order, c.last_seq), (4, 2, 1, 10));
+    }
+
+    #[test]
+    fn a_gap_fails_the_report() {
+        let clean = Report { expected: 10, delivered: 10, ..Default::default() };
+        assert!(clean.ok());
+        let gap = Report {
+            missing: 1,
+            out_of_order: 1,
+            first_gap: Some("a gap: client 3 got seq 5 after seq 3".into()),
+            ..clean
+        };
+        assert!(!gap.ok());
+        assert!(gap.failures().starts_with("1 missing, 0 repeated, 1 out of order"), "{}", gap.failures());
+        assert!(gap.failures().ends_with("; a gap: client 3 got seq 5 after seq 3"));
+        assert!(!Report { unattributed_scores: 1, ..Default::default() }.ok());
+        assert!(!Report { unexpected_events: 1, ..Default::default() }.ok());
     }
 
     #[test]
