@@ -12,11 +12,17 @@ mod watch_example;
 
 use std::{io, time::Duration};
 
-use qa_hub_client::{Client, Error, NewAnswer, NewQuestion, StatusCode, Topic};
+use qa_hub_client::{
+    Client, Connection, Edit, Error, NewAnswer, NewQuestion, PostId, PostKind, ServerMessage, StatusCode,
+    Topic,
+};
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
-use crate::common::{Backend, TestApp, spawn, start_on};
+use crate::{
+    common::{Backend, TestApp, spawn, start_on},
+    votes::{hub as hub_with_users, user},
+};
 
 fn client(app: &TestApp) -> Client {
     Client::new(&app.base).expect("a client")
@@ -133,4 +139,114 @@ async fn rest_calls(backend: Backend) {
     within("the server to stop", server.stop()).await;
 }
 
-on_both_backends!(watcher_prints_each_answer_once_across_a_restart, rest_calls);
+/// A question by "asker" with one answer by "answerer", made through the client as those users
+/// (host-signed tokens), and a connection subscribed to the question's topic: (question,
+/// answer, connection).
+async fn answered_question(
+    server: &TestApp,
+) -> (Uuid, Uuid, Connection<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>) {
+    let asker = client(server).with_token(user("asker"));
+    let answerer = client(server).with_token(user("answerer"));
+    let question = within("the question", asker.ask(&a_question())).await.expect("question created").id;
+    let answer = NewAnswer { body: "Use a lock.".into(), author: String::new() };
+    let answer = within("the answer", answerer.post_answer(question, &answer)).await.expect("answer posted");
+    let mut ws =
+        within("the socket", Connection::connect(asker.ws_url().as_str())).await.expect("ws connects");
+    within("subscribing", ws.subscribe(Topic::Question(question), None)).await.expect("subscribe sent");
+    match within("the subscribe reply", ws.recv()).await.expect("a reply") {
+        ServerMessage::Subscribed { seq: 1, .. } => {}
+        other => panic!("expected subscribed at seq 1, got {other:?}"),
+    }
+    (question, answer.id, ws)
+}
+
+/// `Client::vote`: the score and the caller's vote come back, a change is a `score` event at the
+/// topic's next seq, the same vote again changes nothing, and the refusals are typed errors.
+async fn votes(backend: Backend) {
+    let server = hub_with_users(backend).await;
+    let (question, answer, mut ws) = answered_question(&server).await;
+    let post = PostId { post_kind: PostKind::Answer, post_id: answer };
+    let (ann, bob) = (client(&server).with_token(user("ann")), client(&server).with_token(user("bob")));
+
+    let up = within("a vote", ann.vote(post, 1)).await.expect("vote accepted");
+    assert_eq!((up.post_kind, up.post_id, up.score, up.vote), (PostKind::Answer, answer, 1, 1));
+    let down = within("a vote", bob.vote(post, -1)).await.expect("vote accepted");
+    assert_eq!((down.score, down.vote), (0, -1));
+    // The vote that already stands: same result, no event (the next event below is seq 4).
+    assert_eq!(within("a vote", bob.vote(post, -1)).await.expect("vote accepted"), down);
+    let withdrawn = within("a vote", ann.vote(post, 0)).await.expect("vote accepted");
+    assert_eq!((withdrawn.score, withdrawn.vote), (-1, 0));
+    for (seq, score) in [(2, 1), (3, 0), (4, -1)] {
+        match within("a score event", ws.recv()).await.expect("an event") {
+            ServerMessage::Score { topic, seq: got, post_kind, post_id, score: s } => {
+                assert_eq!(
+                    (topic, got, post_kind, post_id, s),
+                    (Topic::Question(question), seq, PostKind::Answer, answer, score)
+                );
+            }
+            other => panic!("expected a score event, got {other:?}"),
+        }
+    }
+    // The question's own score goes through the same call.
+    let q = within("a vote", ann.vote(PostId { post_kind: PostKind::Question, post_id: question }, 1)).await;
+    assert_eq!(q.expect("vote accepted").score, 1);
+
+    let own = within("a vote", client(&server).with_token(user("answerer")).vote(post, 1)).await.unwrap_err();
+    assert_eq!((own.status(), own.code()), (Some(StatusCode::FORBIDDEN), Some("own_post")));
+    let bad = within("a vote", ann.vote(post, 2)).await.unwrap_err();
+    assert_eq!(bad.status(), Some(StatusCode::UNPROCESSABLE_ENTITY));
+    let anonymous = within("a vote", client(&server).vote(post, 1)).await.unwrap_err();
+    assert_eq!(anonymous.status(), Some(StatusCode::UNAUTHORIZED));
+    let unknown = PostId { post_kind: PostKind::Answer, post_id: Uuid::now_v7() };
+    assert_eq!(
+        within("a vote", ann.vote(unknown, 1)).await.unwrap_err().status(),
+        Some(StatusCode::NOT_FOUND)
+    );
+    within("the server to stop", server.stop()).await;
+}
+
+/// `Client::edit_answer`: its author gets the new revision back and subscribers an `edit`
+/// event with the whole text; the same text again is no revision; anyone else is refused.
+async fn edits(backend: Backend) {
+    let server = hub_with_users(backend).await;
+    let (question, answer, mut ws) = answered_question(&server).await;
+    let author = client(&server).with_token(user("answerer"));
+
+    let edited = within("an edit", author.edit_answer(answer, "Use a lock, briefly.")).await.expect("edited");
+    assert_eq!(
+        (edited.post_kind, edited.post_id, edited.question_id, edited.revision, edited.title.as_deref()),
+        (PostKind::Answer, answer, question, 2, None)
+    );
+    assert_eq!((edited.body.as_str(), edited.editor.as_str()), ("Use a lock, briefly.", "answerer"));
+    assert!(edited.editor_id.is_some());
+    // The same text: the latest revision back, unchanged, and no event.
+    let same =
+        within("an edit", author.edit_answer(answer, "Use a lock, briefly.")).await.expect("no change");
+    assert_eq!(same, edited);
+    let again = within("an edit", author.edit_answer(answer, "Use a mutex.")).await.expect("edited");
+    assert_eq!(again.revision, 3);
+    for (seq, revision, body) in [(2, 2, "Use a lock, briefly."), (3, 3, "Use a mutex.")] {
+        match within("an edit event", ws.recv()).await.expect("an event") {
+            ServerMessage::Edit { topic, seq: got, edit: Edit { post_id, revision: r, body: b, .. } } => {
+                assert_eq!(
+                    (topic, got, post_id, r, b.as_str()),
+                    (Topic::Question(question), seq, answer, revision, body)
+                );
+            }
+            other => panic!("expected an edit event, got {other:?}"),
+        }
+    }
+
+    let other = client(&server).with_token(user("ann"));
+    let err = within("an edit", other.edit_answer(answer, "Mine now.")).await.unwrap_err();
+    assert_eq!((err.status(), err.code()), (Some(StatusCode::FORBIDDEN), Some("not_author")));
+    let err = within("an edit", author.edit_answer(answer, "")).await.unwrap_err();
+    assert_eq!(err.status(), Some(StatusCode::UNPROCESSABLE_ENTITY));
+    let err = within("an edit", author.edit_answer(Uuid::now_v7(), "Nothing.")).await.unwrap_err();
+    assert_eq!(err.status(), Some(StatusCode::NOT_FOUND));
+    let me = within("me", author.me()).await.expect("an identity");
+    assert_eq!((Some(me.id), me.name.as_str(), me.role.as_str()), (edited.editor_id, "answerer", "user"));
+    within("the server to stop", server.stop()).await;
+}
+
+on_both_backends!(watcher_prints_each_answer_once_across_a_restart, rest_calls, votes, edits);

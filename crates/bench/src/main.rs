@@ -9,7 +9,10 @@
 //!
 //! Latency needs one clock on both sides: every answer body starts with `t<unix micros>`,
 //! the wall-clock time at which its POST was sent (or, for open-loop `rate`, was due), and a
-//! worker subtracts it from its own wall clock on delivery.
+//! worker subtracts it from its own wall clock on delivery. Edits (`mixed`) carry the time the
+//! same way. A `score` event carries no text of ours, so a worker keeps (post, score, time
+//! received) and is told at the end which vote produced that score and when it was due: the
+//! tool's votes are all +1 by distinct voters, so each of a post's scores is reached once.
 //!
 //! Parent and workers speak JSON lines over the workers' stdin/stdout.
 //!
@@ -18,10 +21,14 @@
 //! frames through `qa_hub_protocol`'s types.
 //!
 //! Exit status: 0 when every expected notification arrived exactly once and in order; 1 when
-//! any was missing, duplicated or out of order, or a connection failed; 2 on usage errors.
+//! any was missing, duplicated or out of order, an event came that the tool did not cause, or a
+//! connection or a write failed; 2 on usage errors.
+
+mod mixed;
 
 use std::{
     cell::RefCell,
+    collections::{BTreeMap, HashMap},
     net::{Ipv4Addr, SocketAddr},
     process::Stdio,
     rc::Rc,
@@ -76,6 +83,13 @@ struct Cli {
     /// a hub run with `--anonymous-writes`.
     #[arg(long)]
     tokens: Option<std::path::PathBuf>,
+    /// The hub's host-token secret (`--jwt-secret` of the server, at least 32 bytes): `mixed`
+    /// signs a token per voter (and per poster, without `--tokens`), each its own user.
+    #[arg(long, env = "QA_HUB_JWT_SECRET", hide_env_values = true)]
+    jwt_secret: Option<String>,
+    /// The issuer the hub expects (`--jwt-issuer` of the server).
+    #[arg(long, env = "QA_HUB_JWT_ISSUER", default_value = "https://bench.example")]
+    jwt_issuer: String,
     /// Internal: run as a worker process.
     #[arg(long, hide = true)]
     worker: bool,
@@ -121,6 +135,39 @@ enum Scenario {
         #[arg(long, default_value_t = 3)]
         settle_secs: u64,
     },
+    /// Answers, votes and edits mixed at a ratio, open-loop at a total rate, into the
+    /// subscribers of a few questions; latency and deliveries per kind.
+    Mixed {
+        #[arg(long, default_value_t = 10)]
+        questions: usize,
+        #[arg(long, default_value_t = 200)]
+        subscribers_per_question: usize,
+        /// Writes (answers + votes + edits) per second, over all questions.
+        #[arg(long, default_value_t = 100)]
+        rate: u64,
+        #[arg(long, default_value_t = 10)]
+        duration_secs: u64,
+        /// Relative weights of the kinds; each question gets them interleaved at this ratio.
+        #[arg(long, default_value = "answers=1,votes=10,edits=1")]
+        mix: mixed::Mix,
+        /// Distinct voting users (host-signed tokens); each votes at most once per answer,
+        /// so a busy answer may get at most this many votes.
+        #[arg(long, default_value_t = 500)]
+        voters: usize,
+        /// Posting users when there is no `--tokens` file (host-signed tokens).
+        #[arg(long, default_value_t = 64)]
+        posters: usize,
+        /// Answers posted to each question before the subscribers connect, for the first
+        /// votes and edits to land on.
+        #[arg(long, default_value_t = 5)]
+        seed_answers: usize,
+        /// Votes and edits go to one of the question's newest N answers.
+        #[arg(long, default_value_t = 10)]
+        window: usize,
+        /// HTTP keep-alive connections used for writing.
+        #[arg(long, default_value_t = 64)]
+        http_connections: usize,
+    },
 }
 
 // ---------------------------------------------------------------------------------------
@@ -149,8 +196,38 @@ enum FromWorker {
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 enum ToWorker {
-    /// Stop reading; `expected[q]` answers were posted to `questions[q]`.
-    Stop { expected: Vec<u64> },
+    /// Stop reading; `expected[q]` events were caused on `questions[q]`, and `votes` says
+    /// which vote produced each score and when it was due.
+    Stop { expected: Vec<u64>, votes: Vec<VoteSent> },
+}
+
+/// The kinds of event the tool causes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Kind {
+    Answer,
+    Vote,
+    Edit,
+}
+
+impl Kind {
+    const ALL: [Kind; 3] = [Kind::Answer, Kind::Vote, Kind::Edit];
+
+    fn plural(self) -> &'static str {
+        match self {
+            Kind::Answer => "answers",
+            Kind::Vote => "votes",
+            Kind::Edit => "edits",
+        }
+    }
+}
+
+/// A vote that took effect: it made `post_id`'s score `score`; it was due at `sent_us`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct VoteSent {
+    post_id: Uuid,
+    score: i64,
+    sent_us: u64,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -159,13 +236,19 @@ struct WorkerResult {
     missing: u64,
     duplicates: u64,
     out_of_order: u64,
+    /// Events of a kind the tool does not cause (an accept, a delete, …).
+    unexpected: u64,
+    /// Score events that no vote of ours explains.
+    unattributed: u64,
+    /// The first gap or repeat, for the report: which connection, which seqs.
+    first_gap: Option<String>,
     /// Connections that closed or failed before the end.
     dropped: u64,
     first_drop: Option<String>,
     /// Of the dropped, those the server closed with 1001 "going away" (it shut down).
     going_away: u64,
-    /// Delivery latencies in microseconds.
-    latencies_us: Vec<u32>,
+    /// Delivery latencies in microseconds, by the kind of event.
+    latencies_us: BTreeMap<Kind, Vec<u32>>,
 }
 
 fn unix_micros() -> u64 {
@@ -193,14 +276,50 @@ struct ConnState {
     going_away: bool,
 }
 
+impl ConnState {
+    /// Takes in event `seq`: `None` when it is the next one, else what is wrong with it (a
+    /// repeat is not counted as received; after a gap the count goes on from the new seq).
+    fn see(&mut self, seq: i64) -> Option<&'static str> {
+        if seq <= self.last_seq {
+            self.duplicates += 1;
+            return Some("repeated");
+        }
+        let gap = seq != self.last_seq + 1;
+        self.out_of_order += u64::from(gap);
+        self.received += 1;
+        self.last_seq = seq;
+        gap.then_some("a gap")
+    }
+}
+
 #[derive(Default)]
 struct WorkerState {
     conns: Vec<ConnState>,
-    latencies_us: Vec<u32>,
+    latencies_us: BTreeMap<Kind, Vec<u32>>,
     delivered: u64,
+    unexpected: u64,
+    first_gap: Option<String>,
+    /// Score events as (post, score, received at µs); the post as an index into `posts`.
+    scores: Vec<(u32, i64, u64)>,
+    posts: HashMap<Uuid, u32>,
 }
 
-async fn ws_connect(spec: &WorkerSpec, i: usize) -> anyhow::Result<Ws> {
+impl WorkerState {
+    /// Records the latency of an event whose text starts with `t<due µs>`.
+    fn timed(&mut self, kind: Kind, text: &str, now: u64) {
+        let sent = text.get(1..).and_then(|b| b.split(' ').next()).and_then(|t| t.parse::<u64>().ok());
+        if let Some(sent) = sent {
+            self.latencies_us.entry(kind).or_default().push(micros_since(sent, now));
+        }
+    }
+}
+
+fn micros_since(sent_us: u64, now_us: u64) -> u32 {
+    now_us.saturating_sub(sent_us).min(u32::MAX as u64) as u32
+}
+
+/// Connects client `i` and subscribes it; returns the connection and the topic's seq then.
+async fn ws_connect(spec: &WorkerSpec, i: usize) -> anyhow::Result<(Ws, i64)> {
     let socket = TcpSocket::new_v4()?;
     socket.bind(SocketAddr::new(source_addr(i, spec.source_addrs).into(), 0))?;
     let tcp = socket.connect(spec.server).await.context("connect")?;
@@ -212,37 +331,43 @@ async fn ws_connect(spec: &WorkerSpec, i: usize) -> anyhow::Result<Ws> {
     let question = Topic::Question(spec.questions[i % spec.questions.len()]);
     ws.subscribe(question, None).await.context("send subscribe")?;
     match ws.recv().await.context("no subscribe reply")? {
-        ServerMessage::Subscribed { .. } => Ok(ws),
+        ServerMessage::Subscribed { seq, .. } => Ok((ws, seq)),
         other => bail!("unexpected reply to subscribe: {}", other.encode()),
     }
 }
 
-async fn read_conn(mut ws: Ws, idx: usize, state: Rc<RefCell<WorkerState>>) {
+/// Reads connection `idx` (client `global` of the run) until it ends: checks each event's seq
+/// against the last and records its latency.
+async fn read_conn(mut ws: Ws, idx: usize, global: usize, state: Rc<RefCell<WorkerState>>) {
     let (why, going_away) = loop {
-        let (seq, body) = match ws.recv().await {
-            Ok(ServerMessage::Answer { seq, answer, .. }) => (seq, answer.body),
-            Ok(other) => break (format!("unexpected frame: {}", other.encode()), false),
+        let msg = match ws.recv().await {
+            Ok(msg) => msg,
             Err(ClientError::Closed(Some(close))) => break (format!("{close}"), close.code == 1001),
             Err(ClientError::Closed(None)) => break ("closed by server".to_owned(), false),
             Err(e) => break (format!("error {e}"), false),
         };
+        let Some((_, seq)) = msg.event() else {
+            break (format!("unexpected frame: {}", msg.encode()), false);
+        };
         let now = unix_micros();
-        let sent = body.get(1..).and_then(|b| b.split(' ').next()).and_then(|t| t.parse::<u64>().ok());
         let mut st = state.borrow_mut();
         let st = &mut *st;
-        if let Some(sent) = sent {
-            st.latencies_us.push(now.saturating_sub(sent).min(u32::MAX as u64) as u32);
+        match &msg {
+            ServerMessage::Answer { answer, .. } => st.timed(Kind::Answer, &answer.body, now),
+            ServerMessage::Edit { edit, .. } => st.timed(Kind::Edit, &edit.body, now),
+            ServerMessage::Score { post_id, score, .. } => {
+                let next = st.posts.len() as u32;
+                let post = *st.posts.entry(*post_id).or_insert(next);
+                st.scores.push((post, *score, now));
+            }
+            // Still an event with a seq: counted below, so the seq check stays exact.
+            _ => st.unexpected += 1,
         }
         st.delivered += 1;
-        let c = &mut st.conns[idx];
-        if seq <= c.last_seq {
-            c.duplicates += 1;
-        } else {
-            if seq != c.last_seq + 1 {
-                c.out_of_order += 1;
-            }
-            c.last_seq = seq;
-            c.received += 1;
+        let last = st.conns[idx].last_seq;
+        if let Some(what) = st.conns[idx].see(seq) {
+            st.first_gap
+                .get_or_insert_with(|| format!("{what}: client {global} got seq {seq} after seq {last}"));
         }
     };
     let c = &mut state.borrow_mut().conns[idx];
@@ -277,9 +402,11 @@ async fn worker() -> anyhow::Result<()> {
     let mut readers = Vec::new();
     for (k, res) in results {
         match res {
-            Ok(ws) => {
+            Ok((ws, seq)) => {
                 connected += 1;
-                readers.push(tokio::task::spawn_local(read_conn(ws, k, state.clone())));
+                // Only events after the subscription are expected (a question may have some).
+                state.borrow_mut().conns[k].last_seq = seq;
+                readers.push(tokio::task::spawn_local(read_conn(ws, k, spec.first + k, state.clone())));
             }
             Err(e) => {
                 failed += 1;
@@ -290,12 +417,12 @@ async fn worker() -> anyhow::Result<()> {
     }
     emit(&FromWorker::Ready { connected, failed, first_error });
     let mut tick = tokio::time::interval(Duration::from_millis(250));
-    let expected = loop {
+    let (expected, votes) = loop {
         tokio::select! {
             line = stdin.next_line() => {
                 match line? {
                     Some(line) => match serde_json::from_str(&line)? {
-                        ToWorker::Stop { expected } => break expected,
+                        ToWorker::Stop { expected, votes } => break (expected, votes),
                     },
                     None => bail!("parent went away"),
                 }
@@ -306,9 +433,28 @@ async fn worker() -> anyhow::Result<()> {
     for r in &readers {
         r.abort();
     }
-    let st = std::mem::take(&mut *state.borrow_mut());
-    let mut res =
-        WorkerResult { delivered: st.delivered, latencies_us: st.latencies_us, ..Default::default() };
+    let mut st = std::mem::take(&mut *state.borrow_mut());
+    // Each score event's latency, from the vote that produced that score.
+    let due: HashMap<(Uuid, i64), u64> = votes.iter().map(|v| ((v.post_id, v.score), v.sent_us)).collect();
+    let mut ids = vec![Uuid::nil(); st.posts.len()];
+    for (id, i) in &st.posts {
+        ids[*i as usize] = *id;
+    }
+    let mut unattributed = 0;
+    for &(post, score, at) in &st.scores {
+        match due.get(&(ids[post as usize], score)) {
+            Some(&sent) => st.latencies_us.entry(Kind::Vote).or_default().push(micros_since(sent, at)),
+            None => unattributed += 1,
+        }
+    }
+    let mut res = WorkerResult {
+        delivered: st.delivered,
+        latencies_us: st.latencies_us,
+        unexpected: st.unexpected,
+        unattributed,
+        first_gap: st.first_gap,
+        ..Default::default()
+    };
     for c in &st.conns {
         res.missing += expected[c.question].saturating_sub(c.received);
         res.duplicates += c.duplicates;
@@ -494,9 +640,13 @@ async fn await_deliveries(workers: &mut [Worker], expected: u64, deadline: Durat
     }
 }
 
-async fn collect(workers: Vec<Worker>, expected: Vec<u64>) -> anyhow::Result<WorkerResult> {
+async fn collect(
+    workers: Vec<Worker>,
+    expected: Vec<u64>,
+    votes: Vec<VoteSent>,
+) -> anyhow::Result<WorkerResult> {
     let mut all = WorkerResult::default();
-    let stop = format!("{}\n", serde_json::to_string(&ToWorker::Stop { expected })?);
+    let stop = format!("{}\n", serde_json::to_string(&ToWorker::Stop { expected, votes })?);
     for mut w in workers {
         w.stdin.write_all(stop.as_bytes()).await?;
         let res = loop {
@@ -512,10 +662,15 @@ async fn collect(workers: Vec<Worker>, expected: Vec<u64>) -> anyhow::Result<Wor
         all.missing += res.missing;
         all.duplicates += res.duplicates;
         all.out_of_order += res.out_of_order;
+        all.unexpected += res.unexpected;
+        all.unattributed += res.unattributed;
+        all.first_gap = all.first_gap.or(res.first_gap);
         all.dropped += res.dropped;
         all.going_away += res.going_away;
         all.first_drop = all.first_drop.or(res.first_drop);
-        all.latencies_us.extend(res.latencies_us);
+        for (kind, latencies) in res.latencies_us {
+            all.latencies_us.entry(kind).or_default().extend(latencies);
+        }
         let _ = w.child.wait().await;
     }
     Ok(all)
@@ -545,6 +700,22 @@ fn rss_kib(pid: u32) -> anyhow::Result<u64> {
     Ok(line.split_whitespace().nth(1).context("VmRSS value")?.parse()?)
 }
 
+/// One kind of write in a `mixed` run: how the writes went and how their events were
+/// delivered.
+#[derive(Debug, Serialize)]
+struct KindReport {
+    kind: Kind,
+    writes_ok: u64,
+    writes_failed: u64,
+    writes_per_sec: f64,
+    /// Request sent to HTTP response received.
+    write_latency: Latency,
+    delivered: u64,
+    deliveries_per_sec: f64,
+    /// Write due to the worker receiving the frame.
+    delivery_latency: Latency,
+}
+
 #[derive(Debug, Default, Serialize)]
 struct Report {
     scenario: Option<Scenario>,
@@ -563,6 +734,10 @@ struct Report {
     missing: u64,
     duplicates: u64,
     out_of_order: u64,
+    /// Events the tool did not cause, and score events no vote of ours explains.
+    unexpected_events: u64,
+    unattributed_scores: u64,
+    first_gap: Option<String>,
     dropped_connections: u64,
     /// Of the dropped, those closed with 1001 "going away".
     closed_going_away: u64,
@@ -573,6 +748,9 @@ struct Report {
     server_rss_before_kib: Option<u64>,
     server_rss_after_kib: Option<u64>,
     server_rss_per_connection_kib: Option<f64>,
+    /// `mixed`: the figures per kind of write (the totals above are over all of them).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    kinds: Vec<KindReport>,
 }
 
 impl Report {
@@ -580,13 +758,36 @@ impl Report {
         self.missing == 0
             && self.duplicates == 0
             && self.out_of_order == 0
+            && self.unexpected_events == 0
+            && self.unattributed_scores == 0
             && self.connect_failed == 0
             && self.dropped_connections == 0
             && self.posts_failed == 0
     }
 
+    /// What went wrong, in one line.
+    fn failures(&self) -> String {
+        let mut what = format!(
+            "{} missing, {} repeated, {} out of order, {} unexpected events, {} unexplained scores, \
+             {} failed writes, {} failed and {} dropped connections",
+            self.missing,
+            self.duplicates,
+            self.out_of_order,
+            self.unexpected_events,
+            self.unattributed_scores,
+            self.posts_failed,
+            self.connect_failed,
+            self.dropped_connections
+        );
+        for detail in [&self.first_gap, &self.first_drop, &self.connect_error].into_iter().flatten() {
+            what.push_str("; ");
+            what.push_str(detail);
+        }
+        what
+    }
+
     fn print_table(&self) {
-        let row = |k: &str, v: String| println!("{k:<34} {v}");
+        let row = |k: &str, v: String| println!("{k:<36} {v}");
         row("scenario", serde_json::to_string(&self.scenario).unwrap_or_default());
         row("connections (failed)", format!("{} ({})", self.connections, self.connect_failed));
         if let Some(e) = &self.connect_error {
@@ -606,10 +807,40 @@ impl Report {
                 "missing / duplicate / out of order",
                 format!("{} / {} / {}", self.missing, self.duplicates, self.out_of_order),
             );
+            if let Some(gap) = &self.first_gap {
+                row("first gap or repeat", gap.clone());
+            }
+            if self.unexpected_events + self.unattributed_scores > 0 {
+                row(
+                    "unexpected events / unexplained scores",
+                    format!("{} / {}", self.unexpected_events, self.unattributed_scores),
+                );
+            }
             row("deliveries/s", format!("{:.0}", self.deliveries_per_sec));
             let l = &self.delivery_latency;
             row(
                 "POST->delivery p50/p90/p99/max",
+                format!("{:.2} / {:.2} / {:.2} / {:.2} ms", l.p50_ms, l.p90_ms, l.p99_ms, l.max_ms),
+            );
+        }
+        for k in &self.kinds {
+            let name = k.kind.plural();
+            row(
+                &format!("{name}: ok (failed), per s"),
+                format!("{} ({}), {:.1}/s", k.writes_ok, k.writes_failed, k.writes_per_sec),
+            );
+            let l = &k.write_latency;
+            row(
+                &format!("{name}: request p50/p99/max"),
+                format!("{:.2} / {:.2} / {:.2} ms", l.p50_ms, l.p99_ms, l.max_ms),
+            );
+            row(
+                &format!("{name}: delivered, per s"),
+                format!("{}, {:.0}/s", k.delivered, k.deliveries_per_sec),
+            );
+            let l = &k.delivery_latency;
+            row(
+                &format!("{name}: ->delivery p50/p90/p99/max"),
                 format!("{:.2} / {:.2} / {:.2} / {:.2} ms", l.p50_ms, l.p90_ms, l.p99_ms, l.max_ms),
             );
         }
@@ -639,7 +870,7 @@ impl Report {
 
 async fn run(cli: Cli) -> anyhow::Result<Report> {
     anyhow::ensure!(cli.server.ip().is_loopback(), "--server must be a loopback address");
-    let scenario = cli.scenario.clone().context("name a scenario: fanout, rate or idle")?;
+    let scenario = cli.scenario.clone().context("name a scenario: fanout, rate, idle or mixed")?;
     let timeout = Duration::from_secs(cli.timeout_secs);
     let mut report = Report { scenario: Some(scenario.clone()), ..Default::default() };
     let (questions, total) = match &scenario {
@@ -648,15 +879,38 @@ async fn run(cli: Cli) -> anyhow::Result<Report> {
             (*questions, questions * subscribers_per_question)
         }
         Scenario::Idle { connections, questions, .. } => (*questions, *connections),
+        Scenario::Mixed { questions, subscribers_per_question, .. } => {
+            (*questions, questions * subscribers_per_question)
+        }
     };
     eprintln!("creating {questions} question(s)");
     let http_connections = match scenario {
-        Scenario::Rate { http_connections, .. } => http_connections.max(1),
+        Scenario::Rate { http_connections, .. } | Scenario::Mixed { http_connections, .. } => {
+            http_connections.max(1)
+        }
         _ => 16,
     };
-    let clients = posters(&rest_client(cli.server, http_connections)?, cli.tokens.as_deref())?;
+    let pool = rest_client(cli.server, http_connections)?;
+    let clients = match &scenario {
+        Scenario::Mixed { posters: n, .. } if cli.tokens.is_none() => {
+            mixed::signed_users(&pool, &cli, "poster", *n)?
+        }
+        _ => posters(&pool, cli.tokens.as_deref())?,
+    };
     let client = clients[0].clone();
     let qids = create_questions(&client, questions).await?;
+    // `mixed`: the voters, every user known to the hub, and answers to vote on, all before
+    // anything is measured.
+    let mut mixed_setup = None;
+    if let Scenario::Mixed { voters, seed_answers, .. } = &scenario {
+        let voters = mixed::signed_users(&pool, &cli, "voter", *voters)?;
+        eprintln!("signing in {} poster(s) and {} voter(s)", clients.len(), voters.len());
+        mixed::warm_up(&clients).await?;
+        mixed::warm_up(&voters).await?;
+        eprintln!("posting {seed_answers} answer(s) to each question");
+        let seeded = mixed::seed(&clients, &qids, *seed_answers, cli.body_bytes).await?;
+        mixed_setup = Some((voters, seeded));
+    }
     if let Some(pid) = cli.server_pid {
         report.server_rss_before_kib = Some(rss_kib(pid)?);
     }
@@ -670,6 +924,8 @@ async fn run(cli: Cli) -> anyhow::Result<Report> {
 
     let mut posted = vec![0u64; qids.len()];
     let mut post_latencies = Vec::new();
+    let mut votes = Vec::new();
+    let mut by_kind = None;
     let post_started = Instant::now();
     match scenario {
         Scenario::Fanout { answers, interval_ms, .. } => {
@@ -705,15 +961,38 @@ async fn run(cli: Cli) -> anyhow::Result<Report> {
         Scenario::Idle { settle_secs, .. } => {
             tokio::time::sleep(Duration::from_secs(settle_secs)).await;
         }
+        Scenario::Mixed { rate, duration_secs, mix, window, http_connections, .. } => {
+            let (voters, seeded) = mixed_setup.take().context("mixed set-up")?;
+            let plan = mixed::Plan {
+                posters: &clients,
+                voters: &voters,
+                mix,
+                rate,
+                writes: rate * duration_secs,
+                window,
+                http_connections,
+                body_bytes: cli.body_bytes,
+                timeout,
+            };
+            let mut outcome = mixed::write(plan, seeded).await?;
+            posted = std::mem::take(&mut outcome.per_question);
+            report.posts_ok = outcome.ok.iter().sum();
+            report.posts_failed = outcome.failed.iter().sum();
+            post_latencies = outcome.latencies_us.concat();
+            votes = std::mem::take(&mut outcome.votes);
+            by_kind = Some(outcome);
+        }
     }
     report.post_secs = post_started.elapsed().as_secs_f64();
     report.posts_per_sec = report.posts_ok as f64 / report.post_secs.max(1e-9);
     report.post_latency = latency(post_latencies);
     // Every connection subscribed to question q should see all of q's answers.
     report.expected = (0..total).map(|i| posted[i % qids.len()]).sum();
+    let mut delivery_secs = 0.0;
     if report.expected > 0 {
         let delivered = await_deliveries(&mut workers, report.expected, timeout).await;
-        report.deliveries_per_sec = delivered as f64 / post_started.elapsed().as_secs_f64();
+        delivery_secs = post_started.elapsed().as_secs_f64();
+        report.deliveries_per_sec = delivered as f64 / delivery_secs;
     }
     if let Some(pid) = cli.server_pid {
         let after = rss_kib(pid)?;
@@ -722,7 +1001,7 @@ async fn run(cli: Cli) -> anyhow::Result<Report> {
         report.server_rss_per_connection_kib =
             Some(after.saturating_sub(before) as f64 / report.connections.max(1) as f64);
     }
-    let res = collect(workers, posted).await?;
+    let res = collect(workers, posted, votes).await?;
     report.delivered = res.delivered;
     report.missing = res.missing;
     report.duplicates = res.duplicates;
@@ -730,7 +1009,27 @@ async fn run(cli: Cli) -> anyhow::Result<Report> {
     report.dropped_connections = res.dropped;
     report.closed_going_away = res.going_away;
     report.first_drop = res.first_drop;
-    report.delivery_latency = latency(res.latencies_us);
+    report.unexpected_events = res.unexpected;
+    report.unattributed_scores = res.unattributed;
+    report.first_gap = res.first_gap;
+    let mut latencies_us = res.latencies_us;
+    if let Some(outcome) = by_kind {
+        for kind in Kind::ALL {
+            let i = kind as usize;
+            let delivered = latencies_us.get(&kind).map_or(0, Vec::len) as u64;
+            report.kinds.push(KindReport {
+                kind,
+                writes_ok: outcome.ok[i],
+                writes_failed: outcome.failed[i],
+                writes_per_sec: outcome.ok[i] as f64 / report.post_secs.max(1e-9),
+                write_latency: latency(outcome.latencies_us[i].clone()),
+                delivered,
+                deliveries_per_sec: delivered as f64 / delivery_secs.max(1e-9),
+                delivery_latency: latency(latencies_us.get(&kind).cloned().unwrap_or_default()),
+            });
+        }
+    }
+    report.delivery_latency = latency(std::mem::take(&mut latencies_us).into_values().flatten().collect());
     Ok(report)
 }
 
@@ -846,11 +1145,56 @@ fn main() {
             } else {
                 report.print_table();
             }
-            std::process::exit(if report.ok() { 0 } else { 1 });
+            if !report.ok() {
+                // Also on stderr, so that a `--json` run piped elsewhere still says so.
+                eprintln!("qa-hub-bench: FAILED: {}", report.failures());
+                std::process::exit(1);
+            }
+            std::process::exit(0);
         }
         Err(e) => {
             eprintln!("qa-hub-bench: {e:#}");
             std::process::exit(2);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seq_check_counts_gaps_and_repeats() {
+        let mut c = ConnState { last_seq: 5, ..Default::default() };
+        assert_eq!([6, 7].map(|seq| c.see(seq)), [None, None]);
+        assert_eq!(c.see(7), Some("repeated"));
+        assert_eq!(c.see(3), Some("repeated"));
+        assert_eq!(c.see(9), Some("a gap"));
+        assert_eq!(c.see(10), None);
+        assert_eq!((c.received, c.duplicates, c.out_of_order, c.last_seq), (4, 2, 1, 10));
+    }
+
+    #[test]
+    fn a_gap_fails_the_report() {
+        let clean = Report { expected: 10, delivered: 10, ..Default::default() };
+        assert!(clean.ok());
+        let gap = Report {
+            missing: 1,
+            out_of_order: 1,
+            first_gap: Some("a gap: client 3 got seq 5 after seq 3".into()),
+            ..clean
+        };
+        assert!(!gap.ok());
+        assert!(gap.failures().starts_with("1 missing, 0 repeated, 1 out of order"), "{}", gap.failures());
+        assert!(gap.failures().ends_with("; a gap: client 3 got seq 5 after seq 3"));
+        assert!(!Report { unattributed_scores: 1, ..Default::default() }.ok());
+        assert!(!Report { unexpected_events: 1, ..Default::default() }.ok());
+    }
+
+    #[test]
+    fn latency_percentiles() {
+        let l = latency((1..=100).map(|ms| ms * 1000).collect());
+        assert_eq!((l.count, l.p50_ms, l.p99_ms, l.max_ms), (100, 50.0, 99.0, 100.0));
+        assert_eq!(latency(Vec::new()).count, 0);
     }
 }

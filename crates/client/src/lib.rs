@@ -1,7 +1,8 @@
 //! A Rust client for qa-hub.
 //!
-//! - [`Client`]: typed REST calls (ask, get and list questions; post and list answers), on
-//!   `reqwest`, as the identity of a token ([`Client::with_token`]). Errors carry the HTTP status and the API's `{"error":{"code","message"}}`.
+//! - [`Client`]: typed REST calls (ask, get and list questions; post, list and edit answers;
+//!   vote), on `reqwest`, as the identity of a token ([`Client::with_token`]). Errors carry the
+//!   HTTP status and the API's `{"error":{"code","message"}}`.
 //! - [`Subscriber`]: watches topics over the WebSocket and survives disconnects and server
 //!   restarts: it reconnects with exponential backoff and jitter, resumes each topic with
 //!   `after_seq`, and yields each answer exactly once, in seq order per topic.
@@ -36,10 +37,13 @@ mod tls;
 pub use connection::Connection;
 pub use error::{ApiError, Close, Error};
 pub use qa_hub_protocol::{
-    self as protocol, Answer, ClientMessage, ErrorCode, ProtocolError, QuestionSummary, ServerMessage, Topic,
+    self as protocol, Answer, ClientMessage, Edit, ErrorCode, PostId, PostKind, ProtocolError,
+    QuestionSummary, ServerMessage, Topic,
 };
 pub use reqwest::{self, StatusCode};
-pub use rest::{AnswerPage, Client, NewAnswer, NewQuestion, Question, QuestionPage};
+pub use rest::{
+    AnswerPage, Client, Me, NewAnswer, NewQuestion, Question, QuestionPage, Revision, VoteResult,
+};
 pub use subscriber::{Backoff, Event, Status, Subscriber};
 pub use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use url::Url;
 use uuid::Uuid;
 
-use crate::{Answer, ApiError, Error};
+use crate::{Answer, ApiError, Error, PostId, PostKind};
 
 /// A question, as the API returns it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -41,6 +41,46 @@ pub struct NewAnswer {
     pub body: String,
     #[serde(skip_serializing_if = "String::is_empty")]
     pub author: String,
+}
+
+/// A post's score after a vote ([`Client::vote`]), and the caller's vote now.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct VoteResult {
+    pub post_kind: PostKind,
+    pub post_id: Uuid,
+    /// The sum of the post's standing votes.
+    pub score: i64,
+    /// The caller's standing vote: 1, -1 or 0.
+    pub vote: i64,
+}
+
+/// One revision of a post, as an edit returns it ([`Client::edit_answer`]).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Revision {
+    pub post_kind: PostKind,
+    pub post_id: Uuid,
+    pub question_id: Uuid,
+    /// 1 is the post as written; each edit that changed the text adds one.
+    pub revision: i64,
+    /// A question's title at this revision; `None` for answers.
+    #[serde(default)]
+    pub title: Option<String>,
+    pub body: String,
+    /// Who wrote this revision (display name and user id).
+    pub editor: String,
+    #[serde(default)]
+    pub editor_id: Option<Uuid>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// The identity a client acts as ([`Client::me`]).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Me {
+    pub id: Uuid,
+    /// What the user's posts show as the author.
+    pub name: String,
+    /// `user`, `moderator` or `admin`.
+    pub role: String,
 }
 
 /// One page of questions, newest first; pass `next` as `before` for the next page.
@@ -95,7 +135,11 @@ impl Client {
     }
 
     fn post(&self, url: Url) -> reqwest::RequestBuilder {
-        let req = self.http.post(url);
+        self.with_auth(self.http.post(url))
+    }
+
+    /// Sends the client's token, if it has one.
+    fn with_auth(&self, req: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
         match &self.token {
             Some(token) => req.bearer_auth(token),
             None => req,
@@ -167,6 +211,42 @@ impl Client {
         let query = [("after_seq", Some(after.as_str())), ("limit", limit.as_deref())];
         let url = self.url(&format!("api/questions/{question}/answers"), &query);
         read(self.http.get(url).send().await?).await
+    }
+
+    /// `PUT /api/{questions,answers}/{id}/vote` with `value` 1 (up), -1 (down) or 0 (withdraw
+    /// the caller's vote): the post's score after it. Needs an identity; voting on one's own
+    /// post is refused (403 `own_post`). Casting the vote that already stands changes nothing
+    /// (and sends no `score` event), so a retry is safe.
+    pub async fn vote(&self, post: PostId, value: i64) -> Result<VoteResult, Error> {
+        let kind = match post.post_kind {
+            PostKind::Question => "questions",
+            PostKind::Answer => "answers",
+        };
+        let url = self.url(&format!("api/{kind}/{}/vote", post.post_id), &[]);
+        #[derive(Serialize)]
+        struct Body {
+            value: i64,
+        }
+        read(self.with_auth(self.http.put(url)).json(&Body { value }).send().await?).await
+    }
+
+    /// `PATCH /api/answers/{id}` with the answer's whole new body (1–30,000 characters), by its
+    /// author or a moderator (else 403 `not_author`): the answer's latest revision. Sending the
+    /// text it already has adds no revision (and sends no `edit` event); the latest one comes
+    /// back unchanged.
+    pub async fn edit_answer(&self, answer: Uuid, body: &str) -> Result<Revision, Error> {
+        let url = self.url(&format!("api/answers/{answer}"), &[]);
+        #[derive(Serialize)]
+        struct Body<'a> {
+            body: &'a str,
+        }
+        read(self.with_auth(self.http.patch(url)).json(&Body { body }).send().await?).await
+    }
+
+    /// `GET /api/me`: the identity this client's token stands for (401 without one). A
+    /// host-signed token's user is created on the hub the first time it is seen.
+    pub async fn me(&self) -> Result<Me, Error> {
+        read(self.with_auth(self.http.get(self.url("api/me", &[]))).send().await?).await
     }
 
     fn url(&self, path: &str, query: &[(&str, Option<&str>)]) -> Url {
