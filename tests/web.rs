@@ -533,6 +533,11 @@ async fn the_follow_form(backend: Backend) {
     }
     let res = send(format!("csrf={csrf}&state=maybe")).await.unwrap();
     assert_eq!(res.status(), 422);
+    // The inbox page: a bad page link gets this site's page, not the framework's text.
+    let res =
+        app.http.get(app.url("/inbox?before=nope")).header("cookie", cookie.clone()).send().await.unwrap();
+    assert_eq!(res.status(), 400);
+    assert_html_page(&res);
 }
 
 on_both_backends!(

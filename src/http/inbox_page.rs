@@ -7,6 +7,8 @@
 //! every site with an inbox. Another site can make a visitor's browser send that GET, but
 //! only with an entry id, which it cannot know, and at worst it marks one entry read.
 
+use std::collections::HashMap;
+
 use actix_web::{HttpRequest, HttpResponse, http::StatusCode, web};
 use askama::Template;
 use serde::Deserialize;
@@ -66,21 +68,23 @@ struct InboxPage {
     viewer: Option<Viewer>,
 }
 
-#[derive(Debug, Deserialize)]
-struct InboxQuery {
-    before: Option<i64>,
-}
-
 /// `GET /inbox`: the viewer's notifications; to log in first without a session.
 async fn inbox_page(
     ctx: web::Data<Context>,
     req: HttpRequest,
-    query: web::Query<InboxQuery>,
+    query: web::Query<HashMap<String, String>>,
 ) -> Result<HttpResponse, PageError> {
+    // Read by hand, so that a bad link gets this site's error page, not the framework's text.
+    let before = match query.get("before").map(|s| s.trim()).filter(|s| !s.is_empty()) {
+        None => None,
+        Some(s) => Some(s.parse::<i64>().map_err(|_| {
+            PageError::new(StatusCode::BAD_REQUEST, "Bad page link", "That page link is not valid.")
+        })?),
+    };
     let Some((viewer, identity)) = viewer(&ctx, &req).await else {
         return Ok(see_other(super::accounts::login_url("/inbox")));
     };
-    let mut entries = ctx.services().inbox(&identity, query.before, false, PER_PAGE + 1).await?;
+    let mut entries = ctx.services().inbox(&identity, before, false, PER_PAGE + 1).await?;
     let next = if entries.len() as i64 > PER_PAGE {
         entries.truncate(PER_PAGE as usize);
         entries.last().map(|e| e.seq)
