@@ -15,7 +15,7 @@ use crate::{
     http::{self, Context, WsSettings},
     limits::Connections,
     metrics::Metrics,
-    realtime::{Hub, session},
+    realtime::{Hub, session, webhook},
     service::Services,
     store::Store,
 };
@@ -37,6 +37,7 @@ impl Application {
         let store = Store::connect(&config.database_url, config.db_pool, durable).await?;
         store.migrate().await?;
         let (hub, shutdown, metrics) = (Hub::new(), CancellationToken::new(), Arc::new(Metrics::new()));
+        let node_id = config.node_id();
         let broker: Arc<dyn Broker> = match config.broker_kind(store.backend())? {
             BrokerKind::Local => LocalBroker::new(hub.clone()),
             BrokerKind::Postgres => {
@@ -45,7 +46,7 @@ impl Application {
                 })?;
                 PostgresBroker::start(
                     options,
-                    config.node_id(),
+                    node_id.clone(),
                     store.clone(),
                     hub.clone(),
                     metrics.clone(),
@@ -57,9 +58,17 @@ impl Application {
         };
         tracing::debug!(broker = broker.name(), "broker started");
         let auth = crate::service::AuthSettings { host_tokens: config.host_tokens()?, ..Default::default() };
-        let services = Services::new(store.clone(), broker, metrics.clone(), auth);
+        let services = Services::new(store.clone(), broker, metrics.clone(), auth)
+            .allow_webhooks(config.webhook_allow()?);
         services.start_forgetting_keys();
         services.start_notifier();
+        webhook::Dispatcher::start(
+            services.clone(),
+            hub.clone(),
+            config.webhook_settings(),
+            &node_id,
+            shutdown.clone(),
+        )?;
         if config.anonymous_writes {
             tracing::warn!(
                 "--anonymous-writes is on: anyone can ask and answer under any name; use it for demos and load tests only"

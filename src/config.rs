@@ -154,6 +154,22 @@ pub struct Config {
     #[arg(long, global = true, env = "QA_HUB_LOGIN_ATTEMPTS_PER_MINUTE", default_value_t = 30)]
     pub login_attempts_per_minute: u32,
 
+    /// Hosts webhooks may call (comma-separated): `hooks.example.com`, `example.com:8443`,
+    /// `*.example.com`, `10.1.2.3`. Anything else is refused at registration and never called,
+    /// so the hub cannot be made to reach other addresses on its network. Default: none
+    /// (webhooks are off).
+    #[arg(long, global = true, env = "QA_HUB_WEBHOOK_ALLOW", value_delimiter = ',')]
+    pub webhook_allow: Vec<String>,
+
+    /// Seconds one webhook POST may take, connecting included, before it counts as failed.
+    #[arg(long, global = true, env = "QA_HUB_WEBHOOK_TIMEOUT_SECS", default_value_t = 10)]
+    pub webhook_timeout_secs: u64,
+
+    /// The longest wait, in seconds, between two attempts at a failing webhook endpoint (the
+    /// wait doubles from 1 s after each failure in a row).
+    #[arg(long, global = true, env = "QA_HUB_WEBHOOK_RETRY_MAX_SECS", default_value_t = 300)]
+    pub webhook_retry_max_secs: u64,
+
     /// Database: `sqlite://FILE` (created on first run) or `postgres://USER@HOST/DB`.
     #[arg(long, global = true, env = "DATABASE_URL", default_value = "sqlite://qa-hub.db")]
     pub database_url: String,
@@ -348,7 +364,25 @@ impl Config {
             self.max_connections_per_ip >= 1,
             "--max-connections-per-ip (QA_HUB_MAX_CONNECTIONS_PER_IP) must be at least 1"
         );
+        self.webhook_allow()?;
+        anyhow::ensure!(
+            self.webhook_timeout_secs >= 1 && self.webhook_retry_max_secs >= 1,
+            "--webhook-timeout-secs and --webhook-retry-max-secs must be at least 1"
+        );
         Ok(())
+    }
+
+    /// The hosts webhooks may call.
+    pub fn webhook_allow(&self) -> anyhow::Result<crate::domain::WebhookAllow> {
+        crate::domain::WebhookAllow::parse(&self.webhook_allow).map_err(anyhow::Error::msg)
+    }
+
+    /// How webhooks are sent.
+    pub fn webhook_settings(&self) -> crate::realtime::webhook::Settings {
+        crate::realtime::webhook::Settings {
+            timeout: Duration::from_secs(self.webhook_timeout_secs),
+            retry_max: Duration::from_secs(self.webhook_retry_max_secs),
+        }
     }
 
     /// The verifier of host-signed tokens, when one is configured.

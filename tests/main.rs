@@ -20,4 +20,5 @@ mod startup;
 mod tls;
 mod votes;
 mod web;
+mod webhooks;
 mod ws;

@@ -317,6 +317,18 @@ async fn probes_and_openapi(backend: Backend) {
         assert!(doc["paths"][path].is_object(), "{path} is documented");
     }
     assert!(doc["components"]["schemas"]["Answer"]["properties"]["seq"].is_object());
+    // OpenAPI requires unique operationIds; tools that key on them (schemathesis' link
+    // inference) mix two operations up otherwise.
+    let mut ids: Vec<&str> = doc["paths"]
+        .as_object()
+        .unwrap()
+        .values()
+        .flat_map(|ops| ops.as_object().unwrap().values().filter_map(|op| op["operationId"].as_str()))
+        .collect();
+    let count = ids.len();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), count, "operationIds are unique: {ids:?}");
 }
 
 on_both_backends!(

@@ -10,6 +10,7 @@ mod post;
 mod text;
 mod user;
 mod vote;
+mod webhook;
 
 pub use error::DomainError;
 pub use event::{Event, EventKind, QuestionSummary, Topic, TopicHead};
@@ -19,6 +20,10 @@ pub use post::{Comment, Edit, NewComment, Revision};
 pub use text::{Body, CommentText, Name, Title, limits};
 pub use user::{Credential, Handle, Identity, Password, Role, ServiceToken, User};
 pub use vote::{PostKind, PostRef, Score, Vote};
+pub use webhook::{
+    MAX_WEBHOOKS_PER_USER, NewWebhook, SIGNATURE_HEADER, Webhook, WebhookAllow, WebhookTarget, WebhookUrl,
+    backoff, new_secret, signature,
+};
 
 use chrono::{DateTime, Utc};
 use uuid::Uuid;

@@ -4,6 +4,7 @@
 
 pub mod hub;
 pub mod session;
+pub mod webhook;
 
 use std::sync::Arc;
 

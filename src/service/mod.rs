@@ -4,8 +4,9 @@
 //! and failures leave as domain types and [`DomainError`].
 //!
 //! One use case per file: [`questions`], [`answers`], [`posts`] (edits, deletes, comments),
-//! [`votes`], [`accepts`], [`follows`], [`inbox`] (the notifier, inboxes), [`events`] (what sessions read to resume), [`auth`]
-//! (accounts, sessions, tokens) and [`idempotency`] (posts retried with an `Idempotency-Key`).
+//! [`votes`], [`accepts`], [`follows`], [`inbox`] (the notifier, inboxes), [`webhooks`], [`events`]
+//! (what sessions read to resume), [`auth`] (accounts, sessions, tokens) and [`idempotency`]
+//! (posts retried with an `Idempotency-Key`).
 
 mod accepts;
 mod answers;
@@ -17,13 +18,19 @@ mod inbox;
 mod posts;
 mod questions;
 mod votes;
+mod webhooks;
 
 use std::sync::Arc;
 
 pub use auth::{AuthSettings, Authenticated, HostTokens, NewSession};
 pub use idempotency::Posted;
 
-use crate::{broker::Broker, domain::DomainError, metrics::Metrics, store::Store};
+use crate::{
+    broker::Broker,
+    domain::{DomainError, WebhookAllow},
+    metrics::Metrics,
+    store::Store,
+};
 
 /// The services' shared context; cheap to clone.
 #[derive(Clone)]
@@ -33,11 +40,28 @@ pub struct Services {
     metrics: Arc<Metrics>,
     auth: auth::SharedAuth,
     notifier: inbox::Notifier,
+    /// The hosts webhooks may call (`--webhook-allow`); empty: webhooks are off.
+    webhook_allow: WebhookAllow,
+    webhook_changes: webhooks::WebhookChanges,
 }
 
 impl Services {
     pub fn new(store: Store, broker: Arc<dyn Broker>, metrics: Arc<Metrics>, auth: AuthSettings) -> Self {
-        Self { store, broker, metrics, auth: Arc::new(auth), notifier: inbox::Notifier::default() }
+        Self {
+            store,
+            broker,
+            metrics,
+            auth: Arc::new(auth),
+            notifier: inbox::Notifier::default(),
+            webhook_allow: WebhookAllow::default(),
+            webhook_changes: webhooks::WebhookChanges::default(),
+        }
+    }
+
+    /// Lets webhooks call the hosts on `allow`.
+    pub fn allow_webhooks(mut self, allow: WebhookAllow) -> Self {
+        self.webhook_allow = allow;
+        self
     }
 
     /// `sqlite` or `postgres`.

@@ -26,6 +26,7 @@ pub use accounts::{IdempotencyRecord, Login, NewUser, SessionRecord};
 pub use group_commit::CommitHook;
 use rows::{AnswerRow, EventRow, QuestionRow, event_columns, event_joins};
 pub use votes::PostOwner;
+pub use webhooks::Lease;
 
 use crate::domain::{
     Answer, DomainError, Event, EventKind, Idempotency, NewAnswer, NewQuestion, Page, Question,
@@ -179,6 +180,7 @@ mod follows;
 mod inbox;
 mod posts;
 mod votes;
+mod webhooks;
 
 impl Store {
     /// Connects to `url` without running migrations. A failure is a [`connect::ConnectError`]:

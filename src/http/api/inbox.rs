@@ -94,7 +94,7 @@ pub struct Unread {
 }
 
 /// Your inbox, most recently changed first.
-#[utoipa::path(get, path = "/api/inbox", tag = "inbox", params(ListInbox),
+#[utoipa::path(get, path = "/api/inbox", operation_id = "list_inbox", tag = "inbox", params(ListInbox),
     responses(
         (status = 200, description = "A page of your inbox", body = InboxPage),
         (status = 400, description = "Bad query parameter", body = ErrorBody),

@@ -13,6 +13,7 @@ mod posts;
 pub mod questions;
 pub mod tokens;
 pub mod votes;
+mod webhooks;
 
 use actix_web::{FromRequest, HttpRequest, HttpResponse, dev::Payload, error::JsonPayloadError, web};
 use futures_util::future::LocalBoxFuture;
@@ -36,6 +37,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .get("question_id")
             .or_else(|| req.match_info().get("token_id"))
             .or_else(|| req.match_info().get("answer_id"))
+            .or_else(|| req.match_info().get("webhook_id"))
             .unwrap_or_default();
         Error::bad_request("invalid_id", format!("{id:?} is not a valid id (a UUID).")).into()
     }))
@@ -52,6 +54,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .route("/api/inbox/unread", web::get().to(inbox::unread))
     .route("/api/inbox/read-all", web::post().to(inbox::read_all))
     .route("/api/inbox/{entry_id}/read", web::put().to(inbox::read))
+    .route("/api/webhooks", web::post().to(webhooks::create))
+    .route("/api/webhooks", web::get().to(webhooks::list))
+    .route("/api/webhooks/{webhook_id}", web::get().to(webhooks::get))
+    .route("/api/webhooks/{webhook_id}", web::delete().to(webhooks::delete))
+    .route("/api/webhooks/{webhook_id}/replay", web::post().to(webhooks::replay))
     .route("/api/tokens", web::get().to(tokens::list))
     .route("/api/tokens", web::post().to(tokens::create))
     .route("/api/tokens/{token_id}", web::delete().to(tokens::revoke))

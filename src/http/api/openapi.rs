@@ -6,7 +6,7 @@ use utoipa::{
     openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
 };
 
-use super::{accepts, follows, health, inbox, posts, questions, tokens, votes};
+use super::{accepts, follows, health, inbox, posts, questions, tokens, votes, webhooks};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -43,6 +43,11 @@ use super::{accepts, follows, health, inbox, posts, questions, tokens, votes};
         inbox::unread,
         inbox::read,
         inbox::read_all,
+        webhooks::create,
+        webhooks::list,
+        webhooks::get,
+        webhooks::replay,
+        webhooks::delete,
     ),
     modifiers(&Bearer),
     tags(
@@ -52,6 +57,7 @@ use super::{accepts, follows, health, inbox, posts, questions, tokens, votes};
         (name = "posts", description = "Edit and delete questions and answers, list their revisions, and comment on them"),
         (name = "follows", description = "Follow, unfollow or mute a question"),
         (name = "inbox", description = "Your notifications: list, unread count, mark read"),
+        (name = "webhooks", description = "Signed POSTs of a topic's events to your URL, in seq order, retried"),
         (name = "identity", description = "Who the caller is, and their service tokens"),
         (name = "health", description = "Probes"),
     )

@@ -202,7 +202,7 @@ pub struct AnswerPage {
 }
 
 /// Create a question.
-#[utoipa::path(post, path = "/api/questions", tag = "questions", request_body = NewQuestion, responses(
+#[utoipa::path(post, path = "/api/questions", operation_id = "create_question", tag = "questions", request_body = NewQuestion, responses(
     (status = 201, description = "Created", body = Question, headers(("Location" = String, description = "URL of the new question"))),
     (status = 400, description = "Malformed JSON", body = ErrorBody),
     (status = 413, description = "Body too large", body = ErrorBody),
@@ -230,7 +230,7 @@ pub async fn create(
 }
 
 /// List questions, newest first.
-#[utoipa::path(get, path = "/api/questions", tag = "questions", params(ListQuestions), responses(
+#[utoipa::path(get, path = "/api/questions", operation_id = "list_questions", tag = "questions", params(ListQuestions), responses(
     (status = 200, description = "A page of questions", body = QuestionPage),
     (status = 400, description = "Bad query parameter", body = ErrorBody),
 ))]
@@ -244,7 +244,7 @@ pub async fn list(
 }
 
 /// Get one question.
-#[utoipa::path(get, path = "/api/questions/{question_id}", tag = "questions",
+#[utoipa::path(get, path = "/api/questions/{question_id}", operation_id = "get_question", tag = "questions",
     params(("question_id" = Uuid, Path, description = "The question's id")),
     responses(
         (status = 200, description = "The question", body = Question),

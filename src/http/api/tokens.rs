@@ -79,7 +79,7 @@ pub async fn me(ctx: web::Data<Context>, req: HttpRequest) -> Result<web::Json<M
 }
 
 /// The caller's service tokens.
-#[utoipa::path(get, path = "/api/tokens", tag = "identity", responses(
+#[utoipa::path(get, path = "/api/tokens", operation_id = "list_tokens", tag = "identity", responses(
     (status = 200, description = "The caller's tokens", body = TokenList),
     (status = 401, description = "No identity, or an invalid one", body = ErrorBody),
 ), security(("bearer" = [])))]
@@ -90,7 +90,7 @@ pub async fn list(ctx: web::Data<Context>, req: HttpRequest) -> Result<web::Json
 }
 
 /// Create a service token for the caller.
-#[utoipa::path(post, path = "/api/tokens", tag = "identity", request_body = NewToken, responses(
+#[utoipa::path(post, path = "/api/tokens", operation_id = "create_token", tag = "identity", request_body = NewToken, responses(
     (status = 201, description = "Created; the secret is shown this once", body = CreatedToken),
     (status = 401, description = "No identity, or an invalid one", body = ErrorBody),
     (status = 422, description = "A bad name", body = ErrorBody),
