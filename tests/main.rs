@@ -16,6 +16,7 @@ mod list;
 mod load_faults;
 mod posts;
 mod rest;
+mod sse;
 mod startup;
 mod tls;
 mod votes;

@@ -1,5 +1,5 @@
-//! The HTTP front-ends: the REST API ([`api`]), the pages ([`pages`]), the WebSocket ([`ws`])
-//! and the metrics endpoint ([`metrics`]). Each parses its input into domain types once, calls
+//! The HTTP front-ends: the REST API ([`api`]), the pages ([`pages`]), the WebSocket ([`ws`]),
+//! its Server-Sent Events fallback ([`sse`]) and the metrics endpoint ([`metrics`]). Each parses its input into domain types once, calls
 //! the service layer, and maps [`DomainError`](crate::domain::DomainError) to its own error
 //! shape: JSON for the API ([`error`]), an HTML page for the pages, an `error` message on the
 //! socket.
@@ -19,6 +19,7 @@ pub mod metrics;
 pub mod origin;
 pub mod pages;
 pub mod rate;
+pub mod sse;
 pub mod ws;
 
 use std::{sync::Arc, time::Duration};
@@ -110,5 +111,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/metrics", web::get().to(metrics::endpoint))
         .configure(api::configure)
         .configure(pages::configure)
-        .route("/ws", web::get().to(ws::upgrade));
+        .route("/ws", web::get().to(ws::upgrade))
+        .route("/sse", web::get().to(sse::stream));
 }

@@ -50,25 +50,9 @@ pub async fn upgrade(
     ctx: web::Data<Context>,
 ) -> Result<HttpResponse, Error> {
     // A page from a site not allowed here gets a plain 403, before any place is taken.
-    let own = AllowedOrigins::default();
-    if !req.app_data::<AllowedOrigins>().unwrap_or(&own).allow(&req) {
-        return Err(Error::Forbidden {
-            code: "forbidden_origin",
-            message: "Pages from this origin may not open a WebSocket here (see --allowed-origins).".into(),
-        });
-    }
+    check_origin(&req, "a WebSocket")?;
     // Refuse over the caps before upgrading, so the client sees a plain HTTP 503.
-    let ip = client_of(&req);
-    let slot = ctx.connections().admit(ip.key()).map_err(|cap| {
-        let (label, message) = match cap {
-            Refused::Node => {
-                ("node", "This server holds as many connections as it may; try another or retry later.")
-            }
-            Refused::Ip => ("ip", "Too many connections from your address; close some or retry later."),
-        };
-        ctx.metrics().connections_rejected.with_label_values(&[label]).inc();
-        Error::Unavailable(message.into())
-    })?;
+    let slot = admit(&ctx, &req)?;
     // A page of this site opens its socket with the session cookie: that is its identity.
     // A cookie that does not check out leaves the connection anonymous (reading is public).
     let identity = match super::auth::session_cookie(&req) {
@@ -110,6 +94,35 @@ pub async fn upgrade(
     tracing::debug!(task_bytes = std::mem::size_of_val(&fut), "connection task");
     actix_web::rt::spawn(fut);
     Ok(response)
+}
+
+/// Refuses (403) a page from an origin `--allowed-origins` does not name, before a long-lived
+/// connection (`what`: a WebSocket, an event stream) takes any place.
+pub(super) fn check_origin(req: &HttpRequest, what: &str) -> Result<(), Error> {
+    let own = AllowedOrigins::default();
+    if req.app_data::<AllowedOrigins>().unwrap_or(&own).allow(req) {
+        return Ok(());
+    }
+    Err(Error::Forbidden {
+        code: "forbidden_origin",
+        message: format!("Pages from this origin may not open {what} here (see --allowed-origins)."),
+    })
+}
+
+/// A place under the connection caps (per node, per client address) for a long-lived
+/// connection — a WebSocket or an event stream — or a 503 saying which cap is full.
+pub(super) fn admit(ctx: &Context, req: &HttpRequest) -> Result<Slot, Error> {
+    let ip = client_of(req);
+    ctx.connections().admit(ip.key()).map_err(|cap| {
+        let (label, message) = match cap {
+            Refused::Node => {
+                ("node", "This server holds as many connections as it may; try another or retry later.")
+            }
+            Refused::Ip => ("ip", "Too many connections from your address; close some or retry later."),
+        };
+        ctx.metrics().connections_rejected.with_label_values(&[label]).inc();
+        Error::Unavailable(message.into())
+    })
 }
 
 /// Why the loop stopped, and what to tell the peer.

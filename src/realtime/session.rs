@@ -1,5 +1,5 @@
-//! One subscriber's exactly-once delivery, whatever carries it: the WebSocket today, a
-//! Server-Sent Events stream later. The transport owns the socket and the loop; this type
+//! One subscriber's exactly-once delivery, whatever carries it: the WebSocket, or a
+//! Server-Sent Events stream. The transport owns the socket and the loop; this type
 //! owns what subscribing means.
 //!
 //! - **Register before reading.** A subscribe joins the hub's topic first and reads the topic's
@@ -53,6 +53,17 @@ pub trait Transport {
     /// reuse one framing for every subscriber ([`Notification::framed`]).
     fn send_event(&mut self, n: &Notification) -> impl Future<Output = Result<(), Self::Stop>> {
         self.send(n.frame.clone())
+    }
+    /// Sends an event read from the log (a resume, a gap fill). A transport that labels events
+    /// with their position (Server-Sent Events' `id:`) overrides this.
+    fn send_logged(
+        &mut self,
+        topic: Topic,
+        seq: i64,
+        frame: ByteString,
+    ) -> impl Future<Output = Result<(), Self::Stop>> {
+        let _ = (topic, seq);
+        self.send(frame)
     }
     /// The stop for "the log could not be read": the client must resume later with its seqs.
     fn log_unavailable(&self) -> Self::Stop;
@@ -243,7 +254,7 @@ impl Session {
                 return Ok(());
             }
             for event in &page {
-                out.send(wire::event(event)).await?;
+                out.send_logged(topic, event.seq, wire::event(event)).await?;
                 self.sent.insert(topic, event.seq);
             }
         }

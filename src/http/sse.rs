@@ -1,0 +1,267 @@
+//! Server-Sent Events: `GET /sse?topics=…`, the same topics and the same exactly-once contract
+//! as the WebSocket, for networks that break WebSockets (proxies that strip `Upgrade`). What
+//! subscribing means is the same [`Session`]'s; this module only writes its messages as
+//! `text/event-stream`.
+//!
+//! - **Resume by `Last-Event-ID`.** Every event carries `id:` with the stream's position in
+//!   each of its topics (`question:<uuid>=5,user:<uuid>=3`), so the `Last-Event-ID` a browser
+//!   sends when it reconnects resumes every topic exactly. The same value can be given as
+//!   `?last_event_id=` (a new stream, e.g. with other topics). Replies that are not events
+//!   (`subscribed`, `error`) carry no id, so they never move a resume point.
+//! - **Changing topics** means opening a new stream with the new `topics` and the last id:
+//!   nothing is missed between the two, and SSE has no upstream channel to ask on.
+//! - **The same rules as the WebSocket**: the session cookie or an `Authorization: Bearer`
+//!   token (a user's inbox is its owner's alone), `--allowed-origins`, the connection caps,
+//!   `--max-subscriptions`, heartbeats (a comment every `--ping-interval-secs`), and a client
+//!   that does not read within `--write-timeout-secs` (or falls a queue behind) is dropped —
+//!   its browser reconnects with its last id and catches up from the log.
+
+use std::{collections::BTreeMap, convert::Infallible, sync::Arc, time::Duration};
+
+use actix_web::{HttpRequest, HttpResponse, http::header, web};
+use bytes::Bytes;
+use bytestring::ByteString;
+use serde::Deserialize;
+use tokio::sync::mpsc;
+
+use super::{Context, auth, error::Error};
+use crate::{
+    domain::Topic,
+    limits::Slot,
+    metrics::Disconnect,
+    realtime::{
+        hub::Notification,
+        session::{Session, Transport},
+    },
+    wire::ClientMessage,
+};
+
+/// Chunks buffered between the stream's task and the response body.
+const BUFFER: usize = 16;
+
+#[derive(Debug, Deserialize)]
+pub struct StreamQuery {
+    /// Comma-separated topics.
+    topics: Option<String>,
+    /// Where to resume, when there is no `Last-Event-ID` header.
+    last_event_id: Option<String>,
+}
+
+/// `GET /sse`: checks the request, then streams the topics' events.
+pub async fn stream(
+    req: HttpRequest,
+    query: web::Query<StreamQuery>,
+    ctx: web::Data<Context>,
+) -> Result<HttpResponse, Error> {
+    super::ws::check_origin(&req, "an event stream")?;
+    let settings = *ctx.ws();
+    let topics =
+        parse_topics(query.topics.as_deref().unwrap_or_default(), settings.session.max_subscriptions)?;
+    let last_id = req
+        .headers()
+        .get("last-event-id")
+        .map(|v| v.to_str().unwrap_or("\u{0}").to_owned())
+        .or_else(|| query.last_event_id.clone());
+    let resume = match last_id.as_deref() {
+        Some(id) => parse_positions(id)?,
+        None => BTreeMap::new(),
+    };
+    let viewer = auth::identify(&ctx, &req).await?.map(|a| a.identity.user_id);
+    let slot = super::ws::admit(&ctx, &req)?;
+
+    let source = Arc::new(ctx.services().clone());
+    let (session, inbox) = Session::new(ctx.hub().clone(), source, ctx.metrics().clone(), settings.session);
+    let (tx, rx) = mpsc::channel(BUFFER);
+    let out = Events { tx, positions: resume.clone(), deadline: settings.write_timeout };
+    let task =
+        Stream { session, inbox, out, ctx: ctx.clone(), ping_interval: settings.ping_interval, _slot: slot };
+    actix_web::rt::spawn(task.run(topics, resume, viewer));
+
+    let body = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|chunk| (Ok::<Bytes, Infallible>(chunk), rx))
+    });
+    Ok(HttpResponse::Ok()
+        .content_type("text/event-stream")
+        .insert_header((header::CACHE_CONTROL, "no-cache, no-store"))
+        // nginx and its kin buffer responses unless told otherwise.
+        .insert_header(("X-Accel-Buffering", "no"))
+        .streaming(body))
+}
+
+fn invalid(code: &'static str, message: String) -> Error {
+    Error::bad_request(code, message)
+}
+
+/// `topics`: one to `max` distinct topics, comma-separated.
+fn parse_topics(raw: &str, max: usize) -> Result<Vec<Topic>, Error> {
+    let mut topics = Vec::new();
+    for part in raw.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let topic: Topic = part.parse().map_err(|e| invalid("invalid_topic", format!("{e}.")))?;
+        if !topics.contains(&topic) {
+            topics.push(topic);
+        }
+    }
+    if topics.is_empty() {
+        return Err(invalid("invalid_topic", "Name the topics to stream: ?topics=question:<uuid>,….".into()));
+    }
+    if topics.len() > max {
+        return Err(invalid("too_many_subscriptions", format!("A stream may hold at most {max} topics.")));
+    }
+    Ok(topics)
+}
+
+/// An event id: `topic=seq` pairs, comma-separated.
+fn parse_positions(id: &str) -> Result<BTreeMap<Topic, i64>, Error> {
+    let bad = || invalid("invalid_last_event_id", format!("{id:?} is not an event id of this hub."));
+    let mut positions = BTreeMap::new();
+    for pair in id.split(',').filter(|p| !p.is_empty()) {
+        let (topic, seq) = pair.rsplit_once('=').ok_or_else(bad)?;
+        let topic: Topic = topic.parse().map_err(|_| bad())?;
+        let seq: i64 = seq.parse().ok().filter(|s| *s >= 0).ok_or_else(bad)?;
+        positions.insert(topic, seq);
+    }
+    Ok(positions)
+}
+
+fn event_id(positions: &BTreeMap<Topic, i64>) -> String {
+    let pairs: Vec<String> = positions.iter().map(|(topic, seq)| format!("{topic}={seq}")).collect();
+    pairs.join(",")
+}
+
+/// Why a stream ended.
+#[derive(Debug)]
+pub enum Stop {
+    /// The client went away.
+    Gone,
+    /// The client did not take what was sent in time.
+    Slow,
+    /// The log could not be read: the client resumes with its last id.
+    LogUnavailable,
+}
+
+/// The response body's side of a stream: each message becomes one chunk.
+struct Events {
+    tx: mpsc::Sender<Bytes>,
+    /// The stream's position in each topic: the `id:` of the next event.
+    positions: BTreeMap<Topic, i64>,
+    deadline: Duration,
+}
+
+impl Events {
+    async fn push(&mut self, chunk: String) -> Result<(), Stop> {
+        match tokio::time::timeout(self.deadline, self.tx.send(Bytes::from(chunk))).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) => Err(Stop::Gone),
+            Err(_) => Err(Stop::Slow),
+        }
+    }
+
+    async fn event(&mut self, topic: Topic, seq: i64, frame: &str) -> Result<(), Stop> {
+        self.positions.insert(topic, seq);
+        // JSON text never holds a raw newline, so one `data:` line carries the whole frame.
+        let chunk = format!("id: {}\ndata: {frame}\n\n", event_id(&self.positions));
+        self.push(chunk).await
+    }
+}
+
+impl Transport for Events {
+    type Stop = Stop;
+
+    async fn send(&mut self, frame: ByteString) -> Result<(), Stop> {
+        self.push(format!("data: {frame}\n\n")).await
+    }
+
+    async fn send_event(&mut self, n: &Notification) -> Result<(), Stop> {
+        self.event(n.topic, n.seq, &n.frame).await
+    }
+
+    async fn send_logged(&mut self, topic: Topic, seq: i64, frame: ByteString) -> Result<(), Stop> {
+        self.event(topic, seq, &frame).await
+    }
+
+    fn log_unavailable(&self) -> Stop {
+        Stop::LogUnavailable
+    }
+}
+
+/// One stream's task: subscribes, then forwards the session's deliveries and heartbeats.
+struct Stream {
+    session: Session,
+    inbox: mpsc::Receiver<Arc<Notification>>,
+    out: Events,
+    ctx: web::Data<Context>,
+    ping_interval: Duration,
+    /// Our place under the connection caps, given back when the task ends.
+    _slot: Slot,
+}
+
+impl Stream {
+    async fn run(mut self, topics: Vec<Topic>, resume: BTreeMap<Topic, i64>, viewer: Option<uuid::Uuid>) {
+        let metrics = self.ctx.metrics().clone();
+        metrics.connections_open.inc();
+        let stop = self.serve(topics, resume, viewer).await;
+        metrics.connections_open.dec();
+        metrics.disconnected(match stop {
+            Stop::Gone => Disconnect::Client,
+            Stop::Slow => Disconnect::Overflow,
+            Stop::LogUnavailable => Disconnect::Database,
+        });
+        tracing::debug!(conn = self.session.id(), ?stop, "event stream done");
+    }
+
+    async fn serve(
+        &mut self,
+        topics: Vec<Topic>,
+        resume: BTreeMap<Topic, i64>,
+        viewer: Option<uuid::Uuid>,
+    ) -> Stop {
+        // How soon the browser reconnects after the stream ends.
+        if let Err(stop) = self.out.push("retry: 2000\n\n".into()).await {
+            return stop;
+        }
+        for topic in topics {
+            let after_seq = resume.get(&topic).copied();
+            let request = ClientMessage::Subscribe { topic, after_seq };
+            if let Err(stop) = self.session.request(request, viewer, &mut self.out).await {
+                return stop;
+            }
+        }
+        let overflow = self.session.overflow();
+        let shutdown = self.ctx.shutdown().clone();
+        let mut ping =
+            tokio::time::interval_at(tokio::time::Instant::now() + self.ping_interval, self.ping_interval);
+        loop {
+            let step = tokio::select! {
+                biased;
+                // The browser reconnects, to another node if this one is going away.
+                () = shutdown.cancelled() => return Stop::Gone,
+                // Too far behind to keep up live: end, and let the client resume from the log.
+                () = overflow.flagged() => return Stop::Slow,
+                n = self.inbox.recv() => match n {
+                    Some(n) => self.session.deliver(&n, &mut self.out).await,
+                    None => return Stop::Gone,
+                },
+                _ = ping.tick() => self.out.push(": ping\n\n".into()).await,
+                () = self.out.tx.closed() => return Stop::Gone,
+            };
+            if let Err(stop) = step {
+                return stop;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_event_id_round_trips() {
+        let (a, b) = (Topic::Question(uuid::Uuid::now_v7()), Topic::Questions);
+        let positions = BTreeMap::from([(a, 5), (b, 0)]);
+        assert_eq!(parse_positions(&event_id(&positions)).unwrap(), positions);
+        for bad in ["question:x=1", "questions", "questions=-1", "questions=1.5", "nope=3"] {
+            assert!(parse_positions(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,174 @@
+//! The Server-Sent Events fallback: the same topics and the same exactly-once contract as the
+//! WebSocket, resumed by `Last-Event-ID` across several topics in one stream.
+
+use reqwest::Method;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::{
+    common::{Backend, TestApp, WAIT, id_of, spawn},
+    votes::{hub, send, thread, user},
+};
+
+/// An event-stream reader over a plain HTTP response.
+struct SseClient {
+    res: reqwest::Response,
+    buf: String,
+}
+
+impl SseClient {
+    async fn open(app: &TestApp, topics: &str, last_id: Option<&str>, token: Option<&str>) -> Self {
+        let mut req = app.http.get(app.url(&format!("/sse?topics={topics}")));
+        if let Some(id) = last_id {
+            req = req.header("Last-Event-ID", id);
+        }
+        if let Some(token) = token {
+            req = req.bearer_auth(token);
+        }
+        // The test client's overall timeout would cut a stream off; this one has none.
+        let res = req.timeout(std::time::Duration::from_secs(3600)).send().await.unwrap();
+        assert_eq!(res.status(), 200);
+        assert_eq!(res.headers()["content-type"], "text/event-stream");
+        Self { res, buf: String::new() }
+    }
+
+    /// The next message (skipping comments and `retry:`): its `id:`, if any, and its data.
+    async fn next(&mut self) -> (Option<String>, Value) {
+        loop {
+            if let Some(end) = self.buf.find("\n\n") {
+                let block: String = self.buf.drain(..end + 2).collect();
+                let (mut id, mut data) = (None, None);
+                for line in block.lines() {
+                    if let Some(v) = line.strip_prefix("id: ") {
+                        id = Some(v.to_owned());
+                    } else if let Some(v) = line.strip_prefix("data: ") {
+                        data = Some(serde_json::from_str(v).expect("JSON data"));
+                    }
+                }
+                if let Some(data) = data {
+                    return (id, data);
+                }
+                continue;
+            }
+            let chunk =
+                tokio::time::timeout(WAIT, self.res.chunk()).await.expect("a message within the wait");
+            let chunk = chunk.expect("the stream is readable").expect("the stream is open");
+            self.buf.push_str(std::str::from_utf8(&chunk).unwrap());
+        }
+    }
+
+    /// The next `n` events, each checked to carry an id.
+    async fn events(&mut self, n: usize) -> Vec<(String, Value)> {
+        let mut got = Vec::new();
+        while got.len() < n {
+            let (id, data) = self.next().await;
+            got.push((id.unwrap_or_else(|| panic!("an event with an id: {data}")), data));
+        }
+        got
+    }
+}
+
+fn seqs(events: &[(String, Value)]) -> Vec<i64> {
+    events.iter().map(|(_, e)| e["seq"].as_i64().unwrap()).collect()
+}
+
+async fn every_answer_once_in_order_and_resume_by_last_event_id(backend: Backend) {
+    let app = spawn(backend).await;
+    let q = app.question().await;
+    let topic = format!("question:{q}");
+    let mut stream = SseClient::open(&app, &topic, None, None).await;
+    let (id, subscribed) = stream.next().await;
+    assert_eq!((id, subscribed["type"].as_str()), (None, Some("subscribed")), "{subscribed}");
+    let mut posted = Vec::new();
+    for i in 0..3 {
+        posted.push(id_of(&app.answer(q, &format!("a{i}")).await));
+    }
+    let first = stream.events(3).await;
+    assert_eq!(seqs(&first), [1, 2, 3]);
+    assert_eq!(first.iter().map(|(_, e)| id_of(&e["answer"])).collect::<Vec<Uuid>>(), posted);
+    assert_eq!(first[2].0, format!("{topic}=3"));
+
+    // Dropped (a proxy cut it); two answers meanwhile; the browser comes back with its last id.
+    drop(stream);
+    for i in 3..5 {
+        app.answer(q, &format!("a{i}")).await;
+    }
+    let last = first[2].0.clone();
+    let mut stream = SseClient::open(&app, &topic, Some(&last), None).await;
+    assert_eq!(stream.next().await.1["type"], "subscribed");
+    app.answer(q, "a5").await;
+    let resumed = stream.events(3).await;
+    assert_eq!(seqs(&resumed), [4, 5, 6], "the missed ones once, then live");
+
+    // Several topics in one stream: the id carries the position in each.
+    let last = resumed[2].0.clone();
+    let mut both = SseClient::open(&app, &format!("{topic},questions"), Some(&last), None).await;
+    for _ in 0..2 {
+        assert_eq!(both.next().await.1["type"], "subscribed");
+    }
+    let other = app.question().await;
+    app.answer(q, "a6").await;
+    let got = both.events(2).await;
+    let mut kinds: Vec<&Value> = got.iter().map(|(_, e)| e).collect();
+    kinds.sort_by_key(|e| e["type"].as_str().unwrap().to_owned());
+    assert_eq!((kinds[0]["type"].as_str(), kinds[0]["seq"].as_i64()), (Some("answer"), Some(7)));
+    assert_eq!(kinds[1]["question"]["id"], json!(other));
+    // The last id names both positions, whichever topic's event came last.
+    assert_eq!(got[1].0, format!("{topic}=7,questions=2"));
+}
+
+async fn bad_requests_are_refused_with_a_json_error(backend: Backend) {
+    let app = spawn(backend).await;
+    for (path, code) in [
+        ("/sse", "invalid_topic"),
+        ("/sse?topics=", "invalid_topic"),
+        ("/sse?topics=question:nope", "invalid_topic"),
+        ("/sse?topics=questions&last_event_id=questions%3Dx", "invalid_last_event_id"),
+    ] {
+        let res = app.get(path).await;
+        assert_eq!(res.status(), 400, "{path}");
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(body["error"]["code"], code, "{path}: {body}");
+    }
+    let res = app
+        .http
+        .get(app.url("/sse?topics=questions"))
+        .header("Origin", "https://evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403);
+    // A topic that does not exist is the session's `error`, as on the WebSocket.
+    let mut stream = SseClient::open(&app, &format!("question:{}", Uuid::now_v7()), None, None).await;
+    let (id, reply) = stream.next().await;
+    assert_eq!(
+        (id, reply["type"].as_str(), reply["code"].as_str()),
+        (None, Some("error"), Some("question_not_found"))
+    );
+}
+
+async fn an_inbox_streams_to_its_owner_only(backend: Backend) {
+    let app = hub(backend).await;
+    let (asker, answerer) = (user("asker"), user("answerer"));
+    thread(&app, &asker, &answerer).await;
+    let (_, me) = send(&app, Method::GET, "/api/me", Some(&asker), Value::Null).await;
+    let inbox = format!("user:{}", me["id"].as_str().unwrap());
+    let mut theirs = SseClient::open(&app, &inbox, None, Some(&answerer)).await;
+    let (_, refused) = theirs.next().await;
+    assert_eq!(
+        (refused["type"].as_str(), refused["code"].as_str()),
+        (Some("error"), Some("forbidden")),
+        "{refused}"
+    );
+    let mut mine = SseClient::open(&app, &inbox, Some(&format!("{inbox}=0")), Some(&asker)).await;
+    assert_eq!(mine.next().await.1["type"], "subscribed");
+    let (id, entry) = mine.events(1).await.remove(0);
+    assert_eq!((entry["type"].as_str(), entry["entry"]["reason"].as_str()), (Some("inbox"), Some("answer")));
+    assert_eq!(id, format!("{inbox}=1"));
+}
+
+on_both_backends!(
+    every_answer_once_in_order_and_resume_by_last_event_id,
+    bad_requests_are_refused_with_a_json_error,
+    an_inbox_streams_to_its_owner_only,
+);
