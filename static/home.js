@@ -27,6 +27,7 @@
   var STATUS_TEXT = {
     connecting: "connecting…",
     live: "live",
+    fallback: "live (fallback)",
     reconnecting: "reconnecting…",
     offline: "offline",
     stopped: "not live",

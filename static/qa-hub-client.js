@@ -16,7 +16,7 @@
  *     onDelete(post) {},            // {post_kind, post_id}: remove it (an answer: with its comments)
  *     onComment(comment) {},        // {id, post_kind, post_id, body, author, author_id, created_at}
  *     onCommentDelete(comment) {},  // {comment_id, post_kind, post_id}: remove it
- *     onStatus(status) {},          // "connecting" | "live" | "reconnecting" | "offline" | "stopped" | "closed"
+ *     onStatus(status) {},          // "connecting" | "live" | "fallback" | "reconnecting" | "offline" | "stopped" | "closed"
  *     onSubscribed(answerCount, seq) {}, // after every (re)subscribe: the count at the topic's seq
  *     onError(error) {},            // {code, message}: the server refused; the client stops
  *   });
@@ -45,7 +45,13 @@
  * Events arrive in seq order, each exactly once: the client remembers the last seq it
  * delivered and, whenever the connection drops (server restart, network loss, close 1013
  * "too slow"), reconnects with exponential backoff and jitter and resubscribes with
- * after_seq, so the server replays exactly what was missed. See docs/web-client.md.
+ * after_seq, so the server replays exactly what was missed.
+ *
+ * Where a WebSocket cannot be opened at all (a proxy that strips the Upgrade header), the
+ * client falls back to Server-Sent Events (`/sse`, option `sseUrl`) after `fallbackAfter`
+ * attempts, with the same guarantee; the status is then "fallback" instead of "live", and
+ * `watch.transport` says "sse". The fallback authenticates with the page's session cookie
+ * only (EventSource cannot send a token). See docs/web-client.md.
  */
 (function (global) {
   "use strict";
@@ -57,6 +63,10 @@
     maxDelayMs: 15000,
     // After this many failed attempts in a row the status says "offline" (it keeps trying).
     offlineAfter: 6,
+    // WebSocket attempts in a row that never opened before falling back to Server-Sent
+    // Events (0: never fall back).
+    fallbackAfter: 2,
+    sseUrl: null,
   };
 
   function call(fn) {
@@ -72,6 +82,11 @@
   function defaultUrl() {
     var loc = global.location;
     return (loc.protocol === "https:" ? "wss://" : "ws://") + loc.host + "/ws";
+  }
+
+  // The event stream next to a WebSocket URL: ws(s)://host/ws -> http(s)://host/sse.
+  function sseUrlOf(wsUrl) {
+    return wsUrl.replace(/^ws(s?):/, "http$1:").replace(/\/ws(\?.*)?$/, "/sse");
   }
 
   // The post events: the callback each goes to and what it is given.
@@ -134,12 +149,18 @@
     var url = opts.url || defaultUrl();
     var lastSeq = Math.max(0, Number(opts.afterSeq) || 0);
     var socket = null;
+    // The event stream, once on the fallback.
+    var source = null;
+    var transport = "websocket";
+    // WebSocket attempts in a row that never opened.
+    var unopened = 0;
     var timer = null;
     var failures = 0;
     var finished = false;
     var status = null;
 
     function setStatus(next) {
+      if (next === "live" && transport === "sse") next = "fallback";
       if (next === status) return;
       status = next;
       call(opts.onStatus, next);
@@ -148,7 +169,12 @@
     function connect() {
       timer = null;
       if (finished) return;
+      if (transport === "sse") {
+        connectStream();
+        return;
+      }
       var ws;
+      var opened = false;
       try {
         ws = new WebSocket(url);
       } catch (e) {
@@ -157,6 +183,8 @@
       }
       socket = ws;
       ws.onopen = function () {
+        opened = true;
+        unopened = 0;
         // A token first (the server handles frames in order): a host-signed token identifies
         // the site's user. A function is asked again on every connect, so a short-lived
         // token can be renewed.
@@ -181,8 +209,65 @@
       ws.onclose = function () {
         if (ws !== socket) return;
         socket = null;
+        if (!opened) unopened += 1;
+        if (unopened >= opts.fallbackAfter && opts.fallbackAfter > 0 && typeof global.EventSource === "function") {
+          // Never opened, again: something between here and the hub refuses WebSockets.
+          transport = "sse";
+          connectStream();
+          return;
+        }
         retry();
       };
+    }
+
+    // The fallback: the same topic as Server-Sent Events, from the last seq delivered. The
+    // browser reconnects a dropped stream by itself, sending the last event id, which names
+    // the topic's seq; the query's last_event_id covers a stream that had no event yet.
+    function connectStream() {
+      timer = null;
+      if (finished) return;
+      var base = opts.sseUrl || sseUrlOf(url);
+      var streamUrl =
+        base + (base.indexOf("?") < 0 ? "?" : "&") +
+        "topics=" + encodeURIComponent(topic) +
+        "&last_event_id=" + encodeURIComponent(topic + "=" + lastSeq);
+      var es;
+      try {
+        es = new global.EventSource(streamUrl);
+      } catch (e) {
+        retry();
+        return;
+      }
+      source = es;
+      es.onmessage = function (event) {
+        if (es !== source) return;
+        var msg;
+        try {
+          msg = JSON.parse(event.data);
+        } catch (e) {
+          return;
+        }
+        handle(msg);
+      };
+      es.onerror = function () {
+        if (es !== source) return;
+        if (es.readyState === 2) {
+          // Refused (an HTTP error): the browser gives up on it; back off and open another.
+          source = null;
+          retry();
+        } else {
+          setStatus("reconnecting");
+        }
+      };
+    }
+
+    function closeTransport() {
+      var ws = socket;
+      var es = source;
+      socket = null;
+      source = null;
+      if (ws) ws.close(1000);
+      if (es) es.close();
     }
 
     function handle(msg) {
@@ -241,9 +326,7 @@
       } else if (msg.type === "error") {
         if (msg.code === "unavailable") {
           // The server could not read its database (e.g. just restarted): try again later.
-          var ws = socket;
-          socket = null;
-          if (ws) ws.close(1000);
+          closeTransport();
           retry();
           return;
         }
@@ -267,7 +350,7 @@
 
     function onOnline() {
       // The network is back: try now instead of waiting out the backoff.
-      if (finished || socket) return;
+      if (finished || socket || source) return;
       clearTimeout(timer);
       timer = null;
       failures = 0;
@@ -280,9 +363,7 @@
       clearTimeout(timer);
       timer = null;
       if (global.removeEventListener) global.removeEventListener("online", onOnline);
-      var ws = socket;
-      socket = null;
-      if (ws) ws.close(1000);
+      closeTransport();
       setStatus(finalStatus);
     }
 
@@ -296,6 +377,10 @@
       },
       get status() {
         return status;
+      },
+      // "websocket", or "sse" once on the fallback.
+      get transport() {
+        return transport;
       },
       close: function () {
         stop("closed");

@@ -1161,7 +1161,42 @@ async fn the_inbox_badge_follows_every_tab(backend: Backend) {
     c.close().await.unwrap();
 }
 
+/// Behind a proxy that refuses WebSockets the page falls back to Server-Sent Events, says so,
+/// shows live answers, and resumes exactly after the proxy drops its stream.
+async fn the_page_falls_back_to_sse_behind_a_proxy_that_refuses_websockets(backend: Backend) {
+    let app = spawn(backend).await;
+    let proxy = crate::sse::NoUpgradeProxy::start(app.addr).await;
+    let q = app.question().await;
+    app.answer(q, "before the page").await;
+    let driver = Driver::start().await;
+    let Browser { client, _profile } = driver.browser(true).await;
+    client.goto(&format!("http://{}/questions/{q}", proxy.addr)).await.unwrap();
+    let s =
+        until(&client, "the page is live on the fallback", LIVE, |s| s.status.as_deref() == Some("fallback"))
+            .await;
+    assert_eq!(s.seqs, vec![1]);
+    assert!(proxy.refused() >= 1, "the WebSocket was tried first");
+    assert_eq!(text_of(&client, "#live-status").await, "live (fallback)");
+
+    answer_as(&app, q, "over the event stream", "carol").await;
+    until(&client, "the live answer's banner", LIVE, |s| s.banner.as_deref() == Some("1 new answer")).await;
+    // The proxy drops the stream; an answer is posted while the page is cut off.
+    proxy.drop_connections();
+    answer_as(&app, q, "while cut off", "dan").await;
+    let s = until(&client, "the missed answer after the stream is back", Duration::from_secs(20), |s| {
+        s.banner.as_deref() == Some("2 new answers") && s.status.as_deref() == Some("fallback")
+    })
+    .await;
+    assert_eq!(s.count, "3");
+    click(&client, "#new-answers").await;
+    let s = until(&client, "all three shown", LIVE, |s| s.seqs.len() == 3).await;
+    assert_eq!(s.seqs, vec![1, 2, 3], "each answer exactly once");
+    assert_eq!(s.bodies, vec!["before the page", "over the event stream", "while cut off"]);
+    client.close().await.unwrap();
+}
+
 on_both_backends!(
+    the_page_falls_back_to_sse_behind_a_proxy_that_refuses_websockets,
     the_inbox_badge_follows_every_tab,
     home_banner_follows_new_questions,
     sign_up_ask_answer_log_out_log_in,

@@ -1,14 +1,95 @@
 //! The Server-Sent Events fallback: the same topics and the same exactly-once contract as the
 //! WebSocket, resumed by `Last-Event-ID` across several topics in one stream.
 
+use std::{
+    net::SocketAddr,
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+};
+
+use qa_hub_client::{Event, ServerMessage, Status, Subscriber, Topic};
 use reqwest::Method;
 use serde_json::{Value, json};
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
+    net::{TcpListener, TcpStream},
+    sync::watch,
+};
 use uuid::Uuid;
 
 use crate::{
     common::{Backend, TestApp, WAIT, id_of, spawn},
     votes::{hub, send, thread, user},
 };
+
+/// A reverse proxy on 127.0.0.1 that passes plain HTTP through and answers every WebSocket
+/// upgrade with 502, as some corporate proxies do. It checks the first request of each
+/// connection only: browsers open a WebSocket on a connection of its own.
+pub(crate) struct NoUpgradeProxy {
+    pub addr: SocketAddr,
+    cut: watch::Sender<u64>,
+    refused: Arc<AtomicUsize>,
+}
+
+impl NoUpgradeProxy {
+    pub async fn start(upstream: SocketAddr) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (cut, cuts) = watch::channel(0u64);
+        let refused = Arc::new(AtomicUsize::new(0));
+        let counter = refused.clone();
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                tokio::spawn(relay(client, upstream, cuts.clone(), counter.clone()));
+            }
+        });
+        Self { addr, cut, refused }
+    }
+
+    /// Drops every connection open through the proxy now, as a proxy restart would.
+    pub fn drop_connections(&self) {
+        self.cut.send_modify(|generation| *generation += 1);
+    }
+
+    /// WebSocket upgrades refused so far.
+    pub fn refused(&self) -> usize {
+        self.refused.load(Ordering::SeqCst)
+    }
+}
+
+async fn relay(
+    mut client: TcpStream,
+    upstream: SocketAddr,
+    mut cut: watch::Receiver<u64>,
+    refused: Arc<AtomicUsize>,
+) {
+    cut.mark_unchanged();
+    let mut head = Vec::new();
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        let mut buf = [0u8; 4096];
+        match client.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => head.extend_from_slice(&buf[..n]),
+        }
+    }
+    if String::from_utf8_lossy(&head).to_ascii_lowercase().contains("upgrade: websocket") {
+        refused.fetch_add(1, Ordering::SeqCst);
+        let _ = client
+            .write_all(b"HTTP/1.1 502 Bad Gateway\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+            .await;
+        return;
+    }
+    let Ok(mut server) = TcpStream::connect(upstream).await else { return };
+    if server.write_all(&head).await.is_err() {
+        return;
+    }
+    tokio::select! {
+        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
+        _ = cut.changed() => {}
+    }
+}
 
 /// An event-stream reader over a plain HTTP response.
 struct SseClient {
@@ -167,7 +248,58 @@ async fn an_inbox_streams_to_its_owner_only(backend: Backend) {
     assert_eq!(id, format!("{inbox}=1"));
 }
 
+/// The Rust client behind a proxy that refuses WebSockets: over the event stream it gets every
+/// answer once, in order, also across the proxy dropping it.
+async fn the_client_streams_through_a_proxy_that_refuses_websockets(backend: Backend) {
+    let app = spawn(backend).await;
+    let proxy = NoUpgradeProxy::start(app.addr).await;
+    let q = app.question().await;
+    let refused = qa_hub_client::Connection::connect(&format!("ws://{}/ws", proxy.addr)).await;
+    assert!(refused.is_err() && proxy.refused() == 1, "the proxy refuses WebSockets");
+
+    let mut subscriber = Subscriber::new(&format!("http://{}/sse", proxy.addr))
+        .unwrap()
+        .with_topic(Topic::Question(q), Some(0));
+    let mut seqs = Vec::new();
+    let next = async |subscriber: &mut Subscriber| {
+        tokio::time::timeout(WAIT, subscriber.next())
+            .await
+            .expect("an event within the wait")
+            .expect("an event")
+    };
+    assert_eq!(next(&mut subscriber).await, Event::Status(Status::Connected));
+    for i in 0..3 {
+        app.answer(q, &format!("a{i}")).await;
+    }
+    while seqs.len() < 3 {
+        if let Event::Message(ServerMessage::Answer { seq, .. }) = next(&mut subscriber).await {
+            seqs.push(seq);
+        }
+    }
+    proxy.drop_connections();
+    for i in 3..5 {
+        app.answer(q, &format!("a{i}")).await;
+    }
+    let mut reconnected = false;
+    while seqs.len() < 5 {
+        match next(&mut subscriber).await {
+            Event::Message(ServerMessage::Answer { seq, .. }) => seqs.push(seq),
+            Event::Status(Status::Connected) => reconnected = true,
+            _ => {}
+        }
+    }
+    app.answer(q, "a5").await;
+    while seqs.len() < 6 {
+        if let Event::Message(ServerMessage::Answer { seq, .. }) = next(&mut subscriber).await {
+            seqs.push(seq);
+        }
+    }
+    assert!(reconnected, "the proxy's drop was noticed");
+    assert_eq!(seqs, [1, 2, 3, 4, 5, 6], "each answer once, in order");
+}
+
 on_both_backends!(
+    the_client_streams_through_a_proxy_that_refuses_websockets,
     every_answer_once_in_order_and_resume_by_last_event_id,
     bad_requests_are_refused_with_a_json_error,
     an_inbox_streams_to_its_owner_only,

@@ -3,9 +3,10 @@
 //! - [`Client`]: typed REST calls (ask, get and list questions; post, list and edit answers;
 //!   vote), on `reqwest`, as the identity of a token ([`Client::with_token`]). Errors carry the
 //!   HTTP status and the API's `{"error":{"code","message"}}`.
-//! - [`Subscriber`]: watches topics over the WebSocket and survives disconnects and server
-//!   restarts: it reconnects with exponential backoff and jitter, resumes each topic with
-//!   `after_seq`, and yields each answer exactly once, in seq order per topic.
+//! - [`Subscriber`]: watches topics over the WebSocket (or, given an `http(s)://…/sse` URL, over
+//!   the Server-Sent Events fallback) and survives disconnects and server restarts: it
+//!   reconnects with exponential backoff and jitter, resumes each topic from its last seq, and
+//!   yields each answer exactly once, in seq order per topic.
 //! - [`Connection`]: one WebSocket connection without reconnecting, for tests and load tools
 //!   that want every frame and every close.
 //!
@@ -30,6 +31,7 @@
 
 mod connection;
 mod error;
+mod events;
 mod rest;
 mod subscriber;
 mod tls;

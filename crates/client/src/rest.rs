@@ -163,6 +163,12 @@ impl Client {
         url
     }
 
+    /// The hub's Server-Sent Events URL (`http(s)://…/sse`), for a [`Subscriber`](crate::Subscriber)
+    /// where WebSockets do not get through.
+    pub fn sse_url(&self) -> Url {
+        self.base.join("sse").expect("a relative path joins")
+    }
+
     /// `POST /api/questions`.
     pub async fn ask(&self, question: &NewQuestion) -> Result<Question, Error> {
         read(self.post(self.url("api/questions", &[])).json(question).send().await?).await

@@ -1,12 +1,13 @@
 //! A subscriber that survives disconnects: it reconnects with exponential backoff and jitter,
 //! resumes every topic from the last seq it handed out, and so yields each event exactly once
-//! and in order per topic.
+//! and in order per topic — over the WebSocket, or over Server-Sent Events where WebSockets do
+//! not get through.
 
 use std::{collections::VecDeque, time::Duration};
 
 use tokio::time::{Instant, sleep_until, timeout};
 
-use crate::{Connection, Error, ErrorCode, ServerMessage, Topic};
+use crate::{Connection, Error, ErrorCode, ServerMessage, Topic, events::EventStream};
 
 /// What [`Subscriber::next`] yields.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,7 +57,8 @@ impl Backoff {
     }
 }
 
-/// Watches topics over one WebSocket at a time, reconnecting for as long as it has topics.
+/// Watches topics over one WebSocket (or one event stream) at a time, reconnecting for as long
+/// as it has topics.
 ///
 /// It does its work inside [`Subscriber::next`]: call it in a loop (as long as you do, pings
 /// are answered). Each topic remembers the last seq handed to you; after any drop (network
@@ -72,15 +74,25 @@ impl Backoff {
 #[derive(Debug)]
 pub struct Subscriber {
     url: String,
+    /// Set for an `http(s)://…/sse` URL: the client that opens its event streams.
+    sse: Option<reqwest::Client>,
     backoff: Backoff,
     connect_timeout: Duration,
     idle_timeout: Duration,
     topics: Vec<Watched>,
-    conn: Option<Connection>,
+    conn: Option<Link>,
     /// Connection attempts since the last one that got a `subscribed` back.
     failures: u32,
     retry_at: Option<Instant>,
     pending: VecDeque<Event>,
+}
+
+/// What carries the server's messages.
+#[derive(Debug)]
+enum Link {
+    // Boxed: the WebSocket's buffers are large, and a subscriber holds one link at a time.
+    Socket(Box<Connection>),
+    Stream(EventStream),
 }
 
 #[derive(Debug)]
@@ -93,14 +105,24 @@ struct Watched {
 
 impl Subscriber {
     /// A subscriber for the hub WebSocket at `url` (`ws://…/ws` or `wss://…/ws`; see
-    /// [`Client::ws_url`](crate::Client::ws_url)). It connects on the first
-    /// [`Subscriber::next`].
+    /// [`Client::ws_url`](crate::Client::ws_url)), or for its Server-Sent Events fallback
+    /// (`http://…/sse` or `https://…/sse`; see [`Client::sse_url`](crate::Client::sse_url)),
+    /// with the same guarantees. It connects on the first [`Subscriber::next`].
     pub fn new(url: &str) -> Result<Self, Error> {
-        if !(url.starts_with("ws://") || url.starts_with("wss://")) {
-            return Err(Error::Url { url: url.into(), reason: "expected ws:// or wss://".into() });
-        }
+        let sse = match url.split_once("://").map(|(scheme, _)| scheme) {
+            Some("ws" | "wss") => None,
+            Some("http" | "https") => Some(reqwest::Client::builder().use_rustls_tls().build()?),
+            _ => {
+                return Err(Error::Url {
+                    url: url.into(),
+                    reason: "expected ws:// or wss:// (WebSocket), or http:// or https:// (an event stream)"
+                        .into(),
+                });
+            }
+        };
         Ok(Self {
             url: url.into(),
+            sse,
             backoff: Backoff::default(),
             connect_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(75),
@@ -148,11 +170,16 @@ impl Subscriber {
             return;
         }
         self.topics.push(Watched { topic, last: after_seq });
-        if let Some(conn) = &mut self.conn
-            && let Err(e) = conn.subscribe(topic, after_seq).await
-        {
-            let event = self.retry(e.to_string());
-            self.pending.push_back(event);
+        match &mut self.conn {
+            Some(Link::Socket(conn)) => {
+                if let Err(e) = conn.subscribe(topic, after_seq).await {
+                    let event = self.retry(e.to_string());
+                    self.pending.push_back(event);
+                }
+            }
+            // A stream's topics are fixed: open a new one at once, every topic resuming.
+            Some(Link::Stream(_)) => self.conn = None,
+            None => {}
         }
     }
 
@@ -160,12 +187,18 @@ impl Subscriber {
     pub async fn unsubscribe(&mut self, topic: Topic) {
         let before = self.topics.len();
         self.topics.retain(|w| w.topic != topic);
-        if self.topics.len() < before
-            && let Some(conn) = &mut self.conn
-            && let Err(e) = conn.unsubscribe(topic).await
-        {
-            let event = self.retry(e.to_string());
-            self.pending.push_back(event);
+        if self.topics.len() == before {
+            return;
+        }
+        match &mut self.conn {
+            Some(Link::Socket(conn)) => {
+                if let Err(e) = conn.unsubscribe(topic).await {
+                    let event = self.retry(e.to_string());
+                    self.pending.push_back(event);
+                }
+            }
+            Some(Link::Stream(_)) => self.conn = None,
+            None => {}
         }
     }
 
@@ -177,7 +210,7 @@ impl Subscriber {
                 return Some(event);
             }
             if self.topics.is_empty() {
-                if let Some(conn) = self.conn.take() {
+                if let Some(Link::Socket(conn)) = self.conn.take() {
                     let _ = timeout(Duration::from_secs(1), conn.close()).await;
                 }
                 return None;
@@ -196,8 +229,14 @@ impl Subscriber {
                     Err(_) => self.retry("connecting timed out".into()),
                 });
             };
-            match timeout(self.idle_timeout, conn.recv()).await {
-                Ok(Ok(message)) => {
+            let received = match conn {
+                Link::Socket(conn) => timeout(self.idle_timeout, conn.recv()).await.map(|r| r.map(Some)),
+                Link::Stream(stream) => timeout(self.idle_timeout, stream.recv()).await,
+            };
+            match received {
+                // A heartbeat: heard, nothing to show.
+                Ok(Ok(None)) => {}
+                Ok(Ok(Some(message))) => {
                     if let Some(event) = self.accept(message) {
                         return Some(event);
                     }
@@ -209,12 +248,16 @@ impl Subscriber {
     }
 
     /// Connects and subscribes to every topic, each after its last seq.
-    async fn open(&self) -> Result<Connection, Error> {
+    async fn open(&self) -> Result<Link, Error> {
+        if let Some(http) = &self.sse {
+            let topics: Vec<(Topic, Option<i64>)> = self.topics.iter().map(|w| (w.topic, w.last)).collect();
+            return Ok(Link::Stream(EventStream::open(http, &self.url, &topics).await?));
+        }
         let mut conn = Connection::connect(&self.url).await?;
         for watched in &self.topics {
             conn.subscribe(watched.topic, watched.last).await?;
         }
-        Ok(conn)
+        Ok(Link::Socket(Box::new(conn)))
     }
 
     /// Drops the connection and schedules the next attempt.
