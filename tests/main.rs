@@ -8,6 +8,7 @@ mod common;
 mod browser;
 mod client;
 mod cluster;
+mod db_restart;
 mod events;
 mod follows;
 mod identity;

@@ -728,7 +728,15 @@ async fn commit_recorded(
 /// along for the log.
 fn db(e: sqlx::Error) -> DomainError {
     match e {
-        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::WorkerCrashed => DomainError::Unavailable(e.to_string()),
+        // The server went away under a statement (before any commit, which maps its own
+        // failures to OutcomeUnknown): a restart or failover, nothing written — retry later.
+        sqlx::Error::Database(ref d) if d.code().is_some_and(|c| connection_lost(&c)) => {
             DomainError::Unavailable(e.to_string())
         }
         sqlx::Error::Database(ref d) if d.is_unique_violation() => {
@@ -736,6 +744,12 @@ fn db(e: sqlx::Error) -> DomainError {
         }
         other => DomainError::Internal(format!("database: {other}")),
     }
+}
+
+/// SQLSTATEs of a server that is going or gone: connection exceptions (class 08), shutdowns
+/// and a server not accepting connections yet (57P01–57P03), no connection slot left (53300).
+fn connection_lost(code: &str) -> bool {
+    code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03" | "53300")
 }
 
 /// Postgres keeps microseconds; trimming here makes a value read back equal the one returned.
