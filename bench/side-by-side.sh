@@ -1,16 +1,17 @@
 #!/usr/bin/env bash
 # qa-hub next to a minimal hand-framed hub (crates/minimal-hub) on the same machine, in the same
 # run, driven by the same load tool (docs/benchmarks.md, "Fan-out at the machine's limit").
-# For each server, on a fresh start: memory per idle subscribed connection (`idle`), then
-# connect + subscribe and one answer at a time to N subscribers of one question (`fanout`).
+# For each server, each on a fresh start: memory per idle subscribed connection (`idle`);
+# connect + subscribe and one answer at a time to N subscribers of one question (`fanout`);
+# 2,000 answers/s into 19,000 subscribers of 1,900 questions (`rate`).
 # qa-hub runs on SQLite (default) or Postgres with --anonymous-writes, as the minimal hub has no
 # identities. Loopback only. Build first:
 #   cargo build --release -p qa-hub -p qa-hub-bench -p qa-hub-minimal
 #
 #   bench/side-by-side.sh [sqlite|postgres]
 #
-# SUBSCRIBERS (10000), ANSWERS (20), INTERVAL_MS (200), IDLE (10000) can be set; PG_ADMIN as
-# in bench/mixed.sh.
+# SUBSCRIBERS (10000), ANSWERS (20), INTERVAL_MS (200), IDLE (10000), RATE (2000; 0 skips the
+# rate run), RATE_QUESTIONS (1900) can be set; PG_ADMIN as in bench/mixed.sh.
 set -euo pipefail
 backend=${1:-sqlite}
 cd "$(dirname "$0")/.."
@@ -18,6 +19,8 @@ subscribers=${SUBSCRIBERS:-10000}
 answers=${ANSWERS:-20}
 interval=${INTERVAL_MS:-200}
 idle=${IDLE:-10000}
+rate=${RATE:-2000}
+rate_questions=${RATE_QUESTIONS:-1900}
 pg_admin=${PG_ADMIN:-postgres://postgres@127.0.0.1:5432/postgres}
 bench=target/release/qa-hub-bench
 export RUST_LOG=warn QA_HUB_POSTS_PER_MINUTE=0 QA_HUB_ANONYMOUS_WRITES=true
@@ -67,4 +70,11 @@ for kind in minimal qa-hub; do
   start "$kind" "$port"
   $bench --server "127.0.0.1:$port" fanout --subscribers "$subscribers" --answers "$answers" --interval-ms "$interval"
   kill "$pid"; port=$((port + 1))
+  if [ "$rate" -gt 0 ]; then
+    echo "=== $kind: $rate answers/s into $((rate_questions * 10)) subscribers ($(cat /proc/loadavg))"
+    start "$kind" "$port"
+    $bench --server "127.0.0.1:$port" rate --questions "$rate_questions" --subscribers-per-question 10 \
+      --rate "$rate" --duration-secs 10
+    kill "$pid"; port=$((port + 1))
+  fi
 done

@@ -47,9 +47,9 @@
  * "too slow"), reconnects with exponential backoff and jitter and resubscribes with
  * after_seq, so the server replays exactly what was missed.
  *
- * Where a WebSocket cannot be opened at all (a proxy that strips the Upgrade header), the
- * client falls back to Server-Sent Events (`/sse`, option `sseUrl`) after `fallbackAfter`
- * attempts, with the same guarantee; the status is then "fallback" instead of "live", and
+ * Where a WebSocket cannot be opened at all (a proxy that strips the Upgrade header) while the
+ * hub answers plain HTTP (`/healthz`), the client falls back to Server-Sent Events (`/sse`,
+ * option `sseUrl`) after `fallbackAfter` attempts, with the same guarantee; the status is then "fallback" instead of "live", and
  * `watch.transport` says "sse". The fallback authenticates with the page's session cookie
  * only (EventSource cannot send a token). See docs/web-client.md.
  */
@@ -211,13 +211,42 @@
         socket = null;
         if (!opened) unopened += 1;
         if (unopened >= opts.fallbackAfter && opts.fallbackAfter > 0 && typeof global.EventSource === "function") {
-          // Never opened, again: something between here and the hub refuses WebSockets.
-          transport = "sse";
-          connectStream();
+          probeHttp();
           return;
         }
         retry();
       };
+    }
+
+    // The WebSocket never opened, again. If the hub answers plain HTTP, something between
+    // here and the hub refuses WebSockets: fall back. If it does not (it is down, restarting,
+    // or the network is), keep retrying the WebSocket.
+    function probeHttp() {
+      var done = false;
+      function decide(reachable) {
+        if (done || finished) return;
+        done = true;
+        if (reachable) {
+          transport = "sse";
+          connectStream();
+        } else {
+          retry();
+        }
+      }
+      if (typeof global.fetch !== "function") {
+        decide(true);
+        return;
+      }
+      // "no-cors": any answer at all resolves (opaque across origins); only no answer rejects.
+      var probe = (opts.sseUrl || sseUrlOf(url)).replace(/\/sse(\?.*)?$/, "/healthz");
+      global.fetch(probe, { mode: "no-cors", cache: "no-store", credentials: "omit" }).then(
+        function () {
+          decide(true);
+        },
+        function () {
+          decide(false);
+        }
+      );
     }
 
     // The fallback: the same topic as Server-Sent Events, from the last seq delivered. The
