@@ -10,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 use tracing_actix_web::TracingLogger;
 
 use crate::{
-    broker::{Broker, local::LocalBroker, postgres::PostgresBroker},
+    broker::{Broker, local::LocalBroker, nats::NatsBroker, postgres::PostgresBroker},
     config::{BrokerKind, Config, Durability},
     http::{self, Context, WsSettings},
     limits::Connections,
@@ -54,6 +54,10 @@ impl Application {
                     shutdown.clone(),
                 )
                 .await?
+            }
+            BrokerKind::Nats(url) => {
+                NatsBroker::start(&url, node_id.clone(), store.clone(), hub.clone(), metrics.clone(), shutdown.clone())
+                    .await?
             }
         };
         tracing::debug!(broker = broker.name(), "broker started");
