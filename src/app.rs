@@ -56,8 +56,17 @@ impl Application {
                 .await?
             }
             BrokerKind::Nats(url) => {
-                NatsBroker::start(&url, node_id.clone(), store.clone(), hub.clone(), metrics.clone(), shutdown.clone())
-                    .await?
+                let sweep = (config.nats_sweep_secs > 0).then(|| Duration::from_secs(config.nats_sweep_secs));
+                NatsBroker::start(
+                    &url,
+                    node_id.clone(),
+                    store.clone(),
+                    hub.clone(),
+                    metrics.clone(),
+                    sweep,
+                    shutdown.clone(),
+                )
+                .await?
             }
         };
         tracing::debug!(broker = broker.name(), "broker started");

@@ -263,6 +263,13 @@ pub struct Config {
     #[arg(long, global = true, env = "QA_HUB_BROKER")]
     pub broker: Option<BrokerKind>,
 
+    /// NATS broker: every this many seconds each node compares the topics it watches with the
+    /// event log and publishes what it missed (events committed on a node that crashed before
+    /// publishing them); one query per 1,000 watched questions. 0 turns the sweep off: such an
+    /// event then waits for the topic's next event.
+    #[arg(long, global = true, env = "QA_HUB_NATS_SWEEP_SECS", default_value_t = 5)]
+    pub nats_sweep_secs: u64,
+
     /// Postgres broker: events whose frame is shorter than this many bytes travel in the
     /// NOTIFY payload (other nodes need no database read); longer ones go by reference. At most
     /// 8000 (Postgres' limit); 0 sends every event by reference. The default is where the two

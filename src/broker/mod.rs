@@ -50,8 +50,7 @@ pub trait Broker: Send + Sync {
 /// is behind fills the gap before it from the log, as it does for any gap. The others get at
 /// most their newest [`CATCH_UP_MAX_PER_TOPIC`] events after `delivered`.
 pub async fn catch_up(store: &Store, hub: &Arc<Hub>, watched: &[(Topic, i64)]) -> Result<usize, DomainError> {
-    let (fresh, known): (Vec<(Topic, i64)>, Vec<(Topic, i64)>) =
-        watched.iter().partition(|(_, delivered)| *delivered == 0);
+    let (fresh, known): (Vec<_>, Vec<_>) = watched.iter().partition(|(_, delivered)| *delivered == 0);
     let mut published = 0;
     for (topics, max_per_topic) in [(known, CATCH_UP_MAX_PER_TOPIC), (fresh, 1)] {
         for chunk in topics.chunks(CATCH_UP_CHUNK) {

@@ -24,7 +24,7 @@
 //! * **An event committed but never published** (its node crashed between commit and
 //!   publish, or its publisher's queue was full): it is in the log, nowhere else. Each session
 //!   fills a gap from the log as soon as the topic's next event arrives (`Session::deliver`);
-//!   for a topic that stays quiet, the keeper *sweeps* every [`SWEEP_EVERY`]: for each topic
+//!   for a topic that stays quiet, the keeper *sweeps* every `--nats-sweep-secs` (5 s): for each topic
 //!   watched here it compares the log's head with what the hub has delivered and publishes
 //!   what is missing (one query for all question topics). Such an event arrives late, at most
 //!   a sweep later, but it arrives.
@@ -62,8 +62,6 @@ const SUBJECT_PREFIX: &str = "qa-hub.events";
 /// Events waiting for the publisher; past this (NATS unreachable for long) they are counted
 /// and left to the log.
 const OUTBOX: usize = 10_000;
-/// How often the keeper compares the watched topics with the log.
-pub const SWEEP_EVERY: Duration = Duration::from_secs(5);
 /// Longest a flush (a round trip to the server) may take before the node gives up on it.
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a connection attempt may take, at start-up and on every reconnect.
@@ -133,8 +131,9 @@ pub struct NatsBroker {
 }
 
 impl NatsBroker {
-    /// Connects to the NATS server at `url`, starts the publisher, the router and the keeper,
-    /// and asks `hub` to report its interest. Returns once the node is ready; a server that
+    /// Connects to the NATS server at `url`, starts the publisher, the router and the keeper
+    /// (which sweeps every `sweep`, if set), and asks `hub` to report its interest. Returns
+    /// once the node is ready; a server that
     /// cannot be reached is a start-up error (later losses are reconnected). The tasks stop
     /// when `shutdown` is cancelled.
     pub async fn start(
@@ -143,6 +142,7 @@ impl NatsBroker {
         store: Store,
         hub: Arc<Hub>,
         metrics: Arc<Metrics>,
+        sweep: Option<Duration>,
         shutdown: CancellationToken,
     ) -> anyhow::Result<Arc<Self>> {
         let readiness = Arc::new(Readiness::default());
@@ -203,7 +203,7 @@ impl NatsBroker {
 
         let (first_ready, is_ready) = oneshot::channel();
         let keeper = Keeper { client, store, hub: hub.clone(), readiness: readiness.clone(), node_id };
-        tokio::spawn(keeper.run(events, first_ready, shutdown));
+        tokio::spawn(keeper.run(events, sweep, first_ready, shutdown));
         // The first connection's catch-up has nothing to do (nobody can have subscribed yet),
         // but it is what marks the node ready.
         tokio::time::timeout(FLUSH_TIMEOUT, is_ready)
@@ -314,7 +314,8 @@ impl Router {
     async fn subscribe(&mut self, topic: Topic) -> bool {
         match self.client.subscribe(subject(topic)).await {
             Ok(subscriber) => {
-                let forwarder = tokio::spawn(forward(topic, subscriber, self.hub.clone(), self.metrics.clone()));
+                let forwarder =
+                    tokio::spawn(forward(topic, subscriber, self.hub.clone(), self.metrics.clone()));
                 self.subscriptions.insert(topic, forwarder.abort_handle());
                 true
             }
@@ -373,12 +374,20 @@ impl Keeper {
     async fn run(
         self,
         mut events: mpsc::UnboundedReceiver<NatsEvent>,
+        sweep_every: Option<Duration>,
         first_ready: oneshot::Sender<()>,
         shutdown: CancellationToken,
     ) {
         let mut first_ready = Some(first_ready);
-        let mut sweep = tokio::time::interval(SWEEP_EVERY);
-        sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut sweep = sweep_every.map(|every| {
+            let mut sweep = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+            sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            sweep
+        });
+        let mut next_sweep = async || match &mut sweep {
+            Some(sweep) => drop(sweep.tick().await),
+            None => std::future::pending().await,
+        };
         loop {
             tokio::select! {
                 () = shutdown.cancelled() => return,
@@ -409,7 +418,7 @@ impl Keeper {
                     }
                     Some(other) => tracing::info!(node = %self.node_id, event = %other, "NATS"),
                 },
-                _ = sweep.tick() => {
+                () = next_sweep() => {
                     if self.readiness.ready() {
                         self.sweep().await;
                     }
@@ -462,7 +471,9 @@ impl Keeper {
     async fn sweep(&self) {
         match super::catch_up(&self.store, &self.hub, &self.hub.watched()).await {
             Ok(0) => {}
-            Ok(published) => tracing::info!(node = %self.node_id, published, "the sweep found unpublished events"),
+            Ok(published) => {
+                tracing::info!(node = %self.node_id, published, "the sweep found unpublished events")
+            }
             Err(e) => tracing::warn!(error = %e, "sweep failed"),
         }
     }
