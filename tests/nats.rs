@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use crate::{
     cluster::{eventually, post_round_robin, stop_all, subscribers, tweak},
-    common::{Backend, TestApp, TestDb, WsClient, start_on},
+    common::{Backend, TestApp, TestDb, WsClient, start_on, try_start_on},
 };
 
 /// A `nats-server` of this test's own, killed when dropped.
@@ -237,4 +237,18 @@ async fn an_event_that_was_never_published_arrives_by_the_sweep() {
     assert_eq!(ws.answers(1).await, vec![(q, 1)]);
     assert_eq!(nodes[0].metric(r#"qa_hub_broker_events_received_total{path="frame"}"#).await, 0.0);
     stop_all(nodes).await;
+}
+
+/// A NATS server that cannot be reached, or an SQLite database, is a start-up error that names
+/// the flag.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_without_its_nats_server_or_with_sqlite_does_not_start() {
+    let nowhere = format!("nats://127.0.0.1:{}", free_port());
+    let db = TestDb::new(Backend::Postgres).await;
+    let error = try_start_on(db, |c| c.broker = Some(nowhere.parse().unwrap())).await.err().unwrap();
+    assert!(error.to_string().contains("--broker (QA_HUB_BROKER)"), "{error}");
+    let nats = NatsServer::start().await;
+    let db = TestDb::new(Backend::Sqlite).await;
+    let error = try_start_on(db, |c| c.broker = Some(nats.url().parse().unwrap())).await.err().unwrap();
+    assert!(error.to_string().contains("needs a postgres:// DATABASE_URL"), "{error}");
 }
