@@ -226,7 +226,8 @@ pub struct Config {
 
     /// This node's name among several sharing one Postgres database (letters, digits, `.`,
     /// `_`, `-`; at most 40); its listener shows in pg_stat_activity as
-    /// `qa-hub-listener:NODE_ID`. Default: a random one.
+    /// `qa-hub-listener:NODE_ID`, its NATS connection (with `--broker nats://…`) as
+    /// `qa-hub:NODE_ID`. Default: a random one.
     #[arg(long, global = true, env = "QA_HUB_NODE_ID")]
     pub node_id: Option<String>,
 
