@@ -133,9 +133,8 @@ pub struct NatsBroker {
 impl NatsBroker {
     /// Connects to the NATS server at `url`, starts the publisher, the router and the keeper
     /// (which sweeps every `sweep`, if set), and asks `hub` to report its interest. Returns
-    /// once the node is ready; a server that
-    /// cannot be reached is a start-up error (later losses are reconnected). The tasks stop
-    /// when `shutdown` is cancelled.
+    /// once the node is ready; a server that cannot be reached is a start-up error (later
+    /// losses are reconnected). The tasks stop when `shutdown` is cancelled.
     pub async fn start(
         url: &str,
         node_id: String,
