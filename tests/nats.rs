@@ -252,3 +252,53 @@ async fn a_node_without_its_nats_server_or_with_sqlite_does_not_start() {
     let error = try_start_on(db, |c| c.broker = Some(nats.url().parse().unwrap())).await.err().unwrap();
     assert!(error.to_string().contains("needs a postgres:// DATABASE_URL"), "{error}");
 }
+
+/// The sweep reads every watched inbox in one query (`Store::events_after_each`): it must
+/// return what reading each inbox on its own returns, newest `max` per topic.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sweep_reads_inboxes_in_one_batch_like_one_at_a_time() {
+    use crate::{
+        identity::{ISSUER, SECRET},
+        inbox::{answer, inbox_socket},
+        votes::{events, thread, user},
+    };
+    use qa_hub::domain::Topic;
+    let db = TestDb::new(Backend::Postgres).await;
+    let app = start_on(db.shared(), |c| {
+        c.jwt_secret = Some(SECRET.into());
+        c.jwt_issuer = Some(ISSUER.into());
+    })
+    .await;
+    // Two askers; each answer to their questions lands in their inbox.
+    let mut inboxes = Vec::new();
+    for (asker, answers) in [("ann", 3), ("bea", 5)] {
+        let token = user(asker);
+        let (q, _) = thread(&app, &token, &user("answerer")).await;
+        for i in 1..answers {
+            answer(&app, &user(&format!("v{i}")), q, "more").await;
+        }
+        // All of them written (the notifier writes after the answers commit): one event per
+        // answer, the entry growing.
+        let (mut ws, _) = inbox_socket(&app, &token, 0).await;
+        let got = events(&mut ws, &mut 0, answers).await;
+        let topic: Topic = got[0]["topic"].as_str().unwrap().parse().unwrap();
+        inboxes.push(topic);
+    }
+    let store = qa_hub::store::Store::connect(&db.url, 2, true).await.unwrap();
+    for max in [1, 2, 100] {
+        let mut one_at_a_time = Vec::new();
+        for &topic in &inboxes {
+            let all = store.events_between(topic, 0, i64::MAX, 100).await.unwrap();
+            assert!(all.len() >= 3, "{topic} has its events");
+            one_at_a_time.extend(all.iter().skip(all.len().saturating_sub(max as usize)).cloned());
+        }
+        one_at_a_time.sort_by_key(|e| (e.topic, e.seq));
+        let watched: Vec<(Topic, i64)> = inboxes.iter().map(|&t| (t, 0)).collect();
+        assert_eq!(store.events_after_each(&watched, max).await.unwrap(), one_at_a_time, "max {max}");
+    }
+    // After the head: nothing.
+    let heads: Vec<(Topic, i64)> = inboxes.iter().map(|&t| (t, i64::MAX / 2)).collect();
+    assert!(store.events_after_each(&heads, 100).await.unwrap().is_empty());
+    store.close().await;
+    app.stop().await;
+}
