@@ -7,6 +7,7 @@
 use std::{
     net::TcpListener,
     process::{Child, Command, Stdio},
+    time::Duration,
 };
 
 use serde_json::Value;
@@ -14,7 +15,7 @@ use uuid::Uuid;
 
 use crate::{
     cluster::{eventually, post_round_robin, stop_all, subscribers, tweak},
-    common::{Backend, TestApp, TestDb, WsClient, start_on, try_start_on},
+    common::{Backend, TestApp, TestDb, WAIT, WsClient, start_on, try_start_on},
 };
 
 /// A `nats-server` of this test's own, killed when dropped.
@@ -25,14 +26,21 @@ struct NatsServer {
     child: Option<Child>,
 }
 
-/// A port nobody listens on right now: an ephemeral one, bound and let go.
+/// Ports nobody listens on right now: ephemeral ones, bound together (so they differ) and
+/// let go.
+fn free_ports<const N: usize>() -> [u16; N] {
+    let listeners: [TcpListener; N] = std::array::from_fn(|_| TcpListener::bind("127.0.0.1:0").unwrap());
+    listeners.map(|l| l.local_addr().unwrap().port())
+}
+
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    free_ports::<1>()[0]
 }
 
 impl NatsServer {
     async fn start() -> Self {
-        let mut server = Self { port: free_port(), monitor: free_port(), child: None };
+        let [port, monitor] = free_ports();
+        let mut server = Self { port, monitor, child: None };
         server.run().await;
         server
     }
@@ -54,12 +62,14 @@ impl NatsServer {
             .stderr(Stdio::null())
             .spawn()
             .expect("nats-server runs (apt-get install nats-server)");
-        self.child = Some(child);
-        let port = self.port;
-        eventually("nats-server accepts connections", || async move {
-            tokio::net::TcpStream::connect(("127.0.0.1", port)).await.ok()
-        })
-        .await;
+        let child = self.child.insert(child);
+        let deadline = tokio::time::Instant::now() + WAIT;
+        while tokio::net::TcpStream::connect(("127.0.0.1", self.port)).await.is_err() {
+            assert!(tokio::time::Instant::now() < deadline, "nats-server does not accept connections");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        // Ours, not another process that took the port meanwhile.
+        assert!(child.try_wait().unwrap().is_none(), "nats-server exited: port {} taken?", self.port);
     }
 
     fn kill(&mut self) {
