@@ -10,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 use tracing_actix_web::TracingLogger;
 
 use crate::{
-    broker::{Broker, local::LocalBroker, postgres::PostgresBroker},
+    broker::{Broker, local::LocalBroker, nats::NatsBroker, postgres::PostgresBroker},
     config::{BrokerKind, Config, Durability},
     http::{self, Context, WsSettings},
     limits::Connections,
@@ -51,6 +51,19 @@ impl Application {
                     hub.clone(),
                     metrics.clone(),
                     config.notify_inline_bytes,
+                    shutdown.clone(),
+                )
+                .await?
+            }
+            BrokerKind::Nats(url) => {
+                let sweep = (config.nats_sweep_secs > 0).then(|| Duration::from_secs(config.nats_sweep_secs));
+                NatsBroker::start(
+                    &url,
+                    node_id.clone(),
+                    store.clone(),
+                    hub.clone(),
+                    metrics.clone(),
+                    sweep,
                     shutdown.clone(),
                 )
                 .await?

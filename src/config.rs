@@ -226,7 +226,8 @@ pub struct Config {
 
     /// This node's name among several sharing one Postgres database (letters, digits, `.`,
     /// `_`, `-`; at most 40); its listener shows in pg_stat_activity as
-    /// `qa-hub-listener:NODE_ID`. Default: a random one.
+    /// `qa-hub-listener:NODE_ID`, its NATS connection (with `--broker nats://…`) as
+    /// `qa-hub:NODE_ID`. Default: a random one.
     #[arg(long, global = true, env = "QA_HUB_NODE_ID")]
     pub node_id: Option<String>,
 
@@ -256,10 +257,19 @@ pub struct Config {
     #[arg(long, global = true, env = "QA_HUB_SHUTDOWN_GRACE_SECS", default_value_t = 5)]
     pub shutdown_grace_secs: u64,
 
-    /// How committed events reach the other nodes: `postgres` (LISTEN/NOTIFY on the database)
-    /// or `local` (this node only). Default: `postgres` on a Postgres database, else `local`.
-    #[arg(long, global = true, env = "QA_HUB_BROKER", value_enum)]
+    /// How committed events reach the other nodes: `postgres` (LISTEN/NOTIFY on the database),
+    /// a NATS server's URL `nats://HOST:PORT` (every node on the same database and the same
+    /// NATS; Postgres only), or `local` (this node only). Default: `postgres` on a Postgres
+    /// database, else `local`.
+    #[arg(long, global = true, env = "QA_HUB_BROKER")]
     pub broker: Option<BrokerKind>,
+
+    /// NATS broker: every this many seconds each node compares the topics it watches with the
+    /// event log and publishes what it missed (events committed on a node that crashed before
+    /// publishing them); one query per 1,000 watched questions. 0 turns the sweep off: such an
+    /// event then waits for the topic's next event.
+    #[arg(long, global = true, env = "QA_HUB_NATS_SWEEP_SECS", default_value_t = 5)]
+    pub nats_sweep_secs: u64,
 
     /// Postgres broker: events whose frame is shorter than this many bytes travel in the
     /// NOTIFY payload (other nodes need no database read); longer ones go by reference. At most
@@ -286,12 +296,32 @@ pub enum Durability {
 }
 
 /// The brokers qa-hub can use (see `broker`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BrokerKind {
     /// This node only: SQLite, or one node on Postgres.
     Local,
     /// Postgres LISTEN/NOTIFY: every node on the same database.
     Postgres,
+    /// NATS at this `nats://` URL: every node on the same database and the same NATS.
+    Nats(String),
+}
+
+impl std::str::FromStr for BrokerKind {
+    type Err = String;
+
+    /// `local`, `postgres`, or a `nats://HOST[:PORT]` URL (user and password may be in it).
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "local" => Ok(Self::Local),
+            "postgres" => Ok(Self::Postgres),
+            _ if s.starts_with("nats://") => match url::Url::parse(s) {
+                Ok(url) if url.host_str().is_some_and(|h| !h.is_empty()) => Ok(Self::Nats(s.to_owned())),
+                // The URL itself is not repeated: it may hold a password.
+                _ => Err("a nats:// URL needs a host, as in nats://127.0.0.1:4222 (QA_HUB_BROKER)".into()),
+            },
+            _ => Err("expected `local`, `postgres` or a `nats://HOST:PORT` URL (QA_HUB_BROKER)".into()),
+        }
+    }
 }
 
 impl Config {
@@ -412,7 +442,7 @@ impl Config {
 
     /// The broker to use on a database of `backend` (`sqlite`, `postgres`).
     pub fn broker_kind(&self, backend: &str) -> anyhow::Result<BrokerKind> {
-        match (self.broker, backend) {
+        match (&self.broker, backend) {
             (None, "postgres") => Ok(BrokerKind::Postgres),
             (None, _) => Ok(BrokerKind::Local),
             (Some(BrokerKind::Postgres), "sqlite") => {
@@ -420,7 +450,15 @@ impl Config {
                     "--broker postgres (QA_HUB_BROKER) needs a postgres:// DATABASE_URL (--database-url)"
                 )
             }
-            (Some(kind), _) => Ok(kind),
+            // SQLite is one file on one machine: there is one node, nothing to share, and a
+            // broker would only add a way to be "not ready".
+            (Some(BrokerKind::Nats(_)), "sqlite") => {
+                anyhow::bail!(
+                    "--broker nats://… (QA_HUB_BROKER) needs a postgres:// DATABASE_URL (--database-url): \
+                     an SQLite database serves one node only; use --broker local"
+                )
+            }
+            (Some(kind), _) => Ok(kind.clone()),
         }
     }
 
@@ -448,5 +486,37 @@ impl Config {
     /// `None` when idle connections are kept forever.
     pub fn idle_timeout(&self) -> Option<Duration> {
         (self.idle_timeout_secs > 0).then(|| Duration::from_secs(self.idle_timeout_secs))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn broker(args: &[&str]) -> Result<Option<BrokerKind>, clap::Error> {
+        let args = ["qa-hub"].iter().chain(args);
+        Cli::try_parse_from(args).map(|cli| cli.config.broker)
+    }
+
+    #[test]
+    fn broker_is_local_postgres_or_a_nats_url() {
+        assert_eq!(broker(&[]).unwrap(), None);
+        assert_eq!(broker(&["--broker", "local"]).unwrap(), Some(BrokerKind::Local));
+        assert_eq!(broker(&["--broker", "postgres"]).unwrap(), Some(BrokerKind::Postgres));
+        let url = "nats://127.0.0.1:4222";
+        assert_eq!(broker(&["--broker", url]).unwrap(), Some(BrokerKind::Nats(url.into())));
+        for bad in ["redis", "nats://", "nats:127.0.0.1", "http://127.0.0.1:4222"] {
+            let error = broker(&["--broker", bad]).unwrap_err().to_string();
+            assert!(error.contains("--broker") && error.contains("QA_HUB_BROKER"), "{bad}: {error}");
+        }
+    }
+
+    #[test]
+    fn nats_needs_postgres() {
+        let mut config = Config::for_tests("sqlite://x.db");
+        config.broker = Some(BrokerKind::Nats("nats://127.0.0.1:4222".into()));
+        let error = config.broker_kind("sqlite").unwrap_err().to_string();
+        assert!(error.contains("QA_HUB_BROKER") && error.contains("postgres://"), "{error}");
+        assert!(matches!(config.broker_kind("postgres"), Ok(BrokerKind::Nats(_))));
     }
 }

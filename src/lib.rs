@@ -9,7 +9,7 @@
 //! | [`http`] | the front-ends: REST API, pages, WebSocket, metrics endpoint; the handlers' context |
 //! | [`service`] | the use cases; the only callers of the store and the broker |
 //! | [`store`] | questions, answers and the event log in SQLite or Postgres |
-//! | [`broker`] | committed events to every node: local, Postgres LISTEN/NOTIFY |
+//! | [`broker`] | committed events to every node: local, Postgres LISTEN/NOTIFY, NATS |
 //! | [`realtime`] | the hub (topic → subscribers) and the per-connection session |
 //! | [`wire`] | the WebSocket message format, on the `qa-hub-protocol` crate |
 //! | [`metrics`] | Prometheus metrics |

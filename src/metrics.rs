@@ -83,6 +83,9 @@ pub struct Metrics {
     pub broker_frames: IntCounter,
     /// Events heard from other nodes by reference, then read from the log.
     pub broker_references: IntCounter,
+    /// Events this node committed but could not hand to the broker (NATS): other nodes get
+    /// them from the event log instead.
+    pub broker_unpublished: IntCounter,
     /// Serialises scrapes, which copy the hub's atomics into counters.
     scrape: Mutex<()>,
 }
@@ -128,6 +131,15 @@ impl Metrics {
         Self {
             broker_frames: broker_received.with_label_values(&["frame"]),
             broker_references: broker_received.with_label_values(&["reference"]),
+            broker_unpublished: reg(
+                &r,
+                IntCounter::new(
+                    "qa_hub_broker_events_unpublished_total",
+                    "Events committed here that the broker could not publish (queue full, NATS refused \
+                     them); the other nodes' sessions and sweeps read them from the event log",
+                )
+                .unwrap(),
+            ),
             connections_open: reg(
                 &r,
                 IntGauge::new("qa_hub_ws_connections", "Open WebSocket connections").unwrap(),

@@ -31,21 +31,21 @@ async fn cluster_with(n: usize, param: Option<&str>) -> Vec<TestApp> {
     nodes
 }
 
-fn tweak(config: &mut qa_hub::Config, i: usize) {
+pub(crate) fn tweak(config: &mut qa_hub::Config, i: usize) {
     config.node_id = Some(format!("node-{i}"));
     // Three nodes per test, tests in parallel: stay well inside max_connections.
     config.db_pool = 3;
 }
 
 /// Stops every node (their listeners too) before the database is dropped.
-async fn stop_all(nodes: Vec<TestApp>) {
+pub(crate) async fn stop_all(nodes: Vec<TestApp>) {
     for node in nodes.iter().rev() {
         node.stop().await;
     }
 }
 
 /// Polls `check` until it returns Some, failing the test after [`WAIT`].
-async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+pub(crate) async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Option<T>>,
@@ -129,13 +129,13 @@ async fn reconnect(admin: &mut PgConnection, node: &TestApp, allow_again: &str) 
 }
 
 /// A question's answer count, over REST.
-async fn answer_count(node: &TestApp, q: Uuid) -> i64 {
+pub(crate) async fn answer_count(node: &TestApp, q: Uuid) -> i64 {
     let question: Value = node.get(&format!("/api/questions/{q}")).await.json().await.unwrap();
     question["answer_count"].as_i64().unwrap()
 }
 
 /// Subscribes `per_node` clients on every node to `q`.
-async fn subscribers(nodes: &[TestApp], per_node: usize, q: Uuid) -> Vec<WsClient> {
+pub(crate) async fn subscribers(nodes: &[TestApp], per_node: usize, q: Uuid) -> Vec<WsClient> {
     let mut clients = Vec::new();
     for node in nodes {
         for _ in 0..per_node {
@@ -148,7 +148,7 @@ async fn subscribers(nodes: &[TestApp], per_node: usize, q: Uuid) -> Vec<WsClien
 }
 
 /// Posts answers `from..=to` to `q`, answer i through node i % nodes, four at a time.
-async fn post_round_robin(nodes: &[TestApp], q: Uuid, from: usize, to: usize) {
+pub(crate) async fn post_round_robin(nodes: &[TestApp], q: Uuid, from: usize, to: usize) {
     let posters = (0..4).map(|lane| async move {
         for i in (from..=to).filter(|i| i % 4 == lane) {
             nodes[i % nodes.len()].answer(q, &format!("answer {i}")).await;

@@ -58,12 +58,6 @@ pub const INLINE_LIMIT: usize = 8000;
 pub const LISTENER_APP_NAME: &str = "qa-hub-listener";
 /// Most notifications handled in one batch.
 const MAX_BATCH: usize = 500;
-/// Watched topics caught up per query after a reconnect.
-const CATCH_UP_CHUNK: usize = 1000;
-/// Most events per topic that a catch-up publishes. A node cut off for longer publishes only
-/// the newest ones: its sessions see the gap and read the rest from the log themselves,
-/// page by page, instead of overflowing their queues.
-const CATCH_UP_MAX_PER_TOPIC: i64 = 100;
 /// A listening connection quiet for this long is probed with a query…
 const IDLE_PROBE_AFTER: Duration = Duration::from_secs(30);
 /// …and counts as lost if the probe takes longer than this.
@@ -486,7 +480,7 @@ impl Fetcher {
     async fn catch_up_until_done(&self, generation: u64, shutdown: &CancellationToken) {
         let mut backoff = BACKOFF_MIN;
         loop {
-            match self.catch_up().await {
+            match super::catch_up(&self.store, &self.hub, &self.hub.watched()).await {
                 Ok(published) => {
                     tracing::info!(node = %self.status.node_id, generation, published, "caught up");
                     self.status.caught_up.store(generation, Ordering::Release);
@@ -503,20 +497,6 @@ impl Fetcher {
             }
             backoff = (backoff * 2).min(BACKOFF_MAX);
         }
-    }
-
-    /// Publishes, for every topic watched here, the events after the hub's `delivered` (at
-    /// most the newest [`CATCH_UP_MAX_PER_TOPIC`]); one query per chunk of topics. Returns
-    /// how many events it published.
-    async fn catch_up(&self) -> Result<usize, crate::domain::DomainError> {
-        let watched = self.hub.watched();
-        let mut published = 0;
-        for chunk in watched.chunks(CATCH_UP_CHUNK) {
-            let events = self.store.events_after_each(chunk, CATCH_UP_MAX_PER_TOPIC).await?;
-            realtime::publish(&self.hub, &events);
-            published += events.len();
-        }
-        Ok(published)
     }
 }
 

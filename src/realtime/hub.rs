@@ -14,6 +14,11 @@
 //! moment, until the ones before it arrive. Exactly-once delivery does not rest on this: each
 //! session also tracks the last seq it sent per topic and fills any gap from the event log,
 //! so the buffer only saves every subscriber from doing that work itself.
+//!
+//! A broker that routes by interest (NATS) needs to know which topics this node watches: the
+//! hub reports a topic's first subscriber and its last one leaving as [`Interest`] messages,
+//! sent under the topic's shard lock (so they come in the order of the changes) on an unbounded
+//! channel (so the hub never waits for the broker).
 
 use std::{
     collections::{BTreeMap, HashMap, hash_map::Entry},
@@ -94,6 +99,15 @@ impl Overflow {
             notified.await;
         }
     }
+}
+
+/// A change in whether this node watches a topic (see [`Hub::report_interest`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Interest {
+    /// The topic's first subscriber on this node arrived.
+    Watch(Topic),
+    /// The topic's last subscriber on this node left.
+    Unwatch(Topic),
 }
 
 /// A connection's entry in a topic.
@@ -180,6 +194,8 @@ pub struct Hub {
     shards: Box<[Mutex<HashMap<Topic, TopicState>>]>,
     hasher: RandomState,
     next_conn: AtomicU64,
+    /// Where [`Interest`] changes go, once a broker asked for them.
+    interest: OnceLock<mpsc::UnboundedSender<Interest>>,
     pub stats: HubStats,
 }
 
@@ -189,6 +205,7 @@ impl Default for Hub {
             shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
             hasher: RandomState::new(),
             next_conn: AtomicU64::new(1),
+            interest: OnceLock::new(),
             stats: HubStats::default(),
         }
     }
@@ -210,8 +227,31 @@ impl Hub {
         shard.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    /// Sends every later [`Interest`] change to `to`. For the broker, at start-up, before
+    /// anyone subscribes (topics watched already are not reported); returns false, changing
+    /// nothing, if another receiver was set before.
+    pub fn report_interest(&self, to: mpsc::UnboundedSender<Interest>) -> bool {
+        self.interest.set(to).is_ok()
+    }
+
+    /// Called under the topic's shard lock, on a topic's first subscriber and its last.
+    fn interest_changed(&self, change: Interest) {
+        if let Some(to) = self.interest.get() {
+            // A closed channel means the broker stopped with the server: nobody to tell.
+            let _ = to.send(change);
+        }
+    }
+
     pub fn subscribe(&self, topic: Topic, subscriber: Subscriber) {
-        self.shard(&topic).entry(topic).or_default().subscribers.insert(subscriber.conn, subscriber);
+        let mut shard = self.shard(&topic);
+        let state = match shard.entry(topic) {
+            Entry::Occupied(state) => state.into_mut(),
+            Entry::Vacant(vacant) => {
+                self.interest_changed(Interest::Watch(topic));
+                vacant.insert(TopicState::default())
+            }
+        };
+        state.subscribers.insert(subscriber.conn, subscriber);
     }
 
     pub fn unsubscribe(&self, topic: Topic, conn: ConnId) {
@@ -220,6 +260,7 @@ impl Hub {
             state.get_mut().subscribers.remove(&conn);
             if state.get().subscribers.is_empty() {
                 state.remove();
+                self.interest_changed(Interest::Unwatch(topic));
             }
         }
     }
@@ -337,6 +378,27 @@ mod tests {
         assert!(slow_overflow.is_flagged());
         assert_eq!(hub.subscriber_count(q), 1);
         assert_eq!(drain(&mut fast_rx), vec![1, 2, 3]);
+    }
+
+    #[tokio::test]
+    async fn interest_is_reported_on_the_first_subscriber_and_the_last_leaving() {
+        let hub = Hub::new();
+        let (to, mut changes) = mpsc::unbounded_channel();
+        assert!(hub.report_interest(to));
+        let q = topic();
+        let (a, _a_rx) = subscriber(&hub, 4);
+        let (b, _b_rx) = subscriber(&hub, 4);
+        let (a_conn, b_conn) = (a.conn, b.conn);
+        hub.subscribe(q, a);
+        hub.subscribe(q, b);
+        hub.unsubscribe(q, a_conn);
+        assert_eq!(std::iter::from_fn(|| changes.try_recv().ok()).collect::<Vec<_>>(), [Interest::Watch(q)]);
+        hub.unsubscribe(q, b_conn);
+        hub.unsubscribe(q, b_conn);
+        assert_eq!(changes.try_recv().ok(), Some(Interest::Unwatch(q)));
+        assert!(changes.try_recv().is_err(), "one change per transition");
+        let (again, _) = mpsc::unbounded_channel();
+        assert!(!hub.report_interest(again), "set once");
     }
 
     #[tokio::test]

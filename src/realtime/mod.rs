@@ -8,7 +8,7 @@ pub mod webhook;
 
 use std::sync::Arc;
 
-pub use hub::{Hub, Notification};
+pub use hub::{Hub, Interest, Notification};
 
 use crate::{domain::Event, wire};
 

@@ -583,7 +583,8 @@ impl Store {
 
     /// For each `(topic, after_seq)`, the topic's events after `after_seq`, but at most its
     /// newest `max_per_topic`; grouped by topic, each topic's in seq order. On Postgres, one
-    /// query for all question topics (and two for the list of questions, if watched).
+    /// query for all question topics, one for all inboxes (and two for the list of questions,
+    /// if watched): the NATS broker runs this every few seconds for everything a node watches.
     pub async fn events_after_each(
         &self,
         watched: &[(Topic, i64)],
@@ -591,16 +592,50 @@ impl Store {
     ) -> Result<Vec<Event>, DomainError> {
         match self {
             Self::Postgres(pool, _) => {
-                // Question topics in one query that joins their owner rows for the head; the
-                // few topics without an owner row (the list of questions) one by one.
+                // Question and inbox topics in one query each that joins their owner rows for
+                // the head; the few topics without an owner row (the list of questions) one by
+                // one.
                 let mut events = Vec::new();
-                for &(topic, after) in watched.iter().filter(|(t, _)| t.question_id().is_none()) {
-                    let Some(head) = self.topic_head(topic).await? else { continue };
-                    let from = after.max(head.seq - max_per_topic);
-                    events.extend(self.events_between(topic, from, head.seq, max_per_topic).await?);
+                let (mut questions, mut question_after) = (Vec::new(), Vec::new());
+                let (mut users, mut user_after) = (Vec::new(), Vec::new());
+                for &(topic, after) in watched {
+                    match topic {
+                        Topic::Question(id) => {
+                            questions.push(id);
+                            question_after.push(after);
+                        }
+                        Topic::User(id) => {
+                            users.push(id);
+                            user_after.push(after);
+                        }
+                        _ => {
+                            let Some(head) = self.topic_head(topic).await? else { continue };
+                            let from = after.max(head.seq - max_per_topic);
+                            events.extend(self.events_between(topic, from, head.seq, max_per_topic).await?);
+                        }
+                    }
                 }
-                let (questions, after): (Vec<Uuid>, Vec<i64>) =
-                    watched.iter().filter_map(|(t, s)| Some((t.question_id()?, *s))).unzip();
+                const USERS_SQL: &str = concat!(
+                    "SELECT ",
+                    event_columns!(),
+                    " FROM unnest($1::uuid[], $2::bigint[]) AS w(user_id, after_seq) \
+                      JOIN users u ON u.id = w.user_id \
+                      JOIN events e ON e.topic = 'user:' || w.user_id::text \
+                                   AND e.seq > GREATEST(w.after_seq, u.last_seq - $3)",
+                    event_joins!(),
+                    "ORDER BY e.topic, e.seq"
+                );
+                if !users.is_empty() {
+                    let rows: Vec<EventRow> = sqlx::query_as(USERS_SQL)
+                        .bind(&users)
+                        .bind(&user_after)
+                        .bind(max_per_topic)
+                        .fetch_all(pool)
+                        .await
+                        .map_err(db)?;
+                    events.extend(rows.into_iter().filter_map(EventRow::into_event));
+                }
+                let after = question_after;
                 const SQL: &str = concat!(
                     "SELECT ",
                     event_columns!(),
