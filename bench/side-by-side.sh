@@ -11,7 +11,9 @@
 #   bench/side-by-side.sh [sqlite|postgres]
 #
 # SUBSCRIBERS (10000), ANSWERS (20), INTERVAL_MS (200), IDLE (10000), RATE (2000; 0 skips the
-# rate run), RATE_QUESTIONS (1900) can be set; PG_ADMIN as in bench/mixed.sh.
+# rate run), RATE_QUESTIONS (1900) can be set; SERVERS ("minimal qa-hub") picks the servers;
+# HUB_ARGS adds flags to qa-hub (e.g. "--sqlite-synchronous normal"); PG_ADMIN as in
+# bench/mixed.sh.
 set -euo pipefail
 backend=${1:-sqlite}
 cd "$(dirname "$0")/.."
@@ -48,7 +50,8 @@ start() {
       pg_names+=("$name")
       db="${pg_admin%/*}/$name"
     fi
-    target/release/qa-hub --bind "127.0.0.1:$port" --database-url "$db" >"$log" 2>&1 &
+    # shellcheck disable=SC2086 # HUB_ARGS is a list of flags
+    target/release/qa-hub --bind "127.0.0.1:$port" --database-url "$db" ${HUB_ARGS:-} >"$log" 2>&1 &
   fi
   pid=$!
   pids+=("$pid")
@@ -61,7 +64,7 @@ start() {
 }
 
 port=8190
-for kind in minimal qa-hub; do
+for kind in ${SERVERS:-minimal qa-hub}; do
   echo "=== $kind: idle connections ($(cat /proc/loadavg))"
   start "$kind" "$port"
   $bench --server "127.0.0.1:$port" --server-pid "$pid" idle --connections "$idle" --questions 1000 --settle-secs 3
