@@ -54,9 +54,10 @@ use uuid::Uuid;
 #[derive(Debug, Parser)]
 #[command(name = "qa-hub-bench", about = "Load generator for a running qa-hub (loopback only)")]
 struct Cli {
-    /// The hub's address (loopback only).
-    #[arg(long, default_value = "127.0.0.1:8080")]
-    server: SocketAddr,
+    /// The hub's address (loopback only); several, comma-separated, for the nodes of a
+    /// cluster: client i connects to node i mod N, and posts go round-robin over the nodes.
+    #[arg(long, default_value = "127.0.0.1:8080", value_delimiter = ',')]
+    server: Vec<SocketAddr>,
     /// Client sockets are spread over 127.0.0.1 ..= 127.0.0.N.
     #[arg(long, default_value_t = 64)]
     source_addrs: u8,
@@ -175,7 +176,8 @@ enum Scenario {
 
 #[derive(Debug, Serialize, Deserialize)]
 struct WorkerSpec {
-    server: SocketAddr,
+    /// The nodes; connection i connects to `servers[i % servers.len()]`.
+    servers: Vec<SocketAddr>,
     source_addrs: u8,
     connect_concurrency: usize,
     /// Global index of this worker's first connection; connection i subscribes to
@@ -322,11 +324,12 @@ fn micros_since(sent_us: u64, now_us: u64) -> u32 {
 async fn ws_connect(spec: &WorkerSpec, i: usize) -> anyhow::Result<(Ws, i64)> {
     let socket = TcpSocket::new_v4()?;
     socket.bind(SocketAddr::new(source_addr(i, spec.source_addrs).into(), 0))?;
-    let tcp = socket.connect(spec.server).await.context("connect")?;
+    let server = spec.servers[i % spec.servers.len()];
+    let tcp = socket.connect(server).await.context("connect")?;
     tcp.set_nodelay(true)?;
     // Small buffers: the tool holds thousands of these.
     let config = WebSocketConfig::default().read_buffer_size(4096).write_buffer_size(0);
-    let url = format!("ws://{}/ws", spec.server);
+    let url = format!("ws://{server}/ws");
     let mut ws = Connection::handshake(&url, tcp, Some(config)).await.context("handshake")?;
     let question = Topic::Question(spec.questions[i % spec.questions.len()]);
     ws.subscribe(question, None).await.context("send subscribe")?;
@@ -574,7 +577,7 @@ async fn spawn_workers(cli: &Cli, total: usize, questions: &[Uuid]) -> anyhow::R
         let mut stdin = child.stdin.take().unwrap();
         let stdout = child.stdout.take().unwrap();
         let spec = WorkerSpec {
-            server: cli.server,
+            servers: cli.server.clone(),
             source_addrs: cli.source_addrs,
             connect_concurrency: cli.connect_concurrency,
             first,
@@ -869,7 +872,10 @@ impl Report {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<Report> {
-    anyhow::ensure!(cli.server.ip().is_loopback(), "--server must be a loopback address");
+    anyhow::ensure!(
+        !cli.server.is_empty() && cli.server.iter().all(|s| s.ip().is_loopback()),
+        "--server must be loopback addresses"
+    );
     let scenario = cli.scenario.clone().context("name a scenario: fanout, rate, idle or mixed")?;
     let timeout = Duration::from_secs(cli.timeout_secs);
     let mut report = Report { scenario: Some(scenario.clone()), ..Default::default() };
@@ -890,12 +896,22 @@ async fn run(cli: Cli) -> anyhow::Result<Report> {
         }
         _ => 16,
     };
-    let pool = rest_client(cli.server, http_connections)?;
+    let pool = rest_client(cli.server[0], http_connections)?;
     let clients = match &scenario {
         Scenario::Mixed { posters: n, .. } if cli.tokens.is_none() => {
             mixed::signed_users(&pool, &cli, "poster", *n)?
         }
-        _ => posters(&pool, cli.tokens.as_deref())?,
+        _ => {
+            // Each node its own pool; poster k posts through node k mod N.
+            let mut per_node = Vec::new();
+            for server in &cli.server {
+                per_node.push(posters(&rest_client(*server, http_connections)?, cli.tokens.as_deref())?);
+            }
+            let per = per_node[0].len();
+            (0..per * per_node.len())
+                .map(|k| per_node[k % per_node.len()][k / per_node.len()].clone())
+                .collect()
+        }
     };
     let client = clients[0].clone();
     let qids = create_questions(&client, questions).await?;
