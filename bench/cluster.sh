@@ -6,12 +6,12 @@
 # on node 0) and open-loop answer rates (RATES, posts round-robin over the nodes, QUESTIONS × 10
 # subscribers spread over the nodes). Per run: posts/s, delivery p50/p99, database
 # transactions per answer (pg_stat_database.xact_commit), and each node's CPU seconds
-# (/proc/PID/stat). Loopback only. Build first:
-#   cargo build --release -p qa-hub -p qa-hub-bench
+# (/proc/PID/stat). Loopback only. It builds what it runs first (release).
 #
 #   bench/cluster.sh            # SUBSCRIBERS=3000 RATES="500 1000 2000 4000" QUESTIONS=300 DURATION=10
 set -euo pipefail
 cd "$(dirname "$0")/.."
+cargo build --release --quiet -p qa-hub -p qa-hub-bench
 subscribers=${SUBSCRIBERS:-3000}
 rates=${RATES:-"500 1000 2000 4000"}
 questions=${QUESTIONS:-300}

@@ -5,8 +5,7 @@
 # connect + subscribe and one answer at a time to N subscribers of one question (`fanout`);
 # 2,000 answers/s into 19,000 subscribers of 1,900 questions (`rate`).
 # qa-hub runs on SQLite (default) or Postgres with --anonymous-writes, as the minimal hub has no
-# identities. Loopback only. Build first:
-#   cargo build --release -p qa-hub -p qa-hub-bench -p qa-hub-minimal
+# identities. Loopback only. It builds what it runs first (release).
 #
 #   bench/side-by-side.sh [sqlite|postgres]
 #
@@ -17,6 +16,7 @@
 set -euo pipefail
 backend=${1:-sqlite}
 cd "$(dirname "$0")/.."
+cargo build --release --quiet -p qa-hub -p qa-hub-bench -p qa-hub-minimal
 subscribers=${SUBSCRIBERS:-10000}
 answers=${ANSWERS:-20}
 interval=${INTERVAL_MS:-200}
