@@ -19,7 +19,7 @@ use std::{collections::HashMap, sync::Arc, time::Duration};
 use bytestring::ByteString;
 use futures_util::future::BoxFuture;
 use tokio::sync::{Notify, mpsc};
-use tokio_util::sync::CancellationToken;
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use uuid::Uuid;
 
 use super::{
@@ -173,21 +173,35 @@ pub struct Dispatcher<S> {
     /// its predecessor's lease for its own.
     owner: String,
     shutdown: CancellationToken,
+    /// The workers, so that a stopping node can wait for them to give their leases up.
+    tasks: TaskTracker,
 }
 
 impl<S: WebhookState + 'static> Dispatcher<S> {
+    /// Starts the dispatcher; it and its workers stop when `shutdown` is cancelled. The
+    /// returned tracker is done once every worker has given up its lease: wait for it before
+    /// closing the database, or the leases would only expire.
     pub fn start(
         state: S,
         hub: Arc<Hub>,
         settings: Settings,
         node: &str,
         shutdown: CancellationToken,
-    ) -> anyhow::Result<()> {
+    ) -> anyhow::Result<TaskTracker> {
         let sender = Sender::new(&settings)?;
         let owner = format!("{node}/{}", Uuid::new_v4().simple());
-        let dispatcher = Arc::new(Self { state: Arc::new(state), hub, sender, settings, owner, shutdown });
-        tokio::spawn(dispatcher.run());
-        Ok(())
+        let tasks = TaskTracker::new();
+        let dispatcher = Arc::new(Self {
+            state: Arc::new(state),
+            hub,
+            sender,
+            settings,
+            owner,
+            shutdown,
+            tasks: tasks.clone(),
+        });
+        tasks.spawn(dispatcher.run());
+        Ok(tasks)
     }
 
     async fn run(self: Arc<Self>) {
@@ -211,7 +225,7 @@ impl<S: WebhookState + 'static> Dispatcher<S> {
                     Some((wake, _)) => wake.notify_one(),
                     None => {
                         let wake = Arc::new(Notify::new());
-                        let task = tokio::spawn(self.clone().work(id, wake.clone()));
+                        let task = self.tasks.spawn(self.clone().work(id, wake.clone()));
                         workers.insert(id, (wake, task));
                     }
                 }
