@@ -196,14 +196,7 @@
         ws.send(JSON.stringify(subscribe));
       };
       ws.onmessage = function (event) {
-        if (ws !== socket) return;
-        var msg;
-        try {
-          msg = JSON.parse(event.data);
-        } catch (e) {
-          return;
-        }
-        handle(msg);
+        if (ws === socket) receive(event.data);
       };
       // "error" is always followed by "close"; reconnecting happens there, once.
       ws.onclose = function () {
@@ -269,14 +262,7 @@
       }
       source = es;
       es.onmessage = function (event) {
-        if (es !== source) return;
-        var msg;
-        try {
-          msg = JSON.parse(event.data);
-        } catch (e) {
-          return;
-        }
-        handle(msg);
+        if (es === source) receive(event.data);
       };
       es.onerror = function () {
         if (es !== source) return;
@@ -297,6 +283,17 @@
       source = null;
       if (ws) ws.close(1000);
       if (es) es.close();
+    }
+
+    // A message from either transport: the same JSON; anything else is ignored.
+    function receive(text) {
+      var msg;
+      try {
+        msg = JSON.parse(text);
+      } catch (e) {
+        return;
+      }
+      handle(msg);
     }
 
     function handle(msg) {

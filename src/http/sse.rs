@@ -123,9 +123,19 @@ fn parse_positions(id: &str) -> Result<BTreeMap<Topic, i64>, Error> {
     Ok(positions)
 }
 
+/// Written straight into the event's chunk: this runs per subscriber for every event.
+fn write_event_id(out: &mut String, positions: &BTreeMap<Topic, i64>) {
+    use std::fmt::Write;
+    for (i, (topic, seq)) in positions.iter().enumerate() {
+        let _ = write!(out, "{}{topic}={seq}", if i == 0 { "" } else { "," });
+    }
+}
+
+#[cfg(test)]
 fn event_id(positions: &BTreeMap<Topic, i64>) -> String {
-    let pairs: Vec<String> = positions.iter().map(|(topic, seq)| format!("{topic}={seq}")).collect();
-    pairs.join(",")
+    let mut id = String::new();
+    write_event_id(&mut id, positions);
+    id
 }
 
 /// Why a stream ended.
@@ -159,7 +169,12 @@ impl Events {
     async fn event(&mut self, topic: Topic, seq: i64, frame: &str) -> Result<(), Stop> {
         self.positions.insert(topic, seq);
         // JSON text never holds a raw newline, so one `data:` line carries the whole frame.
-        let chunk = format!("id: {}\ndata: {frame}\n\n", event_id(&self.positions));
+        let mut chunk = String::with_capacity(frame.len() + 64 * self.positions.len() + 16);
+        chunk.push_str("id: ");
+        write_event_id(&mut chunk, &self.positions);
+        chunk.push_str("\ndata: ");
+        chunk.push_str(frame);
+        chunk.push_str("\n\n");
         self.push(chunk).await
     }
 }
