@@ -11,7 +11,7 @@ use qa_hub_protocol::{
 
 pub use qa_hub_protocol::{ClientMessage, ErrorCode, ProtocolError, parse};
 
-use crate::domain::{Answer, Event, EventKind, Identity, PostKind, PostRef, Topic, TopicHead};
+use crate::domain::{Answer, CredentialId, Event, EventKind, Identity, PostKind, PostRef, Topic, TopicHead};
 
 fn wire_answer(a: &Answer) -> WireAnswer {
     WireAnswer {
@@ -140,6 +140,9 @@ pub fn event(event: &Event) -> ByteString {
         EventKind::Read { entry_ids, unread } => {
             ServerMessage::Read { topic, seq, unread: *unread, entry_ids: entry_ids.clone() }.encode().into()
         }
+        EventKind::Revoked { credential } => {
+            ServerMessage::Revoked { topic, seq, credential: credential.to_string() }.encode().into()
+        }
         // A kind this build does not model goes out under its own `type`, with its payload:
         // clients that do not know it skip it and count its seq.
         EventKind::Other { name, payload } => {
@@ -149,6 +152,18 @@ pub fn event(event: &Event) -> ByteString {
             }
             ServerMessage::UnknownEvent { kind: name.clone(), topic, seq, raw }.encode().into()
         }
+    }
+}
+
+/// The credential a `revoked` event's frame names; `None` for any other frame. Cheap for the
+/// others: only a frame that starts as a `revoked` event is decoded.
+pub fn revoked_credential(frame: &str) -> Option<CredentialId> {
+    if !frame.starts_with(r#"{"type":"revoked""#) {
+        return None;
+    }
+    match ServerMessage::decode(frame) {
+        Ok(ServerMessage::Revoked { credential, .. }) => CredentialId::parse(&credential),
+        _ => None,
     }
 }
 

@@ -286,6 +286,143 @@ async fn an_idempotency_key_retry_returns_the_same_answer(backend: Backend) {
     assert_eq!(app.db.count("SELECT count(*) FROM questions").await, 2);
 }
 
+/// A retry with the Idempotency-Key of a post deleted since is told it is gone (410), as a
+/// comment's retry is, and stores nothing.
+async fn a_retry_after_the_post_was_deleted_is_gone(backend: Backend) {
+    let app = hub(backend, |_| {}).await;
+    let (_, ann) = user_with_token(&app, "ann").await;
+    let ask = || {
+        app.http
+            .post(app.url("/api/questions"))
+            .bearer_auth(&ann)
+            .header("idempotency-key", "ask")
+            .json(&json!({"title": "t", "body": "b"}))
+            .send()
+    };
+    let q = id_of(&ask().await.unwrap().json().await.unwrap());
+    let reply = |path: String| {
+        app.http
+            .post(app.url(&path))
+            .bearer_auth(&ann)
+            .header("idempotency-key", "k")
+            .json(&json!({"body": "b"}))
+            .send()
+    };
+    let answers = format!("/api/questions/{q}/answers");
+    let a = id_of(&reply(answers.clone()).await.unwrap().json().await.unwrap());
+    let delete = |path: String| app.http.delete(app.url(&path)).bearer_auth(&ann).send();
+    assert_eq!(delete(format!("/api/answers/{a}")).await.unwrap().status(), 204);
+    let retry = reply(answers).await.unwrap();
+    assert_eq!(retry.status(), 410);
+    assert_eq!(error_code(retry).await, "answer_deleted");
+    assert_eq!(delete(format!("/api/questions/{q}")).await.unwrap().status(), 204);
+    let retry = ask().await.unwrap();
+    assert_eq!(retry.status(), 410);
+    assert_eq!(error_code(retry).await, "question_deleted");
+    assert_eq!(app.db.count("SELECT count(*) FROM answers").await, 1);
+    assert_eq!(app.db.count("SELECT count(*) FROM questions").await, 1);
+}
+
+/// Names that show nothing, or show as another's, are refused wherever a name comes in (sign-up,
+/// a host-signed token's `name` and `sub`, a token's name), with a 4xx and nothing stored: the
+/// invisible and format characters of Unicode, and NUL in a `sub` (which Postgres cannot even
+/// store). A long `sub` with no `name` is shown cut to a name's length, as documented.
+async fn invisible_and_look_alike_names_are_refused(backend: Backend) {
+    let app = hub(backend, |config| {
+        config.jwt_secret = Some(SECRET.into());
+        config.jwt_issuer = Some(ISSUER.into());
+    })
+    .await;
+    let invisible = [
+        "\u{200b}",
+        "ali\u{200b}ce",
+        "ali\u{200d}ce",
+        "\u{200e}alice",
+        "alice\u{200f}",
+        "al\u{061c}ice",
+        "\u{feff}alice",
+        "alice\u{e0041}",
+        "\u{3164}",
+        "\u{2800}",
+        "\u{00ad}",
+    ];
+    let form = |handle: &str, name: &str| {
+        let encode = |v: &str| url::form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>();
+        plain()
+            .post(app.url("/signup"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!("handle={handle}&name={}&password=long+enough", encode(name)))
+            .send()
+    };
+    for (i, name) in invisible.iter().enumerate() {
+        let res = form(&format!("user{i}"), name).await.unwrap();
+        assert!(res.status().is_client_error(), "sign-up named {name:?}: {}", res.status());
+    }
+    // Handles stay plain ASCII: a Cyrillic а is not an a.
+    assert!(form("\u{430}lice", "alice").await.unwrap().status().is_client_error());
+    assert_eq!(app.db.count("SELECT count(*) FROM users").await, 0);
+
+    let token = |claims: Value| jwt(claims, SECRET);
+    let exp = now() + 300;
+    let mut refused: Vec<(String, String)> = invisible
+        .iter()
+        .map(|name| {
+            (format!("name {name:?}"), token(json!({"iss": ISSUER, "sub": "7", "name": name, "exp": exp})))
+        })
+        .collect();
+    for sub in ["a\u{0}b", "a\nb", "\u{200b}", " 7", "ali\u{200b}ce"] {
+        refused.push((
+            format!("sub {sub:?}"),
+            token(json!({"iss": ISSUER, "sub": sub, "name": "Ada", "exp": exp})),
+        ));
+    }
+    refused.push((
+        "sub over 255 bytes".into(),
+        token(json!({"iss": ISSUER, "sub": "é".repeat(128), "exp": exp})),
+    ));
+    for (what, token) in refused {
+        let res = post(&app, "/api/questions", Some(&token), json!({"title": "t", "body": "b"})).await;
+        assert_eq!(res.status(), 401, "{what}");
+        assert_eq!(
+            res.headers()["www-authenticate"],
+            "Bearer realm=\"qa-hub\", error=\"invalid_token\"",
+            "{what}"
+        );
+        assert_eq!(error_code(res).await, "invalid_credentials", "{what}");
+    }
+    assert_eq!(app.db.count("SELECT count(*) FROM users").await, 0, "nothing stored");
+
+    // The docs' promise: `sub` up to 255 bytes, `name` defaulting to it.
+    let long_sub = "u".repeat(200);
+    let me: Value = app
+        .http
+        .get(app.url("/api/me"))
+        .bearer_auth(token(json!({"iss": ISSUER, "sub": long_sub, "exp": exp})))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let shown = me["name"].as_str().unwrap();
+    assert_eq!(shown.chars().count(), 64, "{shown}");
+    assert!(shown.starts_with("uuuu") && shown.ends_with('…'), "{shown}");
+    // What people write keeps what it needs: emoji sequences and Persian's joiner.
+    let ok = token(json!({"iss": ISSUER, "sub": "8", "name": "Ada 👩‍💻", "exp": exp}));
+    let res = post(&app, "/api/questions", Some(&ok), json!({"title": "I ❤️ می‌خواهم 👩‍💻", "body": "b"})).await;
+    assert_eq!(res.status(), 201);
+
+    // Token names follow the same rules.
+    let (_, service) = user_with_token(&app, "ann").await;
+    for name in ["\u{202e}gnp.exe", "ann\u{200b}", "\u{200b}"] {
+        let res = post(&app, "/api/tokens", Some(&service), json!({"name": name})).await;
+        assert_eq!(res.status(), 422, "token named {name:?}");
+    }
+    let (ok, _, _) = cli(&app.db, &["token", "create", "--user", "ann", "--name", "\u{200b}"], "").await;
+    assert!(!ok, "the command refuses it too");
+    assert_eq!(app.db.count("SELECT count(*) FROM service_tokens").await, 1);
+}
+
 pub(crate) const ISSUER: &str = "https://site.example";
 pub(crate) const SECRET: &str = "0123456789abcdef0123456789abcdef-test-secret";
 
@@ -677,6 +814,8 @@ on_both_backends!(
     a_service_token_posts_as_its_user,
     a_revoked_token_fails_on_another_node_at_once,
     an_idempotency_key_retry_returns_the_same_answer,
+    a_retry_after_the_post_was_deleted_is_gone,
+    invisible_and_look_alike_names_are_refused,
     host_signed_tokens_map_to_users,
     public_key_tokens_and_no_algorithm_confusion,
     sessions_forms_and_csrf,

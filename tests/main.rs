@@ -18,6 +18,7 @@ mod load_faults;
 mod nats;
 mod posts;
 mod rest;
+mod revocation;
 mod sse;
 mod startup;
 mod tls;

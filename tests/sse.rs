@@ -92,7 +92,7 @@ async fn relay(
 }
 
 /// An event-stream reader over a plain HTTP response.
-struct SseClient {
+pub(crate) struct SseClient {
     res: reqwest::Response,
     buf: String,
 }
@@ -106,6 +106,11 @@ impl SseClient {
         if let Some(token) = token {
             req = req.bearer_auth(token);
         }
+        Self::open_request(req).await
+    }
+
+    /// Opens the stream `req` asks for (a page's cookie, say).
+    pub(crate) async fn open_request(req: reqwest::RequestBuilder) -> Self {
         // The test client's overall timeout would cut a stream off; this one has none.
         let res = req.timeout(std::time::Duration::from_secs(3600)).send().await.unwrap();
         assert_eq!(res.status(), 200);
@@ -114,7 +119,7 @@ impl SseClient {
     }
 
     /// The next message (skipping comments and `retry:`): its `id:`, if any, and its data.
-    async fn next(&mut self) -> (Option<String>, Value) {
+    pub(crate) async fn next(&mut self) -> (Option<String>, Value) {
         loop {
             if let Some(end) = self.buf.find("\n\n") {
                 let block: String = self.buf.drain(..end + 2).collect();

@@ -19,8 +19,8 @@ use uuid::Uuid;
 
 use crate::{
     common::{Backend, TestApp, TestDb, eventually, id_of, start_on},
-    identity::{ISSUER, SECRET},
-    inbox::answer,
+    identity::{ISSUER, SECRET, log_in, session_of, user_with_token},
+    inbox::{answer, inbox_socket},
     posts::moderator,
     votes::{events, send, subscribe, thread, user},
 };
@@ -443,7 +443,52 @@ async fn two_nodes_send_each_event_once_and_hand_over() {
     second.stop().await;
 }
 
+/// A deleted question's title leaves the inboxes that held it: the REST inbox, the inbox page,
+/// a resume of the user topic from seq 0 and a webhook replay of it all show the entry without
+/// it.
+async fn a_deleted_questions_title_leaves_every_inbox(backend: Backend) {
+    const TITLE: &str = "Secret plans for Friday";
+    let app = hub(backend, |_| {}).await;
+    let (_, ann) = user_with_token(&app, "ann").await;
+    let bob = user("bob");
+    let (code, q) =
+        send(&app, Method::POST, "/api/questions", Some(&ann), json!({"title": TITLE, "body": "b"})).await;
+    assert_eq!(code, 201, "{q}");
+    let q = id_of(&q);
+    answer(&app, &bob, q, "an answer").await;
+    eventually("the answer in ann's inbox", || async {
+        send(&app, Method::GET, "/api/inbox/unread", Some(&ann), Value::Null).await.1["last_seq"] == 1
+    })
+    .await;
+    let (_, listed) = send(&app, Method::GET, "/api/inbox", Some(&ann), Value::Null).await;
+    assert!(listed.to_string().contains(TITLE), "before: {listed}");
+
+    let moderator = moderator(&app).await;
+    let (code, body) =
+        send(&app, Method::DELETE, &format!("/api/questions/{q}"), Some(&moderator), Value::Null).await;
+    assert_eq!(code, 204, "{body}");
+
+    let (_, listed) = send(&app, Method::GET, "/api/inbox", Some(&ann), Value::Null).await;
+    assert_eq!(listed["items"].as_array().map(Vec::len), Some(1), "the entry stays: {listed}");
+    assert_eq!(listed["items"][0]["title"], "", "{listed}");
+    let cookie = session_of(&log_in(&app, "ann", "correct horse").await);
+    let page =
+        app.http.get(app.url("/inbox")).header("cookie", &cookie).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("(a deleted question)") && !page.contains(TITLE), "{page}");
+    let (mut ws, _) = inbox_socket(&app, &ann, 0).await;
+    let replayed = ws.recv().await;
+    assert_eq!((replayed["type"].as_str(), replayed["entry"]["title"].as_str()), (Some("inbox"), Some("")));
+    let receiver = Receiver::start(Mode::Up).await;
+    let (code, hook) = register(&app, &ann, json!({"url": receiver.url, "after_seq": 0})).await;
+    assert_eq!(code, 201, "{hook}");
+    receiver.until("the replayed entry", |seen| !seen.got.is_empty()).await;
+    let delivered = receiver.got().remove(0).json();
+    assert_eq!((delivered["type"].as_str(), delivered["entry"]["title"].as_str()), (Some("inbox"), Some("")));
+    assert_eq!(app.db.count(&format!("SELECT count(*) FROM inbox WHERE title = '{TITLE}'")).await, 0);
+}
+
 on_both_backends!(
+    a_deleted_questions_title_leaves_every_inbox,
     a_delivery_is_signed_and_verifies,
     a_url_outside_the_allow_list_is_refused,
     an_endpoint_down_for_a_minute_gets_everything_after_in_order_once,

@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use chrono::{DateTime, Utc};
 
-use super::{Answer, Comment, InboxEntry, PostRef, Revision};
+use super::{Answer, Comment, CredentialId, InboxEntry, PostRef, Revision};
 
 /// A stream of events with its own seq, named `question:{id}`, `questions` (the list of
 /// questions) or `user:{id}` (a person's inbox) on the wire and in the event log. The wire
@@ -61,6 +61,9 @@ pub enum EventKind {
     Inbox { entry: InboxEntry, unread: i64 },
     /// Inbox entries were marked read (wire type `read`; a user topic).
     Read { entry_ids: Vec<Uuid>, unread: i64 },
+    /// One of the user's credentials was revoked (wire type `revoked`; a user topic): a
+    /// connection resting on it ends its private subscriptions on every node.
+    Revoked { credential: CredentialId },
     /// A kind this build does not model (recorded by a newer node, or by a test): carried by
     /// name with its JSON payload, if any, so clients see its seq.
     Other { name: String, payload: Option<String> },
@@ -83,6 +86,7 @@ impl EventKind {
             Self::Redacted => "redacted",
             Self::Inbox { .. } => "inbox",
             Self::Read { .. } => "read",
+            Self::Revoked { .. } => "revoked",
             Self::Other { name, .. } => name,
         }
     }

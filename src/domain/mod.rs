@@ -17,8 +17,8 @@ pub use event::{Event, EventKind, QuestionSummary, Topic, TopicHead};
 pub use follow::{Follow, FollowChoice, Involvement};
 pub use inbox::{InboxEntry, Notification, Reason};
 pub use post::{Comment, Edit, NewComment, Revision};
-pub use text::{Body, CommentText, Name, Title, limits};
-pub use user::{Credential, Handle, Identity, Password, Role, ServiceToken, User};
+pub use text::{Body, CommentText, Name, Subject, Title, TokenName, limits};
+pub use user::{Credential, CredentialId, Handle, Identity, Password, Role, ServiceToken, User};
 pub use vote::{PostKind, PostRef, Score, Vote};
 pub use webhook::{
     MAX_WEBHOOKS_PER_USER, NewWebhook, SIGNATURE_HEADER, Webhook, WebhookAllow, WebhookTarget, WebhookUrl,

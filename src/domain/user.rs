@@ -129,6 +129,42 @@ impl std::fmt::Debug for Credential {
     }
 }
 
+/// An opaque id of a credential that can be revoked (a log-in session, a service token): the
+/// first 16 bytes of SHA-256 over its stored hash. A `revoked` event names the credential by
+/// it without telling anything of the secret, and a connection holding the credential works
+/// out the same id to know that the event is about it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct CredentialId([u8; 16]);
+
+impl CredentialId {
+    /// The id of the credential stored as `token_hash`.
+    pub fn of_hash(token_hash: &[u8]) -> Self {
+        use sha2::{Digest, Sha256};
+        let digest = Sha256::digest(token_hash);
+        let mut id = [0; 16];
+        id.copy_from_slice(&digest[..16]);
+        Self(id)
+    }
+
+    /// The id from its text (32 lowercase hex digits), as a stored event holds it.
+    pub fn parse(text: &str) -> Option<Self> {
+        if text.len() != 32 {
+            return None;
+        }
+        let mut id = [0; 16];
+        for (i, byte) in id.iter_mut().enumerate() {
+            *byte = u8::from_str_radix(text.get(2 * i..2 * i + 2)?, 16).ok()?;
+        }
+        Some(Self(id))
+    }
+}
+
+impl std::fmt::Display for CredentialId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.iter().try_for_each(|b| write!(f, "{b:02x}"))
+    }
+}
+
 /// A service token as its owner sees it listed (never the secret itself).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ServiceToken {

@@ -98,7 +98,8 @@ async fn inbox_page(
             EntryView {
                 id: e.id,
                 what: what(&e.reason, e.count),
-                title: e.title,
+                // The store blanks the title when the question is deleted.
+                title: if e.title.is_empty() { "(a deleted question)".to_owned() } else { e.title },
                 actor: e.actor,
                 read: e.read,
                 when,

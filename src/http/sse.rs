@@ -66,16 +66,26 @@ pub async fn stream(
         Some(id) => parse_positions(id)?,
         None => BTreeMap::new(),
     };
-    let viewer = auth::identify(&ctx, &req).await?.map(|a| a.identity.user_id);
+    let viewer = match auth::credential(&req)? {
+        Some(credential) => {
+            let auth = ctx.services().authenticate(&credential).await?;
+            Some(super::ws::viewer(&auth, &credential))
+        }
+        None => None,
+    };
     let slot = super::ws::admit(&ctx, &req)?;
 
     let source = Arc::new(ctx.services().clone());
-    let (session, inbox) = Session::new(ctx.hub().clone(), source, ctx.metrics().clone(), settings.session);
+    let (mut session, inbox) =
+        Session::new(ctx.hub().clone(), source, ctx.metrics().clone(), settings.session);
+    // A revocation or an expiry of this credential ends the stream's inbox topics (see
+    // `Session`); the rest of the stream goes on, and it ends when nothing is left.
+    session.set_viewer(viewer);
     let (tx, rx) = mpsc::channel(BUFFER);
     let out = Events { tx, positions: resume.clone(), deadline: settings.write_timeout };
     let task =
         Stream { session, inbox, out, ctx: ctx.clone(), ping_interval: settings.ping_interval, _slot: slot };
-    actix_web::rt::spawn(task.run(topics, resume, viewer));
+    actix_web::rt::spawn(task.run(topics, resume));
 
     let body = futures_util::stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|chunk| (Ok::<Bytes, Infallible>(chunk), rx))
@@ -147,6 +157,8 @@ pub enum Stop {
     Slow,
     /// The log could not be read: the client resumes with its last id.
     LogUnavailable,
+    /// No topic is left to stream (the inbox ended by a revocation, say).
+    Empty,
 }
 
 /// The response body's side of a stream: each message becomes one chunk.
@@ -211,25 +223,21 @@ struct Stream {
 }
 
 impl Stream {
-    async fn run(mut self, topics: Vec<Topic>, resume: BTreeMap<Topic, i64>, viewer: Option<uuid::Uuid>) {
+    async fn run(mut self, topics: Vec<Topic>, resume: BTreeMap<Topic, i64>) {
         let metrics = self.ctx.metrics().clone();
         metrics.connections_open.inc();
-        let stop = self.serve(topics, resume, viewer).await;
+        let stop = self.serve(topics, resume).await;
         metrics.connections_open.dec();
         metrics.disconnected(match stop {
             Stop::Gone => Disconnect::Client,
             Stop::Slow => Disconnect::Overflow,
             Stop::LogUnavailable => Disconnect::Database,
+            Stop::Empty => Disconnect::Idle,
         });
         tracing::debug!(conn = self.session.id(), ?stop, "event stream done");
     }
 
-    async fn serve(
-        &mut self,
-        topics: Vec<Topic>,
-        resume: BTreeMap<Topic, i64>,
-        viewer: Option<uuid::Uuid>,
-    ) -> Stop {
+    async fn serve(&mut self, topics: Vec<Topic>, resume: BTreeMap<Topic, i64>) -> Stop {
         // How soon the browser reconnects after the stream ends.
         if let Err(stop) = self.out.push("retry: 2000\n\n".into()).await {
             return stop;
@@ -237,7 +245,7 @@ impl Stream {
         for topic in topics {
             let after_seq = resume.get(&topic).copied();
             let request = ClientMessage::Subscribe { topic, after_seq };
-            if let Err(stop) = self.session.request(request, viewer, &mut self.out).await {
+            if let Err(stop) = self.session.request(request, &mut self.out).await {
                 return stop;
             }
         }
@@ -256,11 +264,17 @@ impl Stream {
                     Some(n) => self.session.deliver(&n, &mut self.out).await,
                     None => return Stop::Gone,
                 },
-                _ = ping.tick() => self.out.push(": ping\n\n".into()).await,
+                _ = ping.tick() => match self.session.expire(chrono::Utc::now(), &mut self.out).await {
+                    Ok(()) => self.out.push(": ping\n\n".into()).await,
+                    stop => stop,
+                },
                 () = self.out.tx.closed() => return Stop::Gone,
             };
             if let Err(stop) = step {
                 return stop;
+            }
+            if self.session.is_idle() {
+                return Stop::Empty;
             }
         }
     }

@@ -33,13 +33,14 @@ use tokio::{sync::mpsc, time::Instant};
 
 use super::{Context, client_ip::client_of, error::Error, origin::AllowedOrigins, rate::RequestLimit};
 use crate::{
-    domain::{Credential, DomainError, Identity},
+    domain::{Credential, DomainError, Topic},
     limits::{Refused, Slot},
     metrics::{Disconnect, Metrics},
     realtime::{
         hub::{Notification, Overflow},
-        session::{Session, Transport},
+        session::{Session, Transport, Viewer},
     },
+    service::{Authenticated, auth::credential_id},
     wire::{self, ErrorCode, ProtocolError},
 };
 
@@ -55,12 +56,13 @@ pub async fn upgrade(
     let slot = admit(&ctx, &req)?;
     // A page of this site opens its socket with the session cookie: that is its identity.
     // A cookie that does not check out leaves the connection anonymous (reading is public).
-    let identity = match super::auth::session_cookie(&req) {
-        Some(token) => {
-            ctx.services().authenticate(&Credential::Session(token)).await.ok().map(|a| Box::new(a.identity))
+    let mut signed_in = None;
+    if let Some(token) = super::auth::session_cookie(&req) {
+        let credential = Credential::Session(token);
+        if let Ok(auth) = ctx.services().authenticate(&credential).await {
+            signed_in = Some((viewer(&auth, &credential), Box::new(credential)));
         }
-        None => None,
-    };
+    }
     // actix-ws reads the peer's frames; what we send goes through our own body (`Frames`).
     let (response, _, stream) = actix_ws::handle(&req, body).map_err(|e| {
         Error::bad_request("websocket_upgrade_required", format!("This endpoint speaks WebSocket only: {e}."))
@@ -73,7 +75,12 @@ pub async fn upgrade(
     let max = settings.max_frame_bytes;
     let stream = stream.max_frame_size(max).aggregate_continuations().max_continuation_size(max);
     let source = Arc::new(ctx.services().clone());
-    let (session, inbox) = Session::new(ctx.hub().clone(), source, ctx.metrics().clone(), settings.session);
+    let (mut session, inbox) =
+        Session::new(ctx.hub().clone(), source, ctx.metrics().clone(), settings.session);
+    let credential = signed_in.map(|(viewer, credential)| {
+        session.set_viewer(Some(viewer));
+        credential
+    });
     let overflow = session.overflow();
     let conn = Connection {
         session,
@@ -85,7 +92,7 @@ pub async fn upgrade(
         close_timeout: settings.close_timeout,
         idle_timeout: settings.idle_timeout,
         requests: RequestLimit::new(settings.requests_per_second),
-        identity,
+        credential,
         ctx: ctx.clone(),
         _slot: slot,
     };
@@ -94,6 +101,15 @@ pub async fn upgrade(
     tracing::debug!(task_bytes = std::mem::size_of_val(&fut), "connection task");
     actix_web::rt::spawn(fut);
     Ok(response)
+}
+
+/// Who a session acts for after `credential` checked out as `auth`.
+pub(super) fn viewer(auth: &Authenticated, credential: &Credential) -> Viewer {
+    Viewer {
+        user_id: auth.identity.user_id,
+        credential: credential_id(credential),
+        expires_at: auth.expires_at,
+    }
 }
 
 /// Refuses (403) a page from an origin `--allowed-origins` does not name, before a long-lived
@@ -356,9 +372,10 @@ struct Connection {
     idle_timeout: Option<Duration>,
     /// This connection's budget of requests.
     requests: RequestLimit,
-    /// Who the connection acts as: its page's session, or an `auth` message's token. Boxed:
-    /// most connections have none, and every connection pays for the field.
-    identity: Option<Box<Identity>>,
+    /// The credential the session's viewer rests on (its page's session cookie, or an `auth`
+    /// message's token), checked again before every private subscribe. Boxed: most
+    /// connections have none, and every connection pays for the field.
+    credential: Option<Box<Credential>>,
     /// To check `auth` tokens.
     ctx: web::Data<Context>,
     /// Our place under the connection caps, given back when the task ends.
@@ -376,7 +393,7 @@ impl Connection {
             Stop::Gone => Disconnect::Client,
             Stop::Close(_, why) => *why,
         });
-        let user = self.identity.as_ref().map(|i| i.user_id);
+        let user = self.session.viewer().map(|v| v.user_id);
         let Self { session, out, close_timeout, .. } = self;
         // Unsubscribes from the hub before the close frame, which may take a while.
         drop(session);
@@ -435,7 +452,12 @@ impl Connection {
                     if last_heard.elapsed() > self.ping_interval * 2 {
                         Err(reason(CloseCode::Policy, "ping timeout", Disconnect::PingTimeout))
                     } else {
-                        self.out.ping(b"").await
+                        // A credential that expired ends the private subscriptions within a
+                        // ping interval.
+                        match self.session.expire(chrono::Utc::now(), &mut self.out).await {
+                            Ok(()) => self.out.ping(b"").await,
+                            stop => stop,
+                        }
                     }
                 }
             };
@@ -460,10 +482,15 @@ impl Connection {
             None => Err(Stop::Gone),
             Some(Ok(AggregatedMessage::Text(text))) => match wire::parse(&text) {
                 Ok(wire::ClientMessage::Auth { token }) => self.authenticate(token).await,
-                Ok(request) => {
-                    let viewer = self.identity.as_ref().map(|i| i.user_id);
-                    self.session.request(request, viewer, &mut self.out).await
+                Ok(request @ wire::ClientMessage::Subscribe { topic: Topic::User(_), .. }) => {
+                    // Boxed: rare, and a database read.
+                    if Box::pin(self.recheck(&request)).await? {
+                        self.session.request(request, &mut self.out).await
+                    } else {
+                        Ok(())
+                    }
                 }
+                Ok(request) => self.session.request(request, &mut self.out).await,
                 Err(refused) => self.out.send(wire::refused(&refused)).await,
             },
             Some(Ok(AggregatedMessage::Binary(_))) => {
@@ -494,10 +521,19 @@ impl Connection {
     /// check out is refused with `invalid_credentials`, and the connection keeps the identity
     /// it had.
     async fn authenticate(&mut self, token: String) -> Result<(), Stop> {
-        match self.ctx.services().authenticate(&Credential::Bearer(token)).await {
+        let credential = Credential::Bearer(token);
+        match self.ctx.services().authenticate(&credential).await {
             Ok(auth) => {
                 let reply = wire::authenticated(&auth.identity);
-                self.identity = Some(Box::new(auth.identity));
+                let viewer = viewer(&auth, &credential);
+                // Another user's inbox is not this one's: those subscriptions end.
+                if self.session.viewer().is_some_and(|v| v.user_id != viewer.user_id) {
+                    let message = "The connection now acts as another user; the inbox subscriptions of the \
+                                   previous one ended.";
+                    self.session.end_private(ErrorCode::Forbidden, message, &mut self.out).await?;
+                }
+                self.session.set_viewer(Some(viewer));
+                self.credential = Some(Box::new(credential));
                 self.out.send(reply).await
             }
             Err(DomainError::Unauthenticated { message, .. }) => {
@@ -509,6 +545,41 @@ impl Connection {
                 let refused =
                     ProtocolError::new(ErrorCode::Unavailable, "Could not check the token; try again.");
                 self.out.send(wire::refused(&refused)).await
+            }
+        }
+    }
+}
+
+impl Connection {
+    /// Before a private subscribe: checks the connection's credential against the store again
+    /// (a revocation on another node, a log-out, an expiry all count at once). `false` when
+    /// the request must not go on; the client has been told why.
+    async fn recheck(&mut self, request: &wire::ClientMessage) -> Result<bool, Stop> {
+        let wire::ClientMessage::Subscribe { topic, .. } = request else { return Ok(true) };
+        let Some(credential) = self.credential.as_deref() else {
+            return Ok(true); // anonymous: the session refuses it as it refuses any
+        };
+        match self.ctx.services().authenticate(credential).await {
+            Ok(auth) => {
+                let viewer = viewer(&auth, credential);
+                self.session.set_viewer(Some(viewer));
+                Ok(true)
+            }
+            Err(DomainError::Unauthenticated { .. }) => {
+                self.credential = None;
+                let message = "The credential this connection acted with was revoked, logged out or has \
+                               expired; authenticate again.";
+                let code = ErrorCode::CredentialRevoked;
+                self.session.end_private(code.clone(), message, &mut self.out).await?;
+                self.out.send(wire::refused(&ProtocolError::new(code, message).about(*topic))).await?;
+                Ok(false)
+            }
+            Err(e) => {
+                tracing::warn!(conn = self.session.id(), error = %e, "checking a credential again");
+                let refused =
+                    ProtocolError::new(ErrorCode::Unavailable, "Could not check the credential; try again.");
+                self.out.send(wire::refused(&refused.about(*topic))).await?;
+                Ok(false)
             }
         }
     }

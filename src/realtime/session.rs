@@ -11,8 +11,15 @@
 //! - **Gap fill from the log.** An event that arrives more than one past the last seq sent
 //!   first has the missing ones read from the event log and sent, so the client sees every
 //!   seq once, in order.
+//! - **Private topics rest on a live credential.** An inbox is its owner's alone: the session
+//!   holds who it acts for ([`Viewer`]), and a `revoked` event naming the viewer's credential,
+//!   or the credential's expiry, ends every private subscription (an `error` with the reason,
+//!   then `unsubscribed`) and leaves the session anonymous. The event is in the user's log, so
+//!   every node's sessions see it, live or in a gap fill.
 
 use std::{collections::HashMap, sync::Arc};
+
+use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use bytestring::ByteString;
@@ -21,7 +28,7 @@ use tokio::sync::mpsc;
 
 use super::hub::{ConnId, Hub, Notification, Overflow, Subscriber};
 use crate::{
-    domain::{DomainError, Event, Topic, TopicHead},
+    domain::{CredentialId, DomainError, Event, EventKind, Topic, TopicHead},
     metrics::Metrics,
     wire::{self, ClientMessage, ErrorCode, ProtocolError},
 };
@@ -69,6 +76,17 @@ pub trait Transport {
     fn log_unavailable(&self) -> Self::Stop;
 }
 
+/// Who a session acts for, and what that rests on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Viewer {
+    pub user_id: Uuid,
+    /// The credential's id, for one that can be revoked (a session, a service token).
+    pub credential: Option<CredentialId>,
+    /// When the credential stops counting, if it does by itself (a session, a host-signed
+    /// token).
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
 /// Limits a session works within.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
@@ -87,6 +105,9 @@ pub struct Session {
     overflow: Arc<Overflow>,
     /// Subscribed topics and the highest seq sent on each.
     sent: HashMap<Topic, i64>,
+    /// Who the session acts for. Boxed: most sessions are anonymous, and every one pays for
+    /// the field.
+    viewer: Option<Box<Viewer>>,
 }
 
 impl Session {
@@ -107,6 +128,7 @@ impl Session {
             queue,
             overflow: Arc::default(),
             sent: HashMap::new(),
+            viewer: None,
         };
         (session, inbox)
     }
@@ -125,12 +147,21 @@ impl Session {
         self.sent.is_empty()
     }
 
-    /// Carries out one client request from `viewer` (the connection's user, if it has one),
-    /// replying on `out`.
+    /// Who the session acts for.
+    pub fn viewer(&self) -> Option<&Viewer> {
+        self.viewer.as_deref()
+    }
+
+    /// From now on the session acts for `viewer` (an `auth`, a fresh check of its credential),
+    /// or for nobody.
+    pub fn set_viewer(&mut self, viewer: Option<Viewer>) {
+        self.viewer = viewer.map(Box::new);
+    }
+
+    /// Carries out one client request, replying on `out`.
     pub async fn request<T: Transport>(
         &mut self,
         message: ClientMessage,
-        viewer: Option<Uuid>,
         out: &mut T,
     ) -> Result<(), T::Stop> {
         match message {
@@ -138,7 +169,7 @@ impl Session {
                 // A question is public; an inbox is its owner's alone. Refused before anything
                 // about it is read, so the reply tells nothing (not even whether it exists).
                 if let Topic::User(owner) = topic
-                    && viewer != Some(owner)
+                    && self.viewer.as_ref().map(|v| v.user_id) != Some(owner)
                 {
                     let refused =
                         ProtocolError::new(ErrorCode::Forbidden, "Only its owner may subscribe to an inbox.");
@@ -228,11 +259,66 @@ impl Session {
             // Boxed: gaps are rare, and the read would otherwise make every session's future
             // that much larger.
             Box::pin(self.catch_up(n.topic, n.seq - 1, out)).await?;
+            if !self.sent.contains_key(&n.topic) {
+                return Ok(()); // the gap held the end of this subscription (a `revoked`)
+            }
         }
         out.send_event(n).await?;
         self.metrics.observe_delivery(n.committed.elapsed());
         self.sent.insert(n.topic, n.seq);
+        if let Topic::User(_) = n.topic
+            && let Some(credential) = wire::revoked_credential(&n.frame)
+        {
+            self.revoked(credential, out).await?;
+        }
         Ok(())
+    }
+
+    /// After a `revoked` event: ends the private subscriptions if it names the credential
+    /// this session rests on.
+    async fn revoked<T: Transport>(&mut self, credential: CredentialId, out: &mut T) -> Result<(), T::Stop> {
+        if self.viewer.as_ref().and_then(|v| v.credential) != Some(credential) {
+            return Ok(());
+        }
+        let message = "The credential this connection acted with was revoked or logged out; its private \
+                       subscriptions ended. Authenticate again to resume them with after_seq.";
+        self.end_private(ErrorCode::CredentialRevoked, message, out).await
+    }
+
+    /// Ends the private subscriptions if the viewer's credential has expired by `now`.
+    pub async fn expire<T: Transport>(&mut self, now: DateTime<Utc>, out: &mut T) -> Result<(), T::Stop> {
+        if self.viewer.as_ref().and_then(|v| v.expires_at).is_none_or(|at| at > now) {
+            return Ok(());
+        }
+        let message = "The credential this connection acted with has expired; its private subscriptions \
+                       ended. Authenticate again to resume them with after_seq.";
+        self.end_private(ErrorCode::CredentialExpired, message, out).await
+    }
+
+    /// Forgets the viewer and ends every private (user) subscription: an `error` with `code`
+    /// about each, then its `unsubscribed` with the last seq sent, so a client that
+    /// authenticates again resumes exactly.
+    pub async fn end_private<T: Transport>(
+        &mut self,
+        code: ErrorCode,
+        message: &str,
+        out: &mut T,
+    ) -> Result<(), T::Stop> {
+        self.viewer = None;
+        let private: Vec<Topic> = self.sent.keys().filter(|t| matches!(t, Topic::User(_))).copied().collect();
+        for topic in private {
+            let Some(seq) = self.sent.remove(&topic) else { continue };
+            self.hub.unsubscribe(topic, self.conn);
+            self.metrics.subscriptions.dec();
+            out.send(wire::refused(&ProtocolError::new(code.clone(), message).about(topic))).await?;
+            out.send(wire::unsubscribed(topic, seq)).await?;
+        }
+        Ok(())
+    }
+
+    /// Whether the session holds a private (user) subscription.
+    pub fn has_private(&self) -> bool {
+        self.sent.keys().any(|t| matches!(t, Topic::User(_)))
     }
 
     /// Sends logged events after what was sent, up to `up_to`.
@@ -256,6 +342,12 @@ impl Session {
             for event in &page {
                 out.send_logged(topic, event.seq, wire::event(event)).await?;
                 self.sent.insert(topic, event.seq);
+                if let EventKind::Revoked { credential } = event.kind {
+                    self.revoked(credential, out).await?;
+                    if !self.sent.contains_key(&topic) {
+                        return Ok(()); // that ended this very subscription
+                    }
+                }
             }
         }
     }

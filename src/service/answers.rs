@@ -3,7 +3,7 @@
 use uuid::Uuid;
 
 use super::{Posted, Services};
-use crate::domain::{Answer, DomainError, EventKind, Idempotency, NewAnswer, Page};
+use crate::domain::{Answer, DomainError, EventKind, Idempotency, NewAnswer, Page, PostKind, PostRef};
 
 impl Services {
     /// Stores an answer and, once it has committed, hands its event to the broker. With an
@@ -52,8 +52,11 @@ impl Services {
         }
     }
 
+    /// The answer an earlier request with the same key stored. The store reads only answers
+    /// that are not deleted, and a key's record outlives its answer's deletion: a retry after
+    /// that is told the answer is gone (410), as a comment's retry is.
     async fn stored_answer(&self, id: Uuid) -> Result<Answer, DomainError> {
-        self.store.answer(id).await?.ok_or_else(|| DomainError::Internal(format!("answer {id} not found")))
+        self.store.answer(id).await?.ok_or_else(|| PostRef { kind: PostKind::Answer, id }.deleted())
     }
 
     /// A question's answers with `seq > after_seq`, in seq order.

@@ -18,7 +18,7 @@ use argon2::{
     password_hash::{PasswordHasher, PasswordVerifier, phc::PasswordHash},
 };
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
-use chrono::{TimeDelta, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
@@ -26,7 +26,10 @@ use uuid::Uuid;
 
 use super::Services;
 use crate::{
-    domain::{Credential, DomainError, Handle, Identity, Name, Password, Role, ServiceToken, User},
+    domain::{
+        Credential, CredentialId, DomainError, Handle, Identity, Name, Password, Role, ServiceToken, Subject,
+        TokenName, User,
+    },
     store::NewUser,
 };
 
@@ -88,6 +91,8 @@ struct Claims {
     sub: String,
     #[serde(default)]
     name: Option<String>,
+    /// Required by the validation; kept so a connection can end what it holds at this time.
+    exp: i64,
 }
 
 impl HostTokens {
@@ -125,19 +130,25 @@ impl HostTokens {
         Self { key, validation, issuer: issuer.to_owned() }
     }
 
-    /// The subject and display name of a valid token.
-    fn verify(&self, token: &str) -> Result<(String, Name), DomainError> {
+    /// The subject, display name and expiry of a valid token. Both stored claims follow the
+    /// rules of the hub's own one-line fields: a claim that breaks them is refused, and nothing
+    /// is stored.
+    fn verify(&self, token: &str) -> Result<(Subject, Name, Option<DateTime<Utc>>), DomainError> {
         let data = jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation).map_err(|e| {
             tracing::debug!(error = %e, "host-signed token refused");
             DomainError::invalid_credentials(format!("The token is not valid: {}.", reason(&e)))
         })?;
-        let Claims { sub, name } = data.claims;
-        if sub.is_empty() || sub.len() > 255 {
-            return Err(DomainError::invalid_credentials("The token's sub must be 1 to 255 bytes."));
-        }
-        let name = Name::parse(name.unwrap_or_else(|| sub.clone()))
-            .map_err(|e| DomainError::invalid_credentials(format!("The token's name: {e}")))?;
-        Ok((sub, name))
+        let Claims { sub, name, exp } = data.claims;
+        let refused = |claim: &str, e: DomainError| {
+            DomainError::invalid_credentials(format!("The token's {claim} is not valid: {e}"))
+        };
+        let sub = Subject::parse_exact(sub).map_err(|e| refused("sub", e))?;
+        // Without a name, the user is shown by their sub (cut to a name's length).
+        let name = match name {
+            Some(name) => Name::parse(name).map_err(|e| refused("name", e))?,
+            None => Name::or_shortened(sub.as_str()).map_err(|e| refused("sub", e))?,
+        };
+        Ok((sub, name, DateTime::from_timestamp(exp, 0)))
     }
 }
 
@@ -167,6 +178,18 @@ pub fn token_hash(token: &str) -> Vec<u8> {
     Sha256::digest(token.as_bytes()).to_vec()
 }
 
+/// The id a `revoked` event names `credential` by; `None` for a host-signed token, which is
+/// never revoked here (it ends at its `exp`).
+pub fn credential_id(credential: &Credential) -> Option<CredentialId> {
+    match credential {
+        Credential::Session(token) => Some(CredentialId::of_hash(&token_hash(token))),
+        Credential::Bearer(token) if token.starts_with(SERVICE_TOKEN_PREFIX) => {
+            Some(CredentialId::of_hash(&token_hash(token)))
+        }
+        Credential::Bearer(_) => None,
+    }
+}
+
 /// A log-in session just started: the cookie's value, shown once.
 #[derive(Debug)]
 pub struct NewSession {
@@ -179,6 +202,9 @@ pub struct Authenticated {
     pub identity: Identity,
     /// The session's CSRF token, when the credential was a log-in session.
     pub csrf_token: Option<String>,
+    /// When the credential stops counting: a session's end, a host-signed token's `exp`;
+    /// `None` for a service token, which lasts until it is revoked.
+    pub expires_at: Option<DateTime<Utc>>,
 }
 
 /// An Argon2id hash of a fixed password, verified when a handle is unknown so that a log-in's
@@ -259,9 +285,20 @@ impl Services {
         Ok(NewSession { token })
     }
 
-    /// Ends a session (log-out); an unknown one is already ended.
+    /// Ends a session (log-out); an unknown one is already ended. Every connection resting
+    /// on it, on any node, hears of it (a `revoked` event on the user's topic, committed with
+    /// the log-out) and ends its private subscriptions.
     pub async fn log_out(&self, session_token: &str) -> Result<(), DomainError> {
-        self.store.delete_session(&token_hash(session_token)).await
+        let (store, broker, hash) = (self.store.clone(), self.broker.clone(), token_hash(session_token));
+        // Its own task, like every write: a hung-up client must not leave a commit unannounced.
+        tokio::spawn(async move {
+            if let Some(event) = store.delete_session(&hash).await? {
+                broker.publish(std::slice::from_ref(&event));
+            }
+            Ok(())
+        })
+        .await
+        .map_err(|e| DomainError::Internal(format!("log-out task failed: {e}")))?
     }
 
     /// Who a credential stands for; an unknown, expired, revoked or wrongly signed one is
@@ -271,13 +308,17 @@ impl Services {
             Credential::Session(token) => {
                 let session = self.store.session(&token_hash(token)).await?;
                 match session.filter(|s| s.expires_at > Utc::now()) {
-                    Some(s) => Ok(Authenticated { identity: s.identity, csrf_token: Some(s.csrf_token) }),
+                    Some(s) => Ok(Authenticated {
+                        identity: s.identity,
+                        csrf_token: Some(s.csrf_token),
+                        expires_at: Some(s.expires_at),
+                    }),
                     None => Err(DomainError::invalid_credentials("The session has ended; log in again.")),
                 }
             }
             Credential::Bearer(token) if token.starts_with(SERVICE_TOKEN_PREFIX) => {
                 match self.store.token_identity(&token_hash(token)).await? {
-                    Some(identity) => Ok(Authenticated { identity, csrf_token: None }),
+                    Some(identity) => Ok(Authenticated { identity, csrf_token: None, expires_at: None }),
                     None => Err(DomainError::invalid_credentials("The token is unknown or revoked.")),
                 }
             }
@@ -287,9 +328,9 @@ impl Services {
                         "The token is not a service token, and this hub accepts no host-signed tokens.",
                     ));
                 };
-                let (sub, name) = host.verify(token)?;
-                let identity = self.store.external_user(&host.issuer, &sub, &name).await?;
-                Ok(Authenticated { identity, csrf_token: None })
+                let (sub, name, expires_at) = host.verify(token)?;
+                let identity = self.store.external_user(&host.issuer, sub.as_str(), &name).await?;
+                Ok(Authenticated { identity, csrf_token: None, expires_at })
             }
         }
     }
@@ -316,7 +357,7 @@ impl Services {
                 identity
             }
         };
-        Ok((Authenticated { identity, csrf_token: None }, Some(hash)))
+        Ok((Authenticated { identity, csrf_token: None, expires_at: None }, Some(hash)))
     }
 
     /// A new service token for `user_id`: the token (shown once) and its listing.
@@ -325,12 +366,9 @@ impl Services {
         user_id: Uuid,
         name: &str,
     ) -> Result<(String, ServiceToken), DomainError> {
-        let name = name.trim();
-        if name.is_empty() || name.chars().count() > 64 || name.chars().any(char::is_control) {
-            return Err(DomainError::invalid("name", "name must be 1 to 64 characters, on one line."));
-        }
+        let name = TokenName::parse(name)?;
         let token = format!("{SERVICE_TOKEN_PREFIX}{}", random_secret()?);
-        let listed = self.store.create_token(user_id, name, &token_hash(&token)).await?;
+        let listed = self.store.create_token(user_id, name.as_str(), &token_hash(&token)).await?;
         Ok((token, listed))
     }
 
@@ -338,17 +376,30 @@ impl Services {
         self.store.tokens_of(user_id).await
     }
 
-    /// Revokes one of the user's tokens: from now on, on every node, it authenticates nothing.
+    /// Revokes one of the user's tokens: from now on, on every node, it authenticates nothing,
+    /// and every connection resting on it ends its private subscriptions (a `revoked` event on
+    /// the user's topic, committed with the revocation).
     pub async fn revoke_token(&self, user_id: Uuid, token_id: Uuid) -> Result<(), DomainError> {
-        if let Some(hash) = self.store.revoke_token(user_id, token_id).await? {
-            // This node forgets it at once; the others' batches check it before writing.
-            self.auth.poster_cache.forget(&hash);
-            Ok(())
-        } else {
-            Err(DomainError::NotFound {
+        let (store, broker) = (self.store.clone(), self.broker.clone());
+        let revoked = tokio::spawn(async move {
+            let revoked = store.revoke_token(user_id, token_id).await?;
+            if let Some(event) = revoked.as_ref().and_then(|r| r.event.as_ref()) {
+                broker.publish(std::slice::from_ref(event));
+            }
+            Ok::<_, DomainError>(revoked)
+        })
+        .await
+        .map_err(|e| DomainError::Internal(format!("revoke task failed: {e}")))??;
+        match revoked {
+            Some(revoked) => {
+                // This node forgets it at once; the others' batches check it before writing.
+                self.auth.poster_cache.forget(&revoked.token_hash);
+                Ok(())
+            }
+            None => Err(DomainError::NotFound {
                 code: "token_not_found",
                 message: "You have no token with that id.".into(),
-            })
+            }),
         }
     }
 

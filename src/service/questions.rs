@@ -3,7 +3,7 @@
 use uuid::Uuid;
 
 use super::{Posted, Services};
-use crate::domain::{Answer, DomainError, Idempotency, NewQuestion, Page, Question};
+use crate::domain::{Answer, DomainError, Idempotency, NewQuestion, Page, PostKind, PostRef, Question};
 
 impl Services {
     /// Stores a new question (its topic starts with no events) and announces it on the list
@@ -17,7 +17,7 @@ impl Services {
         if let Some(key) = &idempotency
             && let Some(id) = self.earlier_post(key).await?
         {
-            return Ok(Posted::replay(self.question(id).await?));
+            return Ok(Posted::replay(self.stored_question(id).await?));
         }
         let key = idempotency.clone();
         let created = self
@@ -30,10 +30,16 @@ impl Services {
             Ok(question) => Ok(Posted::new(question)),
             Err(DomainError::Conflict { .. }) if idempotency.is_some() => {
                 let id = self.concurrent_post(idempotency.as_ref().expect("checked")).await?;
-                Ok(Posted::replay(self.question(id).await?))
+                Ok(Posted::replay(self.stored_question(id).await?))
             }
             Err(e) => Err(e),
         }
+    }
+
+    /// The question an earlier request with the same key stored; one deleted since is gone
+    /// (410), not unknown.
+    async fn stored_question(&self, id: Uuid) -> Result<Question, DomainError> {
+        self.store.question(id).await?.ok_or_else(|| PostRef { kind: PostKind::Question, id }.deleted())
     }
 
     pub async fn question(&self, id: Uuid) -> Result<Question, DomainError> {

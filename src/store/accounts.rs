@@ -4,8 +4,58 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::{Store, db, now};
-use crate::domain::{DomainError, Identity, Name, Role, ServiceToken, User};
+use super::{Store, commit_recorded, db, now};
+use crate::domain::{
+    CredentialId, DomainError, Event, EventKind, Identity, Name, Role, ServiceToken, Topic, User,
+};
+
+/// Runs `$body` in a write transaction (SQLite's or Postgres', hence a macro) that may record
+/// events, `$events` of its outcome: on Postgres they are announced as the transaction
+/// commits, as every recorded event is.
+macro_rules! events_tx {
+    ($store:expr, |$tx:ident| $body:block, |$out:ident| $events:expr) => {{
+        match $store {
+            Store::Sqlite { writer, .. } => {
+                let mut $tx = writer.begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
+                let $out = $body;
+                $tx.commit().await.map_err(|e| DomainError::OutcomeUnknown(e.to_string()))?;
+                $out
+            }
+            Store::Postgres(pool, posts) => {
+                let mut $tx = pool.begin().await.map_err(db)?;
+                let $out = $body;
+                commit_recorded($tx, posts, $events).await?;
+                $out
+            }
+        }
+    }};
+}
+
+/// In the caller's transaction: a `revoked` event for `credential` at `user`'s topic's next
+/// seq (taking the user's row, as every write to an inbox does first).
+macro_rules! record_revoked {
+    ($tx:expr, $user:expr, $credential:expr, $at:expr) => {{
+        let seq: i64 =
+            sqlx::query_scalar("UPDATE users SET last_seq = last_seq + 1 WHERE id = $1 RETURNING last_seq")
+                .bind($user)
+                .fetch_one(&mut *$tx)
+                .await
+                .map_err(db)?;
+        let topic = Topic::User($user);
+        let credential: CredentialId = $credential;
+        sqlx::query(
+            "INSERT INTO events (topic, seq, kind, payload, created_at) VALUES ($1, $2, 'revoked', $3, $4)",
+        )
+        .bind(topic.to_string())
+        .bind(seq)
+        .bind(serde_json::json!({ "credential": credential.to_string() }).to_string())
+        .bind($at)
+        .execute(&mut *$tx)
+        .await
+        .map_err(db)?;
+        Event { topic, seq, kind: EventKind::Revoked { credential } }
+    }};
+}
 
 /// A user to create; the service has parsed every field.
 #[derive(Debug, Clone)]
@@ -16,6 +66,12 @@ pub struct NewUser {
     pub password_hash: Option<String>,
     /// A host-signed token's (issuer, subject).
     pub external: Option<(String, String)>,
+}
+
+/// A service token revoked: its hash, and the `revoked` event when it was revoked just now.
+pub struct Revoked {
+    pub token_hash: Vec<u8>,
+    pub event: Option<Event>,
 }
 
 /// A user found by handle, with what checks their password.
@@ -168,14 +224,27 @@ impl Store {
         }))
     }
 
-    pub async fn delete_session(&self, token_hash: &[u8]) -> Result<(), DomainError> {
-        with_writer!(self, pool => sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
-            .bind(token_hash)
-            .execute(pool)
-            .await
-            .map(|done| done.rows_affected()))
-        .map(drop)
-        .map_err(db)
+    /// Ends a session, and records its `revoked` event in the same transaction; `None` when
+    /// there was no such session (ended already).
+    pub async fn delete_session(&self, token_hash: &[u8]) -> Result<Option<Event>, DomainError> {
+        let at = now();
+        let event = events_tx!(
+            self,
+            |tx| {
+                let user: Option<Uuid> =
+                    sqlx::query_scalar("DELETE FROM sessions WHERE token_hash = $1 RETURNING user_id")
+                        .bind(token_hash)
+                        .fetch_optional(&mut *tx)
+                        .await
+                        .map_err(db)?;
+                match user {
+                    Some(user) => Some(record_revoked!(tx, user, CredentialId::of_hash(token_hash), at)),
+                    None => None,
+                }
+            },
+            |out| out.as_slice()
+        );
+        Ok(event)
     }
 
     pub async fn create_token(
@@ -226,16 +295,39 @@ impl Store {
     }
 
     /// Revokes one of `user_id`'s tokens; its hash, or `None` when they have no such token.
-    pub async fn revoke_token(&self, user_id: Uuid, token_id: Uuid) -> Result<Option<Vec<u8>>, DomainError> {
-        const SQL: &str = "UPDATE service_tokens SET revoked_at = COALESCE(revoked_at, $3) \
-                           WHERE id = $1 AND user_id = $2 RETURNING token_hash";
-        with_writer!(self, pool => sqlx::query_scalar(SQL)
-            .bind(token_id)
-            .bind(user_id)
-            .bind(now())
-            .fetch_optional(pool)
-            .await)
-        .map_err(db)
+    pub async fn revoke_token(&self, user_id: Uuid, token_id: Uuid) -> Result<Option<Revoked>, DomainError> {
+        const REVOKE: &str = "UPDATE service_tokens SET revoked_at = $3 \
+                              WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL RETURNING token_hash";
+        const FIND: &str = "SELECT token_hash FROM service_tokens WHERE id = $1 AND user_id = $2";
+        let at = now();
+        let revoked = events_tx!(
+            self,
+            |tx| {
+                let newly: Option<Vec<u8>> = sqlx::query_scalar(REVOKE)
+                    .bind(token_id)
+                    .bind(user_id)
+                    .bind(at)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(db)?;
+                match newly {
+                    Some(hash) => {
+                        let event = record_revoked!(tx, user_id, CredentialId::of_hash(&hash), at);
+                        Some(Revoked { token_hash: hash, event: Some(event) })
+                    }
+                    // Revoked already (nothing new to announce), or not theirs.
+                    None => sqlx::query_scalar(FIND)
+                        .bind(token_id)
+                        .bind(user_id)
+                        .fetch_optional(&mut *tx)
+                        .await
+                        .map_err(db)?
+                        .map(|token_hash| Revoked { token_hash, event: None }),
+                }
+            },
+            |out| out.as_ref().and_then(|r| r.event.as_ref()).map(std::slice::from_ref).unwrap_or_default()
+        );
+        Ok(revoked)
     }
 
     /// What `(owner, key)` was first used for, if it was.

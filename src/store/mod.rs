@@ -22,7 +22,7 @@ use sqlx::{
 };
 use uuid::Uuid;
 
-pub use accounts::{IdempotencyRecord, Login, NewUser, SessionRecord};
+pub use accounts::{IdempotencyRecord, Login, NewUser, Revoked, SessionRecord};
 pub use group_commit::CommitHook;
 use rows::{AnswerRow, EventRow, QuestionRow, event_columns, event_joins};
 pub use votes::PostOwner;
@@ -772,6 +772,10 @@ fn db(e: sqlx::Error) -> DomainError {
         // The server went away under a statement (before any commit, which maps its own
         // failures to OutcomeUnknown): a restart or failover, nothing written — retry later.
         sqlx::Error::Database(ref d) if d.code().is_some_and(|c| connection_lost(&c)) => {
+            DomainError::Unavailable(e.to_string())
+        }
+        // A deadlock victim or a serialization failure: rolled back, nothing written — retry.
+        sqlx::Error::Database(ref d) if d.code().is_some_and(|c| matches!(c.as_ref(), "40P01" | "40001")) => {
             DomainError::Unavailable(e.to_string())
         }
         sqlx::Error::Database(ref d) if d.is_unique_violation() => {

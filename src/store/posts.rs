@@ -294,6 +294,28 @@ impl Store {
                             .execute(&mut *tx)
                             .await
                             .map_err(db)?;
+                        // Nobody is notified of a deleted question any more: the notifier's
+                        // position moves to the question's end. That row is also what the
+                        // notifier takes first when it writes entries, so an entry written
+                        // meanwhile has either committed (and is blanked below) or finds its
+                        // position moved and writes nothing.
+                        sqlx::query(
+                            "INSERT INTO notify_cursor (question_id, seq) \
+                             SELECT id, last_seq FROM questions WHERE id = $1 \
+                             ON CONFLICT (question_id) DO UPDATE SET seq = excluded.seq",
+                        )
+                        .bind(question_id)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db)?;
+                        // Inbox entries about it keep their place and count but lose its
+                        // title: the inbox, its page, a resume of `user:…` and a webhook
+                        // replay all read the entry as it is now.
+                        sqlx::query("UPDATE inbox SET title = '' WHERE question_id = $1 AND title <> ''")
+                            .bind(question_id)
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(db)?;
                     }
                     PostKind::Answer => {
                         sqlx::query(

@@ -4,8 +4,8 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::domain::{
-    Answer, Comment, Event, EventKind, InboxEntry, PostKind, PostRef, Question, QuestionSummary, Revision,
-    Topic,
+    Answer, Comment, CredentialId, Event, EventKind, InboxEntry, PostKind, PostRef, Question,
+    QuestionSummary, Revision, Topic,
 };
 
 #[derive(sqlx::FromRow)]
@@ -184,6 +184,9 @@ impl EventRow {
             ("read", _) if let Some((entry_ids, unread)) = read_of(self.payload.as_deref()) => {
                 EventKind::Read { entry_ids, unread }
             }
+            ("revoked", _) if let Some(credential) = revoked_of(self.payload.as_deref()) => {
+                EventKind::Revoked { credential }
+            }
             ("edit", _) if let Some(revision) = self.revision_row() => EventKind::Edit(revision),
             ("comment", _) if let Some(comment) = self.comment_row() => EventKind::Comment(comment),
             ("comment-delete", _) if let Some(comment) = self.comment_row() => {
@@ -254,6 +257,12 @@ impl EventRow {
             created_at: self.c_created_at?,
         })
     }
+}
+
+/// A `revoked` event's credential, from its payload (`{"credential": "…"}`).
+fn revoked_of(payload: Option<&str>) -> Option<CredentialId> {
+    let value: serde_json::Value = serde_json::from_str(payload?).ok()?;
+    CredentialId::parse(value.get("credential")?.as_str()?)
 }
 
 /// An inbox event's unread count, from its payload (`{"unread": n}`).

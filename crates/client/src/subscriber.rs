@@ -292,6 +292,7 @@ impl Subscriber {
             | ServerMessage::Redacted { .. }
             | ServerMessage::Inbox { .. }
             | ServerMessage::Read { .. }
+            | ServerMessage::Revoked { .. }
             | ServerMessage::Question { .. }
             | ServerMessage::QuestionDelete { .. }
             | ServerMessage::UnknownEvent { .. } => {

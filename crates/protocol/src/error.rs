@@ -42,13 +42,20 @@ pub enum ErrorCode {
     /// The connection's identity may not subscribe to that topic (another user's inbox, or
     /// any inbox before an `auth`).
     Forbidden,
+    /// The credential the connection's private subscriptions rest on was revoked (a service
+    /// token revoked, a session logged out): they end (`unsubscribed` follows for each); the
+    /// connection stays, anonymous, for public topics.
+    CredentialRevoked,
+    /// The credential the connection's private subscriptions rest on has expired (a session's
+    /// end, a host-signed token's `exp`): as for `CredentialRevoked`; `auth` again to go on.
+    CredentialExpired,
     /// A code this version of the crate does not know (sent by a newer server).
     Other(String),
 }
 
 impl ErrorCode {
     /// Every code this crate knows, for documentation and tests.
-    pub const KNOWN: [ErrorCode; 15] = [
+    pub const KNOWN: [ErrorCode; 17] = [
         ErrorCode::InvalidJson,
         ErrorCode::InvalidMessage,
         ErrorCode::UnknownType,
@@ -64,6 +71,8 @@ impl ErrorCode {
         ErrorCode::RateLimited,
         ErrorCode::InvalidCredentials,
         ErrorCode::Forbidden,
+        ErrorCode::CredentialRevoked,
+        ErrorCode::CredentialExpired,
     ];
 
     pub fn as_str(&self) -> &str {
@@ -83,6 +92,8 @@ impl ErrorCode {
             ErrorCode::RateLimited => "rate_limited",
             ErrorCode::InvalidCredentials => "invalid_credentials",
             ErrorCode::Forbidden => "forbidden",
+            ErrorCode::CredentialRevoked => "credential_revoked",
+            ErrorCode::CredentialExpired => "credential_expired",
             ErrorCode::Other(code) => code,
         }
     }

@@ -47,6 +47,10 @@ pub enum ServerMessage {
     /// Inbox entries were marked read (a user topic), on this or another device; `unread`
     /// as for `Inbox`.
     Read { topic: Topic, seq: i64, unread: i64, entry_ids: Vec<Uuid> },
+    /// One of the user's credentials was revoked (a user topic): a service token, or a log-in
+    /// session that logged out. `credential` is an opaque id of it; a connection that rests on
+    /// it has its private subscriptions ended right after this event.
+    Revoked { topic: Topic, seq: i64, credential: String },
     /// A question was asked (on the topic `questions`): its summary, for the list.
     Question { topic: Topic, seq: i64, question: QuestionSummary },
     /// A question was deleted (on the topic `questions`): remove it from the list.
@@ -85,6 +89,7 @@ impl ServerMessage {
             | ServerMessage::Redacted { topic, .. }
             | ServerMessage::Inbox { topic, .. }
             | ServerMessage::Read { topic, .. }
+            | ServerMessage::Revoked { topic, .. }
             | ServerMessage::Question { topic, .. }
             | ServerMessage::QuestionDelete { topic, .. }
             | ServerMessage::Unsubscribed { topic, .. }
@@ -109,6 +114,7 @@ impl ServerMessage {
             | ServerMessage::Redacted { topic, seq }
             | ServerMessage::Inbox { topic, seq, .. }
             | ServerMessage::Read { topic, seq, .. }
+            | ServerMessage::Revoked { topic, seq, .. }
             | ServerMessage::Question { topic, seq, .. }
             | ServerMessage::QuestionDelete { topic, seq, .. }
             | ServerMessage::UnknownEvent { topic, seq, .. } => Some((*topic, *seq)),
@@ -148,6 +154,7 @@ impl ServerMessage {
             | ServerMessage::Redacted { .. }
             | ServerMessage::Inbox { .. }
             | ServerMessage::Read { .. }
+            | ServerMessage::Revoked { .. }
             | ServerMessage::Question { .. }
             | ServerMessage::QuestionDelete { .. } => {
                 serde_json::to_string(self).expect("server messages always serialise")
@@ -227,6 +234,9 @@ impl Serialize for ServerMessage {
             ServerMessage::Read { topic, seq, unread, entry_ids } => {
                 Envelope::new("read", topic, *seq, ReadBody { unread: *unread, entry_ids })
                     .serialize(serializer)
+            }
+            ServerMessage::Revoked { topic, seq, credential } => {
+                Envelope::new("revoked", topic, *seq, RevokedBody { credential }).serialize(serializer)
             }
             ServerMessage::Question { topic, seq, question } => {
                 Envelope::new("question", topic, *seq, QuestionBody { question }).serialize(serializer)
@@ -399,6 +409,11 @@ struct InboxBody<E> {
 struct ReadBody<I> {
     unread: i64,
     entry_ids: I,
+}
+
+#[derive(Serialize, Deserialize)]
+struct RevokedBody<C> {
+    credential: C,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -612,6 +627,10 @@ fn decode(source: impl Source) -> Result<ServerMessage, DecodeError> {
                 unread: m.body.unread,
                 entry_ids: m.body.entry_ids,
             }
+        }
+        "revoked" => {
+            let m: Envelope<RevokedBody<String>> = source.typed()?;
+            ServerMessage::Revoked { topic: m.topic, seq: m.seq, credential: m.body.credential }
         }
         "question" => {
             let m: Envelope<QuestionBody<QuestionSummary>> = source.typed()?;
