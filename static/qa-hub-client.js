@@ -350,8 +350,10 @@
         // asks for what comes after it (docs/protocol.md).
         if (msg.seq > lastSeq) lastSeq = msg.seq;
       } else if (msg.type === "error") {
-        if (msg.code === "unavailable") {
-          // The server could not read its database (e.g. just restarted): try again later.
+        if (msg.code === "unavailable" || (msg.code === "credential_expired" && typeof opts.token === "function")) {
+          // The server could not read its database (e.g. just restarted), or a short-lived
+          // token ran out (the hub ends an inbox at its `exp`): reconnect, which asks `token`
+          // for a fresh one, and resume by seq.
           closeTransport();
           retry();
           return;

@@ -1163,6 +1163,70 @@ async fn the_inbox_badge_follows_every_tab(backend: Backend) {
     c.close().await.unwrap();
 }
 
+/// A page that watches its user's inbox with short-lived host-signed tokens keeps it across a
+/// token's expiry: the hub ends the inbox subscription at `exp` (`credential_expired`), and the
+/// browser client reconnects with a fresh token from its `token` function and resumes by seq.
+async fn an_embedded_inbox_outlives_its_short_tokens(backend: Backend) {
+    use crate::identity::{ISSUER, SECRET, jwt, now};
+    let app = crate::common::spawn_with(backend, |config| {
+        config.anonymous_writes = false;
+        config.jwt_secret = Some(SECRET.into());
+        config.jwt_issuer = Some(ISSUER.into());
+        // Expiry is noticed on the ping tick.
+        config.ping_interval_secs = 1;
+    })
+    .await;
+    let token = |sub: &str, ttl: i64| {
+        jwt(json!({"iss": ISSUER, "sub": sub, "name": sub, "exp": now() + ttl}), SECRET)
+    };
+    let (long, bob) = (token("ann", 600), token("bob", 600));
+    let post = |path: String, token: String, body: Value| {
+        let req = app.http.post(app.url(&path)).bearer_auth(token).json(&body);
+        async move {
+            let res = req.send().await.unwrap();
+            assert_eq!(res.status(), 201);
+            res.json::<Value>().await.unwrap()
+        }
+    };
+    let q = post("/api/questions".into(), long.clone(), json!({"title": "Short tokens", "body": "b"})).await;
+    let (q, ann) = (q["id"].as_str().unwrap().to_owned(), q["author_id"].as_str().unwrap().to_owned());
+    let driver = Driver::start().await;
+    let Browser { client: c, _profile } = driver.browser(true).await;
+    c.goto(&app.url("/")).await.unwrap();
+    // The first token runs out two seconds from now; the function gives the long one next.
+    let script = r#"
+        const [topic, short, long] = arguments;
+        window.auths = 0; window.counts = []; window.failed = null;
+        const tokens = [short, long];
+        window.watch = QaHubClient.watch({
+          topic, afterSeq: 0,
+          token() { window.auths += 1; return tokens.length > 1 ? tokens.shift() : tokens[0]; },
+          onInbox(entry) { window.counts.push(entry.count); },
+          onError(e) { window.failed = e.code; },
+        });
+    "#;
+    let args = vec![json!(format!("user:{ann}")), json!(token("ann", 2)), json!(long)];
+    c.execute(script, args).await.expect("start the watch");
+    let read = || async {
+        c.execute("return [window.auths, window.counts, window.failed];", vec![])
+            .await
+            .expect("read the page")
+    };
+    eventually("a second token after the first expired", LIVE, || async {
+        let state = read().await;
+        assert!(state[2].is_null(), "the watch stopped: {state}");
+        (state[0].as_i64() >= Some(2)).then_some(())
+    })
+    .await;
+    post(format!("/api/questions/{q}/answers"), bob.clone(), json!({"body": "after the expiry"})).await;
+    eventually("the answer in the inbox, after the new token", LIVE, || async {
+        let state = read().await;
+        (state[1] == json!([1])).then_some(())
+    })
+    .await;
+    c.close().await.unwrap();
+}
+
 /// Behind a proxy that refuses WebSockets the page falls back to Server-Sent Events, says so,
 /// shows live answers, and resumes exactly after the proxy drops its stream.
 async fn the_page_falls_back_to_sse_behind_a_proxy_that_refuses_websockets(backend: Backend) {
@@ -1198,6 +1262,7 @@ async fn the_page_falls_back_to_sse_behind_a_proxy_that_refuses_websockets(backe
 }
 
 on_both_backends!(
+    an_embedded_inbox_outlives_its_short_tokens,
     the_page_falls_back_to_sse_behind_a_proxy_that_refuses_websockets,
     the_inbox_badge_follows_every_tab,
     home_banner_follows_new_questions,
