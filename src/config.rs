@@ -186,7 +186,8 @@ pub struct Config {
     #[arg(long, global = true, env = "QA_HUB_MAX_SUBSCRIPTIONS", default_value_t = 100)]
     pub max_subscriptions: usize,
 
-    /// Largest WebSocket frame a client may send, in bytes; bigger ones close with 1009.
+    /// Largest WebSocket message a client may send, in bytes, in one frame or in fragments
+    /// together; bigger ones close with 1009.
     #[arg(long, global = true, env = "QA_HUB_MAX_FRAME_BYTES", default_value_t = 64 * 1024)]
     pub max_frame_bytes: usize,
 
