@@ -77,13 +77,6 @@ impl Application {
             .allow_webhooks(config.webhook_allow()?);
         services.start_forgetting_keys();
         services.start_notifier();
-        let webhooks = webhook::Dispatcher::start(
-            services.clone(),
-            hub.clone(),
-            config.webhook_settings(),
-            &node_id,
-            shutdown.clone(),
-        )?;
         if config.anonymous_writes {
             tracing::warn!(
                 "--anonymous-writes is on: anyone can ask and answer under any name; use it for demos and load tests only"
@@ -175,6 +168,17 @@ impl Application {
             )
         })?;
         let addr = *server.addrs().first().ok_or_else(|| anyhow::anyhow!("bound no address"))?;
+        // Started once the listeners are bound: webhooks must not call the hub's own addresses.
+        let mut webhook_settings = config.webhook_settings();
+        webhook_settings.own_addresses =
+            webhook::own_addresses(&[server.addrs(), metrics_addr.into_iter().collect()].concat());
+        let webhooks = webhook::Dispatcher::start(
+            ctx.services().clone(),
+            ctx.hub().clone(),
+            webhook_settings,
+            &node_id,
+            ctx.shutdown().clone(),
+        )?;
         let server = match metrics_listener {
             Some(listener) => server.listen(listener)?,
             None => server,

@@ -156,8 +156,9 @@ pub struct Config {
 
     /// Hosts webhooks may call (comma-separated): `hooks.example.com`, `example.com:8443`,
     /// `*.example.com`, `10.1.2.3`. Anything else is refused at registration and never called,
-    /// so the hub cannot be made to reach other addresses on its network. Default: none
-    /// (webhooks are off).
+    /// so the hub cannot be made to reach other addresses on its network. A name that
+    /// resolves to a loopback, private, link-local or the hub's own address is not called
+    /// unless that address is listed too. Default: none (webhooks are off).
     #[arg(long, global = true, env = "QA_HUB_WEBHOOK_ALLOW", value_delimiter = ',')]
     pub webhook_allow: Vec<String>,
 
@@ -186,7 +187,8 @@ pub struct Config {
     #[arg(long, global = true, env = "QA_HUB_MAX_SUBSCRIPTIONS", default_value_t = 100)]
     pub max_subscriptions: usize,
 
-    /// Largest WebSocket frame a client may send, in bytes; bigger ones close with 1009.
+    /// Largest WebSocket message a client may send, in bytes, in one frame or in fragments
+    /// together; bigger ones close with 1009.
     #[arg(long, global = true, env = "QA_HUB_MAX_FRAME_BYTES", default_value_t = 64 * 1024)]
     pub max_frame_bytes: usize,
 
@@ -412,6 +414,8 @@ impl Config {
         crate::realtime::webhook::Settings {
             timeout: Duration::from_secs(self.webhook_timeout_secs),
             retry_max: Duration::from_secs(self.webhook_retry_max_secs),
+            // Known once the listeners are bound (`Application::build` sets them).
+            own_addresses: Vec::new(),
         }
     }
 

@@ -1,6 +1,7 @@
 //! The web pages over plain HTTP (no browser): status codes, pagination, form errors, the
 //! static files, that a form-posted answer reaches WebSocket watchers, the answers' reading
-//! order, and the edit, delete and comment forms (CSRF, who may, what the page shows after).
+//! order, the edit, delete and comment forms (CSRF, who may, what the page shows after), and
+//! where a redirect built from a form's input may lead.
 
 use crate::common::{Backend, TestApp, spawn};
 use reqwest::redirect::Policy;
@@ -476,6 +477,64 @@ async fn edit_delete_and_comment_forms(backend: Backend) {
     assert_eq!(app.get(&format!("/questions/{q}")).await.status(), 404);
 }
 
+/// After logging in, `next` leads back to a page of this site and nowhere else: a tab or a
+/// line break that a browser drops (`/\t/evil.com` is `//evil.com` to it), another host, a
+/// control character each go to `/` (never a 500); a path of this site is kept, its query and
+/// fragment too, percent-encoded. The forms' `back` holds to the same rule.
+async fn redirects_stay_on_this_site(backend: Backend) {
+    use crate::identity::{csrf_of, session_of, user_with_token};
+    let app = spawn(backend).await;
+    user_with_token(&app, "ann").await;
+    let encode = |raw: &str| url::form_urlencoded::byte_serialize(raw.as_bytes()).collect::<String>();
+    let cases = [
+        ("/\t/evil.com", "/"),
+        ("/\n/x", "/"),
+        ("/\r\nSet-Cookie: x=1", "/"),
+        ("/\x7f", "/"),
+        ("//evil.com", "/"),
+        ("/\\evil.com", "/"),
+        ("https://evil.com/", "/"),
+        ("javascript:alert(1)", "/"),
+        ("questions", "/"),
+        ("/questions?page=2#ask", "/questions?page=2#ask"),
+        ("/questions/é", "/questions/%C3%A9"),
+    ];
+    for (next, to) in cases {
+        let res =
+            post_form(&app, "/login", format!("handle=ann&password=correct+horse&next={}", encode(next)))
+                .await;
+        assert_eq!(res.status(), 303, "next={next:?}");
+        assert_eq!(res.headers()["location"], to, "next={next:?}");
+        // The log-in page carries `next` in its form; the same rule decides what it holds.
+        let page = app.get(&format!("/login?next={}", encode(next))).await;
+        assert_eq!(page.status(), 200, "next={next:?}");
+        let page = page.text().await.unwrap();
+        assert!(page.contains(&format!("name=\"next\" value=\"{to}\"")), "next={next:?}: {page}");
+    }
+
+    let q = app.question().await;
+    let res = post_form(&app, "/login", "handle=ann&password=correct+horse").await;
+    let cookie = session_of(&res);
+    let csrf = csrf_of(&app, &cookie).await;
+    let page = format!("/questions/{q}");
+    for (back, to) in [
+        (format!("{page}?\n"), page.clone()),
+        (format!("{page}#\r\nx"), page.clone()),
+        (format!("{page}?page=2#answer-31"), format!("{page}?page=2#answer-31")),
+    ] {
+        let res = no_redirects()
+            .post(app.url(&format!("{page}/comments")))
+            .header("content-type", FORM)
+            .header("cookie", &cookie)
+            .body(format!("csrf={csrf}&kind=question&post={q}&body=Noted.&back={}", encode(&back)))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 303, "back={back:?}");
+        assert_eq!(res.headers()["location"], to.as_str(), "back={back:?}");
+    }
+}
+
 /// The follow control on the question page: a form (session + CSRF) that follows, unfollows
 /// and mutes; what it says follows from what the viewer wrote; without the token, nothing.
 async fn the_follow_form(backend: Backend) {
@@ -550,4 +609,5 @@ on_both_backends!(
     answers_are_ordered_accepted_then_score_then_age,
     edit_delete_and_comment_forms,
     the_follow_form,
+    redirects_stay_on_this_site,
 );

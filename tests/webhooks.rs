@@ -1,6 +1,7 @@
 //! Webhooks: signed POSTs of a topic's events to 127.0.0.1 receivers, in seq order and once,
 //! through an endpoint's outage and a restart of the hub; a slow endpoint delays nobody else;
-//! URLs outside `--webhook-allow` are refused.
+//! URLs outside `--webhook-allow` are refused, and so are the addresses an allowed name resolves
+//! to on the hub's own networks.
 
 use std::{
     sync::{Arc, Mutex},
@@ -57,6 +58,8 @@ struct Seen {
     held: usize,
     /// Connections dropped in `Down`.
     refused: usize,
+    /// Connections accepted.
+    connections: usize,
 }
 
 /// A webhook endpoint on 127.0.0.1: plain HTTP/1.1 with keep-alive, written out here so that a
@@ -76,6 +79,7 @@ impl Receiver {
         let shared = seen.clone();
         tokio::spawn(async move {
             while let Ok((socket, _)) = listener.accept().await {
+                shared.lock().unwrap().connections += 1;
                 tokio::spawn(serve(socket, watching.clone(), shared.clone()));
             }
         });
@@ -301,6 +305,42 @@ async fn a_url_outside_the_allow_list_is_refused(backend: Backend) {
     assert!(receiver.got().is_empty());
 }
 
+/// The allow-list names hosts, but a name may resolve anywhere (a wildcard domain, a
+/// rebinding DNS server). Each attempt resolves it once, and the hub does not connect to an
+/// address on loopback, a private or link-local network or its own unless the list names that
+/// address too: the attempt fails, saying why, and the endpoint hears nothing.
+async fn a_name_that_resolves_to_loopback_is_not_called(backend: Backend) {
+    let receiver = Receiver::start(Mode::Up).await;
+    let port = receiver.url.split(':').nth(2).unwrap().trim_end_matches("/hook");
+    let url = format!("http://localhost:{port}/hook");
+    let named = hub(backend, |c| c.webhook_allow = vec!["localhost".into()]).await;
+    let (asker, answerer) = (user("asker"), user("answerer"));
+    let mod_named = moderator(&named).await;
+    let (q, _) = thread(&named, &asker, &answerer).await;
+    let (code, hook) =
+        register(&named, &mod_named, json!({"url": url, "topic": format!("question:{q}"), "after_seq": 0}))
+            .await;
+    assert_eq!(code, 201, "the name is allowed: {hook}");
+    let id = hook["id"].as_str().unwrap().to_owned();
+    eventually("a failed attempt", || async { status(&named, &mod_named, &id).await["failures"] != 0 }).await;
+    let failed = status(&named, &mod_named, &id).await;
+    let why = failed["last_error"].as_str().unwrap_or_default();
+    assert!(why.contains("127.0.0.1") && why.contains("loopback"), "{failed}");
+    assert_eq!(failed["delivered_seq"], 0, "{failed}");
+    assert_eq!(receiver.seen.lock().unwrap().connections, 0, "the endpoint was never connected to");
+
+    // The operator names the address as well: the same URL is called.
+    let both = hub(backend, |c| c.webhook_allow = vec!["localhost".into(), "127.0.0.1".into()]).await;
+    let mod_both = moderator(&both).await;
+    let (q, _) = thread(&both, &asker, &answerer).await;
+    let (code, hook) =
+        register(&both, &mod_both, json!({"url": url, "topic": format!("question:{q}"), "after_seq": 0}))
+            .await;
+    assert_eq!(code, 201, "{hook}");
+    receiver.until("the question's event", |s| !s.got.is_empty()).await;
+    assert_eq!(receiver.seqs(), [1]);
+}
+
 /// How long the endpoint stays down.
 const OUTAGE: Duration = Duration::from_secs(60);
 
@@ -491,6 +531,7 @@ on_both_backends!(
     a_deleted_questions_title_leaves_every_inbox,
     a_delivery_is_signed_and_verifies,
     a_url_outside_the_allow_list_is_refused,
+    a_name_that_resolves_to_loopback_is_not_called,
     an_endpoint_down_for_a_minute_gets_everything_after_in_order_once,
     a_slow_endpoint_delays_neither_sockets_nor_other_endpoints,
 );

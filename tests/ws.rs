@@ -5,7 +5,13 @@
 use crate::common::{Backend, TestApp, WsClient, close, eventually, spawn, spawn_with};
 use futures_util::{SinkExt, future::join_all};
 use serde_json::json;
-use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::{
+    Message,
+    protocol::frame::{
+        Frame,
+        coding::{Data, OpCode},
+    },
+};
 
 async fn fan_out_reaches_every_subscriber_once(backend: Backend) {
     let app = spawn(backend).await;
@@ -207,6 +213,36 @@ async fn oversized_frame_closes_with_1009(backend: Backend) {
     assert_eq!(code, Some(close::SIZE));
 }
 
+/// A message sent in fragments counts whole against the frame cap: fragments each under
+/// `--max-frame-bytes` that add up to more close the connection with 1009, as one frame over
+/// it does; a fragmented message under the cap is read as one message.
+async fn a_fragmented_message_over_the_cap_closes_with_1009(backend: Backend) {
+    let app = spawn_with(backend, |c| c.max_frame_bytes = 1024).await;
+    let q = app.question().await;
+    let mut ws = app.ws().await;
+    let small = json!({"type": "subscribe", "question_id": q}).to_string();
+    send_fragments(&mut ws, small.as_bytes(), 3).await;
+    let reply = ws.recv().await;
+    assert_eq!(reply["type"], "subscribed", "{reply}");
+
+    // Three fragments of 500 bytes: the third takes the message past 1,024.
+    let big = json!({"type": "subscribe", "question_id": "x".repeat(1500 - 40)}).to_string();
+    assert!(big.len() > 1024 && big.len() / 3 < 1024);
+    send_fragments(&mut ws, big.as_bytes(), 3).await;
+    let (code, _) = ws.until_close().await;
+    assert_eq!(code, Some(close::SIZE));
+}
+
+/// Sends `message` as a text frame and continuation frames, `parts` frames in all.
+async fn send_fragments(ws: &mut WsClient, message: &[u8], parts: usize) {
+    let chunks: Vec<&[u8]> = message.chunks(message.len().div_ceil(parts)).collect();
+    for (i, chunk) in chunks.iter().enumerate() {
+        let opcode = if i == 0 { Data::Text } else { Data::Continue };
+        let frame = Frame::message(chunk.to_vec(), OpCode::Data(opcode), i == chunks.len() - 1);
+        ws.conn.get_mut().send(Message::Frame(frame)).await.expect("fragment sent");
+    }
+}
+
 /// Stopping the server closes sockets with 1001, and the subscription is released.
 async fn shutdown_closes_with_1001(backend: Backend) {
     let app = spawn(backend).await;
@@ -330,5 +366,6 @@ on_both_backends!(
     slow_consumer_is_closed_without_delaying_others,
     bad_frames_get_errors_and_the_connection_stays,
     oversized_frame_closes_with_1009,
+    a_fragmented_message_over_the_cap_closes_with_1009,
     shutdown_closes_with_1001,
 );

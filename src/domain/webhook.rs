@@ -2,13 +2,18 @@
 //!
 //! The rules that hold wherever a webhook is registered or sent: which URLs may be called
 //! (the operator's `--webhook-allow` list: the hub must not become a way to reach addresses
-//! on its own network), how a body is signed, and how long a failing endpoint waits before
-//! the next try.
+//! on its own network), which addresses a URL's host may resolve to, how a body is signed,
+//! and how long a failing endpoint waits before the next try.
 
-use std::time::Duration;
+use std::{
+    net::{IpAddr, SocketAddr},
+    sync::LazyLock,
+    time::Duration,
+};
 
 use chrono::{DateTime, Utc};
 use hmac::{Hmac, KeyInit, Mac};
+use ipnet::IpNet;
 use sha2::Sha256;
 use uuid::Uuid;
 
@@ -94,11 +99,20 @@ impl WebhookUrl {
     fn port(&self) -> u16 {
         self.0.port_or_known_default().unwrap_or(0)
     }
+
+    /// Where to connect: the host (a name to resolve, or an address) and the port.
+    pub fn endpoint(&self) -> (url::Host<&str>, u16) {
+        // `parse` refused URLs without a host: http(s) URLs always have one.
+        (self.0.host().unwrap_or(url::Host::Domain("")), self.port())
+    }
 }
 
 /// The hosts webhooks may call (`--webhook-allow`): `example.com` (that host, any port),
 /// `example.com:8443` (that port only), `*.example.com` (its subdomains), IP addresses the
 /// same way (`127.0.0.1`, `[::1]:9000`). Empty: webhooks are off.
+///
+/// A name is checked twice: the URL's host against the list, and each address it resolves
+/// to at sending time against [`WebhookAllow::check_address`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct WebhookAllow(Vec<AllowedHost>);
 
@@ -106,8 +120,36 @@ pub struct WebhookAllow(Vec<AllowedHost>);
 struct AllowedHost {
     /// Lowercase; `*.` kept as the prefix of a wildcard.
     host: String,
+    /// The address, when the entry is one (IPv4-mapped IPv6 as IPv4).
+    ip: Option<IpAddr>,
     port: Option<u16>,
 }
+
+/// Addresses a webhook reaches only when `--webhook-allow` names them: the hub's machine and
+/// the networks around it (loopback, private, link-local, shared), and what is nobody's
+/// unicast address (unspecified, multicast, reserved and broadcast).
+static INTERNAL: LazyLock<Vec<(IpNet, &'static str)>> = LazyLock::new(|| {
+    [
+        ("0.0.0.0/8", "an unspecified address"),
+        ("10.0.0.0/8", "a private address"),
+        ("100.64.0.0/10", "a shared (carrier-grade NAT) address"),
+        ("127.0.0.0/8", "a loopback address"),
+        ("169.254.0.0/16", "a link-local address"),
+        ("172.16.0.0/12", "a private address"),
+        ("192.168.0.0/16", "a private address"),
+        ("224.0.0.0/4", "a multicast address"),
+        ("240.0.0.0/4", "a reserved or broadcast address"),
+        ("::/128", "an unspecified address"),
+        ("::1/128", "a loopback address"),
+        ("fc00::/7", "a private (unique local) address"),
+        ("fe80::/10", "a link-local address"),
+        ("fec0::/10", "a private (site-local) address"),
+        ("ff00::/8", "a multicast address"),
+    ]
+    .into_iter()
+    .map(|(net, what)| (net.parse().expect("a valid network"), what))
+    .collect()
+});
 
 impl WebhookAllow {
     pub fn parse(entries: &[String]) -> Result<Self, String> {
@@ -124,8 +166,13 @@ impl WebhookAllow {
             }
             // An explicit :80 is dropped by the URL parser as http's default; keep what was said.
             let port = url.port().or_else(|| bare.ends_with(":80").then_some(80));
+            let ip = match url.host() {
+                Some(url::Host::Ipv4(ip)) if !wildcard => Some(IpAddr::V4(ip)),
+                Some(url::Host::Ipv6(ip)) if !wildcard => Some(IpAddr::V6(ip).to_canonical()),
+                _ => None,
+            };
             let host = if wildcard { format!("*.{host}") } else { host.to_owned() };
-            hosts.push(AllowedHost { host, port });
+            hosts.push(AllowedHost { host, ip, port });
         }
         Ok(Self(hosts))
     }
@@ -159,6 +206,31 @@ impl WebhookAllow {
                 )
             },
         })
+    }
+}
+
+impl WebhookAllow {
+    /// Whether a webhook may connect to `addr`, an address its URL's host resolved to (or the
+    /// URL's own address). Naming a host is not naming every address it may resolve to (a
+    /// wildcard domain, a rebinding DNS server): an address of the hub's machine or the
+    /// networks around it ([`INTERNAL`]), or one of `own`, the hub's own addresses, is refused
+    /// unless an entry names that address itself, on that port if the entry has one. `Err`
+    /// says why.
+    pub fn check_address(&self, addr: SocketAddr, own: &[IpAddr]) -> Result<(), String> {
+        let ip = addr.ip().to_canonical();
+        let named = self.0.iter().any(|a| a.ip == Some(ip) && a.port.is_none_or(|p| p == addr.port()));
+        if named {
+            return Ok(());
+        }
+        let what = INTERNAL
+            .iter()
+            .find(|(net, _)| net.contains(&ip))
+            .map(|(_, what)| *what)
+            .or_else(|| own.iter().any(|o| o.to_canonical() == ip).then_some("the hub's own address"));
+        match what {
+            Some(what) => Err(format!("{ip} is {what}, which --webhook-allow does not name")),
+            None => Ok(()),
+        }
     }
 }
 
@@ -222,6 +294,45 @@ mod tests {
         assert!(!ok("http://user:pw@127.0.0.1/", &a));
         assert!(!ok("not a url", &a));
         assert!(!ok("http://127.0.0.1/", &WebhookAllow::default()), "an empty list allows nothing");
+    }
+
+    #[test]
+    fn internal_addresses_are_refused_unless_named() {
+        let a = allow(&["*.example.org", "127.0.0.1", "[fd00::1]:9000"]);
+        let own: [IpAddr; 2] = ["203.0.113.7".parse().unwrap(), "2001:db8::7".parse().unwrap()];
+        let check = |addr: &str| a.check_address(addr.parse().unwrap(), &own);
+        for public in ["93.184.215.14:443", "[2606:2800:21f:cb07:6820:80da:af6b:8b2c]:443", "100.128.0.1:80"]
+        {
+            assert_eq!(check(public), Ok(()), "{public}");
+        }
+        for (internal, what) in [
+            ("127.0.0.2:80", "loopback"),
+            ("[::1]:80", "loopback"),
+            ("[::ffff:127.0.0.2]:80", "loopback"),
+            ("10.1.2.3:80", "private"),
+            ("172.31.255.255:80", "private"),
+            ("192.168.0.1:80", "private"),
+            ("100.64.0.1:80", "shared"),
+            ("[fd00::2]:80", "private"),
+            ("169.254.169.254:80", "link-local"),
+            ("[fe80::1]:80", "link-local"),
+            ("0.0.0.0:80", "unspecified"),
+            ("[::]:80", "unspecified"),
+            ("224.0.0.1:80", "multicast"),
+            ("255.255.255.255:80", "broadcast"),
+            ("203.0.113.7:80", "own"),
+            ("[::ffff:203.0.113.7]:80", "own"),
+            ("[2001:db8::7]:80", "own"),
+        ] {
+            let why = check(internal).expect_err(internal);
+            assert!(why.contains(what), "{internal}: {why}");
+        }
+        // Named addresses pass, on the named port only.
+        assert_eq!(check("127.0.0.1:4000"), Ok(()));
+        assert_eq!(check("[::ffff:127.0.0.1]:4000"), Ok(()));
+        assert_eq!(check("[fd00::1]:9000"), Ok(()));
+        assert!(check("[fd00::1]:9001").is_err());
+        assert!(check("127.0.0.2:4000").is_err(), "127.0.0.1 is named, not 127/8");
     }
 
     #[test]

@@ -47,11 +47,9 @@ pub fn login_url(back_to: &str) -> String {
     format!("/login?next={}", url::form_urlencoded::byte_serialize(back_to.as_bytes()).collect::<String>())
 }
 
-/// A `next` to go to after logging in: a path on this site, else `/`. `//host` and `/\host`
-/// would leave the site.
+/// A `next` to go to after logging in: a path on this site (`pages::local_path`), else `/`.
 fn safe_next(next: &str) -> String {
-    let ok = next.starts_with('/') && !next.starts_with("//") && !next.starts_with("/\\");
-    if ok { next.to_owned() } else { "/".to_owned() }
+    pages::local_path(next).unwrap_or_else(|| "/".to_owned())
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -374,8 +374,29 @@ pub(super) fn html(status: StatusCode, page: &impl Template) -> HttpResponse {
     }
 }
 
+/// A 303 to `location`, a path of this site. Callers pass paths built by `local_path` or
+/// from ids; should one still not be a header value, the redirect goes home rather than
+/// failing the request with a 500.
 pub(super) fn see_other(location: String) -> HttpResponse {
+    let location = header::HeaderValue::try_from(location).unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "a redirect's target is not a header value; going to /");
+        header::HeaderValue::from_static("/")
+    });
     HttpResponse::SeeOther().insert_header((header::LOCATION, location)).finish()
+}
+
+/// `raw` (a form's `next` or `back`) as a place to redirect to on this site: its path, query
+/// and fragment, percent-encoded, so always a valid `Location`; `None` when it would lead
+/// anywhere else. It is read as a browser reads a `Location`, relative to this site: a
+/// browser drops tabs and line breaks and reads `\` as `/`, so `/\t/evil.com` and
+/// `/\evil.com` are `//evil.com`, another host. Control characters are refused outright.
+pub(super) fn local_path(raw: &str) -> Option<String> {
+    if !raw.starts_with('/') || raw.chars().any(char::is_control) {
+        return None;
+    }
+    let here = url::Url::parse("http://hub.invalid/").expect("a valid URL");
+    let there = here.join(raw).ok()?;
+    (there.origin() == here.origin()).then(|| there[url::Position::BeforePath..].to_owned())
 }
 
 fn plural(n: i64) -> &'static str {
@@ -928,12 +949,11 @@ pub struct AcceptForm {
 /// question (anything else, an open redirect, is not followed).
 fn back_to(question: Uuid, back: &str) -> String {
     let page = format!("/questions/{question}");
-    let rest = back.strip_prefix(&page).unwrap_or("/");
-    if rest.is_empty() || rest.starts_with('?') || rest.starts_with('#') {
-        format!("{page}{rest}")
-    } else {
-        page
-    }
+    local_path(back)
+        .filter(|path| {
+            path.strip_prefix(&page).is_some_and(|rest| rest.is_empty() || rest.starts_with(['?', '#']))
+        })
+        .unwrap_or(page)
 }
 
 /// The identity behind a vote or accept form (these need a person, also on a hub that takes
@@ -1275,6 +1295,29 @@ mod tests {
         assert_eq!(error, None);
         assert!(check(Title::parse("   "), &mut error).is_none());
         assert_eq!(error.as_deref(), Some("Title must not be empty."));
+    }
+
+    #[test]
+    fn local_paths_stay_on_this_site() {
+        for (raw, path) in [
+            ("/", Some("/")),
+            ("/questions?page=2#ask", Some("/questions?page=2#ask")),
+            ("/a b/é?q=ü", Some("/a%20b/%C3%A9?q=%C3%BC")),
+            ("/x/../y", Some("/y")),
+            ("/\t/evil.com", None),
+            ("/\n/x", None),
+            ("/\r\n", None),
+            ("/\x7f", None),
+            ("/\u{85}", None),
+            ("//evil.com", None),
+            ("/\\evil.com", None),
+            ("https://evil.com/", None),
+            ("javascript:alert(1)", None),
+            ("questions", None),
+            ("", None),
+        ] {
+            assert_eq!(local_path(raw).as_deref(), path, "{raw:?}");
+        }
     }
 
     #[test]

@@ -13,8 +13,17 @@
 //!   `--webhook-retry-max-secs`. The wait is stored, so it survives a restart too.
 //! - **One node delivers a webhook**: the one holding its lease (30 s, renewed by every
 //!   delivery and every pass). Every node runs a worker per webhook; the others wait.
+//! - **The address is checked, then connected to**: each attempt resolves the URL's host
+//!   once, drops the addresses the allow-list does not let a webhook reach (the hub's
+//!   machine and networks, `WebhookAllow::check_address`), and sends through a client pinned
+//!   to the rest, which never resolves a name itself.
 
-use std::{collections::HashMap, sync::Arc, time::Duration};
+use std::{
+    collections::HashMap,
+    net::{IpAddr, SocketAddr, UdpSocket},
+    sync::Arc,
+    time::Duration,
+};
 
 use bytestring::ByteString;
 use futures_util::future::BoxFuture;
@@ -88,42 +97,139 @@ pub struct Settings {
     pub timeout: Duration,
     /// The longest wait between two attempts.
     pub retry_max: Duration,
+    /// The hub's own addresses ([`own_addresses`]), which webhooks do not call unless
+    /// `--webhook-allow` names them.
+    pub own_addresses: Vec<IpAddr>,
+}
+
+/// The hub's own addresses: those of its listeners, and for a listener on `0.0.0.0` or `::`
+/// (which answers on every address of the machine) also the address the machine sends from
+/// by default, found by routing a UDP socket to a documentation address (nothing is sent).
+/// The machine's other addresses are not listed; those on loopback, private and link-local
+/// networks are refused anyway.
+pub fn own_addresses(listeners: &[SocketAddr]) -> Vec<IpAddr> {
+    let mut own: Vec<IpAddr> = listeners.iter().map(|a| a.ip()).collect();
+    if listeners.iter().any(|a| a.ip().is_unspecified()) {
+        for (local, far) in [("0.0.0.0:0", "192.0.2.1:9"), ("[::]:0", "[2001:db8::1]:9")] {
+            let routed = UdpSocket::bind(local).and_then(|s| s.connect(far).and_then(|()| s.local_addr()));
+            // No route (no IPv6, say): no default address of that family to add.
+            if let Ok(addr) = routed {
+                own.push(addr.ip());
+            }
+        }
+    }
+    own.sort();
+    own.dedup();
+    own
 }
 
 /// Sends one event to one endpoint.
 #[derive(Clone)]
 pub struct Sender {
+    timeout: Duration,
+    own: Arc<[IpAddr]>,
+}
+
+/// A client pinned to the addresses one attempt checked, kept by a worker for its next
+/// attempts (and their kept-alive connection) while the host resolves to the same ones.
+struct Pinned {
+    host: String,
+    addrs: Vec<SocketAddr>,
     client: reqwest12::Client,
 }
 
 impl Sender {
     pub fn new(settings: &Settings) -> anyhow::Result<Self> {
-        let client = reqwest12::Client::builder()
+        let sender = Self { timeout: settings.timeout, own: settings.own_addresses.clone().into() };
+        // A client that cannot be built (TLS set-up) stops the start, not every delivery.
+        sender.client("", &[])?;
+        Ok(sender)
+    }
+
+    /// How long connecting, and resolving the host before it, may take.
+    fn connect_timeout(&self) -> Duration {
+        self.timeout.min(Duration::from_secs(5))
+    }
+
+    /// A client that connects `host` to `addrs` and resolves no name: any other name gets
+    /// [`NoLookups`].
+    fn client(&self, host: &str, addrs: &[SocketAddr]) -> reqwest12::Result<reqwest12::Client> {
+        reqwest12::Client::builder()
             .use_rustls_tls()
             // A redirect could lead anywhere, past the allow-list: a 3xx is a failure.
             .redirect(reqwest12::redirect::Policy::none())
-            .timeout(settings.timeout)
-            .connect_timeout(settings.timeout.min(Duration::from_secs(5)))
+            // A proxy would resolve the host again, past the addresses checked here.
+            .no_proxy()
+            .dns_resolver(Arc::new(NoLookups))
+            .resolve_to_addrs(host, addrs)
+            .timeout(self.timeout)
+            .connect_timeout(self.connect_timeout())
             .user_agent(concat!("qa-hub-webhooks/", env!("CARGO_PKG_VERSION")))
-            .build()?;
-        Ok(Self { client })
+            .build()
+    }
+
+    /// The addresses this attempt may connect to: the URL's host resolved once (an address
+    /// is itself), less those the allow-list does not let a webhook reach. `Err` says why
+    /// none is left.
+    async fn addresses(&self, url: &WebhookUrl, allow: &WebhookAllow) -> Result<Vec<SocketAddr>, String> {
+        let (host, port) = url.endpoint();
+        let found: Vec<SocketAddr> = match host {
+            url::Host::Ipv4(ip) => vec![SocketAddr::from((ip, port))],
+            url::Host::Ipv6(ip) => vec![SocketAddr::from((ip, port))],
+            url::Host::Domain(name) => {
+                match tokio::time::timeout(self.connect_timeout(), tokio::net::lookup_host((name, port)))
+                    .await
+                {
+                    Ok(Ok(found)) => found.collect(),
+                    Ok(Err(e)) => return Err(format!("resolving {name}: {e}")),
+                    Err(_) => return Err(format!("resolving {name} timed out")),
+                }
+            }
+        };
+        let (mut reachable, mut refused) = (Vec::new(), Vec::new());
+        for addr in found {
+            match allow.check_address(addr, &self.own) {
+                Ok(()) => reachable.push(addr),
+                Err(why) => refused.push(why),
+            }
+        }
+        if reachable.is_empty() {
+            return Err(match refused.is_empty() {
+                true => format!("{host} resolves to no address"),
+                false => format!(
+                    "{host} resolves only to addresses webhooks may not reach: {}",
+                    refused.join("; ")
+                ),
+            });
+        }
+        Ok(reachable)
     }
 
     /// POSTs `body` (the event's JSON, as sent on the WebSocket); `Err` says why it did not
-    /// count as delivered.
+    /// count as delivered. `pinned` is the worker's client from its last attempt.
     async fn send(
         &self,
         target: &WebhookTarget,
         seq: i64,
         body: ByteString,
         allow: &WebhookAllow,
+        pinned: &mut Option<Pinned>,
     ) -> Result<(), String> {
         let hook = &target.hook;
         let url = WebhookUrl::parse(&hook.url, allow).map_err(|e| e.to_string())?;
+        let addrs = self.addresses(&url, allow).await?;
+        let host = url.endpoint().0.to_string();
+        let client = match pinned {
+            Some(p) if p.host == host && p.addrs == addrs => p.client.clone(),
+            _ => {
+                let client = self.client(&host, &addrs).map_err(|e| describe(&e))?;
+                *pinned = Some(Pinned { host, addrs, client: client.clone() });
+                client
+            }
+        };
         let timestamp = chrono::Utc::now().timestamp();
         let signed = signature(&target.secret, timestamp, body.as_bytes());
-        let res = self
-            .client
+        let res = client
             .post(url.as_str())
             .header(reqwest12::header::CONTENT_TYPE, "application/json")
             .header(SIGNATURE_HEADER, signed)
@@ -142,6 +248,17 @@ impl Sender {
             true => format!("HTTP {status}: webhooks do not follow redirects"),
             false => format!("HTTP {status}"),
         })
+    }
+}
+
+/// The webhook clients' resolver: none. Each attempt resolves and checks its host itself and
+/// pins the client to those addresses; a name that got here would be a lookup nobody checked.
+struct NoLookups;
+
+impl reqwest12::dns::Resolve for NoLookups {
+    fn resolve(&self, name: reqwest12::dns::Name) -> reqwest12::dns::Resolving {
+        let name = name.as_str().to_owned();
+        Box::pin(async move { Err(format!("{name} was not resolved and checked first").into()) })
     }
 }
 
@@ -241,6 +358,7 @@ impl<S: WebhookState + 'static> Dispatcher<S> {
     /// Delivers one webhook for as long as it exists and this node runs.
     async fn work(self: Arc<Self>, id: Uuid, wake: Arc<Notify>) {
         let mut watch: Option<Watch> = None;
+        let mut pinned: Option<Pinned> = None;
         loop {
             if self.shutdown.is_cancelled() {
                 break;
@@ -255,7 +373,7 @@ impl<S: WebhookState + 'static> Dispatcher<S> {
                     }
                     let watching = watch.get_or_insert_with(|| Watch::new(&self.hub, target.hook.topic));
                     watching.drain();
-                    match self.pass(target).await {
+                    match self.pass(target, &mut pinned).await {
                         Ok(Next::Again) => continue,
                         Ok(Next::Wait(wait)) => wait,
                         Err(e) => {
@@ -292,7 +410,7 @@ impl<S: WebhookState + 'static> Dispatcher<S> {
 
     /// Sends what the endpoint has not acknowledged, in order, until the log is exhausted, a
     /// POST fails, or the webhook changed under us.
-    async fn pass(&self, target: WebhookTarget) -> Result<Next, DomainError> {
+    async fn pass(&self, target: WebhookTarget, pinned: &mut Option<Pinned>) -> Result<Next, DomainError> {
         let hook = &target.hook;
         if let Some(at) = hook.next_attempt_at {
             let left = at.timestamp_millis() - now_ms();
@@ -306,7 +424,7 @@ impl<S: WebhookState + 'static> Dispatcher<S> {
             if self.shutdown.is_cancelled() {
                 return Ok(Next::Wait(PASS));
             }
-            match self.sender.send(&target, event.seq, wire::event(event), self.state.allow()).await {
+            match self.sender.send(&target, event.seq, wire::event(event), self.state.allow(), pinned).await {
                 Ok(()) => {
                     if !self.state.delivered(hook.id, position, event.seq, &self.lease()).await? {
                         return Ok(Next::Again); // replayed or taken over meanwhile: read again
@@ -369,5 +487,18 @@ impl Watch {
 
     fn leave(self, hub: &Hub) {
         hub.unsubscribe(self.topic, self.conn);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn own_addresses_are_the_listeners_and_for_a_wildcard_the_default_source() {
+        let own = own_addresses(&["127.0.0.1:8080".parse().unwrap(), "127.0.0.1:9090".parse().unwrap()]);
+        assert_eq!(own, ["127.0.0.1".parse::<IpAddr>().unwrap()]);
+        let own = own_addresses(&["0.0.0.0:8080".parse().unwrap()]);
+        assert!(own.contains(&"0.0.0.0".parse().unwrap()), "{own:?}");
     }
 }
