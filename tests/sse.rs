@@ -203,6 +203,77 @@ async fn every_answer_once_in_order_and_resume_by_last_event_id(backend: Backend
     assert_eq!(got[1].0, format!("{topic}=7,questions=2"));
 }
 
+/// A topic with no event yet still has its place in every id (from its subscribe on), so a
+/// reconnect resumes it exactly; positions of topics the stream does not ask for are ignored,
+/// and an id longer than any stream's is refused.
+async fn a_quiet_topic_resumes_exactly(backend: Backend) {
+    let app = spawn(backend).await;
+    let (a, b) = (app.question().await, app.question().await);
+    let topics = format!("question:{a},question:{b}");
+    let foreign = format!("question:{}=7", Uuid::now_v7());
+    let mut stream = SseClient::open(&app, &topics, Some(&foreign), None).await;
+    for _ in 0..2 {
+        assert_eq!(stream.next().await.1["type"], "subscribed");
+    }
+    app.answer(a, "on A").await;
+    let (id, event) = stream.events(1).await.remove(0);
+    assert_eq!(event["topic"], format!("question:{a}"));
+    let mut expected = [format!("question:{a}=1"), format!("question:{b}=0")];
+    expected.sort();
+    assert_eq!(id, expected.join(","), "both topics, and not the foreign one");
+
+    // B's first answer comes while the stream is away; the id brings it back.
+    drop(stream);
+    app.answer(b, "on B").await;
+    let mut stream = SseClient::open(&app, &topics, Some(&id), None).await;
+    for _ in 0..2 {
+        assert_eq!(stream.next().await.1["type"], "subscribed");
+    }
+    let (_, resumed) = stream.events(1).await.remove(0);
+    assert_eq!(
+        (resumed["topic"].as_str(), resumed["seq"].as_i64()),
+        (Some(&*format!("question:{b}")), Some(1))
+    );
+
+    // An id longer than a stream of --max-subscriptions (100) topics can carry.
+    let long: Vec<String> = (0..101).map(|_| format!("question:{}=1", Uuid::now_v7())).collect();
+    let res = app
+        .http
+        .get(app.url(&format!("/sse?topics={topics}")))
+        .header("Last-Event-ID", long.join(","))
+        .send()
+        .await;
+    let res = res.unwrap();
+    assert_eq!(res.status(), 400);
+    assert_eq!(res.json::<Value>().await.unwrap()["error"]["code"], "invalid_last_event_id");
+}
+
+/// A stream left with no subscription (here: its one topic refused) is closed after
+/// `--idle-timeout-secs`, as a socket is, and gives its place back.
+async fn a_stream_with_nothing_to_stream_closes_after_the_idle_timeout(backend: Backend) {
+    let app = crate::common::spawn_with(backend, |c| {
+        c.idle_timeout_secs = 1;
+        c.max_connections_per_ip = 1;
+    })
+    .await;
+    let refused = format!("/sse?topics=user:{}", Uuid::now_v7());
+    let mut stream = SseClient::open(&app, &refused[12..], None, None).await;
+    assert_eq!(stream.next().await.1["code"], "forbidden");
+    // It holds this address's one place meanwhile.
+    assert_eq!(app.get(&refused).await.status(), 503);
+    let end = tokio::time::timeout(WAIT, async {
+        loop {
+            match stream.res.chunk().await {
+                Ok(Some(_)) => continue, // a heartbeat
+                Ok(None) | Err(_) => return,
+            }
+        }
+    });
+    end.await.expect("the stream ends");
+    crate::common::eventually("its place given back", || async { app.get(&refused).await.status() == 200 })
+        .await;
+}
+
 async fn bad_requests_are_refused_with_a_json_error(backend: Backend) {
     let app = spawn(backend).await;
     for (path, code) in [
@@ -304,6 +375,8 @@ async fn the_client_streams_through_a_proxy_that_refuses_websockets(backend: Bac
 }
 
 on_both_backends!(
+    a_quiet_topic_resumes_exactly,
+    a_stream_with_nothing_to_stream_closes_after_the_idle_timeout,
     the_client_streams_through_a_proxy_that_refuses_websockets,
     every_answer_once_in_order_and_resume_by_last_event_id,
     bad_requests_are_refused_with_a_json_error,

@@ -4,17 +4,21 @@
 //! `text/event-stream`.
 //!
 //! - **Resume by `Last-Event-ID`.** Every event carries `id:` with the stream's position in
-//!   each of its topics (`question:<uuid>=5,user:<uuid>=3`), so the `Last-Event-ID` a browser
-//!   sends when it reconnects resumes every topic exactly. The same value can be given as
-//!   `?last_event_id=` (a new stream, e.g. with other topics). Replies that are not events
-//!   (`subscribed`, `error`) carry no id, so they never move a resume point.
+//!   each of its topics (`question:<uuid>=5,user:<uuid>=3`), every topic from its subscribe
+//!   on (a quiet topic too), so the `Last-Event-ID` a browser sends when it reconnects resumes
+//!   every topic exactly. The same value can be given as `?last_event_id=` (a new stream, e.g.
+//!   with other topics): positions of topics the stream does not ask for are ignored, and an
+//!   id longer than any stream's (`--max-subscriptions` topics) is refused. Replies that are
+//!   not events (`subscribed`, `error`) carry no id, so they never move a resume point.
 //! - **Changing topics** means opening a new stream with the new `topics` and the last id:
 //!   nothing is missed between the two, and SSE has no upstream channel to ask on.
 //! - **The same rules as the WebSocket**: the session cookie or an `Authorization: Bearer`
 //!   token (a user's inbox is its owner's alone), `--allowed-origins`, the connection caps,
-//!   `--max-subscriptions`, heartbeats (a comment every `--ping-interval-secs`), and a client
-//!   that does not read within `--write-timeout-secs` (or falls a queue behind) is dropped —
-//!   its browser reconnects with its last id and catches up from the log.
+//!   `--max-subscriptions`, heartbeats (a comment every `--ping-interval-secs`), a stream with
+//!   no subscription (every topic refused, or the inbox ended) closed after
+//!   `--idle-timeout-secs`, and a client that does not read within `--write-timeout-secs` (or
+//!   falls a queue behind) is dropped — its browser reconnects with its last id and catches up
+//!   from the log.
 
 use std::{collections::BTreeMap, convert::Infallible, sync::Arc, time::Duration};
 
@@ -63,7 +67,7 @@ pub async fn stream(
         .map(|v| v.to_str().unwrap_or("\u{0}").to_owned())
         .or_else(|| query.last_event_id.clone());
     let resume = match last_id.as_deref() {
-        Some(id) => parse_positions(id)?,
+        Some(id) => resume_points(id, &topics, settings.session.max_subscriptions)?,
         None => BTreeMap::new(),
     };
     let viewer = match auth::credential(&req)? {
@@ -82,9 +86,16 @@ pub async fn stream(
     // `Session`); the rest of the stream goes on, and it ends when nothing is left.
     session.set_viewer(viewer);
     let (tx, rx) = mpsc::channel(BUFFER);
-    let out = Events { tx, positions: resume.clone(), deadline: settings.write_timeout };
-    let task =
-        Stream { session, inbox, out, ctx: ctx.clone(), ping_interval: settings.ping_interval, _slot: slot };
+    let out = Events { tx, positions: BTreeMap::new(), deadline: settings.write_timeout };
+    let task = Stream {
+        session,
+        inbox,
+        out,
+        ctx: ctx.clone(),
+        ping_interval: settings.ping_interval,
+        idle_timeout: settings.idle_timeout,
+        _slot: slot,
+    };
     actix_web::rt::spawn(task.run(topics, resume));
 
     let body = futures_util::stream::unfold(rx, |mut rx| async move {
@@ -118,6 +129,25 @@ fn parse_topics(raw: &str, max: usize) -> Result<Vec<Topic>, Error> {
         return Err(invalid("too_many_subscriptions", format!("A stream may hold at most {max} topics.")));
     }
     Ok(topics)
+}
+
+/// Where each of `topics` resumes, from an event id: the positions of other topics (an id of
+/// a stream with other topics) are ignored. An id with more positions than any stream may
+/// have (`max` topics), or longer than they can take, is refused.
+fn resume_points(id: &str, topics: &[Topic], max: usize) -> Result<BTreeMap<Topic, i64>, Error> {
+    // `user:<uuid>=<i64>,`: the longest position.
+    const LONGEST: usize = 5 + 36 + 1 + 19 + 1;
+    if id.len() > max * LONGEST {
+        let message = format!("The event id is longer than a stream of at most {max} topics has.");
+        return Err(invalid("invalid_last_event_id", message));
+    }
+    let mut positions = parse_positions(id)?;
+    if positions.len() > max {
+        let message = format!("The event id names more topics than a stream may hold ({max}).");
+        return Err(invalid("invalid_last_event_id", message));
+    }
+    positions.retain(|topic, _| topics.contains(topic));
+    Ok(positions)
 }
 
 /// An event id: `topic=seq` pairs, comma-separated.
@@ -157,7 +187,8 @@ pub enum Stop {
     Slow,
     /// The log could not be read: the client resumes with its last id.
     LogUnavailable,
-    /// No topic is left to stream (the inbox ended by a revocation, say).
+    /// No topic was left to stream (all refused, or the inbox ended by a revocation) for
+    /// `--idle-timeout-secs`.
     Empty,
 }
 
@@ -209,6 +240,10 @@ impl Transport for Events {
     fn log_unavailable(&self) -> Stop {
         Stop::LogUnavailable
     }
+
+    fn subscribed(&mut self, topic: Topic, from: i64) {
+        self.positions.insert(topic, from);
+    }
 }
 
 /// One stream's task: subscribes, then forwards the session's deliveries and heartbeats.
@@ -218,6 +253,8 @@ struct Stream {
     out: Events,
     ctx: web::Data<Context>,
     ping_interval: Duration,
+    /// How long a stream with no subscription is kept; `None`: for ever.
+    idle_timeout: Option<Duration>,
     /// Our place under the connection caps, given back when the task ends.
     _slot: Slot,
 }
@@ -253,6 +290,12 @@ impl Stream {
         let shutdown = self.ctx.shutdown().clone();
         let mut ping =
             tokio::time::interval_at(tokio::time::Instant::now() + self.ping_interval, self.ping_interval);
+        // Far future when disabled, so the branch below never fires; (re)armed whenever the
+        // stream is left with no subscription.
+        let idle_after = self.idle_timeout.unwrap_or(Duration::from_secs(100 * 365 * 86_400));
+        let idle = tokio::time::sleep(idle_after);
+        tokio::pin!(idle);
+        let mut was_idle = self.session.is_idle();
         loop {
             let step = tokio::select! {
                 biased;
@@ -269,13 +312,17 @@ impl Stream {
                     stop => stop,
                 },
                 () = self.out.tx.closed() => return Stop::Gone,
+                // Nothing to stream for a while: free the place for others, as a socket does.
+                () = &mut idle, if was_idle => return Stop::Empty,
             };
             if let Err(stop) = step {
                 return stop;
             }
-            if self.session.is_idle() {
-                return Stop::Empty;
+            let idle_now = self.session.is_idle();
+            if idle_now && !was_idle {
+                idle.as_mut().reset(tokio::time::Instant::now() + idle_after);
             }
+            was_idle = idle_now;
         }
     }
 }

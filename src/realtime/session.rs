@@ -74,6 +74,12 @@ pub trait Transport {
     }
     /// The stop for "the log could not be read": the client must resume later with its seqs.
     fn log_unavailable(&self) -> Self::Stop;
+    /// The session subscribed to `topic` and delivers what comes after `from`. A transport
+    /// that labels events with every topic's position (Server-Sent Events' `id:`) starts the
+    /// topic's position here, so an id resumes a topic that has had no event yet too.
+    fn subscribed(&mut self, topic: Topic, from: i64) {
+        let _ = (topic, from);
+    }
 }
 
 /// Who a session acts for, and what that rests on.
@@ -241,6 +247,7 @@ impl Session {
         // An after_seq past the head means "from now on".
         let from = after_seq.map_or(head.seq, |seq| seq.min(head.seq));
         self.sent.insert(topic, from);
+        out.subscribed(topic, from);
         self.metrics.subscriptions.inc();
         out.send(wire::subscribed(topic, head)).await?;
         self.catch_up(topic, head.seq, out).await
