@@ -222,7 +222,8 @@ pub struct Config {
     #[arg(long, global = true, env = "QA_HUB_WRITE_TIMEOUT_SECS", default_value_t = 10)]
     pub write_timeout_secs: u64,
 
-    /// Seconds to wait for a slow peer to accept its close frame before dropping it.
+    /// Seconds a closing WebSocket or event stream has to take what is queued for it (and the
+    /// close frame) before its connection is cut off (socket reset).
     #[arg(long, global = true, env = "QA_HUB_CLOSE_TIMEOUT_SECS", default_value_t = 10)]
     pub close_timeout_secs: u64,
 

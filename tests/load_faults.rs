@@ -455,6 +455,92 @@ async fn a_peer_that_does_not_read_its_backlog_is_closed_in_time(backend: Backen
     app.stop().await;
 }
 
+/// Whether this machine's kernel shows the server's end of the TCP connection between
+/// `server` and `client` as a socket some process holds (`/proc/net/tcp`: an entry with an
+/// inode). A socket the server let go of is gone, or an orphan the kernel alone finishes.
+fn server_holds(server: SocketAddr, client: SocketAddr) -> bool {
+    let hex = |addr: SocketAddr| match addr.ip() {
+        IpAddr::V4(ip) => format!("{:08X}:{:04X}", u32::from_le_bytes(ip.octets()), addr.port()),
+        IpAddr::V6(_) => unreachable!("the tests connect over IPv4"),
+    };
+    let (local, remote) = (hex(server), hex(client));
+    std::fs::read_to_string("/proc/net/tcp").unwrap().lines().skip(1).any(|line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        fields.len() > 9 && fields[1] == local && fields[2] == remote && fields[9] != "0"
+    })
+}
+
+/// A socket from `source` with a 4 KiB receive buffer, connected to `addr`: a client that will
+/// stop reading.
+async fn stalled_socket(addr: SocketAddr, source: &str) -> tokio::net::TcpStream {
+    let socket = TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    socket.bind(SocketAddr::new(source.parse::<IpAddr>().unwrap(), 0)).unwrap();
+    socket.connect(addr).await.unwrap()
+}
+
+/// A WebSocket subscriber and an event stream that stop reading, on a backlog of large events
+/// and then on live posts, are let go with their sockets — seen from the kernel's side, never
+/// by reading, which would unblock the writer — and their places under the per-address cap
+/// come back only then.
+async fn clients_that_stop_reading_are_let_go_with_their_sockets(backend: Backend) {
+    let app = spawn_with(backend, |c| {
+        c.write_timeout_secs = 1;
+        c.close_timeout_secs = 1;
+        c.max_connections_per_ip = 1;
+    })
+    .await;
+    let q = app.question().await;
+    // About 6 MB: more than the kernel's buffers and the dispatcher's hold between us and a
+    // client that does not read.
+    let big = "x".repeat(29_990);
+    for chunk in 0..10 {
+        let posts = (0..20).map(|i| {
+            let (app, body) = (&app, format!("{} {big}", chunk * 20 + i));
+            async move { app.answer(q, &body).await }
+        });
+        futures_util::future::join_all(posts).await;
+    }
+
+    // A WebSocket from 127.0.2.1 that reads its `subscribed` and then nothing.
+    let tcp = stalled_socket(app.addr, "127.0.2.1").await;
+    let client = tcp.local_addr().unwrap();
+    let mut ws = WsClient::over(app.addr, tcp).await.unwrap();
+    ws.send(json!({"type": "subscribe", "question_id": q, "after_seq": 0})).await;
+    assert_eq!(ws.recv().await["type"], "subscribed");
+    // An event stream from 127.0.2.2 that reads nothing at all.
+    let mut stream = stalled_socket(app.addr, "127.0.2.2").await;
+    let sse_client = stream.local_addr().unwrap();
+    let head = format!(
+        "GET /sse?topics=question:{q}&last_event_id=question:{q}=0 HTTP/1.1\r\nHost: {}\r\n\r\n",
+        app.addr
+    );
+    tokio::io::AsyncWriteExt::write_all(&mut stream, head.as_bytes()).await.unwrap();
+    // Live posts too, while they hold on.
+    for i in 0..20 {
+        app.answer(q, &format!("live {i} {big}")).await;
+    }
+    // Held meanwhile: the cap of one per address is taken.
+    assert!(server_holds(app.addr, client), "the server still holds the socket");
+    assert_eq!(ws_from(app.addr, "127.0.2.1").await.err().map(|e| e.0), Some(503), "its place is taken");
+
+    eventually("the server to let go of the WebSocket", || async { !server_holds(app.addr, client) }).await;
+    eventually("the server to let go of the event stream", || async { !server_holds(app.addr, sse_client) })
+        .await;
+    // Now, and only now, their places are back.
+    eventually("the WebSocket's place back", || async { ws_from(app.addr, "127.0.2.1").await.is_ok() }).await;
+    let res = reqwest::Client::builder()
+        .local_address("127.0.2.2".parse::<IpAddr>().unwrap())
+        .build()
+        .unwrap()
+        .get(app.url(&format!("/sse?topics=question:{q}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200, "the event stream's place back");
+    drop((ws, stream));
+}
+
 /// Many posts at once (which SQLite commits in batches): seqs stay contiguous per question,
 /// and a post to a missing question fails alone.
 async fn concurrent_posts_get_contiguous_seqs(backend: Backend) {
@@ -502,6 +588,7 @@ on_both_backends!(
     idle_connections_are_closed,
     metrics_follow_posts_subscribes_and_closes,
     a_peer_that_does_not_read_its_backlog_is_closed_in_time,
+    clients_that_stop_reading_are_let_go_with_their_sockets,
     metrics_are_private_or_need_the_token,
     caps_count_the_client_a_trusted_proxy_names,
     http_connections_per_address_are_capped,

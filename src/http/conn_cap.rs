@@ -27,11 +27,10 @@ pub fn on_connect(
     trusted: TrustedProxies,
 ) -> impl Fn(&dyn Any, &mut Extensions) + Send + Sync + 'static {
     move |conn, data| {
-        let Some(peer) =
-            conn.downcast_ref::<actix_web::rt::net::TcpStream>().and_then(|s| s.peer_addr().ok())
-        else {
-            return;
-        };
+        let Some(stream) = conn.downcast_ref::<actix_web::rt::net::TcpStream>() else { return };
+        // So that a long-lived response can cut its connection off (`socket`).
+        data.insert(super::socket::SocketFd(std::os::fd::AsRawFd::as_raw_fd(stream)));
+        let Ok(peer) = stream.peer_addr() else { return };
         let client = ClientIp::of_peer(peer.ip());
         if trusted.trusts(client.0) {
             return;

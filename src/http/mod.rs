@@ -19,6 +19,7 @@ pub mod metrics;
 pub mod origin;
 pub mod pages;
 pub mod rate;
+pub mod socket;
 pub mod sse;
 pub mod ws;
 

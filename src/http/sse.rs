@@ -26,12 +26,11 @@ use actix_web::{HttpRequest, HttpResponse, http::header, web};
 use bytes::Bytes;
 use bytestring::ByteString;
 use serde::Deserialize;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
-use super::{Context, auth, error::Error};
+use super::{Context, auth, error::Error, socket::SocketFd};
 use crate::{
     domain::Topic,
-    limits::Slot,
     metrics::Disconnect,
     realtime::{
         hub::Notification,
@@ -87,6 +86,8 @@ pub async fn stream(
     session.set_viewer(viewer);
     let (tx, rx) = mpsc::channel(BUFFER);
     let out = Events { tx, positions: BTreeMap::new(), deadline: settings.write_timeout };
+    // Dropped with the body: how the task learns that the dispatcher let go of the connection.
+    let (body_alive, body_gone) = oneshot::channel::<()>();
     let task = Stream {
         session,
         inbox,
@@ -94,12 +95,16 @@ pub async fn stream(
         ctx: ctx.clone(),
         ping_interval: settings.ping_interval,
         idle_timeout: settings.idle_timeout,
-        _slot: slot,
+        close_timeout: settings.close_timeout,
+        fd: req.conn_data::<SocketFd>().copied(),
+        body_gone,
     };
     actix_web::rt::spawn(task.run(topics, resume));
 
-    let body = futures_util::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|chunk| (Ok::<Bytes, Infallible>(chunk), rx))
+    // The place under the caps goes with the body: it comes back when the dispatcher lets go
+    // of the connection, not when the task ends (a client that does not read outlives it).
+    let body = futures_util::stream::unfold((rx, slot, body_alive), |(mut rx, slot, alive)| async move {
+        rx.recv().await.map(|chunk| (Ok::<Bytes, Infallible>(chunk), (rx, slot, alive)))
     });
     Ok(HttpResponse::Ok()
         .content_type("text/event-stream")
@@ -255,8 +260,12 @@ struct Stream {
     ping_interval: Duration,
     /// How long a stream with no subscription is kept; `None`: for ever.
     idle_timeout: Option<Duration>,
-    /// Our place under the connection caps, given back when the task ends.
-    _slot: Slot,
+    /// How long the body may take to send what is buffered once the stream ends.
+    close_timeout: Duration,
+    /// The connection's socket, to cut off a client that takes nothing (`None`: not plain TCP).
+    fd: Option<SocketFd>,
+    /// Resolves once the response body is dropped.
+    body_gone: oneshot::Receiver<()>,
 }
 
 impl Stream {
@@ -271,7 +280,20 @@ impl Stream {
             Stop::LogUnavailable => Disconnect::Database,
             Stop::Empty => Disconnect::Idle,
         });
-        tracing::debug!(conn = self.session.id(), ?stop, "event stream done");
+        let id = self.session.id();
+        tracing::debug!(conn = id, ?stop, "event stream done");
+        let Self { session, out, mut body_gone, fd, close_timeout, .. } = self;
+        drop(session);
+        // The body ends after what it buffers; a client that takes nothing would keep it, and
+        // the connection, for ever: after the close timeout it is cut off.
+        drop(out);
+        if tokio::time::timeout(close_timeout, &mut body_gone).await.is_err()
+            && matches!(body_gone.try_recv(), Err(oneshot::error::TryRecvError::Empty))
+            && let Some(fd) = fd
+        {
+            tracing::debug!(conn = id, "cutting off a client that does not read");
+            fd.cut();
+        }
     }
 
     async fn serve(&mut self, topics: Vec<Topic>, resume: BTreeMap<Topic, i64>) -> Stop {

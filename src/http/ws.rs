@@ -31,7 +31,9 @@ use bytes::{Bytes, BytesMut};
 use bytestring::ByteString;
 use tokio::{sync::mpsc, time::Instant};
 
-use super::{Context, client_ip::client_of, error::Error, origin::AllowedOrigins, rate::RequestLimit};
+use super::{
+    Context, client_ip::client_of, error::Error, origin::AllowedOrigins, rate::RequestLimit, socket::SocketFd,
+};
 use crate::{
     domain::{Credential, DomainError, Topic},
     limits::{Refused, Slot},
@@ -68,9 +70,12 @@ pub async fn upgrade(
         Error::bad_request("websocket_upgrade_required", format!("This endpoint speaks WebSocket only: {e}."))
     })?;
     let outbox = Rc::new(RefCell::new(Outbox::default()));
+    // The place under the caps goes with the body: it comes back when the dispatcher lets go
+    // of the connection, not when our task ends (a peer that does not read outlives both).
     let response = response
-        .map_body(|_, inbound| Frames { outbox: outbox.clone(), _inbound: inbound })
+        .map_body(|_, inbound| Frames { outbox: outbox.clone(), _inbound: inbound, _slot: slot })
         .map_into_boxed_body();
+    let fd = req.conn_data::<SocketFd>().copied();
     let settings = *ctx.ws();
     let max = settings.max_frame_bytes;
     let stream = stream.max_frame_size(max).aggregate_continuations().max_continuation_size(max);
@@ -85,7 +90,7 @@ pub async fn upgrade(
     let conn = Connection {
         session,
         inbox,
-        out: Socket { outbox, overflow, deadline: settings.write_timeout },
+        out: Socket { outbox, overflow, deadline: settings.write_timeout, fd },
         shutdown: ctx.shutdown().clone(),
         metrics: ctx.metrics().clone(),
         ping_interval: settings.ping_interval,
@@ -94,7 +99,6 @@ pub async fn upgrade(
         requests: RequestLimit::new(settings.requests_per_second),
         credential,
         ctx: ctx.clone(),
-        _slot: slot,
     };
     // The message stream is tied to this worker thread, so the task is spawned locally.
     let fut = conn.run(stream);
@@ -179,6 +183,8 @@ struct Socket {
     overflow: Arc<Overflow>,
     /// How long one write may wait for the peer to make room.
     deadline: Duration,
+    /// The connection's socket, to cut off a peer that takes nothing (`None`: not plain TCP).
+    fd: Option<SocketFd>,
 }
 
 impl Socket {
@@ -190,15 +196,48 @@ impl Socket {
         self.write(frame(OpCode::Pong, control_payload(bytes))).await
     }
 
-    /// Sends the close frame; the body ends once this socket is dropped.
-    async fn close(self, reason: CloseReason) {
+    /// Sends the close frame and ends the body after it, then waits until the body is gone:
+    /// until the dispatcher has taken every frame and let go of the connection. The caller
+    /// bounds the wait, and cuts the connection off when it runs out ([`Socket::cut`]).
+    async fn close(&self, reason: CloseReason) {
         let mut payload = u16::from(reason.code).to_be_bytes().to_vec();
         if let Some(description) = &reason.description {
             payload.extend_from_slice(truncate(description, MAX_CONTROL_PAYLOAD - 2).as_bytes());
         }
-        // Waits for room even when the connection overflowed (closing it is the point); the
-        // caller bounds the wait.
+        // Waits for room even when the connection overflowed (closing it is the point).
         let _ = self.queue(frame(OpCode::Close, &payload)).await;
+        self.finish();
+        std::future::poll_fn(|cx| {
+            let mut outbox = self.outbox.borrow_mut();
+            if outbox.gone {
+                Poll::Ready(())
+            } else {
+                outbox.writer = Some(cx.waker().clone());
+                Poll::Pending
+            }
+        })
+        .await;
+    }
+
+    /// No more frames: the body ends after those queued.
+    fn finish(&self) {
+        let mut outbox = self.outbox.borrow_mut();
+        outbox.finished = true;
+        outbox.wake(Side::Reader);
+    }
+
+    /// Cuts the connection off (a peer that took nothing within the close timeout): what is
+    /// queued for it is dropped, and its socket reset, so that neither our frames nor the
+    /// dispatcher's buffers nor the kernel's send queue stay pinned by it.
+    fn cut(&self) {
+        let mut outbox = self.outbox.borrow_mut();
+        outbox.frames.clear();
+        // The body alive means the dispatcher still holds the socket: it is ours to cut.
+        if !outbox.gone
+            && let Some(fd) = self.fd
+        {
+            fd.cut();
+        }
     }
 
     /// Queues a frame for the socket, but gives up when the hub flags an overflow meanwhile
@@ -251,9 +290,7 @@ impl Socket {
 impl Drop for Socket {
     /// The body ends after the frames already queued (a close frame last, when there is one).
     fn drop(&mut self) {
-        let mut outbox = self.outbox.borrow_mut();
-        outbox.finished = true;
-        outbox.wake(Side::Reader);
+        self.finish();
     }
 }
 
@@ -343,6 +380,9 @@ struct Frames {
     /// drop is how actix-ws's inbound stream learns that the connection is gone, so it lives
     /// exactly as long as this body.
     _inbound: BoxBody,
+    /// Our place under the connection caps, for as long as the dispatcher holds the
+    /// connection.
+    _slot: Slot,
 }
 
 impl MessageBody for Frames {
@@ -392,8 +432,6 @@ struct Connection {
     credential: Option<Box<Credential>>,
     /// To check `auth` tokens.
     ctx: web::Data<Context>,
-    /// Our place under the connection caps, given back when the task ends.
-    _slot: Slot,
 }
 
 impl Connection {
@@ -413,8 +451,12 @@ impl Connection {
         drop(session);
         if let Stop::Close(reason, _) = stop {
             tracing::debug!(conn = id, code = ?reason.code, reason = ?reason.description, "closing websocket");
-            // A peer that does not read cannot take the close frame either; give up in time.
-            let _ = tokio::time::timeout(close_timeout, out.close(reason)).await;
+            // A peer that does not read cannot take the close frame either: give up in time,
+            // and cut the connection off rather than leave it to the dispatcher for ever.
+            if tokio::time::timeout(close_timeout, out.close(reason)).await.is_err() {
+                tracing::debug!(conn = id, "cutting off a peer that does not read");
+                out.cut();
+            }
         }
         tracing::debug!(conn = id, ?user, "websocket done");
     }
