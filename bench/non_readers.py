@@ -85,7 +85,7 @@ def main():
         args.streams = args.clients
 
     tmp = tempfile.mkdtemp()
-    env = dict(os.environ, RUST_LOG="warn", NO_COLOR="1", QA_HUB_POSTS_PER_MINUTE="0",
+    env = dict(os.environ, RUST_LOG="info", NO_COLOR="1", QA_HUB_POSTS_PER_MINUTE="0",
                QA_HUB_ANONYMOUS_WRITES="true", QA_HUB_MAX_CONNECTIONS_PER_IP="10")
     log = open(f"{tmp}/server.log", "w+")
     server = subprocess.Popen(
@@ -104,7 +104,7 @@ def main():
         base = f"http://{addr[0]}:{addr[1]}"
 
         def post(path, body):
-            req = urllib.request.Request(base + path, json.dumps(body).encode(),
+            req = urllib.request.Request(base + path, json.dumps(body, ensure_ascii=False).encode(),
                                          {"content-type": "application/json"})
             with urllib.request.urlopen(req) as res:
                 return json.loads(res.read())
