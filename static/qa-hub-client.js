@@ -154,6 +154,8 @@
     var transport = "websocket";
     // WebSocket attempts in a row that never opened.
     var unopened = 0;
+    // The hub answered plain HTTP after a WebSocket attempt failed: one more attempt decides.
+    var answered = false;
     var timer = null;
     var failures = 0;
     var finished = false;
@@ -203,6 +205,15 @@
         if (ws !== socket) return;
         socket = null;
         if (!opened) unopened += 1;
+        if (!opened && answered) {
+          // A WebSocket attempt made after the hub answered plain HTTP failed too: something
+          // between here and the hub refuses WebSockets.
+          answered = false;
+          transport = "sse";
+          connectStream();
+          return;
+        }
+        answered = false;
         if (unopened >= opts.fallbackAfter && opts.fallbackAfter > 0 && typeof global.EventSource === "function") {
           probeHttp();
           return;
@@ -211,17 +222,20 @@
       };
     }
 
-    // The WebSocket never opened, again. If the hub answers plain HTTP, something between
-    // here and the hub refuses WebSockets: fall back. If it does not (it is down, restarting,
-    // or the network is), keep retrying the WebSocket.
+    // The WebSocket never opened, again. If the hub answers plain HTTP, and a WebSocket
+    // attempt right after fails too, something between here and the hub refuses WebSockets:
+    // fall back. If it does not answer (it is down, restarting, or the network is), keep
+    // retrying the WebSocket.
     function probeHttp() {
       var done = false;
       function decide(reachable) {
         if (done || finished) return;
         done = true;
         if (reachable) {
-          transport = "sse";
-          connectStream();
+          // A hub that was restarting answers HTTP and WebSockets alike once it is up: try
+          // the WebSocket once more, at once, and fall back only if that fails too.
+          answered = true;
+          connect();
         } else {
           retry();
         }
