@@ -4,9 +4,9 @@
 #
 # The build stage copies exactly what `cargo build` reads: the manifests, the sources, the
 # workspace's other crates (crates/: cargo loads every member's manifest), the migrations and
-# the files compiled into the binary (templates/, static/). `.ci/docker-replay`
-# replays these COPY lines into an empty folder and runs the RUN line there, so a path the
-# build needs but this file forgets fails CI, not a user's `docker compose up --build`.
+# the files compiled into the binary (templates/, static/). `.ci/docker-replay` replays these
+# COPY lines into an empty folder and runs the RUN line there (in CI as `cargo check`), so a
+# path the build needs but this file forgets fails CI, not a user's `docker compose up --build`.
 
 FROM rust:1.95-bookworm AS build
 WORKDIR /src

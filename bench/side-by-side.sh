@@ -11,6 +11,8 @@
 #
 # SUBSCRIBERS (10000), ANSWERS (20), INTERVAL_MS (200), IDLE (10000), RATE (2000; 0 skips the
 # rate run), RATE_QUESTIONS (1900) can be set; SERVERS ("minimal qa-hub") picks the servers;
+# TRANSPORT=sse subscribes over event streams (qa-hub only: the minimal hub has none);
+# QA_HUB_BIN runs another qa-hub binary (an older build, for a before/after);
 # HUB_ARGS adds flags to qa-hub (e.g. "--sqlite-synchronous normal"); PG_ADMIN as in
 # bench/mixed.sh.
 set -euo pipefail
@@ -24,7 +26,8 @@ idle=${IDLE:-10000}
 rate=${RATE:-2000}
 rate_questions=${RATE_QUESTIONS:-1900}
 pg_admin=${PG_ADMIN:-postgres://postgres@127.0.0.1:5432/postgres}
-bench=target/release/qa-hub-bench
+transport=${TRANSPORT:-ws}
+bench="target/release/qa-hub-bench --transport $transport"
 export RUST_LOG=warn QA_HUB_POSTS_PER_MINUTE=0 QA_HUB_ANONYMOUS_WRITES=true
 tmp=$(mktemp -d)
 pids=()
@@ -51,7 +54,7 @@ start() {
       db="${pg_admin%/*}/$name"
     fi
     # shellcheck disable=SC2086 # HUB_ARGS is a list of flags
-    target/release/qa-hub --bind "127.0.0.1:$port" --database-url "$db" ${HUB_ARGS:-} >"$log" 2>&1 &
+    "${QA_HUB_BIN:-target/release/qa-hub}" --bind "127.0.0.1:$port" --database-url "$db" ${HUB_ARGS:-} >"$log" 2>&1 &
   fi
   pid=$!
   pids+=("$pid")
@@ -64,8 +67,10 @@ start() {
 }
 
 port=8190
-for kind in ${SERVERS:-minimal qa-hub}; do
-  echo "=== $kind: idle connections ($(cat /proc/loadavg))"
+default_servers="minimal qa-hub"
+[ "$transport" = sse ] && default_servers=qa-hub
+for kind in ${SERVERS:-$default_servers}; do
+  echo "=== $kind ($transport): idle connections ($(cat /proc/loadavg))"
   start "$kind" "$port"
   $bench --server "127.0.0.1:$port" --server-pid "$pid" idle --connections "$idle" --questions 1000 --settle-secs 3
   kill "$pid"; port=$((port + 1))

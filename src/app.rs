@@ -5,7 +5,7 @@
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
-use actix_web::{App, HttpServer, dev::ServerHandle, web};
+use actix_web::{App, dev::ServerHandle, web};
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use tracing_actix_web::TracingLogger;
 
@@ -91,6 +91,7 @@ impl Application {
             ping_interval: config.ping_interval(),
             close_timeout: config.close_timeout(),
             write_timeout: config.write_timeout(),
+            send_buffer: Some(config.send_buffer_bytes).filter(|&bytes| bytes > 0),
             idle_timeout: config.idle_timeout(),
             requests_per_second: config.ws_requests_per_second,
         };
@@ -128,7 +129,7 @@ impl Application {
             config.login_attempts_per_minute,
         ));
         login_limit.start_forgetting();
-        let server = HttpServer::new(move || {
+        let app = move || {
             App::new()
                 .wrap(actix_web::middleware::from_fn(http::body::bound_body_time))
                 .wrap(actix_web::middleware::from_fn(http::conn_cap::refuse_over_cap))
@@ -144,20 +145,8 @@ impl Application {
                 .app_data(login_limit.clone())
                 .configure(http::configure)
                 .default_service(web::to(http::api::not_found))
-        })
-        .workers(workers)
-        // Before `bind`: the hook is captured when a listener is bound.
-        .on_connect(http::conn_cap::on_connect(
-            Connections::new(usize::MAX, config.max_http_connections_per_ip),
-            trusted_proxies_for_caps,
-        ))
-        // `main` owns the signals so that sockets get their 1001 before the server stops.
-        .disable_signals()
-        // In-flight requests get this long after the sockets' grace period; the two together
-        // stay within the 10 s an orchestrator typically allows before SIGKILL.
-        .shutdown_timeout(4)
-        .bind(&config.bind)
-        .map_err(|e| {
+        };
+        let listeners = http::server::bind(&config.bind).map_err(|e| {
             anyhow::anyhow!(
                 "cannot listen on {:?} ({}); choose another address with --bind or QA_HUB_BIND",
                 config.bind,
@@ -167,11 +156,22 @@ impl Application {
                 }
             )
         })?;
-        let addr = *server.addrs().first().ok_or_else(|| anyhow::anyhow!("bound no address"))?;
+        let addrs = listeners.iter().map(|l| l.local_addr()).collect::<Result<Vec<_>, _>>()?;
+        let options = http::server::Options {
+            workers,
+            // In-flight requests get this long after the sockets' grace period; the two
+            // together stay within the 10 s an orchestrator typically allows before SIGKILL.
+            shutdown_timeout: Duration::from_secs(4),
+            on_connect: Arc::new(http::conn_cap::on_connect(
+                Connections::new(usize::MAX, config.max_http_connections_per_ip),
+                trusted_proxies_for_caps,
+            )),
+        };
+        let addr = *addrs.first().ok_or_else(|| anyhow::anyhow!("bound no address"))?;
         // Started once the listeners are bound: webhooks must not call the hub's own addresses.
         let mut webhook_settings = config.webhook_settings();
         webhook_settings.own_addresses =
-            webhook::own_addresses(&[server.addrs(), metrics_addr.into_iter().collect()].concat());
+            webhook::own_addresses(&[addrs, metrics_addr.into_iter().collect()].concat());
         let webhooks = webhook::Dispatcher::start(
             ctx.services().clone(),
             ctx.hub().clone(),
@@ -179,12 +179,10 @@ impl Application {
             &node_id,
             ctx.shutdown().clone(),
         )?;
-        let server = match metrics_listener {
-            Some(listener) => server.listen(listener)?,
-            None => server,
-        };
+        let server =
+            http::server::serve(app, listeners.into_iter().chain(metrics_listener).collect(), options)?;
         let grace = Duration::from_secs(config.shutdown_grace_secs);
-        Ok(Self { addr, metrics_addr, ctx, server: server.run(), grace, store, webhooks })
+        Ok(Self { addr, metrics_addr, ctx, server, grace, store, webhooks })
     }
 
     pub fn addr(&self) -> SocketAddr {

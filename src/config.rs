@@ -222,6 +222,12 @@ pub struct Config {
     #[arg(long, global = true, env = "QA_HUB_WRITE_TIMEOUT_SECS", default_value_t = 10)]
     pub write_timeout_secs: u64,
 
+    /// The kernel's send buffer for each WebSocket and event stream, in bytes (the kernel
+    /// doubles it for its bookkeeping). Fixed, so that a client that stops reading cannot make
+    /// the kernel grow it to megabytes on our side; 0 leaves the kernel's autotuning on.
+    #[arg(long, global = true, env = "QA_HUB_SEND_BUFFER_BYTES", default_value_t = 65_536)]
+    pub send_buffer_bytes: usize,
+
     /// Seconds a closing WebSocket or event stream has to take what is queued for it (and the
     /// close frame) before its connection is cut off (socket reset).
     #[arg(long, global = true, env = "QA_HUB_CLOSE_TIMEOUT_SECS", default_value_t = 10)]

@@ -108,27 +108,7 @@ async fn stop_closes_1001_and_clients_resume_exactly_once(backend: Backend) {
 /// well within 10 s.
 async fn sigterm_to_the_binary_closes_1001_and_exits(backend: Backend) {
     let db = crate::common::TestDb::new(backend).await;
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_qa-hub"))
-        .args(["--bind", "127.0.0.1:0", "--workers", "1", "--anonymous-writes", "--database-url", &db.url])
-        .env("RUST_LOG", "info")
-        .env("NO_COLOR", "1")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("start qa-hub");
-    // The log line "qa-hub listening addr=127.0.0.1:PORT" tells the port.
-    let mut log = BufReader::new(child.stderr.take().unwrap()).lines();
-    let addr: SocketAddr = tokio::time::timeout(WAIT, async {
-        while let Some(line) = log.next_line().await.unwrap() {
-            if let Some(rest) = line.split("addr=").nth(1) {
-                return rest.split_whitespace().next().unwrap().parse().unwrap();
-            }
-        }
-        panic!("qa-hub exited before listening");
-    })
-    .await
-    .expect("qa-hub listens");
+    let (mut child, addr) = start_binary(&db, &[]).await;
     let http = reqwest::Client::new();
     let res = http
         .post(format!("http://{addr}/api/questions"))
@@ -155,6 +135,35 @@ async fn sigterm_to_the_binary_closes_1001_and_exits(backend: Backend) {
         .expect("exits within 10 s of SIGTERM")
         .unwrap();
     assert!(status.success(), "exit status {status}");
+}
+
+/// The real binary on `db`, one worker, anonymous writes, `extra` flags; its address, from the
+/// log line "qa-hub listening addr=127.0.0.1:PORT".
+async fn start_binary(db: &crate::common::TestDb, extra: &[&str]) -> (tokio::process::Child, SocketAddr) {
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_qa-hub"))
+        .args(["--bind", "127.0.0.1:0", "--workers", "1", "--anonymous-writes", "--database-url", &db.url])
+        .args(extra)
+        .env("RUST_LOG", "info")
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start qa-hub");
+    let mut log = BufReader::new(child.stderr.take().unwrap()).lines();
+    let addr: SocketAddr = tokio::time::timeout(WAIT, async {
+        while let Some(line) = log.next_line().await.unwrap() {
+            if let Some(rest) = line.split("addr=").nth(1) {
+                return rest.split_whitespace().next().unwrap().parse().unwrap();
+            }
+        }
+        panic!("qa-hub exited before listening");
+    })
+    .await
+    .expect("qa-hub listens");
+    // Keep reading the log, so that the child never blocks on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = log.next_line().await {} });
+    (child, addr)
 }
 
 async fn connection_caps_refuse_with_503(backend: Backend) {
@@ -459,11 +468,7 @@ async fn a_peer_that_does_not_read_its_backlog_is_closed_in_time(backend: Backen
 /// `server` and `client` as a socket some process holds (`/proc/net/tcp`: an entry with an
 /// inode). A socket the server let go of is gone, or an orphan the kernel alone finishes.
 fn server_holds(server: SocketAddr, client: SocketAddr) -> bool {
-    let hex = |addr: SocketAddr| match addr.ip() {
-        IpAddr::V4(ip) => format!("{:08X}:{:04X}", u32::from_le_bytes(ip.octets()), addr.port()),
-        IpAddr::V6(_) => unreachable!("the tests connect over IPv4"),
-    };
-    let (local, remote) = (hex(server), hex(client));
+    let (local, remote) = (proc_net_hex(server), proc_net_hex(client));
     std::fs::read_to_string("/proc/net/tcp").unwrap().lines().skip(1).any(|line| {
         let fields: Vec<&str> = line.split_whitespace().collect();
         fields.len() > 9 && fields[1] == local && fields[2] == remote && fields[9] != "0"
@@ -541,6 +546,121 @@ async fn clients_that_stop_reading_are_let_go_with_their_sockets(backend: Backen
     drop((ws, stream));
 }
 
+/// Hundreds of WebSocket clients from 50 addresses that stop reading a backlog of large events:
+/// while all of them are held, the server's resident memory (seen from procfs, in its own
+/// process) has grown by no more than the bound on what one connection pins times their
+/// number; once they are let go, most of it is given back.
+async fn many_non_readers_cost_a_bounded_memory_each(backend: Backend) {
+    const CLIENTS: usize = 200;
+    /// What one connection may pin: a page of the backlog being replayed (128 KiB), the bytes
+    /// queued for its socket (64 KiB), its session, and the allocator's slack.
+    const PER_CLIENT: u64 = 512 * 1024;
+    let db = crate::common::TestDb::new(backend).await;
+    let flags = [
+        "--write-timeout-secs",
+        "3",
+        "--close-timeout-secs",
+        "1",
+        "--max-connections-per-ip",
+        "100",
+        "--posts-per-minute",
+        "0",
+    ];
+    let (child, addr) = start_binary(&db, &flags).await;
+    let pid = child.id().unwrap();
+    let http = reqwest::Client::new();
+    let post = |path: String, body: Value| {
+        let http = http.clone();
+        async move {
+            let res = http.post(format!("http://{addr}{path}")).json(&body).send().await.unwrap();
+            assert_eq!(res.status(), 201);
+            res.json::<Value>().await.unwrap()
+        }
+    };
+    let q = crate::common::id_of(
+        &post("/api/questions".into(), json!({"title": "t", "body": "b", "author": "a"})).await,
+    );
+    // About 1.8 MB: several pages of the backlog, far more than a socket takes.
+    let big = "x".repeat(29_990);
+    for i in 0..60 {
+        post(format!("/api/questions/{q}/answers"), json!({"body": format!("{i} {big}"), "author": "a"}))
+            .await;
+    }
+    // Clients that read the whole backlog first, several at once, so that what replays warm
+    // (the database's connections and caches, the allocator's heaps) is in the baseline.
+    futures_util::future::join_all((0..10).map(|_| async {
+        let mut reader = WsClient::connect(addr).await;
+        reader.subscribe(q, Some(0)).await;
+        assert_eq!(reader.answers(60).await.len(), 60);
+    }))
+    .await;
+    let before = rss_bytes(pid);
+
+    let mut held = Vec::new();
+    for i in 0..CLIENTS {
+        let tcp = stalled_socket(addr, &format!("127.0.3.{}", 1 + i % 50)).await;
+        let client = tcp.local_addr().unwrap();
+        let mut ws = WsClient::over(addr, tcp).await.unwrap();
+        ws.send(json!({"type": "subscribe", "question_id": q, "after_seq": 0})).await;
+        held.push((ws, client));
+    }
+    // Every one of them stalled: the server's side of each socket holds unsent bytes, and the
+    // connection holds what it was sending.
+    eventually("every client to stall", || async { held.iter().all(|(_, c)| server_queues(addr, *c)) }).await;
+    let peak = rss_bytes(pid);
+    let grown = peak.saturating_sub(before);
+    assert!(
+        grown <= CLIENTS as u64 * PER_CLIENT,
+        "{CLIENTS} non-readers grew the server by {} KiB, {} KiB each (bound: {} KiB each)",
+        grown / 1024,
+        grown / 1024 / CLIENTS as u64,
+        PER_CLIENT / 1024,
+    );
+
+    eventually("the server to let go of every one", || async {
+        held.iter().all(|(_, c)| !server_holds(addr, *c))
+    })
+    .await;
+    // The allocator gives freed memory back to the system a moment later.
+    let given_back = || rss_bytes(pid) <= before + grown / 2;
+    eventually("most of the memory given back", || async { given_back() }).await;
+    eprintln!(
+        "{CLIENTS} non-readers: RSS {} KiB before, {} KiB held ({} KiB each), {} KiB after",
+        before / 1024,
+        peak / 1024,
+        grown / 1024 / CLIENTS as u64,
+        rss_bytes(pid) / 1024
+    );
+    drop(held);
+}
+
+/// A process's resident memory, from procfs.
+fn rss_bytes(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).expect("VmRSS in status");
+    line.split_whitespace().nth(1).unwrap().parse::<u64>().unwrap() * 1024
+}
+
+/// Whether the server's end of the connection to `client` holds bytes the client has not
+/// taken (`/proc/net/tcp`'s tx_queue).
+fn server_queues(server: SocketAddr, client: SocketAddr) -> bool {
+    let (local, remote) = (proc_net_hex(server), proc_net_hex(client));
+    std::fs::read_to_string("/proc/net/tcp").unwrap().lines().skip(1).any(|line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        fields.len() > 9
+            && fields[1] == local
+            && fields[2] == remote
+            && fields[4].split(':').next().is_some_and(|tx| u64::from_str_radix(tx, 16).is_ok_and(|n| n > 0))
+    })
+}
+
+fn proc_net_hex(addr: SocketAddr) -> String {
+    match addr.ip() {
+        IpAddr::V4(ip) => format!("{:08X}:{:04X}", u32::from_le_bytes(ip.octets()), addr.port()),
+        IpAddr::V6(_) => unreachable!("the tests connect over IPv4"),
+    }
+}
+
 /// Many posts at once (which SQLite commits in batches): seqs stay contiguous per question,
 /// and a post to a missing question fails alone.
 async fn concurrent_posts_get_contiguous_seqs(backend: Backend) {
@@ -589,6 +709,7 @@ on_both_backends!(
     metrics_follow_posts_subscribes_and_closes,
     a_peer_that_does_not_read_its_backlog_is_closed_in_time,
     clients_that_stop_reading_are_let_go_with_their_sockets,
+    many_non_readers_cost_a_bounded_memory_each,
     metrics_are_private_or_need_the_token,
     caps_count_the_client_a_trusted_proxy_names,
     http_connections_per_address_are_capped,

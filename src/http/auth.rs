@@ -163,11 +163,9 @@ pub fn idempotency(
     Ok(Some(Idempotency { owner, key: key.to_owned(), fingerprint: hash.finalize().into() }))
 }
 
-/// Whether the request reached us over https: a TLS listener, or a trusted proxy saying so.
+/// Whether the request reached us over https: a trusted proxy saying so (the hub itself listens
+/// on plain HTTP only; TLS ends at the proxy).
 fn is_https(req: &HttpRequest) -> bool {
-    if req.app_config().secure() {
-        return true;
-    }
     let trusted =
         req.app_data::<super::client_ip::TrustedProxies>().is_some_and(|proxies| proxies.trusts_peer(req));
     trusted

@@ -30,6 +30,10 @@ pub fn on_connect(
         let Some(stream) = conn.downcast_ref::<actix_web::rt::net::TcpStream>() else { return };
         // So that a long-lived response can cut its connection off (`socket`).
         data.insert(super::socket::SocketFd(std::os::fd::AsRawFd::as_raw_fd(stream)));
+        // Which listener took it (the private metrics one, say).
+        if let Ok(local) = stream.local_addr() {
+            data.insert(LocalAddr(local));
+        }
         let Ok(peer) = stream.peer_addr() else { return };
         let client = ClientIp::of_peer(peer.ip());
         if trusted.trusts(client.0) {
@@ -46,17 +50,25 @@ pub fn on_connect(
     }
 }
 
+/// The local address of a connection's listener.
+#[derive(Debug, Clone, Copy)]
+pub struct LocalAddr(pub std::net::SocketAddr);
+
+/// The answer to every request on a connection over its client's cap.
+pub fn over_cap() -> HttpResponse {
+    HttpResponse::ServiceUnavailable().force_close().json(ErrorBody::new(
+        "unavailable",
+        "Too many connections from your address; close some or retry later.",
+    ))
+}
+
 /// Middleware: refuses every request on a connection over its client's cap, and closes it.
 pub async fn refuse_over_cap(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, ActixError> {
     if req.conn_data::<OverCap>().is_some() {
-        let res = HttpResponse::ServiceUnavailable().force_close().json(ErrorBody::new(
-            "unavailable",
-            "Too many connections from your address; close some or retry later.",
-        ));
-        return Ok(req.into_response(res).map_into_right_body());
+        return Ok(req.into_response(over_cap()).map_into_right_body());
     }
     Ok(next.call(req).await?.map_into_left_body())
 }

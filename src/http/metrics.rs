@@ -24,7 +24,8 @@ pub struct MetricsAccess {
 
 impl MetricsAccess {
     fn check(&self, req: &actix_web::HttpRequest) -> Result<(), Error> {
-        if self.private == Some(req.app_config().local_addr()) {
+        let listener = req.conn_data::<super::conn_cap::LocalAddr>().map(|local| local.0);
+        if self.private.is_some() && self.private == listener {
             return Ok(());
         }
         let Some(token) = &self.token else {

@@ -8,6 +8,7 @@
 //! this tree imports the module that assembles the server.
 
 pub mod accounts;
+pub mod admission;
 pub mod api;
 pub mod auth;
 pub mod body;
@@ -19,6 +20,7 @@ pub mod metrics;
 pub mod origin;
 pub mod pages;
 pub mod rate;
+pub mod server;
 pub mod socket;
 pub mod sse;
 pub mod ws;
@@ -30,7 +32,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{limits::Connections, metrics::Metrics, realtime::Hub, realtime::session, service::Services};
 
-/// What a WebSocket connection is allowed, from the configuration.
+/// What a WebSocket or event stream is allowed, from the configuration.
 #[derive(Debug, Clone, Copy)]
 pub struct WsSettings {
     pub max_frame_bytes: usize,
@@ -39,10 +41,24 @@ pub struct WsSettings {
     pub close_timeout: Duration,
     /// How long one write may wait for a peer that does not read.
     pub write_timeout: Duration,
+    /// The kernel's send buffer per connection (`None`: autotuned).
+    pub send_buffer: Option<usize>,
     /// `None` keeps idle connections.
     pub idle_timeout: Option<Duration>,
     /// Requests a connection may send per second (0: no limit).
     pub requests_per_second: u32,
+}
+
+impl WsSettings {
+    /// The clocks of a WebSocket or an event stream.
+    pub fn clocks(&self) -> crate::realtime::driver::Clocks {
+        crate::realtime::driver::Clocks {
+            ping_interval: self.ping_interval,
+            idle_timeout: self.idle_timeout,
+            write_timeout: self.write_timeout,
+            close_timeout: self.close_timeout,
+        }
+    }
 }
 
 /// What every handler can reach; cheap to clone.

@@ -17,6 +17,16 @@ use std::os::fd::{BorrowedFd, RawFd};
 pub struct SocketFd(pub RawFd);
 
 impl SocketFd {
+    /// Fixes the kernel's send buffer at `bytes` (see `--send-buffer-bytes`); same contract
+    /// as [`SocketFd::cut`].
+    pub fn bound_send_buffer(self, bytes: usize) {
+        // SAFETY: as in `cut`.
+        let fd = unsafe { BorrowedFd::borrow_raw(self.0) };
+        if let Err(e) = socket2::SockRef::from(&fd).set_send_buffer_size(bytes) {
+            tracing::debug!(error = %e, "bounding a connection's send buffer");
+        }
+    }
+
     /// Resets the connection. The caller must know that the connection is still open: here,
     /// that the response body it belongs to has not been dropped yet. The body and the task
     /// that calls this run on the same worker thread as the dispatcher, so nothing can close

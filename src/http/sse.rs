@@ -1,7 +1,9 @@
 //! Server-Sent Events: `GET /sse?topics=…`, the same topics and the same exactly-once contract
 //! as the WebSocket, for networks that break WebSockets (proxies that strip `Upgrade`). What
-//! subscribing means is the same [`Session`]'s; this module only writes its messages as
-//! `text/event-stream`.
+//! subscribing means is the same [`Session`]'s, and the stream's loop and clocks the same
+//! [`driver`]'s; this module is a [`Link`] that writes messages as `text/event-stream`. Unlike
+//! a WebSocket's, the socket stays with actix's dispatcher, which writes the response body:
+//! a client that takes nothing is cut off through its descriptor ([`SocketFd`]).
 //!
 //! - **Resume by `Last-Event-ID`.** Every event carries `id:` with the stream's position in
 //!   each of its topics (`question:<uuid>=5,user:<uuid>=3`), every topic from its subscribe
@@ -26,21 +28,25 @@ use actix_web::{HttpRequest, HttpResponse, http::header, web};
 use bytes::Bytes;
 use bytestring::ByteString;
 use serde::Deserialize;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 
 use super::{Context, auth, error::Error, socket::SocketFd};
 use crate::{
     domain::Topic,
     metrics::Disconnect,
     realtime::{
+        driver::{self, Heard, Link},
         hub::Notification,
         session::{Session, Transport},
     },
     wire::ClientMessage,
 };
 
-/// Chunks buffered between the stream's task and the response body.
+/// Chunks buffered between the stream's task and the response body…
 const BUFFER: usize = 16;
+/// …and their bytes, at most (a chunk larger than this waits until it is alone): a client that
+/// stops reading pins no more than this here, besides the dispatcher's buffer and the kernel's.
+const QUEUED_BYTES: usize = 64 * 1024;
 
 #[derive(Debug, Deserialize)]
 pub struct StreamQuery {
@@ -56,7 +62,7 @@ pub async fn stream(
     query: web::Query<StreamQuery>,
     ctx: web::Data<Context>,
 ) -> Result<HttpResponse, Error> {
-    super::ws::check_origin(&req, "an event stream")?;
+    super::admission::check_origin(&req, "an event stream")?;
     let settings = *ctx.ws();
     let topics =
         parse_topics(query.topics.as_deref().unwrap_or_default(), settings.session.max_subscriptions)?;
@@ -72,11 +78,15 @@ pub async fn stream(
     let viewer = match auth::credential(&req)? {
         Some(credential) => {
             let auth = ctx.services().authenticate(&credential).await?;
-            Some(super::ws::viewer(&auth, &credential))
+            Some(super::admission::viewer(&auth, &credential))
         }
         None => None,
     };
-    let slot = super::ws::admit(&ctx, &req)?;
+    let slot = super::admission::admit(&ctx, &req)?;
+    let fd = req.conn_data::<SocketFd>().copied();
+    if let (Some(fd), Some(bytes)) = (fd, settings.send_buffer) {
+        fd.bound_send_buffer(bytes);
+    }
 
     let source = Arc::new(ctx.services().clone());
     let (mut session, inbox) =
@@ -85,26 +95,34 @@ pub async fn stream(
     // `Session`); the rest of the stream goes on, and it ends when nothing is left.
     session.set_viewer(viewer);
     let (tx, rx) = mpsc::channel(BUFFER);
-    let out = Events { tx, positions: BTreeMap::new(), deadline: settings.write_timeout };
-    // Dropped with the body: how the task learns that the dispatcher let go of the connection.
+    // Dropped with the body: how the link learns that the dispatcher let go of the connection.
     let (body_alive, body_gone) = oneshot::channel::<()>();
-    let task = Stream {
-        session,
-        inbox,
-        out,
-        ctx: ctx.clone(),
-        ping_interval: settings.ping_interval,
-        idle_timeout: settings.idle_timeout,
-        close_timeout: settings.close_timeout,
-        fd: req.conn_data::<SocketFd>().copied(),
+    let mut link = Events {
+        tx: Some(tx),
+        room: Arc::new(Semaphore::new(QUEUED_BYTES)),
+        positions: BTreeMap::new(),
+        deadline: settings.write_timeout,
+        fd,
         body_gone,
     };
-    actix_web::rt::spawn(task.run(topics, resume));
+    let opening = topics
+        .into_iter()
+        .map(|topic| ClientMessage::Subscribe { topic, after_seq: resume.get(&topic).copied() })
+        .collect();
+    let clocks = settings.clocks();
+    let (shutdown, metrics) = (ctx.shutdown().clone(), ctx.metrics().clone());
+    actix_web::rt::spawn(async move {
+        // How soon the browser reconnects after the stream ends. A body already gone shows
+        // in the driver at once.
+        let _ = link.push("retry: 2000\n\n".into()).await;
+        driver::run(session, inbox, link, clocks, shutdown, metrics, opening).await;
+    });
 
     // The place under the caps goes with the body: it comes back when the dispatcher lets go
     // of the connection, not when the task ends (a client that does not read outlives it).
     let body = futures_util::stream::unfold((rx, slot, body_alive), |(mut rx, slot, alive)| async move {
-        rx.recv().await.map(|chunk| (Ok::<Bytes, Infallible>(chunk), (rx, slot, alive)))
+        // The chunk's room comes back as the dispatcher takes it.
+        rx.recv().await.map(|queued: Queued| (Ok::<Bytes, Infallible>(queued.chunk), (rx, slot, alive)))
     });
     Ok(HttpResponse::Ok()
         .content_type("text/event-stream")
@@ -188,30 +206,44 @@ fn event_id(positions: &BTreeMap<Topic, i64>) -> String {
 pub enum Stop {
     /// The client went away.
     Gone,
-    /// The client did not take what was sent in time.
-    Slow,
-    /// The log could not be read: the client resumes with its last id.
-    LogUnavailable,
-    /// No topic was left to stream (all refused, or the inbox ended by a revocation) for
-    /// `--idle-timeout-secs`.
-    Empty,
+    /// The stream ends (the client reconnects with its last id): the server is going away,
+    /// the client fell behind or did not read, the log could not be read, or no topic was
+    /// left to stream for `--idle-timeout-secs`.
+    End(Disconnect),
 }
 
-/// The response body's side of a stream: each message becomes one chunk.
+/// A chunk on its way to the response body, with its room under [`QUEUED_BYTES`].
+struct Queued {
+    chunk: Bytes,
+    _room: OwnedSemaphorePermit,
+}
+
+/// An event stream, as the connection driver's [`Link`]: each message becomes one chunk of
+/// the response body, which actix-web writes.
 struct Events {
-    tx: mpsc::Sender<Bytes>,
+    /// `None` once the stream ended: the body ends after what it holds.
+    tx: Option<mpsc::Sender<Queued>>,
+    /// Room for [`QUEUED_BYTES`] bytes.
+    room: Arc<Semaphore>,
     /// The stream's position in each topic: the `id:` of the next event.
     positions: BTreeMap<Topic, i64>,
     deadline: Duration,
+    /// The connection's socket, to cut off a client that takes nothing (`None`: not plain TCP).
+    fd: Option<SocketFd>,
+    /// Resolves once the response body is dropped.
+    body_gone: oneshot::Receiver<()>,
 }
 
 impl Events {
     async fn push(&mut self, chunk: String) -> Result<(), Stop> {
-        match tokio::time::timeout(self.deadline, self.tx.send(Bytes::from(chunk))).await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(_)) => Err(Stop::Gone),
-            Err(_) => Err(Stop::Slow),
-        }
+        let Some(tx) = &self.tx else { return Err(Stop::Gone) };
+        let chunk = Bytes::from(chunk);
+        let bytes = u32::try_from(chunk.len().min(QUEUED_BYTES)).unwrap_or(u32::MAX);
+        let queued = async {
+            let room = self.room.clone().acquire_many_owned(bytes).await.map_err(|_| Stop::Gone)?;
+            tx.send(Queued { chunk, _room: room }).await.map_err(|_| Stop::Gone)
+        };
+        tokio::time::timeout(self.deadline, queued).await.unwrap_or(Err(Stop::End(Disconnect::WriteTimeout)))
     }
 
     async fn event(&mut self, topic: Topic, seq: i64, frame: &str) -> Result<(), Stop> {
@@ -243,7 +275,7 @@ impl Transport for Events {
     }
 
     fn log_unavailable(&self) -> Stop {
-        Stop::LogUnavailable
+        Stop::End(Disconnect::Database)
     }
 
     fn subscribed(&mut self, topic: Topic, from: i64) {
@@ -251,100 +283,54 @@ impl Transport for Events {
     }
 }
 
-/// One stream's task: subscribes, then forwards the session's deliveries and heartbeats.
-struct Stream {
-    session: Session,
-    inbox: mpsc::Receiver<Arc<Notification>>,
-    out: Events,
-    ctx: web::Data<Context>,
-    ping_interval: Duration,
-    /// How long a stream with no subscription is kept; `None`: for ever.
-    idle_timeout: Option<Duration>,
-    /// How long the body may take to send what is buffered once the stream ends.
-    close_timeout: Duration,
-    /// The connection's socket, to cut off a client that takes nothing (`None`: not plain TCP).
-    fd: Option<SocketFd>,
-    /// Resolves once the response body is dropped.
-    body_gone: oneshot::Receiver<()>,
-}
-
-impl Stream {
-    async fn run(mut self, topics: Vec<Topic>, resume: BTreeMap<Topic, i64>) {
-        let metrics = self.ctx.metrics().clone();
-        metrics.connections_open.inc();
-        let stop = self.serve(topics, resume).await;
-        metrics.connections_open.dec();
-        metrics.disconnected(match stop {
-            Stop::Gone => Disconnect::Client,
-            Stop::Slow => Disconnect::Overflow,
-            Stop::LogUnavailable => Disconnect::Database,
-            Stop::Empty => Disconnect::Idle,
-        });
-        let id = self.session.id();
-        tracing::debug!(conn = id, ?stop, "event stream done");
-        let Self { session, out, mut body_gone, fd, close_timeout, .. } = self;
-        drop(session);
-        // The body ends after what it buffers; a client that takes nothing would keep it, and
-        // the connection, for ever: after the close timeout it is cut off.
-        drop(out);
-        if tokio::time::timeout(close_timeout, &mut body_gone).await.is_err()
-            && matches!(body_gone.try_recv(), Err(oneshot::error::TryRecvError::Empty))
-            && let Some(fd) = fd
-        {
-            tracing::debug!(conn = id, "cutting off a client that does not read");
-            fd.cut();
+impl Link for Events {
+    async fn peer(&self) {
+        match &self.tx {
+            Some(tx) => tx.closed().await,
+            None => std::future::pending().await,
         }
     }
 
-    async fn serve(&mut self, topics: Vec<Topic>, resume: BTreeMap<Topic, i64>) -> Stop {
-        // How soon the browser reconnects after the stream ends.
-        if let Err(stop) = self.out.push("retry: 2000\n\n".into()).await {
-            return stop;
+    /// An event stream's client sends nothing: the body is gone.
+    async fn on_peer(&mut self, _: &mut Session) -> Result<Heard, Stop> {
+        Err(Stop::Gone)
+    }
+
+    fn hears_peer(&self) -> bool {
+        false
+    }
+
+    async fn keep_alive(&mut self) -> Result<(), Stop> {
+        self.push(": ping\n\n".into()).await
+    }
+
+    fn stop(&self, why: Disconnect) -> Stop {
+        match why {
+            Disconnect::Client => Stop::Gone,
+            why => Stop::End(why),
         }
-        for topic in topics {
-            let after_seq = resume.get(&topic).copied();
-            let request = ClientMessage::Subscribe { topic, after_seq };
-            if let Err(stop) = self.session.request(request, &mut self.out).await {
-                return stop;
-            }
+    }
+
+    fn disconnect(stop: &Stop) -> Disconnect {
+        match stop {
+            Stop::Gone => Disconnect::Client,
+            Stop::End(why) => *why,
         }
-        let overflow = self.session.overflow();
-        let shutdown = self.ctx.shutdown().clone();
-        let mut ping =
-            tokio::time::interval_at(tokio::time::Instant::now() + self.ping_interval, self.ping_interval);
-        // Far future when disabled, so the branch below never fires; (re)armed whenever the
-        // stream is left with no subscription.
-        let idle_after = self.idle_timeout.unwrap_or(Duration::from_secs(100 * 365 * 86_400));
-        let idle = tokio::time::sleep(idle_after);
-        tokio::pin!(idle);
-        let mut was_idle = self.session.is_idle();
-        loop {
-            let step = tokio::select! {
-                biased;
-                // The browser reconnects, to another node if this one is going away.
-                () = shutdown.cancelled() => return Stop::Gone,
-                // Too far behind to keep up live: end, and let the client resume from the log.
-                () = overflow.flagged() => return Stop::Slow,
-                n = self.inbox.recv() => match n {
-                    Some(n) => self.session.deliver(&n, &mut self.out).await,
-                    None => return Stop::Gone,
-                },
-                _ = ping.tick() => match self.session.expire(chrono::Utc::now(), &mut self.out).await {
-                    Ok(()) => self.out.push(": ping\n\n".into()).await,
-                    stop => stop,
-                },
-                () = self.out.tx.closed() => return Stop::Gone,
-                // Nothing to stream for a while: free the place for others, as a socket does.
-                () = &mut idle, if was_idle => return Stop::Empty,
-            };
-            if let Err(stop) = step {
-                return stop;
-            }
-            let idle_now = self.session.is_idle();
-            if idle_now && !was_idle {
-                idle.as_mut().reset(tokio::time::Instant::now() + idle_after);
-            }
-            was_idle = idle_now;
+    }
+
+    /// The body ends after what it holds; this waits until the dispatcher let go of it.
+    async fn close(&mut self, stop: Stop) {
+        tracing::debug!(?stop, "event stream done");
+        self.tx = None;
+        let _ = (&mut self.body_gone).await;
+    }
+
+    fn cut(&mut self) {
+        // The body alive means the dispatcher still holds the socket: it is ours to cut.
+        if matches!(self.body_gone.try_recv(), Err(oneshot::error::TryRecvError::Empty))
+            && let Some(fd) = self.fd
+        {
+            fd.cut();
         }
     }
 }

@@ -1,148 +1,114 @@
-//! The WebSocket transport: the upgrade, frames in and out, pings, caps and the close. What
+//! The WebSocket transport: the handshake, frames in and out, and the closing handshake. What
 //! subscribing means (register before reading, last seq per topic, gap fill) is the
-//! transport-free [`Session`]'s; this module only carries its frames.
+//! transport-free [`Session`]'s, and the connection's loop and clocks (pings, idle, deadlines,
+//! overflow, shutdown) are the [`driver`]'s; this module is a [`Link`] for it.
 //!
-//! Each connection is one task that owns its socket. It is the only writer to that socket, so
-//! awaiting a slow peer here delays nobody else; the hub only ever `try_send`s into this
-//! task's bounded queue. actix-ws reads the peer's frames; what goes out is encoded here (an
-//! event's frame once for all its subscribers) and handed to actix-web by the response body
-//! `Frames`, through a small outbox shared with the task on the connection's worker thread.
+//! `GET /ws` is answered by the App like any request ([`upgrade`]); once it answered 101, the
+//! server hands us the bare TCP socket ([`server`](super::server)) and the connection is one
+//! task that owns it: it reads the peer's frames, and writes ours straight from their bytes —
+//! an event's frame is encoded once and the same bytes go to every subscriber's socket, with no
+//! per-connection copy. Nothing is buffered while nothing is in flight: an idle connection holds
+//! its socket, its session and its timers. What waits for a slow peer is bounded in bytes
+//! ([`MAX_QUEUED_BYTES`]) and in time (`--write-timeout-secs`); the hub only ever `try_send`s
+//! into the session's queue, so a slow peer delays nobody else.
 
 use std::{
-    cell::RefCell,
     collections::VecDeque,
-    pin::Pin,
+    io::{self, IoSlice},
     rc::Rc,
     sync::Arc,
-    task::{Context as TaskContext, Poll, Waker},
     time::Duration,
 };
 
-use actix_http::ws::{OpCode, Parser};
-use actix_web::{
-    HttpRequest, HttpResponse,
-    body::{BodySize, BoxBody, MessageBody},
-    web,
-};
-use actix_ws::{
-    AggregatedMessage, AggregatedMessageStream, CloseCode, CloseReason, ProtocolError as WsError,
-};
-use bytes::{Bytes, BytesMut};
+use actix_http::ws::{CloseCode, CloseReason, OpCode, Parser, ProtocolError as WsError};
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, dev::Extensions, rt::net::TcpStream, web};
+use bytes::{Buf, Bytes, BytesMut};
 use bytestring::ByteString;
-use tokio::{sync::mpsc, time::Instant};
 
-use super::{
-    Context, client_ip::client_of, error::Error, origin::AllowedOrigins, rate::RequestLimit, socket::SocketFd,
-};
+use super::{Context, admission, error::Error, rate::RequestLimit};
 use crate::{
     domain::{Credential, DomainError, Topic},
-    limits::{Refused, Slot},
-    metrics::{Disconnect, Metrics},
+    limits::Slot,
+    metrics::Disconnect,
     realtime::{
+        driver::{self, Heard, Link},
         hub::{Notification, Overflow},
         session::{Session, Transport, Viewer},
     },
-    service::{Authenticated, auth::credential_id},
     wire::{self, ErrorCode, ProtocolError},
 };
 
-/// `GET /ws`: upgrades the request and starts the connection's task.
-pub async fn upgrade(
-    req: HttpRequest,
-    body: web::Payload,
-    ctx: web::Data<Context>,
-) -> Result<HttpResponse, Error> {
-    // A page from a site not allowed here gets a plain 403, before any place is taken.
-    check_origin(&req, "a WebSocket")?;
-    // Refuse over the caps before upgrading, so the client sees a plain HTTP 503.
-    let slot = admit(&ctx, &req)?;
-    // A page of this site opens its socket with the session cookie: that is its identity.
-    // A cookie that does not check out leaves the connection anonymous (reading is public).
-    let mut signed_in = None;
-    if let Some(token) = super::auth::session_cookie(&req) {
-        let credential = Credential::Session(token);
-        if let Ok(auth) = ctx.services().authenticate(&credential).await {
-            signed_in = Some((viewer(&auth, &credential), Box::new(credential)));
-        }
-    }
-    // actix-ws reads the peer's frames; what we send goes through our own body (`Frames`).
-    let (response, _, stream) = actix_ws::handle(&req, body).map_err(|e| {
-        Error::bad_request("websocket_upgrade_required", format!("This endpoint speaks WebSocket only: {e}."))
-    })?;
-    let outbox = Rc::new(RefCell::new(Outbox::default()));
-    // The place under the caps goes with the body: it comes back when the dispatcher lets go
-    // of the connection, not when our task ends (a peer that does not read outlives both).
-    let response = response
-        .map_body(|_, inbound| Frames { outbox: outbox.clone(), _inbound: inbound, _slot: slot })
-        .map_into_boxed_body();
-    let fd = req.conn_data::<SocketFd>().copied();
-    let settings = *ctx.ws();
-    let max = settings.max_frame_bytes;
-    let stream = stream.max_frame_size(max).aggregate_continuations().max_continuation_size(max);
-    let source = Arc::new(ctx.services().clone());
-    let (mut session, inbox) =
-        Session::new(ctx.hub().clone(), source, ctx.metrics().clone(), settings.session);
-    let credential = signed_in.map(|(viewer, credential)| {
-        session.set_viewer(Some(viewer));
-        credential
-    });
-    let overflow = session.overflow();
-    let conn = Connection {
-        session,
-        inbox,
-        out: Socket { outbox, overflow, deadline: settings.write_timeout, fd },
-        shutdown: ctx.shutdown().clone(),
-        metrics: ctx.metrics().clone(),
-        ping_interval: settings.ping_interval,
-        close_timeout: settings.close_timeout,
-        idle_timeout: settings.idle_timeout,
-        requests: RequestLimit::new(settings.requests_per_second),
-        credential,
-        ctx: ctx.clone(),
+/// Set by the server on a request whose socket it will hand over after a 101: only such a
+/// request can become a WebSocket.
+#[derive(Debug, Clone, Copy)]
+pub struct Upgrading;
+
+/// `GET /ws`: admits the connection and answers 101; the server then starts it on the socket
+/// ([`Accepted::start`]).
+pub async fn upgrade(req: HttpRequest, ctx: web::Data<Context>) -> Result<HttpResponse, Error> {
+    let handshake = actix_http::ws::handshake(req.head());
+    let mut handshake = match handshake {
+        Ok(handshake) if req.extensions().contains::<Upgrading>() => handshake,
+        Ok(_) => return Err(upgrade_required("the request cannot be upgraded")),
+        Err(e) => return Err(upgrade_required(&e.to_string())),
     };
-    // The message stream is tied to this worker thread, so the task is spawned locally.
-    let fut = conn.run(stream);
-    tracing::debug!(task_bytes = std::mem::size_of_val(&fut), "connection task");
-    actix_web::rt::spawn(fut);
-    Ok(response)
+    // A page from a site not allowed here gets a plain 403, before any place is taken.
+    admission::check_origin(&req, "a WebSocket")?;
+    // Refuse over the caps before upgrading, so the client sees a plain HTTP 503.
+    let slot = admission::admit(&ctx, &req)?;
+    let signed_in = admission::cookie_identity(&ctx, &req).await;
+    let mut res = HttpResponse::from(handshake.finish()).map_into_boxed_body();
+    res.extensions_mut().insert(Accepted { ctx: ctx.into_inner(), slot, signed_in });
+    Ok(res)
 }
 
-/// Who a session acts for after `credential` checked out as `auth`.
-pub(super) fn viewer(auth: &Authenticated, credential: &Credential) -> Viewer {
-    Viewer {
-        user_id: auth.identity.user_id,
-        credential: credential_id(credential),
-        expires_at: auth.expires_at,
-    }
+fn upgrade_required(why: &str) -> Error {
+    Error::bad_request("websocket_upgrade_required", format!("This endpoint speaks WebSocket only: {why}."))
 }
 
-/// Refuses (403) a page from an origin `--allowed-origins` does not name, before a long-lived
-/// connection (`what`: a WebSocket, an event stream) takes any place.
-pub(super) fn check_origin(req: &HttpRequest, what: &str) -> Result<(), Error> {
-    let own = AllowedOrigins::default();
-    if req.app_data::<AllowedOrigins>().unwrap_or(&own).allow(req) {
-        return Ok(());
-    }
-    Err(Error::Forbidden {
-        code: "forbidden_origin",
-        message: format!("Pages from this origin may not open {what} here (see --allowed-origins)."),
-    })
+/// A connection the App accepted: what it needs once the socket is ours.
+pub struct Accepted {
+    ctx: Arc<Context>,
+    /// Its place under the connection caps, held until the socket is closed.
+    slot: Slot,
+    signed_in: Option<(Viewer, Credential)>,
 }
 
-/// A place under the connection caps (per node, per client address) for a long-lived
-/// connection — a WebSocket or an event stream — or a 503 saying which cap is full.
-pub(super) fn admit(ctx: &Context, req: &HttpRequest) -> Result<Slot, Error> {
-    let ip = client_of(req);
-    ctx.connections().admit(ip.key()).map_err(|cap| {
-        let (label, message) = match cap {
-            Refused::Node => {
-                ("node", "This server holds as many connections as it may; try another or retry later.")
-            }
-            Refused::Ip => ("ip", "Too many connections from your address; close some or retry later."),
+impl Accepted {
+    /// Starts the connection on `io`, the socket after the 101; `read` holds what the client
+    /// sent after its handshake, `conn_data` the TCP connection's data (its place under the
+    /// per-address cap), kept as long as the socket.
+    pub fn start(self, io: TcpStream, read: BytesMut, conn_data: Option<Rc<Extensions>>) {
+        let Self { ctx, slot, signed_in } = self;
+        let settings = *ctx.ws();
+        let source = Arc::new(ctx.services().clone());
+        let (mut session, inbox) =
+            Session::new(ctx.hub().clone(), source, ctx.metrics().clone(), settings.session);
+        let credential = signed_in.map(|(viewer, credential)| {
+            session.set_viewer(Some(viewer));
+            Box::new(credential)
+        });
+        let overflow = session.overflow();
+        if let Some(bytes) = settings.send_buffer
+            && let Err(e) = socket2::SockRef::from(&io).set_send_buffer_size(bytes)
+        {
+            tracing::debug!(error = %e, "bounding a connection's send buffer");
+        }
+        let link = Connection {
+            out: Socket { io, queue: VecDeque::new(), queued: 0, overflow, deadline: settings.write_timeout },
+            unread: !read.is_empty(),
+            frames: Frames { buf: read, partial: None, max: settings.max_frame_bytes },
+            requests: RequestLimit::new(settings.requests_per_second),
+            credential,
+            ctx: ctx.clone(),
+            _places: (slot, conn_data),
         };
-        ctx.metrics().connections_rejected.with_label_values(&[label]).inc();
-        Error::Unavailable(message.into())
-    })
+        let clocks = settings.clocks();
+        let (shutdown, metrics) = (ctx.shutdown().clone(), ctx.metrics().clone());
+        let fut = driver::run(session, inbox, link, clocks, shutdown, metrics, Vec::new());
+        tracing::debug!(task_bytes = std::mem::size_of_val(&fut), "connection task");
+        actix_web::rt::spawn(fut);
+    }
 }
 
 /// Why the loop stopped, and what to tell the peer.
@@ -152,161 +118,151 @@ pub enum Stop {
     Close(CloseReason, Disconnect),
 }
 
-/// Whether the peer sent more than `--max-frame-bytes`: one frame (`Overflow`), or a message
-/// in fragments that add up to more. actix-ws 0.4 reports the latter as an I/O error with
-/// this text (`aggregated.rs`, `size_error`), not as `Overflow`; the ws test
-/// `a_fragmented_message_over_the_cap_closes_with_1009` notices if that changes.
-fn too_large(e: &WsError) -> bool {
-    match e {
-        WsError::Overflow => true,
-        WsError::Io(io) => {
-            io.kind() == std::io::ErrorKind::Other && io.to_string() == "Exceeded maximum continuation size"
-        }
-        _ => false,
-    }
-}
-
 fn reason(code: CloseCode, description: &str, why: Disconnect) -> Stop {
     Stop::Close(CloseReason { code, description: Some(description.to_owned()) }, why)
 }
 
-/// How many encoded frames may wait for the socket before a write has to wait (and then
-/// counts against the write deadline).
-const OUTBOUND_FRAMES: usize = 32;
+/// How many bytes may wait for a peer's socket before a write has to wait for it (and then
+/// counts against the write deadline). Past it, the kernel's send buffer holds the rest.
+pub const MAX_QUEUED_BYTES: usize = 64 * 1024;
 
-/// The socket's sending side, as a session's [`Transport`]. Frames are encoded here, and an
-/// event's frame once for all its subscribers ([`Notification::framed`]); the response body
-/// ([`Frames`]) hands them to actix-web as they are, so a delivery costs no encoding, copy or
-/// allocation per connection before the socket write.
+/// How long a closed connection reads what its peer still sends (see [`Socket::close`]).
+const LINGER: Duration = Duration::from_secs(1);
+
+/// At most this many frames go into one `writev`.
+const WRITE_BATCH: usize = 16;
+
+/// The socket's sending side. An event's frame is encoded once for all its subscribers
+/// ([`Notification::framed`]) and its bytes written as they are.
 struct Socket {
-    outbox: Rc<RefCell<Outbox>>,
+    io: TcpStream,
+    /// Frames not yet written, the first perhaps in part.
+    queue: VecDeque<Bytes>,
+    /// Their bytes.
+    queued: usize,
     overflow: Arc<Overflow>,
     /// How long one write may wait for the peer to make room.
     deadline: Duration,
-    /// The connection's socket, to cut off a peer that takes nothing (`None`: not plain TCP).
-    fd: Option<SocketFd>,
 }
 
 impl Socket {
-    async fn ping(&mut self, bytes: &[u8]) -> Result<(), Stop> {
-        self.write(frame(OpCode::Ping, control_payload(bytes))).await
+    /// Writes what the kernel takes without waiting; the rest stays queued.
+    fn flush_now(&mut self) -> Result<(), Stop> {
+        while !self.queue.is_empty() {
+            let mut slices = [IoSlice::new(&[]); WRITE_BATCH];
+            let n = self.queue.len().min(WRITE_BATCH);
+            for (slice, frame) in slices.iter_mut().zip(&self.queue) {
+                *slice = IoSlice::new(frame);
+            }
+            match self.io.try_write_vectored(&slices[..n]) {
+                Ok(0) => return Err(Stop::Gone),
+                Ok(written) => self.advance(written),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                Err(_) => return Err(Stop::Gone),
+            }
+        }
+        // A burst's queue is not kept for the next one.
+        if self.queue.capacity() > WRITE_BATCH {
+            self.queue = VecDeque::new();
+        }
+        Ok(())
+    }
+
+    fn advance(&mut self, mut written: usize) {
+        self.queued -= written;
+        while written > 0 {
+            let front = self.queue.front_mut().expect("written bytes were queued");
+            if written >= front.len() {
+                written -= front.len();
+                self.queue.pop_front();
+            } else {
+                front.advance(written);
+                written = 0;
+            }
+        }
+    }
+
+    /// Writes until no more than `bound` bytes wait.
+    async fn drain_to(&mut self, bound: usize) -> Result<(), Stop> {
+        while self.queued > bound {
+            if self.io.writable().await.is_err() {
+                return Err(Stop::Gone);
+            }
+            self.flush_now()?;
+        }
+        Ok(())
+    }
+
+    /// Queues a frame and writes what the socket takes. When more than [`MAX_QUEUED_BYTES`]
+    /// wait, waits for the peer to take them, but gives up when the hub flags an overflow
+    /// meanwhile or the write waits past its deadline: a peer that stopped reading must not
+    /// hold its connection (and whatever this task holds to send it, a page of a backlog say)
+    /// for ever. While a write waits, this task checks nothing else (pings, idle, shutdown),
+    /// so the deadline bounds those too.
+    async fn write(&mut self, frame: Bytes) -> Result<(), Stop> {
+        self.queued += frame.len();
+        self.queue.push_back(frame);
+        self.flush_now()?;
+        if self.queued <= MAX_QUEUED_BYTES {
+            return Ok(());
+        }
+        let (overflow, deadline) = (self.overflow.clone(), self.deadline);
+        tokio::select! {
+            biased;
+            () = overflow.flagged() => Err(overflowed()),
+            done = self.drain_to(MAX_QUEUED_BYTES) => done,
+            () = tokio::time::sleep(deadline) => Err(too_slow()),
+        }
     }
 
     async fn pong(&mut self, bytes: &[u8]) -> Result<(), Stop> {
         self.write(frame(OpCode::Pong, control_payload(bytes))).await
     }
 
-    /// Sends the close frame and ends the body after it, then waits until the body is gone:
-    /// until the dispatcher has taken every frame and let go of the connection. The caller
-    /// bounds the wait, and cuts the connection off when it runs out ([`Socket::cut`]).
-    async fn close(&self, reason: CloseReason) {
+    /// The closing handshake, server side: the close frame after what is queued, then our end
+    /// of the TCP connection (RFC 6455, 7.1.1: the server closes first). The peer may still be
+    /// sending (its close frame, a pong): for up to [`LINGER`], or until it closes its end, that
+    /// is read and dropped, so that the peer meets a FIN and not a reset, which would make its
+    /// kernel discard what it has not read yet (our close frame among it). Bounded by the
+    /// caller too.
+    async fn close(&mut self, reason: CloseReason) -> Result<(), Stop> {
         let mut payload = u16::from(reason.code).to_be_bytes().to_vec();
         if let Some(description) = &reason.description {
             payload.extend_from_slice(truncate(description, MAX_CONTROL_PAYLOAD - 2).as_bytes());
         }
-        // Waits for room even when the connection overflowed (closing it is the point).
-        let _ = self.queue(frame(OpCode::Close, &payload)).await;
-        self.finish();
-        std::future::poll_fn(|cx| {
-            let mut outbox = self.outbox.borrow_mut();
-            if outbox.gone {
-                Poll::Ready(())
-            } else {
-                outbox.writer = Some(cx.waker().clone());
-                Poll::Pending
+        let close = frame(OpCode::Close, &payload);
+        self.queued += close.len();
+        self.queue.push_back(close);
+        self.flush_now()?;
+        self.drain_to(0).await?;
+        let _ = socket2::SockRef::from(&self.io).shutdown(std::net::Shutdown::Write);
+        let lingering = async {
+            let mut sink = [0u8; 512];
+            loop {
+                if self.io.readable().await.is_err() {
+                    return;
+                }
+                match self.io.try_read(&mut sink) {
+                    Ok(0) => return,
+                    Ok(_) => {}
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                    Err(_) => return,
+                }
             }
-        })
-        .await;
-    }
-
-    /// No more frames: the body ends after those queued.
-    fn finish(&self) {
-        let mut outbox = self.outbox.borrow_mut();
-        outbox.finished = true;
-        outbox.wake(Side::Reader);
+        };
+        let _ = tokio::time::timeout(LINGER, lingering).await;
+        Ok(())
     }
 
     /// Cuts the connection off (a peer that took nothing within the close timeout): what is
-    /// queued for it is dropped, and its socket reset, so that neither our frames nor the
-    /// dispatcher's buffers nor the kernel's send queue stay pinned by it.
-    fn cut(&self) {
-        let mut outbox = self.outbox.borrow_mut();
-        outbox.frames.clear();
-        // The body alive means the dispatcher still holds the socket: it is ours to cut.
-        if !outbox.gone
-            && let Some(fd) = self.fd
-        {
-            fd.cut();
+    /// queued for it is dropped, and the socket reset when it is closed (no linger), so that
+    /// neither our frames nor the kernel's send queue stay pinned by it.
+    fn cut(&mut self) {
+        self.queue = VecDeque::new();
+        self.queued = 0;
+        if let Err(e) = socket2::SockRef::from(&self.io).set_linger(Some(Duration::ZERO)) {
+            tracing::debug!(error = %e, "cutting a connection: no linger");
         }
-    }
-
-    /// Queues a frame for the socket, but gives up when the hub flags an overflow meanwhile
-    /// or the write waits past its deadline: a peer that stopped reading must not hold its
-    /// connection (and whatever this task holds to send it, a page of a backlog say) forever,
-    /// whether or not new events arrive to overflow its queue. While a write waits, this task
-    /// checks nothing else (pings, idle, shutdown), so the deadline bounds those too.
-    async fn write(&mut self, frame: Bytes) -> Result<(), Stop> {
-        use futures_util::FutureExt;
-        let mut queued = std::pin::pin!(self.queue(frame));
-        // Usually there is room and the frame is queued at once; only a write that has to
-        // wait needs to watch for the overflow flag (registering that watch on every write
-        // would cost a lock per delivery).
-        if let Some(done) = (&mut queued).now_or_never() {
-            return done;
-        }
-        tokio::select! {
-            biased;
-            () = self.overflow.flagged() => Err(overflowed()),
-            done = queued => done,
-            () = tokio::time::sleep(self.deadline) => Err(reason(
-                CloseCode::Again,
-                "too slow: not reading what was sent; resubscribe with after_seq",
-                Disconnect::WriteTimeout,
-            )),
-        }
-    }
-}
-
-impl Socket {
-    /// Queues a frame once there is room.
-    async fn queue(&self, frame: Bytes) -> Result<(), Stop> {
-        let mut frame = Some(frame);
-        std::future::poll_fn(|cx| {
-            let mut outbox = self.outbox.borrow_mut();
-            if outbox.gone {
-                Poll::Ready(Err(Stop::Gone))
-            } else if outbox.frames.len() < OUTBOUND_FRAMES {
-                outbox.push(frame.take().expect("queued once"));
-                Poll::Ready(Ok(()))
-            } else {
-                outbox.writer = Some(cx.waker().clone());
-                Poll::Pending
-            }
-        })
-        .await
-    }
-}
-
-impl Drop for Socket {
-    /// The body ends after the frames already queued (a close frame last, when there is one).
-    fn drop(&mut self) {
-        self.finish();
-    }
-}
-
-impl Transport for Socket {
-    type Stop = Stop;
-
-    async fn send(&mut self, text: ByteString) -> Result<(), Stop> {
-        self.write(frame(OpCode::Text, text.as_bytes())).await
-    }
-
-    async fn send_event(&mut self, n: &Notification) -> Result<(), Stop> {
-        self.write(n.framed(|text| frame(OpCode::Text, text.as_bytes()))).await
-    }
-
-    fn log_unavailable(&self) -> Stop {
-        reason(CloseCode::Again, "could not read missed events; resume with after_seq", Disconnect::Database)
     }
 }
 
@@ -332,98 +288,103 @@ fn frame(op: OpCode, payload: &[u8]) -> Bytes {
     buf.freeze()
 }
 
-/// Frames on their way to the socket: pushed by the connection's task, taken by its response
-/// body. Both run on the connection's worker thread, so this is a plain `RefCell` queue with a
-/// waker each way, not a channel: a tokio channel allocates a 32-slot block up front, which
-/// every idle connection would carry.
-#[derive(Default)]
-struct Outbox {
-    frames: VecDeque<Bytes>,
-    /// The body, waiting for a frame.
-    reader: Option<Waker>,
-    /// The task, waiting for room.
-    writer: Option<Waker>,
-    /// The task dropped its socket: the body ends once the queue is empty.
-    finished: bool,
-    /// The body is gone (the peer closed, or the server dropped the connection).
-    gone: bool,
+/// A message from the peer, its fragments put together.
+enum Incoming {
+    Text(ByteString),
+    Binary,
+    Ping(Bytes),
+    Pong,
+    Close,
 }
 
-#[derive(Clone, Copy)]
-enum Side {
-    Reader,
-    Writer,
-}
-
-impl Outbox {
-    fn push(&mut self, frame: Bytes) {
-        self.frames.push_back(frame);
-        self.wake(Side::Reader);
-    }
-
-    fn wake(&mut self, side: Side) {
-        let waker = match side {
-            Side::Reader => self.reader.take(),
-            Side::Writer => self.writer.take(),
-        };
-        if let Some(waker) = waker {
-            waker.wake();
-        }
-    }
-}
-
-/// An upgraded connection's response body: the frames of its [`Socket`], in order; it ends
-/// when the socket is dropped and its last frame is out.
+/// The peer's frames: what was read and not parsed yet, and a message in fragments. Both are
+/// empty (no allocation) between messages.
 struct Frames {
-    outbox: Rc<RefCell<Outbox>>,
-    /// actix-ws's own response body, never polled (nothing is sent through actix-ws): its
-    /// drop is how actix-ws's inbound stream learns that the connection is gone, so it lives
-    /// exactly as long as this body.
-    _inbound: BoxBody,
-    /// Our place under the connection caps, for as long as the dispatcher holds the
-    /// connection.
-    _slot: Slot,
+    buf: BytesMut,
+    /// A fragmented message so far: whether it is text, and its bytes.
+    partial: Option<(bool, BytesMut)>,
+    /// `--max-frame-bytes`: for one frame, and for a message in fragments.
+    max: usize,
 }
 
-impl MessageBody for Frames {
-    type Error = std::convert::Infallible;
+/// How much one read takes from the socket at most.
+const READ_CHUNK: usize = 4096;
 
-    fn size(&self) -> BodySize {
-        BodySize::Stream
-    }
-
-    fn poll_next(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Option<Result<Bytes, Self::Error>>> {
-        let mut outbox = self.outbox.borrow_mut();
-        if let Some(frame) = outbox.frames.pop_front() {
-            outbox.wake(Side::Writer);
-            return Poll::Ready(Some(Ok(frame)));
+impl Frames {
+    /// Reads what the socket has. `Ok(false)`: nothing yet.
+    fn read(&mut self, io: &TcpStream) -> Result<bool, Stop> {
+        self.buf.reserve(READ_CHUNK);
+        match io.try_read_buf(&mut self.buf) {
+            Ok(0) => Err(Stop::Gone),
+            Ok(_) => Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(false),
+            Err(_) => Err(Stop::Gone),
         }
-        if outbox.finished {
-            return Poll::Ready(None);
+    }
+
+    /// The next whole message in what was read, if any.
+    fn next(&mut self) -> Result<Option<Incoming>, Stop> {
+        loop {
+            let parsed = Parser::parse(&mut self.buf, true, self.max);
+            if self.buf.is_empty() {
+                // Nothing held between messages.
+                self.buf = BytesMut::new();
+            }
+            let (fin, op, payload) = match parsed {
+                Ok(Some(frame)) => frame,
+                Ok(None) => return Ok(None),
+                Err(WsError::Overflow) => return Err(too_large()),
+                Err(e) => {
+                    tracing::debug!(error = %e, "websocket protocol error");
+                    return Err(reason(CloseCode::Protocol, "protocol error", Disconnect::Protocol));
+                }
+            };
+            let payload = payload.unwrap_or_default();
+            let message = match (op, &mut self.partial) {
+                (OpCode::Text | OpCode::Binary, None) if !fin => {
+                    self.partial = Some((op == OpCode::Text, payload));
+                    continue;
+                }
+                (OpCode::Text, None) => text(payload)?,
+                (OpCode::Binary, None) => Incoming::Binary,
+                (OpCode::Continue, Some((_, sofar))) => {
+                    if sofar.len() + payload.len() > self.max {
+                        return Err(too_large());
+                    }
+                    sofar.extend_from_slice(&payload);
+                    if !fin {
+                        continue;
+                    }
+                    let (is_text, whole) = self.partial.take().expect("a message in fragments");
+                    if is_text { text(whole)? } else { Incoming::Binary }
+                }
+                (OpCode::Ping, _) => Incoming::Ping(payload.freeze()),
+                (OpCode::Pong, _) => Incoming::Pong,
+                (OpCode::Close, _) => Incoming::Close,
+                _ => return Err(reason(CloseCode::Protocol, "unexpected frame", Disconnect::Protocol)),
+            };
+            return Ok(Some(message));
         }
-        outbox.reader = Some(cx.waker().clone());
-        Poll::Pending
     }
 }
 
-impl Drop for Frames {
-    fn drop(&mut self) {
-        let mut outbox = self.outbox.borrow_mut();
-        outbox.gone = true;
-        outbox.frames.clear();
-        outbox.wake(Side::Writer);
-    }
+fn text(payload: BytesMut) -> Result<Incoming, Stop> {
+    ByteString::try_from(payload.freeze())
+        .map(Incoming::Text)
+        .map_err(|_| reason(CloseCode::Invalid, "text frame is not UTF-8", Disconnect::Protocol))
 }
 
+fn too_large() -> Stop {
+    reason(CloseCode::Size, "frame too large", Disconnect::Protocol)
+}
+
+/// A WebSocket, as the connection driver's [`Link`]: the socket both ways, and what the
+/// peer's requests need.
 struct Connection {
-    session: Session,
-    inbox: mpsc::Receiver<Arc<Notification>>,
     out: Socket,
-    shutdown: tokio_util::sync::CancellationToken,
-    metrics: Arc<Metrics>,
-    ping_interval: Duration,
-    close_timeout: Duration,
-    idle_timeout: Option<Duration>,
+    frames: Frames,
+    /// Bytes that came with the handshake wait in `frames`, unread.
+    unread: bool,
     /// This connection's budget of requests.
     requests: RequestLimit,
     /// The credential the session's viewer rests on (its page's session cookie, or an `auth`
@@ -431,100 +392,114 @@ struct Connection {
     /// connections have none, and every connection pays for the field.
     credential: Option<Box<Credential>>,
     /// To check `auth` tokens.
-    ctx: web::Data<Context>,
+    ctx: Arc<Context>,
+    /// The places under the caps (this node's and the address's), until the socket closes.
+    _places: (Slot, Option<Rc<Extensions>>),
+}
+
+impl Transport for Connection {
+    type Stop = Stop;
+
+    async fn send(&mut self, text: ByteString) -> Result<(), Stop> {
+        self.out.write(frame(OpCode::Text, text.as_bytes())).await
+    }
+
+    async fn send_event(&mut self, n: &Notification) -> Result<(), Stop> {
+        self.out.write(n.framed(|text| frame(OpCode::Text, text.as_bytes()))).await
+    }
+
+    fn log_unavailable(&self) -> Stop {
+        self.stop(Disconnect::Database)
+    }
+}
+
+impl Link for Connection {
+    async fn peer(&self) {
+        if !self.unread {
+            // An error shows in the read that follows.
+            let _ = self.out.io.readable().await;
+        }
+    }
+
+    /// Reads what the peer sent and carries out each whole message in it.
+    async fn on_peer(&mut self, session: &mut Session) -> Result<Heard, Stop> {
+        self.unread = false;
+        self.frames.read(&self.out.io)?;
+        let mut heard = Heard::Nothing;
+        while let Some(message) = self.frames.next()? {
+            // Pongs answer our pings and do not count as activity.
+            let now = if matches!(message, Incoming::Text(_) | Incoming::Binary) {
+                Heard::Request
+            } else {
+                Heard::Alive
+            };
+            heard = heard.max(now);
+            // Boxed: requests are rare, and their futures (database reads included) would
+            // otherwise make every idle connection's task that much larger.
+            Box::pin(self.on_message(session, message)).await?;
+        }
+        Ok(heard)
+    }
+
+    fn waiting(&self) -> bool {
+        self.out.queued > 0
+    }
+
+    async fn writable(&self) {
+        // An error shows in the write that follows.
+        let _ = self.out.io.writable().await;
+    }
+
+    fn flush(&mut self) -> Result<(), Stop> {
+        self.out.flush_now()
+    }
+
+    fn hears_peer(&self) -> bool {
+        true
+    }
+
+    async fn keep_alive(&mut self) -> Result<(), Stop> {
+        self.out.write(frame(OpCode::Ping, b"")).await
+    }
+
+    fn stop(&self, why: Disconnect) -> Stop {
+        match why {
+            Disconnect::Client => Stop::Gone,
+            Disconnect::Overflow => overflowed(),
+            Disconnect::WriteTimeout => too_slow(),
+            Disconnect::Shutdown => reason(CloseCode::Away, "server shutting down", why),
+            Disconnect::Idle => reason(CloseCode::Normal, "idle: no subscriptions", why),
+            Disconnect::PingTimeout => reason(CloseCode::Policy, "ping timeout", why),
+            Disconnect::Protocol => reason(CloseCode::Protocol, "protocol error", why),
+            Disconnect::Database => {
+                reason(CloseCode::Again, "could not read missed events; resume with after_seq", why)
+            }
+        }
+    }
+
+    fn disconnect(stop: &Stop) -> Disconnect {
+        match stop {
+            Stop::Gone => Disconnect::Client,
+            Stop::Close(_, why) => *why,
+        }
+    }
+
+    async fn close(&mut self, stop: Stop) {
+        if let Stop::Close(reason, _) = stop {
+            tracing::debug!(code = ?reason.code, reason = ?reason.description, "closing websocket");
+            // Whatever goes wrong, the socket closes when the connection is dropped.
+            let _ = self.out.close(reason).await;
+        }
+    }
+
+    fn cut(&mut self) {
+        self.out.cut();
+    }
 }
 
 impl Connection {
-    async fn run(mut self, mut stream: AggregatedMessageStream) {
-        let id = self.session.id();
-        tracing::debug!(conn = id, "websocket open");
-        self.metrics.connections_open.inc();
-        let stop = self.serve(&mut stream).await;
-        self.metrics.connections_open.dec();
-        self.metrics.disconnected(match &stop {
-            Stop::Gone => Disconnect::Client,
-            Stop::Close(_, why) => *why,
-        });
-        let user = self.session.viewer().map(|v| v.user_id);
-        let Self { session, out, close_timeout, .. } = self;
-        // Unsubscribes from the hub before the close frame, which may take a while.
-        drop(session);
-        if let Stop::Close(reason, _) = stop {
-            tracing::debug!(conn = id, code = ?reason.code, reason = ?reason.description, "closing websocket");
-            // A peer that does not read cannot take the close frame either: give up in time,
-            // and cut the connection off rather than leave it to the dispatcher for ever.
-            if tokio::time::timeout(close_timeout, out.close(reason)).await.is_err() {
-                tracing::debug!(conn = id, "cutting off a peer that does not read");
-                out.cut();
-            }
-        }
-        tracing::debug!(conn = id, ?user, "websocket done");
-    }
-
-    async fn serve(&mut self, stream: &mut AggregatedMessageStream) -> Stop {
-        let mut ping = tokio::time::interval_at(Instant::now() + self.ping_interval, self.ping_interval);
-        let mut last_heard = Instant::now();
-        // Far future when disabled, so the branch below never fires.
-        let idle_after = self.idle_timeout.unwrap_or(Duration::from_secs(100 * 365 * 86_400));
-        let idle = tokio::time::sleep(idle_after);
-        // Created once, not per loop turn: each creation registers a waiter, and the shutdown
-        // token's waiter list is one mutex shared by every connection.
-        let (overflow, shutdown) = (self.out.overflow.clone(), self.shutdown.clone());
-        let flagged = overflow.flagged();
-        let cancelled = shutdown.cancelled();
-        tokio::pin!(idle, flagged, cancelled);
-        loop {
-            let step = tokio::select! {
-                biased;
-                // In order of frequency: every branch polled before the ready one costs its
-                // poll, and the overflow and shutdown signals take a lock per poll. Neither
-                // needs to overtake what is queued: an overflowed session's topics have
-                // already dropped it, and the queue is bounded.
-                // A request (or control frame) from the peer.
-                frame = stream.recv() => {
-                    last_heard = Instant::now();
-                    // Pongs answer our pings and do not count as activity.
-                    if matches!(frame, Some(Ok(AggregatedMessage::Text(_) | AggregatedMessage::Binary(_)))) {
-                        idle.as_mut().reset(last_heard + idle_after);
-                    }
-                    // Boxed: requests are rare, and their futures (database reads included)
-                    // would otherwise make every idle connection's task that much larger.
-                    Box::pin(self.on_frame(frame)).await
-                }
-                // An event on one of our topics.
-                Some(n) = self.inbox.recv() => self.session.deliver(&n, &mut self.out).await,
-                // The hub dropped us because our queue was full; tell the peer how to resume.
-                () = &mut flagged => Err(overflowed()),
-                // The server is shutting down; peers should reconnect elsewhere.
-                () = &mut cancelled => {
-                    Err(reason(CloseCode::Away, "server shutting down", Disconnect::Shutdown))
-                }
-                // No subscriptions and no requests for a while: free the place for others.
-                () = &mut idle, if self.session.is_idle() => {
-                    Err(reason(CloseCode::Normal, "idle: no subscriptions", Disconnect::Idle))
-                }
-                // Keep-alive: a peer silent for two intervals is presumed dead.
-                _ = ping.tick() => {
-                    if last_heard.elapsed() > self.ping_interval * 2 {
-                        Err(reason(CloseCode::Policy, "ping timeout", Disconnect::PingTimeout))
-                    } else {
-                        // A credential that expired ends the private subscriptions within a
-                        // ping interval.
-                        match self.session.expire(chrono::Utc::now(), &mut self.out).await {
-                            Ok(()) => self.out.ping(b"").await,
-                            stop => stop,
-                        }
-                    }
-                }
-            };
-            if let Err(stop) = step {
-                return stop;
-            }
-        }
-    }
-
-    async fn on_frame(&mut self, frame: Option<Result<AggregatedMessage, WsError>>) -> Result<(), Stop> {
-        if let Some(Ok(AggregatedMessage::Text(_) | AggregatedMessage::Binary(_))) = &frame
+    async fn on_message(&mut self, session: &mut Session, message: Incoming) -> Result<(), Stop> {
+        if let Incoming::Text(_) | Incoming::Binary = &message
             && let Err(wait) = self.requests.check()
         {
             // Refused unread: a storm of requests costs a token check each, not a database read.
@@ -532,42 +507,32 @@ impl Connection {
                 ErrorCode::RateLimited,
                 format!("Too many requests on this connection; wait {} ms.", wait.as_millis().max(1)),
             );
-            return self.out.send(wire::refused(&refused)).await;
+            return self.send(wire::refused(&refused)).await;
         }
-        match frame {
-            None => Err(Stop::Gone),
-            Some(Ok(AggregatedMessage::Text(text))) => match wire::parse(&text) {
-                Ok(wire::ClientMessage::Auth { token }) => self.authenticate(token).await,
+        match message {
+            Incoming::Text(text) => match wire::parse(&text) {
+                Ok(wire::ClientMessage::Auth { token }) => self.authenticate(session, token).await,
                 Ok(request @ wire::ClientMessage::Subscribe { topic: Topic::User(_), .. }) => {
                     // Boxed: rare, and a database read.
-                    if Box::pin(self.recheck(&request)).await? {
-                        self.session.request(request, &mut self.out).await
+                    if Box::pin(self.recheck(session, &request)).await? {
+                        session.request(request, self).await
                     } else {
                         Ok(())
                     }
                 }
-                Ok(request) => self.session.request(request, &mut self.out).await,
-                Err(refused) => self.out.send(wire::refused(&refused)).await,
+                Ok(request) => session.request(request, self).await,
+                Err(refused) => self.send(wire::refused(&refused)).await,
             },
-            Some(Ok(AggregatedMessage::Binary(_))) => {
+            Incoming::Binary => {
                 let refused = ProtocolError::new(
                     ErrorCode::UnsupportedFrame,
                     "Send JSON text frames, not binary ones.",
                 );
-                self.out.send(wire::refused(&refused)).await
+                self.send(wire::refused(&refused)).await
             }
-            Some(Ok(AggregatedMessage::Ping(bytes))) => self.out.pong(&bytes).await,
-            Some(Ok(AggregatedMessage::Pong(_))) => Ok(()),
-            Some(Ok(AggregatedMessage::Close(_))) => {
-                Err(Stop::Close(CloseReason::from(CloseCode::Normal), Disconnect::Client))
-            }
-            Some(Err(e)) if too_large(&e) => {
-                Err(reason(CloseCode::Size, "frame too large", Disconnect::Protocol))
-            }
-            Some(Err(e)) => {
-                tracing::debug!(conn = self.session.id(), error = %e, "websocket protocol error");
-                Err(reason(CloseCode::Protocol, "protocol error", Disconnect::Protocol))
-            }
+            Incoming::Ping(bytes) => self.out.pong(&bytes).await,
+            Incoming::Pong => Ok(()),
+            Incoming::Close => Err(Stop::Close(CloseReason::from(CloseCode::Normal), Disconnect::Client)),
         }
     }
 }
@@ -576,49 +541,47 @@ impl Connection {
     /// `auth`: from now on the connection acts as the token's identity. A token that does not
     /// check out is refused with `invalid_credentials`, and the connection keeps the identity
     /// it had.
-    async fn authenticate(&mut self, token: String) -> Result<(), Stop> {
+    async fn authenticate(&mut self, session: &mut Session, token: String) -> Result<(), Stop> {
         let credential = Credential::Bearer(token);
         match self.ctx.services().authenticate(&credential).await {
             Ok(auth) => {
                 let reply = wire::authenticated(&auth.identity);
-                let viewer = viewer(&auth, &credential);
+                let viewer = admission::viewer(&auth, &credential);
                 // Another user's inbox is not this one's: those subscriptions end.
-                if self.session.viewer().is_some_and(|v| v.user_id != viewer.user_id) {
+                if session.viewer().is_some_and(|v| v.user_id != viewer.user_id) {
                     let message = "The connection now acts as another user; the inbox subscriptions of the \
                                    previous one ended.";
-                    self.session.end_private(ErrorCode::Forbidden, message, &mut self.out).await?;
+                    session.end_private(ErrorCode::Forbidden, message, self).await?;
                 }
-                self.session.set_viewer(Some(viewer));
+                session.set_viewer(Some(viewer));
                 self.credential = Some(Box::new(credential));
-                self.out.send(reply).await
+                self.send(reply).await
             }
             Err(DomainError::Unauthenticated { message, .. }) => {
                 let refused = ProtocolError::new(ErrorCode::InvalidCredentials, message);
-                self.out.send(wire::refused(&refused)).await
+                self.send(wire::refused(&refused)).await
             }
             Err(e) => {
-                tracing::warn!(conn = self.session.id(), error = %e, "checking a token");
+                tracing::warn!(conn = session.id(), error = %e, "checking a token");
                 let refused =
                     ProtocolError::new(ErrorCode::Unavailable, "Could not check the token; try again.");
-                self.out.send(wire::refused(&refused)).await
+                self.send(wire::refused(&refused)).await
             }
         }
     }
-}
 
-impl Connection {
     /// Before a private subscribe: checks the connection's credential against the store again
     /// (a revocation on another node, a log-out, an expiry all count at once). `false` when
     /// the request must not go on; the client has been told why.
-    async fn recheck(&mut self, request: &wire::ClientMessage) -> Result<bool, Stop> {
+    async fn recheck(&mut self, session: &mut Session, request: &wire::ClientMessage) -> Result<bool, Stop> {
         let wire::ClientMessage::Subscribe { topic, .. } = request else { return Ok(true) };
         let Some(credential) = self.credential.as_deref() else {
             return Ok(true); // anonymous: the session refuses it as it refuses any
         };
         match self.ctx.services().authenticate(credential).await {
             Ok(auth) => {
-                let viewer = viewer(&auth, credential);
-                self.session.set_viewer(Some(viewer));
+                let viewer = admission::viewer(&auth, credential);
+                session.set_viewer(Some(viewer));
                 Ok(true)
             }
             Err(DomainError::Unauthenticated { .. }) => {
@@ -626,15 +589,15 @@ impl Connection {
                 let message = "The credential this connection acted with was revoked, logged out or has \
                                expired; authenticate again.";
                 let code = ErrorCode::CredentialRevoked;
-                self.session.end_private(code.clone(), message, &mut self.out).await?;
-                self.out.send(wire::refused(&ProtocolError::new(code, message).about(*topic))).await?;
+                session.end_private(code.clone(), message, self).await?;
+                self.send(wire::refused(&ProtocolError::new(code, message).about(*topic))).await?;
                 Ok(false)
             }
             Err(e) => {
-                tracing::warn!(conn = self.session.id(), error = %e, "checking a credential again");
+                tracing::warn!(conn = session.id(), error = %e, "checking a credential again");
                 let refused =
                     ProtocolError::new(ErrorCode::Unavailable, "Could not check the credential; try again.");
-                self.out.send(wire::refused(&refused.about(*topic))).await?;
+                self.send(wire::refused(&refused.about(*topic))).await?;
                 Ok(false)
             }
         }
@@ -646,5 +609,13 @@ fn overflowed() -> Stop {
         CloseCode::Again,
         "too slow: outbound queue full; resubscribe with after_seq",
         Disconnect::Overflow,
+    )
+}
+
+fn too_slow() -> Stop {
+    reason(
+        CloseCode::Again,
+        "too slow: not reading what was sent; resubscribe with after_seq",
+        Disconnect::WriteTimeout,
     )
 }

@@ -2,6 +2,7 @@
 //! subscribers, and each subscriber's [`session`] turns that into exactly-once, in-order
 //! delivery over whatever transport carries it.
 
+pub mod driver;
 pub mod hub;
 pub mod session;
 pub mod webhook;

@@ -33,8 +33,14 @@ use crate::{
     wire::{self, ClientMessage, ErrorCode, ProtocolError},
 };
 
-/// Missed events are read from the log in pages of this many.
+/// Missed events are read from the log in pages of at most this many events…
 const PAGE: i64 = 100;
+/// …and of about this many bytes: a page is held while it is sent, and a backlog of large
+/// events (long answers) must not pin megabytes per connection. The first page of a catch-up
+/// is small ([`FIRST_PAGE`]); each next one holds as many events as fit this bound at the
+/// size of the largest seen so far.
+const PAGE_BYTES: usize = 128 * 1024;
+const FIRST_PAGE: i64 = 4;
 
 /// Where a session reads what it missed: the event log, behind the service layer.
 pub trait EventSource: Send + Sync {
@@ -328,14 +334,17 @@ impl Session {
         self.sent.keys().any(|t| matches!(t, Topic::User(_)))
     }
 
-    /// Sends logged events after what was sent, up to `up_to`.
+    /// Sends logged events after what was sent, up to `up_to`, page by page (see
+    /// [`PAGE_BYTES`]).
     async fn catch_up<T: Transport>(&mut self, topic: Topic, up_to: i64, out: &mut T) -> Result<(), T::Stop> {
+        let mut limit = FIRST_PAGE;
+        let mut largest = 1;
         loop {
             let sent = self.sent.get(&topic).copied().unwrap_or(up_to);
             if sent >= up_to {
                 return Ok(());
             }
-            let page = match self.source.between(topic, sent, up_to, PAGE).await {
+            let page = match self.source.between(topic, sent, up_to, limit).await {
                 Ok(page) => page,
                 Err(e) => {
                     // Without these events the client would see a gap; better that it resumes.
@@ -347,7 +356,9 @@ impl Session {
                 return Ok(());
             }
             for event in &page {
-                out.send_logged(topic, event.seq, wire::event(event)).await?;
+                let frame = wire::event(event);
+                largest = largest.max(frame.len());
+                out.send_logged(topic, event.seq, frame).await?;
                 self.sent.insert(topic, event.seq);
                 if let EventKind::Revoked { credential } = event.kind {
                     self.revoked(credential, out).await?;
@@ -356,8 +367,15 @@ impl Session {
                     }
                 }
             }
+            limit = next_page(largest);
         }
     }
+}
+
+/// How many events the next page of a catch-up reads, when the largest event so far took
+/// `largest` bytes.
+fn next_page(largest: usize) -> i64 {
+    i64::try_from(PAGE_BYTES / largest.max(1)).unwrap_or(PAGE).clamp(1, PAGE)
 }
 
 /// What a client is told about a topic that does not exist.
@@ -374,5 +392,18 @@ impl Drop for Session {
             self.hub.unsubscribe(*topic, self.conn);
         }
         self.metrics.subscriptions.sub(self.sent.len() as i64);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pages_hold_about_page_bytes() {
+        assert_eq!(next_page(300), PAGE, "small events: a full page");
+        assert_eq!(next_page(60_000), 2, "long answers: two at a time");
+        assert_eq!(next_page(10 * PAGE_BYTES), 1, "at least one");
+        assert_eq!(next_page(0), PAGE);
     }
 }

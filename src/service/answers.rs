@@ -22,22 +22,21 @@ impl Services {
         {
             return Ok(Posted::replay(self.stored_answer(id).await?));
         }
-        // Commit and publish in a task of their own: if the client hangs up mid-request, the
-        // caller's future is dropped, but a committed answer must still be announced.
         let (store, broker, metrics) = (self.store.clone(), self.broker.clone(), self.metrics.clone());
         let notifier = self.notifier.clone();
         let key = idempotency.clone();
-        let event = tokio::spawn(async move {
+        let write = async move {
             let event = store.post_answer(question_id, new, key, recheck_token).await?;
-            if let Some(event) = &event {
-                broker.publish(std::slice::from_ref(event));
-                notifier.saw(std::slice::from_ref(event));
+            Ok((event.clone(), event))
+        };
+        let event = super::commit_then(write, move |event| {
+            if let Some(event) = event {
+                broker.publish(std::slice::from_ref(&event));
+                notifier.saw(std::slice::from_ref(&event));
                 metrics.answers_posted.inc();
             }
-            Ok::<_, DomainError>(event)
         })
-        .await
-        .map_err(|e| DomainError::Internal(format!("post task failed: {e}")))?;
+        .await;
         match event {
             Ok(Some(event)) => match event.kind {
                 EventKind::Answer(answer) => Ok(Posted::new(answer)),

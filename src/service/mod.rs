@@ -93,3 +93,31 @@ impl Services {
         self.store.pool_stats()
     }
 }
+
+/// Runs a write in a task of its own, so that a committed change is announced even when the
+/// caller goes away mid-request: the caller gets `write`'s outcome as soon as it has committed,
+/// and `announce` runs after that with what is to be announced (the publish). In that order
+/// because the publish wakes every subscriber's task on this worker, and an outcome sent after
+/// the wake would wait behind all of their writes (10,000 subscribers: ~100 ms).
+async fn commit_then<T, A>(
+    write: impl Future<Output = Result<(T, A), DomainError>> + Send + 'static,
+    announce: impl FnOnce(A) + Send + 'static,
+) -> Result<T, DomainError>
+where
+    T: Send + 'static,
+    A: Send + 'static,
+{
+    let (committed, outcome) = tokio::sync::oneshot::channel();
+    tokio::spawn(async move {
+        match write.await {
+            Ok((value, announced)) => {
+                let _ = committed.send(Ok(value));
+                announce(announced);
+            }
+            Err(e) => {
+                let _ = committed.send(Err(e));
+            }
+        }
+    });
+    outcome.await.map_err(|e| DomainError::Internal(format!("write task failed: {e}")))?
+}

@@ -29,9 +29,8 @@ impl Services {
         Ok(owner)
     }
 
-    /// Commits a write in a task of its own and publishes its events (and tells the notifier):
-    /// if the client hangs up mid-request, the caller's future is dropped, but a committed
-    /// change must still be announced.
+    /// Commits a write and publishes its events (and tells the notifier), even if the client
+    /// hangs up mid-request ([`commit_then`](super::commit_then)).
     pub(super) async fn commit_and_publish<T, F>(
         &self,
         write: impl FnOnce(Store) -> F + Send + 'static,
@@ -41,14 +40,11 @@ impl Services {
         T: Send + 'static,
     {
         let (store, broker, notifier) = (self.store.clone(), self.broker.clone(), self.notifier.clone());
-        tokio::spawn(async move {
-            let (value, events) = write(store).await?;
+        super::commit_then(write(store), move |events: Vec<Event>| {
             broker.publish(&events);
             notifier.saw(&events);
-            Ok(value)
         })
         .await
-        .map_err(|e| DomainError::Internal(format!("write task failed: {e}")))?
     }
 
     /// Edits a post: its author or a moderator may. Returns the new revision, or `None` when

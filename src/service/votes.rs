@@ -20,18 +20,14 @@ impl Services {
                 message: "You cannot vote on your own post.".into(),
             });
         }
-        // Commit and publish in a task of their own: if the client hangs up mid-request, the
-        // caller's future is dropped, but a committed change must still be announced.
         let (store, broker, user) = (self.store.clone(), self.broker.clone(), voter.user_id);
-        tokio::spawn(async move {
-            let (score, event) = store.vote(user, post, owner.question_id, vote).await?;
-            if let Some(event) = &event {
-                broker.publish(std::slice::from_ref(event));
+        let write = async move { store.vote(user, post, owner.question_id, vote).await };
+        super::commit_then(write, move |event| {
+            if let Some(event) = event {
+                broker.publish(std::slice::from_ref(&event));
             }
-            Ok(score)
         })
         .await
-        .map_err(|e| DomainError::Internal(format!("vote task failed: {e}")))?
     }
 
     /// `user`'s standing votes on a question and its answers, by post id.

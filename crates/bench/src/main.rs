@@ -39,7 +39,8 @@ use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use futures_util::{StreamExt, stream};
 use qa_hub_client::{
-    Client, Connection, Error as ClientError, NewAnswer, NewQuestion, ServerMessage, Topic, WebSocketConfig,
+    Client, Connection, Error as ClientError, EventStream, NewAnswer, NewQuestion, ServerMessage, Topic,
+    WebSocketConfig, reqwest,
 };
 use serde::{Deserialize, Serialize};
 use tokio::{
@@ -91,6 +92,10 @@ struct Cli {
     /// The issuer the hub expects (`--jwt-issuer` of the server).
     #[arg(long, env = "QA_HUB_JWT_ISSUER", default_value = "https://bench.example")]
     jwt_issuer: String,
+    /// How the subscribers connect: WebSockets, or Server-Sent Events streams (`GET /sse`,
+    /// one topic each).
+    #[arg(long, value_enum, default_value_t = Transport::Ws)]
+    transport: Transport,
     /// Internal: run as a worker process.
     #[arg(long, hide = true)]
     worker: bool,
@@ -171,6 +176,14 @@ enum Scenario {
     },
 }
 
+/// How a subscriber connects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Transport {
+    Ws,
+    Sse,
+}
+
 // ---------------------------------------------------------------------------------------
 // Parent <-> worker messages
 
@@ -185,6 +198,7 @@ struct WorkerSpec {
     first: usize,
     count: usize,
     questions: Vec<Uuid>,
+    transport: Transport,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -320,28 +334,74 @@ fn micros_since(sent_us: u64, now_us: u64) -> u32 {
     now_us.saturating_sub(sent_us).min(u32::MAX as u64) as u32
 }
 
+/// A subscriber's connection.
+enum Conn {
+    Ws(Ws),
+    Sse(EventStream),
+}
+
+impl Conn {
+    /// The next server message (an event stream's heartbeats are skipped).
+    async fn recv(&mut self) -> Result<ServerMessage, ClientError> {
+        match self {
+            Conn::Ws(ws) => ws.recv().await,
+            Conn::Sse(stream) => loop {
+                if let Some(msg) = stream.recv().await? {
+                    return Ok(msg);
+                }
+            },
+        }
+    }
+}
+
 /// Connects client `i` and subscribes it; returns the connection and the topic's seq then.
-async fn ws_connect(spec: &WorkerSpec, i: usize) -> anyhow::Result<(Ws, i64)> {
-    let socket = TcpSocket::new_v4()?;
-    socket.bind(SocketAddr::new(source_addr(i, spec.source_addrs).into(), 0))?;
+/// `http`: one REST client per source address, for event streams.
+async fn connect(
+    spec: &WorkerSpec,
+    i: usize,
+    http: &RefCell<HashMap<Ipv4Addr, reqwest::Client>>,
+) -> anyhow::Result<(Conn, i64)> {
+    let source = source_addr(i, spec.source_addrs);
     let server = spec.servers[i % spec.servers.len()];
-    let tcp = socket.connect(server).await.context("connect")?;
-    tcp.set_nodelay(true)?;
-    // Small buffers: the tool holds thousands of these.
-    let config = WebSocketConfig::default().read_buffer_size(4096).write_buffer_size(0);
-    let url = format!("ws://{server}/ws");
-    let mut ws = Connection::handshake(&url, tcp, Some(config)).await.context("handshake")?;
     let question = Topic::Question(spec.questions[i % spec.questions.len()]);
-    ws.subscribe(question, None).await.context("send subscribe")?;
-    match ws.recv().await.context("no subscribe reply")? {
-        ServerMessage::Subscribed { seq, .. } => Ok((ws, seq)),
+    let mut conn = match spec.transport {
+        Transport::Ws => {
+            let socket = TcpSocket::new_v4()?;
+            socket.bind(SocketAddr::new(source.into(), 0))?;
+            let tcp = socket.connect(server).await.context("connect")?;
+            tcp.set_nodelay(true)?;
+            // Small buffers: the tool holds thousands of these.
+            let config = WebSocketConfig::default().read_buffer_size(4096).write_buffer_size(0);
+            let url = format!("ws://{server}/ws");
+            let mut ws = Connection::handshake(&url, tcp, Some(config)).await.context("handshake")?;
+            ws.subscribe(question, None).await.context("send subscribe")?;
+            Conn::Ws(ws)
+        }
+        Transport::Sse => {
+            let client = http
+                .borrow_mut()
+                .entry(source)
+                .or_insert_with(|| {
+                    reqwest::Client::builder()
+                        .local_address(std::net::IpAddr::V4(source))
+                        .tcp_nodelay(true)
+                        .build()
+                        .expect("an HTTP client")
+                })
+                .clone();
+            let url = format!("http://{server}/sse");
+            Conn::Sse(EventStream::open(&client, &url, &[(question, None)]).await.context("open")?)
+        }
+    };
+    match conn.recv().await.context("no subscribe reply")? {
+        ServerMessage::Subscribed { seq, .. } => Ok((conn, seq)),
         other => bail!("unexpected reply to subscribe: {}", other.encode()),
     }
 }
 
 /// Reads connection `idx` (client `global` of the run) until it ends: checks each event's seq
 /// against the last and records its latency.
-async fn read_conn(mut ws: Ws, idx: usize, global: usize, state: Rc<RefCell<WorkerState>>) {
+async fn read_conn(mut ws: Conn, idx: usize, global: usize, state: Rc<RefCell<WorkerState>>) {
     let (why, going_away) = loop {
         let msg = match ws.recv().await {
             Ok(msg) => msg,
@@ -393,10 +453,11 @@ async fn worker() -> anyhow::Result<()> {
     state.borrow_mut().conns = (0..spec.count)
         .map(|k| ConnState { question: (spec.first + k) % spec.questions.len(), ..Default::default() })
         .collect();
+    let http = RefCell::new(HashMap::new());
     let results: Vec<_> = stream::iter(0..spec.count)
         .map(|k| {
-            let spec = &spec;
-            async move { (k, ws_connect(spec, spec.first + k).await) }
+            let (spec, http) = (&spec, &http);
+            async move { (k, connect(spec, spec.first + k, http).await) }
         })
         .buffer_unordered(spec.connect_concurrency.max(1))
         .collect()
@@ -583,6 +644,7 @@ async fn spawn_workers(cli: &Cli, total: usize, questions: &[Uuid]) -> anyhow::R
             first,
             count,
             questions: questions.to_vec(),
+            transport: cli.transport,
         };
         stdin.write_all(format!("{}\n", serde_json::to_string(&spec)?).as_bytes()).await?;
         workers.push(Worker { child, stdin, msgs: forward(stdout), delivered: 0 });

@@ -38,6 +38,7 @@ mod tls;
 
 pub use connection::Connection;
 pub use error::{ApiError, Close, Error};
+pub use events::EventStream;
 pub use qa_hub_protocol::{
     self as protocol, Answer, ClientMessage, Edit, ErrorCode, PostId, PostKind, ProtocolError,
     QuestionSummary, ServerMessage, Topic,
