@@ -8,7 +8,7 @@
 //! one hook `HttpServer` does not expose: [`upgrade`](actix_http::HttpServiceBuilder::upgrade),
 //! which takes a connection asking for `Upgrade: websocket` out of the dispatcher.
 //!
-//! Such a request is still answered by the App, middleware and all ([`upgraded`]): `GET /ws`
+//! Such a request is still answered by the App, middleware and all (`upgraded`): `GET /ws`
 //! checks the origin, the caps and the cookie as any handler would and answers 101 with the
 //! connection it prepared ([`Accepted`](super::ws::Accepted)) in the response's extensions.
 //! Only then is the socket ours: we write the 101 head, drop the dispatcher's buffers and

@@ -1,5 +1,6 @@
-//! The TCP socket under a long-lived response, so that a connection that stops reading can be
-//! cut off whole. Once its head is sent, a WebSocket or an event stream is written by actix's
+//! The TCP socket under a long-lived connection: its send buffer fixed
+//! ([`bound_send_buffer`]), and a connection that stops reading cut off whole. A WebSocket's
+//! socket is its task's own ([`ws`](super::ws)); an event stream's is written by actix's
 //! dispatcher, which only asks our response body for more when the socket takes what it
 //! holds: a peer that never reads leaves the dispatcher waiting for ever, holding the
 //! connection, its buffers and whatever the body still queues. Ending our task cannot reach
@@ -22,9 +23,7 @@ impl SocketFd {
     pub fn bound_send_buffer(self, bytes: usize) {
         // SAFETY: as in `cut`.
         let fd = unsafe { BorrowedFd::borrow_raw(self.0) };
-        if let Err(e) = socket2::SockRef::from(&fd).set_send_buffer_size(bytes) {
-            tracing::debug!(error = %e, "bounding a connection's send buffer");
-        }
+        bound_send_buffer(&socket2::SockRef::from(&fd), bytes);
     }
 
     /// Resets the connection. The caller must know that the connection is still open: here,
@@ -37,11 +36,25 @@ impl SocketFd {
         // it is only borrowed here, never closed.
         let fd = unsafe { BorrowedFd::borrow_raw(self.0) };
         let socket = socket2::SockRef::from(&fd);
-        if let Err(e) = socket.set_linger(Some(std::time::Duration::ZERO)) {
-            tracing::debug!(error = %e, "cutting a connection: no linger");
-        }
+        reset_on_close(&socket);
         if let Err(e) = socket.shutdown(std::net::Shutdown::Both) {
             tracing::debug!(error = %e, "cutting a connection: shutdown");
         }
+    }
+}
+
+/// Fixes a socket's kernel send buffer at `bytes` (`--send-buffer-bytes`), so that a peer that
+/// does not read cannot make the kernel grow it to megabytes.
+pub fn bound_send_buffer(socket: &socket2::SockRef<'_>, bytes: usize) {
+    if let Err(e) = socket.set_send_buffer_size(bytes) {
+        tracing::debug!(error = %e, "bounding a connection's send buffer");
+    }
+}
+
+/// No linger: when the socket is closed, the kernel drops what is unsent and answers with RST
+/// instead of trying for minutes.
+pub fn reset_on_close(socket: &socket2::SockRef<'_>) {
+    if let Err(e) = socket.set_linger(Some(std::time::Duration::ZERO)) {
+        tracing::debug!(error = %e, "cutting a connection: no linger");
     }
 }

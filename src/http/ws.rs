@@ -25,7 +25,7 @@ use actix_web::{HttpMessage, HttpRequest, HttpResponse, dev::Extensions, rt::net
 use bytes::{Buf, Bytes, BytesMut};
 use bytestring::ByteString;
 
-use super::{Context, admission, error::Error, rate::RequestLimit};
+use super::{Context, admission, error::Error, rate::RequestLimit, socket};
 use crate::{
     domain::{Credential, DomainError, Topic},
     limits::Slot,
@@ -89,10 +89,8 @@ impl Accepted {
             Box::new(credential)
         });
         let overflow = session.overflow();
-        if let Some(bytes) = settings.send_buffer
-            && let Err(e) = socket2::SockRef::from(&io).set_send_buffer_size(bytes)
-        {
-            tracing::debug!(error = %e, "bounding a connection's send buffer");
+        if let Some(bytes) = settings.send_buffer {
+            socket::bound_send_buffer(&socket2::SockRef::from(&io), bytes);
         }
         let link = Connection {
             out: Socket { io, queue: VecDeque::new(), queued: 0, overflow, deadline: settings.write_timeout },
@@ -260,9 +258,7 @@ impl Socket {
     fn cut(&mut self) {
         self.queue = VecDeque::new();
         self.queued = 0;
-        if let Err(e) = socket2::SockRef::from(&self.io).set_linger(Some(Duration::ZERO)) {
-            tracing::debug!(error = %e, "cutting a connection: no linger");
-        }
+        socket::reset_on_close(&socket2::SockRef::from(&self.io));
     }
 }
 
