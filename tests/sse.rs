@@ -374,7 +374,28 @@ async fn the_client_streams_through_a_proxy_that_refuses_websockets(backend: Bac
     assert_eq!(seqs, [1, 2, 3, 4, 5, 6], "each answer once, in order");
 }
 
+/// Only `/ws` is upgraded: an event stream (or any other page) asked for with `Upgrade:
+/// websocket` gets its answer if that answer is sized, and a 400 if it would stream, rather than
+/// holding the connection for as long as the stream lasts.
+async fn an_upgrade_elsewhere_than_ws_is_answered_or_refused(backend: Backend) {
+    let app = crate::common::spawn(backend).await;
+    let upgrade = |path: String| {
+        reqwest::Client::new()
+            .get(app.url(&path))
+            .header("connection", "Upgrade")
+            .header("upgrade", "websocket")
+            .timeout(crate::common::WAIT)
+            .send()
+    };
+    let res = upgrade("/sse?topics=questions".into()).await.expect("an answer, not a held stream");
+    assert_eq!(res.status(), 400);
+    assert_eq!(res.json::<Value>().await.unwrap()["error"]["code"], "upgrade_not_supported");
+    let res = upgrade("/api/questions".into()).await.unwrap();
+    assert_eq!(res.status(), 200, "a sized answer is given as it is");
+}
+
 on_both_backends!(
+    an_upgrade_elsewhere_than_ws_is_answered_or_refused,
     a_quiet_topic_resumes_exactly,
     a_stream_with_nothing_to_stream_closes_after_the_idle_timeout,
     the_client_streams_through_a_proxy_that_refuses_websockets,

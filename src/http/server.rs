@@ -196,6 +196,16 @@ where
             accepted.start(parts.io, parts.read_buf, conn_data);
             Ok(())
         }
+        // A streaming answer (an event stream asked for with `Upgrade: websocket`) would hold
+        // this connection for as long as it streams: it is dropped, and refused.
+        _ if matches!(body.size(), BodySize::Stream) => {
+            drop(body);
+            let refused = super::error::Error::bad_request(
+                "upgrade_not_supported",
+                "Only /ws takes `Upgrade: websocket`; ask again without it.",
+            );
+            respond(framed, actix_web::ResponseError::error_response(&refused).into()).await
+        }
         _ => respond(framed, res.set_body(body)).await,
     }
 }
