@@ -9,13 +9,12 @@
 //! and a question page at desktop and phone width go to `target/tmp/screenshots/`.
 
 use std::{
-    future::Future,
     path::PathBuf,
     process::{Child, Command, Stdio},
     time::{Duration, Instant},
 };
 
-use crate::common::{Backend, TestApp, WAIT, spawn};
+use crate::common::{Backend, TestApp, WAIT, eventually, spawn};
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -125,22 +124,6 @@ const READ_STATE: &str = r#"
 async fn state(client: &Client) -> PageState {
     serde_json::from_value(client.execute(READ_STATE, vec![]).await.expect("read page state"))
         .expect("page state shape")
-}
-
-/// Polls `check` until it yields a value; fails the test after `limit`.
-async fn eventually<T, F, Fut>(what: &str, limit: Duration, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "timed out after {limit:?} waiting until {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 /// Waits until the page state satisfies `pred`; returns that state.
@@ -633,7 +616,7 @@ async fn sign_up_ask_answer_log_out_log_in(backend: Backend) {
 /// Scores and the accepted mark follow the events in place, on a page that watches the
 /// question without reloading; an answer that arrives behind the banner shows them too.
 async fn scores_and_the_accepted_answer_update_in_place(backend: Backend) {
-    use crate::identity::{ISSUER, SECRET, jwt, now};
+    use crate::common::{ISSUER, SECRET, jwt, now};
     let app = crate::common::spawn_with(backend, |config| {
         config.jwt_secret = Some(SECRET.into());
         config.jwt_issuer = Some(ISSUER.into());
@@ -807,7 +790,7 @@ async fn until_life(client: &Client, what: &str, limit: Duration, pred: impl Fn(
 /// the reader is looking at, while changes happen above it. An answer still behind the
 /// banner shows its edit and comment when revealed; one deleted there never shows.
 async fn a_questions_life_shows_live_in_place(backend: Backend) {
-    use crate::identity::{ISSUER, SECRET, jwt, now};
+    use crate::common::{ISSUER, SECRET, jwt, now};
     const WITHIN: Duration = Duration::from_secs(1);
     let app = crate::common::spawn_with(backend, |config| {
         config.jwt_secret = Some(SECRET.into());
@@ -967,7 +950,7 @@ async fn a_questions_life_shows_live_in_place(backend: Backend) {
     .unwrap();
 
     // A moderator deletes the question: the page says so, and its text and answers go.
-    let moderator = crate::posts::moderator(&app).await;
+    let moderator = crate::common::moderator(&app).await;
     write(Method::DELETE, format!("/api/questions/{q}"), &moderator, Value::Null).await;
     let gone = r#"return !document.getElementById('deleted-notice').hidden
         && !document.querySelector('#question > .body')
@@ -1029,7 +1012,7 @@ async fn until_home(client: &Client, what: &str, pred: impl Fn(&HomeState) -> bo
 /// at the top (titles as text), and the page then shows what a fresh load does.
 async fn home_banner_follows_new_questions(backend: Backend) {
     let app = spawn(backend).await;
-    let (ok, _, err) = crate::identity::cli(
+    let (ok, _, err) = crate::common::cli(
         &app.db,
         &["user", "create", "mod", "--moderator", "--password-stdin"],
         "correct horse\n",
@@ -1037,7 +1020,7 @@ async fn home_banner_follows_new_questions(backend: Backend) {
     .await;
     assert!(ok, "user create: {err}");
     let (ok, moderator, err) =
-        crate::identity::cli(&app.db, &["token", "create", "--user", "mod", "--name", "tests"], "").await;
+        crate::common::cli(&app.db, &["token", "create", "--user", "mod", "--name", "tests"], "").await;
     assert!(ok, "token create: {err}");
     let delete = |q: Uuid| {
         let req = app.http.delete(app.url(&format!("/api/questions/{q}"))).bearer_auth(moderator.trim());
@@ -1167,7 +1150,7 @@ async fn the_inbox_badge_follows_every_tab(backend: Backend) {
 /// token's expiry: the hub ends the inbox subscription at `exp` (`credential_expired`), and the
 /// browser client reconnects with a fresh token from its `token` function and resumes by seq.
 async fn an_embedded_inbox_outlives_its_short_tokens(backend: Backend) {
-    use crate::identity::{ISSUER, SECRET, jwt, now};
+    use crate::common::{ISSUER, SECRET, jwt, now};
     let app = crate::common::spawn_with(backend, |config| {
         config.anonymous_writes = false;
         config.jwt_secret = Some(SECRET.into());
@@ -1231,7 +1214,7 @@ async fn an_embedded_inbox_outlives_its_short_tokens(backend: Backend) {
 /// shows live answers, and resumes exactly after the proxy drops its stream.
 async fn the_page_falls_back_to_sse_behind_a_proxy_that_refuses_websockets(backend: Backend) {
     let app = spawn(backend).await;
-    let proxy = crate::sse::NoUpgradeProxy::start(app.addr).await;
+    let proxy = crate::common::NoUpgradeProxy::start(app.addr).await;
     let q = app.question().await;
     app.answer(q, "before the page").await;
     let driver = Driver::start().await;

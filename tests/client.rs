@@ -19,10 +19,7 @@ use qa_hub_client::{
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
-use crate::{
-    common::{Backend, TestApp, spawn, start_on},
-    votes::{hub as hub_with_users, user},
-};
+use crate::common::{Backend, TestApp, hub as hub_with_users, spawn, start_on, user};
 
 fn client(app: &TestApp) -> Client {
     Client::new(&app.base).expect("a client")

@@ -2,10 +2,11 @@
 //! subscribers of every node exactly once and in seq order, also across lost listener
 //! connections. Postgres only (SQLite is single-node).
 
-use std::{future::Future, time::Duration};
+use std::time::Duration;
 
 use crate::common::{
-    Backend, TestApp, TestDb, WAIT, WsClient, postgres_admin_url, start_on, tls_connections, with_param,
+    Backend, TestApp, TestDb, WAIT, WsClient, answer_count, eventually, post_round_robin, postgres_admin_url,
+    start_on, stop_all, subscribers, tls_connections, tweak, with_param,
 };
 use futures_util::future::join_all;
 use serde_json::Value;
@@ -31,35 +32,6 @@ async fn cluster_with(n: usize, param: Option<&str>) -> Vec<TestApp> {
     nodes
 }
 
-pub(crate) fn tweak(config: &mut qa_hub::Config, i: usize) {
-    config.node_id = Some(format!("node-{i}"));
-    // Three nodes per test, tests in parallel: stay well inside max_connections.
-    config.db_pool = 3;
-}
-
-/// Stops every node (their listeners too) before the database is dropped.
-pub(crate) async fn stop_all(nodes: Vec<TestApp>) {
-    for node in nodes.iter().rev() {
-        node.stop().await;
-    }
-}
-
-/// Polls `check` until it returns Some, failing the test after [`WAIT`].
-pub(crate) async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "timed out waiting until {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 async fn admin() -> PgConnection {
     PgConnection::connect(&postgres_admin_url()).await.expect("admin connection")
 }
@@ -81,11 +53,11 @@ async fn kill_listener(admin: &mut PgConnection, node: &TestApp, name: &str) {
     let killed: bool =
         sqlx::query_scalar("SELECT pg_terminate_backend($1)").bind(pid).fetch_one(&mut *admin).await.unwrap();
     assert!(killed);
-    eventually("the node listens on a new connection", || async {
+    eventually("the node listens on a new connection", WAIT, || async {
         listener_pid(&mut crate::cluster::admin().await, node, name).await.filter(|&new| new != pid)
     })
     .await;
-    eventually("the node is ready again", || async {
+    eventually("the node is ready again", WAIT, || async {
         (node.get("/readyz").await.status() == 200).then_some(())
     })
     .await;
@@ -100,7 +72,7 @@ async fn kill_listener(admin: &mut PgConnection, node: &TestApp, name: &str) {
 /// pool full (3 each) plus the listeners.
 async fn cut_off(admin: &mut PgConnection, nodes: &[TestApp], i: usize) -> String {
     let db_name = nodes[0].db.database_name().to_owned();
-    eventually("every pool holds all its connections", || async {
+    eventually("every pool holds all its connections", WAIT, || async {
         let burst = nodes.iter().flat_map(|node| (0..12).map(move |_| node.get("/api/questions")));
         join_all(burst).await;
         let open: i64 = sqlx::query_scalar("SELECT count(*) FROM pg_stat_activity WHERE datname = $1")
@@ -122,39 +94,10 @@ async fn cut_off(admin: &mut PgConnection, nodes: &[TestApp], i: usize) -> Strin
 /// Lets a node cut off by [`cut_off`] reconnect, and waits until it has caught up.
 async fn reconnect(admin: &mut PgConnection, node: &TestApp, allow_again: &str) {
     sqlx::raw_sql(sqlx::AssertSqlSafe(allow_again.to_owned())).execute(&mut *admin).await.unwrap();
-    eventually("the node is ready again", || async {
+    eventually("the node is ready again", WAIT, || async {
         (node.get("/readyz").await.status() == 200).then_some(())
     })
     .await;
-}
-
-/// A question's answer count, over REST.
-pub(crate) async fn answer_count(node: &TestApp, q: Uuid) -> i64 {
-    let question: Value = node.get(&format!("/api/questions/{q}")).await.json().await.unwrap();
-    question["answer_count"].as_i64().unwrap()
-}
-
-/// Subscribes `per_node` clients on every node to `q`.
-pub(crate) async fn subscribers(nodes: &[TestApp], per_node: usize, q: Uuid) -> Vec<WsClient> {
-    let mut clients = Vec::new();
-    for node in nodes {
-        for _ in 0..per_node {
-            let mut ws = node.ws().await;
-            ws.subscribe(q, None).await;
-            clients.push(ws);
-        }
-    }
-    clients
-}
-
-/// Posts answers `from..=to` to `q`, answer i through node i % nodes, four at a time.
-pub(crate) async fn post_round_robin(nodes: &[TestApp], q: Uuid, from: usize, to: usize) {
-    let posters = (0..4).map(|lane| async move {
-        for i in (from..=to).filter(|i| i % 4 == lane) {
-            nodes[i % nodes.len()].answer(q, &format!("answer {i}")).await;
-        }
-    });
-    join_all(posters).await;
 }
 
 /// Every client receives exactly seqs 1..=n in order: then a sentinel posted afterwards
@@ -184,7 +127,7 @@ async fn every_subscriber_on_every_node_gets_each_answer_once_in_order() {
 /// change made on one node reaches a subscriber on another, once, at the next seq.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_kind_of_change_reaches_other_nodes() {
-    use crate::identity::{ISSUER, SECRET, jwt, now};
+    use crate::common::{ISSUER, SECRET, jwt, now};
     let db = TestDb::new(Backend::Postgres).await;
     let with_jwt = |c: &mut qa_hub::Config, i: usize| {
         tweak(c, i);
@@ -209,7 +152,7 @@ async fn every_kind_of_change_reaches_other_nodes() {
     .unwrap();
     let q = crate::common::id_of(&res.json::<Value>().await.unwrap());
     let mut ws = b.ws().await;
-    ws.subscribe(q, None).await;
+    ws.subscribe_legacy(q, None).await;
     let res = send(
         &a,
         reqwest::Method::POST,
@@ -335,12 +278,12 @@ async fn a_node_whose_listener_is_killed_twice_misses_nothing() {
     // Kill node 2's listener while the others keep posting, then again later.
     let posting = post_round_robin(&nodes[..2], q, 1, 200);
     let killing = async {
-        eventually("some answers are in", || async {
+        eventually("some answers are in", WAIT, || async {
             (answer_count(&nodes[0], q).await >= 40).then_some(())
         })
         .await;
         kill_listener(&mut admin, &nodes[2], "node-2").await;
-        eventually("more answers are in", || async {
+        eventually("more answers are in", WAIT, || async {
             (answer_count(&nodes[0], q).await >= 120).then_some(())
         })
         .await;
@@ -361,7 +304,7 @@ async fn a_node_started_later_serves_earlier_answers_after_seq() {
     }
     let later = start_on(db, |c| tweak(c, 1)).await;
     let mut ws = later.ws().await;
-    assert_eq!(ws.subscribe(q, Some(2)).await, 5);
+    assert_eq!(ws.subscribe_legacy(q, Some(2)).await, 5);
     assert_eq!(ws.answers(3).await, vec![(q, 3), (q, 4), (q, 5)]);
     // And it hears what is posted on the first node from now on.
     first.answer(q, "answer 6").await;
@@ -384,7 +327,7 @@ async fn readyz_says_not_ready_while_the_listener_is_cut_off_then_catches_up() {
     let mut admin = admin().await;
     let allow_again = cut_off(&mut admin, &nodes, 1).await;
 
-    let body: Value = eventually("node 1 reports not ready", || async {
+    let body: Value = eventually("node 1 reports not ready", WAIT, || async {
         let res = nodes[1].get("/readyz").await;
         (res.status() == 503).then_some(res)?.json().await.ok()
     })
@@ -414,11 +357,7 @@ async fn readyz_says_not_ready_while_the_listener_is_cut_off_then_catches_up() {
 /// (no later event fills the gap for it), once and in order.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_list_of_questions_reaches_other_nodes() {
-    use crate::{
-        identity::{ISSUER, SECRET},
-        list::subscribe_list,
-        votes::{events, send, user},
-    };
+    use crate::common::{ISSUER, SECRET, events, user};
     let db = TestDb::new(Backend::Postgres).await;
     let with_jwt = |c: &mut qa_hub::Config, i: usize| {
         tweak(c, i);
@@ -430,12 +369,12 @@ async fn the_list_of_questions_reaches_other_nodes() {
     let ann = user("ann");
     async fn ask_on(node: &TestApp, token: &str, title: &str) -> Uuid {
         let body = serde_json::json!({"title": title, "body": "b"});
-        let (status, q) = send(node, reqwest::Method::POST, "/api/questions", Some(token), body).await;
+        let (status, q) = node.send(reqwest::Method::POST, "/api/questions", Some(token), body).await;
         assert_eq!(status, 201, "{q}");
         crate::common::id_of(&q)
     }
     let mut ws = b.ws().await;
-    let mut last = subscribe_list(&mut ws, None).await;
+    let mut last = ws.subscribe("questions", None).await;
     assert_eq!(last, 0);
 
     let first = ask_on(&a, &ann, "Asked on node 0").await;
@@ -451,7 +390,7 @@ async fn the_list_of_questions_reaches_other_nodes() {
     let ids: Vec<_> = got.iter().map(|e| e["question"]["id"].clone()).collect();
     assert_eq!(ids, vec![serde_json::json!(second), serde_json::json!(third)]);
     let (status, _) =
-        send(&a, reqwest::Method::DELETE, &format!("/api/questions/{second}"), Some(&ann), Value::Null).await;
+        a.send(reqwest::Method::DELETE, &format!("/api/questions/{second}"), Some(&ann), Value::Null).await;
     assert_eq!(status, 204);
     let got = events(&mut ws, &mut last, 1).await;
     assert_eq!(
@@ -524,7 +463,7 @@ async fn notify_throughput() {
     for node in &nodes {
         let mut ws = node.ws().await;
         for &q in &questions {
-            ws.subscribe(q, None).await;
+            ws.subscribe_legacy(q, None).await;
         }
         receivers.push(tokio::spawn(async move {
             ws.answers(n_answers).await;
@@ -598,7 +537,7 @@ async fn memory_per_connection() {
     for i in 0..n {
         let conn = qa_hub_client::Connection::connect_with(&url, Some(config)).await.unwrap();
         let mut ws = WsClient { conn };
-        ws.subscribe(questions[i % questions.len()], None).await;
+        ws.subscribe_legacy(questions[i % questions.len()], None).await;
         clients.push(ws);
     }
     let after = rss_kib();
@@ -620,11 +559,7 @@ async fn memory_per_connection() {
 /// another at the next seqs, and a resume on either node from any seq sends exactly the rest.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_inbox_resumes_exactly_on_any_node() {
-    use crate::{
-        identity::{ISSUER, SECRET},
-        inbox::{answer, inbox_socket},
-        votes::{events, thread, user},
-    };
+    use crate::common::{ISSUER, SECRET, events, inbox_socket, user};
     let db = TestDb::new(Backend::Postgres).await;
     let with_jwt = |c: &mut qa_hub::Config, i: usize| {
         tweak(c, i);
@@ -635,11 +570,11 @@ async fn an_inbox_resumes_exactly_on_any_node() {
     let b = start_on(db.shared(), |c| with_jwt(c, 1)).await;
     let a = start_on(db, |c| with_jwt(c, 0)).await;
     let asker = user("asker");
-    let (q, _) = thread(&a, &asker, &user("u1")).await;
+    let (q, _) = a.thread(&asker, &user("u1")).await;
     let (mut on_b, _) = inbox_socket(&b, &asker, 0).await;
     let mut last = 0;
     for (i, node) in [&a, &b, &a].into_iter().enumerate() {
-        answer(node, &user(&format!("v{i}")), q, "more").await;
+        node.answer_as(&user(&format!("v{i}")), q, "more").await;
     }
     // The first answer's entry, then the same entry growing with each answer, wherever posted.
     let live = events(&mut on_b, &mut last, 4).await;

@@ -17,7 +17,7 @@ use std::{
 use qa_hub_client::{Backoff, Event, ServerMessage, Subscriber, Topic};
 use serde_json::{Value, json};
 
-use crate::common::{TestApp, TestDb, start_on};
+use crate::common::{TestApp, TestDb, WAIT, start_on};
 
 /// A Postgres cluster in a temp dir, run as the `postgres` user (Postgres refuses root).
 struct Cluster {
@@ -192,7 +192,7 @@ async fn a_database_restart_loses_and_duplicates_nothing() {
         outcomes.lock().unwrap().iter().filter(|(_, o)| matches!(o, Outcome::Created)).count()
     };
     let before = created(&outcomes);
-    crate::common::eventually("posts flowing", || async { created(&outcomes) >= before + 30 }).await;
+    crate::common::eventually("posts flowing", WAIT, || async { created(&outcomes) >= before + 30 }).await;
 
     cluster.stop();
     // The database is gone: no node may say it is ready (each answers from a ping, not from
@@ -203,7 +203,8 @@ async fn a_database_restart_loses_and_duplicates_nothing() {
     let during = created(&outcomes);
     cluster.start();
     until_ready(&nodes, 200, Duration::from_secs(30)).await;
-    crate::common::eventually("posts flowing again", || async { created(&outcomes) >= during + 30 }).await;
+    crate::common::eventually("posts flowing again", WAIT, || async { created(&outcomes) >= during + 30 })
+        .await;
     stop.store(true, Ordering::SeqCst);
     for poster in posters {
         poster.await.unwrap();
@@ -255,7 +256,7 @@ async fn a_database_restart_loses_and_duplicates_nothing() {
     );
 
     // Every subscriber on every node: each stored answer once, in order.
-    crate::common::eventually("every subscriber has every answer", || async {
+    crate::common::eventually("every subscriber has every answer", WAIT, || async {
         seen.lock().unwrap().iter().all(|s| s.len() >= stored.len())
     })
     .await;

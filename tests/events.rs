@@ -52,8 +52,8 @@ async fn concurrent_writers_on_two_topics_keep_each_seq_contiguous(backend: Back
     let app = spawn(backend).await;
     let (a, b) = (app.question().await, app.question().await);
     let (mut wa, mut wb) = (app.ws().await, app.ws().await);
-    wa.subscribe(a, None).await;
-    wb.subscribe(b, None).await;
+    wa.subscribe_legacy(a, None).await;
+    wb.subscribe_legacy(b, None).await;
     let posts = (0..120).map(|i| {
         let app: &TestApp = &app;
         let q = if i % 2 == 0 { a } else { b };
@@ -133,7 +133,7 @@ async fn an_unknown_event_kind_is_passed_on_in_seq_order(backend: Backend) {
     let app = spawn(backend).await;
     let q = app.question().await;
     let mut live = app.ws().await;
-    live.subscribe(q, None).await;
+    live.subscribe_legacy(q, None).await;
     let probe = record_probe_event(&app.db, q).await;
     assert_eq!(probe, 1);
     // The next answer is answer 1 of the question but event 2 of its topic.

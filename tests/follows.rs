@@ -5,22 +5,18 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::{
-    common::{Backend, TestApp},
-    posts::Case,
-    votes::{hub, send, thread, user},
-};
+use crate::common::{Backend, Case, TestApp, hub, moderator, user};
 
 async fn status(app: &TestApp, token: &str, q: Uuid) -> Value {
     let (code, body) =
-        send(app, Method::GET, &format!("/api/questions/{q}/follow"), Some(token), Value::Null).await;
+        app.send(Method::GET, &format!("/api/questions/{q}/follow"), Some(token), Value::Null).await;
     assert_eq!(code, 200, "{body}");
     body
 }
 
 async fn choose(app: &TestApp, token: &str, q: Uuid, state: &str) -> Value {
     let path = format!("/api/questions/{q}/follow");
-    let (code, body) = send(app, Method::PUT, &path, Some(token), json!({"state": state})).await;
+    let (code, body) = app.send(Method::PUT, &path, Some(token), json!({"state": state})).await;
     assert_eq!(code, 200, "{body}");
     body
 }
@@ -39,15 +35,10 @@ async fn writing_on_a_question_follows_it_and_choices_override(backend: Backend)
     let app = hub(backend).await;
     let (asker, answerer, commenter, reader) =
         (user("asker"), user("answerer"), user("commenter"), user("reader"));
-    let (q, a) = thread(&app, &asker, &answerer).await;
-    let (code, _) = send(
-        &app,
-        Method::POST,
-        &format!("/api/questions/{q}/comments"),
-        Some(&commenter),
-        json!({"body": "hm"}),
-    )
-    .await;
+    let (q, a) = app.thread(&asker, &answerer).await;
+    let (code, _) = app
+        .send(Method::POST, &format!("/api/questions/{q}/comments"), Some(&commenter), json!({"body": "hm"}))
+        .await;
     assert_eq!(code, 201);
 
     assert_eq!(summary(&status(&app, &asker, q).await), (true, false, Value::Null, json!(["asked"])));
@@ -71,7 +62,7 @@ async fn writing_on_a_question_follows_it_and_choices_override(backend: Backend)
 
     // A deleted answer no longer implies a follow.
     let (code, _) =
-        send(&app, Method::DELETE, &format!("/api/answers/{a}"), Some(&answerer), Value::Null).await;
+        app.send(Method::DELETE, &format!("/api/answers/{a}"), Some(&answerer), Value::Null).await;
     assert_eq!(code, 204);
     choose(&app, &answerer, q, "following").await;
     assert_eq!(summary(&status(&app, &answerer, q).await), (true, false, json!("following"), json!([])));
@@ -80,7 +71,7 @@ async fn writing_on_a_question_follows_it_and_choices_override(backend: Backend)
 async fn bad_follow_requests_change_nothing(backend: Backend) {
     let app = hub(backend).await;
     let reader = user("reader");
-    let (q, _) = thread(&app, &user("asker"), &user("answerer")).await;
+    let (q, _) = app.thread(&user("asker"), &user("answerer")).await;
     let missing = Uuid::now_v7();
     let follow = format!("/api/questions/{q}/follow");
     let cases: [Case; 6] = [
@@ -99,24 +90,24 @@ async fn bad_follow_requests_change_nothing(backend: Backend) {
         (Method::GET, "/api/questions/nope/follow".into(), Some(&reader), Value::Null, 400, "invalid_id"),
     ];
     for (method, path, token, body, code, error) in cases {
-        let (got, reply) = send(&app, method.clone(), &path, token, body).await;
+        let (got, reply) = app.send(method.clone(), &path, token, body).await;
         assert_eq!((got, reply["error"]["code"].as_str()), (code, Some(error)), "{method} {path}: {reply}");
     }
     assert_eq!(app.db.count("SELECT count(*) FROM follows").await, 0);
     // A deleted question cannot be followed.
-    let (id, _) = thread(&app, &user("asker2"), &user("answerer2")).await;
-    let moderator = crate::posts::moderator(&app).await;
+    let (id, _) = app.thread(&user("asker2"), &user("answerer2")).await;
+    let moderator = moderator(&app).await;
     let (code, _) =
-        send(&app, Method::DELETE, &format!("/api/questions/{id}"), Some(&moderator), Value::Null).await;
+        app.send(Method::DELETE, &format!("/api/questions/{id}"), Some(&moderator), Value::Null).await;
     assert_eq!(code, 204);
-    let (code, _) = send(
-        &app,
-        Method::PUT,
-        &format!("/api/questions/{id}/follow"),
-        Some(&reader),
-        json!({"state": "following"}),
-    )
-    .await;
+    let (code, _) = app
+        .send(
+            Method::PUT,
+            &format!("/api/questions/{id}/follow"),
+            Some(&reader),
+            json!({"state": "following"}),
+        )
+        .await;
     assert_eq!(code, 404);
 }
 

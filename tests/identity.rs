@@ -3,53 +3,13 @@
 //! Idempotency-Key, and the limits on sign-ups and failed log-ins. Each server here runs with
 //! anonymous writes off, as the hub does by default.
 
-use std::process::Stdio;
-
 use jsonwebtoken::{EncodingKey, Header, encode};
 use serde_json::{Value, json};
-use tokio::io::AsyncWriteExt;
-use uuid::Uuid;
 
-use crate::common::{Backend, TestApp, TestDb, id_of, spawn_with, start_on};
-
-/// A server with identities required (the default outside the test config).
-async fn hub(backend: Backend, tweak: impl FnOnce(&mut qa_hub::Config)) -> TestApp {
-    spawn_with(backend, |config| {
-        config.anonymous_writes = false;
-        tweak(config);
-    })
-    .await
-}
-
-/// Runs `qa-hub ARGS` on the test's database, with `stdin`; returns (exit status, the last
-/// line of stdout, stderr).
-pub(crate) async fn cli(db: &TestDb, args: &[&str], stdin: &str) -> (bool, String, String) {
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_qa-hub"))
-        .args(args)
-        .env("DATABASE_URL", &db.url)
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the qa-hub binary runs");
-    child.stdin.take().unwrap().write_all(stdin.as_bytes()).await.unwrap();
-    let out = child.wait_with_output().await.unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let last = stdout.lines().last().unwrap_or_default().to_owned();
-    (out.status.success(), last, String::from_utf8_lossy(&out.stderr).into_owned())
-}
-
-/// Creates `handle` (password `correct horse`) and a service token for them: (user id, token).
-pub(crate) async fn user_with_token(app: &TestApp, handle: &str) -> (Uuid, String) {
-    let (ok, id, err) =
-        cli(&app.db, &["user", "create", handle, "--password-stdin"], "correct horse\n").await;
-    assert!(ok, "user create: {err}");
-    let (ok, token, err) = cli(&app.db, &["token", "create", "--user", handle, "--name", "tests"], "").await;
-    assert!(ok, "token create: {err}");
-    assert!(token.starts_with("qah_"), "{token}");
-    (Uuid::parse_str(&id).expect("the id is the last line"), token)
-}
+use crate::common::{
+    Backend, ISSUER, SECRET, TestApp, cli, csrf_of, hub_with, id_of, jwt, log_in, no_redirects, now,
+    session_of, start_on, user_with_token,
+};
 
 async fn post(app: &TestApp, path: &str, token: Option<&str>, body: Value) -> reqwest::Response {
     let mut req = app.http.post(app.url(path)).json(&body);
@@ -64,7 +24,7 @@ async fn error_code(res: reqwest::Response) -> String {
 }
 
 async fn writes_need_an_identity(backend: Backend) {
-    let app = hub(backend, |_| {}).await;
+    let app = hub_with(backend, |_| {}).await;
     let res = post(&app, "/api/questions", None, json!({"title": "t", "body": "b", "author": "ann"})).await;
     assert_eq!(res.status(), 401);
     assert_eq!(res.headers()["www-authenticate"], "Bearer realm=\"qa-hub\"");
@@ -102,7 +62,7 @@ async fn writes_need_an_identity(backend: Backend) {
 }
 
 async fn a_service_token_posts_as_its_user(backend: Backend) {
-    let app = hub(backend, |_| {}).await;
+    let app = hub_with(backend, |_| {}).await;
     let (ann, token) = user_with_token(&app, "ann").await;
     let me: Value =
         app.http.get(app.url("/api/me")).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
@@ -121,7 +81,7 @@ async fn a_service_token_posts_as_its_user(backend: Backend) {
     let q = id_of(&question);
 
     let mut ws = app.ws().await;
-    ws.subscribe(q, None).await;
+    ws.subscribe_legacy(q, None).await;
     let res = post(&app, &format!("/api/questions/{q}/answers"), Some(&token), json!({"body": "mine"})).await;
     assert_eq!(res.status(), 201);
     let answer: Value = res.json().await.unwrap();
@@ -139,7 +99,7 @@ async fn a_service_token_posts_as_its_user(backend: Backend) {
 }
 
 async fn a_revoked_token_fails_on_another_node_at_once(backend: Backend) {
-    let first = hub(backend, |_| {}).await;
+    let first = hub_with(backend, |_| {}).await;
     let second = start_on(first.db.shared(), |config| config.anonymous_writes = false).await;
     let (_, admin_token) = user_with_token(&first, "ann").await;
     // A token made over REST by its owner, used on the other node.
@@ -215,7 +175,7 @@ async fn a_revoked_token_fails_on_another_node_at_once(backend: Backend) {
 }
 
 async fn an_idempotency_key_retry_returns_the_same_answer(backend: Backend) {
-    let app = hub(backend, |_| {}).await;
+    let app = hub_with(backend, |_| {}).await;
     let (_, ann) = user_with_token(&app, "ann").await;
     let (_, bob) = user_with_token(&app, "bob").await;
     let q = id_of(
@@ -226,7 +186,7 @@ async fn an_idempotency_key_retry_returns_the_same_answer(backend: Backend) {
             .unwrap(),
     );
     let mut ws = app.ws().await;
-    ws.subscribe(q, None).await;
+    ws.subscribe_legacy(q, None).await;
     let path = app.url(&format!("/api/questions/{q}/answers"));
     let send = |token: &str, key: &str, body: &str| {
         app.http
@@ -289,7 +249,7 @@ async fn an_idempotency_key_retry_returns_the_same_answer(backend: Backend) {
 /// A retry with the Idempotency-Key of a post deleted since is told it is gone (410), as a
 /// comment's retry is, and stores nothing.
 async fn a_retry_after_the_post_was_deleted_is_gone(backend: Backend) {
-    let app = hub(backend, |_| {}).await;
+    let app = hub_with(backend, |_| {}).await;
     let (_, ann) = user_with_token(&app, "ann").await;
     let ask = || {
         app.http
@@ -328,7 +288,7 @@ async fn a_retry_after_the_post_was_deleted_is_gone(backend: Backend) {
 /// invisible and format characters of Unicode, and NUL in a `sub` (which Postgres cannot even
 /// store). A long `sub` with no `name` is shown cut to a name's length, as documented.
 async fn invisible_and_look_alike_names_are_refused(backend: Backend) {
-    let app = hub(backend, |config| {
+    let app = hub_with(backend, |config| {
         config.jwt_secret = Some(SECRET.into());
         config.jwt_issuer = Some(ISSUER.into());
     })
@@ -348,7 +308,7 @@ async fn invisible_and_look_alike_names_are_refused(backend: Backend) {
     ];
     let form = |handle: &str, name: &str| {
         let encode = |v: &str| url::form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>();
-        plain()
+        no_redirects()
             .post(app.url("/signup"))
             .header("content-type", "application/x-www-form-urlencoded")
             .body(format!("handle={handle}&name={}&password=long+enough", encode(name)))
@@ -423,19 +383,8 @@ async fn invisible_and_look_alike_names_are_refused(backend: Backend) {
     assert_eq!(app.db.count("SELECT count(*) FROM service_tokens").await, 1);
 }
 
-pub(crate) const ISSUER: &str = "https://site.example";
-pub(crate) const SECRET: &str = "0123456789abcdef0123456789abcdef-test-secret";
-
-pub(crate) fn jwt(claims: Value, secret: &str) -> String {
-    encode(&Header::default(), &claims, &EncodingKey::from_secret(secret.as_bytes())).unwrap()
-}
-
-pub(crate) fn now() -> i64 {
-    chrono::Utc::now().timestamp()
-}
-
 async fn host_signed_tokens_map_to_users(backend: Backend) {
-    let app = hub(backend, |config| {
+    let app = hub_with(backend, |config| {
         config.jwt_secret = Some(SECRET.into());
         config.jwt_issuer = Some(ISSUER.into());
     })
@@ -489,7 +438,7 @@ async fn public_key_tokens_and_no_algorithm_confusion(backend: Backend) {
     let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ED25519).unwrap();
     let public = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(public.path(), key.public_key_pem()).unwrap();
-    let app = hub(backend, |config| {
+    let app = hub_with(backend, |config| {
         config.jwt_public_key = Some(public.path().to_owned());
         config.jwt_issuer = Some(ISSUER.into());
     })
@@ -511,51 +460,27 @@ fn base64_url(bytes: &[u8]) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
-/// A client that shows redirects instead of following them, as the form tests need.
-fn plain() -> reqwest::Client {
-    reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap()
-}
-
-/// Logs in through the form; the session cookie's `name=value`.
-pub(crate) async fn log_in(app: &TestApp, handle: &str, password: &str) -> reqwest::Response {
-    plain()
-        .post(app.url("/login"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(format!("handle={handle}&password={}&next=/questions", password.replace(' ', "+")))
-        .send()
-        .await
-        .unwrap()
-}
-
-pub(crate) fn session_of(res: &reqwest::Response) -> String {
-    let cookie = res.headers()["set-cookie"].to_str().unwrap().to_owned();
-    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"), "{cookie}");
-    assert!(!cookie.contains("Secure"), "plain http: no Secure flag ({cookie})");
-    cookie.split(';').next().unwrap().to_owned()
-}
-
-/// A page's CSRF token (every form of a logged-in page carries it).
-pub(crate) async fn csrf_of(app: &TestApp, cookie: &str) -> String {
-    let page =
-        app.http.get(app.url("/")).header("cookie", cookie).send().await.unwrap().text().await.unwrap();
-    let at = page.find("name=\"csrf\" value=\"").expect("a logged-in page has a CSRF token") + 19;
-    page[at..].split('"').next().unwrap().to_owned()
-}
-
 async fn sessions_forms_and_csrf(backend: Backend) {
-    let app = hub(backend, |_| {}).await;
+    let app = hub_with(backend, |_| {}).await;
     user_with_token(&app, "ann").await;
     let res = log_in(&app, "ANN", "correct horse").await;
     assert_eq!(res.status(), 303, "handles log in whatever their case");
     assert_eq!(res.headers()["location"], "/questions");
     let cookie = session_of(&res);
-    let page =
-        plain().get(app.url("/")).header("cookie", &cookie).send().await.unwrap().text().await.unwrap();
+    let page = no_redirects()
+        .get(app.url("/"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(page.contains("Logged in as"), "the header shows who is logged in");
     let csrf = csrf_of(&app, &cookie).await;
 
     let form = |body: String, cookie: Option<&str>| {
-        let mut req = plain()
+        let mut req = no_redirects()
             .post(app.url("/questions"))
             .header("content-type", "application/x-www-form-urlencoded")
             .body(body);
@@ -583,7 +508,7 @@ async fn sessions_forms_and_csrf(backend: Backend) {
 
     // The cookie works on REST from this site (or a non-browser client), never cross-site.
     let rest = |headers: &[(&str, &str)]| {
-        let mut req = plain()
+        let mut req = no_redirects()
             .post(app.url("/api/questions"))
             .header("cookie", &cookie)
             .json(&json!({"title": "t", "body": "b"}));
@@ -597,7 +522,7 @@ async fn sessions_forms_and_csrf(backend: Backend) {
     assert_eq!(rest(&[("origin", "http://evil.example")]).await.unwrap().status(), 401);
 
     // Log-out ends the session: the old cookie is worth nothing, here or on REST.
-    let res = plain()
+    let res = no_redirects()
         .post(app.url("/logout"))
         .header("cookie", &cookie)
         .header("content-type", "application/x-www-form-urlencoded")
@@ -608,13 +533,20 @@ async fn sessions_forms_and_csrf(backend: Backend) {
     assert_eq!(res.status(), 303);
     assert!(res.headers()["set-cookie"].to_str().unwrap().contains("Max-Age=0"));
     assert_eq!(rest(&[]).await.unwrap().status(), 401);
-    let page =
-        plain().get(app.url("/")).header("cookie", &cookie).send().await.unwrap().text().await.unwrap();
+    let page = no_redirects()
+        .get(app.url("/"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(!page.contains("Logged in as"));
 }
 
 async fn brute_force_log_ins_are_locked(backend: Backend) {
-    let app = hub(backend, |config| config.login_failures_per_hour = 3).await;
+    let app = hub_with(backend, |config| config.login_failures_per_hour = 3).await;
     user_with_token(&app, "ann").await;
     for attempt in 1..=4 {
         let res = log_in(&app, "ann", "wrong password").await;
@@ -635,7 +567,7 @@ async fn brute_force_log_ins_are_locked(backend: Backend) {
 /// address, whatever the handle. Each service token is a row: creating them counts against
 /// the user's post budget.
 async fn log_in_attempts_and_token_creation_are_limited(backend: Backend) {
-    let app = hub(backend, |config| {
+    let app = hub_with(backend, |config| {
         config.login_attempts_per_minute = 2;
         config.posts_per_minute = 2;
     })
@@ -658,9 +590,9 @@ async fn log_in_attempts_and_token_creation_are_limited(backend: Backend) {
 }
 
 async fn sign_ups_make_accounts_and_are_limited(backend: Backend) {
-    let app = hub(backend, |config| config.signups_per_hour = 2).await;
+    let app = hub_with(backend, |config| config.signups_per_hour = 2).await;
     let sign_up = |handle: &str| {
-        plain()
+        no_redirects()
             .post(app.url("/signup"))
             .header("content-type", "application/x-www-form-urlencoded")
             .body(format!("handle={handle}&name=&password=long+enough"))
@@ -689,7 +621,7 @@ async fn sign_ups_make_accounts_and_are_limited(backend: Backend) {
 }
 
 async fn the_socket_takes_a_token_in_an_auth_message(backend: Backend) {
-    let app = hub(backend, |_| {}).await;
+    let app = hub_with(backend, |_| {}).await;
     let (ann, token) = user_with_token(&app, "ann").await;
     let q = id_of(
         &post(&app, "/api/questions", Some(&token), json!({"title": "t", "body": "b"}))
@@ -710,7 +642,7 @@ async fn the_socket_takes_a_token_in_an_auth_message(backend: Backend) {
     ws.send(json!({"type": "auth", "token": token})).await;
     assert_eq!(ws.recv().await, json!({"type": "authenticated", "user_id": ann, "name": "ann"}));
     // The connection stayed up through the refusals, and works as before.
-    ws.subscribe(q, None).await;
+    ws.subscribe_legacy(q, None).await;
     post(&app, &format!("/api/questions/{q}/answers"), Some(&token), json!({"body": "b"})).await;
     assert_eq!(ws.answers(1).await, vec![(q, 1)]);
 }
@@ -718,7 +650,7 @@ async fn the_socket_takes_a_token_in_an_auth_message(backend: Backend) {
 /// Without JavaScript, voting and accepting are forms: they need the session and its CSRF
 /// token, write what the REST API writes, and return to the page they were sent from.
 async fn vote_and_accept_forms(backend: Backend) {
-    let app = hub(backend, |_| {}).await;
+    let app = hub_with(backend, |_| {}).await;
     let (_, ann) = user_with_token(&app, "ann").await;
     let (_, bob) = user_with_token(&app, "bob").await;
     let q: Value = post(&app, "/api/questions", Some(&ann), json!({"title": "t", "body": "b"}))
@@ -738,7 +670,7 @@ async fn vote_and_accept_forms(backend: Backend) {
     let page = |cookie: String| {
         let app = &app;
         async move {
-            plain()
+            no_redirects()
                 .get(app.url(&format!("/questions/{q}")))
                 .header("cookie", cookie)
                 .send()
@@ -757,7 +689,7 @@ async fn vote_and_accept_forms(backend: Backend) {
     assert!(answers_part.contains(r#"<form class="vote""#), "a vote on someone else's answer");
 
     let form = |path: &str, body: String, cookie: Option<&str>| {
-        let mut req = plain()
+        let mut req = no_redirects()
             .post(app.url(path))
             .header("content-type", "application/x-www-form-urlencoded")
             .body(body);

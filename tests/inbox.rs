@@ -4,44 +4,13 @@
 
 use reqwest::Method;
 use serde_json::{Value, json};
-use uuid::Uuid;
 
-use crate::{
-    common::{Backend, TestApp, WsClient, eventually, start_on},
-    identity::{ISSUER, SECRET},
-    votes::{events, hub, send, thread, user},
+use crate::common::{
+    Backend, ISSUER, SECRET, TestApp, WAIT, events, eventually, hub, inbox_socket, me, start_on, user,
 };
 
-/// The user id behind a token.
-async fn me(app: &TestApp, token: &str) -> Uuid {
-    let (status, body) = send(app, Method::GET, "/api/me", Some(token), Value::Null).await;
-    assert_eq!(status, 200, "{body}");
-    body["id"].as_str().unwrap().parse().unwrap()
-}
-
-/// A socket authenticated as `token`'s user, subscribed to their inbox after `after_seq`;
-/// returns it and the topic's seq at subscription. The events after `after_seq` follow.
-pub(crate) async fn inbox_socket(app: &TestApp, token: &str, after_seq: i64) -> (WsClient, i64) {
-    let id = me(app, token).await;
-    let mut ws = app.ws().await;
-    ws.send(json!({"type": "auth", "token": token})).await;
-    assert_eq!(ws.recv().await["type"], "authenticated");
-    ws.send(json!({"type": "subscribe", "topic": format!("user:{id}"), "after_seq": after_seq})).await;
-    let reply = ws.recv().await;
-    assert_eq!(reply["type"], "subscribed", "{reply}");
-    (ws, reply["seq"].as_i64().unwrap())
-}
-
-pub(crate) async fn answer(app: &TestApp, token: &str, q: Uuid, body: &str) -> Uuid {
-    let (status, a) =
-        send(app, Method::POST, &format!("/api/questions/{q}/answers"), Some(token), json!({"body": body}))
-            .await;
-    assert_eq!(status, 201, "{a}");
-    a["id"].as_str().unwrap().parse().unwrap()
-}
-
 async fn inbox(app: &TestApp, token: &str) -> Value {
-    let (status, body) = send(app, Method::GET, "/api/inbox", Some(token), Value::Null).await;
+    let (status, body) = app.send(Method::GET, "/api/inbox", Some(token), Value::Null).await;
     assert_eq!(status, 200, "{body}");
     body
 }
@@ -61,7 +30,7 @@ fn entry_of(e: &Value) -> (String, i64, bool, i64) {
 async fn the_asker_hears_of_answers_grouped_while_unread(backend: Backend) {
     let app = hub(backend).await;
     let (asker, u1, u2) = (user("asker"), user("u1"), user("u2"));
-    let (q, a1) = thread(&app, &asker, &u1).await;
+    let (q, a1) = app.thread(&asker, &u1).await;
     let (mut tab, _) = inbox_socket(&app, &asker, 0).await;
     let mut last = 0;
     let first = events(&mut tab, &mut last, 1).await;
@@ -70,17 +39,17 @@ async fn the_asker_hears_of_answers_grouped_while_unread(backend: Backend) {
     assert_eq!(first[0]["entry"]["title"], "t");
 
     // A second answer by someone else folds into the unread entry.
-    answer(&app, &u2, q, "two").await;
+    app.answer_as(&u2, q, "two").await;
     let second = &events(&mut tab, &mut last, 1).await[0];
     assert_eq!(entry_of(second), ("answer".into(), 2, false, 1));
     assert_eq!(second["entry"]["id"], first[0]["entry"]["id"]);
     assert_eq!(second["entry"]["actor"], "u2");
 
     // Their own answer tells them nothing; a comment on their question does.
-    answer(&app, &asker, q, "mine").await;
-    let (status, _) =
-        send(&app, Method::POST, &format!("/api/questions/{q}/comments"), Some(&u1), json!({"body": "hm"}))
-            .await;
+    app.answer_as(&asker, q, "mine").await;
+    let (status, _) = app
+        .send(Method::POST, &format!("/api/questions/{q}/comments"), Some(&u1), json!({"body": "hm"}))
+        .await;
     assert_eq!(status, 201);
     let comment = &events(&mut tab, &mut last, 1).await[0];
     assert_eq!(entry_of(comment), ("comment".into(), 1, false, 2));
@@ -90,7 +59,7 @@ async fn the_asker_hears_of_answers_grouped_while_unread(backend: Backend) {
     let mut other_last = last;
     let entry = second["entry"]["id"].as_str().unwrap();
     let (status, body) =
-        send(&app, Method::PUT, &format!("/api/inbox/{entry}/read"), Some(&asker), Value::Null).await;
+        app.send(Method::PUT, &format!("/api/inbox/{entry}/read"), Some(&asker), Value::Null).await;
     assert_eq!((status, &body), (200, &json!({"unread": 1})));
     for (ws, last) in [(&mut tab, &mut last), (&mut other_tab, &mut other_last)] {
         let read = &events(ws, last, 1).await[0];
@@ -99,7 +68,7 @@ async fn the_asker_hears_of_answers_grouped_while_unread(backend: Backend) {
             (&json!("read"), &json!(1), &json!([entry]))
         );
     }
-    answer(&app, &u1, q, "three").await;
+    app.answer_as(&u1, q, "three").await;
     let third = &events(&mut tab, &mut last, 1).await[0];
     assert_eq!(entry_of(third), ("answer".into(), 1, false, 2));
     assert_ne!(third["entry"]["id"], second["entry"]["id"]);
@@ -126,8 +95,8 @@ async fn the_asker_hears_of_answers_grouped_while_unread(backend: Backend) {
 
     // Followers: u1 answered, so u1 heard of u2's answer and the asker's (grouped), not of
     // their own; then the accept.
-    send(&app, Method::PUT, &format!("/api/answers/{a1}/accept"), Some(&asker), Value::Null).await;
-    eventually("u1's accepted notification", || async {
+    app.send(Method::PUT, &format!("/api/answers/{a1}/accept"), Some(&asker), Value::Null).await;
+    eventually("u1's accepted notification", WAIT, || async {
         let items = inbox(&app, &u1).await["items"].clone();
         items.as_array().unwrap().iter().any(|e| e["reason"] == "accepted")
     })
@@ -145,14 +114,14 @@ async fn the_asker_hears_of_answers_grouped_while_unread(backend: Backend) {
     );
 
     // Mark all read: one event, unread 0; doing it again writes nothing.
-    let (status, body) = send(&app, Method::POST, "/api/inbox/read-all", Some(&asker), Value::Null).await;
+    let (status, body) = app.send(Method::POST, "/api/inbox/read-all", Some(&asker), Value::Null).await;
     assert_eq!((status, body), (200, json!({"unread": 0})));
     let read = &events(&mut tab, &mut last, 1).await[0];
     assert_eq!(
         (&read["type"], &read["unread"], read["entry_ids"].as_array().unwrap().len()),
         (&json!("read"), &json!(0), 2)
     );
-    let (status, _) = send(&app, Method::POST, "/api/inbox/read-all", Some(&asker), Value::Null).await;
+    let (status, _) = app.send(Method::POST, "/api/inbox/read-all", Some(&asker), Value::Null).await;
     assert_eq!(status, 200);
     assert_eq!(inbox(&app, &asker).await["last_seq"], json!(last), "nothing unread: no event");
 }
@@ -160,7 +129,7 @@ async fn the_asker_hears_of_answers_grouped_while_unread(backend: Backend) {
 async fn only_the_owner_subscribes_to_an_inbox(backend: Backend) {
     let app = hub(backend).await;
     let (asker, other) = (user("asker"), user("other"));
-    let (q, _) = thread(&app, &asker, &user("answerer")).await;
+    let (q, _) = app.thread(&asker, &user("answerer")).await;
     let asker_id = me(&app, &asker).await;
     let topic = format!("user:{asker_id}");
     // Without an identity, and as someone else: refused, the connection stays up.
@@ -178,10 +147,10 @@ async fn only_the_owner_subscribes_to_an_inbox(backend: Backend) {
         );
         assert!(reply.get("seq").is_none(), "nothing about the inbox: {reply}");
     }
-    assert_eq!(ws.subscribe(q, None).await, 1, "the connection still works");
+    assert_eq!(ws.subscribe_legacy(q, None).await, 1, "the connection still works");
     // Someone else's entry cannot be marked read.
     let entries = {
-        eventually("the asker's notification", || async {
+        eventually("the asker's notification", WAIT, || async {
             !inbox(&app, &asker).await["items"].as_array().unwrap().is_empty()
         })
         .await;
@@ -189,9 +158,9 @@ async fn only_the_owner_subscribes_to_an_inbox(backend: Backend) {
     };
     let entry = entries[0]["id"].as_str().unwrap();
     let (status, body) =
-        send(&app, Method::PUT, &format!("/api/inbox/{entry}/read"), Some(&other), Value::Null).await;
+        app.send(Method::PUT, &format!("/api/inbox/{entry}/read"), Some(&other), Value::Null).await;
     assert_eq!((status, body["error"]["code"].as_str()), (404, Some("entry_not_found")));
-    let (status, _) = send(&app, Method::GET, "/api/inbox", None, Value::Null).await;
+    let (status, _) = app.send(Method::GET, "/api/inbox", None, Value::Null).await;
     assert_eq!(status, 401);
     assert_eq!(inbox(&app, &asker).await["unread"], json!(1), "nothing changed");
 }
@@ -203,7 +172,7 @@ async fn the_unread_count_is_exact_under_concurrent_answers_and_reads(backend: B
     let asker = user("asker");
     let mut questions = Vec::new();
     for _ in 0..3 {
-        questions.push(thread(&app, &asker, &user("first")).await.0);
+        questions.push(app.thread(&asker, &user("first")).await.0);
     }
     let (mut tab1, _) = inbox_socket(&app, &asker, 0).await;
     let (mut tab2, _) = inbox_socket(&app, &asker, 0).await;
@@ -213,12 +182,12 @@ async fn the_unread_count_is_exact_under_concurrent_answers_and_reads(backend: B
         async move {
             let token = user(&format!("u{i}"));
             for k in 0..3 {
-                answer(app, &token, questions[(i + k) % 3], "a").await;
+                app.answer_as(&token, questions[(i + k) % 3], "a").await;
             }
         }
     });
     let reads = (0..5).map(|_| async {
-        send(&app, Method::POST, "/api/inbox/read-all", Some(&asker), Value::Null).await;
+        app.send(Method::POST, "/api/inbox/read-all", Some(&asker), Value::Null).await;
     });
     futures_util::future::join(
         futures_util::future::join_all(answers),
@@ -226,7 +195,7 @@ async fn the_unread_count_is_exact_under_concurrent_answers_and_reads(backend: B
     )
     .await;
     // 33 answers in all (3 first ones, 30 more): every one has reached an entry's count.
-    eventually("every answer notified", || async {
+    eventually("every answer notified", WAIT, || async {
         let items = inbox(&app, &asker).await["items"].clone();
         items.as_array().unwrap().iter().map(|e| e["count"].as_i64().unwrap()).sum::<i64>() == 33
     })
@@ -244,17 +213,17 @@ async fn the_unread_count_is_exact_under_concurrent_answers_and_reads(backend: B
 async fn an_inbox_resumes_exactly_across_a_restart(backend: Backend) {
     let app = hub(backend).await;
     let (asker, u1, u2) = (user("asker"), user("u1"), user("u2"));
-    let (q, _) = thread(&app, &asker, &u1).await;
+    let (q, _) = app.thread(&asker, &u1).await;
     let (mut live, _) = inbox_socket(&app, &asker, 0).await;
     let mut last = 0;
-    answer(&app, &u2, q, "two").await;
-    let (status, _) =
-        send(&app, Method::POST, &format!("/api/questions/{q}/comments"), Some(&u2), json!({"body": "c"}))
-            .await;
+    app.answer_as(&u2, q, "two").await;
+    let (status, _) = app
+        .send(Method::POST, &format!("/api/questions/{q}/comments"), Some(&u2), json!({"body": "c"}))
+        .await;
     assert_eq!(status, 201);
     let streamed = events(&mut live, &mut last, 3).await;
-    send(&app, Method::POST, "/api/inbox/read-all", Some(&asker), Value::Null).await;
-    answer(&app, &u1, q, "three").await;
+    app.send(Method::POST, "/api/inbox/read-all", Some(&asker), Value::Null).await;
+    app.answer_as(&u1, q, "three").await;
     let streamed = [streamed, events(&mut live, &mut last, 2).await].concat();
     drop(live);
 
@@ -308,8 +277,8 @@ async fn an_answer_to_a_question_with_ten_thousand_followers() {
         })
         .await;
         let asker = user("asker");
-        let (quiet, _) = thread(&app, &asker, &user("first")).await;
-        let (q, _) = thread(&app, &asker, &user("first")).await;
+        let (quiet, _) = app.thread(&asker, &user("first")).await;
+        let (q, _) = app.thread(&asker, &user("first")).await;
         let started = Instant::now();
         let followers: Vec<String> = (0..n).map(|i| user(&format!("f{i}"))).collect();
         let follow = |token: &String| {
@@ -318,7 +287,7 @@ async fn an_answer_to_a_question_with_ten_thousand_followers() {
             let token = token.clone();
             async move {
                 let (status, body) =
-                    send(app, Method::PUT, &path, Some(&token), json!({"state": "following"})).await;
+                    app.send(Method::PUT, &path, Some(&token), json!({"state": "following"})).await;
                 assert_eq!(status, 200, "{body}");
             }
         };
@@ -332,17 +301,17 @@ async fn an_answer_to_a_question_with_ten_thousand_followers() {
             sample.push(ws);
         }
         // Warm both paths, then time one answer to each question.
-        answer(&app, &user("warm"), quiet, "warm").await;
+        app.answer_as(&user("warm"), quiet, "warm").await;
         let t = Instant::now();
-        answer(&app, &user("poster"), quiet, "nobody follows this").await;
+        app.answer_as(&user("poster"), quiet, "nobody follows this").await;
         let post_quiet = t.elapsed();
         let t = Instant::now();
-        answer(&app, &user("poster"), q, "everyone follows this").await;
+        app.answer_as(&user("poster"), q, "everyone follows this").await;
         let post_popular = t.elapsed();
         // One transaction writes every follower's entry: once the first and the last follower
         // have theirs, all have.
         let (first, last) = (&followers[0], &followers[n - 1]);
-        eventually("every follower's inbox", || async {
+        eventually("every follower's inbox", WAIT, || async {
             inbox(&app, first).await["unread"] == json!(1) && inbox(&app, last).await["unread"] == json!(1)
         })
         .await;

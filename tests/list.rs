@@ -8,33 +8,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::{
-    common::{Backend, TestApp, WsClient, id_of},
-    votes::{events, hub, send, user},
-};
-
-/// Subscribes to the list of questions; returns its seq at that moment.
-pub(crate) async fn subscribe_list(ws: &mut WsClient, after_seq: Option<i64>) -> i64 {
-    let mut msg = json!({"type": "subscribe", "topic": "questions"});
-    if let Some(seq) = after_seq {
-        msg["after_seq"] = json!(seq);
-    }
-    ws.send(msg).await;
-    let reply = ws.recv().await;
-    assert_eq!(reply["type"], "subscribed", "{reply}");
-    assert_eq!(reply["topic"], "questions", "{reply}");
-    assert!(reply.get("question_id").is_none() && reply.get("answer_count").is_none(), "{reply}");
-    reply["seq"].as_i64().unwrap()
-}
-
-/// Asks a question as `token`; returns its id.
-async fn ask(app: &TestApp, token: &str, title: &str) -> Uuid {
-    let (status, q) =
-        send(app, Method::POST, "/api/questions", Some(token), json!({"title": title, "body": "The body."}))
-            .await;
-    assert_eq!(status, 201, "{q}");
-    id_of(&q)
-}
+use crate::common::{Backend, events, hub, id_of, user};
 
 /// The question id a list event is about.
 fn about(event: &Value) -> Uuid {
@@ -54,13 +28,13 @@ async fn each_new_question_once_in_seq_order(backend: Backend) {
     let app = hub(backend).await;
     let ann = user("ann");
     let mut live = app.ws().await;
-    let mut last = subscribe_list(&mut live, None).await;
+    let mut last = live.subscribe("questions", None).await;
     assert_eq!(last, 0, "the list starts empty");
 
-    let first = ask(&app, &ann, "The first question").await;
+    let first = app.ask_as(&ann, "The first question", "The body.").await;
     let asked_at_once = join_all((0..9).map(|i| {
         let (app, token) = (&app, user(&format!("asker-{i}")));
-        async move { ask(app, &token, &format!("Question {i}")).await }
+        async move { app.ask_as(&token, &format!("Question {i}"), "The body.").await }
     }))
     .await;
     // The same Idempotency-Key twice stores (and announces) one question.
@@ -75,7 +49,7 @@ async fn each_new_question_once_in_seq_order(backend: Backend) {
     let once = id_of(&keyed("k-1").await.unwrap().json::<Value>().await.unwrap());
     let again = id_of(&keyed("k-1").await.unwrap().json::<Value>().await.unwrap());
     assert_eq!(once, again);
-    let last_one = ask(&app, &ann, "The last question").await;
+    let last_one = app.ask_as(&ann, "The last question", "The body.").await;
 
     let got = events(&mut live, &mut last, 12).await;
     assert!(got.iter().all(|e| e["type"] == "question" && e["topic"] == "questions"), "{got:?}");
@@ -99,14 +73,14 @@ async fn each_new_question_once_in_seq_order(backend: Backend) {
     for from in 0..=12 {
         let mut ws = app.ws().await;
         let mut seen = from;
-        assert_eq!(subscribe_list(&mut ws, Some(from)).await, 12);
+        assert_eq!(ws.subscribe("questions", Some(from)).await, 12);
         let rest = events(&mut ws, &mut seen, (12 - from) as usize).await;
         assert_eq!(rest, got[from as usize..], "resuming after seq {from}");
     }
     // After the head: from now on.
     let mut ws = app.ws().await;
-    assert_eq!(subscribe_list(&mut ws, Some(99)).await, 12);
-    let next = ask(&app, &ann, "One more").await;
+    assert_eq!(ws.subscribe("questions", Some(99)).await, 12);
+    let next = app.ask_as(&ann, "One more", "The body.").await;
     let mut seen = 12;
     assert_eq!(about(&events(&mut ws, &mut seen, 1).await[0]), next);
 
@@ -138,16 +112,16 @@ async fn a_deleted_question_leaves_the_list(backend: Backend) {
     let app = hub(backend).await;
     let ann = user("ann");
     let mut live = app.ws().await;
-    let mut last = subscribe_list(&mut live, None).await;
-    let kept = ask(&app, &ann, "A question that stays").await;
+    let mut last = live.subscribe("questions", None).await;
+    let kept = app.ask_as(&ann, "A question that stays", "The body.").await;
     let secret = "A title nobody may read again";
-    let gone = ask(&app, &ann, secret).await;
-    let after = ask(&app, &ann, "A question asked later").await;
+    let gone = app.ask_as(&ann, secret, "The body.").await;
+    let after = app.ask_as(&ann, "A question asked later", "The body.").await;
     let asked = events(&mut live, &mut last, 3).await;
     assert_eq!(asked.iter().map(about).collect::<Vec<_>>(), vec![kept, gone, after]);
 
     let (status, reply) =
-        send(&app, Method::DELETE, &format!("/api/questions/{gone}"), Some(&ann), Value::Null).await;
+        app.send(Method::DELETE, &format!("/api/questions/{gone}"), Some(&ann), Value::Null).await;
     assert_eq!(status, 204, "{reply}");
     let tombstone = &events(&mut live, &mut last, 1).await[0];
     assert_eq!(
@@ -156,7 +130,7 @@ async fn a_deleted_question_leaves_the_list(backend: Backend) {
     );
     // Deleting it again changes nothing and announces nothing.
     let (status, _) =
-        send(&app, Method::DELETE, &format!("/api/questions/{gone}"), Some(&ann), Value::Null).await;
+        app.send(Method::DELETE, &format!("/api/questions/{gone}"), Some(&ann), Value::Null).await;
     assert_eq!(status, 410);
 
     // On resume, from any seq: the deleted question's event is redacted, the rest unchanged.
@@ -166,7 +140,7 @@ async fn a_deleted_question_leaves_the_list(backend: Backend) {
     for from in 0..=4 {
         let mut ws = app.ws().await;
         let mut seen = from;
-        assert_eq!(subscribe_list(&mut ws, Some(from)).await, 4);
+        assert_eq!(ws.subscribe("questions", Some(from)).await, 4);
         let rest = events(&mut ws, &mut seen, (4 - from) as usize).await;
         assert_eq!(rest, expected[from as usize..], "resuming after seq {from}");
         assert!(!rest.iter().any(|e| e.to_string().contains(secret)), "{rest:?}");
@@ -191,20 +165,20 @@ async fn asks_and_deletes_at_once_keep_the_list_exact(backend: Backend) {
     let ann = user("ann");
     let mut old = Vec::new();
     for i in 0..10 {
-        old.push(ask(&app, &ann, &format!("Old question {i}")).await);
+        old.push(app.ask_as(&ann, &format!("Old question {i}"), "The body.").await);
     }
     let mut live = app.ws().await;
-    let mut last = subscribe_list(&mut live, None).await;
+    let mut last = live.subscribe("questions", None).await;
     assert_eq!(last, 10);
     let asks = (0..10).map(|i| {
         let (app, token) = (&app, user(&format!("asker-{i}")));
-        async move { ask(app, &token, &format!("New question {i}")).await }
+        async move { app.ask_as(&token, &format!("New question {i}"), "The body.").await }
     });
     let deletes = old[..8].iter().map(|q| {
         let (app, ann) = (&app, &ann);
         async move {
             let (status, reply) =
-                send(app, Method::DELETE, &format!("/api/questions/{q}"), Some(ann), Value::Null).await;
+                app.send(Method::DELETE, &format!("/api/questions/{q}"), Some(ann), Value::Null).await;
             assert_eq!(status, 204, "{reply}");
         }
     });
@@ -214,7 +188,7 @@ async fn asks_and_deletes_at_once_keep_the_list_exact(backend: Backend) {
             for i in 0..5 {
                 let path = format!("/api/questions/{q}/answers");
                 let (status, reply) =
-                    send(app, Method::POST, &path, Some(&token), json!({"body": format!("a{i}")})).await;
+                    app.send(Method::POST, &path, Some(&token), json!({"body": format!("a{i}")})).await;
                 assert_eq!(status, 201, "{reply}");
             }
         }
@@ -250,7 +224,7 @@ async fn asks_and_deletes_at_once_keep_the_list_exact(backend: Backend) {
     let mut resumed = Vec::new();
     let mut ws = app.ws().await;
     let mut seen = 0;
-    assert_eq!(subscribe_list(&mut ws, Some(0)).await, 28);
+    assert_eq!(ws.subscribe("questions", Some(0)).await, 28);
     for event in events(&mut ws, &mut seen, 28).await {
         apply(&mut resumed, &event);
     }

@@ -68,8 +68,8 @@ async fn stop_closes_1001_and_clients_resume_exactly_once(backend: Backend) {
     let q = app.question().await;
     let mut a = app.ws().await;
     let mut b = app.ws().await;
-    a.subscribe(q, None).await;
-    b.subscribe(q, None).await;
+    a.subscribe_legacy(q, None).await;
+    b.subscribe_legacy(q, None).await;
     app.answer(q, "one").await;
     assert_eq!(a.answers(1).await, vec![(q, 1)]);
     assert_eq!(b.answers(1).await, vec![(q, 1)]);
@@ -90,8 +90,8 @@ async fn stop_closes_1001_and_clients_resume_exactly_once(backend: Backend) {
     app.answer(q, "three").await;
     let mut a = app.ws().await;
     let mut b = app.ws().await;
-    assert_eq!(a.subscribe(q, Some(1)).await, 3);
-    assert_eq!(b.subscribe(q, Some(1)).await, 3);
+    assert_eq!(a.subscribe_legacy(q, Some(1)).await, 3);
+    assert_eq!(b.subscribe_legacy(q, Some(1)).await, 3);
     app.answer(q, "four").await;
     for client in [&mut a, &mut b] {
         let seqs: Vec<i64> = client.answers(3).await.into_iter().map(|(_, s)| s).collect();
@@ -120,7 +120,7 @@ async fn sigterm_to_the_binary_closes_1001_and_exits(backend: Backend) {
     let mut clients = Vec::new();
     for _ in 0..3 {
         let mut c = WsClient::connect(addr).await;
-        c.subscribe(q, None).await;
+        c.subscribe_legacy(q, None).await;
         clients.push(c);
     }
     let pid = child.id().unwrap() as i32;
@@ -190,10 +190,11 @@ async fn connection_caps_refuse_with_503(backend: Backend) {
 
     // A closed connection gives its place back.
     drop(a2);
-    eventually("the place to be freed", || async { app.metric("qa_hub_ws_connections").await == 2.0 }).await;
+    eventually("the place to be freed", WAIT, || async { app.metric("qa_hub_ws_connections").await == 2.0 })
+        .await;
     let mut again = ws_from(app.addr, "127.0.0.3").await.expect("room again");
     let q = app.question().await;
-    again.subscribe(q, None).await;
+    again.subscribe_legacy(q, None).await;
     app.stop().await;
 }
 
@@ -272,7 +273,7 @@ async fn idle_connections_are_closed(backend: Backend) {
     // `busy` is older than `idle`, so once `idle` is closed, `busy` has been open longer
     // than the timeout too: its subscription is what keeps it.
     let mut busy = app.ws().await;
-    busy.subscribe(q, None).await;
+    busy.subscribe_legacy(q, None).await;
     let mut idle = app.ws().await;
     let (code, frames) = idle.until_close().await;
     assert_eq!(code, Some(close::NORMAL));
@@ -296,10 +297,10 @@ async fn metrics_follow_posts_subscribes_and_closes(backend: Backend) {
 
     let q = app.question().await;
     let mut ws = app.ws().await;
-    ws.subscribe(q, None).await;
+    ws.subscribe_legacy(q, None).await;
     app.answer(q, "hello").await;
     assert_eq!(ws.answers(1).await, vec![(q, 1)]);
-    eventually("the delivery to be timed", || async {
+    eventually("the delivery to be timed", WAIT, || async {
         app.metric("qa_hub_delivery_latency_seconds_count").await == 1.0
     })
     .await;
@@ -360,7 +361,7 @@ async fn metrics_follow_posts_subscribes_and_closes(backend: Backend) {
         // The fast client keeps up, so only the slow one overflows.
         ws.answers(1).await;
     }
-    eventually("the slow connection to be closed", || {
+    eventually("the slow connection to be closed", WAIT, || {
         let app = &app;
         async move {
             let text = app.metrics().await;
@@ -444,11 +445,11 @@ async fn a_peer_that_does_not_read_its_backlog_is_closed_in_time(backend: Backen
     // From here on `stalled` reads nothing.
 
     let mut reader = app.ws().await;
-    reader.subscribe(q, Some(0)).await;
+    reader.subscribe_legacy(q, Some(0)).await;
     let got = reader.answers(BACKLOG).await;
     assert_eq!(got.iter().map(|(_, seq)| *seq).collect::<Vec<_>>(), (1..=BACKLOG as i64).collect::<Vec<_>>());
 
-    eventually("the stalled connection to be closed for its write timeout", || {
+    eventually("the stalled connection to be closed for its write timeout", WAIT, || {
         let app = &app;
         async move {
             let text = app.metrics().await;
@@ -529,11 +530,15 @@ async fn clients_that_stop_reading_are_let_go_with_their_sockets(backend: Backen
     assert!(server_holds(app.addr, client), "the server still holds the socket");
     assert_eq!(ws_from(app.addr, "127.0.2.1").await.err().map(|e| e.0), Some(503), "its place is taken");
 
-    eventually("the server to let go of the WebSocket", || async { !server_holds(app.addr, client) }).await;
-    eventually("the server to let go of the event stream", || async { !server_holds(app.addr, sse_client) })
+    eventually("the server to let go of the WebSocket", WAIT, || async { !server_holds(app.addr, client) })
         .await;
+    eventually("the server to let go of the event stream", WAIT, || async {
+        !server_holds(app.addr, sse_client)
+    })
+    .await;
     // Now, and only now, their places are back.
-    eventually("the WebSocket's place back", || async { ws_from(app.addr, "127.0.2.1").await.is_ok() }).await;
+    eventually("the WebSocket's place back", WAIT, || async { ws_from(app.addr, "127.0.2.1").await.is_ok() })
+        .await;
     let res = reqwest::Client::builder()
         .local_address("127.0.2.2".parse::<IpAddr>().unwrap())
         .build()
@@ -590,7 +595,7 @@ async fn many_non_readers_cost_a_bounded_memory_each(backend: Backend) {
     // (the database's connections and caches, the allocator's heaps) is in the baseline.
     futures_util::future::join_all((0..10).map(|_| async {
         let mut reader = WsClient::connect(addr).await;
-        reader.subscribe(q, Some(0)).await;
+        reader.subscribe_legacy(q, Some(0)).await;
         assert_eq!(reader.answers(60).await.len(), 60);
     }))
     .await;
@@ -606,7 +611,8 @@ async fn many_non_readers_cost_a_bounded_memory_each(backend: Backend) {
     }
     // Every one of them stalled: the server's side of each socket holds unsent bytes, and the
     // connection holds what it was sending.
-    eventually("every client to stall", || async { held.iter().all(|(_, c)| server_queues(addr, *c)) }).await;
+    eventually("every client to stall", WAIT, || async { held.iter().all(|(_, c)| server_queues(addr, *c)) })
+        .await;
     let peak = rss_bytes(pid);
     let grown = peak.saturating_sub(before);
     assert!(
@@ -617,13 +623,13 @@ async fn many_non_readers_cost_a_bounded_memory_each(backend: Backend) {
         PER_CLIENT / 1024,
     );
 
-    eventually("the server to let go of every one", || async {
+    eventually("the server to let go of every one", WAIT, || async {
         held.iter().all(|(_, c)| !server_holds(addr, *c))
     })
     .await;
     // The allocator gives freed memory back to the system a moment later.
     let given_back = || rss_bytes(pid) <= before + grown / 2;
-    eventually("most of the memory given back", || async { given_back() }).await;
+    eventually("most of the memory given back", WAIT, || async { given_back() }).await;
     eprintln!(
         "{CLIENTS} non-readers: RSS {} KiB before, {} KiB held ({} KiB each), {} KiB after",
         before / 1024,

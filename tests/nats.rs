@@ -13,9 +13,9 @@ use std::{
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::{
-    cluster::{eventually, post_round_robin, stop_all, subscribers, tweak},
-    common::{Backend, TestApp, TestDb, WAIT, WsClient, start_on, try_start_on},
+use crate::common::{
+    Backend, TestApp, TestDb, WAIT, WsClient, eventually, post_round_robin, start_on, stop_all, subscribers,
+    try_start_on, tweak,
 };
 
 /// A `nats-server` of this test's own, killed when dropped.
@@ -119,7 +119,7 @@ async fn nats_cluster(n: usize, nats: impl Fn(usize) -> String, sweep: u64) -> V
 /// Waits until every node's `/readyz` answers 200 (`ready`) or 503 with the NATS sentence.
 async fn all_ready(nodes: &[TestApp], ready: bool) {
     for node in nodes {
-        eventually(if ready { "every node is ready" } else { "every node is not ready" }, || async {
+        eventually(if ready { "every node is ready" } else { "every node is not ready" }, WAIT, || async {
             let res = node.get("/readyz").await;
             if ready {
                 return (res.status() == 200).then_some(());
@@ -195,10 +195,10 @@ async fn a_node_hears_only_the_topics_it_watches() {
 
     // Node 1 watches q, node 2 another question, node 0 nothing; node 0 posts to q.
     let mut on_1 = nodes[1].ws().await;
-    on_1.subscribe(q, None).await;
+    on_1.subscribe_legacy(q, None).await;
     let mut on_2 = nodes[2].ws().await;
-    on_2.subscribe(other, None).await;
-    eventually("the nodes subscribe on NATS", || async {
+    on_2.subscribe_legacy(other, None).await;
+    eventually("the nodes subscribe on NATS", WAIT, || async {
         let ok = nats.subscriptions("node-1").await == [subject(q)]
             && nats.subscriptions("node-2").await == [subject(other)]
             && nats.subscriptions("node-0").await.is_empty();
@@ -216,12 +216,12 @@ async fn a_node_hears_only_the_topics_it_watches() {
     // Node 1's last watcher of q leaves: it unsubscribes. Node 2 starts watching q: it hears
     // q's next answer.
     drop(on_1);
-    eventually("node 1 unsubscribes", || async {
+    eventually("node 1 unsubscribes", WAIT, || async {
         nats.subscriptions("node-1").await.is_empty().then_some(())
     })
     .await;
-    on_2.subscribe(q, None).await;
-    eventually("node 2 subscribes to q too", || async {
+    on_2.subscribe_legacy(q, None).await;
+    eventually("node 2 subscribes to q too", WAIT, || async {
         (nats.subscriptions("node-2").await.len() == 2).then_some(())
     })
     .await;
@@ -242,7 +242,7 @@ async fn an_event_that_was_never_published_arrives_by_the_sweep() {
     let nodes = nats_cluster(2, |i| urls[i].clone(), 1).await;
     let q = nodes[0].question().await;
     let mut ws = nodes[0].ws().await;
-    ws.subscribe(q, None).await;
+    ws.subscribe_legacy(q, None).await;
     nodes[1].answer(q, "unannounced").await;
     assert_eq!(ws.answers(1).await, vec![(q, 1)]);
     assert_eq!(nodes[0].metric(r#"qa_hub_broker_events_received_total{path="frame"}"#).await, 0.0);
@@ -267,11 +267,7 @@ async fn a_node_without_its_nats_server_or_with_sqlite_does_not_start() {
 /// return what reading each inbox on its own returns, newest `max` per topic.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_sweep_reads_inboxes_in_one_batch_like_one_at_a_time() {
-    use crate::{
-        identity::{ISSUER, SECRET},
-        inbox::{answer, inbox_socket},
-        votes::{events, thread, user},
-    };
+    use crate::common::{ISSUER, SECRET, events, inbox_socket, user};
     use qa_hub::domain::Topic;
     let db = TestDb::new(Backend::Postgres).await;
     let app = start_on(db.shared(), |c| {
@@ -283,9 +279,9 @@ async fn the_sweep_reads_inboxes_in_one_batch_like_one_at_a_time() {
     let mut inboxes = Vec::new();
     for (asker, answers) in [("ann", 3), ("bea", 5)] {
         let token = user(asker);
-        let (q, _) = thread(&app, &token, &user("answerer")).await;
+        let (q, _) = app.thread(&token, &user("answerer")).await;
         for i in 1..answers {
-            answer(&app, &user(&format!("v{i}")), q, "more").await;
+            app.answer_as(&user(&format!("v{i}")), q, "more").await;
         }
         // All of them written (the notifier writes after the answers commit): one event per
         // answer, the entry growing.

@@ -7,23 +7,9 @@ use std::collections::BTreeMap;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::{
-    common::{Backend, TestApp, id_of},
-    identity::cli,
-    votes::{events, hub, send, subscribe, thread, user, vote},
-};
+use crate::common::{Backend, Case, TestApp, events, hub, id_of, moderator, question_topic, user};
 
 use reqwest::Method;
-
-/// A moderator's service token (made with the CLI, as an operator would).
-pub(crate) async fn moderator(app: &TestApp) -> String {
-    let (ok, _, err) =
-        cli(&app.db, &["user", "create", "mod", "--moderator", "--password-stdin"], "correct horse\n").await;
-    assert!(ok, "user create: {err}");
-    let (ok, token, err) = cli(&app.db, &["token", "create", "--user", "mod", "--name", "tests"], "").await;
-    assert!(ok, "token create: {err}");
-    token
-}
 
 async fn get(app: &TestApp, path: &str) -> (u16, Value) {
     let res = app.get(path).await;
@@ -31,17 +17,9 @@ async fn get(app: &TestApp, path: &str) -> (u16, Value) {
     (status, res.json().await.unwrap_or(Value::Null))
 }
 
-async fn answer(app: &TestApp, token: &str, q: Uuid, body: &str) -> Uuid {
-    let (status, a) =
-        send(app, Method::POST, &format!("/api/questions/{q}/answers"), Some(token), json!({"body": body}))
-            .await;
-    assert_eq!(status, 201, "{a}");
-    id_of(&a)
-}
-
 async fn comment(app: &TestApp, token: &str, post: &str, body: &str) -> Uuid {
     let (status, c) =
-        send(app, Method::POST, &format!("{post}/comments"), Some(token), json!({"body": body})).await;
+        app.send(Method::POST, &format!("{post}/comments"), Some(token), json!({"body": body})).await;
     assert_eq!(status, 201, "{c}");
     id_of(&c)
 }
@@ -148,23 +126,23 @@ impl View {
 async fn edits_keep_every_revision_and_are_announced(backend: Backend) {
     let app = hub(backend).await;
     let (asker, answerer) = (user("asker"), user("answerer"));
-    let (q, a) = thread(&app, &asker, &answerer).await;
+    let (q, a) = app.thread(&asker, &answerer).await;
     let moderator = moderator(&app).await;
     let mut live = app.ws().await;
-    let mut last = subscribe(&mut live, q, None).await;
+    let mut last = live.subscribe(&question_topic(q), None).await;
 
     let answer_path = format!("/api/answers/{a}");
     let (status, r) =
-        send(&app, Method::PATCH, &answer_path, Some(&answerer), json!({"body": "a, better"})).await;
+        app.send(Method::PATCH, &answer_path, Some(&answerer), json!({"body": "a, better"})).await;
     assert_eq!((status, r["revision"].as_i64()), (200, Some(2)), "{r}");
     // The same text again is no new revision, and announces nothing.
     let (status, r) =
-        send(&app, Method::PATCH, &answer_path, Some(&answerer), json!({"body": "a, better"})).await;
+        app.send(Method::PATCH, &answer_path, Some(&answerer), json!({"body": "a, better"})).await;
     assert_eq!((status, r["revision"].as_i64()), (200, Some(2)), "{r}");
     // A moderator edits the question's title only.
-    let (status, r) =
-        send(&app, Method::PATCH, &format!("/api/questions/{q}"), Some(&moderator), json!({"title": "t2"}))
-            .await;
+    let (status, r) = app
+        .send(Method::PATCH, &format!("/api/questions/{q}"), Some(&moderator), json!({"title": "t2"}))
+        .await;
     assert_eq!(
         (status, &r["title"], &r["body"], r["revision"].as_i64()),
         (200, &json!("t2"), &json!("b"), Some(2))
@@ -202,18 +180,15 @@ async fn edits_keep_every_revision_and_are_announced(backend: Backend) {
     // The same events from the log.
     let mut ws = app.ws().await;
     let mut seen = 1;
-    assert_eq!(subscribe(&mut ws, q, Some(1)).await, 3);
+    assert_eq!(ws.subscribe(&question_topic(q), Some(1)).await, 3);
     let resumed = events(&mut ws, &mut seen, 2).await;
     assert_eq!(resumed, got);
 }
 
-/// A request and the refusal it gets: method, path, token, body, status, error code.
-pub(crate) type Case<'a> = (Method, String, Option<&'a str>, Value, u16, &'a str);
-
 async fn who_may_edit_delete_and_comment(backend: Backend) {
     let app = hub(backend).await;
     let (asker, answerer, other) = (user("asker"), user("answerer"), user("other"));
-    let (q, a) = thread(&app, &asker, &answerer).await;
+    let (q, a) = app.thread(&asker, &answerer).await;
     let c = comment(&app, &answerer, &format!("/api/answers/{a}"), "mine").await;
     let missing = Uuid::now_v7();
     let events_before = app.db.count("SELECT count(*) FROM events WHERE topic LIKE 'question:%'").await;
@@ -297,7 +272,7 @@ async fn who_may_edit_delete_and_comment(backend: Backend) {
         (Method::DELETE, "/api/comments/nope".to_owned(), Some(&other), Value::Null, 400, "invalid_id"),
     ];
     for (method, path, token, body, status, code) in cases {
-        let (got, reply) = send(&app, method.clone(), &path, token, body).await;
+        let (got, reply) = app.send(method.clone(), &path, token, body).await;
         assert_eq!((got, reply["error"]["code"].as_str()), (status, Some(code)), "{method} {path}: {reply}");
     }
     // Nothing changed.
@@ -311,7 +286,7 @@ async fn who_may_edit_delete_and_comment(backend: Backend) {
 
     // A deleted answer: 410 for every change, 404 never.
     let (status, _) =
-        send(&app, Method::DELETE, &format!("/api/answers/{a}"), Some(&answerer), Value::Null).await;
+        app.send(Method::DELETE, &format!("/api/answers/{a}"), Some(&answerer), Value::Null).await;
     assert_eq!(status, 204);
     for (method, path, body) in [
         (Method::DELETE, format!("/api/answers/{a}"), Value::Null),
@@ -320,24 +295,24 @@ async fn who_may_edit_delete_and_comment(backend: Backend) {
         (Method::PUT, format!("/api/answers/{a}/vote"), json!({"value": 1})),
         (Method::DELETE, format!("/api/comments/{c}"), Value::Null),
     ] {
-        let (got, reply) = send(&app, method.clone(), &path, Some(&answerer), body).await;
+        let (got, reply) = app.send(method.clone(), &path, Some(&answerer), body).await;
         assert_eq!(got, 410, "{method} {path}: {reply}");
     }
     let (got, reply) =
-        send(&app, Method::PUT, &format!("/api/answers/{a}/accept"), Some(&asker), Value::Null).await;
+        app.send(Method::PUT, &format!("/api/answers/{a}/accept"), Some(&asker), Value::Null).await;
     assert_eq!(got, 410, "{reply}");
     // The row stays for moderators: they still read what it said.
     let revisions = format!("/api/answers/{a}/revisions");
-    assert_eq!(send(&app, Method::GET, &revisions, Some(&answerer), Value::Null).await.0, 410);
+    assert_eq!(app.send(Method::GET, &revisions, Some(&answerer), Value::Null).await.0, 410);
     let moderator = moderator(&app).await;
-    let (status, list) = send(&app, Method::GET, &revisions, Some(&moderator), Value::Null).await;
+    let (status, list) = app.send(Method::GET, &revisions, Some(&moderator), Value::Null).await;
     assert_eq!(
         (status, &list["items"][0]["body"], list["items"].as_array().map(Vec::len)),
         (200, &json!("a"), Some(1))
     );
     // With its only answer gone, the asker may delete the question; readers then get 404.
     let (status, _) =
-        send(&app, Method::DELETE, &format!("/api/questions/{q}"), Some(&asker), Value::Null).await;
+        app.send(Method::DELETE, &format!("/api/questions/{q}"), Some(&asker), Value::Null).await;
     assert_eq!(status, 204);
     assert_eq!(get(&app, &format!("/api/questions/{q}")).await.0, 404);
     let (_, list) = get(&app, "/api/questions").await;
@@ -347,18 +322,18 @@ async fn who_may_edit_delete_and_comment(backend: Backend) {
 async fn a_deleted_answer_is_gone_everywhere(backend: Backend) {
     let app = hub(backend).await;
     let (asker, answerer, other) = (user("asker"), user("answerer"), user("other"));
-    let (q, keep) = thread(&app, &asker, &other).await;
-    let a = answer(&app, &answerer, q, "SECRET-one").await;
+    let (q, keep) = app.thread(&asker, &other).await;
+    let a = app.answer_as(&answerer, q, "SECRET-one").await;
     let path = format!("/api/answers/{a}");
-    send(&app, Method::PATCH, &path, Some(&answerer), json!({"body": "SECRET-two"})).await;
+    app.send(Method::PATCH, &path, Some(&answerer), json!({"body": "SECRET-two"})).await;
     comment(&app, &other, &path, "SECRET-comment").await;
-    assert_eq!(vote(&app, &other, &format!("{path}/vote"), 1).await.0, 200);
-    assert_eq!(send(&app, Method::PUT, &format!("{path}/accept"), Some(&asker), Value::Null).await.0, 200);
+    assert_eq!(app.vote(&other, &format!("{path}/vote"), 1).await.0, 200);
+    assert_eq!(app.send(Method::PUT, &format!("{path}/accept"), Some(&asker), Value::Null).await.0, 200);
     let mut live = app.ws().await;
-    let mut last = subscribe(&mut live, q, None).await;
+    let mut last = live.subscribe(&question_topic(q), None).await;
 
     let moderator = moderator(&app).await;
-    let (status, _) = send(&app, Method::DELETE, &path, Some(&moderator), Value::Null).await;
+    let (status, _) = app.send(Method::DELETE, &path, Some(&moderator), Value::Null).await;
     assert_eq!(status, 204);
     let tombstone = &events(&mut live, &mut last, 1).await[0];
     assert_eq!(
@@ -382,7 +357,7 @@ async fn a_deleted_answer_is_gone_everywhere(backend: Backend) {
     assert_eq!(status, 410);
     let mut ws = app.ws().await;
     let mut seen = 0;
-    let head = subscribe(&mut ws, q, Some(0)).await;
+    let head = ws.subscribe(&question_topic(q), Some(0)).await;
     let replay = events(&mut ws, &mut seen, head as usize).await;
     seen_anywhere.push(("resume".into(), serde_json::to_string(&replay).unwrap()));
     for (where_, text) in &seen_anywhere {
@@ -406,27 +381,27 @@ async fn a_deleted_answer_is_gone_everywhere(backend: Backend) {
 async fn resume_from_any_seq_matches_a_fresh_load(backend: Backend) {
     let app = hub(backend).await;
     let (asker, u1, u2, u3) = (user("asker"), user("u1"), user("u2"), user("u3"));
-    let (q, a1) = thread(&app, &asker, &u1).await;
+    let (q, a1) = app.thread(&asker, &u1).await;
     let mut live = app.ws().await;
     let mut last = 0;
-    assert_eq!(subscribe(&mut live, q, Some(0)).await, 1);
-    let a2 = answer(&app, &u2, q, "two").await;
-    let a3 = answer(&app, &u3, q, "three").await;
-    vote(&app, &u2, &format!("/api/answers/{a1}/vote"), 1).await;
-    vote(&app, &u3, &format!("/api/answers/{a1}/vote"), 1).await;
-    vote(&app, &u1, &format!("/api/questions/{q}/vote"), -1).await;
-    send(&app, Method::PATCH, &format!("/api/answers/{a2}"), Some(&u2), json!({"body": "two, edited"})).await;
+    assert_eq!(live.subscribe(&question_topic(q), Some(0)).await, 1);
+    let a2 = app.answer_as(&u2, q, "two").await;
+    let a3 = app.answer_as(&u3, q, "three").await;
+    app.vote(&u2, &format!("/api/answers/{a1}/vote"), 1).await;
+    app.vote(&u3, &format!("/api/answers/{a1}/vote"), 1).await;
+    app.vote(&u1, &format!("/api/questions/{q}/vote"), -1).await;
+    app.send(Method::PATCH, &format!("/api/answers/{a2}"), Some(&u2), json!({"body": "two, edited"})).await;
     let c1 = comment(&app, &u3, &format!("/api/answers/{a2}"), "nice").await;
     comment(&app, &u1, &format!("/api/questions/{q}"), "which version?").await;
-    send(&app, Method::PATCH, &format!("/api/questions/{q}"), Some(&asker), json!({"body": "b, clarified"}))
+    app.send(Method::PATCH, &format!("/api/questions/{q}"), Some(&asker), json!({"body": "b, clarified"}))
         .await;
-    send(&app, Method::PUT, &format!("/api/answers/{a3}/accept"), Some(&asker), Value::Null).await;
-    send(&app, Method::DELETE, &format!("/api/comments/{c1}"), Some(&u3), Value::Null).await;
+    app.send(Method::PUT, &format!("/api/answers/{a3}/accept"), Some(&asker), Value::Null).await;
+    app.send(Method::DELETE, &format!("/api/comments/{c1}"), Some(&u3), Value::Null).await;
     comment(&app, &u2, &format!("/api/answers/{a3}"), "soon gone").await;
-    vote(&app, &u1, &format!("/api/answers/{a3}/vote"), -1).await;
-    send(&app, Method::DELETE, &format!("/api/answers/{a3}"), Some(&u3), Value::Null).await;
-    send(&app, Method::PUT, &format!("/api/answers/{a1}/accept"), Some(&asker), Value::Null).await;
-    vote(&app, &u2, &format!("/api/answers/{a1}/vote"), -1).await;
+    app.vote(&u1, &format!("/api/answers/{a3}/vote"), -1).await;
+    app.send(Method::DELETE, &format!("/api/answers/{a3}"), Some(&u3), Value::Null).await;
+    app.send(Method::PUT, &format!("/api/answers/{a1}/accept"), Some(&asker), Value::Null).await;
+    app.vote(&u2, &format!("/api/answers/{a1}/vote"), -1).await;
 
     let fresh = View::load(&app, q).await;
     let head = get(&app, &format!("/api/questions/{q}")).await.1["last_seq"].as_i64().unwrap();
@@ -444,7 +419,7 @@ async fn resume_from_any_seq_matches_a_fresh_load(backend: Backend) {
     for from in 0..head {
         let mut ws = app.ws().await;
         let mut seen = from;
-        assert_eq!(subscribe(&mut ws, q, Some(from)).await, head);
+        assert_eq!(ws.subscribe(&question_topic(q), Some(from)).await, head);
         let mut view = after[from as usize].clone();
         for e in events(&mut ws, &mut seen, (head - from) as usize).await {
             view.apply(q, &e);
@@ -456,9 +431,9 @@ async fn resume_from_any_seq_matches_a_fresh_load(backend: Backend) {
 async fn comments_are_announced_and_replayed_once(backend: Backend) {
     let app = hub(backend).await;
     let (asker, answerer) = (user("asker"), user("answerer"));
-    let (q, a) = thread(&app, &asker, &answerer).await;
+    let (q, a) = app.thread(&asker, &answerer).await;
     let mut live = app.ws().await;
-    let mut last = subscribe(&mut live, q, None).await;
+    let mut last = live.subscribe(&question_topic(q), None).await;
     let path = app.url(&format!("/api/answers/{a}/comments"));
     let post = || {
         app.http
@@ -486,9 +461,9 @@ async fn comments_are_announced_and_replayed_once(backend: Backend) {
     let mut on_the_wire = first.clone();
     on_the_wire.as_object_mut().unwrap().remove("question_id"); // the topic names it
     assert_eq!(got[0]["comment"], on_the_wire);
-    let (status, _) =
-        send(&app, Method::DELETE, &format!("/api/comments/{}", id_of(&first)), Some(&asker), Value::Null)
-            .await;
+    let (status, _) = app
+        .send(Method::DELETE, &format!("/api/comments/{}", id_of(&first)), Some(&asker), Value::Null)
+        .await;
     assert_eq!(status, 204);
     let got = events(&mut live, &mut last, 1).await;
     assert_eq!(

@@ -183,7 +183,7 @@ async fn answer_to_missing_question_writes_nothing(backend: Backend) {
     let app = spawn(backend).await;
     let watched = app.question().await;
     let mut ws = app.ws().await;
-    ws.subscribe(watched, None).await;
+    ws.subscribe_legacy(watched, None).await;
     let missing = Uuid::now_v7();
     let res = app
         .post_json(&format!("/api/questions/{missing}/answers"), &json!({"body": "b", "author": "a"}))

@@ -13,11 +13,9 @@ use tokio_tungstenite::{
 };
 use uuid::Uuid;
 
-use crate::{
-    common::{Backend, TestApp, WAIT, WsClient, id_of, spawn_with, start_on},
-    identity::{ISSUER, SECRET, csrf_of, jwt, log_in, now, session_of, user_with_token},
-    sse::SseClient,
-    votes::send,
+use crate::common::{
+    Backend, ISSUER, SECRET, SseClient, TestApp, WAIT, WsClient, csrf_of, jwt, log_in, now, session_of,
+    spawn_with, start_on, user_with_token,
 };
 
 /// One node, or on Postgres two on one database (what one node commits reaches the other's
@@ -44,24 +42,14 @@ async fn nodes(backend: Backend, tweak: fn(&mut qa_hub::Config)) -> (TestApp, Op
 /// A question by `asker` with one answer by `answerer`, so the asker's inbox holds an entry
 /// (its title in it); returns the question.
 async fn answered(app: &TestApp, asker: &str, answerer: &str, title: &str) -> Uuid {
-    let (status, q) =
-        send(app, Method::POST, "/api/questions", Some(asker), json!({"title": title, "body": "b"})).await;
-    assert_eq!(status, 201, "{q}");
-    let q = id_of(&q);
-    answer(app, answerer, q).await;
+    let q = app.ask_as(asker, title, "b").await;
+    app.answer_as(answerer, q, "a").await;
     q
-}
-
-async fn answer(app: &TestApp, token: &str, q: Uuid) {
-    let (status, a) =
-        send(app, Method::POST, &format!("/api/questions/{q}/answers"), Some(token), json!({"body": "a"}))
-            .await;
-    assert_eq!(status, 201, "{a}");
 }
 
 /// A new service token of the user behind `token`: (token, id).
 async fn new_token(app: &TestApp, token: &str, name: &str) -> (String, String) {
-    let (status, created) = send(app, Method::POST, "/api/tokens", Some(token), json!({"name": name})).await;
+    let (status, created) = app.send(Method::POST, "/api/tokens", Some(token), json!({"name": name})).await;
     assert_eq!(status, 201, "{created}");
     (created["token"].as_str().unwrap().to_owned(), created["id"].as_str().unwrap().to_owned())
 }
@@ -72,12 +60,6 @@ async fn authed(app: &TestApp, token: &str) -> WsClient {
     ws.send(json!({"type": "auth", "token": token})).await;
     assert_eq!(ws.recv().await["type"], "authenticated");
     ws
-}
-
-/// Subscribes to `topic` from `after_seq`; the reply.
-async fn subscribe(ws: &mut WsClient, topic: &str, after_seq: i64) -> Value {
-    ws.send(json!({"type": "subscribe", "topic": topic, "after_seq": after_seq})).await;
-    ws.recv().await
 }
 
 /// (type, code) of a message, for comparing with what is expected.
@@ -110,9 +92,9 @@ async fn revoking_a_token_ends_its_inbox_subscriptions_on_every_node(backend: Ba
     let mut doomed = authed(other, &token).await;
     let mut kept = authed(other, &admin).await;
     for ws in [&mut doomed, &mut kept] {
-        assert_eq!(subscribe(ws, &inbox, 0).await["type"], "subscribed");
+        assert_eq!(ws.subscribe_reply(&inbox, Some(0)).await["type"], "subscribed");
         assert_eq!(ws.recv().await["type"], "inbox", "the entry, replayed");
-        assert_eq!(subscribe(ws, &format!("question:{q}"), 1).await["type"], "subscribed");
+        assert_eq!(ws.subscribe_reply(&format!("question:{q}"), Some(1)).await["type"], "subscribed");
     }
 
     let res =
@@ -127,7 +109,7 @@ async fn revoking_a_token_ends_its_inbox_subscriptions_on_every_node(backend: Ba
     assert_eq!(kind(&kept.recv().await), ("revoked".into(), String::new()));
 
     // The socket stays for public topics; its inbox does not come back on the old token.
-    answer(&first, &bob, q).await;
+    first.answer_as(&bob, q, "a").await;
     let (public, private) = (doomed.recv().await, kept.recv().await);
     assert_eq!(
         (public["type"].as_str(), public["topic"].as_str()),
@@ -136,7 +118,7 @@ async fn revoking_a_token_ends_its_inbox_subscriptions_on_every_node(backend: Ba
     assert_eq!(kind(&private), ("answer".into(), String::new()), "{private}");
     let inbox_event = kept.recv().await;
     assert_eq!((inbox_event["type"].as_str(), inbox_event["seq"].as_i64()), (Some("inbox"), Some(3)));
-    let refused = subscribe(&mut doomed, &inbox, 2).await;
+    let refused = doomed.subscribe_reply(&inbox, Some(2)).await;
     assert_eq!(kind(&refused), ("error".into(), "credential_revoked".into()), "{refused}");
     // Nothing else arrived on it meanwhile: the next message is the reply to this request.
     doomed.send(json!({"type": "unsubscribe", "topic": inbox})).await;
@@ -167,12 +149,12 @@ async fn a_private_subscribe_checks_the_credential_again(backend: Backend) {
     let res = other.http.get(other.url("/api/me")).bearer_auth(&token).send().await.unwrap();
     assert_eq!(res.status(), 401);
 
-    let refused = subscribe(&mut ws, &format!("user:{ann}"), 0).await;
+    let refused = ws.subscribe_reply(&format!("user:{ann}"), Some(0)).await;
     assert_eq!(kind(&refused), ("error".into(), "credential_revoked".into()), "{refused}");
     // Still up, and anonymous: a public topic works, the inbox stays refused.
-    assert_eq!(subscribe(&mut ws, "questions", 0).await["type"], "subscribed");
+    assert_eq!(ws.subscribe_reply("questions", Some(0)).await["type"], "subscribed");
     assert_eq!(ws.recv().await["type"], "question", "the list's replay");
-    let refused = subscribe(&mut ws, &format!("user:{ann}"), 0).await;
+    let refused = ws.subscribe_reply(&format!("user:{ann}"), Some(0)).await;
     assert_eq!(kind(&refused), ("error".into(), "forbidden".into()), "{refused}");
     if let Some(second) = second {
         second.stop().await;
@@ -245,7 +227,7 @@ async fn logging_out_ends_the_pages_inbox_socket_and_stream(backend: Backend) {
     }
     assert_ended(&told, &inbox, 2, "credential_revoked");
     // The stream goes on with its public topic.
-    answer(&first, &bob, q).await;
+    first.answer_as(&bob, q, "a").await;
     let (_, next) = stream.next().await;
     assert_eq!((next["type"].as_str(), next["seq"].as_i64()), (Some("answer"), Some(2)), "{next}");
     if let Some(second) = second {
@@ -263,12 +245,12 @@ async fn an_expired_host_token_ends_the_inbox(backend: Backend) {
     .await;
     let long = jwt(json!({"iss": ISSUER, "sub": "ann", "name": "ann", "exp": now() + 600}), SECRET);
     let short = jwt(json!({"iss": ISSUER, "sub": "ann", "name": "ann", "exp": now() + 2}), SECRET);
-    let (status, me) = send(&app, Method::GET, "/api/me", Some(&long), Value::Null).await;
+    let (status, me) = app.send(Method::GET, "/api/me", Some(&long), Value::Null).await;
     assert_eq!(status, 200);
     let inbox = format!("user:{}", me["id"].as_str().unwrap());
     let mut ws = authed(&app, &short).await;
-    assert_eq!(subscribe(&mut ws, &inbox, 0).await["type"], "subscribed");
-    assert_eq!(subscribe(&mut ws, "questions", 0).await["type"], "subscribed");
+    assert_eq!(ws.subscribe_reply(&inbox, Some(0)).await["type"], "subscribed");
+    assert_eq!(ws.subscribe_reply("questions", Some(0)).await["type"], "subscribed");
     // Answer the pings meanwhile (the client does), and wait for the end of the inbox.
     let ended = ws.recv().await;
     assert_eq!(kind(&ended), ("error".into(), "credential_expired".into()), "{ended}");
@@ -276,7 +258,7 @@ async fn an_expired_host_token_ends_the_inbox(backend: Backend) {
     // A fresh token resumes it.
     ws.send(json!({"type": "auth", "token": long})).await;
     assert_eq!(ws.recv().await["type"], "authenticated");
-    assert_eq!(subscribe(&mut ws, &inbox, 0).await["type"], "subscribed");
+    assert_eq!(ws.subscribe_reply(&inbox, Some(0)).await["type"], "subscribed");
     if let Some(second) = second {
         second.stop().await;
     }

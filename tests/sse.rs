@@ -1,158 +1,12 @@
 //! The Server-Sent Events fallback: the same topics and the same exactly-once contract as the
 //! WebSocket, resumed by `Last-Event-ID` across several topics in one stream.
 
-use std::{
-    net::SocketAddr,
-    sync::{
-        Arc,
-        atomic::{AtomicUsize, Ordering},
-    },
-};
-
 use qa_hub_client::{Event, ServerMessage, Status, Subscriber, Topic};
 use reqwest::Method;
 use serde_json::{Value, json};
-use tokio::{
-    io::{AsyncReadExt, AsyncWriteExt},
-    net::{TcpListener, TcpStream},
-    sync::watch,
-};
 use uuid::Uuid;
 
-use crate::{
-    common::{Backend, TestApp, WAIT, id_of, spawn},
-    votes::{hub, send, thread, user},
-};
-
-/// A reverse proxy on 127.0.0.1 that passes plain HTTP through and answers every WebSocket
-/// upgrade with 502, as some corporate proxies do. It checks the first request of each
-/// connection only: browsers open a WebSocket on a connection of its own.
-pub(crate) struct NoUpgradeProxy {
-    pub addr: SocketAddr,
-    cut: watch::Sender<u64>,
-    refused: Arc<AtomicUsize>,
-}
-
-impl NoUpgradeProxy {
-    pub async fn start(upstream: SocketAddr) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (cut, cuts) = watch::channel(0u64);
-        let refused = Arc::new(AtomicUsize::new(0));
-        let counter = refused.clone();
-        tokio::spawn(async move {
-            while let Ok((client, _)) = listener.accept().await {
-                tokio::spawn(relay(client, upstream, cuts.clone(), counter.clone()));
-            }
-        });
-        Self { addr, cut, refused }
-    }
-
-    /// Drops every connection open through the proxy now, as a proxy restart would.
-    pub fn drop_connections(&self) {
-        self.cut.send_modify(|generation| *generation += 1);
-    }
-
-    /// WebSocket upgrades refused so far.
-    pub fn refused(&self) -> usize {
-        self.refused.load(Ordering::SeqCst)
-    }
-}
-
-async fn relay(
-    mut client: TcpStream,
-    upstream: SocketAddr,
-    mut cut: watch::Receiver<u64>,
-    refused: Arc<AtomicUsize>,
-) {
-    cut.mark_unchanged();
-    let mut head = Vec::new();
-    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-        let mut buf = [0u8; 4096];
-        match client.read(&mut buf).await {
-            Ok(0) | Err(_) => return,
-            Ok(n) => head.extend_from_slice(&buf[..n]),
-        }
-    }
-    if String::from_utf8_lossy(&head).to_ascii_lowercase().contains("upgrade: websocket") {
-        refused.fetch_add(1, Ordering::SeqCst);
-        let _ = client
-            .write_all(b"HTTP/1.1 502 Bad Gateway\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
-            .await;
-        return;
-    }
-    let Ok(mut server) = TcpStream::connect(upstream).await else { return };
-    if server.write_all(&head).await.is_err() {
-        return;
-    }
-    tokio::select! {
-        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
-        _ = cut.changed() => {}
-    }
-}
-
-/// An event-stream reader over a plain HTTP response.
-pub(crate) struct SseClient {
-    res: reqwest::Response,
-    buf: String,
-}
-
-impl SseClient {
-    async fn open(app: &TestApp, topics: &str, last_id: Option<&str>, token: Option<&str>) -> Self {
-        let mut req = app.http.get(app.url(&format!("/sse?topics={topics}")));
-        if let Some(id) = last_id {
-            req = req.header("Last-Event-ID", id);
-        }
-        if let Some(token) = token {
-            req = req.bearer_auth(token);
-        }
-        Self::open_request(req).await
-    }
-
-    /// Opens the stream `req` asks for (a page's cookie, say).
-    pub(crate) async fn open_request(req: reqwest::RequestBuilder) -> Self {
-        // The test client's overall timeout would cut a stream off; this one has none.
-        let res = req.timeout(std::time::Duration::from_secs(3600)).send().await.unwrap();
-        assert_eq!(res.status(), 200);
-        assert_eq!(res.headers()["content-type"], "text/event-stream");
-        Self { res, buf: String::new() }
-    }
-
-    /// The next message (skipping comments and `retry:`): its `id:`, if any, and its data.
-    pub(crate) async fn next(&mut self) -> (Option<String>, Value) {
-        loop {
-            if let Some(end) = self.buf.find("\n\n") {
-                let block: String = self.buf.drain(..end + 2).collect();
-                let (mut id, mut data) = (None, None);
-                for line in block.lines() {
-                    if let Some(v) = line.strip_prefix("id: ") {
-                        id = Some(v.to_owned());
-                    } else if let Some(v) = line.strip_prefix("data: ") {
-                        data = Some(serde_json::from_str(v).expect("JSON data"));
-                    }
-                }
-                if let Some(data) = data {
-                    return (id, data);
-                }
-                continue;
-            }
-            let chunk =
-                tokio::time::timeout(WAIT, self.res.chunk()).await.expect("a message within the wait");
-            let chunk = chunk.expect("the stream is readable").expect("the stream is open");
-            self.buf.push_str(std::str::from_utf8(&chunk).unwrap());
-        }
-    }
-
-    /// The next `n` events, each checked to carry an id.
-    async fn events(&mut self, n: usize) -> Vec<(String, Value)> {
-        let mut got = Vec::new();
-        while got.len() < n {
-            let (id, data) = self.next().await;
-            got.push((id.unwrap_or_else(|| panic!("an event with an id: {data}")), data));
-        }
-        got
-    }
-}
+use crate::common::{Backend, NoUpgradeProxy, SseClient, WAIT, hub, id_of, spawn, user};
 
 fn seqs(events: &[(String, Value)]) -> Vec<i64> {
     events.iter().map(|(_, e)| e["seq"].as_i64().unwrap()).collect()
@@ -270,8 +124,10 @@ async fn a_stream_with_nothing_to_stream_closes_after_the_idle_timeout(backend: 
         }
     });
     end.await.expect("the stream ends");
-    crate::common::eventually("its place given back", || async { app.get(&refused).await.status() == 200 })
-        .await;
+    crate::common::eventually("its place given back", WAIT, || async {
+        app.get(&refused).await.status() == 200
+    })
+    .await;
 }
 
 async fn bad_requests_are_refused_with_a_json_error(backend: Backend) {
@@ -307,8 +163,8 @@ async fn bad_requests_are_refused_with_a_json_error(backend: Backend) {
 async fn an_inbox_streams_to_its_owner_only(backend: Backend) {
     let app = hub(backend).await;
     let (asker, answerer) = (user("asker"), user("answerer"));
-    thread(&app, &asker, &answerer).await;
-    let (_, me) = send(&app, Method::GET, "/api/me", Some(&asker), Value::Null).await;
+    app.thread(&asker, &answerer).await;
+    let (_, me) = app.send(Method::GET, "/api/me", Some(&asker), Value::Null).await;
     let inbox = format!("user:{}", me["id"].as_str().unwrap());
     let mut theirs = SseClient::open(&app, &inbox, None, Some(&answerer)).await;
     let (_, refused) = theirs.next().await;

@@ -16,7 +16,7 @@ use sqlx::{Connection, PgConnection};
 async fn smoke(app: &TestApp) {
     let q = app.question().await;
     let mut ws = app.ws().await;
-    assert_eq!(ws.subscribe(q, None).await, 0);
+    assert_eq!(ws.subscribe_legacy(q, None).await, 0);
     app.answer(q, "over TLS").await;
     assert_eq!(ws.answers(1).await, vec![(q, 1)]);
     let listed: serde_json::Value =

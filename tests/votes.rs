@@ -8,88 +8,7 @@ use std::collections::HashMap;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::{
-    common::{Backend, TestApp, WsClient, id_of, spawn_with},
-    identity::{ISSUER, SECRET, jwt, now},
-};
-
-pub(crate) async fn hub(backend: Backend) -> TestApp {
-    spawn_with(backend, |config| {
-        config.anonymous_writes = false;
-        config.jwt_secret = Some(SECRET.into());
-        config.jwt_issuer = Some(ISSUER.into());
-    })
-    .await
-}
-
-/// A host-signed token for user `sub`.
-pub(crate) fn user(sub: &str) -> String {
-    jwt(json!({"iss": ISSUER, "sub": sub, "name": sub, "exp": now() + 600}), SECRET)
-}
-
-pub(crate) async fn send(
-    app: &TestApp,
-    method: reqwest::Method,
-    path: &str,
-    token: Option<&str>,
-    body: Value,
-) -> (u16, Value) {
-    let mut req = app.http.request(method, app.url(path)).json(&body);
-    if let Some(token) = token {
-        req = req.bearer_auth(token);
-    }
-    let res = req.send().await.unwrap();
-    let status = res.status().as_u16();
-    (status, res.json().await.unwrap_or(Value::Null))
-}
-
-/// A question by `asker` with one answer by `answerer`: (question id, answer id).
-pub(crate) async fn thread(app: &TestApp, asker: &str, answerer: &str) -> (Uuid, Uuid) {
-    let (status, q) =
-        send(app, reqwest::Method::POST, "/api/questions", Some(asker), json!({"title": "t", "body": "b"}))
-            .await;
-    assert_eq!(status, 201, "{q}");
-    let q = id_of(&q);
-    let (status, a) = send(
-        app,
-        reqwest::Method::POST,
-        &format!("/api/questions/{q}/answers"),
-        Some(answerer),
-        json!({"body": "a"}),
-    )
-    .await;
-    assert_eq!(status, 201, "{a}");
-    (q, id_of(&a))
-}
-
-pub(crate) async fn vote(app: &TestApp, token: &str, path: &str, value: i64) -> (u16, Value) {
-    send(app, reqwest::Method::PUT, path, Some(token), json!({"value": value})).await
-}
-
-/// Subscribes to the question's topic; returns the topic's seq at that moment.
-pub(crate) async fn subscribe(ws: &mut WsClient, q: Uuid, after_seq: Option<i64>) -> i64 {
-    let mut msg = json!({"type": "subscribe", "topic": format!("question:{q}")});
-    if let Some(seq) = after_seq {
-        msg["after_seq"] = json!(seq);
-    }
-    ws.send(msg).await;
-    let reply = ws.recv().await;
-    assert_eq!(reply["type"], "subscribed", "{reply}");
-    reply["seq"].as_i64().unwrap()
-}
-
-/// The next `n` events of the socket (each checked to be the next seq after `last`).
-pub(crate) async fn events(ws: &mut WsClient, last: &mut i64, n: usize) -> Vec<Value> {
-    let mut got = Vec::with_capacity(n);
-    while got.len() < n {
-        let msg = ws.recv().await;
-        let seq = msg["seq"].as_i64().unwrap_or_else(|| panic!("an event: {msg}"));
-        assert_eq!(seq, *last + 1, "contiguous seqs: {msg}");
-        *last = seq;
-        got.push(msg);
-    }
-    got
-}
+use crate::common::{Backend, ISSUER, SECRET, events, hub, id_of, question_topic, spawn_with, user};
 
 fn score_of(event: &Value) -> (String, Uuid, i64) {
     assert_eq!(event["type"], "score", "{event}");
@@ -103,19 +22,19 @@ fn score_of(event: &Value) -> (String, Uuid, i64) {
 async fn votes_are_exact_and_announced_as_absolute_scores(backend: Backend) {
     let app = hub(backend).await;
     let (asker, answerer, v1, v2) = (user("asker"), user("answerer"), user("v1"), user("v2"));
-    let (q, a) = thread(&app, &asker, &answerer).await;
+    let (q, a) = app.thread(&asker, &answerer).await;
     let mut live = app.ws().await;
-    let mut last = subscribe(&mut live, q, None).await;
+    let mut last = live.subscribe(&question_topic(q), None).await;
     assert_eq!(last, 1, "the answer is seq 1");
 
     let answer = format!("/api/answers/{a}/vote");
     let steps = [(&v1, 1, 1), (&v1, 1, 1), (&v2, -1, 0), (&v1, 0, -1), (&v1, -1, -2)];
     for (token, value, score) in steps {
-        let (status, body) = vote(&app, token, &answer, value).await;
+        let (status, body) = app.vote(token, &answer, value).await;
         assert_eq!(status, 200, "{body}");
         assert_eq!(body, json!({"post_kind": "answer", "post_id": a, "score": score, "vote": value}));
     }
-    let (status, body) = vote(&app, &v2, &format!("/api/questions/{q}/vote"), 1).await;
+    let (status, body) = app.vote(&v2, &format!("/api/questions/{q}/vote"), 1).await;
     assert_eq!((status, body["score"].as_i64()), (200, Some(1)), "{body}");
 
     // Repeating the standing vote (step 2) changed nothing and announced nothing.
@@ -135,7 +54,7 @@ async fn votes_are_exact_and_announced_as_absolute_scores(backend: Backend) {
     for from in 1..=5 {
         let mut ws = app.ws().await;
         let mut seen = from;
-        let head = subscribe(&mut ws, q, Some(from)).await;
+        let head = ws.subscribe(&question_topic(q), Some(from)).await;
         assert_eq!(head, 6);
         let resumed: Vec<_> =
             events(&mut ws, &mut seen, (head - from) as usize).await.iter().map(score_of).collect();
@@ -146,7 +65,7 @@ async fn votes_are_exact_and_announced_as_absolute_scores(backend: Backend) {
 async fn who_may_vote(backend: Backend) {
     let app = hub(backend).await;
     let (asker, answerer, other) = (user("asker"), user("answerer"), user("other"));
-    let (q, a) = thread(&app, &asker, &answerer).await;
+    let (q, a) = app.thread(&asker, &answerer).await;
     let answer = format!("/api/answers/{a}/vote");
     let missing = Uuid::now_v7();
     let cases: [(Option<&str>, String, Value, u16, &str); 7] = [
@@ -165,21 +84,21 @@ async fn who_may_vote(backend: Backend) {
         (Some(&other), "/api/answers/nope/vote".to_owned(), json!({"value": 1}), 400, "invalid_id"),
     ];
     for (token, path, body, status, code) in cases {
-        let (got, reply) = send(&app, reqwest::Method::PUT, &path, token, body).await;
+        let (got, reply) = app.send(reqwest::Method::PUT, &path, token, body).await;
         assert_eq!((got, reply["error"]["code"].as_str()), (status, Some(code)), "{path}: {reply}");
     }
     // Nothing changed: no vote, no score, no event.
     assert_eq!(app.db.count("SELECT count(*) FROM votes").await, 0);
     assert_eq!(app.db.count("SELECT count(*) FROM events WHERE kind = 'score'").await, 0);
     let mut ws = app.ws().await;
-    assert_eq!(subscribe(&mut ws, q, None).await, 1);
+    assert_eq!(ws.subscribe(&question_topic(q), None).await, 1);
 }
 
 async fn concurrent_votes_keep_the_score_exact(backend: Backend) {
     let app = hub(backend).await;
-    let (q, a) = thread(&app, &user("asker"), &user("answerer")).await;
+    let (q, a) = app.thread(&user("asker"), &user("answerer")).await;
     let mut live = app.ws().await;
-    let mut last = subscribe(&mut live, q, None).await;
+    let mut last = live.subscribe(&question_topic(q), None).await;
     let path = format!("/api/answers/{a}/vote");
 
     // 100 users, 10 votes each, all users at once; each user's votes in order, so their last
@@ -191,7 +110,7 @@ async fn concurrent_votes_keep_the_score_exact(backend: Backend) {
             let mut standing = 0;
             for k in 0..10 {
                 let value = [1, -1, 0, 1, 1, -1, 0, -1, 1, -1][(i + k) % 10];
-                let (status, body) = vote(app, &token, path, value).await;
+                let (status, body) = app.vote(&token, path, value).await;
                 assert_eq!(status, 200, "{body}");
                 standing = value;
             }
@@ -200,7 +119,7 @@ async fn concurrent_votes_keep_the_score_exact(backend: Backend) {
     });
     let standing: i64 = futures_util::future::join_all(voters).await.into_iter().sum();
 
-    let (_, body) = vote(&app, &user("voter-0"), &path, [1, -1, 0, 1, 1, -1, 0, -1, 1, -1][9]).await;
+    let (_, body) = app.vote(&user("voter-0"), &path, [1, -1, 0, 1, 1, -1, 0, -1, 1, -1][9]).await;
     assert_eq!(body["score"].as_i64(), Some(standing), "the score is the sum of the standing votes");
     assert_eq!(
         app.db.count("SELECT COALESCE(SUM(value), 0) FROM votes").await,
@@ -209,7 +128,7 @@ async fn concurrent_votes_keep_the_score_exact(backend: Backend) {
     );
     // The live stream is contiguous and ends at the true score.
     let mut ws = app.ws().await;
-    let head = subscribe(&mut ws, q, Some(last)).await;
+    let head = ws.subscribe(&question_topic(q), Some(last)).await;
     let mut by_post: HashMap<Uuid, i64> = HashMap::new();
     for event in events(&mut live, &mut last, (head - 1) as usize).await {
         let (_, post, score) = score_of(&event);
@@ -225,19 +144,14 @@ fn accept_of(event: &Value) -> (String, Uuid) {
 async fn the_asker_accepts_changes_and_withdraws(backend: Backend) {
     let app = hub(backend).await;
     let (asker, u1, u2) = (user("asker"), user("u1"), user("u2"));
-    let (q, a1) = thread(&app, &asker, &u1).await;
-    let (status, a2) = send(
-        &app,
-        reqwest::Method::POST,
-        &format!("/api/questions/{q}/answers"),
-        Some(&u2),
-        json!({"body": "a2"}),
-    )
-    .await;
+    let (q, a1) = app.thread(&asker, &u1).await;
+    let (status, a2) = app
+        .send(reqwest::Method::POST, &format!("/api/questions/{q}/answers"), Some(&u2), json!({"body": "a2"}))
+        .await;
     assert_eq!(status, 201);
     let a2 = id_of(&a2);
     let mut live = app.ws().await;
-    let mut last = subscribe(&mut live, q, None).await;
+    let mut last = live.subscribe(&question_topic(q), None).await;
     assert_eq!(last, 2);
 
     let path = |a: Uuid| format!("/api/answers/{a}/accept");
@@ -250,7 +164,7 @@ async fn the_asker_accepts_changes_and_withdraws(backend: Backend) {
         (Some(&asker), path(missing), 404, "answer_not_found"),
     ] {
         let (got, reply) =
-            send(&app, reqwest::Method::PUT, &path, token.map(String::as_str), Value::Null).await;
+            app.send(reqwest::Method::PUT, &path, token.map(String::as_str), Value::Null).await;
         assert_eq!((got, reply["error"]["code"].as_str()), (status, Some(code)), "{path}: {reply}");
     }
     let steps = [
@@ -261,11 +175,11 @@ async fn the_asker_accepts_changes_and_withdraws(backend: Backend) {
         (reqwest::Method::DELETE, a2, None),
     ];
     for (method, answer, accepted) in steps {
-        let (status, body) = send(&app, method, &path(answer), Some(&asker), Value::Null).await;
+        let (status, body) = app.send(method, &path(answer), Some(&asker), Value::Null).await;
         assert_eq!(status, 200, "{body}");
         assert_eq!(body, json!({"question_id": q, "accepted_answer_id": accepted}));
     }
-    let (_, body) = send(&app, reqwest::Method::PUT, &path(a1), Some(&asker), Value::Null).await;
+    let (_, body) = app.send(reqwest::Method::PUT, &path(a1), Some(&asker), Value::Null).await;
     assert_eq!(body["accepted_answer_id"], json!(a1));
     let question: Value = app.get(&format!("/api/questions/{q}")).await.json().await.unwrap();
     assert_eq!(question["accepted_answer_id"], json!(a1), "REST shows the accepted answer");
@@ -280,7 +194,7 @@ async fn the_asker_accepts_changes_and_withdraws(backend: Backend) {
     // The same from the log.
     let mut ws = app.ws().await;
     let mut seen = 2;
-    assert_eq!(subscribe(&mut ws, q, Some(2)).await, 7);
+    assert_eq!(ws.subscribe(&question_topic(q), Some(2)).await, 7);
     let resumed: Vec<_> = events(&mut ws, &mut seen, 4).await.iter().map(accept_of).collect();
     assert_eq!(resumed, expected);
 }
@@ -295,24 +209,19 @@ async fn votes_share_the_post_budget(backend: Backend) {
         config.posts_per_minute = 3;
     })
     .await;
-    let (q, a) = thread(&app, &user("asker"), &user("answerer")).await;
+    let (q, a) = app.thread(&user("asker"), &user("answerer")).await;
     let voter = user("voter");
     let path = format!("/api/answers/{a}/vote");
     for value in [1, -1, 1] {
-        assert_eq!(vote(&app, &voter, &path, value).await.0, 200);
+        assert_eq!(app.vote(&voter, &path, value).await.0, 200);
     }
     let res =
         app.http.put(app.url(&path)).bearer_auth(&voter).json(&json!({"value": -1})).send().await.unwrap();
     assert_eq!(res.status(), 429);
     assert!(res.headers().contains_key("retry-after"));
-    let (status, _) = send(
-        &app,
-        reqwest::Method::PUT,
-        &format!("/api/questions/{q}/vote"),
-        Some(&voter),
-        json!({"value": 1}),
-    )
-    .await;
+    let (status, _) = app
+        .send(reqwest::Method::PUT, &format!("/api/questions/{q}/vote"), Some(&voter), json!({"value": 1}))
+        .await;
     assert_eq!(status, 429, "one budget for every post of the user");
     assert_eq!(
         app.db.count("SELECT COALESCE(SUM(value), 0) FROM votes").await,

@@ -3,16 +3,11 @@
 //! order, the edit, delete and comment forms (CSRF, who may, what the page shows after), and
 //! where a redirect built from a form's input may lead.
 
-use crate::common::{Backend, TestApp, spawn};
-use reqwest::redirect::Policy;
+use crate::common::{Backend, TestApp, no_redirects, spawn};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
 const FORM: &str = "application/x-www-form-urlencoded";
-
-fn no_redirects() -> reqwest::Client {
-    reqwest::Client::builder().redirect(Policy::none()).build().unwrap()
-}
 
 async fn post_form(app: &TestApp, path: &str, body: impl Into<reqwest::Body>) -> reqwest::Response {
     no_redirects().post(app.url(path)).header("content-type", FORM).body(body).send().await.unwrap()
@@ -115,7 +110,7 @@ async fn form_answer_reaches_watchers(backend: Backend) {
     let app = spawn(backend).await;
     let q = app.question().await;
     let mut ws = app.ws().await;
-    ws.subscribe(q, None).await;
+    ws.subscribe_legacy(q, None).await;
     let res = post_form(
         &app,
         &format!("/questions/{q}/answers"),
@@ -246,23 +241,23 @@ fn answer_seqs(page: &str) -> Vec<i64> {
 /// order: an answer voted up moves to an earlier page, and the link with its number
 /// (`/questions/{id}/answers/{seq}`) finds it there.
 async fn answers_are_ordered_accepted_then_score_then_age(backend: Backend) {
-    use crate::votes::{hub, send, user, vote};
+    use crate::common::{hub, user};
     let app = hub(backend).await;
     let (ann, bob, cat) = (user("ann"), user("bob"), user("cat"));
-    let (_, q) =
-        send(&app, reqwest::Method::POST, "/api/questions", Some(&ann), json!({"title": "t", "body": "b"}))
-            .await;
+    let (_, q) = app
+        .send(reqwest::Method::POST, "/api/questions", Some(&ann), json!({"title": "t", "body": "b"}))
+        .await;
     let q = crate::common::id_of(&q);
     let mut ids = vec![];
     for i in 1..=32 {
-        let (status, a) = send(
-            &app,
-            reqwest::Method::POST,
-            &format!("/api/questions/{q}/answers"),
-            Some(&bob),
-            json!({"body": format!("answer {i}")}),
-        )
-        .await;
+        let (status, a) = app
+            .send(
+                reqwest::Method::POST,
+                &format!("/api/questions/{q}/answers"),
+                Some(&bob),
+                json!({"body": format!("answer {i}")}),
+            )
+            .await;
         assert_eq!(status, 201);
         ids.push(crate::common::id_of(&a));
     }
@@ -275,12 +270,12 @@ async fn answers_are_ordered_accepted_then_score_then_age(backend: Backend) {
     for (seq, voter, value) in
         [(31, &ann, 1), (31, &cat, 1), (5, &ann, 1), (5, &cat, 1), (32, &ann, 1), (3, &cat, 1), (4, &ann, -1)]
     {
-        let (status, _) = vote(&app, voter, &format!("/api/answers/{}/vote", ids[seq - 1]), value).await;
+        let (status, _) = app.vote(voter, &format!("/api/answers/{}/vote", ids[seq - 1]), value).await;
         assert_eq!(status, 200);
     }
-    let (status, _) =
-        send(&app, reqwest::Method::PUT, &format!("/api/answers/{}/accept", ids[1]), Some(&ann), Value::Null)
-            .await;
+    let (status, _) = app
+        .send(reqwest::Method::PUT, &format!("/api/answers/{}/accept", ids[1]), Some(&ann), Value::Null)
+        .await;
     assert_eq!(status, 200);
     let first = page(1).await;
     let mut expected = vec![2, 5, 31, 3, 32, 1];
@@ -306,11 +301,11 @@ async fn answers_are_ordered_accepted_then_score_then_age(backend: Backend) {
 /// to the page; the page then shows the edit with its "edited" link, the comment, and none of
 /// a deleted answer's text.
 async fn edit_delete_and_comment_forms(backend: Backend) {
-    use crate::identity::{csrf_of, log_in, session_of, user_with_token};
-    let app = crate::votes::hub(backend).await;
+    use crate::common::{csrf_of, log_in, session_of, user_with_token};
+    let app = crate::common::hub(backend).await;
     let (_, ann) = user_with_token(&app, "ann").await;
     let (_, bob) = user_with_token(&app, "bob").await;
-    crate::posts::moderator(&app).await;
+    crate::common::moderator(&app).await;
     let rest = |path: String, token: &str, body: Value| {
         app.http.post(app.url(&path)).bearer_auth(token).json(&body).send()
     };
@@ -482,7 +477,7 @@ async fn edit_delete_and_comment_forms(backend: Backend) {
 /// control character each go to `/` (never a 500); a path of this site is kept, its query and
 /// fragment too, percent-encoded. The forms' `back` holds to the same rule.
 async fn redirects_stay_on_this_site(backend: Backend) {
-    use crate::identity::{csrf_of, session_of, user_with_token};
+    use crate::common::{csrf_of, session_of, user_with_token};
     let app = spawn(backend).await;
     user_with_token(&app, "ann").await;
     let encode = |raw: &str| url::form_urlencoded::byte_serialize(raw.as_bytes()).collect::<String>();
@@ -538,8 +533,8 @@ async fn redirects_stay_on_this_site(backend: Backend) {
 /// The follow control on the question page: a form (session + CSRF) that follows, unfollows
 /// and mutes; what it says follows from what the viewer wrote; without the token, nothing.
 async fn the_follow_form(backend: Backend) {
-    use crate::identity::{csrf_of, log_in, session_of, user_with_token};
-    let app = crate::votes::hub(backend).await;
+    use crate::common::{csrf_of, log_in, session_of, user_with_token};
+    let app = crate::common::hub(backend).await;
     let (_, ann) = user_with_token(&app, "ann").await;
     user_with_token(&app, "bob").await;
     let q = app

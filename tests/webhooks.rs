@@ -18,12 +18,9 @@ use tokio::{
 };
 use uuid::Uuid;
 
-use crate::{
-    common::{Backend, TestApp, TestDb, eventually, id_of, start_on},
-    identity::{ISSUER, SECRET, log_in, session_of, user_with_token},
-    inbox::{answer, inbox_socket},
-    posts::moderator,
-    votes::{events, send, subscribe, thread, user},
+use crate::common::{
+    Backend, TestApp, TestDb, WAIT, events, eventually, host_tokens, hub_with, id_of, inbox_socket, log_in,
+    moderator, question_topic, session_of, start_on, user, user_with_token,
 };
 
 /// What a receiver does with a request.
@@ -99,7 +96,7 @@ impl Receiver {
     }
 
     async fn until(&self, what: &str, check: impl Fn(&Seen) -> bool) {
-        eventually(what, || async { check(&self.seen.lock().unwrap()) }).await;
+        eventually(what, WAIT, || async { check(&self.seen.lock().unwrap()) }).await;
     }
 }
 
@@ -152,13 +149,13 @@ async fn serve(socket: tokio::net::TcpStream, mut mode: watch::Receiver<Mode>, s
 /// Host-signed tokens, moderators from the CLI, webhooks to 127.0.0.1.
 fn config(c: &mut qa_hub::Config) {
     c.anonymous_writes = false;
-    c.jwt_secret = Some(SECRET.into());
-    c.jwt_issuer = Some(ISSUER.into());
+    host_tokens(c);
     c.webhook_allow = vec!["127.0.0.1".into()];
 }
 
-async fn hub(backend: Backend, tweak: impl FnOnce(&mut qa_hub::Config)) -> TestApp {
-    start_on(TestDb::new(backend).await, |c| {
+/// A server configured by [`config`], then `tweak`.
+async fn hub_with_webhooks(backend: Backend, tweak: impl FnOnce(&mut qa_hub::Config)) -> TestApp {
+    hub_with(backend, |c| {
         config(c);
         tweak(c);
     })
@@ -166,11 +163,11 @@ async fn hub(backend: Backend, tweak: impl FnOnce(&mut qa_hub::Config)) -> TestA
 }
 
 async fn register(app: &TestApp, token: &str, body: Value) -> (u16, Value) {
-    send(app, Method::POST, "/api/webhooks", Some(token), body).await
+    app.send(Method::POST, "/api/webhooks", Some(token), body).await
 }
 
 async fn status(app: &TestApp, token: &str, id: &str) -> Value {
-    let (code, body) = send(app, Method::GET, &format!("/api/webhooks/{id}"), Some(token), Value::Null).await;
+    let (code, body) = app.send(Method::GET, &format!("/api/webhooks/{id}"), Some(token), Value::Null).await;
     assert_eq!(code, 200, "{body}");
     body
 }
@@ -187,14 +184,14 @@ fn verifies(secret: &str, d: &Delivery) -> bool {
 }
 
 async fn a_delivery_is_signed_and_verifies(backend: Backend) {
-    let app = hub(backend, |_| {}).await;
+    let app = hub_with_webhooks(backend, |_| {}).await;
     let receiver = Receiver::start(Mode::Up).await;
     let (asker, answerer) = (user("asker"), user("answerer"));
-    let (q, _) = thread(&app, &asker, &answerer).await;
+    let (q, _) = app.thread(&asker, &answerer).await;
 
     // The asker's inbox, from now on: once the first answer is in it, only the second is news.
-    eventually("the first answer in the inbox", || async {
-        send(&app, Method::GET, "/api/inbox/unread", Some(&asker), Value::Null).await.1["last_seq"] == 1
+    eventually("the first answer in the inbox", WAIT, || async {
+        app.send(Method::GET, "/api/inbox/unread", Some(&asker), Value::Null).await.1["last_seq"] == 1
     })
     .await;
     let (code, hook) = register(&app, &asker, json!({"url": receiver.url})).await;
@@ -202,7 +199,7 @@ async fn a_delivery_is_signed_and_verifies(backend: Backend) {
     let secret = hook["secret"].as_str().unwrap().to_owned();
     assert!(secret.starts_with("whsec_"));
     assert!(hook["topic"].as_str().unwrap().starts_with("user:"));
-    let a2 = answer(&app, &answerer, q, "second").await;
+    let a2 = app.answer_as(&answerer, q, "second").await;
     receiver.until("the inbox event", |s| !s.got.is_empty()).await;
     let d = &receiver.got()[0];
     assert!(verifies(&secret, d), "signature {} over {}", d.signature, d.body);
@@ -213,7 +210,7 @@ async fn a_delivery_is_signed_and_verifies(backend: Backend) {
     assert_eq!(event["seq"], json!(d.seq));
     assert_eq!(event["entry"]["ref_id"], json!(a2));
     // The secret is shown once.
-    let (_, listed) = send(&app, Method::GET, "/api/webhooks", Some(&asker), Value::Null).await;
+    let (_, listed) = app.send(Method::GET, "/api/webhooks", Some(&asker), Value::Null).await;
     assert_eq!(listed["items"].as_array().unwrap().len(), 1);
     assert!(!listed.to_string().contains(&secret));
 
@@ -233,17 +230,12 @@ async fn a_delivery_is_signed_and_verifies(backend: Backend) {
 
     // Replay from a seq: the events after it again, in order.
     let id = hook["id"].as_str().unwrap();
-    let (code, replayed) = send(
-        &app,
-        Method::POST,
-        &format!("/api/webhooks/{id}/replay"),
-        Some(&moderator),
-        json!({"after_seq": 1}),
-    )
-    .await;
+    let (code, replayed) = app
+        .send(Method::POST, &format!("/api/webhooks/{id}/replay"), Some(&moderator), json!({"after_seq": 1}))
+        .await;
     assert_eq!(code, 200, "{replayed}");
     all.until("the replay", |s| s.got.len() == 3).await;
-    eventually("the replay acknowledged", || async {
+    eventually("the replay acknowledged", WAIT, || async {
         status(&app, &moderator, id).await["delivered_seq"] == 2
     })
     .await;
@@ -251,18 +243,18 @@ async fn a_delivery_is_signed_and_verifies(backend: Backend) {
 
     // Deleted: nothing more.
     let (code, _) =
-        send(&app, Method::DELETE, &format!("/api/webhooks/{id}"), Some(&moderator), Value::Null).await;
+        app.send(Method::DELETE, &format!("/api/webhooks/{id}"), Some(&moderator), Value::Null).await;
     assert_eq!(code, 204);
     let (code, _) =
-        send(&app, Method::GET, &format!("/api/webhooks/{id}"), Some(&moderator), Value::Null).await;
+        app.send(Method::GET, &format!("/api/webhooks/{id}"), Some(&moderator), Value::Null).await;
     assert_eq!(code, 404);
 }
 
 async fn a_url_outside_the_allow_list_is_refused(backend: Backend) {
-    let app = hub(backend, |_| {}).await;
+    let app = hub_with_webhooks(backend, |_| {}).await;
     let receiver = Receiver::start(Mode::Up).await;
     let (asker, other) = (user("asker"), user("other"));
-    let (q, _) = thread(&app, &asker, &other).await;
+    let (q, _) = app.thread(&asker, &other).await;
     let port = receiver.url.split(':').nth(2).unwrap().trim_end_matches("/hook");
     for url in [
         format!("http://127.0.0.2:{port}/hook"),
@@ -286,7 +278,7 @@ async fn a_url_outside_the_allow_list_is_refused(backend: Backend) {
     let me = receiver.url.clone();
     let (code, body) = register(&app, &other, json!({"url": me, "topic": format!("question:{q}")})).await;
     assert_eq!((code, body["error"]["code"].as_str()), (403, Some("forbidden")), "{body}");
-    let (_, asker_me) = send(&app, Method::GET, "/api/me", Some(&asker), Value::Null).await;
+    let (_, asker_me) = app.send(Method::GET, "/api/me", Some(&asker), Value::Null).await;
     let theirs = format!("user:{}", asker_me["id"].as_str().unwrap());
     let (code, body) = register(&app, &other, json!({"url": me, "topic": theirs})).await;
     assert_eq!((code, body["error"]["code"].as_str()), (403, Some("forbidden")), "{body}");
@@ -294,12 +286,12 @@ async fn a_url_outside_the_allow_list_is_refused(backend: Backend) {
     assert_eq!(code, 422);
     // Nothing was stored, so nothing is ever sent.
     for token in [&asker, &other] {
-        let (_, listed) = send(&app, Method::GET, "/api/webhooks", Some(token), Value::Null).await;
+        let (_, listed) = app.send(Method::GET, "/api/webhooks", Some(token), Value::Null).await;
         assert_eq!(listed["items"], json!([]));
     }
 
     // A hub whose operator allowed no host has webhooks off.
-    let off = hub(backend, |c| c.webhook_allow.clear()).await;
+    let off = hub_with_webhooks(backend, |c| c.webhook_allow.clear()).await;
     let (code, body) = register(&off, &user("x"), json!({"url": receiver.url})).await;
     assert_eq!((code, body["error"]["code"].as_str()), (403, Some("webhook_host_not_allowed")), "{body}");
     assert!(receiver.got().is_empty());
@@ -313,16 +305,17 @@ async fn a_name_that_resolves_to_loopback_is_not_called(backend: Backend) {
     let receiver = Receiver::start(Mode::Up).await;
     let port = receiver.url.split(':').nth(2).unwrap().trim_end_matches("/hook");
     let url = format!("http://localhost:{port}/hook");
-    let named = hub(backend, |c| c.webhook_allow = vec!["localhost".into()]).await;
+    let named = hub_with_webhooks(backend, |c| c.webhook_allow = vec!["localhost".into()]).await;
     let (asker, answerer) = (user("asker"), user("answerer"));
     let mod_named = moderator(&named).await;
-    let (q, _) = thread(&named, &asker, &answerer).await;
+    let (q, _) = named.thread(&asker, &answerer).await;
     let (code, hook) =
         register(&named, &mod_named, json!({"url": url, "topic": format!("question:{q}"), "after_seq": 0}))
             .await;
     assert_eq!(code, 201, "the name is allowed: {hook}");
     let id = hook["id"].as_str().unwrap().to_owned();
-    eventually("a failed attempt", || async { status(&named, &mod_named, &id).await["failures"] != 0 }).await;
+    eventually("a failed attempt", WAIT, || async { status(&named, &mod_named, &id).await["failures"] != 0 })
+        .await;
     let failed = status(&named, &mod_named, &id).await;
     let why = failed["last_error"].as_str().unwrap_or_default();
     assert!(why.contains("127.0.0.1") && why.contains("loopback"), "{failed}");
@@ -330,9 +323,10 @@ async fn a_name_that_resolves_to_loopback_is_not_called(backend: Backend) {
     assert_eq!(receiver.seen.lock().unwrap().connections, 0, "the endpoint was never connected to");
 
     // The operator names the address as well: the same URL is called.
-    let both = hub(backend, |c| c.webhook_allow = vec!["localhost".into(), "127.0.0.1".into()]).await;
+    let both =
+        hub_with_webhooks(backend, |c| c.webhook_allow = vec!["localhost".into(), "127.0.0.1".into()]).await;
     let mod_both = moderator(&both).await;
-    let (q, _) = thread(&both, &asker, &answerer).await;
+    let (q, _) = both.thread(&asker, &answerer).await;
     let (code, hook) =
         register(&both, &mod_both, json!({"url": url, "topic": format!("question:{q}"), "after_seq": 0}))
             .await;
@@ -346,11 +340,11 @@ const OUTAGE: Duration = Duration::from_secs(60);
 
 async fn an_endpoint_down_for_a_minute_gets_everything_after_in_order_once(backend: Backend) {
     let tweak = |c: &mut qa_hub::Config| c.webhook_retry_max_secs = 2;
-    let app = hub(backend, tweak).await;
+    let app = hub_with_webhooks(backend, tweak).await;
     let receiver = Receiver::start(Mode::Down).await;
     let (asker, answerer) = (user("asker"), user("answerer"));
     let moderator = moderator(&app).await;
-    let (q, _) = thread(&app, &asker, &answerer).await;
+    let (q, _) = app.thread(&asker, &answerer).await;
     let (code, hook) = register(
         &app,
         &moderator,
@@ -360,10 +354,12 @@ async fn an_endpoint_down_for_a_minute_gets_everything_after_in_order_once(backe
     assert_eq!(code, 201, "{hook}");
     let id = hook["id"].as_str().unwrap().to_owned();
     for i in 0..3 {
-        answer(&app, &answerer, q, &format!("before the restart {i}")).await;
+        app.answer_as(&answerer, q, &format!("before the restart {i}")).await;
     }
-    eventually("the first failed attempt", || async { status(&app, &moderator, &id).await["failures"] != 0 })
-        .await;
+    eventually("the first failed attempt", WAIT, || async {
+        status(&app, &moderator, &id).await["failures"] != 0
+    })
+    .await;
     let down_since = tokio::time::Instant::now();
     let failing = status(&app, &moderator, &id).await;
     assert_eq!(failing["delivered_seq"], 0, "{failing}");
@@ -377,7 +373,7 @@ async fn an_endpoint_down_for_a_minute_gets_everything_after_in_order_once(backe
     })
     .await;
     for i in 0..3 {
-        answer(&app, &answerer, q, &format!("after the restart {i}")).await;
+        app.answer_as(&answerer, q, &format!("after the restart {i}")).await;
     }
     // The outage is the scenario itself, not a wait for some state.
     tokio::time::sleep_until(down_since + OUTAGE).await;
@@ -388,7 +384,7 @@ async fn an_endpoint_down_for_a_minute_gets_everything_after_in_order_once(backe
     receiver.set(Mode::Up);
     let head = status(&app, &moderator, &id).await["topic_seq"].as_i64().unwrap();
     assert_eq!(head, 7);
-    eventually("everything acknowledged", || async {
+    eventually("everything acknowledged", WAIT, || async {
         status(&app, &moderator, &id).await["delivered_seq"] == head
     })
     .await;
@@ -407,11 +403,11 @@ async fn an_endpoint_down_for_a_minute_gets_everything_after_in_order_once(backe
 
 async fn a_slow_endpoint_delays_neither_sockets_nor_other_endpoints(backend: Backend) {
     // Long enough that the slow endpoint's first request is still held when the test looks.
-    let app = hub(backend, |c| c.webhook_timeout_secs = 120).await;
+    let app = hub_with_webhooks(backend, |c| c.webhook_timeout_secs = 120).await;
     let (slow, fast) = (Receiver::start(Mode::Hold).await, Receiver::start(Mode::Up).await);
     let (asker, answerer) = (user("asker"), user("answerer"));
     let moderator = moderator(&app).await;
-    let (q, _) = thread(&app, &asker, &answerer).await;
+    let (q, _) = app.thread(&asker, &answerer).await;
     let mut secrets = Vec::new();
     for r in [&slow, &fast] {
         let (code, hook) =
@@ -420,13 +416,13 @@ async fn a_slow_endpoint_delays_neither_sockets_nor_other_endpoints(backend: Bac
         secrets.push(hook["secret"].as_str().unwrap().to_owned());
     }
     let mut ws = app.ws().await;
-    let mut last = subscribe(&mut ws, q, None).await;
+    let mut last = ws.subscribe(&question_topic(q), None).await;
     // The slow endpoint is stuck on the first answer's POST…
-    let mut answers = vec![answer(&app, &answerer, q, "first").await];
+    let mut answers = vec![app.answer_as(&answerer, q, "first").await];
     slow.until("the slow endpoint holding a POST", |s| s.held == 1).await;
     // …while five more answers are posted.
     for i in 0..5 {
-        answers.push(answer(&app, &answerer, q, &format!("a{i}")).await);
+        answers.push(app.answer_as(&answerer, q, &format!("a{i}")).await);
     }
     let live = events(&mut ws, &mut last, 6).await;
     assert_eq!(live.iter().map(|e| id_of(&e["answer"])).collect::<Vec<Uuid>>(), answers);
@@ -452,7 +448,7 @@ async fn two_nodes_send_each_event_once_and_hand_over() {
     let receiver = Receiver::start(Mode::Up).await;
     let (asker, answerer) = (user("asker"), user("answerer"));
     let moderator = moderator(&first).await;
-    let (q, _) = thread(&first, &asker, &answerer).await;
+    let (q, _) = first.thread(&asker, &answerer).await;
     let (code, hook) = register(
         &first,
         &moderator,
@@ -461,13 +457,13 @@ async fn two_nodes_send_each_event_once_and_hand_over() {
     .await;
     assert_eq!(code, 201, "{hook}");
     for i in 0..10 {
-        answer(if i % 2 == 0 { &first } else { &second }, &answerer, q, &format!("a{i}")).await;
+        (if i % 2 == 0 { &first } else { &second }).answer_as(&answerer, q, &format!("a{i}")).await;
     }
     receiver.until("eleven events", |s| s.got.len() >= 11).await;
     // The node that registered it sends; stopping gives the lease up.
     first.stop().await;
     for i in 10..15 {
-        answer(&second, &answerer, q, &format!("a{i}")).await;
+        second.answer_as(&answerer, q, &format!("a{i}")).await;
     }
     // The other node takes over at its next look (every 10 s) now that the lease is free;
     // even a lease left behind by a crash would expire within 30 s.
@@ -477,8 +473,10 @@ async fn two_nodes_send_each_event_once_and_hand_over() {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     let id = hook["id"].as_str().unwrap();
-    eventually("all acknowledged", || async { status(&second, &moderator, id).await["delivered_seq"] == 16 })
-        .await;
+    eventually("all acknowledged", WAIT, || async {
+        status(&second, &moderator, id).await["delivered_seq"] == 16
+    })
+    .await;
     assert_eq!(receiver.seqs(), (1..=16).collect::<Vec<_>>(), "in order, once");
     second.stop().await;
 }
@@ -488,27 +486,27 @@ async fn two_nodes_send_each_event_once_and_hand_over() {
 /// it.
 async fn a_deleted_questions_title_leaves_every_inbox(backend: Backend) {
     const TITLE: &str = "Secret plans for Friday";
-    let app = hub(backend, |_| {}).await;
+    let app = hub_with_webhooks(backend, |_| {}).await;
     let (_, ann) = user_with_token(&app, "ann").await;
     let bob = user("bob");
     let (code, q) =
-        send(&app, Method::POST, "/api/questions", Some(&ann), json!({"title": TITLE, "body": "b"})).await;
+        app.send(Method::POST, "/api/questions", Some(&ann), json!({"title": TITLE, "body": "b"})).await;
     assert_eq!(code, 201, "{q}");
     let q = id_of(&q);
-    answer(&app, &bob, q, "an answer").await;
-    eventually("the answer in ann's inbox", || async {
-        send(&app, Method::GET, "/api/inbox/unread", Some(&ann), Value::Null).await.1["last_seq"] == 1
+    app.answer_as(&bob, q, "an answer").await;
+    eventually("the answer in ann's inbox", WAIT, || async {
+        app.send(Method::GET, "/api/inbox/unread", Some(&ann), Value::Null).await.1["last_seq"] == 1
     })
     .await;
-    let (_, listed) = send(&app, Method::GET, "/api/inbox", Some(&ann), Value::Null).await;
+    let (_, listed) = app.send(Method::GET, "/api/inbox", Some(&ann), Value::Null).await;
     assert!(listed.to_string().contains(TITLE), "before: {listed}");
 
     let moderator = moderator(&app).await;
     let (code, body) =
-        send(&app, Method::DELETE, &format!("/api/questions/{q}"), Some(&moderator), Value::Null).await;
+        app.send(Method::DELETE, &format!("/api/questions/{q}"), Some(&moderator), Value::Null).await;
     assert_eq!(code, 204, "{body}");
 
-    let (_, listed) = send(&app, Method::GET, "/api/inbox", Some(&ann), Value::Null).await;
+    let (_, listed) = app.send(Method::GET, "/api/inbox", Some(&ann), Value::Null).await;
     assert_eq!(listed["items"].as_array().map(Vec::len), Some(1), "the entry stays: {listed}");
     assert_eq!(listed["items"][0]["title"], "", "{listed}");
     let cookie = session_of(&log_in(&app, "ann", "correct horse").await);

@@ -2,7 +2,7 @@
 //! frames. Absence of a message is checked by order, not by waiting: if a client should not
 //! have heard X, the next thing it hears after a later event Y must be Y.
 
-use crate::common::{Backend, TestApp, WsClient, close, eventually, spawn, spawn_with};
+use crate::common::{Backend, TestApp, WAIT, WsClient, close, eventually, spawn, spawn_with};
 use futures_util::{SinkExt, future::join_all};
 use serde_json::json;
 use tokio_tungstenite::tungstenite::{
@@ -18,13 +18,13 @@ async fn fan_out_reaches_every_subscriber_once(backend: Backend) {
     let (q1, q2) = (app.question().await, app.question().await);
     let mut watchers = join_all((0..500).map(|_| async {
         let mut ws = app.ws().await;
-        ws.subscribe(q1, None).await;
+        ws.subscribe_legacy(q1, None).await;
         ws
     }))
     .await;
     let mut others = join_all((0..20).map(|_| async {
         let mut ws = app.ws().await;
-        ws.subscribe(q2, None).await;
+        ws.subscribe_legacy(q2, None).await;
         ws
     }))
     .await;
@@ -47,7 +47,7 @@ async fn one_connection_many_subscriptions_and_unsubscribe(backend: Backend) {
     let qs = [app.question().await, app.question().await, app.question().await];
     let mut ws = app.ws().await;
     for q in qs {
-        assert_eq!(ws.subscribe(q, None).await, 0);
+        assert_eq!(ws.subscribe_legacy(q, None).await, 0);
     }
     for q in qs {
         app.answer(q, "hello").await;
@@ -86,7 +86,7 @@ async fn resume_with_after_seq_during_posts(backend: Backend) {
         })
     };
     let mut ws = app.ws().await;
-    let count = ws.subscribe(q, Some(5)).await;
+    let count = ws.subscribe_legacy(q, Some(5)).await;
     assert!((20..=40).contains(&count), "answer_count {count}");
     let got = ws.answers(35).await;
     assert_eq!(got.iter().map(|(_, seq)| *seq).collect::<Vec<_>>(), (6..=40).collect::<Vec<_>>());
@@ -104,10 +104,10 @@ async fn after_seq_edges(backend: Backend) {
         app.answer(q, &format!("{i}")).await;
     }
     let mut all = app.ws().await;
-    assert_eq!(all.subscribe(q, Some(0)).await, 3);
+    assert_eq!(all.subscribe_legacy(q, Some(0)).await, 3);
     assert_eq!(all.answers(3).await, vec![(q, 1), (q, 2), (q, 3)]);
     let mut ahead = app.ws().await;
-    assert_eq!(ahead.subscribe(q, Some(99)).await, 3);
+    assert_eq!(ahead.subscribe_legacy(q, Some(99)).await, 3);
     app.answer(q, "4").await;
     assert_eq!(ahead.answers(1).await, vec![(q, 4)]);
     assert_eq!(all.answers(1).await, vec![(q, 4)]);
@@ -119,9 +119,9 @@ async fn slow_consumer_is_closed_without_delaying_others(backend: Backend) {
     let app = spawn_with(backend, |c| c.outbound_queue = 4).await;
     let q = app.question().await;
     let mut fast = app.ws().await;
-    fast.subscribe(q, None).await;
+    fast.subscribe_legacy(q, None).await;
     let mut slow = slow_client(&app).await;
-    slow.subscribe(q, None).await;
+    slow.subscribe_legacy(q, None).await;
 
     // Big answers fill the socket buffers quickly; post until the hub gives up on `slow`.
     let body = "x".repeat(20_000);
@@ -187,10 +187,10 @@ async fn bad_frames_get_errors_and_the_connection_stays(backend: Backend) {
     ws.send(json!({"type": "subscribe", "question_id": missing})).await;
     assert_eq!(ws.recv().await["question_id"], json!(missing));
 
-    ws.subscribe(q, None).await;
+    ws.subscribe_legacy(q, None).await;
     ws.send(json!({"type": "subscribe", "question_id": q})).await;
     assert_eq!(ws.recv().await["code"], "already_subscribed");
-    ws.subscribe(q2, None).await;
+    ws.subscribe_legacy(q2, None).await;
     ws.send(json!({"type": "subscribe", "question_id": q3})).await;
     let reply = ws.recv().await;
     assert_eq!(
@@ -248,7 +248,7 @@ async fn shutdown_closes_with_1001(backend: Backend) {
     let app = spawn(backend).await;
     let q = app.question().await;
     let mut ws = app.ws().await;
-    ws.subscribe(q, None).await;
+    ws.subscribe_legacy(q, None).await;
     assert_eq!(app.metric("qa_hub_subscriptions").await, 1.0);
     let stopping = tokio::spawn({
         let stopper = app.stopper.clone();
@@ -328,7 +328,7 @@ async fn foreign_origins_are_refused_before_the_upgrade(backend: Backend) {
     let (status, body) = upgrade_from(&app, Some("http://evil.example")).await.expect_err("refused");
     assert_eq!((status, body["error"]["code"].as_str()), (403, Some("forbidden_origin")), "{body}");
     assert_eq!(upgrade_from(&app, Some("null")).await.err().map(|e| e.0), Some(403), "sandboxed pages");
-    eventually("only the two allowed sockets to be counted", || async {
+    eventually("only the two allowed sockets to be counted", WAIT, || async {
         app.metric("qa_hub_ws_connections").await == 2.0
     })
     .await;
@@ -347,10 +347,12 @@ async fn silent_peer_is_dropped(backend: Backend) {
     let q = app.question().await;
     // Not polling the client means it never answers the server's pings.
     let mut silent = app.ws().await;
-    silent.subscribe(q, None).await;
+    silent.subscribe_legacy(q, None).await;
     assert_eq!(app.metric("qa_hub_subscriptions").await, 1.0);
-    eventually("the silent peer is dropped", || async { app.metric("qa_hub_subscriptions").await == 0.0 })
-        .await;
+    eventually("the silent peer is dropped", WAIT, || async {
+        app.metric("qa_hub_subscriptions").await == 0.0
+    })
+    .await;
     let (code, _) = silent.until_close().await;
     assert_eq!(code, Some(close::POLICY));
 }
