@@ -136,8 +136,7 @@ async fn only_the_owner_subscribes_to_an_inbox(backend: Backend) {
     let mut ws = app.ws().await;
     for token in [None, Some(&other)] {
         if let Some(token) = token {
-            ws.send(json!({"type": "auth", "token": token})).await;
-            assert_eq!(ws.recv().await["type"], "authenticated");
+            ws.auth(token).await;
         }
         ws.send(json!({"type": "subscribe", "topic": topic, "after_seq": 0})).await;
         let reply = ws.recv().await;

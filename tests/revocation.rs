@@ -14,8 +14,8 @@ use tokio_tungstenite::{
 use uuid::Uuid;
 
 use crate::common::{
-    Backend, ISSUER, SECRET, SseClient, TestApp, WAIT, WsClient, csrf_of, jwt, log_in, now, session_of,
-    spawn_with, start_on, user_with_token,
+    Backend, ISSUER, SECRET, SseClient, TestApp, WAIT, csrf_of, jwt, log_in, now, session_of, spawn_with,
+    start_on, user_with_token,
 };
 
 /// One node, or on Postgres two on one database (what one node commits reaches the other's
@@ -54,14 +54,6 @@ async fn new_token(app: &TestApp, token: &str, name: &str) -> (String, String) {
     (created["token"].as_str().unwrap().to_owned(), created["id"].as_str().unwrap().to_owned())
 }
 
-/// A socket authenticated with `token`.
-async fn authed(app: &TestApp, token: &str) -> WsClient {
-    let mut ws = app.ws().await;
-    ws.send(json!({"type": "auth", "token": token})).await;
-    assert_eq!(ws.recv().await["type"], "authenticated");
-    ws
-}
-
 /// (type, code) of a message, for comparing with what is expected.
 fn kind(m: &Value) -> (String, String) {
     let text = |v: &Value| v.as_str().unwrap_or_default().to_owned();
@@ -89,8 +81,8 @@ async fn revoking_a_token_ends_its_inbox_subscriptions_on_every_node(backend: Ba
 
     // One socket on the token to be revoked, one on another token of ann's: both on the node
     // that does not revoke.
-    let mut doomed = authed(other, &token).await;
-    let mut kept = authed(other, &admin).await;
+    let mut doomed = other.ws_as(&token).await;
+    let mut kept = other.ws_as(&admin).await;
     for ws in [&mut doomed, &mut kept] {
         assert_eq!(ws.subscribe_reply(&inbox, Some(0)).await["type"], "subscribed");
         assert_eq!(ws.recv().await["type"], "inbox", "the entry, replayed");
@@ -142,7 +134,7 @@ async fn a_private_subscribe_checks_the_credential_again(backend: Backend) {
     let (_, bob) = user_with_token(&first, "bob").await;
     answered(&first, &admin, &bob, "Checked again").await;
     let (token, token_id) = new_token(&first, &admin, "socket").await;
-    let mut ws = authed(other, &token).await;
+    let mut ws = other.ws_as(&token).await;
     let res =
         first.http.delete(first.url(&format!("/api/tokens/{token_id}"))).bearer_auth(&admin).send().await;
     assert_eq!(res.unwrap().status(), 204);
@@ -248,7 +240,7 @@ async fn an_expired_host_token_ends_the_inbox(backend: Backend) {
     let (status, me) = app.send(Method::GET, "/api/me", Some(&long), Value::Null).await;
     assert_eq!(status, 200);
     let inbox = format!("user:{}", me["id"].as_str().unwrap());
-    let mut ws = authed(&app, &short).await;
+    let mut ws = app.ws_as(&short).await;
     assert_eq!(ws.subscribe_reply(&inbox, Some(0)).await["type"], "subscribed");
     assert_eq!(ws.subscribe_reply("questions", Some(0)).await["type"], "subscribed");
     // Answer the pings meanwhile (the client does), and wait for the end of the inbox.
@@ -256,8 +248,7 @@ async fn an_expired_host_token_ends_the_inbox(backend: Backend) {
     assert_eq!(kind(&ended), ("error".into(), "credential_expired".into()), "{ended}");
     assert_eq!(ws.recv().await, json!({"type": "unsubscribed", "topic": inbox, "seq": 0}));
     // A fresh token resumes it.
-    ws.send(json!({"type": "auth", "token": long})).await;
-    assert_eq!(ws.recv().await["type"], "authenticated");
+    ws.auth(&long).await;
     assert_eq!(ws.subscribe_reply(&inbox, Some(0)).await["type"], "subscribed");
     if let Some(second) = second {
         second.stop().await;

@@ -97,6 +97,13 @@ impl TestApp {
         WsClient::connect(self.addr).await
     }
 
+    /// A WebSocket authenticated as `token`'s user.
+    pub async fn ws_as(&self, token: &str) -> WsClient {
+        let mut ws = self.ws().await;
+        ws.auth(token).await;
+        ws
+    }
+
     /// Stops the server gracefully; returns how many connections outlived the grace period.
     pub async fn stop(&self) -> usize {
         self.stopper.stop().await

@@ -59,6 +59,12 @@ impl WsClient {
         self.send_text(&v.to_string()).await;
     }
 
+    /// Authenticates the connection as `token`'s user (the `auth` message).
+    pub async fn auth(&mut self, token: &str) {
+        self.send(json!({"type": "auth", "token": token})).await;
+        assert_eq!(self.recv().await["type"], "authenticated");
+    }
+
     /// Sends `subscribe` for `topic` (from `after_seq` when given) and returns the reply as it
     /// came: `subscribed`, or an error when the hub refuses.
     pub async fn subscribe_reply(&mut self, topic: &str, after_seq: Option<i64>) -> Value {
@@ -162,9 +168,7 @@ pub async fn events(ws: &mut WsClient, last: &mut i64, n: usize) -> Vec<Value> {
 /// returns it and the topic's seq at subscription. The events after `after_seq` follow.
 pub async fn inbox_socket(app: &TestApp, token: &str, after_seq: i64) -> (WsClient, i64) {
     let id = users::me(app, token).await;
-    let mut ws = app.ws().await;
-    ws.send(json!({"type": "auth", "token": token})).await;
-    assert_eq!(ws.recv().await["type"], "authenticated");
+    let mut ws = app.ws_as(token).await;
     let seq = ws.subscribe(&format!("user:{id}"), Some(after_seq)).await;
     (ws, seq)
 }
