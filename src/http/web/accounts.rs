@@ -11,8 +11,8 @@ use askama::Template;
 use serde::Deserialize;
 
 use super::{
-    extract::{PageForm, Viewer, Visitor, WithCsrf},
-    page::{PageError, check, html, local_path, see_other},
+    extract::{PageForm, Visitor, WithCsrf},
+    page::{PageError, Viewer, check, html, local_path, see_other},
 };
 use crate::{
     domain::{DomainError, Handle, Identity, Name, Password, Role},

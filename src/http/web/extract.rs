@@ -20,22 +20,11 @@ use futures_util::future::{LocalBoxFuture, Ready, ready};
 use serde::{Deserialize, Deserializer, de::DeserializeOwned};
 use uuid::Uuid;
 
-use super::page::{FORM_LIMIT, PageError, form_error};
+use super::page::{FORM_LIMIT, PageError, Viewer, form_error};
 use crate::{
     domain::{Credential, Identity},
     http::{Context, auth::Writer, origin},
 };
-
-/// The person looking at a page: their name, and the CSRF token their forms carry.
-pub struct Viewer {
-    pub name: String,
-    pub csrf: String,
-    pub user_id: Uuid,
-    /// Their inbox's unread count, and its topic's seq at that count: the header's badge
-    /// shows the one and goes live from the other.
-    pub unread: i64,
-    pub inbox_seq: i64,
-}
 
 /// The handlers' context, which `app` always registers.
 fn context(req: &HttpRequest) -> Result<web::Data<Context>, PageError> {

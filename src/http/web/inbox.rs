@@ -13,8 +13,8 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::{
-    extract::{PageForm, PageLink, PageQuery, SignedIn, Viewer, Visitor, WithCsrf, blank_is_none},
-    page::{PageError, html, see_other, when},
+    extract::{PageForm, PageLink, PageQuery, SignedIn, Visitor, WithCsrf, blank_is_none},
+    page::{PageError, Viewer, html, see_other, when},
 };
 use crate::http::Context;
 

@@ -3,7 +3,10 @@
 //! the security headers ([`html`]), redirects that stay on this site ([`see_other`],
 //! [`local_path`], [`login_url`]), and the small helpers that put domain values on a page.
 //!
-//! Nothing here knows a particular page; the page modules and the extractors build on it.
+//! [`Viewer`] is what a page's header shows about the person looking.
+//!
+//! Nothing here knows a particular page or imports another module of `web`; the extractors
+//! and the page modules build on it.
 
 use actix_web::{
     HttpRequest, HttpResponse, ResponseError,
@@ -14,7 +17,6 @@ use askama::Template;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::extract::Viewer;
 use crate::{
     domain::DomainError,
     http::{
@@ -179,6 +181,17 @@ impl ResponseError for PageError {
             Failure::LogIn { next } => see_other(login_url(next)),
         }
     }
+}
+
+/// The person looking at a page: their name, and the CSRF token their forms carry.
+pub struct Viewer {
+    pub name: String,
+    pub csrf: String,
+    pub user_id: Uuid,
+    /// Their inbox's unread count, and its topic's seq at that count: the header's badge
+    /// shows the one and goes live from the other.
+    pub unread: i64,
+    pub inbox_seq: i64,
 }
 
 #[derive(Template)]

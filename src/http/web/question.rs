@@ -14,8 +14,8 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::{
-    extract::{PageForm, PageLink, PageQuery, QuestionId, Viewer, Visitor, WithCsrf, blank_is_none},
-    page::{FieldErrors, PageError, check, check_post_budget, html, plural, see_other, when},
+    extract::{PageForm, PageLink, PageQuery, QuestionId, Visitor, WithCsrf, blank_is_none},
+    page::{FieldErrors, PageError, Viewer, check, check_post_budget, html, plural, see_other, when},
 };
 use crate::{
     domain::{Answer, Body, Comment, DomainError, Identity, NewAnswer, Vote},

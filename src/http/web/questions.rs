@@ -9,8 +9,8 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::{
-    extract::{PageForm, PageLink, PageQuery, Viewer, Visitor, WithCsrf, blank_is_none},
-    page::{FieldErrors, PageError, check, check_post_budget, html, plural, see_other, when},
+    extract::{PageForm, PageLink, PageQuery, Visitor, WithCsrf, blank_is_none},
+    page::{FieldErrors, PageError, Viewer, check, check_post_budget, html, plural, see_other, when},
 };
 use crate::{
     domain::{Body, NewQuestion, Question, Title},

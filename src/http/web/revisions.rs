@@ -7,8 +7,8 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::{
-    extract::{PageLink, PageQuery, QuestionId, Viewer, Visitor, blank_is_none},
-    page::{PageError, html, when},
+    extract::{PageLink, PageQuery, QuestionId, Visitor, blank_is_none},
+    page::{PageError, Viewer, html, when},
 };
 use crate::{
     domain::{PostKind, PostRef},
