@@ -5,8 +5,8 @@
 
 use chrono::{DateTime, TimeZone, Utc};
 use qa_hub_protocol::{
-    Answer, Comment, Edit, ErrorCode, InboxEntry, PostId, PostKind, ProtocolError, QuestionSummary,
-    ServerMessage, Topic, encode,
+    Answer, Comment, Edit, ErrorCode, EventBody, EventFrame, InboxEntry, PostId, PostKind, ProtocolError,
+    QuestionSummary, ServerMessage, Topic, encode,
 };
 use uuid::Uuid;
 
@@ -42,6 +42,10 @@ fn answer(author_id: Option<Uuid>) -> Answer {
     }
 }
 
+fn event(topic: Topic, seq: i64, body: EventBody) -> ServerMessage {
+    ServerMessage::Event(EventFrame { topic, seq, body })
+}
+
 /// Each message with the exact text the server sends for it.
 fn table() -> Vec<(ServerMessage, String)> {
     let qt = Topic::Question(q());
@@ -67,42 +71,42 @@ fn table() -> Vec<(ServerMessage, String)> {
             format!(r#"{{"type":"subscribed","topic":"user:{U}","seq":0}}"#),
         ),
         (
-            ServerMessage::Answer { topic: qt, seq: 3, answer: answer(None) },
+            event(qt, 3, EventBody::Answer { answer: answer(None) }),
             format!(
                 r#"{{"type":"answer","topic":"question:{Q}","seq":3,"question_id":"{Q}","answer":{{"id":"{A}","question_id":"{Q}","seq":3,"body":"Use a \"lock\".","author":"bob","author_id":null,"created_at":"2026-11-25T09:00:00Z"}}}}"#
             ),
         ),
         (
-            ServerMessage::Answer { topic: qt, seq: 9, answer: answer(Some(u())) },
+            event(qt, 9, EventBody::Answer { answer: answer(Some(u())) }),
             format!(
                 r#"{{"type":"answer","topic":"question:{Q}","seq":9,"question_id":"{Q}","answer":{{"id":"{A}","question_id":"{Q}","seq":3,"body":"Use a \"lock\".","author":"bob","author_id":"{U}","created_at":"2026-11-25T09:00:00Z"}}}}"#
             ),
         ),
         (
-            ServerMessage::Score { topic: qt, seq: 4, post_kind: PostKind::Answer, post_id: a(), score: -2 },
+            event(qt, 4, EventBody::Score { post_kind: PostKind::Answer, post_id: a(), score: -2 }),
             format!(
                 r#"{{"type":"score","topic":"question:{Q}","seq":4,"post_kind":"answer","post_id":"{A}","score":-2}}"#
             ),
         ),
         (
-            ServerMessage::Score { topic: qt, seq: 5, post_kind: PostKind::Question, post_id: q(), score: 1 },
+            event(qt, 5, EventBody::Score { post_kind: PostKind::Question, post_id: q(), score: 1 }),
             format!(
                 r#"{{"type":"score","topic":"question:{Q}","seq":5,"post_kind":"question","post_id":"{Q}","score":1}}"#
             ),
         ),
         (
-            ServerMessage::Accept { topic: qt, seq: 6, answer_id: a() },
+            event(qt, 6, EventBody::Accept { answer_id: a() }),
             format!(r#"{{"type":"accept","topic":"question:{Q}","seq":6,"answer_id":"{A}"}}"#),
         ),
         (
-            ServerMessage::Unaccept { topic: qt, seq: 7, answer_id: a() },
+            event(qt, 7, EventBody::Unaccept { answer_id: a() }),
             format!(r#"{{"type":"unaccept","topic":"question:{Q}","seq":7,"answer_id":"{A}"}}"#),
         ),
         (
-            ServerMessage::Edit {
-                topic: qt,
-                seq: 8,
-                edit: Edit {
+            event(
+                qt,
+                8,
+                EventBody::Edit(Edit {
                     post_kind: PostKind::Question,
                     post_id: q(),
                     revision: 2,
@@ -111,17 +115,17 @@ fn table() -> Vec<(ServerMessage, String)> {
                     editor: "ann".into(),
                     editor_id: Some(u()),
                     edited_at: at(),
-                },
-            },
+                }),
+            ),
             format!(
                 r#"{{"type":"edit","topic":"question:{Q}","seq":8,"post_kind":"question","post_id":"{Q}","revision":2,"title":"New title","body":"b","editor":"ann","editor_id":"{U}","edited_at":"2026-11-25T09:00:00Z"}}"#
             ),
         ),
         (
-            ServerMessage::Edit {
-                topic: qt,
-                seq: 9,
-                edit: Edit {
+            event(
+                qt,
+                9,
+                EventBody::Edit(Edit {
                     post_kind: PostKind::Answer,
                     post_id: a(),
                     revision: 3,
@@ -130,97 +134,103 @@ fn table() -> Vec<(ServerMessage, String)> {
                     editor: "ann".into(),
                     editor_id: None,
                     edited_at: at(),
-                },
-            },
+                }),
+            ),
             format!(
                 r#"{{"type":"edit","topic":"question:{Q}","seq":9,"post_kind":"answer","post_id":"{A}","revision":3,"body":"b2","editor":"ann","editor_id":null,"edited_at":"2026-11-25T09:00:00Z"}}"#
             ),
         ),
         (
-            ServerMessage::Delete { topic: qt, seq: 10, post },
+            event(qt, 10, EventBody::Delete(post)),
             format!(
                 r#"{{"type":"delete","topic":"question:{Q}","seq":10,"post_kind":"answer","post_id":"{A}"}}"#
             ),
         ),
         (
-            ServerMessage::Comment {
-                topic: qt,
-                seq: 11,
-                comment: Comment {
-                    id: u(),
-                    post_kind: PostKind::Answer,
-                    post_id: a(),
-                    body: "Why?".into(),
-                    author: "cy".into(),
-                    author_id: None,
-                    created_at: at(),
+            event(
+                qt,
+                11,
+                EventBody::Comment {
+                    comment: Comment {
+                        id: u(),
+                        post_kind: PostKind::Answer,
+                        post_id: a(),
+                        body: "Why?".into(),
+                        author: "cy".into(),
+                        author_id: None,
+                        created_at: at(),
+                    },
                 },
-            },
+            ),
             format!(
                 r#"{{"type":"comment","topic":"question:{Q}","seq":11,"comment":{{"id":"{U}","post_kind":"answer","post_id":"{A}","body":"Why?","author":"cy","author_id":null,"created_at":"2026-11-25T09:00:00Z"}}}}"#
             ),
         ),
         (
-            ServerMessage::CommentDelete { topic: qt, seq: 12, comment_id: u(), post },
+            event(qt, 12, EventBody::CommentDelete { comment_id: u(), post }),
             format!(
                 r#"{{"type":"comment-delete","topic":"question:{Q}","seq":12,"comment_id":"{U}","post_kind":"answer","post_id":"{A}"}}"#
             ),
         ),
         (
-            ServerMessage::Redacted { topic: qt, seq: 13 },
+            event(qt, 13, EventBody::Redacted),
             format!(r#"{{"type":"redacted","topic":"question:{Q}","seq":13}}"#),
         ),
         (
-            ServerMessage::Redacted { topic: Topic::Questions, seq: 1 },
+            event(Topic::Questions, 1, EventBody::Redacted),
             r#"{"type":"redacted","topic":"questions","seq":1}"#.to_owned(),
         ),
         (
-            ServerMessage::Inbox {
-                topic: ut,
-                seq: 1,
-                unread: 1,
-                entry: InboxEntry {
-                    id: a(),
-                    reason: "answer".into(),
-                    question_id: q(),
-                    title: "t".into(),
-                    count: 2,
-                    actor: "bob".into(),
-                    ref_id: Some(a()),
-                    read: false,
-                    updated_at: at(),
+            event(
+                ut,
+                1,
+                EventBody::Inbox {
+                    unread: 1,
+                    entry: InboxEntry {
+                        id: a(),
+                        reason: "answer".into(),
+                        question_id: q(),
+                        title: "t".into(),
+                        count: 2,
+                        actor: "bob".into(),
+                        ref_id: Some(a()),
+                        read: false,
+                        updated_at: at(),
+                    },
                 },
-            },
+            ),
             format!(
                 r#"{{"type":"inbox","topic":"user:{U}","seq":1,"unread":1,"entry":{{"id":"{A}","reason":"answer","question_id":"{Q}","title":"t","count":2,"actor":"bob","ref_id":"{A}","read":false,"updated_at":"2026-11-25T09:00:00Z"}}}}"#
             ),
         ),
         (
-            ServerMessage::Read { topic: ut, seq: 2, unread: 0, entry_ids: vec![a(), q()] },
+            event(ut, 2, EventBody::Read { unread: 0, entry_ids: vec![a(), q()] }),
             format!(r#"{{"type":"read","topic":"user:{U}","seq":2,"unread":0,"entry_ids":["{A}","{Q}"]}}"#),
         ),
         (
-            ServerMessage::Revoked { topic: ut, seq: 3, credential: "session:42".into() },
+            event(ut, 3, EventBody::Revoked { credential: "session:42".into() }),
             format!(r#"{{"type":"revoked","topic":"user:{U}","seq":3,"credential":"session:42"}}"#),
         ),
         (
-            ServerMessage::Question {
-                topic: Topic::Questions,
-                seq: 2,
-                question: QuestionSummary {
-                    id: q(),
-                    title: "How do I test?".into(),
-                    author: "ann".into(),
-                    author_id: None,
-                    created_at: at(),
+            event(
+                Topic::Questions,
+                2,
+                EventBody::Question {
+                    question: QuestionSummary {
+                        id: q(),
+                        title: "How do I test?".into(),
+                        author: "ann".into(),
+                        author_id: None,
+                        created_at: at(),
+                    },
                 },
-            },
+            ),
             format!(
                 r#"{{"type":"question","topic":"questions","seq":2,"question":{{"id":"{Q}","title":"How do I test?","author":"ann","author_id":null,"created_at":"2026-11-25T09:00:00Z"}}}}"#
             ),
         ),
         (
-            ServerMessage::QuestionDelete { topic: Topic::Questions, seq: 3, question_id: q() },
+            event(Topic::Questions, 3, EventBody::QuestionDelete { question_id: q() }),
             format!(r#"{{"type":"question-delete","topic":"questions","seq":3,"question_id":"{Q}"}}"#),
         ),
         (
@@ -278,10 +288,7 @@ fn the_server_encoders_write_the_same_text() {
     );
     let mut stored = answer(None);
     stored.seq = 4;
-    assert_eq!(
-        encode::answer(&stored),
-        ServerMessage::Answer { topic: qt, seq: 4, answer: stored.clone() }.encode()
-    );
+    assert_eq!(encode::answer(&stored), event(qt, 4, EventBody::Answer { answer: stored.clone() }).encode());
     assert_eq!(
         encode::authenticated(u(), "ann"),
         ServerMessage::Authenticated { user_id: u(), name: "ann".into() }.encode()
