@@ -1,7 +1,7 @@
 //! The Server-Sent Events fallback: the same topics and the same exactly-once contract as the
 //! WebSocket, resumed by `Last-Event-ID` across several topics in one stream.
 
-use qa_hub_client::{Event, ServerMessage, Status, Subscriber, Topic};
+use qa_hub_client::{Event, EventBody, EventFrame, ServerMessage, Status, Subscriber, Topic};
 use reqwest::Method;
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -204,7 +204,10 @@ async fn the_client_streams_through_a_proxy_that_refuses_websockets(backend: Bac
         app.answer(q, &format!("a{i}")).await;
     }
     while seqs.len() < 3 {
-        if let Event::Message(ServerMessage::Answer { seq, .. }) = next(&mut subscriber).await {
+        if let Event::Message(ServerMessage::Event(EventFrame {
+            seq, body: EventBody::Answer { .. }, ..
+        })) = next(&mut subscriber).await
+        {
             seqs.push(seq);
         }
     }
@@ -215,14 +218,19 @@ async fn the_client_streams_through_a_proxy_that_refuses_websockets(backend: Bac
     let mut reconnected = false;
     while seqs.len() < 5 {
         match next(&mut subscriber).await {
-            Event::Message(ServerMessage::Answer { seq, .. }) => seqs.push(seq),
+            Event::Message(ServerMessage::Event(EventFrame {
+                seq, body: EventBody::Answer { .. }, ..
+            })) => seqs.push(seq),
             Event::Status(Status::Connected) => reconnected = true,
             _ => {}
         }
     }
     app.answer(q, "a5").await;
     while seqs.len() < 6 {
-        if let Event::Message(ServerMessage::Answer { seq, .. }) = next(&mut subscriber).await {
+        if let Event::Message(ServerMessage::Event(EventFrame {
+            seq, body: EventBody::Answer { .. }, ..
+        })) = next(&mut subscriber).await
+        {
             seqs.push(seq);
         }
     }
