@@ -32,9 +32,9 @@ async fn cluster_with(n: usize, param: Option<&str>) -> Vec<TestApp> {
 }
 
 pub(crate) fn tweak(config: &mut qa_hub::Config, i: usize) {
-    config.node_id = Some(format!("node-{i}"));
+    config.cluster.node_id = Some(format!("node-{i}"));
     // Three nodes per test, tests in parallel: stay well inside max_connections.
-    config.db_pool = 3;
+    config.database.db_pool = 3;
 }
 
 /// Stops every node (their listeners too) before the database is dropped.
@@ -188,8 +188,8 @@ async fn every_kind_of_change_reaches_other_nodes() {
     let db = TestDb::new(Backend::Postgres).await;
     let with_jwt = |c: &mut qa_hub::Config, i: usize| {
         tweak(c, i);
-        c.jwt_secret = Some(SECRET.into());
-        c.jwt_issuer = Some(ISSUER.into());
+        c.identity.jwt_secret = Some(SECRET.into());
+        c.identity.jwt_issuer = Some(ISSUER.into());
     };
     let b = start_on(db.shared(), |c| with_jwt(c, 1)).await;
     let a = start_on(db, |c| with_jwt(c, 0)).await;
@@ -422,8 +422,8 @@ async fn the_list_of_questions_reaches_other_nodes() {
     let db = TestDb::new(Backend::Postgres).await;
     let with_jwt = |c: &mut qa_hub::Config, i: usize| {
         tweak(c, i);
-        c.jwt_secret = Some(SECRET.into());
-        c.jwt_issuer = Some(ISSUER.into());
+        c.identity.jwt_secret = Some(SECRET.into());
+        c.identity.jwt_issuer = Some(ISSUER.into());
     };
     let b = start_on(db.shared(), |c| with_jwt(c, 1)).await;
     let a = start_on(db, |c| with_jwt(c, 0)).await;
@@ -507,10 +507,10 @@ async fn notify_throughput() {
     for i in 0..n_nodes {
         nodes.push(
             start_on(db.shared(), |c| {
-                c.node_id = Some(format!("bench-{i}"));
-                c.db_pool = if i == 0 { n_posters as u32 + 2 } else { 4 };
-                c.outbound_queue = n_answers + 16;
-                c.notify_inline_bytes = inline_bytes;
+                c.cluster.node_id = Some(format!("bench-{i}"));
+                c.database.db_pool = if i == 0 { n_posters as u32 + 2 } else { 4 };
+                c.realtime.outbound_queue = n_answers + 16;
+                c.cluster.notify_inline_bytes = inline_bytes;
             })
             .await,
         );
@@ -628,9 +628,9 @@ async fn an_inbox_resumes_exactly_on_any_node() {
     let db = TestDb::new(Backend::Postgres).await;
     let with_jwt = |c: &mut qa_hub::Config, i: usize| {
         tweak(c, i);
-        c.anonymous_writes = false;
-        c.jwt_secret = Some(SECRET.into());
-        c.jwt_issuer = Some(ISSUER.into());
+        c.identity.anonymous_writes = false;
+        c.identity.jwt_secret = Some(SECRET.into());
+        c.identity.jwt_issuer = Some(ISSUER.into());
     };
     let b = start_on(db.shared(), |c| with_jwt(c, 1)).await;
     let a = start_on(db, |c| with_jwt(c, 0)).await;

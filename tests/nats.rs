@@ -105,8 +105,8 @@ async fn nats_cluster(n: usize, nats: impl Fn(usize) -> String, sweep: u64) -> V
     let db = TestDb::new(Backend::Postgres).await;
     let config = |c: &mut qa_hub::Config, i: usize| {
         tweak(c, i);
-        c.broker = Some(nats(i).parse().unwrap());
-        c.nats_sweep_secs = sweep;
+        c.cluster.broker = Some(nats(i).parse().unwrap());
+        c.cluster.nats_sweep_secs = sweep;
     };
     let mut nodes = Vec::new();
     for i in 1..n {
@@ -255,11 +255,12 @@ async fn an_event_that_was_never_published_arrives_by_the_sweep() {
 async fn a_node_without_its_nats_server_or_with_sqlite_does_not_start() {
     let nowhere = format!("nats://127.0.0.1:{}", free_port());
     let db = TestDb::new(Backend::Postgres).await;
-    let error = try_start_on(db, |c| c.broker = Some(nowhere.parse().unwrap())).await.err().unwrap();
+    let error = try_start_on(db, |c| c.cluster.broker = Some(nowhere.parse().unwrap())).await.err().unwrap();
     assert!(error.to_string().contains("--broker (QA_HUB_BROKER)"), "{error}");
     let nats = NatsServer::start().await;
     let db = TestDb::new(Backend::Sqlite).await;
-    let error = try_start_on(db, |c| c.broker = Some(nats.url().parse().unwrap())).await.err().unwrap();
+    let error =
+        try_start_on(db, |c| c.cluster.broker = Some(nats.url().parse().unwrap())).await.err().unwrap();
     assert!(error.to_string().contains("needs a postgres:// DATABASE_URL"), "{error}");
 }
 
@@ -275,8 +276,8 @@ async fn the_sweep_reads_inboxes_in_one_batch_like_one_at_a_time() {
     use qa_hub::domain::Topic;
     let db = TestDb::new(Backend::Postgres).await;
     let app = start_on(db.shared(), |c| {
-        c.jwt_secret = Some(SECRET.into());
-        c.jwt_issuer = Some(ISSUER.into());
+        c.identity.jwt_secret = Some(SECRET.into());
+        c.identity.jwt_issuer = Some(ISSUER.into());
     })
     .await;
     // Two askers; each answer to their questions lands in their inbox.

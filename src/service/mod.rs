@@ -22,7 +22,7 @@ mod webhooks;
 
 use std::sync::Arc;
 
-pub use auth::{AuthSettings, Authenticated, HostTokens, NewSession};
+pub use auth::{AuthSettings, Authenticated, NewSession};
 pub use idempotency::Posted;
 
 use crate::{

@@ -251,7 +251,7 @@ impl TestApp {
     /// address, as a restarted process would, so clients can reconnect to the URL they had.
     pub async fn start_again(self) -> TestApp {
         let addr = self.addr;
-        start_on(self.db, |config| config.bind = addr.to_string()).await
+        start_on(self.db, |config| config.server.bind = addr.to_string()).await
     }
 }
 
