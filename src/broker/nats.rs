@@ -8,9 +8,9 @@
 //! with the event's wire frame — the WebSocket's JSON — as the payload. The *router* task
 //! subscribes to a topic's subject when the topic gets its first subscriber on this node and
 //! drops the subscription when the last one leaves (the hub reports both to
-//! [`Broker::interest`]); a
-//! received frame goes straight to the hub, which needs only its `topic` and `seq`. The
-//! connection is made with `no_echo`: a node does not hear its own publishes.
+//! [`Broker::interest`]); a received frame goes straight to the hub, which needs only its
+//! `topic` and `seq`. The connection is made with `no_echo`: a node does not hear its own
+//! publishes.
 //!
 //! Core NATS is fire-and-forget, so the event log fills in whatever it loses:
 //!

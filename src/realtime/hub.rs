@@ -201,6 +201,17 @@ pub struct Hub {
     pub stats: HubStats,
 }
 
+impl std::fmt::Debug for Hub {
+    /// By hand: the interest listener is a closure.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hub")
+            .field("next_conn", &self.next_conn)
+            .field("reports_interest", &self.interest.get().is_some())
+            .field("stats", &self.stats)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Default for Hub {
     fn default() -> Self {
         Self {
