@@ -10,7 +10,7 @@ use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use tracing_actix_web::TracingLogger;
 
 use crate::{
-    broker::{Broker, local::LocalBroker, nats::NatsBroker, postgres::PostgresBroker},
+    broker::{self, Broker, local::LocalBroker, nats::NatsBroker, postgres::PostgresBroker},
     config::{BrokerKind, Config},
     http::{self, Context, WsSettings},
     limits::Connections,
@@ -42,36 +42,26 @@ impl Application {
         store.migrate().await?;
         let (hub, shutdown, metrics) = (Hub::new(), CancellationToken::new(), Arc::new(Metrics::new()));
         let node_id = config.cluster.node_id();
+        let deps = broker::Deps {
+            node_id: node_id.clone(),
+            store: store.clone(),
+            hub: hub.clone(),
+            metrics: metrics.clone(),
+            shutdown: shutdown.clone(),
+        };
         let broker: Arc<dyn Broker> = match config.cluster.broker_kind(store.backend())? {
             BrokerKind::Local => LocalBroker::new(hub.clone()),
             BrokerKind::Postgres => {
                 let options = store.postgres_connect_options().ok_or_else(|| {
                     anyhow::anyhow!("--broker postgres (QA_HUB_BROKER) needs a postgres:// DATABASE_URL")
                 })?;
-                PostgresBroker::start(
-                    options,
-                    node_id.clone(),
-                    store.clone(),
-                    hub.clone(),
-                    metrics.clone(),
-                    config.cluster.notify_inline_bytes,
-                    shutdown.clone(),
-                )
-                .await?
+                PostgresBroker::start(deps, options, config.cluster.notify_inline_bytes).await?
             }
             BrokerKind::Nats(url) => {
-                NatsBroker::start(
-                    &url,
-                    node_id.clone(),
-                    store.clone(),
-                    hub.clone(),
-                    metrics.clone(),
-                    config.cluster.nats_sweep(),
-                    shutdown.clone(),
-                )
-                .await?
+                NatsBroker::start(deps, &url, config.cluster.nats_sweep()).await?
             }
         };
+        broker::connect_interest(&hub, &broker)?;
         tracing::debug!(broker = broker.name(), "broker started");
         let auth = crate::service::AuthSettings { host_tokens, ..Default::default() };
         let services = Services::new(store.clone(), broker, metrics.clone(), auth)

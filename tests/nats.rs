@@ -19,7 +19,7 @@ use crate::{
 };
 
 /// A `nats-server` of this test's own, killed when dropped.
-struct NatsServer {
+pub(crate) struct NatsServer {
     port: u16,
     /// Its monitoring port (`/connz` lists each client's subscriptions).
     monitor: u16,
@@ -38,15 +38,19 @@ fn free_port() -> u16 {
 }
 
 impl NatsServer {
-    async fn start() -> Self {
+    pub(crate) async fn start() -> Self {
         let [port, monitor] = free_ports();
         let mut server = Self { port, monitor, child: None };
         server.run().await;
         server
     }
 
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    pub(crate) fn port(&self) -> u16 {
+        self.port
     }
 
     /// Starts the server on its ports and waits until it accepts connections.
@@ -79,17 +83,28 @@ impl NatsServer {
         }
     }
 
-    /// The subjects each client (by its connection name, `qa-hub:NODE_ID`) subscribes to.
-    async fn subscriptions(&self, node: &str) -> Vec<String> {
+    /// A client's connection (by its name, `qa-hub:NODE_ID`) as `/connz` shows it.
+    async fn connection(&self, node: &str) -> Option<Value> {
         let url = format!("http://127.0.0.1:{}/connz?subs=1", self.monitor);
         let connz: Value = reqwest::get(url).await.unwrap().json().await.unwrap();
         let name = format!("qa-hub:{node}");
         let connections = connz["connections"].as_array().cloned().unwrap_or_default();
-        let Some(connection) = connections.iter().find(|c| c["name"] == name.as_str()) else {
+        connections.into_iter().find(|c| c["name"] == name.as_str())
+    }
+
+    /// The subjects each client (by its connection name, `qa-hub:NODE_ID`) subscribes to.
+    async fn subscriptions(&self, node: &str) -> Vec<String> {
+        let Some(connection) = self.connection(node).await else {
             return Vec::new();
         };
         let subjects = connection["subscriptions_list"].as_array().cloned().unwrap_or_default();
         subjects.iter().filter_map(|s| s.as_str().map(str::to_owned)).collect()
+    }
+
+    /// The server's id of a client's connection (by its name), while it is connected: a
+    /// reconnect gets a new one.
+    pub(crate) async fn connection_id(&self, node: &str) -> Option<u64> {
+        self.connection(node).await?["cid"].as_u64()
     }
 }
 
