@@ -96,80 +96,78 @@ impl Store {
         let at = now();
         let mut tx = self.begin().await?;
         tx.lock_question(question_id).await?;
-        let event = {
-            let current: Option<Current> =
-                tx.query(current_sql(post.kind)).bind(post.id).fetch_optional().await?;
-            let current = current.ok_or_else(|| post.not_found())?;
-            if current.deleted {
-                return Err(post.deleted());
+        let current: Option<Current> =
+            tx.query(current_sql(post.kind)).bind(post.id).fetch_optional().await?;
+        let current = current.ok_or_else(|| post.not_found())?;
+        if current.deleted {
+            return Err(post.deleted());
+        }
+        let title = edit.title.map(|t| t.into_inner()).or(current.title.clone());
+        let body = edit.body.map(|b| b.into_inner()).unwrap_or_else(|| current.body.clone());
+        if title == current.title && body == current.body {
+            tx.commit(&[]).await?;
+            return Ok(None);
+        }
+        if current.revision == 1 {
+            tx.query(INSERT_REVISION)
+                .bind(Uuid::now_v7())
+                .bind(post.id)
+                .bind(post.kind.name())
+                .bind(question_id)
+                .bind(1_i64)
+                .bind(&current.title)
+                .bind(&current.body)
+                .bind(&current.author)
+                .bind(current.author_id)
+                .bind(current.created_at)
+                .execute()
+                .await?;
+        }
+        let revision = Revision {
+            post,
+            question_id,
+            revision: current.revision + 1,
+            title,
+            body,
+            editor: edit.editor.into_inner(),
+            editor_id: Some(edit.editor_id),
+            created_at: at,
+        };
+        let id = Uuid::now_v7();
+        tx.query(INSERT_REVISION)
+            .bind(id)
+            .bind(post.id)
+            .bind(post.kind.name())
+            .bind(question_id)
+            .bind(revision.revision)
+            .bind(&revision.title)
+            .bind(&revision.body)
+            .bind(&revision.editor)
+            .bind(revision.editor_id)
+            .bind(at)
+            .execute()
+            .await?;
+        let update = match post.kind {
+            PostKind::Question => {
+                "UPDATE questions SET title = $2, body = $3, revision = $4, edited_at = $5 WHERE id = $1"
             }
-            let title = edit.title.map(|t| t.into_inner()).or(current.title.clone());
-            let body = edit.body.map(|b| b.into_inner()).unwrap_or_else(|| current.body.clone());
-            if title == current.title && body == current.body {
-                None
-            } else {
-                if current.revision == 1 {
-                    tx.query(INSERT_REVISION)
-                        .bind(Uuid::now_v7())
-                        .bind(post.id)
-                        .bind(post.kind.name())
-                        .bind(question_id)
-                        .bind(1_i64)
-                        .bind(&current.title)
-                        .bind(&current.body)
-                        .bind(&current.author)
-                        .bind(current.author_id)
-                        .bind(current.created_at)
-                        .execute()
-                        .await?;
-                }
-                let revision = Revision {
-                    post,
-                    question_id,
-                    revision: current.revision + 1,
-                    title,
-                    body,
-                    editor: edit.editor.into_inner(),
-                    editor_id: Some(edit.editor_id),
-                    created_at: at,
-                };
-                let id = Uuid::now_v7();
-                tx.query(INSERT_REVISION)
-                    .bind(id)
-                    .bind(post.id)
-                    .bind(post.kind.name())
-                    .bind(question_id)
-                    .bind(revision.revision)
-                    .bind(&revision.title)
-                    .bind(&revision.body)
-                    .bind(&revision.editor)
-                    .bind(revision.editor_id)
-                    .bind(at)
-                    .execute()
-                    .await?;
-                let update = match post.kind {
-                    PostKind::Question => {
-                        "UPDATE questions SET title = $2, body = $3, revision = $4, edited_at = $5 WHERE id = $1"
-                    }
-                    // $2 is bound for both; an answer has no title to set.
-                    PostKind::Answer => {
-                        "UPDATE answers SET body = $3, revision = $4, edited_at = $5 WHERE id = $1 AND $2 IS NULL"
-                    }
-                };
-                tx.query(update)
-                    .bind(post.id)
-                    .bind(&revision.title)
-                    .bind(&revision.body)
-                    .bind(revision.revision)
-                    .bind(at)
-                    .execute()
-                    .await?;
-                let seq = events::record_question_event(&mut tx, question_id, "edit", id, None, at).await?;
-                Some(Event { topic: Topic::Question(question_id), seq, kind: EventKind::Edit(revision) })
+            // $2 is bound for both; an answer has no title to set.
+            PostKind::Answer => {
+                "UPDATE answers SET body = $3, revision = $4, edited_at = $5 WHERE id = $1 AND $2 IS NULL"
             }
         };
-        tx.commit(event.as_slice()).await?;
-        Ok(event)
+        tx.query(update)
+            .bind(post.id)
+            .bind(&revision.title)
+            .bind(&revision.body)
+            .bind(revision.revision)
+            .bind(at)
+            .execute()
+            .await?;
+        let seq = events::record_question_event(&mut tx, question_id, "edit", id, None, at).await?;
+        let event = Event { topic: Topic::Question(question_id), seq, kind: EventKind::Edit(revision) };
+        tx.commit(std::slice::from_ref(&event)).await?;
+        Ok(Some(event))
     }
 
     /// Every revision of `post`, oldest first; empty when it was never edited (its only
@@ -236,114 +234,109 @@ impl Store {
         let topic = Topic::Question(question_id);
         let mut tx = self.begin().await?;
         tx.lock_question(question_id).await?;
-        let events = {
-            let sql = match post.kind {
-                PostKind::Question => {
-                    "UPDATE questions SET deleted_at = $2 WHERE id = $1 AND deleted_at IS NULL RETURNING id"
-                }
-                PostKind::Answer => {
-                    "UPDATE answers SET deleted_at = $2 WHERE id = $1 AND deleted_at IS NULL RETURNING id"
-                }
-            };
-            if only_unanswered && post.kind == PostKind::Question {
-                let answers: i64 = tx
-                    .query("SELECT COUNT(*) FROM answers WHERE question_id = $1 AND deleted_at IS NULL")
-                    .bind(question_id)
-                    .scalar_one()
-                    .await?;
-                if answers > 0 {
-                    return Err(DomainError::Forbidden {
-                        code: "has_answers",
-                        message: "A question with answers can only be deleted by a moderator.".into(),
-                    });
-                }
+        let sql = match post.kind {
+            PostKind::Question => {
+                "UPDATE questions SET deleted_at = $2 WHERE id = $1 AND deleted_at IS NULL RETURNING id"
             }
-            let changed: Option<Uuid> = tx.query(sql).bind(post.id).bind(at).scalar_optional().await?;
-            if changed.is_none() {
-                // Not there, or deleted already: say which.
-                let exists: Option<Current> =
-                    tx.query(current_sql(post.kind)).bind(post.id).fetch_optional().await?;
-                return Err(if exists.is_some() { post.deleted() } else { post.not_found() });
+            PostKind::Answer => {
+                "UPDATE answers SET deleted_at = $2 WHERE id = $1 AND deleted_at IS NULL RETURNING id"
             }
-            match post.kind {
-                PostKind::Question => {
-                    tx.query("UPDATE events SET kind = 'redacted', payload = NULL WHERE topic = $1")
-                        .bind(topic.to_string())
-                        .execute()
-                        .await?;
-                    // Nobody is notified of a deleted question any more: the notifier's
-                    // position moves to the question's end. That row is also what the
-                    // notifier takes first when it writes entries, so an entry written
-                    // meanwhile has either committed (and is blanked below) or finds its
-                    // position moved and writes nothing.
-                    tx.query(
-                        "INSERT INTO notify_cursor (question_id, seq) \
-                             SELECT id, last_seq FROM questions WHERE id = $1 \
-                             ON CONFLICT (question_id) DO UPDATE SET seq = excluded.seq",
-                    )
-                    .bind(question_id)
-                    .execute()
-                    .await?;
-                    // Inbox entries about it keep their place and count but lose its
-                    // title: the inbox, its page, a resume of `user:…` and a webhook
-                    // replay all read the entry as it is now.
-                    tx.query("UPDATE inbox SET title = '' WHERE question_id = $1 AND title <> ''")
-                        .bind(question_id)
-                        .execute()
-                        .await?;
-                }
-                PostKind::Answer => {
-                    tx.query("UPDATE comments SET deleted_at = $2 WHERE post_id = $1 AND deleted_at IS NULL")
-                        .bind(post.id)
-                        .bind(at)
-                        .execute()
-                        .await?;
-                    tx.query(
-                        "UPDATE events SET kind = 'redacted', payload = NULL WHERE topic = $1 AND (ref_id = $2 \
-                         OR ref_id IN (SELECT id FROM revisions WHERE post_id = $2) \
-                         OR ref_id IN (SELECT id FROM comments WHERE post_id = $2))",
-                    )
+        };
+        if only_unanswered && post.kind == PostKind::Question {
+            let answers: i64 = tx
+                .query("SELECT COUNT(*) FROM answers WHERE question_id = $1 AND deleted_at IS NULL")
+                .bind(question_id)
+                .scalar_one()
+                .await?;
+            if answers > 0 {
+                return Err(DomainError::Forbidden {
+                    code: "has_answers",
+                    message: "A question with answers can only be deleted by a moderator.".into(),
+                });
+            }
+        }
+        let changed: Option<Uuid> = tx.query(sql).bind(post.id).bind(at).scalar_optional().await?;
+        if changed.is_none() {
+            // Not there, or deleted already: say which.
+            let exists: Option<Current> =
+                tx.query(current_sql(post.kind)).bind(post.id).fetch_optional().await?;
+            return Err(if exists.is_some() { post.deleted() } else { post.not_found() });
+        }
+        match post.kind {
+            PostKind::Question => {
+                tx.query("UPDATE events SET kind = 'redacted', payload = NULL WHERE topic = $1")
                     .bind(topic.to_string())
-                    .bind(post.id)
                     .execute()
                     .await?;
-                    tx.query(
-                        "UPDATE questions SET deleted_answers = deleted_answers + 1, accepted_answer_id = \
-                         CASE WHEN accepted_answer_id = $2 THEN NULL ELSE accepted_answer_id END WHERE id = $1",
-                    )
-                    .bind(question_id)
-                    .bind(post.id)
-                    .execute()
-                    .await?;
-                }
-            }
-            let payload = serde_json::json!({"post_kind": post.kind.name()}).to_string();
-            let seq =
-                events::record_question_event(&mut tx, question_id, "delete", post.id, Some(&payload), at)
-                    .await?;
-            let mut events = vec![Event { topic, seq, kind: EventKind::Delete { post } }];
-            if post.kind == PostKind::Question {
-                // The index `events_questions_by_ref` finds it; the literal topic lets
-                // the planner use that partial index.
+                // Nobody is notified of a deleted question any more: the notifier's
+                // position moves to the question's end. That row is also what the
+                // notifier takes first when it writes entries, so an entry written
+                // meanwhile has either committed (and is blanked below) or finds its
+                // position moved and writes nothing.
                 tx.query(
-                    "UPDATE events SET kind = 'redacted', payload = NULL \
-                         WHERE topic = 'questions' AND ref_id = $1 AND kind = 'question'",
+                    "INSERT INTO notify_cursor (question_id, seq) \
+                         SELECT id, last_seq FROM questions WHERE id = $1 \
+                         ON CONFLICT (question_id) DO UPDATE SET seq = excluded.seq",
                 )
                 .bind(question_id)
                 .execute()
                 .await?;
-                // Last, after the question's row (locked first): the
-                // one lock order every writer of the list follows.
-                let seq =
-                    events::record_list_event(&mut tx, "question-delete", question_id, None, at).await?;
-                events.push(Event {
-                    topic: Topic::Questions,
-                    seq,
-                    kind: EventKind::QuestionDelete { question_id },
-                });
+                // Inbox entries about it keep their place and count but lose its
+                // title: the inbox, its page, a resume of `user:…` and a webhook
+                // replay all read the entry as it is now.
+                tx.query("UPDATE inbox SET title = '' WHERE question_id = $1 AND title <> ''")
+                    .bind(question_id)
+                    .execute()
+                    .await?;
             }
-            events
-        };
+            PostKind::Answer => {
+                tx.query("UPDATE comments SET deleted_at = $2 WHERE post_id = $1 AND deleted_at IS NULL")
+                    .bind(post.id)
+                    .bind(at)
+                    .execute()
+                    .await?;
+                tx.query(
+                    "UPDATE events SET kind = 'redacted', payload = NULL WHERE topic = $1 AND (ref_id = $2 \
+                     OR ref_id IN (SELECT id FROM revisions WHERE post_id = $2) \
+                     OR ref_id IN (SELECT id FROM comments WHERE post_id = $2))",
+                )
+                .bind(topic.to_string())
+                .bind(post.id)
+                .execute()
+                .await?;
+                tx.query(
+                    "UPDATE questions SET deleted_answers = deleted_answers + 1, accepted_answer_id = \
+                     CASE WHEN accepted_answer_id = $2 THEN NULL ELSE accepted_answer_id END WHERE id = $1",
+                )
+                .bind(question_id)
+                .bind(post.id)
+                .execute()
+                .await?;
+            }
+        }
+        let payload = serde_json::json!({"post_kind": post.kind.name()}).to_string();
+        let seq = events::record_question_event(&mut tx, question_id, "delete", post.id, Some(&payload), at)
+            .await?;
+        let mut events = vec![Event { topic, seq, kind: EventKind::Delete { post } }];
+        if post.kind == PostKind::Question {
+            // The index `events_questions_by_ref` finds it; the literal topic lets
+            // the planner use that partial index.
+            tx.query(
+                "UPDATE events SET kind = 'redacted', payload = NULL \
+                     WHERE topic = 'questions' AND ref_id = $1 AND kind = 'question'",
+            )
+            .bind(question_id)
+            .execute()
+            .await?;
+            // Last, after the question's row (locked first): the
+            // one lock order every writer of the list follows.
+            let seq = events::record_list_event(&mut tx, "question-delete", question_id, None, at).await?;
+            events.push(Event {
+                topic: Topic::Questions,
+                seq,
+                kind: EventKind::QuestionDelete { question_id },
+            });
+        }
         tx.commit(events.as_slice()).await?;
         Ok(events)
     }
@@ -369,37 +362,34 @@ impl Store {
         };
         let mut tx = self.begin().await?;
         tx.lock_question(question_id).await?;
-        let events = {
-            let current: Option<Current> =
-                tx.query(current_sql(post.kind)).bind(post.id).fetch_optional().await?;
-            match current {
-                None => return Err(post.not_found()),
-                Some(c) if c.deleted => return Err(post.deleted()),
-                Some(_) => {}
-            }
-            tx.query(
-                "INSERT INTO comments (id, question_id, post_id, post_kind, body, author, author_id, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-            )
-            .bind(comment.id)
-            .bind(question_id)
-            .bind(post.id)
-            .bind(post.kind.name())
-            .bind(&comment.body)
-            .bind(&comment.author)
-            .bind(comment.author_id)
-            .bind(at)
-            .execute()
-            .await?;
-            if let Some(key) = idempotency {
-                events::remember_key(&mut tx, key, comment.id, at).await?;
-            }
-            let seq =
-                events::record_question_event(&mut tx, question_id, "comment", comment.id, None, at).await?;
-            [Event { topic: Topic::Question(question_id), seq, kind: EventKind::Comment(comment) }]
-        };
-        tx.commit(&events).await?;
-        let [event] = events;
+        let current: Option<Current> =
+            tx.query(current_sql(post.kind)).bind(post.id).fetch_optional().await?;
+        match current {
+            None => return Err(post.not_found()),
+            Some(c) if c.deleted => return Err(post.deleted()),
+            Some(_) => {}
+        }
+        tx.query(
+            "INSERT INTO comments (id, question_id, post_id, post_kind, body, author, author_id, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(comment.id)
+        .bind(question_id)
+        .bind(post.id)
+        .bind(post.kind.name())
+        .bind(&comment.body)
+        .bind(&comment.author)
+        .bind(comment.author_id)
+        .bind(at)
+        .execute()
+        .await?;
+        if let Some(key) = idempotency {
+            events::remember_key(&mut tx, key, comment.id, at).await?;
+        }
+        let seq =
+            events::record_question_event(&mut tx, question_id, "comment", comment.id, None, at).await?;
+        let event = Event { topic: Topic::Question(question_id), seq, kind: EventKind::Comment(comment) };
+        tx.commit(std::slice::from_ref(&event)).await?;
         Ok(event)
     }
 
@@ -432,28 +422,24 @@ impl Store {
         let topic = Topic::Question(question_id);
         let mut tx = self.begin().await?;
         tx.lock_question(question_id).await?;
-        let events = {
-            let post: Option<(Uuid, String)> = tx.query(
-                "UPDATE comments SET deleted_at = $2 WHERE id = $1 AND deleted_at IS NULL RETURNING post_id, post_kind",
-            )
+        let post: Option<(Uuid, String)> = tx.query(
+            "UPDATE comments SET deleted_at = $2 WHERE id = $1 AND deleted_at IS NULL RETURNING post_id, post_kind",
+        )
+        .bind(comment_id)
+        .bind(at)
+        .fetch_optional()
+        .await?;
+        let (post_id, kind) = post.ok_or_else(DomainError::comment_deleted)?;
+        let post = PostRef { kind: PostKind::parse(&kind).unwrap_or(PostKind::Answer), id: post_id };
+        tx.query("UPDATE events SET kind = 'redacted', payload = NULL WHERE topic = $1 AND ref_id = $2")
+            .bind(topic.to_string())
             .bind(comment_id)
-            .bind(at)
-            .fetch_optional()
+            .execute()
             .await?;
-            let (post_id, kind) = post.ok_or_else(DomainError::comment_deleted)?;
-            let post = PostRef { kind: PostKind::parse(&kind).unwrap_or(PostKind::Answer), id: post_id };
-            tx.query("UPDATE events SET kind = 'redacted', payload = NULL WHERE topic = $1 AND ref_id = $2")
-                .bind(topic.to_string())
-                .bind(comment_id)
-                .execute()
-                .await?;
-            let seq =
-                events::record_question_event(&mut tx, question_id, "comment-delete", comment_id, None, at)
-                    .await?;
-            [Event { topic, seq, kind: EventKind::CommentDelete { comment_id, post } }]
-        };
-        tx.commit(&events).await?;
-        let [event] = events;
+        let seq = events::record_question_event(&mut tx, question_id, "comment-delete", comment_id, None, at)
+            .await?;
+        let event = Event { topic, seq, kind: EventKind::CommentDelete { comment_id, post } };
+        tx.commit(std::slice::from_ref(&event)).await?;
         Ok(event)
     }
 }
