@@ -10,11 +10,13 @@
 //!   upgrade); Postgres' pool, where writers of one topic serialise on its owner's row
 //!   ([`Tx::lock_question`], [`Tx::lock_user`]: no-ops on SQLite, whose one writer is the lock);
 //! - how it commits: on Postgres the broker's [`CommitHook`] (NOTIFY) runs in the transaction
-//!   just before COMMIT, so other nodes hear of its events exactly when they commit.
+//!   just before COMMIT, so other nodes hear of its events exactly when they commit;
+//! - how a read sees one snapshot ([`Store::snapshot`]).
 //!
 //! The rest of the difference is in the queries that only one engine can run, each beside its
-//! twin: the batched reads (`events::Store::events_after_each`, `events_at`: `unnest` on
-//! Postgres) and the group commit's statements (`group_commit`).
+//! twin in a `match` on the [`Store`]: the batched reads ([`Store::events_after_each`],
+//! [`Store::events_at`]: `unnest` on Postgres) and the group commit's statements
+//! (`group_commit`).
 
 use std::sync::Arc;
 
