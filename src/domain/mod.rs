@@ -13,7 +13,7 @@ mod user;
 mod vote;
 mod webhook;
 
-pub use error::DomainError;
+pub use error::{Cause, DomainError};
 pub use event::{Event, EventKind, QuestionSummary, Topic, TopicHead};
 pub use follow::{Follow, FollowChoice, Involvement};
 pub use host_tokens::HostTokens;

@@ -79,7 +79,7 @@ impl PosterCache {
 /// A new random secret: 256 bits, URL-safe base64.
 fn random_secret() -> Result<String, DomainError> {
     let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes).map_err(|e| DomainError::Internal(format!("no randomness: {e}")))?;
+    getrandom::fill(&mut bytes).map_err(|e| DomainError::internal(format!("no randomness: {e}")))?;
     Ok(URL_SAFE_NO_PAD.encode(bytes))
 }
 
@@ -133,10 +133,10 @@ async fn hash_password(password: Password) -> Result<String, DomainError> {
         Argon2::default()
             .hash_password(password.as_str().as_bytes())
             .map(|h| h.to_string())
-            .map_err(|e| DomainError::Internal(format!("hashing a password: {e}")))
+            .map_err(|e| DomainError::internal(format!("hashing a password: {e}")))
     })
     .await
-    .map_err(|e| DomainError::Internal(format!("hashing task: {e}")))?
+    .map_err(|e| DomainError::internal(format!("hashing task: {e}")))?
 }
 
 async fn verify_password(password: String, hash: String) -> bool {
@@ -208,7 +208,7 @@ impl Services {
             Ok(())
         })
         .await
-        .map_err(|e| DomainError::Internal(format!("log-out task failed: {e}")))?
+        .map_err(|e| DomainError::internal(format!("log-out task failed: {e}")))?
     }
 
     /// Who a credential stands for; an unknown, expired, revoked or wrongly signed one is
@@ -299,7 +299,7 @@ impl Services {
             Ok::<_, DomainError>(revoked)
         })
         .await
-        .map_err(|e| DomainError::Internal(format!("revoke task failed: {e}")))??;
+        .map_err(|e| DomainError::internal(format!("revoke task failed: {e}")))??;
         match revoked {
             Some(revoked) => {
                 // This node forgets it at once; the others' batches check it before writing.

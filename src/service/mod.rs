@@ -119,5 +119,5 @@ where
             }
         }
     });
-    outcome.await.map_err(|e| DomainError::Internal(format!("write task failed: {e}")))?
+    outcome.await.map_err(|e| DomainError::internal(format!("write task failed: {e}")))?
 }
