@@ -5,35 +5,16 @@
 
 use bytestring::ByteString;
 use qa_hub_protocol::{
-    Answer as WireAnswer, Comment as WireComment, Edit as WireEdit, InboxEntry as WireInboxEntry, PostId,
-    PostKind as WirePostKind, QuestionSummary as WireQuestion, ServerMessage, encode,
+    Answer as WireAnswer, Comment as WireComment, Edit as WireEdit, EventBody, EventFrame,
+    InboxEntry as WireInboxEntry, PostId, QuestionSummary as WireQuestion, ServerMessage, encode,
 };
 
 pub use qa_hub_protocol::{ClientMessage, ErrorCode, ProtocolError, parse};
 
-use crate::domain::{Answer, CredentialId, Event, EventKind, Identity, PostKind, PostRef, Topic, TopicHead};
-
-fn wire_answer(a: &Answer) -> WireAnswer {
-    WireAnswer {
-        id: a.id,
-        question_id: a.question_id,
-        seq: a.seq,
-        body: a.body.clone(),
-        author: a.author.clone(),
-        author_id: a.author_id,
-        created_at: a.created_at,
-    }
-}
-
-pub fn wire_post_kind(kind: PostKind) -> WirePostKind {
-    match kind {
-        PostKind::Question => WirePostKind::Question,
-        PostKind::Answer => WirePostKind::Answer,
-    }
-}
+use crate::domain::{CredentialId, Event, EventKind, Identity, PostRef, Topic, TopicHead};
 
 fn wire_post(post: PostRef) -> PostId {
-    PostId { post_kind: wire_post_kind(post.kind), post_id: post.id }
+    PostId { post_kind: post.kind, post_id: post.id }
 }
 
 /// The reply to an `auth` message that checked out.
@@ -44,67 +25,49 @@ pub fn authenticated(identity: &Identity) -> ByteString {
 /// An event's frame: encoded once per event, whatever the number of subscribers.
 pub fn event(event: &Event) -> ByteString {
     let (topic, seq) = (event.topic, event.seq);
-    match &event.kind {
-        EventKind::Answer(answer) => {
-            ServerMessage::Answer { topic, seq, answer: wire_answer(answer) }.encode().into()
-        }
-        EventKind::Score { post, score } => ServerMessage::Score {
-            topic,
-            seq,
-            post_kind: wire_post_kind(post.kind),
-            post_id: post.id,
-            score: *score,
-        }
-        .encode()
-        .into(),
-        EventKind::Accept { answer_id } => {
-            ServerMessage::Accept { topic, seq, answer_id: *answer_id }.encode().into()
-        }
-        EventKind::Unaccept { answer_id } => {
-            ServerMessage::Unaccept { topic, seq, answer_id: *answer_id }.encode().into()
-        }
-        EventKind::Edit(r) => ServerMessage::Edit {
-            topic,
-            seq,
-            edit: WireEdit {
-                post_kind: wire_post_kind(r.post.kind),
-                post_id: r.post.id,
-                revision: r.revision,
-                title: r.title.clone(),
-                body: r.body.clone(),
-                editor: r.editor.clone(),
-                editor_id: r.editor_id,
-                edited_at: r.created_at,
+    let body = match &event.kind {
+        EventKind::Answer(a) => EventBody::Answer {
+            answer: WireAnswer {
+                id: a.id,
+                question_id: a.question_id,
+                seq: a.seq,
+                body: a.body.clone(),
+                author: a.author.clone(),
+                author_id: a.author_id,
+                created_at: a.created_at,
             },
+        },
+        EventKind::Score { post, score } => {
+            EventBody::Score { post_kind: post.kind, post_id: post.id, score: *score }
         }
-        .encode()
-        .into(),
-        EventKind::Delete { post } => {
-            ServerMessage::Delete { topic, seq, post: wire_post(*post) }.encode().into()
-        }
-        EventKind::Comment(c) => ServerMessage::Comment {
-            topic,
-            seq,
+        EventKind::Accept { answer_id } => EventBody::Accept { answer_id: *answer_id },
+        EventKind::Unaccept { answer_id } => EventBody::Unaccept { answer_id: *answer_id },
+        EventKind::Edit(r) => EventBody::Edit(WireEdit {
+            post_kind: r.post.kind,
+            post_id: r.post.id,
+            revision: r.revision,
+            title: r.title.clone(),
+            body: r.body.clone(),
+            editor: r.editor.clone(),
+            editor_id: r.editor_id,
+            edited_at: r.created_at,
+        }),
+        EventKind::Delete { post } => EventBody::Delete(wire_post(*post)),
+        EventKind::Comment(c) => EventBody::Comment {
             comment: WireComment {
                 id: c.id,
-                post_kind: wire_post_kind(c.post.kind),
+                post_kind: c.post.kind,
                 post_id: c.post.id,
                 body: c.body.clone(),
                 author: c.author.clone(),
                 author_id: c.author_id,
                 created_at: c.created_at,
             },
-        }
-        .encode()
-        .into(),
+        },
         EventKind::CommentDelete { comment_id, post } => {
-            ServerMessage::CommentDelete { topic, seq, comment_id: *comment_id, post: wire_post(*post) }
-                .encode()
-                .into()
+            EventBody::CommentDelete { comment_id: *comment_id, post: wire_post(*post) }
         }
-        EventKind::Question(q) => ServerMessage::Question {
-            topic,
-            seq,
+        EventKind::Question(q) => EventBody::Question {
             question: WireQuestion {
                 id: q.id,
                 title: q.title.clone(),
@@ -112,16 +75,10 @@ pub fn event(event: &Event) -> ByteString {
                 author_id: q.author_id,
                 created_at: q.created_at,
             },
-        }
-        .encode()
-        .into(),
-        EventKind::QuestionDelete { question_id } => {
-            ServerMessage::QuestionDelete { topic, seq, question_id: *question_id }.encode().into()
-        }
-        EventKind::Redacted => ServerMessage::Redacted { topic, seq }.encode().into(),
-        EventKind::Inbox { entry, unread } => ServerMessage::Inbox {
-            topic,
-            seq,
+        },
+        EventKind::QuestionDelete { question_id } => EventBody::QuestionDelete { question_id: *question_id },
+        EventKind::Redacted => EventBody::Redacted,
+        EventKind::Inbox { entry, unread } => EventBody::Inbox {
             unread: *unread,
             entry: WireInboxEntry {
                 id: entry.id,
@@ -134,15 +91,11 @@ pub fn event(event: &Event) -> ByteString {
                 read: entry.read,
                 updated_at: entry.updated_at,
             },
-        }
-        .encode()
-        .into(),
+        },
         EventKind::Read { entry_ids, unread } => {
-            ServerMessage::Read { topic, seq, unread: *unread, entry_ids: entry_ids.clone() }.encode().into()
+            EventBody::Read { unread: *unread, entry_ids: entry_ids.clone() }
         }
-        EventKind::Revoked { credential } => {
-            ServerMessage::Revoked { topic, seq, credential: credential.to_string() }.encode().into()
-        }
+        EventKind::Revoked { credential } => EventBody::Revoked { credential: credential.to_string() },
         // A kind this build does not model goes out under its own `type`, with its payload:
         // clients that do not know it skip it and count its seq.
         EventKind::Other { name, payload } => {
@@ -150,9 +103,10 @@ pub fn event(event: &Event) -> ByteString {
             if let Some(payload) = payload.as_deref().and_then(|p| serde_json::from_str(p).ok()) {
                 raw["payload"] = payload;
             }
-            ServerMessage::UnknownEvent { kind: name.clone(), topic, seq, raw }.encode().into()
+            return ServerMessage::UnknownEvent { kind: name.clone(), topic, seq, raw }.encode().into();
         }
-    }
+    };
+    EventFrame { topic, seq, body }.encode().into()
 }
 
 /// The credential a `revoked` event's frame names; `None` for any other frame. Cheap for the
@@ -162,7 +116,9 @@ pub fn revoked_credential(frame: &str) -> Option<CredentialId> {
         return None;
     }
     match ServerMessage::decode(frame) {
-        Ok(ServerMessage::Revoked { credential, .. }) => CredentialId::parse(&credential),
+        Ok(ServerMessage::Event(EventFrame { body: EventBody::Revoked { credential }, .. })) => {
+            CredentialId::parse(&credential)
+        }
         _ => None,
     }
 }
@@ -185,6 +141,7 @@ mod tests {
     use uuid::Uuid;
 
     use super::*;
+    use crate::domain::Answer;
 
     /// What the server encodes, the client crate's decoder reads back the same.
     #[test]
@@ -205,7 +162,7 @@ mod tests {
         };
         let frame = event(&Event { topic, seq: 4, kind: EventKind::Answer(answer.clone()) });
         match ServerMessage::decode(&frame).unwrap() {
-            ServerMessage::Answer { topic: t, seq, answer: a } => {
+            ServerMessage::Event(EventFrame { topic: t, seq, body: EventBody::Answer { answer: a } }) => {
                 assert_eq!(
                     (t, seq, a.seq, a.body.as_str()),
                     (topic, 4, 3, "b"),

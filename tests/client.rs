@@ -13,8 +13,8 @@ mod watch_example;
 use std::{io, time::Duration};
 
 use qa_hub_client::{
-    Client, Connection, Edit, Error, NewAnswer, NewQuestion, PostId, PostKind, ServerMessage, StatusCode,
-    Topic,
+    Client, Connection, Edit, Error, EventBody, EventFrame, NewAnswer, NewQuestion, PostId, PostKind,
+    ServerMessage, StatusCode, Topic,
 };
 use tokio::sync::mpsc;
 use uuid::Uuid;
@@ -178,7 +178,11 @@ async fn votes(backend: Backend) {
     assert_eq!((withdrawn.score, withdrawn.vote), (-1, 0));
     for (seq, score) in [(2, 1), (3, 0), (4, -1)] {
         match within("a score event", ws.recv()).await.expect("an event") {
-            ServerMessage::Score { topic, seq: got, post_kind, post_id, score: s } => {
+            ServerMessage::Event(EventFrame {
+                topic,
+                seq: got,
+                body: EventBody::Score { post_kind, post_id, score: s },
+            }) => {
                 assert_eq!(
                     (topic, got, post_kind, post_id, s),
                     (Topic::Question(question), seq, PostKind::Answer, answer, score)
@@ -227,7 +231,11 @@ async fn edits(backend: Backend) {
     assert_eq!(again.revision, 3);
     for (seq, revision, body) in [(2, 2, "Use a lock, briefly."), (3, 3, "Use a mutex.")] {
         match within("an edit event", ws.recv()).await.expect("an event") {
-            ServerMessage::Edit { topic, seq: got, edit: Edit { post_id, revision: r, body: b, .. } } => {
+            ServerMessage::Event(EventFrame {
+                topic,
+                seq: got,
+                body: EventBody::Edit(Edit { post_id, revision: r, body: b, .. }),
+            }) => {
                 assert_eq!(
                     (topic, got, post_id, r, b.as_str()),
                     (Topic::Question(question), seq, answer, revision, body)

@@ -14,7 +14,7 @@ use std::{
     time::Duration,
 };
 
-use qa_hub_client::{Backoff, Event, ServerMessage, Subscriber, Topic};
+use qa_hub_client::{Backoff, Event, EventBody, EventFrame, ServerMessage, Subscriber, Topic};
 use serde_json::{Value, json};
 
 use crate::common::{TestApp, TestDb, start_on};
@@ -155,7 +155,12 @@ async fn a_database_restart_loses_and_duplicates_nothing() {
         let seen = seen.clone();
         tokio::spawn(async move {
             while let Some(event) = subscriber.next().await {
-                if let Event::Message(ServerMessage::Answer { seq, answer, .. }) = event {
+                if let Event::Message(ServerMessage::Event(EventFrame {
+                    seq,
+                    body: EventBody::Answer { answer },
+                    ..
+                })) = event
+                {
                     seen.lock().unwrap()[i].push((seq, answer.body));
                 }
             }

@@ -9,7 +9,7 @@ use std::{
     },
 };
 
-use qa_hub_client::{Event, ServerMessage, Status, Subscriber, Topic};
+use qa_hub_client::{Event, EventBody, EventFrame, ServerMessage, Status, Subscriber, Topic};
 use reqwest::Method;
 use serde_json::{Value, json};
 use tokio::{
@@ -348,7 +348,10 @@ async fn the_client_streams_through_a_proxy_that_refuses_websockets(backend: Bac
         app.answer(q, &format!("a{i}")).await;
     }
     while seqs.len() < 3 {
-        if let Event::Message(ServerMessage::Answer { seq, .. }) = next(&mut subscriber).await {
+        if let Event::Message(ServerMessage::Event(EventFrame {
+            seq, body: EventBody::Answer { .. }, ..
+        })) = next(&mut subscriber).await
+        {
             seqs.push(seq);
         }
     }
@@ -359,14 +362,19 @@ async fn the_client_streams_through_a_proxy_that_refuses_websockets(backend: Bac
     let mut reconnected = false;
     while seqs.len() < 5 {
         match next(&mut subscriber).await {
-            Event::Message(ServerMessage::Answer { seq, .. }) => seqs.push(seq),
+            Event::Message(ServerMessage::Event(EventFrame {
+                seq, body: EventBody::Answer { .. }, ..
+            })) => seqs.push(seq),
             Event::Status(Status::Connected) => reconnected = true,
             _ => {}
         }
     }
     app.answer(q, "a5").await;
     while seqs.len() < 6 {
-        if let Event::Message(ServerMessage::Answer { seq, .. }) = next(&mut subscriber).await {
+        if let Event::Message(ServerMessage::Event(EventFrame {
+            seq, body: EventBody::Answer { .. }, ..
+        })) = next(&mut subscriber).await
+        {
             seqs.push(seq);
         }
     }

@@ -7,30 +7,9 @@ use uuid::Uuid;
 
 use super::DomainError;
 
-/// What can be voted on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum PostKind {
-    Question,
-    Answer,
-}
-
-impl PostKind {
-    /// The name on the wire and in the event log.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Question => "question",
-            Self::Answer => "answer",
-        }
-    }
-
-    pub fn parse(name: &str) -> Option<Self> {
-        match name {
-            "question" => Some(Self::Question),
-            "answer" => Some(Self::Answer),
-            _ => None,
-        }
-    }
-}
+/// What can be voted on, edited, deleted or commented: a question or an answer. The wire
+/// protocol crate owns the type, so that server and clients spell a post's kind one way.
+pub use qa_hub_protocol::PostKind;
 
 /// A question or an answer, by id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

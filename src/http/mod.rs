@@ -1,4 +1,4 @@
-//! The HTTP front-ends: the REST API ([`api`]), the pages ([`pages`]), the WebSocket ([`ws`]),
+//! The HTTP front-ends: the REST API ([`api`]), the pages ([`web`]), the WebSocket ([`ws`]),
 //! its Server-Sent Events fallback ([`sse`]) and the metrics endpoint ([`metrics`]). Each parses its input into domain types once, calls
 //! the service layer, and maps [`DomainError`](crate::domain::DomainError) to its own error
 //! shape: JSON for the API ([`error`]), an HTML page for the pages, an `error` message on the
@@ -7,7 +7,6 @@
 //! Handlers receive a [`Context`], defined here below them and built by `app`; nothing in
 //! this tree imports the module that assembles the server.
 
-pub mod accounts;
 pub mod admission;
 pub mod api;
 pub mod auth;
@@ -15,19 +14,17 @@ pub mod body;
 pub mod client_ip;
 pub mod conn_cap;
 pub mod error;
-pub mod inbox_page;
 pub mod metrics;
 pub mod origin;
-pub mod pages;
 pub mod rate;
 pub mod server;
 pub mod socket;
 pub mod sse;
+pub mod web;
 pub mod ws;
 
 use std::{sync::Arc, time::Duration};
 
-use actix_web::web;
 use tokio_util::sync::CancellationToken;
 
 use crate::{limits::Connections, metrics::Metrics, realtime::Hub, realtime::session, service::Services};
@@ -124,10 +121,11 @@ impl Context {
 }
 
 /// Every route of the server.
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/metrics", web::get().to(metrics::endpoint))
+pub fn configure(cfg: &mut actix_web::web::ServiceConfig) {
+    use actix_web::web::get;
+    cfg.route("/metrics", get().to(metrics::endpoint))
         .configure(api::configure)
-        .configure(pages::configure)
-        .route("/ws", web::get().to(ws::upgrade))
-        .route("/sse", web::get().to(sse::stream));
+        .configure(web::configure)
+        .route("/ws", get().to(ws::upgrade))
+        .route("/sse", get().to(sse::stream));
 }

@@ -17,7 +17,8 @@ use std::{
 use anyhow::{Context, bail};
 use futures_util::{StreamExt, stream};
 use qa_hub_client::{
-    Connection, Error as ClientError, EventStream, ServerMessage, Topic, WebSocketConfig, reqwest,
+    Connection, Error as ClientError, EventBody, EventFrame, EventStream, ServerMessage, Topic,
+    WebSocketConfig, reqwest,
 };
 use tokio::{
     io::{AsyncBufReadExt, BufReader},
@@ -261,9 +262,13 @@ async fn read_conn(mut ws: Conn, idx: usize, global: usize, state: Rc<RefCell<Wo
         let mut st = state.borrow_mut();
         let st = &mut *st;
         match &msg {
-            ServerMessage::Answer { answer, .. } => st.timed(Kind::Answer, &answer.body, now),
-            ServerMessage::Edit { edit, .. } => st.timed(Kind::Edit, &edit.body, now),
-            ServerMessage::Score { post_id, score, .. } => {
+            ServerMessage::Event(EventFrame { body: EventBody::Answer { answer }, .. }) => {
+                st.timed(Kind::Answer, &answer.body, now)
+            }
+            ServerMessage::Event(EventFrame { body: EventBody::Edit(edit), .. }) => {
+                st.timed(Kind::Edit, &edit.body, now)
+            }
+            ServerMessage::Event(EventFrame { body: EventBody::Score { post_id, score, .. }, .. }) => {
                 let next = st.posts.len() as u32;
                 let post = *st.posts.entry(*post_id).or_insert(next);
                 st.scores.push((post, *score, now));

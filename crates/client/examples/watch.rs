@@ -1,6 +1,6 @@
 use std::io::Write;
 
-use qa_hub_client::{Event, ServerMessage, Subscriber, Topic};
+use qa_hub_client::{Event, EventBody, ServerMessage, Subscriber, Topic};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -9,7 +9,9 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 pub async fn watch(url: &str, question: Topic, out: &mut impl Write) -> Result<(), BoxError> {
     let mut subscriber = Subscriber::new(url)?.with_topic(question, Some(0));
     while let Some(event) = subscriber.next().await {
-        if let Event::Message(ServerMessage::Answer { answer, .. }) = event {
+        if let Event::Message(ServerMessage::Event(frame)) = event
+            && let EventBody::Answer { answer } = frame.body
+        {
             writeln!(out, "{} {}", answer.seq, answer.body)?;
         }
     }

@@ -14,7 +14,7 @@
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), qa_hub_client::Error> {
-//! use qa_hub_client::{Client, Event, NewAnswer, ServerMessage, Subscriber, Topic};
+//! use qa_hub_client::{Client, Event, EventBody, NewAnswer, ServerMessage, Subscriber, Topic};
 //!
 //! // Writing needs an identity: a service token (`qa-hub token create`) or a host-signed token.
 //! let hub = Client::new("http://127.0.0.1:8080")?.with_token("qah_…");
@@ -22,7 +22,9 @@
 //! let mut subscriber = Subscriber::new(hub.ws_url().as_str())?.with_topic(Topic::Question(question.id), Some(0));
 //! hub.post_answer(question.id, &NewAnswer { body: "Hello.".into(), author: String::new() }).await?;
 //! while let Some(event) = subscriber.next().await {
-//!     if let Event::Message(ServerMessage::Answer { answer, .. }) = event {
+//!     if let Event::Message(ServerMessage::Event(frame)) = event
+//!         && let EventBody::Answer { answer } = frame.body
+//!     {
 //!         println!("{} {}", answer.seq, answer.body);
 //!     }
 //! }
@@ -40,8 +42,8 @@ pub use connection::Connection;
 pub use error::{ApiError, Close, Error};
 pub use events::EventStream;
 pub use qa_hub_protocol::{
-    self as protocol, Answer, ClientMessage, Edit, ErrorCode, PostId, PostKind, ProtocolError,
-    QuestionSummary, ServerMessage, Topic,
+    self as protocol, Answer, ClientMessage, Edit, ErrorCode, EventBody, EventFrame, PostId, PostKind,
+    ProtocolError, QuestionSummary, ServerMessage, Topic,
 };
 pub use reqwest::{self, StatusCode};
 pub use rest::{

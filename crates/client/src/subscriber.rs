@@ -7,7 +7,7 @@ use std::{collections::VecDeque, time::Duration};
 
 use tokio::time::{Instant, sleep_until, timeout};
 
-use crate::{Connection, Error, ErrorCode, ServerMessage, Topic, events::EventStream};
+use crate::{Connection, Error, ErrorCode, EventBody, EventFrame, ServerMessage, Topic, events::EventStream};
 
 /// What [`Subscriber::next`] yields.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -281,21 +281,7 @@ impl Subscriber {
                     watched.last = Some(*seq);
                 }
             }
-            ServerMessage::Answer { .. }
-            | ServerMessage::Score { .. }
-            | ServerMessage::Accept { .. }
-            | ServerMessage::Unaccept { .. }
-            | ServerMessage::Edit { .. }
-            | ServerMessage::Delete { .. }
-            | ServerMessage::Comment { .. }
-            | ServerMessage::CommentDelete { .. }
-            | ServerMessage::Redacted { .. }
-            | ServerMessage::Inbox { .. }
-            | ServerMessage::Read { .. }
-            | ServerMessage::Revoked { .. }
-            | ServerMessage::Question { .. }
-            | ServerMessage::QuestionDelete { .. }
-            | ServerMessage::UnknownEvent { .. } => {
+            ServerMessage::Event(_) | ServerMessage::UnknownEvent { .. } => {
                 let (topic, seq) = message.event()?;
                 let watched = self.topics.iter_mut().find(|w| w.topic == topic)?;
                 match watched.last {
@@ -307,7 +293,11 @@ impl Subscriber {
                     _ => watched.last = Some(seq),
                 }
                 // Counted, but there is nothing to show.
-                if matches!(message, ServerMessage::UnknownEvent { .. } | ServerMessage::Redacted { .. }) {
+                if matches!(
+                    message,
+                    ServerMessage::UnknownEvent { .. }
+                        | ServerMessage::Event(EventFrame { body: EventBody::Redacted, .. })
+                ) {
                     return None;
                 }
             }

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use qa_hub_client::{
-    Answer, Backoff, ClientMessage, Close, Connection, Error, ErrorCode, Event, ProtocolError,
-    QuestionSummary, ServerMessage, Status, Subscriber, Topic,
+    Answer, Backoff, ClientMessage, Close, Connection, Error, ErrorCode, Event, EventBody, EventFrame,
+    ProtocolError, QuestionSummary, ServerMessage, Status, Subscriber, Topic,
 };
 use qa_hub_protocol::encode;
 use serde_json::json;
@@ -107,6 +107,10 @@ fn drive(mut subscriber: Subscriber) -> mpsc::UnboundedReceiver<Event> {
     rx
 }
 
+fn event(topic: Topic, seq: i64, body: EventBody) -> ServerMessage {
+    ServerMessage::Event(EventFrame { topic, seq, body })
+}
+
 async fn next(events: &mut mpsc::UnboundedReceiver<Event>) -> Event {
     within("an event", events.recv()).await.expect("the subscriber runs")
 }
@@ -123,7 +127,11 @@ async fn next_but_retries(events: &mut mpsc::UnboundedReceiver<Event>) -> Event 
 
 async fn expect_answer(events: &mut mpsc::UnboundedReceiver<Event>, seq: i64) {
     match next(events).await {
-        Event::Message(ServerMessage::Answer { answer, seq: s, .. }) => {
+        Event::Message(ServerMessage::Event(EventFrame {
+            seq: s,
+            body: EventBody::Answer { answer },
+            ..
+        })) => {
             assert_eq!((s, answer.seq), (seq, seq));
         }
         other => panic!("expected answer {seq}, got {other:?}"),
@@ -195,18 +203,17 @@ async fn the_list_of_questions_is_counted_like_any_topic() {
     let (list, t) = (Topic::Questions, topic(9));
     let subscriber = Subscriber::new(&hub.url()).unwrap().with_topic(list, Some(3)).with_topic(t, Some(0));
     let mut events = drive(subscriber.with_backoff(fast()));
-    let asked = |seq: i64| ServerMessage::Question {
-        topic: list,
-        seq,
-        question: QuestionSummary {
+    let asked = |seq: i64| {
+        let question = QuestionSummary {
             id: Uuid::from_u128(100 + seq as u128),
             title: format!("question {seq}"),
             author: "ann".into(),
             author_id: None,
             created_at: chrono::DateTime::UNIX_EPOCH,
-        },
+        };
+        event(list, seq, EventBody::Question { question })
     };
-    let gone = ServerMessage::QuestionDelete { topic: list, seq: 6, question_id: Uuid::from_u128(104) };
+    let gone = event(list, 6, EventBody::QuestionDelete { question_id: Uuid::from_u128(104) });
 
     let mut peer = hub.accept().await;
     assert_eq!(peer.request().await, ClientMessage::Subscribe { topic: list, after_seq: Some(3) });
@@ -217,7 +224,7 @@ async fn the_list_of_questions_is_counted_like_any_topic() {
     peer.send(asked(3).encode()).await; // at the starting point: dropped
     peer.send(asked(4).encode()).await;
     peer.send(encode::answer(&answer(t, 1))).await; // the other topic's seq 1
-    peer.send(ServerMessage::Redacted { topic: list, seq: 5 }.encode()).await; // counted only
+    peer.send(event(list, 5, EventBody::Redacted).encode()).await; // counted only
     peer.send(gone.encode()).await;
     peer.send(asked(4).encode()).await; // a repeat: dropped
     assert!(matches!(next(&mut events).await, Event::Message(ServerMessage::Subscribed { seq: 6, .. })));
@@ -272,7 +279,10 @@ async fn live_only_subscriptions_resume_from_the_seq_the_server_gave() {
     peer.send(encode::subscribed(&t, 7, Some(7))).await;
     peer.send(encode::answer(&answer(t, 8))).await;
     loop {
-        if let Event::Message(ServerMessage::Answer { seq, .. }) = next(&mut events).await {
+        if let Event::Message(ServerMessage::Event(EventFrame {
+            seq, body: EventBody::Answer { .. }, ..
+        })) = next(&mut events).await
+        {
             assert_eq!(seq, 8);
             break;
         }

@@ -1,6 +1,8 @@
 //! The qa-hub WebSocket wire format, without I/O: what clients send, what the server sends,
 //! the topics they are about and the error codes. The server parses with [`parse`] and
-//! encodes with [`encode`]; clients encode [`ClientMessage`]s and decode [`ServerMessage`]s.
+//! encodes events with [`EventFrame::encode`] (one frame type for every kind: topic, seq and an
+//! [`EventBody`] tagged by `type`) and its replies with [`encode`]; clients encode
+//! [`ClientMessage`]s and decode [`ServerMessage`]s.
 //!
 //! Each frame is one JSON object in a text frame.
 //!
@@ -57,7 +59,7 @@ pub use answer::Answer;
 pub use client::{ClientMessage, parse};
 pub use error::{ErrorCode, ProtocolError};
 pub use inbox::InboxEntry;
-pub use post::{Comment, Edit, PostId};
+pub use post::{Comment, Edit, PostId, PostKind};
 pub use question::QuestionSummary;
-pub use server::{DecodeError, PostKind, ServerMessage, encode};
+pub use server::{DecodeError, EventBody, EventFrame, ServerMessage, encode};
 pub use topic::{Topic, TopicError};

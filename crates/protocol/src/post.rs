@@ -5,7 +5,33 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::PostKind;
+/// What a score, an edit, a delete or a comment is about: a question or an answer. The server
+/// uses this type too, so both ends spell a post's kind one way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PostKind {
+    Question,
+    Answer,
+}
+
+impl PostKind {
+    /// The name on the wire and in the server's event log.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Question => "question",
+            Self::Answer => "answer",
+        }
+    }
+
+    /// The kind a name (as [`PostKind::name`] writes it) stands for.
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "question" => Some(Self::Question),
+            "answer" => Some(Self::Answer),
+            _ => None,
+        }
+    }
+}
 
 /// A post's new text (`edit`): the whole of it, with its revision number (2 for the first
 /// edit; revision 1 is the post as written).
@@ -43,4 +69,18 @@ pub struct Comment {
 pub struct PostId {
     pub post_kind: PostKind,
     pub post_id: Uuid,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_kinds_name_is_its_wire_form() {
+        for kind in [PostKind::Question, PostKind::Answer] {
+            assert_eq!(serde_json::to_string(&kind).unwrap(), format!("\"{}\"", kind.name()));
+            assert_eq!(PostKind::parse(kind.name()), Some(kind));
+        }
+        assert_eq!(PostKind::parse("comment"), None);
+    }
 }

@@ -11,45 +11,21 @@ use askama::Template;
 use serde::Deserialize;
 
 use super::{
-    Context, auth,
-    client_ip::client_of,
-    pages::{self, PageError, Viewer, check, check_form_post, html, see_other, slow_down},
-    rate::{LoginLimit, SignupLimit},
+    extract::{PageForm, Visitor, WithCsrf},
+    page::{PageError, Viewer, check, html, local_path, see_other},
 };
-use crate::domain::{DomainError, Handle, Identity, Name, Password, Role};
+use crate::{
+    domain::{DomainError, Handle, Identity, Name, Password, Role},
+    http::{
+        Context, auth,
+        client_ip::client_of,
+        rate::{LoginLimit, SignupLimit},
+    },
+};
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    let forms = web::FormConfig::default()
-        .limit(pages::FORM_LIMIT)
-        .error_handler(|err, _req| pages::form_error(err).into());
-    cfg.service(
-        web::resource("/login")
-            .app_data(forms.clone())
-            .route(web::get().to(login_page))
-            .route(web::post().to(log_in)),
-    )
-    .service(
-        web::resource("/signup")
-            .app_data(forms.clone())
-            .route(web::get().to(signup_page))
-            .route(web::post().to(sign_up)),
-    )
-    .service(
-        web::resource("/logout")
-            .app_data(forms)
-            .route(web::post().to(log_out))
-            .route(web::get().to(|| async { see_other("/".into()) })),
-    );
-}
-
-/// Where a page sends someone who must log in first, to come back to `back_to` after.
-pub fn login_url(back_to: &str) -> String {
-    format!("/login?next={}", url::form_urlencoded::byte_serialize(back_to.as_bytes()).collect::<String>())
-}
-
-/// A `next` to go to after logging in: a path on this site (`pages::local_path`), else `/`.
+/// A `next` to go to after logging in: a path on this site (`local_path`), else `/`.
 fn safe_next(next: &str) -> String {
-    pages::local_path(next).unwrap_or_else(|| "/".to_owned())
+    local_path(next).unwrap_or_else(|| "/".to_owned())
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -76,6 +52,12 @@ pub struct SignupForm {
 pub struct LogoutForm {
     #[serde(default)]
     csrf: String,
+}
+
+impl WithCsrf for LogoutForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -109,14 +91,15 @@ struct SignupPage {
     viewer: Option<Viewer>,
 }
 
-/// `GET /login?next=PATH`.
-async fn login_page(
-    ctx: web::Data<Context>,
-    req: HttpRequest,
-    query: web::Query<NextQuery>,
-) -> Result<HttpResponse, PageError> {
-    let viewer = pages::viewer(&ctx, &req).await.map(|(v, _)| v);
-    let page = LoginPage { handle: String::new(), next: safe_next(&query.next), error: None, viewer };
+/// `GET /login?next=PATH`. (Its query is read with actix's `web::Query`, whose errors, such as
+/// a repeated `next`, get the app-wide JSON answer set up in `api`: kept as it was.)
+pub async fn login_page(query: web::Query<NextQuery>, visitor: Visitor) -> Result<HttpResponse, PageError> {
+    let page = LoginPage {
+        handle: String::new(),
+        next: safe_next(&query.next),
+        error: None,
+        viewer: visitor.viewer(),
+    };
     Ok(html(StatusCode::OK, &page))
 }
 
@@ -128,20 +111,21 @@ fn logged_in(req: &HttpRequest, token: &str, next: &str) -> HttpResponse {
 }
 
 /// `POST /login` (form).
-async fn log_in(
+pub async fn log_in(
     ctx: web::Data<Context>,
     req: HttpRequest,
     limit: web::Data<LoginLimit>,
-    form: web::Form<LoginForm>,
+    form: PageForm<LoginForm>,
 ) -> Result<HttpResponse, PageError> {
-    check_form_post(&req)?;
     let form = form.into_inner();
     limit
         .attempt(&client_of(&req).key().to_string())
-        .map_err(|wait| slow_down(wait, "Too many log-in attempts from your address."))?;
+        .map_err(|wait| PageError::slow_down(wait, "Too many log-in attempts from your address."))?;
     // Counted by handle, whether or not it exists, so the lock says nothing about which do.
     let key = form.handle.trim().to_ascii_lowercase();
-    limit.check(&key).map_err(|wait| slow_down(wait, "Too many failed log-ins for this handle."))?;
+    limit
+        .check(&key)
+        .map_err(|wait| PageError::slow_down(wait, "Too many failed log-ins for this handle."))?;
     match ctx.services().log_in(&form.handle, form.password).await {
         Ok(session) => Ok(logged_in(&req, &session.token, &form.next)),
         Err(DomainError::Unauthenticated { message, .. }) => {
@@ -159,24 +143,26 @@ async fn log_in(
 }
 
 /// `GET /signup`.
-async fn signup_page(ctx: web::Data<Context>, req: HttpRequest) -> Result<HttpResponse, PageError> {
-    let viewer = pages::viewer(&ctx, &req).await.map(|(v, _)| v);
-    let page =
-        SignupPage { handle: String::new(), name: String::new(), errors: SignupErrors::default(), viewer };
+pub async fn signup_page(visitor: Visitor) -> Result<HttpResponse, PageError> {
+    let page = SignupPage {
+        handle: String::new(),
+        name: String::new(),
+        errors: SignupErrors::default(),
+        viewer: visitor.viewer(),
+    };
     Ok(html(StatusCode::OK, &page))
 }
 
 /// `POST /signup` (form): creates the account and logs it in.
-async fn sign_up(
+pub async fn sign_up(
     ctx: web::Data<Context>,
     req: HttpRequest,
     limit: web::Data<SignupLimit>,
-    form: web::Form<SignupForm>,
+    form: PageForm<SignupForm>,
 ) -> Result<HttpResponse, PageError> {
-    check_form_post(&req)?;
     limit
         .check(&client_of(&req).key().to_string())
-        .map_err(|wait| slow_down(wait, "Too many new accounts from your address."))?;
+        .map_err(|wait| PageError::slow_down(wait, "Too many new accounts from your address."))?;
     let form = form.into_inner();
     let mut errors = SignupErrors::default();
     let handle = check(Handle::parse(&form.handle), &mut errors.handle);
@@ -207,17 +193,17 @@ async fn sign_up(
 
 /// `POST /logout` (form, with the session's CSRF token): ends the session everywhere it is
 /// used and clears the cookie.
-async fn log_out(
+pub async fn log_out(
     ctx: web::Data<Context>,
     req: HttpRequest,
-    form: web::Form<LogoutForm>,
+    form: PageForm<LogoutForm>,
 ) -> Result<HttpResponse, PageError> {
-    check_form_post(&req)?;
-    if let Some((viewer, _)) = pages::viewer(&ctx, &req).await {
-        pages::check_csrf(&form.csrf, &viewer)?;
-        if let Some(token) = auth::session_cookie(&req) {
-            ctx.services().log_out(&token).await?;
-        }
+    // With a session, the form must carry its CSRF token (403 otherwise); without one there is
+    // nothing to end but the cookie.
+    if form.session().await?.is_some()
+        && let Some(token) = auth::session_cookie(&req)
+    {
+        ctx.services().log_out(&token).await?;
     }
     let mut res = see_other("/".into());
     let _ = res.add_cookie(&auth::cleared_session_cookie(&req));

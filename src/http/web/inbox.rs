@@ -7,30 +7,28 @@
 //! every site with an inbox. Another site can make a visitor's browser send that GET, but
 //! only with an entry id, which it cannot know, and at worst it marks one entry read.
 
-use std::collections::HashMap;
-
 use actix_web::{HttpRequest, HttpResponse, http::StatusCode, web};
 use askama::Template;
 use serde::Deserialize;
 use uuid::Uuid;
 
 use super::{
-    Context,
-    pages::{self, PageError, Viewer, check_form_post, html, see_other, viewer, when},
+    extract::{PageForm, PageLink, PageQuery, SignedIn, Visitor, WithCsrf, blank_is_none},
+    page::{PageError, Viewer, html, see_other, when},
 };
+use crate::http::Context;
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    let forms = web::FormConfig::default()
-        .limit(pages::FORM_LIMIT)
-        .error_handler(|err, _req| pages::form_error(err).into());
-    cfg.route("/inbox", web::get().to(inbox_page))
-        .service(
-            web::resource("/inbox/read-all")
-                .app_data(forms)
-                .route(web::post().to(read_all))
-                .route(web::get().to(|| async { see_other("/inbox".into()) })),
-        )
-        .route("/inbox/{entry_id}", web::get().to(open_entry));
+/// `?before={seq}`: the entries older than that one.
+#[derive(Debug, Deserialize)]
+pub struct InboxQuery {
+    #[serde(default, deserialize_with = "blank_is_none")]
+    before: Option<i64>,
+}
+
+impl PageLink for InboxQuery {
+    fn invalid() -> PageError {
+        PageError::new(StatusCode::BAD_REQUEST, "Bad page link", "That page link is not valid.")
+    }
 }
 
 /// Entries a page shows.
@@ -69,21 +67,12 @@ struct InboxPage {
 }
 
 /// `GET /inbox`: the viewer's notifications; to log in first without a session.
-async fn inbox_page(
+pub async fn page(
     ctx: web::Data<Context>,
-    req: HttpRequest,
-    query: web::Query<HashMap<String, String>>,
+    PageQuery(query): PageQuery<InboxQuery>,
+    SignedIn { viewer, identity }: SignedIn,
 ) -> Result<HttpResponse, PageError> {
-    // Read by hand, so that a bad link gets this site's error page, not the framework's text.
-    let before = match query.get("before").map(|s| s.trim()).filter(|s| !s.is_empty()) {
-        None => None,
-        Some(s) => Some(s.parse::<i64>().map_err(|_| {
-            PageError::new(StatusCode::BAD_REQUEST, "Bad page link", "That page link is not valid.")
-        })?),
-    };
-    let Some((viewer, identity)) = viewer(&ctx, &req).await else {
-        return Ok(see_other(super::accounts::login_url("/inbox")));
-    };
+    let before = query.before;
     let mut entries = ctx.services().inbox(&identity, before, false, PER_PAGE + 1).await?;
     let next = if entries.len() as i64 > PER_PAGE {
         entries.truncate(PER_PAGE as usize);
@@ -111,34 +100,37 @@ async fn inbox_page(
 }
 
 /// `GET /inbox/{id}`: marks the viewer's entry read and goes to its question.
-async fn open_entry(ctx: web::Data<Context>, req: HttpRequest) -> Result<HttpResponse, PageError> {
+pub async fn open_entry(
+    ctx: web::Data<Context>,
+    req: HttpRequest,
+    visitor: Visitor,
+) -> Result<HttpResponse, PageError> {
     let id: Uuid = req.match_info().get("entry_id").and_then(|s| s.parse().ok()).ok_or_else(|| {
         PageError::new(StatusCode::NOT_FOUND, "Not found", "There is no such notification.")
     })?;
-    let Some((_, identity)) = viewer(&ctx, &req).await else {
-        return Ok(see_other(super::accounts::login_url(&format!("/inbox/{id}"))));
-    };
+    let identity = visitor.signed_in(&format!("/inbox/{id}"))?;
     let question = ctx.services().open_entry(&identity, id).await?;
     Ok(see_other(format!("/questions/{question}")))
 }
 
 #[derive(Debug, Deserialize)]
-struct ReadAllForm {
+pub struct ReadAllForm {
     #[serde(default)]
     csrf: String,
 }
 
+impl WithCsrf for ReadAllForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
 /// `POST /inbox/read-all` (form): marks every entry read, then back to the inbox.
-async fn read_all(
+pub async fn read_all(
     ctx: web::Data<Context>,
-    req: HttpRequest,
-    form: web::Form<ReadAllForm>,
+    form: PageForm<ReadAllForm>,
 ) -> Result<HttpResponse, PageError> {
-    check_form_post(&req)?;
-    let identity = match pages::form_identity(&ctx, &req, &form.csrf, "/inbox").await? {
-        Ok(identity) => identity,
-        Err(to_login) => return Ok(to_login),
-    };
+    let identity = form.signed_in("/inbox").await?;
     ctx.services().mark_read(&identity, None).await?;
     Ok(see_other("/inbox".into()))
 }

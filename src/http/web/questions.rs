@@ -1,0 +1,160 @@
+//! The home page (`/`): the newest questions, 20 a page (`?before={id}` for older ones), live
+//! on the newest page through `static/home.js`, and the "Ask a question" form
+//! (`POST /questions`), which redirects to the new question or shows the page again with the
+//! errors next to the fields.
+
+use actix_web::{HttpRequest, HttpResponse, http::StatusCode, web};
+use askama::Template;
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::{
+    extract::{PageForm, PageLink, PageQuery, Visitor, WithCsrf, blank_is_none},
+    page::{FieldErrors, PageError, Viewer, check, check_post_budget, html, plural, see_other, when},
+};
+use crate::{
+    domain::{Body, NewQuestion, Question, Title},
+    http::Context,
+};
+
+/// Questions on one page of `/`.
+const PAGE_SIZE: i64 = 20;
+
+/// What the user typed, echoed back when the form has an error.
+#[derive(Debug, Default, Deserialize)]
+pub struct QuestionForm {
+    #[serde(default)]
+    title: String,
+    #[serde(default)]
+    body: String,
+    /// Only with `--anonymous-writes` and no one logged in.
+    #[serde(default)]
+    author: String,
+    #[serde(default)]
+    csrf: String,
+}
+
+impl WithCsrf for QuestionForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
+/// `?before={id}`: the page of questions older than that one.
+#[derive(Debug, Deserialize)]
+pub struct ListQuery {
+    #[serde(default, deserialize_with = "blank_is_none")]
+    before: Option<Uuid>,
+}
+
+impl PageLink for ListQuery {
+    fn invalid() -> PageError {
+        PageError::new(StatusCode::BAD_REQUEST, "Bad page link", "That page link is not valid.")
+    }
+}
+
+struct QuestionSummary {
+    id: Uuid,
+    title: String,
+    excerpt: String,
+    author: String,
+    when: String,
+    iso: String,
+    answer_count: i64,
+    answers_word: &'static str,
+}
+
+impl From<Question> for QuestionSummary {
+    fn from(q: Question) -> Self {
+        let (when, iso) = when(q.created_at);
+        let mut excerpt: String = q.body.chars().take(180).collect();
+        if excerpt.len() < q.body.len() {
+            excerpt.push('…');
+        }
+        Self {
+            id: q.id,
+            title: q.title,
+            excerpt,
+            author: q.author,
+            when,
+            iso,
+            answer_count: q.answer_count,
+            answers_word: plural(q.answer_count),
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "index.html")]
+struct IndexPage {
+    questions: Vec<QuestionSummary>,
+    next: Option<Uuid>,
+    paged: bool,
+    form: QuestionForm,
+    errors: FieldErrors,
+    viewer: Option<Viewer>,
+    /// Whether people who are not logged in may post, naming themselves.
+    anonymous: bool,
+    /// On the newest page, the seq of the list of questions this page shows: the script
+    /// subscribes to `questions` from here. Older pages are not live.
+    list_seq: Option<i64>,
+}
+
+async fn index_page(
+    ctx: &Context,
+    before: Option<Uuid>,
+    form: QuestionForm,
+    errors: FieldErrors,
+    viewer: Option<Viewer>,
+) -> Result<IndexPage, PageError> {
+    let (page, list_seq) = match before {
+        None => {
+            let (page, seq) = ctx.services().newest_questions(PAGE_SIZE).await?;
+            (page, Some(seq))
+        }
+        Some(_) => (ctx.services().questions(before, PAGE_SIZE).await?, None),
+    };
+    Ok(IndexPage {
+        questions: page.items.into_iter().map(Into::into).collect(),
+        next: page.next,
+        paged: before.is_some(),
+        form,
+        errors,
+        viewer,
+        anonymous: ctx.anonymous_writes(),
+        list_seq,
+    })
+}
+
+/// `GET /?before=ID`: a page of questions, newest first.
+pub async fn index(
+    ctx: web::Data<Context>,
+    PageQuery(query): PageQuery<ListQuery>,
+    visitor: Visitor,
+) -> Result<HttpResponse, PageError> {
+    let page =
+        index_page(&ctx, query.before, QuestionForm::default(), FieldErrors::default(), visitor.viewer())
+            .await?;
+    Ok(html(StatusCode::OK, &page))
+}
+
+/// `POST /questions` (form): creates a question and redirects to it.
+pub async fn ask(
+    ctx: web::Data<Context>,
+    req: HttpRequest,
+    form: PageForm<QuestionForm>,
+) -> Result<HttpResponse, PageError> {
+    let (writer, viewer) = form.writer("/#ask").await?;
+    check_post_budget(&req, &writer)?;
+    let form = form.into_inner();
+    let mut errors = FieldErrors::default();
+    let title = check(Title::parse(form.title.as_str()), &mut errors.title);
+    let body = check(Body::parse(form.body.as_str()), &mut errors.body);
+    let author = check(writer.author(Some(form.author.as_str())), &mut errors.author);
+    let (Some(title), Some(body), Some((author, author_id))) = (title, body, author) else {
+        let page = index_page(&ctx, None, form, errors, viewer).await?;
+        return Ok(html(StatusCode::UNPROCESSABLE_ENTITY, &page));
+    };
+    let question = ctx.services().ask(NewQuestion { title, body, author, author_id }, None).await?;
+    Ok(see_other(format!("/questions/{}", question.value.id)))
+}
