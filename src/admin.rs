@@ -16,7 +16,7 @@ use crate::{
 };
 
 async fn services(config: &Config) -> anyhow::Result<(Services, Store)> {
-    let store = Store::connect(&config.database_url, 1, true).await?;
+    let store = Store::connect(&config.database.database_url, 1, true).await?;
     store.migrate().await?;
     let services = Services::new(
         store.clone(),

@@ -10,8 +10,8 @@ use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use tracing_actix_web::TracingLogger;
 
 use crate::{
-    broker::{Broker, local::LocalBroker, nats::NatsBroker, postgres::PostgresBroker},
-    config::{BrokerKind, Config, Durability},
+    broker::{self, Broker, local::LocalBroker, nats::NatsBroker, postgres::PostgresBroker},
+    config::{BrokerKind, Config},
     http::{self, Context, WsSettings},
     limits::Connections,
     metrics::Metrics,
@@ -34,77 +34,67 @@ pub struct Application {
 
 impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
-        config.validate()?;
-        let durable = config.sqlite_synchronous == Durability::Full;
-        let store = Store::connect(&config.database_url, config.db_pool, durable).await?;
+        // The settings' values were checked as they were read; the rule across the identity
+        // flags, and the key file, before anything else starts.
+        let host_tokens = config.identity.host_tokens()?;
+        let db = &config.database;
+        let store = Store::connect(&db.database_url, db.db_pool, db.durable()).await?;
         store.migrate().await?;
         let (hub, shutdown, metrics) = (Hub::new(), CancellationToken::new(), Arc::new(Metrics::new()));
-        let node_id = config.node_id();
-        let broker: Arc<dyn Broker> = match config.broker_kind(store.backend())? {
+        let node_id = config.cluster.node_id();
+        let deps = broker::Deps {
+            node_id: node_id.clone(),
+            store: store.clone(),
+            hub: hub.clone(),
+            metrics: metrics.clone(),
+            shutdown: shutdown.clone(),
+        };
+        let broker: Arc<dyn Broker> = match config.cluster.broker_kind(store.backend())? {
             BrokerKind::Local => LocalBroker::new(hub.clone()),
             BrokerKind::Postgres => {
                 let options = store.postgres_connect_options().ok_or_else(|| {
                     anyhow::anyhow!("--broker postgres (QA_HUB_BROKER) needs a postgres:// DATABASE_URL")
                 })?;
-                PostgresBroker::start(
-                    options,
-                    node_id.clone(),
-                    store.clone(),
-                    hub.clone(),
-                    metrics.clone(),
-                    config.notify_inline_bytes,
-                    shutdown.clone(),
-                )
-                .await?
+                PostgresBroker::start(deps, options, config.cluster.notify_inline_bytes).await?
             }
             BrokerKind::Nats(url) => {
-                let sweep = (config.nats_sweep_secs > 0).then(|| Duration::from_secs(config.nats_sweep_secs));
-                NatsBroker::start(
-                    &url,
-                    node_id.clone(),
-                    store.clone(),
-                    hub.clone(),
-                    metrics.clone(),
-                    sweep,
-                    shutdown.clone(),
-                )
-                .await?
+                NatsBroker::start(deps, &url, config.cluster.nats_sweep()).await?
             }
         };
+        broker::connect_interest(&hub, &broker)?;
         tracing::debug!(broker = broker.name(), "broker started");
-        let auth = crate::service::AuthSettings { host_tokens: config.host_tokens()?, ..Default::default() };
+        let auth = crate::service::AuthSettings { host_tokens, ..Default::default() };
         let services = Services::new(store.clone(), broker, metrics.clone(), auth)
-            .allow_webhooks(config.webhook_allow()?);
+            .allow_webhooks(config.webhooks.webhook_allow.clone());
         services.start_forgetting_keys();
         services.start_notifier();
-        if config.anonymous_writes {
+        if config.identity.anonymous_writes {
             tracing::warn!(
                 "--anonymous-writes is on: anyone can ask and answer under any name; use it for demos and load tests only"
             );
         }
+        let realtime = &config.realtime;
         let ws = WsSettings {
-            max_frame_bytes: config.max_frame_bytes,
+            max_frame_bytes: realtime.max_frame_bytes,
             session: session::Limits {
-                max_subscriptions: config.max_subscriptions,
-                outbound_queue: config.outbound_queue,
+                max_subscriptions: realtime.max_subscriptions,
+                outbound_queue: realtime.outbound_queue,
             },
-            ping_interval: config.ping_interval(),
-            close_timeout: config.close_timeout(),
-            write_timeout: config.write_timeout(),
-            send_buffer: Some(config.send_buffer_bytes).filter(|&bytes| bytes > 0),
-            idle_timeout: config.idle_timeout(),
-            requests_per_second: config.ws_requests_per_second,
+            ping_interval: realtime.ping_interval(),
+            close_timeout: realtime.close_timeout(),
+            write_timeout: realtime.write_timeout(),
+            send_buffer: realtime.send_buffer(),
+            idle_timeout: realtime.idle_timeout(),
+            requests_per_second: realtime.ws_requests_per_second,
         };
-        let connections = Connections::new(config.max_connections, config.max_connections_per_ip);
-        let ctx = Context::new(services, hub, metrics, connections, shutdown, ws, config.anonymous_writes);
+        let connections = Connections::new(realtime.max_connections, realtime.max_connections_per_ip);
+        let anonymous_writes = config.identity.anonymous_writes;
+        let ctx = Context::new(services, hub, metrics, connections, shutdown, ws, anonymous_writes);
         let data = web::Data::new(ctx.clone());
-        let workers = match config.workers {
-            0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
-            n => n,
-        };
-        let body_timeout = http::body::BodyTimeout(config.body_timeout());
+        let settings = &config.server;
+        let body_timeout = http::body::BodyTimeout(settings.body_timeout());
         // Bound before the server so that the app knows which listener is the private one.
-        let metrics_listener = match &config.metrics_bind {
+        let metrics_listener = match &config.metrics.metrics_bind {
             Some(addr) => Some(std::net::TcpListener::bind(addr).map_err(|e| {
                 anyhow::anyhow!(
                     "cannot listen on {addr:?} for metrics ({e}); choose another address with --metrics-bind or QA_HUB_METRICS_BIND"
@@ -114,19 +104,19 @@ impl Application {
         };
         let metrics_access = http::metrics::MetricsAccess {
             private: metrics_listener.as_ref().map(|l| l.local_addr()).transpose()?,
-            token: config.metrics_token.clone(),
+            token: config.metrics.metrics_token.clone(),
         };
         let metrics_addr = metrics_access.private;
-        let trusted_proxies = http::client_ip::TrustedProxies(config.trusted_proxies.clone());
-        let allowed_origins = http::origin::AllowedOrigins::parse(&config.allowed_origins)?;
+        let trusted_proxies = http::client_ip::TrustedProxies(settings.trusted_proxies.clone());
+        let allowed_origins = settings.allowed_origins.clone();
         let trusted_proxies_for_caps = trusted_proxies.clone();
-        let post_limit = web::Data::from(http::rate::PostLimit::new(config.posts_per_minute));
+        let post_limit = web::Data::from(http::rate::PostLimit::new(config.limits.posts_per_minute));
         post_limit.start_forgetting();
-        let signup_limit = web::Data::from(http::rate::SignupLimit::per_hour(config.signups_per_hour));
+        let signup_limit = web::Data::from(http::rate::SignupLimit::per_hour(config.limits.signups_per_hour));
         signup_limit.start_forgetting();
         let login_limit = web::Data::from(http::rate::LoginLimit::new(
-            config.login_failures_per_hour,
-            config.login_attempts_per_minute,
+            config.limits.login_failures_per_hour,
+            config.limits.login_attempts_per_minute,
         ));
         login_limit.start_forgetting();
         let app = move || {
@@ -146,10 +136,10 @@ impl Application {
                 .configure(http::configure)
                 .default_service(web::to(http::api::not_found))
         };
-        let listeners = http::server::bind(&config.bind).map_err(|e| {
+        let listeners = http::server::bind(&settings.bind).map_err(|e| {
             anyhow::anyhow!(
                 "cannot listen on {:?} ({}); choose another address with --bind or QA_HUB_BIND",
-                config.bind,
+                settings.bind,
                 match e.kind() {
                     std::io::ErrorKind::AddrInUse => "the address is already in use".to_owned(),
                     _ => e.to_string(),
@@ -158,20 +148,22 @@ impl Application {
         })?;
         let addrs = listeners.iter().map(|l| l.local_addr()).collect::<Result<Vec<_>, _>>()?;
         let options = http::server::Options {
-            workers,
+            workers: settings.workers(),
             // In-flight requests get this long after the sockets' grace period; the two
             // together stay within the 10 s an orchestrator typically allows before SIGKILL.
             shutdown_timeout: Duration::from_secs(4),
             on_connect: Arc::new(http::conn_cap::on_connect(
-                Connections::new(usize::MAX, config.max_http_connections_per_ip),
+                Connections::new(usize::MAX, settings.max_http_connections_per_ip),
                 trusted_proxies_for_caps,
             )),
         };
         let addr = *addrs.first().ok_or_else(|| anyhow::anyhow!("bound no address"))?;
         // Started once the listeners are bound: webhooks must not call the hub's own addresses.
-        let mut webhook_settings = config.webhook_settings();
-        webhook_settings.own_addresses =
-            webhook::own_addresses(&[addrs, metrics_addr.into_iter().collect()].concat());
+        let webhook_settings = webhook::Settings {
+            timeout: config.webhooks.timeout(),
+            retry_max: config.webhooks.retry_max(),
+            own_addresses: webhook::own_addresses(&[addrs, metrics_addr.into_iter().collect()].concat()),
+        };
         let webhooks = webhook::Dispatcher::start(
             ctx.services().clone(),
             ctx.hub().clone(),
@@ -181,7 +173,7 @@ impl Application {
         )?;
         let server =
             http::server::serve(app, listeners.into_iter().chain(metrics_listener).collect(), options)?;
-        let grace = Duration::from_secs(config.shutdown_grace_secs);
+        let grace = settings.shutdown_grace();
         Ok(Self { addr, metrics_addr, ctx, server, grace, store, webhooks })
     }
 

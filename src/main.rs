@@ -1,6 +1,5 @@
 use std::process::ExitCode;
 
-use clap::Parser;
 use qa_hub::{
     Application,
     config::{Cli, Command},
@@ -28,7 +27,7 @@ async fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
         .init();
-    match run(Cli::parse()).await {
+    match async { run(Cli::from_env()?).await }.await {
         Ok(()) => ExitCode::SUCCESS,
         // One line, no backtrace: every start-up error already says what to change.
         Err(error) => {
@@ -42,13 +41,13 @@ async fn main() -> ExitCode {
 async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command.unwrap_or(Command::Serve) {
         Command::Migrate => {
-            let store = Store::connect(&cli.config.database_url, 1, true).await?;
+            let store = Store::connect(&cli.config.database.database_url, 1, true).await?;
             store.migrate().await?;
             tracing::info!(database = store.backend(), "migrations applied");
             store.close().await;
         }
         Command::Serve => serve(cli.config).await?,
-        Command::Healthcheck => healthcheck(&cli.config.bind).await?,
+        Command::Healthcheck => healthcheck(&cli.config.server.bind).await?,
         Command::User(command) => qa_hub::admin::user(&cli.config, command).await?,
         Command::Token(command) => qa_hub::admin::token(&cli.config, command).await?,
     }

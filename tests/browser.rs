@@ -558,7 +558,7 @@ async fn path_of(client: &Client) -> String {
 /// answer (the page's script posts with the session cookie), log out, log in again and come
 /// back to the page; a second browser's session sees none of the first's.
 async fn sign_up_ask_answer_log_out_log_in(backend: Backend) {
-    let app = crate::common::spawn_with(backend, |config| config.anonymous_writes = false).await;
+    let app = crate::common::spawn_with(backend, |config| config.identity.anonymous_writes = false).await;
     let driver = Driver::start().await;
     let one = driver.browser(true).await;
     let c = &one.client;
@@ -618,8 +618,8 @@ async fn sign_up_ask_answer_log_out_log_in(backend: Backend) {
 async fn scores_and_the_accepted_answer_update_in_place(backend: Backend) {
     use crate::common::{ISSUER, SECRET, jwt, now};
     let app = crate::common::spawn_with(backend, |config| {
-        config.jwt_secret = Some(SECRET.into());
-        config.jwt_issuer = Some(ISSUER.into());
+        config.identity.jwt_secret = Some(SECRET.into());
+        config.identity.jwt_issuer = Some(ISSUER.into());
     })
     .await;
     let user = |sub: &str| jwt(json!({"iss": ISSUER, "sub": sub, "name": sub, "exp": now() + 600}), SECRET);
@@ -793,8 +793,8 @@ async fn a_questions_life_shows_live_in_place(backend: Backend) {
     use crate::common::{ISSUER, SECRET, jwt, now};
     const WITHIN: Duration = Duration::from_secs(1);
     let app = crate::common::spawn_with(backend, |config| {
-        config.jwt_secret = Some(SECRET.into());
-        config.jwt_issuer = Some(ISSUER.into());
+        config.identity.jwt_secret = Some(SECRET.into());
+        config.identity.jwt_issuer = Some(ISSUER.into());
     })
     .await;
     let user = |sub: &str| jwt(json!({"iss": ISSUER, "sub": sub, "name": sub, "exp": now() + 600}), SECRET);
@@ -1152,11 +1152,11 @@ async fn the_inbox_badge_follows_every_tab(backend: Backend) {
 async fn an_embedded_inbox_outlives_its_short_tokens(backend: Backend) {
     use crate::common::{ISSUER, SECRET, jwt, now};
     let app = crate::common::spawn_with(backend, |config| {
-        config.anonymous_writes = false;
-        config.jwt_secret = Some(SECRET.into());
-        config.jwt_issuer = Some(ISSUER.into());
+        config.identity.anonymous_writes = false;
+        config.identity.jwt_secret = Some(SECRET.into());
+        config.identity.jwt_issuer = Some(ISSUER.into());
         // Expiry is noticed on the ping tick.
-        config.ping_interval_secs = 1;
+        config.realtime.ping_interval_secs = 1;
     })
     .await;
     let token = |sub: &str, ttl: i64| {

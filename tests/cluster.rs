@@ -1,34 +1,222 @@
 //! Several hub nodes on one Postgres database: answers posted on any node reach the
-//! subscribers of every node exactly once and in seq order, also across lost listener
-//! connections. Postgres only (SQLite is single-node).
+//! subscribers of every node exactly once and in seq order, also across lost connections to
+//! what carries events between them. Postgres only (SQLite is single-node).
+//!
+//! The tests that hold for any broker run on each (`on_each_broker!`): as `notify::name` on
+//! Postgres LISTEN/NOTIFY and as `nats::name` on a `nats-server` of the test's own. The
+//! others are about NOTIFY itself (its listener connection, its payload limit over TLS).
 
-use std::time::Duration;
+use std::{
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
 use crate::common::{
-    Backend, TestApp, TestDb, WAIT, WsClient, answer_count, eventually, post_round_robin, postgres_admin_url,
-    start_on, stop_all, subscribers, tls_connections, tweak, with_param,
+    Backend, NatsServer, TestApp, TestDb, WAIT, WsClient, answer_count, eventually, post_round_robin,
+    postgres_admin_url, start_on, stop_all, subscribers, tls_connections, tweak, with_param,
 };
 use futures_util::future::join_all;
 use serde_json::Value;
 use sqlx::{Connection, PgConnection};
+use tokio::{net::TcpStream, task::AbortHandle};
 use uuid::Uuid;
 
-/// Starts `n` nodes named node-0, node-1, … on one fresh database (node 0 owns it).
-async fn cluster(n: usize) -> Vec<TestApp> {
-    cluster_with(n, None).await
+/// Defines each listed test once per broker, `notify::name` and `nats::name`, each calling
+/// `name(Via)` from the enclosing module.
+macro_rules! on_each_broker {
+    ($($name:ident),* $(,)?) => {
+        mod notify {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() { super::$name(super::Via::Notify).await }
+            )*
+        }
+        mod nats {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() { super::$name(super::Via::Nats).await }
+            )*
+        }
+    };
+}
+
+on_each_broker!(
+    every_subscriber_on_every_node_gets_each_answer_once_in_order,
+    every_kind_of_change_reaches_other_nodes,
+    payload_and_reference_paths_both_deliver_exactly_once,
+    a_node_whose_link_is_cut_twice_misses_nothing,
+    a_node_started_later_serves_earlier_answers_after_seq,
+    readyz_says_not_ready_while_a_node_is_cut_off_then_catches_up,
+    the_list_of_questions_reaches_other_nodes,
+    an_inbox_resumes_exactly_on_any_node,
+);
+
+/// The broker the nodes of a test share events through.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Via {
+    /// Postgres LISTEN/NOTIFY (`--broker postgres`, the default on Postgres).
+    Notify,
+    /// A NATS server (`--broker nats://…`).
+    Nats,
+}
+
+/// One test's broker: for NATS, its server and, per node, a proxy in front of it that can
+/// cut that node off alone. Declared before the nodes, so dropped after them.
+pub(crate) struct Broker {
+    via: Via,
+    nats: Option<(NatsServer, Vec<Proxy>)>,
+}
+
+impl Broker {
+    /// A broker for up to `nodes` nodes.
+    pub(crate) async fn start(via: Via, nodes: usize) -> Self {
+        let nats = match via {
+            Via::Notify => None,
+            Via::Nats => {
+                let server = NatsServer::start().await;
+                let mut proxies = Vec::new();
+                for _ in 0..nodes {
+                    proxies.push(Proxy::start(server.port()).await);
+                }
+                Some((server, proxies))
+            }
+        };
+        Self { via, nats }
+    }
+
+    /// Names node `i` and points it at this broker.
+    pub(crate) fn tweak(&self, config: &mut qa_hub::Config, i: usize) {
+        tweak(config, i);
+        if let Some((_, proxies)) = &self.nats {
+            config.cluster.broker = Some(format!("nats://127.0.0.1:{}", proxies[i].port).parse().unwrap());
+        }
+    }
+
+    /// Closes node `i`'s connection to the broker and waits until it has a new one and is
+    /// ready again.
+    async fn kill_link(&self, admin: &mut PgConnection, node: &TestApp, i: usize) {
+        let name = format!("node-{i}");
+        let Some((server, proxies)) = &self.nats else {
+            return kill_listener(admin, node, &name).await;
+        };
+        let cid = server.connection_id(&name).await.expect("the node is connected");
+        proxies[i].cut(false);
+        eventually("the node connects again", WAIT, || async {
+            server.connection_id(&name).await.filter(|&new| new != cid)
+        })
+        .await;
+        eventually("the node is ready again", WAIT, || async {
+            (node.get("/readyz").await.status() == 200).then_some(())
+        })
+        .await;
+    }
+
+    /// Cuts node `i` off the broker so that it cannot reconnect until [`Self::reconnect`].
+    async fn cut_off(&self, admin: &mut PgConnection, nodes: &[TestApp], i: usize) -> Cut {
+        match &self.nats {
+            None => Cut(Some(cut_off_listener(admin, nodes, i).await)),
+            Some((_, proxies)) => {
+                proxies[i].cut(true);
+                Cut(None)
+            }
+        }
+    }
+
+    /// Lets node `i`, cut off by [`Self::cut_off`], reconnect, and waits until it has caught
+    /// up.
+    async fn reconnect(&self, admin: &mut PgConnection, node: &TestApp, i: usize, cut: Cut) {
+        match (&self.nats, cut) {
+            (None, Cut(Some(allow_again))) => {
+                sqlx::raw_sql(sqlx::AssertSqlSafe(allow_again)).execute(&mut *admin).await.unwrap();
+            }
+            (Some((_, proxies)), _) => proxies[i].restore(),
+            (None, Cut(None)) => unreachable!("a NOTIFY cut-off says how to undo it"),
+        }
+        eventually("the node is ready again", WAIT, || async {
+            (node.get("/readyz").await.status() == 200).then_some(())
+        })
+        .await;
+    }
+
+    /// What `/readyz` says of a node cut off from this broker.
+    fn cut_off_sentence(&self) -> &'static str {
+        match self.via {
+            Via::Notify => "listener is disconnected",
+            Via::Nats => "NATS connection is lost",
+        }
+    }
+}
+
+/// How to undo a [`Broker::cut_off`]: on NOTIFY, the statement that allows connections again.
+#[must_use]
+struct Cut(Option<String>);
+
+/// A TCP proxy in front of the NATS server for one node: closing its connections cuts that
+/// node off alone, as a lost network path would.
+pub(crate) struct Proxy {
+    port: u16,
+    state: Arc<Mutex<ProxyState>>,
+}
+
+#[derive(Default)]
+struct ProxyState {
+    /// New connections are closed at once.
+    refusing: bool,
+    /// The forwarding task of each open connection.
+    open: Vec<AbortHandle>,
+}
+
+impl Proxy {
+    async fn start(target: u16) -> Self {
+        let socket = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = socket.local_addr().unwrap().port();
+        let state: Arc<Mutex<ProxyState>> = Arc::default();
+        let shared = state.clone();
+        tokio::spawn(async move {
+            while let Ok((mut client, _)) = socket.accept().await {
+                if shared.lock().unwrap().refusing {
+                    continue; // dropped: closed
+                }
+                let Ok(mut server) = TcpStream::connect(("127.0.0.1", target)).await else { continue };
+                let forward = tokio::spawn(async move {
+                    let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                });
+                shared.lock().unwrap().open.push(forward.abort_handle());
+            }
+        });
+        Self { port, state }
+    }
+
+    /// Closes every connection through the proxy; with `refuse`, every later one too, until
+    /// [`Self::restore`].
+    fn cut(&self, refuse: bool) {
+        let mut state = self.state.lock().unwrap();
+        state.refusing = refuse;
+        state.open.drain(..).for_each(|forward| forward.abort());
+    }
+
+    fn restore(&self) {
+        self.state.lock().unwrap().refusing = false;
+    }
+}
+
+/// Starts `n` nodes named node-0, node-1, … on one fresh database (node 0 owns it), sharing
+/// `broker`.
+async fn cluster(broker: &Broker, n: usize) -> Vec<TestApp> {
+    cluster_with(broker, n, None).await
 }
 
 /// Like [`cluster`], with `param` (`sslmode=require`) added to every node's database URL.
-async fn cluster_with(n: usize, param: Option<&str>) -> Vec<TestApp> {
+async fn cluster_with(broker: &Broker, n: usize, param: Option<&str>) -> Vec<TestApp> {
     let mut db = TestDb::new(Backend::Postgres).await;
     if let Some(param) = param {
         db.url = with_param(&db.url, param);
     }
     let mut nodes = Vec::new();
     for i in 1..n {
-        nodes.push(start_on(db.shared(), |c| tweak(c, i)).await);
+        nodes.push(start_on(db.shared(), |c| broker.tweak(c, i)).await);
     }
-    nodes.insert(0, start_on(db, |c| tweak(c, 0)).await);
+    nodes.insert(0, start_on(db, |c| broker.tweak(c, 0)).await);
     nodes
 }
 
@@ -65,12 +253,12 @@ async fn kill_listener(admin: &mut PgConnection, node: &TestApp, name: &str) {
 
 /// Cuts node `i`'s listener off so that it cannot reconnect: refuses new connections to the
 /// test database, then kills the listener. Returns the statement that allows connections again
-/// (see [`reconnect`]).
+/// (see [`Broker::reconnect`]).
 ///
 /// The nodes' pools keep the connections they have open, so first make them open all of
 /// theirs (a post and a fetch may overlap): busy them with requests until Postgres shows every
 /// pool full (3 each) plus the listeners.
-async fn cut_off(admin: &mut PgConnection, nodes: &[TestApp], i: usize) -> String {
+async fn cut_off_listener(admin: &mut PgConnection, nodes: &[TestApp], i: usize) -> String {
     let db_name = nodes[0].db.database_name().to_owned();
     eventually("every pool holds all its connections", WAIT, || async {
         let burst = nodes.iter().flat_map(|node| (0..12).map(move |_| node.get("/api/questions")));
@@ -91,15 +279,6 @@ async fn cut_off(admin: &mut PgConnection, nodes: &[TestApp], i: usize) -> Strin
     allow(true)
 }
 
-/// Lets a node cut off by [`cut_off`] reconnect, and waits until it has caught up.
-async fn reconnect(admin: &mut PgConnection, node: &TestApp, allow_again: &str) {
-    sqlx::raw_sql(sqlx::AssertSqlSafe(allow_again.to_owned())).execute(&mut *admin).await.unwrap();
-    eventually("the node is ready again", WAIT, || async {
-        (node.get("/readyz").await.status() == 200).then_some(())
-    })
-    .await;
-}
-
 /// Every client receives exactly seqs 1..=n in order: then a sentinel posted afterwards
 /// must be the very next message (a repeat or a stray would come before it).
 async fn assert_exactly_once_in_order(clients: &mut [WsClient], nodes: &[TestApp], q: Uuid, n: i64) {
@@ -113,9 +292,9 @@ async fn assert_exactly_once_in_order(clients: &mut [WsClient], nodes: &[TestApp
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_subscriber_on_every_node_gets_each_answer_once_in_order() {
-    let nodes = cluster(3).await;
+async fn every_subscriber_on_every_node_gets_each_answer_once_in_order(via: Via) {
+    let broker = Broker::start(via, 3).await;
+    let nodes = cluster(&broker, 3).await;
     let q = nodes[0].question().await;
     let mut clients = subscribers(&nodes, 2, q).await;
     post_round_robin(&nodes, q, 1, 200).await;
@@ -125,14 +304,14 @@ async fn every_subscriber_on_every_node_gets_each_answer_once_in_order() {
 
 /// Votes, accepts, edits, comments and deletes go through the same commit hook as answers: a
 /// change made on one node reaches a subscriber on another, once, at the next seq.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_kind_of_change_reaches_other_nodes() {
+async fn every_kind_of_change_reaches_other_nodes(via: Via) {
     use crate::common::{ISSUER, SECRET, jwt, now};
+    let broker = Broker::start(via, 2).await;
     let db = TestDb::new(Backend::Postgres).await;
     let with_jwt = |c: &mut qa_hub::Config, i: usize| {
-        tweak(c, i);
-        c.jwt_secret = Some(SECRET.into());
-        c.jwt_issuer = Some(ISSUER.into());
+        broker.tweak(c, i);
+        c.identity.jwt_secret = Some(SECRET.into());
+        c.identity.jwt_issuer = Some(ISSUER.into());
     };
     let b = start_on(db.shared(), |c| with_jwt(c, 1)).await;
     let a = start_on(db, |c| with_jwt(c, 0)).await;
@@ -189,8 +368,8 @@ async fn every_kind_of_change_reaches_other_nodes() {
     assert_eq!((accept["type"].as_str(), accept["seq"].as_i64()), (Some("accept"), Some(3)), "{accept}");
     assert_eq!(accept["answer_id"], serde_json::json!(answer));
 
-    // An edit too long for a NOTIFY payload (it goes by reference, read from the log), a
-    // comment and a delete: each at the next seq on the other node.
+    // An edit too long for a NOTIFY payload (there it goes by reference, read from the log),
+    // a comment and a delete: each at the next seq on the other node.
     let long = "y".repeat(9_000);
     let answer_path = format!("/api/answers/{answer}");
     let res =
@@ -221,10 +400,10 @@ async fn every_kind_of_change_reaches_other_nodes() {
 
 /// An event small enough travels in the NOTIFY payload (no database read on the other nodes);
 /// one near the limit goes by reference and is read from the log. Both reach every subscriber
-/// on three nodes exactly once and in order.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn payload_and_reference_paths_both_deliver_exactly_once() {
-    let nodes = cluster(3).await;
+/// on three nodes exactly once and in order. (On NATS every event travels as its frame.)
+async fn payload_and_reference_paths_both_deliver_exactly_once(via: Via) {
+    let broker = Broker::start(via, 3).await;
+    let nodes = cluster(&broker, 3).await;
     let q = nodes[0].question().await;
     let mut clients = subscribers(&nodes, 1, q).await;
     // Its frame is a little over NOTIFY's 8,000-byte limit, so it goes by reference whatever
@@ -238,7 +417,21 @@ async fn payload_and_reference_paths_both_deliver_exactly_once() {
     for (i, node) in nodes.iter().enumerate() {
         let frames = node.metric(r#"qa_hub_broker_events_received_total{path="frame"}"#).await;
         let references = node.metric(r#"qa_hub_broker_events_received_total{path="reference"}"#).await;
-        assert!(frames >= 8.0 && references >= 8.0, "node {i}: {frames} frames, {references} references");
+        match via {
+            Via::Notify => {
+                assert!(
+                    frames >= 8.0 && references >= 8.0,
+                    "node {i}: {frames} frames, {references} references"
+                )
+            }
+            // Each of the 16 answers posted on the other two nodes, as a frame.
+            Via::Nats => {
+                assert!(
+                    frames >= 16.0 && references == 0.0,
+                    "node {i}: {frames} frames, {references} references"
+                )
+            }
+        }
     }
     stop_all(nodes).await;
 }
@@ -247,7 +440,8 @@ async fn payload_and_reference_paths_both_deliver_exactly_once() {
 /// a listener that reconnects — is encrypted, and answers still reach every node exactly once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_nodes_over_tls_share_answers_exactly_once() {
-    let nodes = cluster_with(3, Some("sslmode=require")).await;
+    let broker = Broker::start(Via::Notify, 3).await;
+    let nodes = cluster_with(&broker, 3, Some("sslmode=require")).await;
     let mut admin = admin().await;
     let q = nodes[0].question().await;
     let mut clients = subscribers(&nodes, 2, q).await;
@@ -269,40 +463,41 @@ async fn three_nodes_over_tls_share_answers_exactly_once() {
     stop_all(nodes).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_node_whose_listener_is_killed_twice_misses_nothing() {
-    let nodes = cluster(3).await;
+/// On NOTIFY, node 2's listener is killed; on NATS, its connection to the server is closed.
+async fn a_node_whose_link_is_cut_twice_misses_nothing(via: Via) {
+    let broker = Broker::start(via, 3).await;
+    let nodes = cluster(&broker, 3).await;
     let q = nodes[0].question().await;
     let mut clients = subscribers(&nodes, 2, q).await;
     let mut admin = admin().await;
-    // Kill node 2's listener while the others keep posting, then again later.
+    // Cut node 2's link while the others keep posting, then again later.
     let posting = post_round_robin(&nodes[..2], q, 1, 200);
     let killing = async {
         eventually("some answers are in", WAIT, || async {
             (answer_count(&nodes[0], q).await >= 40).then_some(())
         })
         .await;
-        kill_listener(&mut admin, &nodes[2], "node-2").await;
+        broker.kill_link(&mut admin, &nodes[2], 2).await;
         eventually("more answers are in", WAIT, || async {
             (answer_count(&nodes[0], q).await >= 120).then_some(())
         })
         .await;
-        kill_listener(&mut admin, &nodes[2], "node-2").await;
+        broker.kill_link(&mut admin, &nodes[2], 2).await;
     };
     tokio::join!(posting, killing);
     assert_exactly_once_in_order(&mut clients, &nodes, q, 200).await;
     stop_all(nodes).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_node_started_later_serves_earlier_answers_after_seq() {
+async fn a_node_started_later_serves_earlier_answers_after_seq(via: Via) {
+    let broker = Broker::start(via, 2).await;
     let db = TestDb::new(Backend::Postgres).await;
-    let first = start_on(db.shared(), |c| tweak(c, 0)).await;
+    let first = start_on(db.shared(), |c| broker.tweak(c, 0)).await;
     let q = first.question().await;
     for i in 1..=5 {
         first.answer(q, &format!("answer {i}")).await;
     }
-    let later = start_on(db, |c| tweak(c, 1)).await;
+    let later = start_on(db, |c| broker.tweak(c, 1)).await;
     let mut ws = later.ws().await;
     assert_eq!(ws.subscribe_legacy(q, Some(2)).await, 5);
     assert_eq!(ws.answers(3).await, vec![(q, 3), (q, 4), (q, 5)]);
@@ -313,9 +508,9 @@ async fn a_node_started_later_serves_earlier_answers_after_seq() {
     later.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn readyz_says_not_ready_while_the_listener_is_cut_off_then_catches_up() {
-    let nodes = cluster(2).await;
+async fn readyz_says_not_ready_while_a_node_is_cut_off_then_catches_up(via: Via) {
+    let broker = Broker::start(via, 2).await;
+    let nodes = cluster(&broker, 2).await;
     let q = nodes[0].question().await;
     let mut clients = subscribers(&nodes, 1, q).await;
     nodes[0].answer(q, "before").await;
@@ -325,7 +520,7 @@ async fn readyz_says_not_ready_while_the_listener_is_cut_off_then_catches_up() {
     assert_eq!(nodes[1].get("/readyz").await.status(), 200);
 
     let mut admin = admin().await;
-    let allow_again = cut_off(&mut admin, &nodes, 1).await;
+    let cut = broker.cut_off(&mut admin, &nodes, 1).await;
 
     let body: Value = eventually("node 1 reports not ready", WAIT, || async {
         let res = nodes[1].get("/readyz").await;
@@ -334,7 +529,7 @@ async fn readyz_says_not_ready_while_the_listener_is_cut_off_then_catches_up() {
     .await;
     assert_eq!(body["error"]["code"], "unavailable", "{body}");
     let message = body["error"]["message"].as_str().unwrap();
-    assert!(message.contains("listener is disconnected"), "{message}");
+    assert!(message.contains(broker.cut_off_sentence()), "{message}");
     assert_eq!(nodes[0].get("/readyz").await.status(), 200, "the other node is unaffected");
 
     // Posted while node 1 is deaf: its subscriber must still get them after the reconnect.
@@ -342,7 +537,7 @@ async fn readyz_says_not_ready_while_the_listener_is_cut_off_then_catches_up() {
     nodes[0].answer(q, "during 2").await;
     assert_eq!(clients[0].answers(2).await, vec![(q, 2), (q, 3)]);
 
-    reconnect(&mut admin, &nodes[1], &allow_again).await;
+    broker.reconnect(&mut admin, &nodes[1], 1, cut).await;
     assert_eq!(clients[1].answers(2).await, vec![(q, 2), (q, 3)]);
     nodes[1].answer(q, "after").await;
     for ws in &mut clients {
@@ -355,14 +550,14 @@ async fn readyz_says_not_ready_while_the_listener_is_cut_off_then_catches_up() {
 /// reaches a `questions` subscriber on another at the next seq, and so does a deletion; the
 /// questions asked while that node's listener is cut off arrive by its catch-up from the log
 /// (no later event fills the gap for it), once and in order.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_list_of_questions_reaches_other_nodes() {
+async fn the_list_of_questions_reaches_other_nodes(via: Via) {
     use crate::common::{ISSUER, SECRET, events, user};
+    let broker = Broker::start(via, 2).await;
     let db = TestDb::new(Backend::Postgres).await;
     let with_jwt = |c: &mut qa_hub::Config, i: usize| {
-        tweak(c, i);
-        c.jwt_secret = Some(SECRET.into());
-        c.jwt_issuer = Some(ISSUER.into());
+        broker.tweak(c, i);
+        c.identity.jwt_secret = Some(SECRET.into());
+        c.identity.jwt_issuer = Some(ISSUER.into());
     };
     let b = start_on(db.shared(), |c| with_jwt(c, 1)).await;
     let a = start_on(db, |c| with_jwt(c, 0)).await;
@@ -401,13 +596,13 @@ async fn the_list_of_questions_reaches_other_nodes() {
     // Node 1 deaf: what is asked meanwhile reaches it by its catch-up after the reconnect.
     let nodes = [a, b];
     let mut admin = admin().await;
-    let allow_again = cut_off(&mut admin, &nodes, 1).await;
+    let cut = broker.cut_off(&mut admin, &nodes, 1).await;
     let during = [
         ask_on(&nodes[0], &ann, "Asked while node 1 is deaf").await,
         ask_on(&nodes[0], &ann, "And another").await,
     ];
     assert!(ws.recv_within(Duration::from_millis(300)).await.is_none(), "node 1 heard nothing yet");
-    reconnect(&mut admin, &nodes[1], &allow_again).await;
+    broker.reconnect(&mut admin, &nodes[1], 1, cut).await;
     let got = events(&mut ws, &mut last, 2).await;
     let ids: Vec<_> = got.iter().map(|e| e["question"]["id"].clone()).collect();
     assert_eq!(ids, during.iter().map(|id| serde_json::json!(id)).collect::<Vec<_>>());
@@ -446,10 +641,10 @@ async fn notify_throughput() {
     for i in 0..n_nodes {
         nodes.push(
             start_on(db.shared(), |c| {
-                c.node_id = Some(format!("bench-{i}"));
-                c.db_pool = if i == 0 { n_posters as u32 + 2 } else { 4 };
-                c.outbound_queue = n_answers + 16;
-                c.notify_inline_bytes = inline_bytes;
+                c.cluster.node_id = Some(format!("bench-{i}"));
+                c.database.db_pool = if i == 0 { n_posters as u32 + 2 } else { 4 };
+                c.realtime.outbound_queue = n_answers + 16;
+                c.cluster.notify_inline_bytes = inline_bytes;
             })
             .await,
         );
@@ -522,7 +717,8 @@ async fn memory_per_connection() {
     }
     let n: usize =
         std::env::var("QA_HUB_BENCH_CONNECTIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(2000);
-    let nodes = cluster(1).await;
+    let broker = Broker::start(Via::Notify, 1).await;
+    let nodes = cluster(&broker, 1).await;
     let mut questions = Vec::new();
     for _ in 0..10 {
         questions.push(nodes[0].question().await);
@@ -557,15 +753,15 @@ async fn memory_per_connection() {
 
 /// An inbox across nodes: answers posted on one node reach the asker's inbox socket on
 /// another at the next seqs, and a resume on either node from any seq sends exactly the rest.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_inbox_resumes_exactly_on_any_node() {
+async fn an_inbox_resumes_exactly_on_any_node(via: Via) {
     use crate::common::{ISSUER, SECRET, events, inbox_socket, user};
+    let broker = Broker::start(via, 2).await;
     let db = TestDb::new(Backend::Postgres).await;
     let with_jwt = |c: &mut qa_hub::Config, i: usize| {
-        tweak(c, i);
-        c.anonymous_writes = false;
-        c.jwt_secret = Some(SECRET.into());
-        c.jwt_issuer = Some(ISSUER.into());
+        broker.tweak(c, i);
+        c.identity.anonymous_writes = false;
+        c.identity.jwt_secret = Some(SECRET.into());
+        c.identity.jwt_issuer = Some(ISSUER.into());
     };
     let b = start_on(db.shared(), |c| with_jwt(c, 1)).await;
     let a = start_on(db, |c| with_jwt(c, 0)).await;

@@ -135,8 +135,8 @@ async fn a_database_restart_loses_and_duplicates_nothing() {
     for i in 0..3 {
         nodes.push(
             start_on(TestDb::external(cluster.url()), |c| {
-                c.node_id = Some(format!("restart-{i}"));
-                c.db_pool = 4;
+                c.cluster.node_id = Some(format!("restart-{i}"));
+                c.database.db_pool = 4;
             })
             .await,
         );

@@ -100,7 +100,7 @@ async fn a_service_token_posts_as_its_user(backend: Backend) {
 
 async fn a_revoked_token_fails_on_another_node_at_once(backend: Backend) {
     let first = hub_with(backend, |_| {}).await;
-    let second = start_on(first.db.shared(), |config| config.anonymous_writes = false).await;
+    let second = start_on(first.db.shared(), |config| config.identity.anonymous_writes = false).await;
     let (_, admin_token) = user_with_token(&first, "ann").await;
     // A token made over REST by its owner, used on the other node.
     let res = first
@@ -289,8 +289,8 @@ async fn a_retry_after_the_post_was_deleted_is_gone(backend: Backend) {
 /// store). A long `sub` with no `name` is shown cut to a name's length, as documented.
 async fn invisible_and_look_alike_names_are_refused(backend: Backend) {
     let app = hub_with(backend, |config| {
-        config.jwt_secret = Some(SECRET.into());
-        config.jwt_issuer = Some(ISSUER.into());
+        config.identity.jwt_secret = Some(SECRET.into());
+        config.identity.jwt_issuer = Some(ISSUER.into());
     })
     .await;
     let invisible = [
@@ -385,8 +385,8 @@ async fn invisible_and_look_alike_names_are_refused(backend: Backend) {
 
 async fn host_signed_tokens_map_to_users(backend: Backend) {
     let app = hub_with(backend, |config| {
-        config.jwt_secret = Some(SECRET.into());
-        config.jwt_issuer = Some(ISSUER.into());
+        config.identity.jwt_secret = Some(SECRET.into());
+        config.identity.jwt_issuer = Some(ISSUER.into());
     })
     .await;
     let good = jwt(json!({"iss": ISSUER, "sub": "42", "name": "Ada", "exp": now() + 300}), SECRET);
@@ -439,8 +439,8 @@ async fn public_key_tokens_and_no_algorithm_confusion(backend: Backend) {
     let public = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(public.path(), key.public_key_pem()).unwrap();
     let app = hub_with(backend, |config| {
-        config.jwt_public_key = Some(public.path().to_owned());
-        config.jwt_issuer = Some(ISSUER.into());
+        config.identity.jwt_public_key = Some(public.path().to_owned());
+        config.identity.jwt_issuer = Some(ISSUER.into());
     })
     .await;
     let claims = json!({"iss": ISSUER, "sub": "9", "name": "Eve", "exp": now() + 300});
@@ -546,7 +546,7 @@ async fn sessions_forms_and_csrf(backend: Backend) {
 }
 
 async fn brute_force_log_ins_are_locked(backend: Backend) {
-    let app = hub_with(backend, |config| config.login_failures_per_hour = 3).await;
+    let app = hub_with(backend, |config| config.limits.login_failures_per_hour = 3).await;
     user_with_token(&app, "ann").await;
     for attempt in 1..=4 {
         let res = log_in(&app, "ann", "wrong password").await;
@@ -568,8 +568,8 @@ async fn brute_force_log_ins_are_locked(backend: Backend) {
 /// the user's post budget.
 async fn log_in_attempts_and_token_creation_are_limited(backend: Backend) {
     let app = hub_with(backend, |config| {
-        config.login_attempts_per_minute = 2;
-        config.posts_per_minute = 2;
+        config.limits.login_attempts_per_minute = 2;
+        config.limits.posts_per_minute = 2;
     })
     .await;
     let (_, token) = user_with_token(&app, "ann").await;
@@ -590,7 +590,7 @@ async fn log_in_attempts_and_token_creation_are_limited(backend: Backend) {
 }
 
 async fn sign_ups_make_accounts_and_are_limited(backend: Backend) {
-    let app = hub_with(backend, |config| config.signups_per_hour = 2).await;
+    let app = hub_with(backend, |config| config.limits.signups_per_hour = 2).await;
     let sign_up = |handle: &str| {
         no_redirects()
             .post(app.url("/signup"))

@@ -229,10 +229,10 @@ async fn an_inbox_resumes_exactly_across_a_restart(backend: Backend) {
     app.stop().await;
     let (db, addr) = (app.db, app.addr);
     let app = start_on(db, |c| {
-        c.bind = addr.to_string();
-        c.anonymous_writes = false;
-        c.jwt_secret = Some(SECRET.into());
-        c.jwt_issuer = Some(ISSUER.into());
+        c.server.bind = addr.to_string();
+        c.identity.anonymous_writes = false;
+        c.identity.jwt_secret = Some(SECRET.into());
+        c.identity.jwt_issuer = Some(ISSUER.into());
     })
     .await;
     // A resume after any seq sends the rest, each once, in order; replayed entries are as
@@ -269,10 +269,10 @@ async fn an_answer_to_a_question_with_ten_thousand_followers() {
         std::env::var("QA_HUB_BENCH_FOLLOWERS").ok().and_then(|v| v.parse().ok()).unwrap_or(10_000);
     for backend in [Backend::Sqlite, Backend::Postgres] {
         let app = crate::common::spawn_with(backend, |c| {
-            c.anonymous_writes = false;
-            c.jwt_secret = Some(SECRET.into());
-            c.jwt_issuer = Some(ISSUER.into());
-            c.posts_per_minute = 0;
+            c.identity.anonymous_writes = false;
+            c.identity.jwt_secret = Some(SECRET.into());
+            c.identity.jwt_issuer = Some(ISSUER.into());
+            c.limits.posts_per_minute = 0;
         })
         .await;
         let asker = user("asker");

@@ -168,8 +168,8 @@ async fn start_binary(db: &crate::common::TestDb, extra: &[&str]) -> (tokio::pro
 
 async fn connection_caps_refuse_with_503(backend: Backend) {
     let app = spawn_with(backend, |c| {
-        c.max_connections = 3;
-        c.max_connections_per_ip = 2;
+        c.realtime.max_connections = 3;
+        c.realtime.max_connections_per_ip = 2;
     })
     .await;
     let _a1 = ws_from(app.addr, "127.0.0.1").await.expect("first from .1");
@@ -202,8 +202,8 @@ async fn connection_caps_refuse_with_503(backend: Backend) {
 /// any other peer the forwarding headers are ignored, so a client cannot pick its address.
 async fn caps_count_the_client_a_trusted_proxy_names(backend: Backend) {
     let app = spawn_with(backend, |c| {
-        c.max_connections_per_ip = 2;
-        c.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+        c.realtime.max_connections_per_ip = 2;
+        c.server.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
     })
     .await;
     let via_proxy = |client: &'static str| ws_with(app.addr, "127.0.0.1", vec![("x-forwarded-for", client)]);
@@ -251,7 +251,7 @@ async fn get_from(addr: SocketAddr, source: &str, path: &str) -> String {
 /// included: a request on one more gets 503; other addresses are served; a closed connection
 /// gives its place back.
 async fn http_connections_per_address_are_capped(backend: Backend) {
-    let app = spawn_with(backend, |c| c.max_http_connections_per_ip = 3).await;
+    let app = spawn_with(backend, |c| c.server.max_http_connections_per_ip = 3).await;
     let mut held = Vec::new();
     for _ in 0..3 {
         held.push(ws_from(app.addr, "127.0.0.5").await.expect("a place for each of three"));
@@ -268,7 +268,7 @@ async fn http_connections_per_address_are_capped(backend: Backend) {
 }
 
 async fn idle_connections_are_closed(backend: Backend) {
-    let app = spawn_with(backend, |c| c.idle_timeout_secs = 1).await;
+    let app = spawn_with(backend, |c| c.realtime.idle_timeout_secs = 1).await;
     let q = app.question().await;
     // `busy` is older than `idle`, so once `idle` is closed, `busy` has been open longer
     // than the timeout too: its subscription is what keeps it.
@@ -287,8 +287,8 @@ async fn idle_connections_are_closed(backend: Backend) {
 
 async fn metrics_follow_posts_subscribes_and_closes(backend: Backend) {
     let app = spawn_with(backend, |c| {
-        c.outbound_queue = 1;
-        c.close_timeout_secs = 1;
+        c.realtime.outbound_queue = 1;
+        c.realtime.close_timeout_secs = 1;
     })
     .await;
     let before = app.metrics().await;
@@ -390,8 +390,8 @@ async fn metrics_are_private_or_need_the_token(backend: Backend) {
 
     const TOKEN: &str = "metrics-token-0123456789abcdef";
     let app = spawn_with(backend, |c| {
-        c.metrics_bind = None;
-        c.metrics_token = Some(TOKEN.into());
+        c.metrics.metrics_bind = None;
+        c.metrics.metrics_token = Some(TOKEN.into());
     })
     .await;
     assert_eq!(app.metrics_addr, None);
@@ -413,7 +413,7 @@ async fn metrics_are_private_or_need_the_token(backend: Backend) {
     assert!(res.text().await.unwrap().contains("qa_hub_ws_connections"));
     app.stop().await;
 
-    let app = spawn_with(backend, |c| c.metrics_bind = None).await;
+    let app = spawn_with(backend, |c| c.metrics.metrics_bind = None).await;
     assert_eq!(app.get("/metrics").await.status(), 404, "neither configured: nowhere");
     app.stop().await;
 }
@@ -422,7 +422,7 @@ async fn metrics_are_private_or_need_the_token(backend: Backend) {
 /// write has waited the write timeout, although no new answer arrives to overflow its queue;
 /// a client of the same question that reads gets everything, before and after.
 async fn a_peer_that_does_not_read_its_backlog_is_closed_in_time(backend: Backend) {
-    let app = spawn_with(backend, |c| c.write_timeout_secs = 2).await;
+    let app = spawn_with(backend, |c| c.realtime.write_timeout_secs = 2).await;
     let q = app.question().await;
     // About 9 MB: more than the kernel's buffers and actix-ws's channel hold between us and a
     // peer that does not read.
@@ -491,9 +491,9 @@ async fn stalled_socket(addr: SocketAddr, source: &str) -> tokio::net::TcpStream
 /// come back only then.
 async fn clients_that_stop_reading_are_let_go_with_their_sockets(backend: Backend) {
     let app = spawn_with(backend, |c| {
-        c.write_timeout_secs = 1;
-        c.close_timeout_secs = 1;
-        c.max_connections_per_ip = 1;
+        c.realtime.write_timeout_secs = 1;
+        c.realtime.close_timeout_secs = 1;
+        c.realtime.max_connections_per_ip = 1;
     })
     .await;
     let q = app.question().await;

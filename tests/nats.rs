@@ -4,100 +4,13 @@
 //! published still arrives. Each test runs its own `nats-server` (Debian's package) on free
 //! ports. Postgres only.
 
-use std::{
-    net::TcpListener,
-    process::{Child, Command, Stdio},
-    time::Duration,
-};
-
 use serde_json::Value;
 use uuid::Uuid;
 
 use crate::common::{
-    Backend, TestApp, TestDb, WAIT, WsClient, eventually, post_round_robin, start_on, stop_all, subscribers,
-    try_start_on, tweak,
+    Backend, NatsServer, TestApp, TestDb, WAIT, WsClient, eventually, free_port, post_round_robin, start_on,
+    stop_all, subscribers, try_start_on, tweak,
 };
-
-/// A `nats-server` of this test's own, killed when dropped.
-struct NatsServer {
-    port: u16,
-    /// Its monitoring port (`/connz` lists each client's subscriptions).
-    monitor: u16,
-    child: Option<Child>,
-}
-
-/// Ports nobody listens on right now: ephemeral ones, bound together (so they differ) and
-/// let go.
-fn free_ports<const N: usize>() -> [u16; N] {
-    let listeners: [TcpListener; N] = std::array::from_fn(|_| TcpListener::bind("127.0.0.1:0").unwrap());
-    listeners.map(|l| l.local_addr().unwrap().port())
-}
-
-fn free_port() -> u16 {
-    free_ports::<1>()[0]
-}
-
-impl NatsServer {
-    async fn start() -> Self {
-        let [port, monitor] = free_ports();
-        let mut server = Self { port, monitor, child: None };
-        server.run().await;
-        server
-    }
-
-    fn url(&self) -> String {
-        format!("nats://127.0.0.1:{}", self.port)
-    }
-
-    /// Starts the server on its ports and waits until it accepts connections.
-    async fn run(&mut self) {
-        let binary = ["/usr/sbin/nats-server", "/usr/bin/nats-server"]
-            .into_iter()
-            .find(|path| std::path::Path::new(path).exists())
-            .unwrap_or("nats-server");
-        let (port, monitor) = (self.port.to_string(), self.monitor.to_string());
-        let child = Command::new(binary)
-            .args(["-a", "127.0.0.1", "-p", &port, "-m", &monitor])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("nats-server runs (apt-get install nats-server)");
-        let child = self.child.insert(child);
-        let deadline = tokio::time::Instant::now() + WAIT;
-        while tokio::net::TcpStream::connect(("127.0.0.1", self.port)).await.is_err() {
-            assert!(tokio::time::Instant::now() < deadline, "nats-server does not accept connections");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        // Ours, not another process that took the port meanwhile.
-        assert!(child.try_wait().unwrap().is_none(), "nats-server exited: port {} taken?", self.port);
-    }
-
-    fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-
-    /// The subjects each client (by its connection name, `qa-hub:NODE_ID`) subscribes to.
-    async fn subscriptions(&self, node: &str) -> Vec<String> {
-        let url = format!("http://127.0.0.1:{}/connz?subs=1", self.monitor);
-        let connz: Value = reqwest::get(url).await.unwrap().json().await.unwrap();
-        let name = format!("qa-hub:{node}");
-        let connections = connz["connections"].as_array().cloned().unwrap_or_default();
-        let Some(connection) = connections.iter().find(|c| c["name"] == name.as_str()) else {
-            return Vec::new();
-        };
-        let subjects = connection["subscriptions_list"].as_array().cloned().unwrap_or_default();
-        subjects.iter().filter_map(|s| s.as_str().map(str::to_owned)).collect()
-    }
-}
-
-impl Drop for NatsServer {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
 
 /// Starts `n` nodes named node-0, node-1, … on one fresh database, each with `--broker` the
 /// URL that `nats(i)` gives and `--nats-sweep-secs sweep`.
@@ -105,8 +18,8 @@ async fn nats_cluster(n: usize, nats: impl Fn(usize) -> String, sweep: u64) -> V
     let db = TestDb::new(Backend::Postgres).await;
     let config = |c: &mut qa_hub::Config, i: usize| {
         tweak(c, i);
-        c.broker = Some(nats(i).parse().unwrap());
-        c.nats_sweep_secs = sweep;
+        c.cluster.broker = Some(nats(i).parse().unwrap());
+        c.cluster.nats_sweep_secs = sweep;
     };
     let mut nodes = Vec::new();
     for i in 1..n {
@@ -255,11 +168,12 @@ async fn an_event_that_was_never_published_arrives_by_the_sweep() {
 async fn a_node_without_its_nats_server_or_with_sqlite_does_not_start() {
     let nowhere = format!("nats://127.0.0.1:{}", free_port());
     let db = TestDb::new(Backend::Postgres).await;
-    let error = try_start_on(db, |c| c.broker = Some(nowhere.parse().unwrap())).await.err().unwrap();
+    let error = try_start_on(db, |c| c.cluster.broker = Some(nowhere.parse().unwrap())).await.err().unwrap();
     assert!(error.to_string().contains("--broker (QA_HUB_BROKER)"), "{error}");
     let nats = NatsServer::start().await;
     let db = TestDb::new(Backend::Sqlite).await;
-    let error = try_start_on(db, |c| c.broker = Some(nats.url().parse().unwrap())).await.err().unwrap();
+    let error =
+        try_start_on(db, |c| c.cluster.broker = Some(nats.url().parse().unwrap())).await.err().unwrap();
     assert!(error.to_string().contains("needs a postgres:// DATABASE_URL"), "{error}");
 }
 
@@ -271,8 +185,8 @@ async fn the_sweep_reads_inboxes_in_one_batch_like_one_at_a_time() {
     use qa_hub::domain::Topic;
     let db = TestDb::new(Backend::Postgres).await;
     let app = start_on(db.shared(), |c| {
-        c.jwt_secret = Some(SECRET.into());
-        c.jwt_issuer = Some(ISSUER.into());
+        c.identity.jwt_secret = Some(SECRET.into());
+        c.identity.jwt_issuer = Some(ISSUER.into());
     })
     .await;
     // Two askers; each answer to their questions lands in their inbox.

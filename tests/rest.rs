@@ -221,7 +221,7 @@ async fn concurrent_posts_get_contiguous_seqs(backend: Backend) {
 async fn a_trickled_body_is_refused_with_408(backend: Backend) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-    let app = spawn_with(backend, |c| c.body_timeout_secs = 1).await;
+    let app = spawn_with(backend, |c| c.server.body_timeout_secs = 1).await;
     let cases = [
         ("/api/questions", "application/json", r#"{"title":"t","body":"b","author":"a"}"#, "request_timeout"),
         ("/questions", "application/x-www-form-urlencoded", "title=t&body=b&author=a", "Too slow"),
@@ -268,7 +268,7 @@ async fn a_trickled_body_is_refused_with_408(backend: Backend) {
 /// Posts over the limit (questions and answers, REST and forms alike) get 429 with
 /// `Retry-After` and write nothing; another address has its own budget.
 async fn posts_over_the_rate_limit_get_429(backend: Backend) {
-    let app = spawn_with(backend, |c| c.posts_per_minute = 3).await;
+    let app = spawn_with(backend, |c| c.limits.posts_per_minute = 3).await;
     let q = app.question().await;
     app.answer(q, "two").await;
     let form = |path: String| {

@@ -22,7 +22,7 @@ use crate::common::{
 /// sockets through the broker).
 async fn nodes(backend: Backend, tweak: fn(&mut qa_hub::Config)) -> (TestApp, Option<TestApp>) {
     let first = spawn_with(backend, |config| {
-        config.anonymous_writes = false;
+        config.identity.anonymous_writes = false;
         tweak(config);
     })
     .await;
@@ -30,7 +30,7 @@ async fn nodes(backend: Backend, tweak: fn(&mut qa_hub::Config)) -> (TestApp, Op
         Backend::Sqlite => None,
         Backend::Postgres => Some(
             start_on(first.db.shared(), |config| {
-                config.anonymous_writes = false;
+                config.identity.anonymous_writes = false;
                 tweak(config);
             })
             .await,
@@ -229,10 +229,10 @@ async fn logging_out_ends_the_pages_inbox_socket_and_stream(backend: Backend) {
 
 async fn an_expired_host_token_ends_the_inbox(backend: Backend) {
     let (app, second) = nodes(backend, |config| {
-        config.jwt_secret = Some(SECRET.into());
-        config.jwt_issuer = Some(ISSUER.into());
+        config.identity.jwt_secret = Some(SECRET.into());
+        config.identity.jwt_issuer = Some(ISSUER.into());
         // Expiry is noticed on the ping tick.
-        config.ping_interval_secs = 1;
+        config.realtime.ping_interval_secs = 1;
     })
     .await;
     let long = jwt(json!({"iss": ISSUER, "sub": "ann", "name": "ann", "exp": now() + 600}), SECRET);

@@ -106,8 +106,8 @@ async fn a_quiet_topic_resumes_exactly(backend: Backend) {
 /// `--idle-timeout-secs`, as a socket is, and gives its place back.
 async fn a_stream_with_nothing_to_stream_closes_after_the_idle_timeout(backend: Backend) {
     let app = crate::common::spawn_with(backend, |c| {
-        c.idle_timeout_secs = 1;
-        c.max_connections_per_ip = 1;
+        c.realtime.idle_timeout_secs = 1;
+        c.realtime.max_connections_per_ip = 1;
     })
     .await;
     let refused = format!("/sse?topics=user:{}", Uuid::now_v7());

@@ -203,10 +203,10 @@ async fn the_asker_accepts_changes_and_withdraws(backend: Backend) {
 /// refused vote changes nothing.
 async fn votes_share_the_post_budget(backend: Backend) {
     let app = spawn_with(backend, |config| {
-        config.anonymous_writes = false;
-        config.jwt_secret = Some(SECRET.into());
-        config.jwt_issuer = Some(ISSUER.into());
-        config.posts_per_minute = 3;
+        config.identity.anonymous_writes = false;
+        config.identity.jwt_secret = Some(SECRET.into());
+        config.identity.jwt_issuer = Some(ISSUER.into());
+        config.limits.posts_per_minute = 3;
     })
     .await;
     let (q, a) = app.thread(&user("asker"), &user("answerer")).await;

@@ -148,9 +148,9 @@ async fn serve(socket: tokio::net::TcpStream, mut mode: watch::Receiver<Mode>, s
 
 /// Host-signed tokens, moderators from the CLI, webhooks to 127.0.0.1.
 fn config(c: &mut qa_hub::Config) {
-    c.anonymous_writes = false;
+    c.identity.anonymous_writes = false;
     host_tokens(c);
-    c.webhook_allow = vec!["127.0.0.1".into()];
+    c.webhooks.webhook_allow = "127.0.0.1".parse().unwrap();
 }
 
 /// A server configured by [`config`], then `tweak`.
@@ -291,7 +291,7 @@ async fn a_url_outside_the_allow_list_is_refused(backend: Backend) {
     }
 
     // A hub whose operator allowed no host has webhooks off.
-    let off = hub_with_webhooks(backend, |c| c.webhook_allow.clear()).await;
+    let off = hub_with_webhooks(backend, |c| c.webhooks.webhook_allow = Default::default()).await;
     let (code, body) = register(&off, &user("x"), json!({"url": receiver.url})).await;
     assert_eq!((code, body["error"]["code"].as_str()), (403, Some("webhook_host_not_allowed")), "{body}");
     assert!(receiver.got().is_empty());
@@ -305,7 +305,7 @@ async fn a_name_that_resolves_to_loopback_is_not_called(backend: Backend) {
     let receiver = Receiver::start(Mode::Up).await;
     let port = receiver.url.split(':').nth(2).unwrap().trim_end_matches("/hook");
     let url = format!("http://localhost:{port}/hook");
-    let named = hub_with_webhooks(backend, |c| c.webhook_allow = vec!["localhost".into()]).await;
+    let named = hub_with_webhooks(backend, |c| c.webhooks.webhook_allow = "localhost".parse().unwrap()).await;
     let (asker, answerer) = (user("asker"), user("answerer"));
     let mod_named = moderator(&named).await;
     let (q, _) = named.thread(&asker, &answerer).await;
@@ -324,7 +324,8 @@ async fn a_name_that_resolves_to_loopback_is_not_called(backend: Backend) {
 
     // The operator names the address as well: the same URL is called.
     let both =
-        hub_with_webhooks(backend, |c| c.webhook_allow = vec!["localhost".into(), "127.0.0.1".into()]).await;
+        hub_with_webhooks(backend, |c| c.webhooks.webhook_allow = "localhost,127.0.0.1".parse().unwrap())
+            .await;
     let mod_both = moderator(&both).await;
     let (q, _) = both.thread(&asker, &answerer).await;
     let (code, hook) =
@@ -339,7 +340,7 @@ async fn a_name_that_resolves_to_loopback_is_not_called(backend: Backend) {
 const OUTAGE: Duration = Duration::from_secs(60);
 
 async fn an_endpoint_down_for_a_minute_gets_everything_after_in_order_once(backend: Backend) {
-    let tweak = |c: &mut qa_hub::Config| c.webhook_retry_max_secs = 2;
+    let tweak = |c: &mut qa_hub::Config| c.webhooks.webhook_retry_max_secs = 2;
     let app = hub_with_webhooks(backend, tweak).await;
     let receiver = Receiver::start(Mode::Down).await;
     let (asker, answerer) = (user("asker"), user("answerer"));
@@ -403,7 +404,7 @@ async fn an_endpoint_down_for_a_minute_gets_everything_after_in_order_once(backe
 
 async fn a_slow_endpoint_delays_neither_sockets_nor_other_endpoints(backend: Backend) {
     // Long enough that the slow endpoint's first request is still held when the test looks.
-    let app = hub_with_webhooks(backend, |c| c.webhook_timeout_secs = 120).await;
+    let app = hub_with_webhooks(backend, |c| c.webhooks.webhook_timeout_secs = 120).await;
     let (slow, fast) = (Receiver::start(Mode::Hold).await, Receiver::start(Mode::Up).await);
     let (asker, answerer) = (user("asker"), user("answerer"));
     let moderator = moderator(&app).await;

@@ -116,7 +116,7 @@ async fn after_seq_edges(backend: Backend) {
 /// A client that never reads is closed with 1013 once its queue is full, and the others get
 /// every answer meanwhile.
 async fn slow_consumer_is_closed_without_delaying_others(backend: Backend) {
-    let app = spawn_with(backend, |c| c.outbound_queue = 4).await;
+    let app = spawn_with(backend, |c| c.realtime.outbound_queue = 4).await;
     let q = app.question().await;
     let mut fast = app.ws().await;
     fast.subscribe_legacy(q, None).await;
@@ -157,7 +157,7 @@ async fn slow_client(app: &TestApp) -> WsClient {
 
 /// Each bad frame gets an error message, and the connection keeps working.
 async fn bad_frames_get_errors_and_the_connection_stays(backend: Backend) {
-    let app = spawn_with(backend, |c| c.max_subscriptions = 2).await;
+    let app = spawn_with(backend, |c| c.realtime.max_subscriptions = 2).await;
     let (q, q2, q3) = (app.question().await, app.question().await, app.question().await);
     let missing = uuid::Uuid::now_v7();
     let mut ws = app.ws().await;
@@ -217,7 +217,7 @@ async fn oversized_frame_closes_with_1009(backend: Backend) {
 /// `--max-frame-bytes` that add up to more close the connection with 1009, as one frame over
 /// it does; a fragmented message under the cap is read as one message.
 async fn a_fragmented_message_over_the_cap_closes_with_1009(backend: Backend) {
-    let app = spawn_with(backend, |c| c.max_frame_bytes = 1024).await;
+    let app = spawn_with(backend, |c| c.realtime.max_frame_bytes = 1024).await;
     let q = app.question().await;
     let mut ws = app.ws().await;
     let small = json!({"type": "subscribe", "question_id": q}).to_string();
@@ -264,7 +264,7 @@ async fn shutdown_closes_with_1001(backend: Backend) {
 /// (unread, so no database work), the connection stays up, and once the bucket refills
 /// requests work again.
 async fn request_storms_are_rate_limited(backend: Backend) {
-    let app = spawn_with(backend, |c| c.ws_requests_per_second = 5).await;
+    let app = spawn_with(backend, |c| c.realtime.ws_requests_per_second = 5).await;
     let q = app.question().await;
     let mut ws = app.ws().await;
     for _ in 0..20 {
@@ -334,16 +334,17 @@ async fn foreign_origins_are_refused_before_the_upgrade(backend: Backend) {
     .await;
     app.stop().await;
 
-    let app = spawn_with(backend, |c| c.allowed_origins = vec!["https://site.example".into()]).await;
+    let app =
+        spawn_with(backend, |c| c.server.allowed_origins = "https://site.example".parse().unwrap()).await;
     assert!(upgrade_from(&app, Some("https://site.example")).await.is_ok());
     assert_eq!(upgrade_from(&app, Some("http://site.example")).await.err().map(|e| e.0), Some(403));
     app.stop().await;
-    let app = spawn_with(backend, |c| c.allowed_origins = vec!["*".into()]).await;
+    let app = spawn_with(backend, |c| c.server.allowed_origins = "*".parse().unwrap()).await;
     assert!(upgrade_from(&app, Some("http://evil.example")).await.is_ok(), "any, when configured so");
 }
 
 async fn silent_peer_is_dropped(backend: Backend) {
-    let app = spawn_with(backend, |c| c.ping_interval_secs = 1).await;
+    let app = spawn_with(backend, |c| c.realtime.ping_interval_secs = 1).await;
     let q = app.question().await;
     // Not polling the client means it never answers the server's pings.
     let mut silent = app.ws().await;

@@ -5,30 +5,30 @@
 //! the [`local`] broker has no other nodes (SQLite, or one node), the [`postgres`] broker
 //! announces events with NOTIFY inside the committing transaction and listens for the other
 //! nodes' announcements, the [`nats`] broker publishes them on NATS after commit and
-//! subscribes to the topics this node watches. Another broker is one new module that
-//! implements this trait and one arm in [`crate::config::BrokerKind`]'s match in `app`.
+//! subscribes to the topics this node watches (the hub tells it which through
+//! [`Broker::interest`]). Another broker is one new module that implements this trait, a
+//! `start` that takes [`Deps`], and one arm in [`crate::config::BrokerKind`]'s match in `app`.
 //!
 //! What a broker cannot carry (a lost connection, a node that crashed between commit and
-//! publish) the event log can: [`catch_up`] is how a broker fills in from it.
+//! publish) the event log can. The plumbing for that is shared, in `link`: the readiness
+//! behind [`Broker::problem`], the catch-up from the log after every (re)connect and the
+//! backoff between attempts.
 
+mod link;
 pub mod local;
 pub mod nats;
 pub mod postgres;
 
 use std::sync::Arc;
 
+use tokio_util::sync::CancellationToken;
+
 use crate::{
-    domain::{DomainError, Event, Topic},
-    realtime::{self, Hub},
+    domain::Event,
+    metrics::Metrics,
+    realtime::{Hub, Interest},
     store::Store,
 };
-
-/// Most events per topic that a catch-up publishes. A node cut off for longer publishes only
-/// the newest ones: its sessions see the gap and read the rest from the log themselves,
-/// page by page, instead of overflowing their queues.
-const CATCH_UP_MAX_PER_TOPIC: i64 = 100;
-/// Watched topics caught up per query.
-const CATCH_UP_CHUNK: usize = 1000;
 
 /// Carries committed events to every node's subscribers.
 pub trait Broker: Send + Sync {
@@ -38,26 +38,36 @@ pub trait Broker: Send + Sync {
     fn problem(&self) -> Option<String>;
     /// A short name for logs and `/readyz`: `local`, `postgres`, `nats`.
     fn name(&self) -> &'static str;
+    /// This node's first subscriber of a topic came, or its last one left. Called by the hub
+    /// under the topic's lock, so in the order of the changes: must not block. A broker that
+    /// routes by topic (NATS) subscribes and unsubscribes; one that hears every event on
+    /// every node needs nothing.
+    fn interest(&self, _change: Interest) {}
 }
 
-/// Publishes from the event log what the hub has not handed out yet, for each of `watched`
-/// (a topic and the hub's `delivered` seq for it, as [`Hub::watched`] lists them); one query
-/// per chunk of topics on Postgres. Returns how many events it published.
-///
-/// A topic whose `delivered` is 0 has had no event through this hub since its first
-/// subscriber came, so the hub cannot tell what its sessions lack (each read the log up to
-/// the head when it subscribed): such a topic gets only its newest event, and a session that
-/// is behind fills the gap before it from the log, as it does for any gap. The others get at
-/// most their newest [`CATCH_UP_MAX_PER_TOPIC`] events after `delivered`.
-pub async fn catch_up(store: &Store, hub: &Arc<Hub>, watched: &[(Topic, i64)]) -> Result<usize, DomainError> {
-    let (fresh, known): (Vec<_>, Vec<_>) = watched.iter().partition(|(_, delivered)| *delivered == 0);
-    let mut published = 0;
-    for (topics, max_per_topic) in [(known, CATCH_UP_MAX_PER_TOPIC), (fresh, 1)] {
-        for chunk in topics.chunks(CATCH_UP_CHUNK) {
-            let events = store.events_after_each(chunk, max_per_topic).await?;
-            realtime::publish(hub, &events);
-            published += events.len();
+/// What every broker's `start` needs from the node.
+#[derive(Clone)]
+pub struct Deps {
+    /// This node's name in logs and in what the broker's server shows of its connection.
+    pub node_id: String,
+    /// The event log: what the broker catches up from, and where a commit hook goes.
+    pub store: Store,
+    pub hub: Arc<Hub>,
+    pub metrics: Arc<Metrics>,
+    /// The broker's tasks stop when it is cancelled.
+    pub shutdown: CancellationToken,
+}
+
+/// Has `hub` tell `broker` of every change in this node's interest ([`Broker::interest`]).
+/// Once, at start-up, before anyone subscribes (topics watched already are not reported). The
+/// hub holds the broker weakly: the broker holds the hub.
+pub fn connect_interest(hub: &Hub, broker: &Arc<dyn Broker>) -> anyhow::Result<()> {
+    let broker = Arc::downgrade(broker);
+    let set = hub.on_interest(move |change| {
+        if let Some(broker) = broker.upgrade() {
+            broker.interest(change);
         }
-    }
-    Ok(published)
+    });
+    anyhow::ensure!(set, "the hub already reports its interest elsewhere");
+    Ok(())
 }

@@ -7,17 +7,18 @@
 //! (`qa-hub.events.question.<uuid>`, `qa-hub.events.questions`, `qa-hub.events.user.<uuid>`)
 //! with the event's wire frame — the WebSocket's JSON — as the payload. The *router* task
 //! subscribes to a topic's subject when the topic gets its first subscriber on this node and
-//! drops the subscription when the last one leaves (the hub reports both as [`Interest`]); a
-//! received frame goes straight to the hub, which needs only its `topic` and `seq`. The
-//! connection is made with `no_echo`: a node does not hear its own publishes.
+//! drops the subscription when the last one leaves (the hub reports both to
+//! [`Broker::interest`]); a received frame goes straight to the hub, which needs only its
+//! `topic` and `seq`. The connection is made with `no_echo`: a node does not hear its own
+//! publishes.
 //!
 //! Core NATS is fire-and-forget, so the event log fills in whatever it loses:
 //!
 //! * **A lost connection.** async-nats reconnects and resubscribes by itself, but what was
 //!   published meanwhile is gone. The *keeper* task watches the connection's events: from the
 //!   loss until the node has reconnected, made sure its subscriptions are in force again
-//!   (a flush), and caught up from the log for every watched topic ([`super::catch_up`], as
-//!   the Postgres broker does), `/readyz` answers 503.
+//!   (a flush), and caught up from the log for every watched topic (the [`Link`] it shares
+//!   with the Postgres broker), `/readyz` answers 503.
 //! * **A topic's first subscriber.** Between the hub registering it and the subscription being
 //!   in force, an event may pass this node by; once it is in force, the router catches the
 //!   new topics up.
@@ -29,14 +30,7 @@
 //!   what is missing (one query for all question topics). Such an event arrives late, at most
 //!   a sweep later, but it arrives.
 
-use std::{
-    collections::HashMap,
-    sync::{
-        Arc, Mutex,
-        atomic::{AtomicBool, AtomicU64, Ordering},
-    },
-    time::Duration,
-};
+use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use async_nats::{Client, ConnectOptions, Event as NatsEvent, Subject, Subscriber};
 use bytestring::ByteString;
@@ -48,7 +42,10 @@ use tokio::{
 };
 use tokio_util::sync::CancellationToken;
 
-use super::Broker;
+use super::{
+    Broker, Deps,
+    link::{self, Backoff, Link, Words},
+};
 use crate::{
     domain::{Event, Topic},
     metrics::Metrics,
@@ -69,96 +66,48 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// The client pings a quiet server this often and counts the connection as lost after two
 /// unanswered pings: a partition is noticed within about half a minute.
 const PING_INTERVAL: Duration = Duration::from_secs(10);
-const BACKOFF_MIN: Duration = Duration::from_millis(100);
-const BACKOFF_MAX: Duration = Duration::from_secs(5);
+
+/// How `/readyz` and the logs name what this broker may lose.
+static WORDS: Words = Words {
+    connection: "its NATS connection",
+    lost: "lost",
+    caught_up: "NATS connected and caught up",
+    catch_up_failed: "catch-up after connecting to NATS failed",
+};
 
 /// A topic's NATS subject: `qa-hub.events.` and the topic with `:` as `.`
 /// (`question:<uuid>` → `qa-hub.events.question.<uuid>`). Topic names hold letters, digits,
 /// `-` and `:` only, so the subject has no wildcards and one token per part.
-pub fn subject(topic: Topic) -> Subject {
+fn subject(topic: Topic) -> Subject {
     Subject::from(format!("{SUBJECT_PREFIX}.{}", topic.to_string().replace(':', ".")))
-}
-
-/// Whether this node hears the other nodes' events; read by `/readyz`.
-#[derive(Debug, Default)]
-struct Readiness {
-    /// Set by the connection's events: lost, until the next connect.
-    disconnected: AtomicBool,
-    /// Connections made so far (the first one included).
-    connects: AtomicU64,
-    /// The connection (by its count) whose catch-up has completed.
-    caught_up: AtomicU64,
-    /// Why the node was last cut off, for `/readyz` and logs.
-    last_error: Mutex<Option<String>>,
-}
-
-impl Readiness {
-    fn ready(&self) -> bool {
-        !self.disconnected.load(Ordering::Acquire)
-            && self.caught_up.load(Ordering::Acquire) == self.connects.load(Ordering::Acquire)
-    }
-
-    fn problem(&self) -> Option<String> {
-        if self.ready() {
-            return None;
-        }
-        if self.disconnected.load(Ordering::Acquire) {
-            let cause = self.last_error.lock().unwrap_or_else(|p| p.into_inner()).clone();
-            Some(format!(
-                "This node is cut off from the other nodes' answers: its NATS connection is lost and \
-                 reconnecting{}.",
-                cause.map(|c| format!(" (last error: {c})")).unwrap_or_default()
-            ))
-        } else {
-            Some(
-                "This node is catching up on answers it missed while its NATS connection was lost."
-                    .to_owned(),
-            )
-        }
-    }
-
-    fn set_error(&self, error: impl ToString) {
-        *self.last_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(error.to_string());
-    }
 }
 
 /// The NATS broker of one node.
 pub struct NatsBroker {
     hub: Arc<Hub>,
     outbox: mpsc::Sender<Event>,
-    readiness: Arc<Readiness>,
+    /// Where [`Broker::interest`] sends the hub's changes: to the router.
+    interest: mpsc::UnboundedSender<Interest>,
+    link: Arc<Link>,
     metrics: Arc<Metrics>,
 }
 
 impl NatsBroker {
     /// Connects to the NATS server at `url`, starts the publisher, the router and the keeper
-    /// (which sweeps every `sweep`, if set), and asks `hub` to report its interest. Returns
-    /// once the node is ready; a server that cannot be reached is a start-up error (later
-    /// losses are reconnected). The tasks stop when `shutdown` is cancelled.
-    pub async fn start(
-        url: &str,
-        node_id: String,
-        store: Store,
-        hub: Arc<Hub>,
-        metrics: Arc<Metrics>,
-        sweep: Option<Duration>,
-        shutdown: CancellationToken,
-    ) -> anyhow::Result<Arc<Self>> {
-        let readiness = Arc::new(Readiness::default());
+    /// (which sweeps every `sweep`, if set). Returns once the node is ready; a server that
+    /// cannot be reached is a start-up error (later losses are reconnected).
+    pub async fn start(deps: Deps, url: &str, sweep: Option<Duration>) -> anyhow::Result<Arc<Self>> {
+        let Deps { node_id, store, hub, metrics, shutdown } = deps;
+        let link = Link::new(node_id.clone(), &WORDS);
         let (heard, events) = mpsc::unbounded_channel();
         let on_event = {
-            let readiness = readiness.clone();
+            let link = link.clone();
             move |event: NatsEvent| {
                 // Recorded here, in the order the client reports them, so `/readyz` turns
                 // 503 as soon as the loss is known; the keeper does the slow part.
                 match &event {
-                    NatsEvent::Disconnected => {
-                        readiness.disconnected.store(true, Ordering::Release);
-                    }
-                    NatsEvent::Connected => {
-                        readiness.connects.fetch_add(1, Ordering::AcqRel);
-                        readiness.disconnected.store(false, Ordering::Release);
-                    }
+                    NatsEvent::Disconnected => link.lost(),
+                    NatsEvent::Connected => drop(link.connected()),
                     _ => {}
                 }
                 let _ = heard.send(event);
@@ -170,10 +119,7 @@ impl NatsBroker {
             .no_echo()
             .connection_timeout(CONNECT_TIMEOUT)
             .ping_interval(PING_INTERVAL)
-            .reconnect_delay_callback(|attempts| {
-                let exponent = attempts.saturating_sub(1).min(16) as u32;
-                (BACKOFF_MIN * 2u32.pow(exponent)).min(BACKOFF_MAX)
-            })
+            .reconnect_delay_callback(Backoff::nth)
             .event_callback(on_event)
             .connect(url)
             .await
@@ -190,7 +136,6 @@ impl NatsBroker {
         tokio::spawn(publisher.run(queued, shutdown.clone()));
 
         let (interest, changes) = mpsc::unbounded_channel();
-        anyhow::ensure!(hub.report_interest(interest), "the hub already reports its interest elsewhere");
         let router = Router {
             client: client.clone(),
             store: store.clone(),
@@ -201,7 +146,7 @@ impl NatsBroker {
         tokio::spawn(router.run(changes, shutdown.clone()));
 
         let (first_ready, is_ready) = oneshot::channel();
-        let keeper = Keeper { client, store, hub: hub.clone(), readiness: readiness.clone(), node_id };
+        let keeper = Keeper { client, store, hub: hub.clone(), link: link.clone() };
         tokio::spawn(keeper.run(events, sweep, first_ready, shutdown));
         // The first connection's catch-up has nothing to do (nobody can have subscribed yet),
         // but it is what marks the node ready.
@@ -209,7 +154,7 @@ impl NatsBroker {
             .await
             .map_err(|_| anyhow::anyhow!("the NATS server of --broker (QA_HUB_BROKER) does not answer"))?
             .map_err(|_| anyhow::anyhow!("the NATS broker stopped while starting"))?;
-        Ok(Arc::new(Self { hub, outbox, readiness, metrics }))
+        Ok(Arc::new(Self { hub, outbox, interest, link, metrics }))
     }
 }
 
@@ -228,11 +173,17 @@ impl Broker for NatsBroker {
     }
 
     fn problem(&self) -> Option<String> {
-        self.readiness.problem()
+        self.link.problem()
     }
 
     fn name(&self) -> &'static str {
         "nats"
+    }
+
+    /// Hands the change to the router, which subscribes or unsubscribes; never waits.
+    fn interest(&self, change: Interest) {
+        // A closed channel means the router stopped with the server: nobody to tell.
+        let _ = self.interest.send(change);
     }
 }
 
@@ -337,7 +288,7 @@ impl Router {
         }
         let watched: Vec<(Topic, i64)> =
             new.iter().filter_map(|&topic| Some((topic, self.hub.delivered(topic)?))).collect();
-        if let Err(e) = super::catch_up(&self.store, &self.hub, &watched).await {
+        if let Err(e) = link::catch_up(&self.store, &self.hub, &watched).await {
             tracing::warn!(error = %e, "catching up new topics failed; the sweep will");
         }
     }
@@ -365,8 +316,7 @@ struct Keeper {
     client: Client,
     store: Store,
     hub: Arc<Hub>,
-    readiness: Arc<Readiness>,
-    node_id: String,
+    link: Arc<Link>,
 }
 
 impl Keeper {
@@ -400,25 +350,25 @@ impl Keeper {
                         }
                     }
                     Some(NatsEvent::Disconnected) => {
-                        tracing::warn!(node = %self.node_id, "NATS connection lost; reconnecting");
-                        self.readiness.set_error("the connection to the NATS server closed");
+                        tracing::warn!(node = %self.link.node_id(), "NATS connection lost; reconnecting");
+                        self.link.set_error("the connection to the NATS server closed");
                     }
                     Some(NatsEvent::ClientError(e)) => {
-                        tracing::warn!(node = %self.node_id, error = %e, "NATS client error");
-                        self.readiness.set_error(e);
+                        tracing::warn!(node = %self.link.node_id(), error = %e, "NATS client error");
+                        self.link.set_error(e);
                     }
                     Some(NatsEvent::ServerError(e)) => {
-                        tracing::warn!(node = %self.node_id, error = %e, "NATS server error");
-                        self.readiness.set_error(e);
+                        tracing::warn!(node = %self.link.node_id(), error = %e, "NATS server error");
+                        self.link.set_error(e);
                     }
                     Some(NatsEvent::SlowConsumer(sid)) => {
                         // Messages were dropped; the sessions' gap fill and the sweep cover them.
-                        tracing::warn!(node = %self.node_id, sid, "NATS subscription fell behind");
+                        tracing::warn!(node = %self.link.node_id(), sid, "NATS subscription fell behind");
                     }
-                    Some(other) => tracing::info!(node = %self.node_id, event = %other, "NATS"),
+                    Some(other) => tracing::info!(node = %self.link.node_id(), event = %other, "NATS"),
                 },
                 () = next_sweep() => {
-                    if self.readiness.ready() {
+                    if self.link.ready() {
                         self.sweep().await;
                     }
                 }
@@ -431,7 +381,7 @@ impl Keeper {
     /// the connection was lost again or the server stopped first.
     async fn reconnected(&self, shutdown: &CancellationToken) -> bool {
         // The connection this catch-up is for; a later one needs its own.
-        let connect = self.readiness.connects.load(Ordering::Acquire);
+        let connect = self.link.newest();
         match tokio::time::timeout(FLUSH_TIMEOUT, self.client.flush()).await {
             Ok(Ok(())) => {}
             Ok(Err(e)) => {
@@ -444,34 +394,16 @@ impl Keeper {
                 return false;
             }
         }
-        let mut backoff = BACKOFF_MIN;
-        loop {
-            match super::catch_up(&self.store, &self.hub, &self.hub.watched()).await {
-                Ok(published) => {
-                    tracing::info!(node = %self.node_id, connect, published, "NATS connected and caught up");
-                    self.readiness.caught_up.store(connect, Ordering::Release);
-                    return true;
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, retry_in = ?backoff, "catch-up after connecting to NATS failed");
-                    self.readiness.set_error(&e);
-                }
-            }
-            tokio::select! {
-                () = shutdown.cancelled() => return false,
-                () = tokio::time::sleep(backoff) => {}
-            }
-            backoff = (backoff * 2).min(BACKOFF_MAX);
-        }
+        self.link.catch_up_until_done(&self.store, &self.hub, connect, shutdown).await
     }
 
     /// Publishes what the log holds beyond what the hub delivered, for every watched topic:
     /// events committed on a node that could not publish them.
     async fn sweep(&self) {
-        match super::catch_up(&self.store, &self.hub, &self.hub.watched()).await {
+        match link::catch_up(&self.store, &self.hub, &self.hub.watched()).await {
             Ok(0) => {}
             Ok(published) => {
-                tracing::info!(node = %self.node_id, published, "the sweep found unpublished events")
+                tracing::info!(node = %self.link.node_id(), published, "the sweep found unpublished events")
             }
             Err(e) => tracing::warn!(error = %e, "sweep failed"),
         }

@@ -14,8 +14,8 @@
 //! Notifications are fire-and-forget: whatever is sent while a listener is disconnected is
 //! lost to it. So this module never lets sqlx reconnect silently. It owns the connection:
 //! on any error it drops the listener, reconnects with backoff, `LISTEN`s again and only
-//! then catches up from the event log, by seq, for every topic that has subscribers here.
-//! Until that catch-up is done [`ClusterStatus::ready`] is false and `/readyz` answers 503.
+//! then catches up from the event log, by seq, for every topic that has subscribers here
+//! (the [`Link`] every broker shares). Until that catch-up is done `/readyz` answers 503.
 //!
 //! Two tasks split the work so that notifications batch up naturally: the *listener* only
 //! reads the socket and forwards what it hears, in order, into a channel; the *fetcher* takes
@@ -23,8 +23,8 @@
 
 use std::{
     sync::{
-        Arc, Mutex,
-        atomic::{AtomicI32, AtomicU64, Ordering},
+        Arc,
+        atomic::{AtomicU64, Ordering},
     },
     time::Duration,
 };
@@ -39,7 +39,10 @@ use sqlx::{
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::Broker;
+use super::{
+    Broker, Deps,
+    link::{Backoff, Link, Words},
+};
 use crate::{
     domain::{Event, Topic},
     metrics::Metrics,
@@ -64,87 +67,14 @@ const IDLE_PROBE_AFTER: Duration = Duration::from_secs(30);
 const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Longest a reconnect attempt (connect, LISTEN, pid) may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
-const BACKOFF_MIN: Duration = Duration::from_millis(100);
-const BACKOFF_MAX: Duration = Duration::from_secs(5);
 
-/// Whether this node hears the other nodes' answers; shared with `/readyz`.
-#[derive(Debug)]
-pub struct ClusterStatus {
-    node_id: String,
-    /// False on SQLite: there is no listener and nothing to be cut off from.
-    clustered: bool,
-    /// Generation of the live listening connection; 0 while disconnected.
-    listening: AtomicU64,
-    /// Generation whose catch-up has completed.
-    caught_up: AtomicU64,
-    /// Backend pid of the listening connection; 0 while disconnected.
-    pid: AtomicI32,
-    /// Liveness probes that succeeded (for metrics and tests).
-    probes: AtomicU64,
-    /// Why the listener is down, for `/readyz` and logs.
-    last_error: Mutex<Option<String>>,
-}
-
-impl ClusterStatus {
-    fn new(node_id: String, clustered: bool) -> Self {
-        Self {
-            node_id,
-            clustered,
-            listening: AtomicU64::new(0),
-            caught_up: AtomicU64::new(0),
-            pid: AtomicI32::new(0),
-            probes: AtomicU64::new(0),
-            last_error: Mutex::new(None),
-        }
-    }
-
-    /// A status for a node that runs alone (SQLite): always ready.
-    pub fn single_node(node_id: String) -> Arc<Self> {
-        Arc::new(Self::new(node_id, false))
-    }
-
-    pub fn node_id(&self) -> &str {
-        &self.node_id
-    }
-
-    /// True when the node listens for other nodes' answers and has caught up on what it
-    /// missed before it started listening (always true for a single node).
-    pub fn ready(&self) -> bool {
-        if !self.clustered {
-            return true;
-        }
-        let listening = self.listening.load(Ordering::Acquire);
-        listening != 0 && self.caught_up.load(Ordering::Acquire) == listening
-    }
-
-    /// The listening connection's backend pid, while connected.
-    pub fn listener_pid(&self) -> Option<i32> {
-        Some(self.pid.load(Ordering::Acquire)).filter(|&pid| pid != 0)
-    }
-
-    /// A sentence explaining why the node is not ready, if it is not.
-    pub fn problem(&self) -> Option<String> {
-        if self.ready() {
-            return None;
-        }
-        let cause = self.last_error.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        Some(if self.listening.load(Ordering::Acquire) == 0 {
-            format!(
-                "This node is cut off from the other nodes' answers: its Postgres listener is \
-                 disconnected and reconnecting{}.",
-                cause.map(|c| format!(" (last error: {c})")).unwrap_or_default()
-            )
-        } else {
-            "This node is catching up on answers it missed while its Postgres listener was \
-             disconnected."
-                .to_owned()
-        })
-    }
-
-    fn set_error(&self, error: impl ToString) {
-        *self.last_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(error.to_string());
-    }
-}
+/// How `/readyz` and the logs name what this broker may lose.
+static WORDS: Words = Words {
+    connection: "its Postgres listener",
+    lost: "disconnected",
+    caught_up: "caught up",
+    catch_up_failed: "catch-up failed",
+};
 
 /// What the listener task tells the fetcher, in the order it happened.
 #[derive(Debug)]
@@ -215,48 +145,34 @@ fn payload(event: &Event, inline_limit: usize) -> String {
 /// The Postgres broker of one node.
 pub struct PostgresBroker {
     hub: Arc<Hub>,
-    status: Arc<ClusterStatus>,
+    link: Arc<Link>,
 }
 
 impl PostgresBroker {
     /// Starts listening for other nodes' events and installs the announcing hook in `store`.
     /// Returns once the first `LISTEN` is in force, so a node that starts is already part of
     /// the cluster; a database that refuses it is a start-up error. The listener connects
-    /// with `options` (the pool's, so TLS settings are the same). The tasks stop when
-    /// `shutdown` is cancelled.
+    /// with `options` (the pool's, so TLS settings are the same); events whose frame is
+    /// shorter than `inline_limit` bytes travel in the payload.
     pub async fn start(
+        deps: Deps,
         options: PgConnectOptions,
-        node_id: String,
-        store: Store,
-        hub: Arc<Hub>,
-        metrics: Arc<Metrics>,
         inline_limit: usize,
-        shutdown: CancellationToken,
     ) -> anyhow::Result<Arc<Self>> {
+        let Deps { node_id, store, hub, metrics, shutdown } = deps;
         let options = options.application_name(&format!("{LISTENER_APP_NAME}:{node_id}"));
-        let status = Arc::new(ClusterStatus::new(node_id, true));
+        let link = Link::new(node_id, &WORDS);
         let (heard, inbox) = mpsc::unbounded_channel();
-        let mut listener = Listener {
-            options,
-            status: status.clone(),
-            heard,
-            generation: 0,
-            probe_after: IDLE_PROBE_AFTER,
-            probe_timeout: PROBE_TIMEOUT,
-        };
+        let mut listener = Listener::new(options, link.clone(), heard);
         let first =
             listener.connect().await.map_err(|e| crate::store::connect::explain(&e, &listener.options))?;
         // Nobody can have subscribed yet, so there is nothing to catch up on: ready at once.
-        status.caught_up.store(listener.generation, Ordering::Release);
+        link.caught_up(link.live());
         tokio::spawn(listener.run(first, shutdown.clone()));
         store.set_commit_hook(Arc::new(Announce { inline_limit: inline_limit.min(INLINE_LIMIT) }));
-        let fetcher = Fetcher { store, hub: hub.clone(), status: status.clone(), metrics };
+        let fetcher = Fetcher { store, hub: hub.clone(), link: link.clone(), metrics };
         tokio::spawn(fetcher.run(inbox, shutdown));
-        Ok(Arc::new(Self { hub, status }))
-    }
-
-    pub fn status(&self) -> &Arc<ClusterStatus> {
-        &self.status
+        Ok(Arc::new(Self { hub, link }))
     }
 }
 
@@ -268,7 +184,7 @@ impl Broker for PostgresBroker {
     }
 
     fn problem(&self) -> Option<String> {
-        self.status.problem()
+        self.link.problem()
     }
 
     fn name(&self) -> &'static str {
@@ -279,15 +195,27 @@ impl Broker for PostgresBroker {
 /// Owns the listening connection and its reconnects.
 struct Listener {
     options: PgConnectOptions,
-    status: Arc<ClusterStatus>,
+    link: Arc<Link>,
     heard: mpsc::UnboundedSender<Heard>,
-    generation: u64,
     probe_after: Duration,
     probe_timeout: Duration,
+    /// Liveness probes that succeeded (for tests).
+    probes: Arc<AtomicU64>,
 }
 
 impl Listener {
-    /// Opens a fresh connection, `LISTEN`s, records its pid and announces it to the fetcher.
+    fn new(options: PgConnectOptions, link: Arc<Link>, heard: mpsc::UnboundedSender<Heard>) -> Self {
+        Self {
+            options,
+            link,
+            heard,
+            probe_after: IDLE_PROBE_AFTER,
+            probe_timeout: PROBE_TIMEOUT,
+            probes: Arc::default(),
+        }
+    }
+
+    /// Opens a fresh connection, `LISTEN`s, logs its pid and announces it to the fetcher.
     ///
     /// Each attempt gets its own one-connection pool: `PgListener` insists on a pool, and a
     /// fresh one guarantees that a dead connection is never handed back to us.
@@ -306,13 +234,11 @@ impl Listener {
         listener.eager_reconnect(false);
         listener.listen(CHANNEL).await?;
         let pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()").fetch_one(&mut listener).await?;
-        self.generation += 1;
-        self.status.pid.store(pid, Ordering::Release);
-        self.status.listening.store(self.generation, Ordering::Release);
-        tracing::info!(node = %self.status.node_id, pid, generation = self.generation, "listening for events");
+        let generation = self.link.connected();
+        tracing::info!(node = %self.link.node_id(), pid, generation, "listening for events");
         // The catch-up must come after LISTEN: anything committed later is notified, anything
         // earlier is in the database by the time the fetcher reads it.
-        let _ = self.heard.send(Heard::Listening { generation: self.generation });
+        let _ = self.heard.send(Heard::Listening { generation });
         Ok(listener)
     }
 
@@ -323,10 +249,9 @@ impl Listener {
                 () = shutdown.cancelled() => return,
                 lost = self.forward(&mut listener) => lost,
             };
-            self.status.listening.store(0, Ordering::Release);
-            self.status.pid.store(0, Ordering::Release);
-            tracing::warn!(node = %self.status.node_id, error = %lost, "event listener lost; reconnecting");
-            self.status.set_error(&lost);
+            self.link.lost();
+            tracing::warn!(node = %self.link.node_id(), error = %lost, "event listener lost; reconnecting");
+            self.link.set_error(&lost);
             drop(listener);
             listener = match self.reconnect(&shutdown).await {
                 Some(listener) => listener,
@@ -348,7 +273,7 @@ impl Listener {
                     match tokio::time::timeout(self.probe_timeout, listener.execute("SELECT 1")).await {
                         // Notifications that arrived meanwhile wait in the listener's buffer.
                         Ok(Ok(_)) => {
-                            self.status.probes.fetch_add(1, Ordering::Relaxed);
+                            self.probes.fetch_add(1, Ordering::Relaxed);
                             continue;
                         }
                         Ok(Err(e)) => return format!("liveness probe failed: {e}"),
@@ -378,11 +303,10 @@ impl Listener {
 
     /// Tries again with exponential backoff until connected or shut down.
     async fn reconnect(&mut self, shutdown: &CancellationToken) -> Option<PgListener> {
-        let mut backoff = BACKOFF_MIN;
+        let mut backoff = Backoff::new();
         loop {
-            tokio::select! {
-                () = shutdown.cancelled() => return None,
-                () = tokio::time::sleep(backoff) => {}
+            if !backoff.wait(shutdown).await {
+                return None;
             }
             // Bounded, so that an unreachable server cannot hang the loop in one attempt.
             let attempt = tokio::time::timeout(CONNECT_TIMEOUT, self.connect()).await;
@@ -393,9 +317,8 @@ impl Listener {
             match attempt.unwrap_or_else(|_| timed_out()) {
                 Ok(listener) => return Some(listener),
                 Err(e) => {
-                    tracing::warn!(node = %self.status.node_id, error = %e, retry_in = ?backoff, "event listener could not reconnect");
-                    self.status.set_error(&e);
-                    backoff = (backoff * 2).min(BACKOFF_MAX);
+                    tracing::warn!(node = %self.link.node_id(), error = %e, retry_in = ?backoff.next(), "event listener could not reconnect");
+                    self.link.set_error(&e);
                 }
             }
         }
@@ -407,7 +330,7 @@ impl Listener {
 struct Fetcher {
     store: Store,
     hub: Arc<Hub>,
-    status: Arc<ClusterStatus>,
+    link: Arc<Link>,
     metrics: Arc<Metrics>,
 }
 
@@ -444,7 +367,7 @@ impl Fetcher {
                     Heard::Listening { generation } => {
                         // Keep the order: what was heard before the reconnect goes out first.
                         self.read_or_recover(std::mem::take(&mut references), &shutdown).await;
-                        self.catch_up_until_done(generation, &shutdown).await;
+                        self.link.catch_up_until_done(&self.store, &self.hub, generation, &shutdown).await;
                     }
                 }
             }
@@ -467,35 +390,11 @@ impl Fetcher {
             Ok(events) => realtime::publish(&self.hub, &events),
             Err(e) => {
                 tracing::error!(error = %e, "could not read announced events; catching up");
-                self.status.set_error(&e);
-                self.status.caught_up.store(0, Ordering::Release);
-                let generation = self.status.listening.load(Ordering::Acquire);
-                self.catch_up_until_done(generation, shutdown).await;
+                self.link.set_error(&e);
+                self.link.fell_behind();
+                let generation = self.link.live();
+                self.link.catch_up_until_done(&self.store, &self.hub, generation, shutdown).await;
             }
-        }
-    }
-
-    /// Retries the catch-up with backoff until it succeeds (then marks `generation` caught
-    /// up) or the server shuts down.
-    async fn catch_up_until_done(&self, generation: u64, shutdown: &CancellationToken) {
-        let mut backoff = BACKOFF_MIN;
-        loop {
-            match super::catch_up(&self.store, &self.hub, &self.hub.watched()).await {
-                Ok(published) => {
-                    tracing::info!(node = %self.status.node_id, generation, published, "caught up");
-                    self.status.caught_up.store(generation, Ordering::Release);
-                    return;
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, retry_in = ?backoff, "catch-up failed");
-                    self.status.set_error(&e);
-                }
-            }
-            tokio::select! {
-                () = shutdown.cancelled() => return,
-                () = tokio::time::sleep(backoff) => {}
-            }
-            backoff = (backoff * 2).min(BACKOFF_MAX);
         }
     }
 }
@@ -600,16 +499,13 @@ mod tests {
         let direct = PgConnectOptions::from_str(&admin_url()).unwrap();
         let proxy = SilentProxy::start((direct.get_host().to_owned(), direct.get_port())).await;
         let options = direct.clone().host("127.0.0.1").port(proxy.port).application_name("qa-hub-probe-test");
-        let status = Arc::new(ClusterStatus::new("probe-test".into(), true));
         let (heard, mut inbox) = mpsc::unbounded_channel();
         let mut listener = Listener {
-            options,
-            status: status.clone(),
-            heard,
-            generation: 0,
             probe_after: Duration::from_millis(100),
             probe_timeout: Duration::from_millis(300),
+            ..Listener::new(options, Link::new("probe-test".into(), &WORDS), heard)
         };
+        let probes = listener.probes.clone();
         let first = listener.connect().await.unwrap();
         let shutdown = CancellationToken::new();
         tokio::spawn(listener.run(first, shutdown.clone()));
@@ -619,7 +515,7 @@ mod tests {
         // after several probes, and notifications still arrive.
         let mut admin = sqlx::PgConnection::connect_with(&direct).await.unwrap();
         let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
-        while status.probes.load(Ordering::Relaxed) < 3 {
+        while probes.load(Ordering::Relaxed) < 3 {
             assert!(tokio::time::Instant::now() < deadline, "no probes ran");
             tokio::time::sleep(Duration::from_millis(20)).await;
         }

@@ -5,6 +5,7 @@
 mod error;
 mod event;
 mod follow;
+mod host_tokens;
 mod inbox;
 mod post;
 mod text;
@@ -12,9 +13,10 @@ mod user;
 mod vote;
 mod webhook;
 
-pub use error::DomainError;
+pub use error::{Cause, DomainError};
 pub use event::{Event, EventKind, QuestionSummary, Topic, TopicHead};
 pub use follow::{Follow, FollowChoice, Involvement};
+pub use host_tokens::HostTokens;
 pub use inbox::{InboxEntry, Notification, Reason};
 pub use post::{Comment, Edit, NewComment, Revision};
 pub use text::{Body, CommentText, Name, Subject, Title, TokenName, limits};

@@ -151,11 +151,21 @@ static INTERNAL: LazyLock<Vec<(IpNet, &'static str)>> = LazyLock::new(|| {
     .collect()
 });
 
+/// A comma-separated list, as `--webhook-allow` takes it.
+impl std::str::FromStr for WebhookAllow {
+    type Err = String;
+
+    fn from_str(list: &str) -> Result<Self, String> {
+        Self::parse(&list.split(',').map(str::to_owned).collect::<Vec<_>>())
+    }
+}
+
 impl WebhookAllow {
+    /// Empty entries are skipped; the error names the entry that is not a host.
     pub fn parse(entries: &[String]) -> Result<Self, String> {
         let mut hosts = Vec::new();
         for entry in entries.iter().map(|e| e.trim()).filter(|e| !e.is_empty()) {
-            let bad = || format!("--webhook-allow: {entry:?} is not a host, host:port or *.domain");
+            let bad = || format!("{entry:?} is not a host, host:port or *.domain");
             // Parse through a URL so that hosts are spelled as the URLs they are checked against.
             let wildcard = entry.starts_with("*.");
             let bare = entry.trim_start_matches("*.");
@@ -238,7 +248,7 @@ impl WebhookAllow {
 pub fn new_secret() -> Result<String, DomainError> {
     use base64::Engine;
     let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes).map_err(|e| DomainError::Internal(format!("no randomness: {e}")))?;
+    getrandom::fill(&mut bytes).map_err(|e| DomainError::internal(format!("no randomness: {e}")))?;
     Ok(format!("whsec_{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)))
 }
 

@@ -10,7 +10,7 @@ use actix_web::{
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::domain::DomainError;
+use crate::domain::{Cause, DomainError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -53,14 +53,14 @@ pub enum Error {
     Unavailable(String),
     /// 503: the database could not be reached; the cause is logged, not shown.
     #[error("database unavailable: {0}")]
-    DatabaseUnavailable(String),
+    DatabaseUnavailable(Cause),
     /// 503: a commit failed midway: the post may or may not be stored. The response says so
     /// and does not invite a plain retry (which could post twice).
     #[error("outcome unknown: {0}")]
-    OutcomeUnknown(String),
+    OutcomeUnknown(Cause),
     /// 500: anything that should not happen; the cause is logged, not shown.
     #[error("internal error: {0}")]
-    Internal(String),
+    Internal(Cause),
 }
 
 impl Error {

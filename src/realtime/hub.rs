@@ -16,9 +16,9 @@
 //! so the buffer only saves every subscriber from doing that work itself.
 //!
 //! A broker that routes by interest (NATS) needs to know which topics this node watches: the
-//! hub reports a topic's first subscriber and its last one leaving as [`Interest`] messages,
-//! sent under the topic's shard lock (so they come in the order of the changes) on an unbounded
-//! channel (so the hub never waits for the broker).
+//! hub reports a topic's first subscriber and its last one leaving as [`Interest`] changes to
+//! the listener `app` gives it ([`Hub::on_interest`]: the broker), called under the topic's
+//! shard lock so that they come in the order of the changes; the listener must not block.
 
 use std::{
     collections::{BTreeMap, HashMap, hash_map::Entry},
@@ -101,7 +101,7 @@ impl Overflow {
     }
 }
 
-/// A change in whether this node watches a topic (see [`Hub::report_interest`]).
+/// A change in whether this node watches a topic (see [`Hub::on_interest`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Interest {
     /// The topic's first subscriber on this node arrived.
@@ -188,15 +188,28 @@ pub struct HubStats {
     pub overflows: AtomicU64,
 }
 
+/// What [`Hub::on_interest`] is given.
+type InterestListener = Box<dyn Fn(Interest) + Send + Sync>;
+
 /// The subscription registry; share it as `Arc<Hub>`.
-#[derive(Debug)]
 pub struct Hub {
     shards: Box<[Mutex<HashMap<Topic, TopicState>>]>,
     hasher: RandomState,
     next_conn: AtomicU64,
-    /// Where [`Interest`] changes go, once a broker asked for them.
-    interest: OnceLock<mpsc::UnboundedSender<Interest>>,
+    /// Who hears of [`Interest`] changes, once set.
+    interest: OnceLock<InterestListener>,
     pub stats: HubStats,
+}
+
+impl std::fmt::Debug for Hub {
+    /// By hand: the interest listener is a closure.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hub")
+            .field("next_conn", &self.next_conn)
+            .field("reports_interest", &self.interest.get().is_some())
+            .field("stats", &self.stats)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Default for Hub {
@@ -227,18 +240,18 @@ impl Hub {
         shard.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Sends every later [`Interest`] change to `to`. For the broker, at start-up, before
-    /// anyone subscribes (topics watched already are not reported); returns false, changing
-    /// nothing, if another receiver was set before.
-    pub fn report_interest(&self, to: mpsc::UnboundedSender<Interest>) -> bool {
-        self.interest.set(to).is_ok()
+    /// Calls `listener` with every later [`Interest`] change, under the topic's lock (so it
+    /// must not block). For the broker, at start-up, before anyone subscribes (topics watched
+    /// already are not reported); returns false, changing nothing, if a listener was set
+    /// before.
+    pub fn on_interest(&self, listener: impl Fn(Interest) + Send + Sync + 'static) -> bool {
+        self.interest.set(Box::new(listener)).is_ok()
     }
 
     /// Called under the topic's shard lock, on a topic's first subscriber and its last.
     fn interest_changed(&self, change: Interest) {
-        if let Some(to) = self.interest.get() {
-            // A closed channel means the broker stopped with the server: nobody to tell.
-            let _ = to.send(change);
+        if let Some(listener) = self.interest.get() {
+            listener(change);
         }
     }
 
@@ -384,7 +397,7 @@ mod tests {
     async fn interest_is_reported_on_the_first_subscriber_and_the_last_leaving() {
         let hub = Hub::new();
         let (to, mut changes) = mpsc::unbounded_channel();
-        assert!(hub.report_interest(to));
+        assert!(hub.on_interest(move |change| to.send(change).unwrap()));
         let q = topic();
         let (a, _a_rx) = subscriber(&hub, 4);
         let (b, _b_rx) = subscriber(&hub, 4);
@@ -397,8 +410,7 @@ mod tests {
         hub.unsubscribe(q, b_conn);
         assert_eq!(changes.try_recv().ok(), Some(Interest::Unwatch(q)));
         assert!(changes.try_recv().is_err(), "one change per transition");
-        let (again, _) = mpsc::unbounded_channel();
-        assert!(!hub.report_interest(again), "set once");
+        assert!(!hub.on_interest(|_| {}), "set once");
     }
 
     #[tokio::test]

@@ -135,7 +135,7 @@ pub struct Sender {
 struct Pinned {
     host: String,
     addrs: Vec<SocketAddr>,
-    client: reqwest12::Client,
+    client: reqwest::Client,
 }
 
 impl Sender {
@@ -153,11 +153,11 @@ impl Sender {
 
     /// A client that connects `host` to `addrs` and resolves no name: any other name gets
     /// [`NoLookups`].
-    fn client(&self, host: &str, addrs: &[SocketAddr]) -> reqwest12::Result<reqwest12::Client> {
-        reqwest12::Client::builder()
+    fn client(&self, host: &str, addrs: &[SocketAddr]) -> reqwest::Result<reqwest::Client> {
+        reqwest::Client::builder()
             .use_rustls_tls()
             // A redirect could lead anywhere, past the allow-list: a 3xx is a failure.
-            .redirect(reqwest12::redirect::Policy::none())
+            .redirect(reqwest::redirect::Policy::none())
             // A proxy would resolve the host again, past the addresses checked here.
             .no_proxy()
             .dns_resolver(Arc::new(NoLookups))
@@ -231,7 +231,7 @@ impl Sender {
         let signed = signature(&target.secret, timestamp, body.as_bytes());
         let res = client
             .post(url.as_str())
-            .header(reqwest12::header::CONTENT_TYPE, "application/json")
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
             .header(SIGNATURE_HEADER, signed)
             .header("QA-Hub-Webhook-Id", hook.id.to_string())
             .header("QA-Hub-Topic", hook.topic.to_string())
@@ -255,15 +255,15 @@ impl Sender {
 /// pins the client to those addresses; a name that got here would be a lookup nobody checked.
 struct NoLookups;
 
-impl reqwest12::dns::Resolve for NoLookups {
-    fn resolve(&self, name: reqwest12::dns::Name) -> reqwest12::dns::Resolving {
+impl reqwest::dns::Resolve for NoLookups {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
         let name = name.as_str().to_owned();
         Box::pin(async move { Err(format!("{name} was not resolved and checked first").into()) })
     }
 }
 
 /// A failed request in words for the webhook's status (reqwest's own text nests its causes).
-fn describe(e: &reqwest12::Error) -> String {
+fn describe(e: &reqwest::Error) -> String {
     if e.is_timeout() {
         return "timed out (--webhook-timeout-secs)".into();
     }

@@ -40,7 +40,7 @@ impl Services {
         match event {
             Ok(Some(event)) => match event.kind {
                 EventKind::Answer(answer) => Ok(Posted::new(answer)),
-                other => Err(DomainError::Internal(format!("posting recorded a {} event", other.name()))),
+                other => Err(DomainError::internal(format!("posting recorded a {} event", other.name()))),
             },
             Ok(None) => Err(DomainError::question_not_found()),
             Err(DomainError::Conflict { .. }) if idempotency.is_some() => {

@@ -19,16 +19,14 @@ use argon2::{
 };
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use chrono::{DateTime, TimeDelta, Utc};
-use jsonwebtoken::{Algorithm, DecodingKey, Validation};
-use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use super::Services;
 use crate::{
     domain::{
-        Credential, CredentialId, DomainError, Handle, Identity, Name, Password, Role, ServiceToken, Subject,
-        TokenName, User,
+        Credential, CredentialId, DomainError, Handle, HostTokens, Identity, Name, Password, Role,
+        ServiceToken, TokenName, User,
     },
     store::NewUser,
 };
@@ -78,98 +76,10 @@ impl PosterCache {
     }
 }
 
-/// Verifies a host site's signed tokens: one algorithm, one key, one issuer.
-pub struct HostTokens {
-    key: DecodingKey,
-    validation: Validation,
-    issuer: String,
-}
-
-/// What a host-signed token carries.
-#[derive(Deserialize)]
-struct Claims {
-    sub: String,
-    #[serde(default)]
-    name: Option<String>,
-    /// Required by the validation; kept so a connection can end what it holds at this time.
-    exp: i64,
-}
-
-impl HostTokens {
-    /// HS256 with a shared secret (at least 32 bytes).
-    pub fn hs256(secret: &[u8], issuer: &str) -> anyhow::Result<Self> {
-        anyhow::ensure!(
-            secret.len() >= 32,
-            "--jwt-secret (QA_HUB_JWT_SECRET) must be at least 32 bytes; generate one with `openssl rand -hex 32`"
-        );
-        Ok(Self::new(DecodingKey::from_secret(secret), Algorithm::HS256, issuer))
-    }
-
-    /// EdDSA (Ed25519) or RS256, by the PEM public key's type.
-    pub fn public_key(pem: &[u8], issuer: &str) -> anyhow::Result<Self> {
-        if let Ok(key) = DecodingKey::from_ed_pem(pem) {
-            return Ok(Self::new(key, Algorithm::EdDSA, issuer));
-        }
-        let key = DecodingKey::from_rsa_pem(pem).map_err(|_| {
-            anyhow::anyhow!(
-                "--jwt-public-key (QA_HUB_JWT_PUBLIC_KEY) is not an Ed25519 or RSA public key in PEM"
-            )
-        })?;
-        Ok(Self::new(key, Algorithm::RS256, issuer))
-    }
-
-    fn new(key: DecodingKey, algorithm: Algorithm, issuer: &str) -> Self {
-        // Only the configured algorithm: a token naming another (`none`, or HS256 signed with
-        // the public key as a secret) is refused before its signature is looked at.
-        let mut validation = Validation::new(algorithm);
-        validation.set_issuer(&[issuer]);
-        validation.set_required_spec_claims(&["exp", "iss", "sub"]);
-        validation.validate_nbf = true;
-        // Clocks of two machines differ a little.
-        validation.leeway = 30;
-        Self { key, validation, issuer: issuer.to_owned() }
-    }
-
-    /// The subject, display name and expiry of a valid token. Both stored claims follow the
-    /// rules of the hub's own one-line fields: a claim that breaks them is refused, and nothing
-    /// is stored.
-    fn verify(&self, token: &str) -> Result<(Subject, Name, Option<DateTime<Utc>>), DomainError> {
-        let data = jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation).map_err(|e| {
-            tracing::debug!(error = %e, "host-signed token refused");
-            DomainError::invalid_credentials(format!("The token is not valid: {}.", reason(&e)))
-        })?;
-        let Claims { sub, name, exp } = data.claims;
-        let refused = |claim: &str, e: DomainError| {
-            DomainError::invalid_credentials(format!("The token's {claim} is not valid: {e}"))
-        };
-        let sub = Subject::parse_exact(sub).map_err(|e| refused("sub", e))?;
-        // Without a name, the user is shown by their sub (cut to a name's length).
-        let name = match name {
-            Some(name) => Name::parse(name).map_err(|e| refused("name", e))?,
-            None => Name::or_shortened(sub.as_str()).map_err(|e| refused("sub", e))?,
-        };
-        Ok((sub, name, DateTime::from_timestamp(exp, 0)))
-    }
-}
-
-/// Why a JWT was refused, in a few words a site's developer can act on.
-fn reason(e: &jsonwebtoken::errors::Error) -> &'static str {
-    use jsonwebtoken::errors::ErrorKind;
-    match e.kind() {
-        ErrorKind::ExpiredSignature => "it has expired",
-        ErrorKind::ImmatureSignature => "it is not valid yet (nbf)",
-        ErrorKind::InvalidIssuer => "wrong issuer",
-        ErrorKind::InvalidSignature => "wrong signature",
-        ErrorKind::InvalidAlgorithm => "wrong algorithm",
-        ErrorKind::MissingRequiredClaim(_) => "a required claim (exp, iss, sub) is missing",
-        _ => "malformed",
-    }
-}
-
 /// A new random secret: 256 bits, URL-safe base64.
 fn random_secret() -> Result<String, DomainError> {
     let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes).map_err(|e| DomainError::Internal(format!("no randomness: {e}")))?;
+    getrandom::fill(&mut bytes).map_err(|e| DomainError::internal(format!("no randomness: {e}")))?;
     Ok(URL_SAFE_NO_PAD.encode(bytes))
 }
 
@@ -223,10 +133,10 @@ async fn hash_password(password: Password) -> Result<String, DomainError> {
         Argon2::default()
             .hash_password(password.as_str().as_bytes())
             .map(|h| h.to_string())
-            .map_err(|e| DomainError::Internal(format!("hashing a password: {e}")))
+            .map_err(|e| DomainError::internal(format!("hashing a password: {e}")))
     })
     .await
-    .map_err(|e| DomainError::Internal(format!("hashing task: {e}")))?
+    .map_err(|e| DomainError::internal(format!("hashing task: {e}")))?
 }
 
 async fn verify_password(password: String, hash: String) -> bool {
@@ -298,7 +208,7 @@ impl Services {
             Ok(())
         })
         .await
-        .map_err(|e| DomainError::Internal(format!("log-out task failed: {e}")))?
+        .map_err(|e| DomainError::internal(format!("log-out task failed: {e}")))?
     }
 
     /// Who a credential stands for; an unknown, expired, revoked or wrongly signed one is
@@ -329,7 +239,7 @@ impl Services {
                     ));
                 };
                 let (sub, name, expires_at) = host.verify(token)?;
-                let identity = self.store.external_user(&host.issuer, sub.as_str(), &name).await?;
+                let identity = self.store.external_user(host.issuer(), sub.as_str(), &name).await?;
                 Ok(Authenticated { identity, csrf_token: None, expires_at })
             }
         }
@@ -389,7 +299,7 @@ impl Services {
             Ok::<_, DomainError>(revoked)
         })
         .await
-        .map_err(|e| DomainError::Internal(format!("revoke task failed: {e}")))??;
+        .map_err(|e| DomainError::internal(format!("revoke task failed: {e}")))??;
         match revoked {
             Some(revoked) => {
                 // This node forgets it at once; the others' batches check it before writing.

@@ -240,6 +240,6 @@ impl Services {
             Ok(store.unread(user).await?.0)
         })
         .await
-        .map_err(|e| DomainError::Internal(format!("read task failed: {e}")))?
+        .map_err(|e| DomainError::internal(format!("read task failed: {e}")))?
     }
 }

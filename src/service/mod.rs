@@ -22,7 +22,7 @@ mod webhooks;
 
 use std::sync::Arc;
 
-pub use auth::{AuthSettings, Authenticated, HostTokens, NewSession};
+pub use auth::{AuthSettings, Authenticated, NewSession};
 pub use idempotency::Posted;
 
 use crate::{
@@ -119,5 +119,5 @@ where
             }
         }
     });
-    outcome.await.map_err(|e| DomainError::Internal(format!("write task failed: {e}")))?
+    outcome.await.map_err(|e| DomainError::internal(format!("write task failed: {e}")))?
 }

@@ -126,7 +126,7 @@ impl Services {
             .commit_and_publish(move |store| async move {
                 let event = store.add_comment(owner.question_id, post, new, key.as_ref()).await?;
                 let EventKind::Comment(comment) = &event.kind else {
-                    return Err(DomainError::Internal(format!(
+                    return Err(DomainError::internal(format!(
                         "commenting recorded a {} event",
                         event.kind.name()
                     )));
@@ -148,7 +148,7 @@ impl Services {
         match self.store.comment(id).await? {
             Some((comment, false)) => Ok(comment),
             Some((_, true)) => Err(DomainError::comment_deleted()),
-            None => Err(DomainError::Internal(format!("comment {id} not found"))),
+            None => Err(DomainError::internal(format!("comment {id} not found"))),
         }
     }
 

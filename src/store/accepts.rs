@@ -3,7 +3,7 @@
 
 use uuid::Uuid;
 
-use super::{Store, commit_recorded, db, lock_question, now};
+use super::{Store, events, now};
 use crate::domain::{DomainError, Event, EventKind, Topic};
 
 impl Store {
@@ -20,68 +20,43 @@ impl Store {
         accept: bool,
     ) -> Result<(Vec<Event>, Option<Uuid>), DomainError> {
         let created_at = now();
-        let at_commit = |e: sqlx::Error| DomainError::OutcomeUnknown(e.to_string());
-        macro_rules! body {
-            ($tx:expr) => {{
-                let current: Option<Option<Uuid>> =
-                    sqlx::query_scalar("SELECT accepted_answer_id FROM questions WHERE id = $1")
-                        .bind(question_id)
-                        .fetch_optional(&mut *$tx)
-                        .await
-                        .map_err(db)?;
-                let current = current.ok_or_else(DomainError::question_not_found)?;
-                let answer_id = match (accept, current) {
-                    (true, _) => Some(answer_id),
-                    (false, Some(id)) if id == answer_id => None,
-                    (false, other) => other,
+        let mut tx = self.begin().await?;
+        tx.lock_question(question_id).await?;
+        let current: Option<Option<Uuid>> = tx
+            .query("SELECT accepted_answer_id FROM questions WHERE id = $1")
+            .bind(question_id)
+            .scalar_optional()
+            .await?;
+        let current = current.ok_or_else(DomainError::question_not_found)?;
+        let answer_id = match (accept, current) {
+            (true, _) => Some(answer_id),
+            (false, Some(id)) if id == answer_id => None,
+            (false, other) => other,
+        };
+        let mut events = Vec::new();
+        if current != answer_id {
+            tx.query("UPDATE questions SET accepted_answer_id = $2 WHERE id = $1")
+                .bind(question_id)
+                .bind(answer_id)
+                .execute()
+                .await?;
+            let changes = current
+                .map(|id| EventKind::Unaccept { answer_id: id })
+                .into_iter()
+                .chain(answer_id.map(|id| EventKind::Accept { answer_id: id }));
+            for kind in changes {
+                let (EventKind::Accept { answer_id: id } | EventKind::Unaccept { answer_id: id }) = kind
+                else {
+                    unreachable!("only acceptance changes here")
                 };
-                let mut events = Vec::new();
-                if current != answer_id {
-                    sqlx::query("UPDATE questions SET accepted_answer_id = $2 WHERE id = $1")
-                        .bind(question_id)
-                        .bind(answer_id)
-                        .execute(&mut *$tx)
-                        .await
-                        .map_err(db)?;
-                    let changes = current
-                        .map(|id| EventKind::Unaccept { answer_id: id })
-                        .into_iter()
-                        .chain(answer_id.map(|id| EventKind::Accept { answer_id: id }));
-                    for kind in changes {
-                        let (EventKind::Accept { answer_id: id } | EventKind::Unaccept { answer_id: id }) =
-                            kind
-                        else {
-                            unreachable!("only acceptance changes here")
-                        };
-                        let seq = record_question_event!(
-                            $tx,
-                            question_id,
-                            kind.name(),
-                            id,
-                            None::<String>,
-                            created_at
-                        );
-                        let topic = Topic::Question(question_id);
-                        events.push(Event { topic, seq, kind });
-                    }
-                }
-                (events, answer_id)
-            }};
-        }
-        match self {
-            Self::Sqlite { writer, .. } => {
-                let mut tx = writer.begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
-                let outcome = body!(tx);
-                tx.commit().await.map_err(at_commit)?;
-                Ok(outcome)
-            }
-            Self::Postgres(pool, posts) => {
-                let mut tx = pool.begin().await.map_err(db)?;
-                lock_question(&mut tx, question_id).await?;
-                let outcome = body!(tx);
-                commit_recorded(tx, posts, &outcome.0).await?;
-                Ok(outcome)
+                let seq =
+                    events::record_question_event(&mut tx, question_id, kind.name(), id, None, created_at)
+                        .await?;
+                let topic = Topic::Question(question_id);
+                events.push(Event { topic, seq, kind });
             }
         }
+        tx.commit(&events).await?;
+        Ok((events, answer_id))
     }
 }

@@ -4,57 +4,24 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::{Store, commit_recorded, db, now};
+use super::{Store, engine::Tx, events, now};
 use crate::domain::{
     CredentialId, DomainError, Event, EventKind, Identity, Name, Role, ServiceToken, Topic, User,
 };
 
-/// Runs `$body` in a write transaction (SQLite's or Postgres', hence a macro) that may record
-/// events, `$events` of its outcome: on Postgres they are announced as the transaction
-/// commits, as every recorded event is.
-macro_rules! events_tx {
-    ($store:expr, |$tx:ident| $body:block, |$out:ident| $events:expr) => {{
-        match $store {
-            Store::Sqlite { writer, .. } => {
-                let mut $tx = writer.begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
-                let $out = $body;
-                $tx.commit().await.map_err(|e| DomainError::OutcomeUnknown(e.to_string()))?;
-                $out
-            }
-            Store::Postgres(pool, posts) => {
-                let mut $tx = pool.begin().await.map_err(db)?;
-                let $out = $body;
-                commit_recorded($tx, posts, $events).await?;
-                $out
-            }
-        }
-    }};
-}
-
-/// In the caller's transaction: a `revoked` event for `credential` at `user`'s topic's next
-/// seq (taking the user's row, as every write to an inbox does first).
-macro_rules! record_revoked {
-    ($tx:expr, $user:expr, $credential:expr, $at:expr) => {{
-        let seq: i64 =
-            sqlx::query_scalar("UPDATE users SET last_seq = last_seq + 1 WHERE id = $1 RETURNING last_seq")
-                .bind($user)
-                .fetch_one(&mut *$tx)
-                .await
-                .map_err(db)?;
-        let topic = Topic::User($user);
-        let credential: CredentialId = $credential;
-        sqlx::query(
-            "INSERT INTO events (topic, seq, kind, payload, created_at) VALUES ($1, $2, 'revoked', $3, $4)",
-        )
-        .bind(topic.to_string())
-        .bind(seq)
-        .bind(serde_json::json!({ "credential": credential.to_string() }).to_string())
-        .bind($at)
-        .execute(&mut *$tx)
-        .await
-        .map_err(db)?;
-        Event { topic, seq, kind: EventKind::Revoked { credential } }
-    }};
+/// In `tx`: a `revoked` event for `credential` at `user`'s topic's next seq (taking the user's
+/// row, as every write to an inbox does first).
+async fn record_revoked(
+    tx: &mut Tx,
+    user: Uuid,
+    credential: CredentialId,
+    at: DateTime<Utc>,
+) -> Result<Event, DomainError> {
+    let seq = events::next_user_seq(tx, user).await?.ok_or(sqlx::Error::RowNotFound)?;
+    let topic = Topic::User(user);
+    let payload = serde_json::json!({ "credential": credential.to_string() }).to_string();
+    events::insert_event(tx, topic, seq, "revoked", None, Some(&payload), at).await?;
+    Ok(Event { topic, seq, kind: EventKind::Revoked { credential } })
 }
 
 /// A user to create; the service has parsed every field.
@@ -117,7 +84,7 @@ impl Store {
         let (issuer, subject) = new.external.unzip();
         const SQL: &str = "INSERT INTO users (id, handle, handle_key, display_name, role, password_hash, \
                            issuer, subject, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
-        with_writer!(self, pool => sqlx::query(SQL)
+        self.write(SQL)
             .bind(user.id)
             .bind(&user.handle)
             .bind(new.handle.as_ref().map(|(_, key)| key))
@@ -127,16 +94,15 @@ impl Store {
             .bind(&issuer)
             .bind(&subject)
             .bind(user.created_at)
-            .execute(pool)
+            .execute()
             .await
-            .map(|done| done.rows_affected()))
-        .map_err(|e| match db(e) {
-            DomainError::Conflict { .. } => DomainError::Conflict {
-                code: "handle_taken",
-                message: "That handle is taken; choose another.".into(),
-            },
-            other => other,
-        })?;
+            .map_err(|e| match DomainError::from(e) {
+                DomainError::Conflict { .. } => DomainError::Conflict {
+                    code: "handle_taken",
+                    message: "That handle is taken; choose another.".into(),
+                },
+                other => other,
+            })?;
         Ok(user)
     }
 
@@ -144,8 +110,7 @@ impl Store {
     pub async fn login_by_handle(&self, handle_key: &str) -> Result<Option<Login>, DomainError> {
         const SQL: &str = "SELECT id, display_name, role, password_hash FROM users WHERE handle_key = $1";
         let row: Option<(Uuid, String, String, Option<String>)> =
-            with_reader!(self, pool => sqlx::query_as(SQL).bind(handle_key).fetch_optional(pool).await)
-                .map_err(db)?;
+            self.read(SQL).bind(handle_key).fetch_optional().await?;
         Ok(row.map(|(id, name, role, password_hash)| Login {
             identity: identity((id, name, role)),
             password_hash,
@@ -161,12 +126,7 @@ impl Store {
         name: &Name,
     ) -> Result<Identity, DomainError> {
         const FIND: &str = "SELECT id, display_name, role FROM users WHERE issuer = $1 AND subject = $2";
-        let found: Option<IdentityRow> = with_reader!(self, pool => sqlx::query_as(FIND)
-            .bind(issuer)
-            .bind(subject)
-            .fetch_optional(pool)
-            .await)
-        .map_err(db)?;
+        let found: Option<IdentityRow> = self.read(FIND).bind(issuer).bind(subject).fetch_optional().await?;
         if let Some(found) = found.filter(|(_, stored, _)| stored == name.as_str()) {
             return Ok(identity(found));
         }
@@ -176,15 +136,15 @@ impl Store {
                               VALUES ($1, $2, 'user', $3, $4, $5) \
                               ON CONFLICT (issuer, subject) DO UPDATE SET display_name = excluded.display_name \
                               RETURNING id, display_name, role";
-        let row: IdentityRow = with_writer!(self, pool => sqlx::query_as(UPSERT)
+        let row: IdentityRow = self
+            .write(UPSERT)
             .bind(Uuid::now_v7())
             .bind(name.as_str())
             .bind(issuer)
             .bind(subject)
             .bind(now())
-            .fetch_one(pool)
-            .await)
-        .map_err(db)?;
+            .fetch_one()
+            .await?;
         Ok(identity(row))
     }
 
@@ -197,17 +157,15 @@ impl Store {
     ) -> Result<(), DomainError> {
         const SQL: &str = "INSERT INTO sessions (token_hash, user_id, csrf_token, created_at, expires_at) \
                            VALUES ($1, $2, $3, $4, $5)";
-        with_writer!(self, pool => sqlx::query(SQL)
+        self.write(SQL)
             .bind(token_hash)
             .bind(user_id)
             .bind(csrf_token)
             .bind(now())
             .bind(expires_at)
-            .execute(pool)
-            .await
-            .map(|done| done.rows_affected()))
-        .map(drop)
-        .map_err(db)
+            .execute()
+            .await?;
+        Ok(())
     }
 
     /// The session with this token hash, expired or not (the caller compares the time).
@@ -215,8 +173,7 @@ impl Store {
         const SQL: &str = "SELECT u.id, u.display_name, u.role, s.csrf_token, s.expires_at \
                            FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = $1";
         let row: Option<(Uuid, String, String, String, DateTime<Utc>)> =
-            with_reader!(self, pool => sqlx::query_as(SQL).bind(token_hash).fetch_optional(pool).await)
-                .map_err(db)?;
+            self.read(SQL).bind(token_hash).fetch_optional().await?;
         Ok(row.map(|(id, name, role, csrf_token, expires_at)| SessionRecord {
             identity: identity((id, name, role)),
             csrf_token,
@@ -228,22 +185,17 @@ impl Store {
     /// there was no such session (ended already).
     pub async fn delete_session(&self, token_hash: &[u8]) -> Result<Option<Event>, DomainError> {
         let at = now();
-        let event = events_tx!(
-            self,
-            |tx| {
-                let user: Option<Uuid> =
-                    sqlx::query_scalar("DELETE FROM sessions WHERE token_hash = $1 RETURNING user_id")
-                        .bind(token_hash)
-                        .fetch_optional(&mut *tx)
-                        .await
-                        .map_err(db)?;
-                match user {
-                    Some(user) => Some(record_revoked!(tx, user, CredentialId::of_hash(token_hash), at)),
-                    None => None,
-                }
-            },
-            |out| out.as_slice()
-        );
+        let mut tx = self.begin().await?;
+        let user: Option<Uuid> = tx
+            .query("DELETE FROM sessions WHERE token_hash = $1 RETURNING user_id")
+            .bind(token_hash)
+            .scalar_optional()
+            .await?;
+        let event = match user {
+            Some(user) => Some(record_revoked(&mut tx, user, CredentialId::of_hash(token_hash), at).await?),
+            None => None,
+        };
+        tx.commit(event.as_slice()).await?;
         Ok(event)
     }
 
@@ -257,16 +209,14 @@ impl Store {
             ServiceToken { id: Uuid::now_v7(), name: name.to_owned(), created_at: now(), revoked_at: None };
         const SQL: &str = "INSERT INTO service_tokens (id, user_id, name, token_hash, created_at) \
                            VALUES ($1, $2, $3, $4, $5)";
-        with_writer!(self, pool => sqlx::query(SQL)
+        self.write(SQL)
             .bind(token.id)
             .bind(user_id)
             .bind(name)
             .bind(token_hash)
             .bind(token.created_at)
-            .execute(pool)
-            .await
-            .map(|done| done.rows_affected()))
-        .map_err(db)?;
+            .execute()
+            .await?;
         Ok(token)
     }
 
@@ -275,9 +225,7 @@ impl Store {
     pub async fn token_identity(&self, token_hash: &[u8]) -> Result<Option<Identity>, DomainError> {
         const SQL: &str = "SELECT u.id, u.display_name, u.role FROM service_tokens t \
                            JOIN users u ON u.id = t.user_id WHERE t.token_hash = $1 AND t.revoked_at IS NULL";
-        let row: Option<IdentityRow> =
-            with_reader!(self, pool => sqlx::query_as(SQL).bind(token_hash).fetch_optional(pool).await)
-                .map_err(db)?;
+        let row: Option<IdentityRow> = self.read(SQL).bind(token_hash).fetch_optional().await?;
         Ok(row.map(identity))
     }
 
@@ -285,9 +233,7 @@ impl Store {
     pub async fn tokens_of(&self, user_id: Uuid) -> Result<Vec<ServiceToken>, DomainError> {
         const SQL: &str = "SELECT id, name, created_at, revoked_at FROM service_tokens \
                            WHERE user_id = $1 ORDER BY id DESC";
-        let rows: Vec<TokenRow> =
-            with_reader!(self, pool => sqlx::query_as(SQL).bind(user_id).fetch_all(pool).await)
-                .map_err(db)?;
+        let rows: Vec<TokenRow> = self.read(SQL).bind(user_id).fetch_all().await?;
         Ok(rows
             .into_iter()
             .map(|(id, name, created_at, revoked_at)| ServiceToken { id, name, created_at, revoked_at })
@@ -300,33 +246,25 @@ impl Store {
                               WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL RETURNING token_hash";
         const FIND: &str = "SELECT token_hash FROM service_tokens WHERE id = $1 AND user_id = $2";
         let at = now();
-        let revoked = events_tx!(
-            self,
-            |tx| {
-                let newly: Option<Vec<u8>> = sqlx::query_scalar(REVOKE)
-                    .bind(token_id)
-                    .bind(user_id)
-                    .bind(at)
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .map_err(db)?;
-                match newly {
-                    Some(hash) => {
-                        let event = record_revoked!(tx, user_id, CredentialId::of_hash(&hash), at);
-                        Some(Revoked { token_hash: hash, event: Some(event) })
-                    }
-                    // Revoked already (nothing new to announce), or not theirs.
-                    None => sqlx::query_scalar(FIND)
-                        .bind(token_id)
-                        .bind(user_id)
-                        .fetch_optional(&mut *tx)
-                        .await
-                        .map_err(db)?
-                        .map(|token_hash| Revoked { token_hash, event: None }),
-                }
-            },
-            |out| out.as_ref().and_then(|r| r.event.as_ref()).map(std::slice::from_ref).unwrap_or_default()
-        );
+        let mut tx = self.begin().await?;
+        let newly: Option<Vec<u8>> =
+            tx.query(REVOKE).bind(token_id).bind(user_id).bind(at).scalar_optional().await?;
+        let revoked = match newly {
+            Some(hash) => {
+                let event = record_revoked(&mut tx, user_id, CredentialId::of_hash(&hash), at).await?;
+                Some(Revoked { token_hash: hash, event: Some(event) })
+            }
+            // Revoked already (nothing new to announce), or not theirs.
+            None => tx
+                .query(FIND)
+                .bind(token_id)
+                .bind(user_id)
+                .scalar_optional()
+                .await?
+                .map(|token_hash| Revoked { token_hash, event: None }),
+        };
+        let recorded = revoked.as_ref().and_then(|r| r.event.as_ref());
+        tx.commit(recorded.map(std::slice::from_ref).unwrap_or_default()).await?;
         Ok(revoked)
     }
 
@@ -339,8 +277,7 @@ impl Store {
         const SQL: &str =
             "SELECT fingerprint, resource_id, created_at FROM idempotency_keys WHERE owner = $1 AND key = $2";
         let row: Option<(Vec<u8>, Uuid, DateTime<Utc>)> =
-            with_reader!(self, pool => sqlx::query_as(SQL).bind(owner).bind(key).fetch_optional(pool).await)
-                .map_err(db)?;
+            self.read(SQL).bind(owner).bind(key).fetch_optional().await?;
         Ok(row.map(|(fingerprint, resource_id, created_at)| IdempotencyRecord {
             fingerprint,
             resource_id,
@@ -350,23 +287,16 @@ impl Store {
 
     /// Forgets keys first used before `before`, so they can be used again.
     pub async fn forget_idempotency_before(&self, before: DateTime<Utc>) -> Result<u64, DomainError> {
-        with_writer!(self, pool => sqlx::query("DELETE FROM idempotency_keys WHERE created_at < $1")
-            .bind(before)
-            .execute(pool)
-            .await
-            .map(|done| done.rows_affected()))
-        .map_err(db)
+        Ok(self.write("DELETE FROM idempotency_keys WHERE created_at < $1").bind(before).execute().await?)
     }
 
     /// Forgets one expired key (a reuse after its window).
     pub async fn forget_idempotency(&self, owner: &str, key: &str) -> Result<(), DomainError> {
-        with_writer!(self, pool => sqlx::query("DELETE FROM idempotency_keys WHERE owner = $1 AND key = $2")
+        self.write("DELETE FROM idempotency_keys WHERE owner = $1 AND key = $2")
             .bind(owner)
             .bind(key)
-            .execute(pool)
-            .await
-            .map(|done| done.rows_affected()))
-        .map(drop)
-        .map_err(db)
+            .execute()
+            .await?;
+        Ok(())
     }
 }

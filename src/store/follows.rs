@@ -2,7 +2,7 @@
 
 use uuid::Uuid;
 
-use super::{Store, db, now};
+use super::{Store, now};
 use crate::domain::{DomainError, Follow, FollowChoice, Involvement};
 
 impl Store {
@@ -17,12 +17,7 @@ impl Store {
              FROM questions q LEFT JOIN follows f ON f.question_id = q.id AND f.user_id = $2 \
              WHERE q.id = $1 AND q.deleted_at IS NULL";
         let row: Option<(Option<String>, Option<bool>, bool, bool)> =
-            with_reader!(self, pool => sqlx::query_as(SQL)
-            .bind(question_id)
-            .bind(user)
-            .fetch_optional(pool)
-            .await)
-            .map_err(db)?;
+            self.read(SQL).bind(question_id).bind(user).fetch_optional().await?;
         Ok(row.map(|(state, asked, answered, commented)| Follow {
             question_id,
             choice: state.as_deref().and_then(FollowChoice::from_name),
@@ -40,15 +35,7 @@ impl Store {
         const SQL: &str = "INSERT INTO follows (user_id, question_id, state, updated_at) VALUES ($1, $2, $3, $4) \
                            ON CONFLICT (user_id, question_id) \
                            DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at";
-        with_writer!(self, pool => sqlx::query(SQL)
-            .bind(user)
-            .bind(question_id)
-            .bind(choice.name())
-            .bind(now())
-            .execute(pool)
-            .await
-            .map(drop))
-        .map_err(db)?;
+        self.write(SQL).bind(user).bind(question_id).bind(choice.name()).bind(now()).execute().await?;
         Ok(())
     }
 }

@@ -43,32 +43,28 @@ pub trait CommitHook: Send + Sync + 'static {
     ) -> BoxFuture<'a, sqlx::Result<()>>;
 }
 
-/// Why a post was not stored, as far as is known.
-#[derive(Debug)]
+/// Why a post was not stored, as far as is known. Cloned for each of a batch's posts: the
+/// error is shared, not copied into a string.
+#[derive(Debug, Clone)]
 pub(super) enum Failure {
     /// Nothing was written.
-    BeforeCommit(sqlx::Error),
+    BeforeCommit(Arc<sqlx::Error>),
     /// COMMIT itself failed: the batch may or may not have been stored, so it is neither
     /// retried here nor reported as safe to retry.
-    AtCommit(sqlx::Error),
+    AtCommit(Arc<sqlx::Error>),
     /// The post's service token was revoked since its request was authenticated.
     Revoked,
 }
 
 impl From<sqlx::Error> for Failure {
     fn from(e: sqlx::Error) -> Self {
-        Self::BeforeCommit(e)
+        Self::BeforeCommit(Arc::new(e))
     }
 }
 
 impl Failure {
-    /// The same failure again, for each of a batch's posts.
-    fn for_each(&self) -> Self {
-        match self {
-            Self::BeforeCommit(e) => Self::BeforeCommit(sqlx::Error::Protocol(e.to_string())),
-            Self::AtCommit(e) => Self::AtCommit(sqlx::Error::Protocol(e.to_string())),
-            Self::Revoked => Self::Revoked,
-        }
+    fn at_commit(e: sqlx::Error) -> Self {
+        Self::AtCommit(Arc::new(e))
     }
 }
 
@@ -179,7 +175,7 @@ impl GroupCommit {
         let (reply, outcome) = oneshot::channel();
         let job = Job { id, question_id, new, idempotency, recheck, created_at, reply };
         self.jobs.send(job).await.map_err(|_| sqlx::Error::PoolClosed)?;
-        outcome.await.map_err(|_| Failure::BeforeCommit(sqlx::Error::PoolClosed))?
+        outcome.await.map_err(|_| sqlx::Error::PoolClosed)?
     }
 }
 
@@ -191,8 +187,9 @@ async fn run(writer: Arc<Writer>, rx: Arc<Mutex<mpsc::Receiver<Job>>>) {
         // deadlock; the sort is stable, so posts to one question keep their queue order.
         batch.sort_by_key(|job| job.question_id);
         if let Err(e) = drop_revoked(writer, &mut batch).await {
+            let failure = Failure::from(e);
             for job in batch.drain(..) {
-                let _ = job.reply.send(Err(Failure::BeforeCommit(sqlx::Error::Protocol(e.to_string()))));
+                let _ = job.reply.send(Err(failure.clone()));
             }
             continue;
         }
@@ -211,7 +208,7 @@ async fn run(writer: Arc<Writer>, rx: Arc<Mutex<mpsc::Receiver<Job>>>) {
             // The batch may have been stored: retrying its posts could store them twice.
             Err(e @ Failure::AtCommit(_)) => {
                 for job in batch.drain(..) {
-                    let _ = job.reply.send(Err(e.for_each()));
+                    let _ = job.reply.send(Err(e.clone()));
                 }
             }
             // The whole batch rolled back; one bad post (a reused Idempotency-Key) must not
@@ -356,7 +353,7 @@ async fn commit_postgres(
             hook.before_commit(&mut tx, &recorded).await?;
         }
     }
-    tx.commit().await.map_err(Failure::AtCommit)?;
+    tx.commit().await.map_err(Failure::at_commit)?;
     Ok(events)
 }
 
@@ -399,7 +396,7 @@ async fn commit_sqlite(writer: &SqlitePool, jobs: &[Job]) -> Result<Vec<Option<E
         .map(|(q, answers, events)| (q, (answers, events)))
         .collect();
     if counters.is_empty() {
-        tx.commit().await.map_err(Failure::AtCommit)?;
+        tx.commit().await.map_err(Failure::at_commit)?;
         return Ok(jobs.iter().map(|_| None).collect());
     }
 
@@ -467,6 +464,6 @@ async fn commit_sqlite(writer: &SqlitePool, jobs: &[Job]) -> Result<Vec<Option<E
         });
         qb.build().execute(&mut *tx).await?;
     }
-    tx.commit().await.map_err(Failure::AtCommit)?;
+    tx.commit().await.map_err(Failure::at_commit)?;
     Ok(events)
 }

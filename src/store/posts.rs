@@ -1,6 +1,6 @@
 //! The rest of a post's life: edits with every revision kept, soft deletes that redact the
 //! log, and comments. Each change is recorded as an event on the question's topic in the
-//! transaction that makes it (see `question_tx!`), like answers and votes.
+//! transaction that makes it (`Tx::lock_question` first), like answers and votes.
 //!
 //! A delete rewrites the deleted post's earlier events (its answer, edits, comments, scores)
 //! to `redacted`: they keep their seqs, so resuming clients still count them, but their text
@@ -10,7 +10,7 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::{Store, db, now};
+use super::{Store, events, now};
 use crate::domain::{
     Comment, DomainError, Edit, Event, EventKind, Idempotency, NewComment, PostKind, PostRef, Revision, Topic,
 };
@@ -94,90 +94,80 @@ impl Store {
         edit: Edit,
     ) -> Result<Option<Event>, DomainError> {
         let at = now();
-        let event = question_tx!(
-            self,
+        let mut tx = self.begin().await?;
+        tx.lock_question(question_id).await?;
+        let current: Option<Current> =
+            tx.query(current_sql(post.kind)).bind(post.id).fetch_optional().await?;
+        let current = current.ok_or_else(|| post.not_found())?;
+        if current.deleted {
+            return Err(post.deleted());
+        }
+        let title = edit.title.map(|t| t.into_inner()).or(current.title.clone());
+        let body = edit.body.map(|b| b.into_inner()).unwrap_or_else(|| current.body.clone());
+        if title == current.title && body == current.body {
+            tx.commit(&[]).await?;
+            return Ok(None);
+        }
+        if current.revision == 1 {
+            tx.query(INSERT_REVISION)
+                .bind(Uuid::now_v7())
+                .bind(post.id)
+                .bind(post.kind.name())
+                .bind(question_id)
+                .bind(1_i64)
+                .bind(&current.title)
+                .bind(&current.body)
+                .bind(&current.author)
+                .bind(current.author_id)
+                .bind(current.created_at)
+                .execute()
+                .await?;
+        }
+        let revision = Revision {
+            post,
             question_id,
-            |tx| {
-                let current: Option<Current> = sqlx::query_as(current_sql(post.kind))
-                    .bind(post.id)
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .map_err(db)?;
-                let current = current.ok_or_else(|| post.not_found())?;
-                if current.deleted {
-                    return Err(post.deleted());
-                }
-                let title = edit.title.map(|t| t.into_inner()).or(current.title.clone());
-                let body = edit.body.map(|b| b.into_inner()).unwrap_or_else(|| current.body.clone());
-                if title == current.title && body == current.body {
-                    None
-                } else {
-                    if current.revision == 1 {
-                        sqlx::query(INSERT_REVISION)
-                            .bind(Uuid::now_v7())
-                            .bind(post.id)
-                            .bind(post.kind.name())
-                            .bind(question_id)
-                            .bind(1_i64)
-                            .bind(&current.title)
-                            .bind(&current.body)
-                            .bind(&current.author)
-                            .bind(current.author_id)
-                            .bind(current.created_at)
-                            .execute(&mut *tx)
-                            .await
-                            .map_err(db)?;
-                    }
-                    let revision = Revision {
-                        post,
-                        question_id,
-                        revision: current.revision + 1,
-                        title,
-                        body,
-                        editor: edit.editor.into_inner(),
-                        editor_id: Some(edit.editor_id),
-                        created_at: at,
-                    };
-                    let id = Uuid::now_v7();
-                    sqlx::query(INSERT_REVISION)
-                        .bind(id)
-                        .bind(post.id)
-                        .bind(post.kind.name())
-                        .bind(question_id)
-                        .bind(revision.revision)
-                        .bind(&revision.title)
-                        .bind(&revision.body)
-                        .bind(&revision.editor)
-                        .bind(revision.editor_id)
-                        .bind(at)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(db)?;
-                    let update = match post.kind {
-                        PostKind::Question => {
-                            "UPDATE questions SET title = $2, body = $3, revision = $4, edited_at = $5 WHERE id = $1"
-                        }
-                        // $2 is bound for both; an answer has no title to set.
-                        PostKind::Answer => {
-                            "UPDATE answers SET body = $3, revision = $4, edited_at = $5 WHERE id = $1 AND $2 IS NULL"
-                        }
-                    };
-                    sqlx::query(update)
-                        .bind(post.id)
-                        .bind(&revision.title)
-                        .bind(&revision.body)
-                        .bind(revision.revision)
-                        .bind(at)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(db)?;
-                    let seq = record_question_event!(tx, question_id, "edit", id, None::<String>, at);
-                    Some(Event { topic: Topic::Question(question_id), seq, kind: EventKind::Edit(revision) })
-                }
-            },
-            |out| out.as_slice()
-        );
-        Ok(event)
+            revision: current.revision + 1,
+            title,
+            body,
+            editor: edit.editor.into_inner(),
+            editor_id: Some(edit.editor_id),
+            created_at: at,
+        };
+        let id = Uuid::now_v7();
+        tx.query(INSERT_REVISION)
+            .bind(id)
+            .bind(post.id)
+            .bind(post.kind.name())
+            .bind(question_id)
+            .bind(revision.revision)
+            .bind(&revision.title)
+            .bind(&revision.body)
+            .bind(&revision.editor)
+            .bind(revision.editor_id)
+            .bind(at)
+            .execute()
+            .await?;
+        let update = match post.kind {
+            PostKind::Question => {
+                "UPDATE questions SET title = $2, body = $3, revision = $4, edited_at = $5 WHERE id = $1"
+            }
+            // $2 is bound for both; an answer has no title to set.
+            PostKind::Answer => {
+                "UPDATE answers SET body = $3, revision = $4, edited_at = $5 WHERE id = $1 AND $2 IS NULL"
+            }
+        };
+        tx.query(update)
+            .bind(post.id)
+            .bind(&revision.title)
+            .bind(&revision.body)
+            .bind(revision.revision)
+            .bind(at)
+            .execute()
+            .await?;
+        let seq = events::record_question_event(&mut tx, question_id, "edit", id, None, at).await?;
+        let event = Event { topic: Topic::Question(question_id), seq, kind: EventKind::Edit(revision) };
+        tx.commit(std::slice::from_ref(&event)).await?;
+        Ok(Some(event))
     }
 
     /// Every revision of `post`, oldest first; empty when it was never edited (its only
@@ -185,9 +175,7 @@ impl Store {
     pub async fn revisions(&self, post: PostRef) -> Result<Vec<Revision>, DomainError> {
         const SQL: &str = "SELECT post_id, post_kind, question_id, revision, title, body, editor, editor_id, \
                            created_at FROM revisions WHERE post_id = $1 ORDER BY revision";
-        let rows: Vec<RevisionRow> =
-            with_reader!(self, pool => sqlx::query_as(SQL).bind(post.id).fetch_all(pool).await)
-                .map_err(db)?;
+        let rows: Vec<RevisionRow> = self.read(SQL).bind(post.id).fetch_all().await?;
         Ok(rows
             .into_iter()
             .filter_map(|r| {
@@ -213,8 +201,7 @@ impl Store {
         question_id: Uuid,
     ) -> Result<Option<Revision>, DomainError> {
         let current: Option<Current> =
-            with_reader!(self, pool => sqlx::query_as(current_sql(post.kind)).bind(post.id).fetch_optional(pool).await)
-                .map_err(db)?;
+            self.read(current_sql(post.kind)).bind(post.id).fetch_optional().await?;
         Ok(current.map(|c| Revision {
             post,
             question_id,
@@ -245,135 +232,112 @@ impl Store {
     ) -> Result<Vec<Event>, DomainError> {
         let at = now();
         let topic = Topic::Question(question_id);
-        let events = question_tx!(
-            self,
-            question_id,
-            |tx| {
-                let sql = match post.kind {
-                    PostKind::Question => {
-                        "UPDATE questions SET deleted_at = $2 WHERE id = $1 AND deleted_at IS NULL RETURNING id"
-                    }
-                    PostKind::Answer => {
-                        "UPDATE answers SET deleted_at = $2 WHERE id = $1 AND deleted_at IS NULL RETURNING id"
-                    }
-                };
-                if only_unanswered && post.kind == PostKind::Question {
-                    let answers: i64 = sqlx::query_scalar(
-                        "SELECT COUNT(*) FROM answers WHERE question_id = $1 AND deleted_at IS NULL",
-                    )
+        let mut tx = self.begin().await?;
+        tx.lock_question(question_id).await?;
+        let sql = match post.kind {
+            PostKind::Question => {
+                "UPDATE questions SET deleted_at = $2 WHERE id = $1 AND deleted_at IS NULL RETURNING id"
+            }
+            PostKind::Answer => {
+                "UPDATE answers SET deleted_at = $2 WHERE id = $1 AND deleted_at IS NULL RETURNING id"
+            }
+        };
+        if only_unanswered && post.kind == PostKind::Question {
+            let answers: i64 = tx
+                .query("SELECT COUNT(*) FROM answers WHERE question_id = $1 AND deleted_at IS NULL")
+                .bind(question_id)
+                .scalar_one()
+                .await?;
+            if answers > 0 {
+                return Err(DomainError::Forbidden {
+                    code: "has_answers",
+                    message: "A question with answers can only be deleted by a moderator.".into(),
+                });
+            }
+        }
+        let changed: Option<Uuid> = tx.query(sql).bind(post.id).bind(at).scalar_optional().await?;
+        if changed.is_none() {
+            // Not there, or deleted already: say which.
+            let exists: Option<Current> =
+                tx.query(current_sql(post.kind)).bind(post.id).fetch_optional().await?;
+            return Err(if exists.is_some() { post.deleted() } else { post.not_found() });
+        }
+        match post.kind {
+            PostKind::Question => {
+                tx.query("UPDATE events SET kind = 'redacted', payload = NULL WHERE topic = $1")
+                    .bind(topic.to_string())
+                    .execute()
+                    .await?;
+                // Nobody is notified of a deleted question any more: the notifier's
+                // position moves to the question's end. That row is also what the
+                // notifier takes first when it writes entries, so an entry written
+                // meanwhile has either committed (and is blanked below) or finds its
+                // position moved and writes nothing.
+                tx.query(
+                    "INSERT INTO notify_cursor (question_id, seq) \
+                         SELECT id, last_seq FROM questions WHERE id = $1 \
+                         ON CONFLICT (question_id) DO UPDATE SET seq = excluded.seq",
+                )
+                .bind(question_id)
+                .execute()
+                .await?;
+                // Inbox entries about it keep their place and count but lose its
+                // title: the inbox, its page, a resume of `user:…` and a webhook
+                // replay all read the entry as it is now.
+                tx.query("UPDATE inbox SET title = '' WHERE question_id = $1 AND title <> ''")
                     .bind(question_id)
-                    .fetch_one(&mut *tx)
-                    .await
-                    .map_err(db)?;
-                    if answers > 0 {
-                        return Err(DomainError::Forbidden {
-                            code: "has_answers",
-                            message: "A question with answers can only be deleted by a moderator.".into(),
-                        });
-                    }
-                }
-                let changed: Option<Uuid> = sqlx::query_scalar(sql)
+                    .execute()
+                    .await?;
+            }
+            PostKind::Answer => {
+                tx.query("UPDATE comments SET deleted_at = $2 WHERE post_id = $1 AND deleted_at IS NULL")
                     .bind(post.id)
                     .bind(at)
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .map_err(db)?;
-                if changed.is_none() {
-                    // Not there, or deleted already: say which.
-                    let exists: Option<Current> = sqlx::query_as(current_sql(post.kind))
-                        .bind(post.id)
-                        .fetch_optional(&mut *tx)
-                        .await
-                        .map_err(db)?;
-                    return Err(if exists.is_some() { post.deleted() } else { post.not_found() });
-                }
-                match post.kind {
-                    PostKind::Question => {
-                        sqlx::query("UPDATE events SET kind = 'redacted', payload = NULL WHERE topic = $1")
-                            .bind(topic.to_string())
-                            .execute(&mut *tx)
-                            .await
-                            .map_err(db)?;
-                        // Nobody is notified of a deleted question any more: the notifier's
-                        // position moves to the question's end. That row is also what the
-                        // notifier takes first when it writes entries, so an entry written
-                        // meanwhile has either committed (and is blanked below) or finds its
-                        // position moved and writes nothing.
-                        sqlx::query(
-                            "INSERT INTO notify_cursor (question_id, seq) \
-                             SELECT id, last_seq FROM questions WHERE id = $1 \
-                             ON CONFLICT (question_id) DO UPDATE SET seq = excluded.seq",
-                        )
-                        .bind(question_id)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(db)?;
-                        // Inbox entries about it keep their place and count but lose its
-                        // title: the inbox, its page, a resume of `user:…` and a webhook
-                        // replay all read the entry as it is now.
-                        sqlx::query("UPDATE inbox SET title = '' WHERE question_id = $1 AND title <> ''")
-                            .bind(question_id)
-                            .execute(&mut *tx)
-                            .await
-                            .map_err(db)?;
-                    }
-                    PostKind::Answer => {
-                        sqlx::query(
-                            "UPDATE comments SET deleted_at = $2 WHERE post_id = $1 AND deleted_at IS NULL",
-                        )
-                        .bind(post.id)
-                        .bind(at)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(db)?;
-                        sqlx::query(
-                        "UPDATE events SET kind = 'redacted', payload = NULL WHERE topic = $1 AND (ref_id = $2 \
-                         OR ref_id IN (SELECT id FROM revisions WHERE post_id = $2) \
-                         OR ref_id IN (SELECT id FROM comments WHERE post_id = $2))",
-                    )
-                    .bind(topic.to_string())
-                    .bind(post.id)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db)?;
-                        sqlx::query(
-                        "UPDATE questions SET deleted_answers = deleted_answers + 1, accepted_answer_id = \
-                         CASE WHEN accepted_answer_id = $2 THEN NULL ELSE accepted_answer_id END WHERE id = $1",
-                    )
-                    .bind(question_id)
-                    .bind(post.id)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db)?;
-                    }
-                }
-                let payload = serde_json::json!({"post_kind": post.kind.name()}).to_string();
-                let seq = record_question_event!(tx, question_id, "delete", post.id, Some(payload), at);
-                let mut events = vec![Event { topic, seq, kind: EventKind::Delete { post } }];
-                if post.kind == PostKind::Question {
-                    // The index `events_questions_by_ref` finds it; the literal topic lets
-                    // the planner use that partial index.
-                    sqlx::query(
-                        "UPDATE events SET kind = 'redacted', payload = NULL \
-                         WHERE topic = 'questions' AND ref_id = $1 AND kind = 'question'",
-                    )
-                    .bind(question_id)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db)?;
-                    // Last, after the question's row (locked first by `question_tx!`): the
-                    // one lock order every writer of the list follows.
-                    let seq = record_list_event!(tx, "question-delete", question_id, None::<String>, at);
-                    events.push(Event {
-                        topic: Topic::Questions,
-                        seq,
-                        kind: EventKind::QuestionDelete { question_id },
-                    });
-                }
-                events
-            },
-            |out| out.as_slice()
-        );
+                    .execute()
+                    .await?;
+                tx.query(
+                    "UPDATE events SET kind = 'redacted', payload = NULL WHERE topic = $1 AND (ref_id = $2 \
+                     OR ref_id IN (SELECT id FROM revisions WHERE post_id = $2) \
+                     OR ref_id IN (SELECT id FROM comments WHERE post_id = $2))",
+                )
+                .bind(topic.to_string())
+                .bind(post.id)
+                .execute()
+                .await?;
+                tx.query(
+                    "UPDATE questions SET deleted_answers = deleted_answers + 1, accepted_answer_id = \
+                     CASE WHEN accepted_answer_id = $2 THEN NULL ELSE accepted_answer_id END WHERE id = $1",
+                )
+                .bind(question_id)
+                .bind(post.id)
+                .execute()
+                .await?;
+            }
+        }
+        let payload = serde_json::json!({"post_kind": post.kind.name()}).to_string();
+        let seq = events::record_question_event(&mut tx, question_id, "delete", post.id, Some(&payload), at)
+            .await?;
+        let mut events = vec![Event { topic, seq, kind: EventKind::Delete { post } }];
+        if post.kind == PostKind::Question {
+            // The index `events_questions_by_ref` finds it; the literal topic lets
+            // the planner use that partial index.
+            tx.query(
+                "UPDATE events SET kind = 'redacted', payload = NULL \
+                     WHERE topic = 'questions' AND ref_id = $1 AND kind = 'question'",
+            )
+            .bind(question_id)
+            .execute()
+            .await?;
+            // Last, after the question's row (locked first): the
+            // one lock order every writer of the list follows.
+            let seq = events::record_list_event(&mut tx, "question-delete", question_id, None, at).await?;
+            events.push(Event {
+                topic: Topic::Questions,
+                seq,
+                kind: EventKind::QuestionDelete { question_id },
+            });
+        }
+        tx.commit(events.as_slice()).await?;
         Ok(events)
     }
 
@@ -396,43 +360,36 @@ impl Store {
             author_id: Some(new.author_id),
             created_at: at,
         };
-        let [event] = question_tx!(
-            self,
-            question_id,
-            |tx| {
-                let current: Option<Current> = sqlx::query_as(current_sql(post.kind))
-                    .bind(post.id)
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .map_err(db)?;
-                match current {
-                    None => return Err(post.not_found()),
-                    Some(c) if c.deleted => return Err(post.deleted()),
-                    Some(_) => {}
-                }
-                sqlx::query(
-                "INSERT INTO comments (id, question_id, post_id, post_kind, body, author, author_id, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-            )
-            .bind(comment.id)
-            .bind(question_id)
-            .bind(post.id)
-            .bind(post.kind.name())
-            .bind(&comment.body)
-            .bind(&comment.author)
-            .bind(comment.author_id)
-            .bind(at)
-            .execute(&mut *tx)
-            .await
-            .map_err(db)?;
-                if let Some(key) = idempotency {
-                    remember_key!(tx, key, comment.id, at);
-                }
-                let seq = record_question_event!(tx, question_id, "comment", comment.id, None::<String>, at);
-                [Event { topic: Topic::Question(question_id), seq, kind: EventKind::Comment(comment) }]
-            },
-            |out| &out[..]
-        );
+        let mut tx = self.begin().await?;
+        tx.lock_question(question_id).await?;
+        let current: Option<Current> =
+            tx.query(current_sql(post.kind)).bind(post.id).fetch_optional().await?;
+        match current {
+            None => return Err(post.not_found()),
+            Some(c) if c.deleted => return Err(post.deleted()),
+            Some(_) => {}
+        }
+        tx.query(
+            "INSERT INTO comments (id, question_id, post_id, post_kind, body, author, author_id, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(comment.id)
+        .bind(question_id)
+        .bind(post.id)
+        .bind(post.kind.name())
+        .bind(&comment.body)
+        .bind(&comment.author)
+        .bind(comment.author_id)
+        .bind(at)
+        .execute()
+        .await?;
+        if let Some(key) = idempotency {
+            events::remember_key(&mut tx, key, comment.id, at).await?;
+        }
+        let seq =
+            events::record_question_event(&mut tx, question_id, "comment", comment.id, None, at).await?;
+        let event = Event { topic: Topic::Question(question_id), seq, kind: EventKind::Comment(comment) };
+        tx.commit(std::slice::from_ref(&event)).await?;
         Ok(event)
     }
 
@@ -446,9 +403,7 @@ impl Store {
             comment: CommentRow,
             deleted: bool,
         }
-        let row: Option<Row> =
-            with_reader!(self, pool => sqlx::query_as(SQL).bind(id).fetch_optional(pool).await)
-                .map_err(db)?;
+        let row: Option<Row> = self.read(SQL).bind(id).fetch_optional().await?;
         Ok(row.and_then(|r| Some((r.comment.into_comment()?, r.deleted))))
     }
 
@@ -456,9 +411,7 @@ impl Store {
     pub async fn comments_of(&self, question_id: Uuid) -> Result<Vec<Comment>, DomainError> {
         const SQL: &str = "SELECT id, question_id, post_id, post_kind, body, author, author_id, created_at \
                            FROM comments WHERE question_id = $1 AND deleted_at IS NULL ORDER BY id";
-        let rows: Vec<CommentRow> =
-            with_reader!(self, pool => sqlx::query_as(SQL).bind(question_id).fetch_all(pool).await)
-                .map_err(db)?;
+        let rows: Vec<CommentRow> = self.read(SQL).bind(question_id).fetch_all().await?;
         Ok(rows.into_iter().filter_map(CommentRow::into_comment).collect())
     }
 
@@ -467,34 +420,26 @@ impl Store {
     pub async fn delete_comment(&self, question_id: Uuid, comment_id: Uuid) -> Result<Event, DomainError> {
         let at = now();
         let topic = Topic::Question(question_id);
-        let [event] = question_tx!(
-            self,
-            question_id,
-            |tx| {
-                let post: Option<(Uuid, String)> = sqlx::query_as(
-                "UPDATE comments SET deleted_at = $2 WHERE id = $1 AND deleted_at IS NULL RETURNING post_id, post_kind",
-            )
+        let mut tx = self.begin().await?;
+        tx.lock_question(question_id).await?;
+        let post: Option<(Uuid, String)> = tx.query(
+            "UPDATE comments SET deleted_at = $2 WHERE id = $1 AND deleted_at IS NULL RETURNING post_id, post_kind",
+        )
+        .bind(comment_id)
+        .bind(at)
+        .fetch_optional()
+        .await?;
+        let (post_id, kind) = post.ok_or_else(DomainError::comment_deleted)?;
+        let post = PostRef { kind: PostKind::parse(&kind).unwrap_or(PostKind::Answer), id: post_id };
+        tx.query("UPDATE events SET kind = 'redacted', payload = NULL WHERE topic = $1 AND ref_id = $2")
+            .bind(topic.to_string())
             .bind(comment_id)
-            .bind(at)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(db)?;
-                let (post_id, kind) = post.ok_or_else(DomainError::comment_deleted)?;
-                let post = PostRef { kind: PostKind::parse(&kind).unwrap_or(PostKind::Answer), id: post_id };
-                sqlx::query(
-                    "UPDATE events SET kind = 'redacted', payload = NULL WHERE topic = $1 AND ref_id = $2",
-                )
-                .bind(topic.to_string())
-                .bind(comment_id)
-                .execute(&mut *tx)
-                .await
-                .map_err(db)?;
-                let seq =
-                    record_question_event!(tx, question_id, "comment-delete", comment_id, None::<String>, at);
-                [Event { topic, seq, kind: EventKind::CommentDelete { comment_id, post } }]
-            },
-            |out| &out[..]
-        );
+            .execute()
+            .await?;
+        let seq = events::record_question_event(&mut tx, question_id, "comment-delete", comment_id, None, at)
+            .await?;
+        let event = Event { topic, seq, kind: EventKind::CommentDelete { comment_id, post } };
+        tx.commit(std::slice::from_ref(&event)).await?;
         Ok(event)
     }
 }

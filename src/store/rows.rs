@@ -74,36 +74,7 @@ impl From<AnswerRow> for Answer {
     }
 }
 
-/// The columns every event read selects: the event, and the row it refers to by `ref_id`, if
-/// any (an answer, a revision or a comment: see [`event_joins`]). A macro, so queries stay
-/// `&'static str`.
-macro_rules! event_columns {
-    () => {
-        "e.topic, e.seq, e.kind, e.payload, e.ref_id, a.id AS answer_id, a.question_id, \
-         a.seq AS answer_seq, a.body, a.author, a.author_id, a.created_at, a.score, a.revision, a.edited_at, \
-         r.post_id AS r_post_id, r.post_kind AS r_post_kind, r.question_id AS r_question_id, \
-         r.revision AS r_revision, r.title AS r_title, r.body AS r_body, r.editor AS r_editor, \
-         r.editor_id AS r_editor_id, r.created_at AS r_created_at, \
-         c.question_id AS c_question_id, c.post_id AS c_post_id, c.post_kind AS c_post_kind, \
-         c.body AS c_body, c.author AS c_author, c.author_id AS c_author_id, c.created_at AS c_created_at, \
-         i.user_id AS i_user_id, i.reason AS i_reason, i.question_id AS i_question_id, i.title AS i_title, \
-         i.count AS i_count, i.actor AS i_actor, i.ref_id AS i_ref_id, i.seq AS i_seq, \
-         i.read_seq IS NOT NULL AS i_read, i.updated_at AS i_updated_at"
-    };
-}
-pub(super) use event_columns;
-
-/// The joins [`event_columns`] reads from, after `events e`: each is a primary-key probe, and
-/// at most one of them finds a row.
-macro_rules! event_joins {
-    () => {
-        " LEFT JOIN answers a ON a.id = e.ref_id LEFT JOIN revisions r ON r.id = e.ref_id \
-          LEFT JOIN comments c ON c.id = e.ref_id LEFT JOIN inbox i ON i.id = e.ref_id "
-    };
-}
-pub(super) use event_joins;
-
-/// An event joined to the row it describes (see [`event_columns`]).
+/// An event joined to the row it describes (see `events::EVENT_COLUMNS`).
 #[derive(sqlx::FromRow)]
 pub(super) struct EventRow {
     topic: String,

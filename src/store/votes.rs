@@ -6,7 +6,7 @@
 
 use uuid::Uuid;
 
-use super::{Store, commit_recorded, db, lock_question, now};
+use super::{Store, events, now};
 use crate::domain::{DomainError, Event, EventKind, PostKind, PostRef, Score, Topic, Vote};
 
 /// Who wrote a post, and its question and who asked that, if it exists.
@@ -33,8 +33,7 @@ impl Store {
             }
         };
         let row: Option<(Uuid, Option<Uuid>, Option<Uuid>, bool)> =
-            with_reader!(self, pool => sqlx::query_as(sql).bind(post.id).fetch_optional(pool).await)
-                .map_err(db)?;
+            self.read(sql).bind(post.id).fetch_optional().await?;
         Ok(row.map(|(question_id, author_id, asker_id, deleted)| PostOwner {
             question_id,
             author_id,
@@ -54,98 +53,77 @@ impl Store {
         vote: Vote,
     ) -> Result<(Score, Option<Event>), DomainError> {
         let created_at = now();
-        // A failed COMMIT leaves the outcome unknown: the caller must not be told to retry.
-        let at_commit = |e: sqlx::Error| DomainError::OutcomeUnknown(e.to_string());
-        macro_rules! body {
-            ($tx:expr) => {{
-                let old: Option<i64> = sqlx::query_scalar(
-                    "SELECT CAST(value AS BIGINT) FROM votes WHERE user_id = $1 AND post_id = $2",
-                )
-                .bind(user)
-                .bind(post.id)
-                .fetch_optional(&mut *$tx)
-                .await
-                .map_err(db)?;
-                let old = Vote::from_value(old.unwrap_or(0));
-                // The score moves by the difference; the vote that already stands is only read.
-                let score_sql = match post.kind {
-                    PostKind::Question => {
-                        "UPDATE questions SET score = score + $2 WHERE id = $1 RETURNING score"
-                    }
-                    PostKind::Answer => "UPDATE answers SET score = score + $2 WHERE id = $1 RETURNING score",
-                };
-                let read_sql = match post.kind {
-                    PostKind::Question => "SELECT score FROM questions WHERE id = $1",
-                    PostKind::Answer => "SELECT score FROM answers WHERE id = $1",
-                };
-                let delta = vote.value() - old.value();
-                if delta == 0 {
-                    let score: i64 =
-                        sqlx::query_scalar(read_sql).bind(post.id).fetch_one(&mut *$tx).await.map_err(db)?;
-                    (Score { post, score, vote }, None)
-                } else {
-                    let score: i64 = sqlx::query_scalar(score_sql)
-                        .bind(post.id)
-                        .bind(delta)
-                        .fetch_one(&mut *$tx)
-                        .await
-                        .map_err(db)?;
-                    match (old, vote) {
-                        (_, Vote::None) => {
-                            sqlx::query("DELETE FROM votes WHERE user_id = $1 AND post_id = $2")
-                                .bind(user)
-                                .bind(post.id)
-                                .execute(&mut *$tx)
-                                .await
-                                .map_err(db)?
-                        }
-                        (Vote::None, _) => sqlx::query(
-                            "INSERT INTO votes (user_id, post_id, question_id, value, created_at) \
-                             VALUES ($1, $2, $3, $4, $5)",
-                        )
+        let mut tx = self.begin().await?;
+        if !tx.lock_question(question_id).await? {
+            return Err(post.not_found());
+        }
+        let old: Option<i64> = tx
+            .query("SELECT CAST(value AS BIGINT) FROM votes WHERE user_id = $1 AND post_id = $2")
+            .bind(user)
+            .bind(post.id)
+            .scalar_optional()
+            .await?;
+        let old = Vote::from_value(old.unwrap_or(0));
+        // The score moves by the difference; the vote that already stands is only read.
+        let score_sql = match post.kind {
+            PostKind::Question => "UPDATE questions SET score = score + $2 WHERE id = $1 RETURNING score",
+            PostKind::Answer => "UPDATE answers SET score = score + $2 WHERE id = $1 RETURNING score",
+        };
+        let read_sql = match post.kind {
+            PostKind::Question => "SELECT score FROM questions WHERE id = $1",
+            PostKind::Answer => "SELECT score FROM answers WHERE id = $1",
+        };
+        let delta = vote.value() - old.value();
+        let outcome = if delta == 0 {
+            let score: i64 = tx.query(read_sql).bind(post.id).scalar_one().await?;
+            (Score { post, score, vote }, None)
+        } else {
+            let score: i64 = tx.query(score_sql).bind(post.id).bind(delta).scalar_one().await?;
+            match (old, vote) {
+                (_, Vote::None) => {
+                    tx.query("DELETE FROM votes WHERE user_id = $1 AND post_id = $2")
                         .bind(user)
                         .bind(post.id)
-                        .bind(question_id)
-                        .bind(vote.value() as i16)
-                        .bind(created_at)
-                        .execute(&mut *$tx)
-                        .await
-                        .map_err(db)?,
-                        _ => sqlx::query("UPDATE votes SET value = $3 WHERE user_id = $1 AND post_id = $2")
-                            .bind(user)
-                            .bind(post.id)
-                            .bind(vote.value() as i16)
-                            .execute(&mut *$tx)
-                            .await
-                            .map_err(db)?,
-                    };
-                    let payload = Some(score_payload(post.kind, score));
-                    let seq = record_question_event!($tx, question_id, "score", post.id, payload, created_at);
-                    let topic = Topic::Question(question_id);
-                    (
-                        Score { post, score, vote },
-                        Some(Event { topic, seq, kind: EventKind::Score { post, score } }),
+                        .execute()
+                        .await?
+                }
+                (Vote::None, _) => {
+                    tx.query(
+                        "INSERT INTO votes (user_id, post_id, question_id, value, created_at) \
+                             VALUES ($1, $2, $3, $4, $5)",
                     )
+                    .bind(user)
+                    .bind(post.id)
+                    .bind(question_id)
+                    .bind(vote.value() as i16)
+                    .bind(created_at)
+                    .execute()
+                    .await?
                 }
-            }};
-        }
-        match self {
-            Self::Sqlite { writer, .. } => {
-                let mut tx = writer.begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
-                let outcome = body!(tx);
-                tx.commit().await.map_err(at_commit)?;
-                Ok(outcome)
-            }
-            Self::Postgres(pool, posts) => {
-                let mut tx = pool.begin().await.map_err(db)?;
-                if !lock_question(&mut tx, question_id).await? {
-                    return Err(post.not_found());
+                _ => {
+                    tx.query("UPDATE votes SET value = $3 WHERE user_id = $1 AND post_id = $2")
+                        .bind(user)
+                        .bind(post.id)
+                        .bind(vote.value() as i16)
+                        .execute()
+                        .await?
                 }
-                let outcome = body!(tx);
-                commit_recorded(tx, posts, outcome.1.as_slice()).await?;
-                Ok(outcome)
-            }
-        }
+            };
+            let payload = score_payload(post.kind, score);
+            let seq = events::record_question_event(
+                &mut tx,
+                question_id,
+                "score",
+                post.id,
+                Some(&payload),
+                created_at,
+            )
+            .await?;
+            let topic = Topic::Question(question_id);
+            (Score { post, score, vote }, Some(Event { topic, seq, kind: EventKind::Score { post, score } }))
+        };
+        tx.commit(outcome.1.as_slice()).await?;
+        Ok(outcome)
     }
 }
 
@@ -159,7 +137,6 @@ impl Store {
     pub async fn votes_of(&self, user: Uuid, question_id: Uuid) -> Result<Vec<(Uuid, i64)>, DomainError> {
         const SQL: &str =
             "SELECT post_id, CAST(value AS BIGINT) FROM votes WHERE user_id = $1 AND question_id = $2";
-        with_reader!(self, pool => sqlx::query_as(SQL).bind(user).bind(question_id).fetch_all(pool).await)
-            .map_err(db)
+        Ok(self.read(SQL).bind(user).bind(question_id).fetch_all().await?)
     }
 }

@@ -5,18 +5,39 @@
 //! its lease, so a worker that lost its lease (a long pause, another node took over) or whose
 //! webhook was replayed meanwhile changes nothing and reads again.
 
+use std::sync::LazyLock;
+
 use chrono::{DateTime, TimeZone, Utc};
 use uuid::Uuid;
 
-use super::{Store, db, now};
+use super::{Store, now};
 use crate::domain::{DomainError, NewWebhook, Topic, Webhook, WebhookTarget};
 
-/// The columns [`WebhookRow`] reads, for `concat!`.
-macro_rules! columns {
-    () => {
-        " id, owner_id, url, topic, secret, position, failures, last_error, last_attempt_at, next_attempt_ms, created_at "
-    };
-}
+/// The columns [`WebhookRow`] reads.
+const COLUMNS: &str = "id, owner_id, url, topic, secret, position, failures, last_error, last_attempt_at, next_attempt_ms, created_at";
+
+static CREATE: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "INSERT INTO webhooks (id, owner_id, url, topic, secret, position, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {COLUMNS}"
+    )
+});
+static OF_OWNER: LazyLock<String> =
+    LazyLock::new(|| format!("SELECT {COLUMNS} FROM webhooks WHERE owner_id = $1 ORDER BY created_at, id"));
+static BY_ID: LazyLock<String> = LazyLock::new(|| format!("SELECT {COLUMNS} FROM webhooks WHERE id = $1"));
+static REPLAY: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "UPDATE webhooks SET position = $3, failures = 0, last_error = NULL, next_attempt_ms = NULL \
+         WHERE id = $1 AND owner_id = $2 RETURNING {COLUMNS}"
+    )
+});
+static CLAIM: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "UPDATE webhooks SET lease_owner = $2, lease_until_ms = $3 \
+         WHERE id = $1 AND (lease_owner = $2 OR lease_owner IS NULL OR lease_until_ms < $4) \
+         RETURNING {COLUMNS}"
+    )
+});
 
 #[derive(sqlx::FromRow)]
 struct WebhookRow {
@@ -38,7 +59,7 @@ impl WebhookRow {
         let topic: Topic = self
             .topic
             .parse()
-            .map_err(|e| DomainError::Internal(format!("webhook {}: stored topic: {e}", self.id)))?;
+            .map_err(|e| DomainError::internal(format!("webhook {}: stored topic: {e}", self.id)))?;
         Ok(WebhookTarget {
             hook: Webhook {
                 id: self.id,
@@ -72,12 +93,8 @@ pub struct Lease {
 impl Store {
     /// Registers a webhook that delivers the events after `position`.
     pub async fn create_webhook(&self, new: &NewWebhook, position: i64) -> Result<Webhook, DomainError> {
-        const SQL: &str = concat!(
-            "INSERT INTO webhooks (id, owner_id, url, topic, secret, position, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING",
-            columns!()
-        );
-        let row: WebhookRow = with_writer!(self, pool => sqlx::query_as(SQL)
+        let row: WebhookRow = self
+            .write(&CREATE)
             .bind(Uuid::now_v7())
             .bind(new.owner_id)
             .bind(new.url.as_str())
@@ -85,47 +102,39 @@ impl Store {
             .bind(&new.secret)
             .bind(position)
             .bind(now())
-            .fetch_one(pool)
-            .await)
-        .map_err(db)?;
+            .fetch_one()
+            .await?;
         Ok(row.target()?.hook)
     }
 
     pub async fn count_webhooks(&self, owner: Uuid) -> Result<i64, DomainError> {
         const SQL: &str = "SELECT count(*) FROM webhooks WHERE owner_id = $1";
-        with_reader!(self, pool => sqlx::query_scalar(SQL).bind(owner).fetch_one(pool).await).map_err(db)
+        Ok(self.read(SQL).bind(owner).scalar_one().await?)
     }
 
     /// `owner`'s webhooks, oldest first.
     pub async fn webhooks_of(&self, owner: Uuid) -> Result<Vec<Webhook>, DomainError> {
-        const SQL: &str =
-            concat!("SELECT", columns!(), "FROM webhooks WHERE owner_id = $1 ORDER BY created_at, id");
-        let rows =
-            with_reader!(self, pool => sqlx::query_as(SQL).bind(owner).fetch_all(pool).await).map_err(db)?;
+        let rows = self.read(&OF_OWNER).bind(owner).fetch_all().await?;
         hooks(rows)
     }
 
     /// One webhook, with its secret; read from the writer on SQLite, so a worker sees its own
     /// last change.
     pub async fn webhook(&self, id: Uuid) -> Result<Option<WebhookTarget>, DomainError> {
-        const SQL: &str = concat!("SELECT", columns!(), "FROM webhooks WHERE id = $1");
-        let row: Option<WebhookRow> =
-            with_writer!(self, pool => sqlx::query_as(SQL).bind(id).fetch_optional(pool).await)
-                .map_err(db)?;
+        let row: Option<WebhookRow> = self.write(&BY_ID).bind(id).fetch_optional().await?;
         row.map(WebhookRow::target).transpose()
     }
 
     /// Every webhook's id (each node runs a worker per webhook; the lease picks who delivers).
     pub async fn webhook_ids(&self) -> Result<Vec<Uuid>, DomainError> {
         const SQL: &str = "SELECT id FROM webhooks";
-        with_reader!(self, pool => sqlx::query_scalar(SQL).fetch_all(pool).await).map_err(db)
+        Ok(self.read(SQL).scalar_all().await?)
     }
 
     /// Deletes `owner`'s webhook; false when they have none with that id.
     pub async fn delete_webhook(&self, owner: Uuid, id: Uuid) -> Result<bool, DomainError> {
         const SQL: &str = "DELETE FROM webhooks WHERE id = $1 AND owner_id = $2";
-        let done = with_writer!(self, pool => sqlx::query(SQL).bind(id).bind(owner).execute(pool).await.map(|r| r.rows_affected()))
-            .map_err(db)?;
+        let done = self.write(SQL).bind(id).bind(owner).execute().await?;
         Ok(done == 1)
     }
 
@@ -137,38 +146,22 @@ impl Store {
         id: Uuid,
         position: i64,
     ) -> Result<Option<Webhook>, DomainError> {
-        const SQL: &str = concat!(
-            "UPDATE webhooks SET position = $3, failures = 0, last_error = NULL, next_attempt_ms = NULL \
-             WHERE id = $1 AND owner_id = $2 RETURNING",
-            columns!()
-        );
-        let row: Option<WebhookRow> = with_writer!(self, pool => sqlx::query_as(SQL)
-            .bind(id)
-            .bind(owner)
-            .bind(position)
-            .fetch_optional(pool)
-            .await)
-        .map_err(db)?;
+        let row: Option<WebhookRow> =
+            self.write(&REPLAY).bind(id).bind(owner).bind(position).fetch_optional().await?;
         Ok(row.map(WebhookRow::target).transpose()?.map(|t| t.hook))
     }
 
     /// Takes or renews the lease on a webhook; returns it (with its secret) when this worker
     /// holds the lease now, `None` when another does or the webhook is gone.
     pub async fn claim_webhook(&self, id: Uuid, lease: &Lease) -> Result<Option<WebhookTarget>, DomainError> {
-        const SQL: &str = concat!(
-            "UPDATE webhooks SET lease_owner = $2, lease_until_ms = $3 \
-             WHERE id = $1 AND (lease_owner = $2 OR lease_owner IS NULL OR lease_until_ms < $4) \
-             RETURNING",
-            columns!()
-        );
-        let row: Option<WebhookRow> = with_writer!(self, pool => sqlx::query_as(SQL)
+        let row: Option<WebhookRow> = self
+            .write(&CLAIM)
             .bind(id)
             .bind(&lease.owner)
             .bind(lease.until_ms)
             .bind(lease.now_ms)
-            .fetch_optional(pool)
-            .await)
-        .map_err(db)?;
+            .fetch_optional()
+            .await?;
         row.map(WebhookRow::target).transpose()
     }
 
@@ -176,8 +169,8 @@ impl Store {
     /// once.
     pub async fn release_webhook(&self, id: Uuid, owner: &str) -> Result<(), DomainError> {
         const SQL: &str = "UPDATE webhooks SET lease_owner = NULL, lease_until_ms = NULL WHERE id = $1 AND lease_owner = $2";
-        with_writer!(self, pool => sqlx::query(SQL).bind(id).bind(owner).execute(pool).await.map(drop))
-            .map_err(db)
+        self.write(SQL).bind(id).bind(owner).execute().await?;
+        Ok(())
     }
 
     /// Records that the endpoint acknowledged the event at `seq` (the one after `from`), and
@@ -192,17 +185,16 @@ impl Store {
         const SQL: &str = "UPDATE webhooks SET position = $3, failures = 0, last_error = NULL, \
                            next_attempt_ms = NULL, last_attempt_at = $5, lease_until_ms = $6 \
                            WHERE id = $1 AND position = $2 AND lease_owner = $4";
-        let done = with_writer!(self, pool => sqlx::query(SQL)
+        let done = self
+            .write(SQL)
             .bind(id)
             .bind(from)
             .bind(seq)
             .bind(&lease.owner)
             .bind(now())
             .bind(lease.until_ms)
-            .execute(pool)
-            .await
-            .map(|r| r.rows_affected()))
-        .map_err(db)?;
+            .execute()
+            .await?;
         Ok(done == 1)
     }
 
@@ -217,16 +209,15 @@ impl Store {
     ) -> Result<(), DomainError> {
         const SQL: &str = "UPDATE webhooks SET failures = failures + 1, last_error = $3, next_attempt_ms = $4, \
                            last_attempt_at = $6 WHERE id = $1 AND position = $2 AND lease_owner = $5";
-        with_writer!(self, pool => sqlx::query(SQL)
+        self.write(SQL)
             .bind(id)
             .bind(position)
             .bind(error)
             .bind(next_attempt_ms)
             .bind(&lease.owner)
             .bind(now())
-            .execute(pool)
-            .await
-            .map(drop))
-        .map_err(db)
+            .execute()
+            .await?;
+        Ok(())
     }
 }

@@ -127,7 +127,7 @@ impl TestApp {
     /// address, as a restarted process would, so clients can reconnect to the URL they had.
     pub async fn start_again(self) -> TestApp {
         let addr = self.addr;
-        start_on(self.db, |config| config.bind = addr.to_string()).await
+        start_on(self.db, |config| config.server.bind = addr.to_string()).await
     }
 
     /// Sends `body` as JSON with `method` to `path`, as `token`'s user when given: (status,
@@ -179,7 +179,7 @@ pub type Case<'a> = (Method, String, Option<&'a str>, Value, u16, &'a str);
 /// `tweak` applied after.
 pub async fn hub_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -> TestApp {
     spawn_with(backend, |config| {
-        config.anonymous_writes = false;
+        config.identity.anonymous_writes = false;
         tweak(config);
     })
     .await

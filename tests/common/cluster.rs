@@ -8,9 +8,9 @@ use super::{TestApp, WsClient};
 
 /// The config of node `i`: named `node-{i}`, with a small pool.
 pub fn tweak(config: &mut qa_hub::Config, i: usize) {
-    config.node_id = Some(format!("node-{i}"));
+    config.cluster.node_id = Some(format!("node-{i}"));
     // Three nodes per test, tests in parallel: stay well inside max_connections.
-    config.db_pool = 3;
+    config.database.db_pool = 3;
 }
 
 /// Stops every node (their listeners too) before the database is dropped.

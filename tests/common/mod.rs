@@ -7,13 +7,14 @@
 //! - [`users`]: host-signed tokens, accounts and service tokens, log-in sessions;
 //! - [`sockets`]: the WebSocket and SSE clients, `subscribe`, a proxy that refuses upgrades;
 //! - [`wait`]: [`eventually`], the one way to wait for state without an event;
-//! - [`cluster`]: several nodes on one database.
+//! - [`cluster`]: several nodes on one database; [`nats`]: a `nats-server` of a test's own.
 #![allow(dead_code)]
 
 pub mod app;
 pub mod cluster;
 #[macro_use]
 pub mod db;
+pub mod nats;
 pub mod sockets;
 pub mod users;
 pub mod wait;
@@ -21,6 +22,7 @@ pub mod wait;
 pub use app::*;
 pub use cluster::*;
 pub use db::*;
+pub use nats::*;
 pub use sockets::*;
 pub use users::*;
 pub use wait::*;

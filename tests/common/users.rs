@@ -18,8 +18,8 @@ pub const SECRET: &str = "0123456789abcdef0123456789abcdef-test-secret";
 
 /// A config tweak: the hub accepts tokens signed with [`SECRET`] by [`ISSUER`].
 pub fn host_tokens(config: &mut Config) {
-    config.jwt_secret = Some(SECRET.into());
-    config.jwt_issuer = Some(ISSUER.into());
+    config.identity.jwt_secret = Some(SECRET.into());
+    config.identity.jwt_issuer = Some(ISSUER.into());
 }
 
 pub fn jwt(claims: Value, secret: &str) -> String {

@@ -1,0 +1,178 @@
+//! Questions and answers as read by pages and the API, and asking a question (answers are
+//! posted through `group_commit`).
+
+use uuid::Uuid;
+
+use super::{
+    Store, events, now,
+    rows::{AnswerRow, QuestionRow},
+};
+use crate::domain::{
+    Answer, DomainError, Event, EventKind, Idempotency, NewQuestion, Page, Question, QuestionSummary, Topic,
+};
+
+impl Store {
+    /// Stores a question, and its Idempotency-Key record if it has one, in one transaction
+    /// that also records its `question` event on the list's topic (`questions`); its own
+    /// topic starts with no events (`last_seq` 0). Returns the question and that event.
+    pub async fn create_question(
+        &self,
+        new: NewQuestion,
+        idempotency: Option<&Idempotency>,
+    ) -> Result<(Question, Event), DomainError> {
+        let question = Question {
+            id: Uuid::now_v7(),
+            title: new.title.into_inner(),
+            body: new.body.into_inner(),
+            author: new.author.into_inner(),
+            author_id: new.author_id,
+            created_at: now(),
+            answer_count: 0,
+            score: 0,
+            accepted_answer_id: None,
+            last_seq: 0,
+            revision: 1,
+            edited_at: None,
+        };
+        let summary = QuestionSummary {
+            id: question.id,
+            title: question.title.clone(),
+            author: question.author.clone(),
+            author_id: question.author_id,
+            created_at: question.created_at,
+        };
+        // The summary travels in the event's payload (a title is short): the list's events are
+        // read without a join, and a delete that empties the payload leaves nothing behind.
+        let payload = serde_json::json!({
+            "title": summary.title,
+            "author": summary.author,
+            "author_id": summary.author_id,
+            "created_at": summary.created_at,
+        })
+        .to_string();
+        let mut tx = self.begin().await?;
+        tx.query(
+            "INSERT INTO questions (id, title, body, author, author_id, created_at, answer_count) \
+             VALUES ($1, $2, $3, $4, $5, $6, 0)",
+        )
+        .bind(question.id)
+        .bind(&question.title)
+        .bind(&question.body)
+        .bind(&question.author)
+        .bind(question.author_id)
+        .bind(question.created_at)
+        .execute()
+        .await?;
+        if let Some(key) = idempotency {
+            events::remember_key(&mut tx, key, question.id, question.created_at).await?;
+        }
+        // Last: on Postgres the list's row is locked from here to COMMIT, and nothing before
+        // this (the key's unique index above) may wait while holding it.
+        let seq =
+            events::record_list_event(&mut tx, "question", question.id, Some(&payload), question.created_at)
+                .await?;
+        let event = Event { topic: Topic::Questions, seq, kind: EventKind::Question(summary) };
+        tx.commit(std::slice::from_ref(&event)).await?;
+        Ok((question, event))
+    }
+
+    pub async fn question(&self, id: Uuid) -> Result<Option<Question>, DomainError> {
+        const SQL: &str = "SELECT id, title, body, author, author_id, created_at, answer_count - deleted_answers AS answer_count, score, accepted_answer_id, last_seq, revision, edited_at \
+                           FROM questions WHERE id = $1 AND deleted_at IS NULL";
+        let row: Option<QuestionRow> = self.read(SQL).bind(id).fetch_optional().await?;
+        Ok(row.map(Into::into))
+    }
+
+    /// A page of questions, newest first; `before` is an exclusive cursor (ids are UUIDv7, so
+    /// id order is time order) and `next` continues the listing.
+    pub async fn question_page(
+        &self,
+        before: Option<Uuid>,
+        limit: i64,
+    ) -> Result<Page<Question, Uuid>, DomainError> {
+        const SQL: &str = "SELECT id, title, body, author, author_id, created_at, answer_count - deleted_answers AS answer_count, score, accepted_answer_id, last_seq, revision, edited_at FROM questions \
+                           WHERE ($1 IS NULL OR id < $1) AND deleted_at IS NULL ORDER BY id DESC LIMIT $2";
+        let rows: Vec<QuestionRow> = self.read(SQL).bind(before).bind(limit + 1).fetch_all().await?;
+        Ok(Page::of(rows.into_iter().map(Into::into).collect(), limit, |q: &Question| q.id))
+    }
+
+    /// The newest page of questions and the list topic's seq it reflects, read in one
+    /// snapshot: a page that shows them and then subscribes to `questions` after that seq
+    /// sees every later change exactly once, none of the earlier ones again.
+    pub async fn question_page_and_list_seq(
+        &self,
+        limit: i64,
+    ) -> Result<(Page<Question, Uuid>, i64), DomainError> {
+        const SEQ: &str = "SELECT last_seq FROM topics WHERE name = 'questions'";
+        const PAGE: &str = "SELECT id, title, body, author, author_id, created_at, answer_count - deleted_answers AS answer_count, score, accepted_answer_id, last_seq, revision, edited_at FROM questions \
+                            WHERE deleted_at IS NULL ORDER BY id DESC LIMIT $1";
+        let mut tx = self.snapshot().await?;
+        let seq: i64 = tx.query(SEQ).scalar_one().await?;
+        let rows: Vec<QuestionRow> = tx.query(PAGE).bind(limit + 1).fetch_all().await?;
+        tx.end_read().await?;
+        Ok((Page::of(rows.into_iter().map(Into::into).collect(), limit, |q: &Question| q.id), seq))
+    }
+
+    /// A page of a question's answers with `seq > after_seq`, ascending; `next` is the
+    /// `after_seq` that continues it.
+    pub async fn answer_page(
+        &self,
+        question_id: Uuid,
+        after_seq: i64,
+        limit: i64,
+    ) -> Result<Page<Answer, i64>, DomainError> {
+        Ok(Page::of(self.answers_after(question_id, after_seq, limit + 1).await?, limit, |a| a.seq))
+    }
+
+    /// Answers with `seq > after_seq`, ascending, at most `limit` of them.
+    pub async fn answers_after(
+        &self,
+        question_id: Uuid,
+        after_seq: i64,
+        limit: i64,
+    ) -> Result<Vec<Answer>, DomainError> {
+        const SQL: &str = "SELECT id, question_id, seq, body, author, author_id, created_at, score, revision, edited_at \
+                           FROM answers WHERE question_id = $1 AND seq > $2 AND deleted_at IS NULL ORDER BY seq LIMIT $3";
+        let rows: Vec<AnswerRow> =
+            self.read(SQL).bind(question_id).bind(after_seq).bind(limit).fetch_all().await?;
+        Ok(rows.into_iter().map(Into::into).collect())
+    }
+
+    /// A question's live answers in reading order, as on Stack Overflow: the accepted answer
+    /// first, then by score (highest first), then oldest first (by seq); `offset` of them
+    /// skipped, at most `limit`. One statement, so the order and the accepted answer agree.
+    pub async fn answers_ranked(
+        &self,
+        question_id: Uuid,
+        offset: i64,
+        limit: i64,
+    ) -> Result<Vec<Answer>, DomainError> {
+        const SQL: &str = "SELECT a.id, a.question_id, a.seq, a.body, a.author, a.author_id, a.created_at, a.score, a.revision, a.edited_at \
+                           FROM answers a JOIN questions q ON q.id = a.question_id \
+                           WHERE a.question_id = $1 AND a.deleted_at IS NULL \
+                           ORDER BY CASE WHEN a.id = q.accepted_answer_id THEN 0 ELSE 1 END, a.score DESC, a.seq \
+                           LIMIT $2 OFFSET $3";
+        let rows: Vec<AnswerRow> =
+            self.read(SQL).bind(question_id).bind(limit).bind(offset).fetch_all().await?;
+        Ok(rows.into_iter().map(Into::into).collect())
+    }
+
+    /// How many live answers come before answer `seq` in the order of [`Self::answers_ranked`];
+    /// `None` when the question has no live answer `seq`.
+    pub async fn answer_rank(&self, question_id: Uuid, seq: i64) -> Result<Option<i64>, DomainError> {
+        const SQL: &str = "SELECT (SELECT count(*) FROM answers o WHERE o.question_id = a.question_id AND o.deleted_at IS NULL \
+                             AND (CASE WHEN o.id = q.accepted_answer_id THEN 0 ELSE 1 END, -o.score, o.seq) \
+                               < (CASE WHEN a.id = q.accepted_answer_id THEN 0 ELSE 1 END, -a.score, a.seq)) \
+                           FROM answers a JOIN questions q ON q.id = a.question_id \
+                           WHERE a.question_id = $1 AND a.seq = $2 AND a.deleted_at IS NULL";
+        Ok(self.read(SQL).bind(question_id).bind(seq).scalar_optional().await?)
+    }
+
+    /// One answer by its id (what an Idempotency-Key replay returns).
+    pub async fn answer(&self, id: Uuid) -> Result<Option<Answer>, DomainError> {
+        const SQL: &str = "SELECT id, question_id, seq, body, author, author_id, created_at, score, revision, edited_at \
+                           FROM answers WHERE id = $1 AND deleted_at IS NULL";
+        let row: Option<AnswerRow> = self.read(SQL).bind(id).fetch_optional().await?;
+        Ok(row.map(Into::into))
+    }
+}
