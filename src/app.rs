@@ -57,9 +57,7 @@ impl Application {
                 })?;
                 PostgresBroker::start(deps, options, config.cluster.notify_inline_bytes).await?
             }
-            BrokerKind::Nats(url) => {
-                NatsBroker::start(deps, &url, config.cluster.nats_sweep()).await?
-            }
+            BrokerKind::Nats(url) => NatsBroker::start(deps, &url, config.cluster.nats_sweep()).await?,
         };
         broker::connect_interest(&hub, &broker)?;
         tracing::debug!(broker = broker.name(), "broker started");
