@@ -1,3 +1,6 @@
+//! The `qa-hub` binary: reads the flags (`config::Cli`), then serves (`Application`) or runs
+//! one of the admin commands (`user`, `token`); a failed start ends in one line on stderr.
+
 use std::process::ExitCode;
 
 use qa_hub::{
