@@ -74,6 +74,7 @@ pub fn event(event: &Event) -> ByteString {
                 author: q.author.clone(),
                 author_id: q.author_id,
                 created_at: q.created_at,
+                tags: q.tags.clone(),
             },
         },
         EventKind::QuestionDelete { question_id } => EventBody::QuestionDelete { question_id: *question_id },

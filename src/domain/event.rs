@@ -25,6 +25,7 @@ pub struct QuestionSummary {
     pub author: String,
     pub author_id: Option<Uuid>,
     pub created_at: DateTime<Utc>,
+    pub tags: Vec<super::TagName>,
 }
 
 /// What happened. Each kind has its wire `type`; a client that meets a kind it does not know

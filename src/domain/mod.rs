@@ -8,6 +8,7 @@ mod follow;
 mod host_tokens;
 mod inbox;
 mod post;
+mod tag;
 mod text;
 mod user;
 mod vote;
@@ -19,6 +20,7 @@ pub use follow::{Follow, FollowChoice, Involvement};
 pub use host_tokens::HostTokens;
 pub use inbox::{InboxEntry, Notification, Reason};
 pub use post::{Comment, Edit, NewComment, Revision};
+pub use tag::{TagError, TagName, Tags};
 pub use text::{Body, CommentText, Name, Subject, Title, TokenName, limits};
 pub use user::{Credential, CredentialId, Handle, Identity, Password, Role, ServiceToken, User};
 pub use vote::{PostKind, PostRef, Score, Vote};
@@ -51,6 +53,9 @@ pub struct Question {
     /// 1 until its first edit.
     pub revision: i64,
     pub edited_at: Option<DateTime<Utc>>,
+    /// Its tags in the asker's order; empty for a question asked without any (before tags
+    /// existed, or through the API without `tags`).
+    pub tags: Vec<TagName>,
 }
 
 /// A stored answer.
@@ -77,6 +82,8 @@ pub struct Answer {
 pub struct NewQuestion {
     pub title: Title,
     pub body: Body,
+    /// `None` only for an API client that sends no `tags` (one built before tags existed).
+    pub tags: Option<Tags>,
     pub author: Name,
     pub author_id: Option<Uuid>,
 }

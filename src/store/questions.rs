@@ -4,11 +4,14 @@
 use uuid::Uuid;
 
 use super::{
-    Store, events, now,
+    Store,
+    engine::Tx,
+    events, now,
     rows::{AnswerRow, QuestionRow},
 };
 use crate::domain::{
-    Answer, DomainError, Event, EventKind, Idempotency, NewQuestion, Page, Question, QuestionSummary, Topic,
+    Answer, DomainError, Event, EventKind, Idempotency, NewQuestion, Page, Question, QuestionSummary,
+    TagName, Tags, Topic,
 };
 
 impl Store {
@@ -33,6 +36,7 @@ impl Store {
             last_seq: 0,
             revision: 1,
             edited_at: None,
+            tags: new.tags.map(Tags::into_vec).unwrap_or_default(),
         };
         let summary = QuestionSummary {
             id: question.id,
@@ -40,6 +44,7 @@ impl Store {
             author: question.author.clone(),
             author_id: question.author_id,
             created_at: question.created_at,
+            tags: question.tags.clone(),
         };
         // The summary travels in the event's payload (a title is short): the list's events are
         // read without a join, and a delete that empties the payload leaves nothing behind.
@@ -48,12 +53,13 @@ impl Store {
             "author": summary.author,
             "author_id": summary.author_id,
             "created_at": summary.created_at,
+            "tags": summary.tags,
         })
         .to_string();
         let mut tx = self.begin().await?;
         tx.query(
-            "INSERT INTO questions (id, title, body, author, author_id, created_at, answer_count) \
-             VALUES ($1, $2, $3, $4, $5, $6, 0)",
+            "INSERT INTO questions (id, title, body, author, author_id, created_at, answer_count, tags) \
+             VALUES ($1, $2, $3, $4, $5, $6, 0, $7)",
         )
         .bind(question.id)
         .bind(&question.title)
@@ -61,8 +67,10 @@ impl Store {
         .bind(&question.author)
         .bind(question.author_id)
         .bind(question.created_at)
+        .bind(Tags::to_column(&question.tags))
         .execute()
         .await?;
+        tag_question(&mut tx, question.id, &question.tags).await?;
         if let Some(key) = idempotency {
             events::remember_key(&mut tx, key, question.id, question.created_at).await?;
         }
@@ -77,7 +85,7 @@ impl Store {
     }
 
     pub async fn question(&self, id: Uuid) -> Result<Option<Question>, DomainError> {
-        const SQL: &str = "SELECT id, title, body, author, author_id, created_at, answer_count - deleted_answers AS answer_count, score, accepted_answer_id, last_seq, revision, edited_at \
+        const SQL: &str = "SELECT id, title, body, author, author_id, created_at, answer_count - deleted_answers AS answer_count, score, accepted_answer_id, last_seq, revision, edited_at, tags \
                            FROM questions WHERE id = $1 AND deleted_at IS NULL";
         let row: Option<QuestionRow> = self.read(SQL).bind(id).fetch_optional().await?;
         Ok(row.map(Into::into))
@@ -90,7 +98,7 @@ impl Store {
         before: Option<Uuid>,
         limit: i64,
     ) -> Result<Page<Question, Uuid>, DomainError> {
-        const SQL: &str = "SELECT id, title, body, author, author_id, created_at, answer_count - deleted_answers AS answer_count, score, accepted_answer_id, last_seq, revision, edited_at FROM questions \
+        const SQL: &str = "SELECT id, title, body, author, author_id, created_at, answer_count - deleted_answers AS answer_count, score, accepted_answer_id, last_seq, revision, edited_at, tags FROM questions \
                            WHERE ($1 IS NULL OR id < $1) AND deleted_at IS NULL ORDER BY id DESC LIMIT $2";
         let rows: Vec<QuestionRow> = self.read(SQL).bind(before).bind(limit + 1).fetch_all().await?;
         Ok(Page::of(rows.into_iter().map(Into::into).collect(), limit, |q: &Question| q.id))
@@ -104,7 +112,7 @@ impl Store {
         limit: i64,
     ) -> Result<(Page<Question, Uuid>, i64), DomainError> {
         const SEQ: &str = "SELECT last_seq FROM topics WHERE name = 'questions'";
-        const PAGE: &str = "SELECT id, title, body, author, author_id, created_at, answer_count - deleted_answers AS answer_count, score, accepted_answer_id, last_seq, revision, edited_at FROM questions \
+        const PAGE: &str = "SELECT id, title, body, author, author_id, created_at, answer_count - deleted_answers AS answer_count, score, accepted_answer_id, last_seq, revision, edited_at, tags FROM questions \
                             WHERE deleted_at IS NULL ORDER BY id DESC LIMIT $1";
         let mut tx = self.snapshot().await?;
         let seq: i64 = tx.query(SEQ).scalar_one().await?;
@@ -175,4 +183,28 @@ impl Store {
         let row: Option<AnswerRow> = self.read(SQL).bind(id).fetch_optional().await?;
         Ok(row.map(Into::into))
     }
+}
+
+/// Files a question under its tags and counts it in each: a live question is in
+/// `question_tags` and in its tags' `question_count` exactly while it carries them.
+pub(super) async fn tag_question(
+    tx: &mut Tx,
+    question_id: Uuid,
+    tags: &[TagName],
+) -> Result<(), DomainError> {
+    for tag in tags {
+        tx.query("INSERT INTO question_tags (tag, question_id) VALUES ($1, $2)")
+            .bind(tag.as_str())
+            .bind(question_id)
+            .execute()
+            .await?;
+        tx.query(
+            "INSERT INTO tags (name, question_count) VALUES ($1, 1) \
+             ON CONFLICT (name) DO UPDATE SET question_count = tags.question_count + 1",
+        )
+        .bind(tag.as_str())
+        .execute()
+        .await?;
+    }
+    Ok(())
 }

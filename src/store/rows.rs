@@ -5,7 +5,7 @@ use uuid::Uuid;
 
 use crate::domain::{
     Answer, Comment, CredentialId, Event, EventKind, InboxEntry, PostKind, PostRef, Question,
-    QuestionSummary, Revision, Topic,
+    QuestionSummary, Revision, TagName, Tags, Topic,
 };
 
 #[derive(sqlx::FromRow)]
@@ -22,6 +22,7 @@ pub(super) struct QuestionRow {
     last_seq: i64,
     revision: i64,
     edited_at: Option<DateTime<Utc>>,
+    tags: String,
 }
 
 impl From<QuestionRow> for Question {
@@ -39,6 +40,7 @@ impl From<QuestionRow> for Question {
             last_seq: r.last_seq,
             revision: r.revision,
             edited_at: r.edited_at,
+            tags: Tags::from_column(&r.tags),
         }
     }
 }
@@ -272,6 +274,9 @@ fn summary_of(ref_id: Option<Uuid>, payload: Option<&str>) -> Option<QuestionSum
         author: String,
         author_id: Option<Uuid>,
         created_at: DateTime<Utc>,
+        // Absent from the events of questions asked before tags.
+        #[serde(default)]
+        tags: Vec<TagName>,
     }
     let p: Payload = serde_json::from_str(payload?).ok()?;
     Some(QuestionSummary {
@@ -280,5 +285,6 @@ fn summary_of(ref_id: Option<Uuid>, payload: Option<&str>) -> Option<QuestionSum
         author: p.author,
         author_id: p.author_id,
         created_at: p.created_at,
+        tags: p.tags,
     })
 }

@@ -210,6 +210,7 @@ async fn the_list_of_questions_is_counted_like_any_topic() {
             author: "ann".into(),
             author_id: None,
             created_at: chrono::DateTime::UNIX_EPOCH,
+            tags: Vec::new(),
         };
         event(list, seq, EventBody::Question { question })
     };

@@ -53,6 +53,7 @@ mod inbox;
 mod post;
 mod question;
 mod server;
+mod tag;
 mod topic;
 
 pub use answer::Answer;
@@ -62,4 +63,5 @@ pub use inbox::InboxEntry;
 pub use post::{Comment, Edit, PostId, PostKind};
 pub use question::QuestionSummary;
 pub use server::{DecodeError, EventBody, EventFrame, ServerMessage, encode};
+pub use tag::{TagError, TagName};
 pub use topic::{Topic, TopicError};

@@ -5,6 +5,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::TagName;
+
 /// A new question as the list shows it (`question`): no body, which a list does not show and
 /// which may be long; a reader who wants it opens the question.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -17,4 +19,8 @@ pub struct QuestionSummary {
     #[serde(default)]
     pub author_id: Option<Uuid>,
     pub created_at: DateTime<Utc>,
+    /// Its tags, in the order the asker gave them; empty for a question asked without tags
+    /// (through the API, or before tags existed).
+    #[serde(default)]
+    pub tags: Vec<TagName>,
 }

@@ -222,11 +222,12 @@ fn table() -> Vec<(ServerMessage, String)> {
                         author: "ann".into(),
                         author_id: None,
                         created_at: at(),
+                        tags: vec!["rust".parse().unwrap(), "c#".parse().unwrap()],
                     },
                 },
             ),
             format!(
-                r#"{{"type":"question","topic":"questions","seq":2,"question":{{"id":"{Q}","title":"How do I test?","author":"ann","author_id":null,"created_at":"2026-11-25T09:00:00Z"}}}}"#
+                r#"{{"type":"question","topic":"questions","seq":2,"question":{{"id":"{Q}","title":"How do I test?","author":"ann","author_id":null,"created_at":"2026-11-25T09:00:00Z","tags":["rust","c#"]}}}}"#
             ),
         ),
         (

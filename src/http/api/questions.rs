@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use super::JsonObject;
 use crate::{
-    domain::{self, Body, Title},
+    domain::{self, Body, Tags, Title},
     http::{
         Context,
         auth::{self, Writer},
@@ -42,6 +42,9 @@ pub struct Question {
     pub revision: i64,
     /// When it was last edited; null if never.
     pub edited_at: Option<DateTime<Utc>>,
+    /// Its tags in the asker's order; empty for a question asked without any.
+    #[schema(value_type = Vec<String>)]
+    pub tags: Vec<domain::TagName>,
 }
 
 impl From<domain::Question> for Question {
@@ -59,6 +62,7 @@ impl From<domain::Question> for Question {
             last_seq: q.last_seq,
             revision: q.revision,
             edited_at: q.edited_at,
+            tags: q.tags,
         }
     }
 }
@@ -110,6 +114,12 @@ pub struct NewQuestion {
     /// 1 to 30,000 characters.
     #[schema(min_length = 1, max_length = 30000)]
     body: String,
+    /// 1 to 5 tag names, each 1 to 35 characters from `a-z 0-9 + # . -` (upper case is folded
+    /// to lower case; a repeated name counts once). Optional for clients built before tags: a
+    /// question asked without `tags` has none, but a `tags` given must hold at least one.
+    #[schema(min_items = 1, max_items = 5)]
+    #[serde(default)]
+    tags: Option<Vec<String>>,
     /// Ignored when the request has an identity (the author is that identity); required, 1 to
     /// 64 characters, only on a hub run with `--anonymous-writes`.
     #[schema(min_length = 1, max_length = 64)]
@@ -121,8 +131,9 @@ impl NewQuestion {
     fn parse(self, writer: &Writer) -> Result<domain::NewQuestion, domain::DomainError> {
         let title = Title::parse(self.title)?;
         let body = Body::parse(self.body)?;
+        let tags = self.tags.as_deref().map(Tags::parse).transpose()?;
         let (author, author_id) = writer.author(self.author.as_deref())?;
-        Ok(domain::NewQuestion { title, body, author, author_id })
+        Ok(domain::NewQuestion { title, body, tags, author, author_id })
     }
 }
 

@@ -155,6 +155,7 @@ pub async fn ask(
         let page = index_page(&ctx, None, form, errors, viewer).await?;
         return Ok(html(StatusCode::UNPROCESSABLE_ENTITY, &page));
     };
-    let question = ctx.services().ask(NewQuestion { title, body, author, author_id }, None).await?;
+    let question =
+        ctx.services().ask(NewQuestion { title, body, tags: None, author, author_id }, None).await?;
     Ok(see_other(format!("/questions/{}", question.value.id)))
 }

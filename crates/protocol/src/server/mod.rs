@@ -252,12 +252,13 @@ mod tests {
             author: "ann".into(),
             author_id: Some(A.parse().unwrap()),
             created_at: at,
+            tags: vec!["rust".parse().unwrap()],
         };
         let asked = event(Topic::Questions, 1, EventBody::Question { question });
         assert_eq!(
             asked.encode(),
             format!(
-                r#"{{"type":"question","topic":"questions","seq":1,"question":{{"id":"{Q}","title":"How do I test?","author":"ann","author_id":"{A}","created_at":"2026-11-25T09:00:00Z"}}}}"#
+                r#"{{"type":"question","topic":"questions","seq":1,"question":{{"id":"{Q}","title":"How do I test?","author":"ann","author_id":"{A}","created_at":"2026-11-25T09:00:00Z","tags":["rust"]}}}}"#
             )
         );
         let deleted =
