@@ -362,8 +362,9 @@ async fn page_resumes_after_restart(backend: Backend) {
     client.close().await.unwrap();
 }
 
-/// User text is text: markup in titles, bodies and names is shown, not run; every HTML
-/// response has a CSP without 'unsafe-inline' scripts.
+/// User text is text: markup in titles and names is shown, not run; in bodies it is Markdown's
+/// raw HTML, which the sanitiser strips of anything that runs (the corpus test below goes
+/// further); every HTML response has a CSP without 'unsafe-inline' scripts.
 async fn hostile_text_is_shown_as_text(backend: Backend) {
     let app = spawn(backend).await;
     let title = "<script>window.pwned = 1</script>";
@@ -406,10 +407,10 @@ async fn hostile_text_is_shown_as_text(backend: Backend) {
     until(&client, "the hostile answer is announced", LIVE, |s| s.banner.is_some()).await;
     click(&client, "#new-answers").await;
     let s = until(&client, "it is shown", LIVE, |s| s.seqs.len() == 2).await;
-    assert_eq!(s.bodies[0], "<img src=x onerror=\"window.pwned = 3\">");
-    assert_eq!(s.bodies[1], "<script>window.pwned = 4</script><img src=y onerror=\"window.pwned = 5\">");
+    // Sanitised: the images lose their handlers and their non-https sources, the script goes.
+    assert_eq!(s.bodies, ["", ""]);
     let probe = client
-        .execute("return [typeof window.pwned, document.querySelectorAll('main img, main script, main b, main i').length]", vec![])
+        .execute("return [typeof window.pwned, document.querySelectorAll('main img[src], main [onerror], main script, main i').length]", vec![])
         .await
         .unwrap();
     assert_eq!(probe, json!(["undefined", 0]));
@@ -424,6 +425,96 @@ async fn hostile_text_is_shown_as_text(backend: Backend) {
         client.screenshot().await.unwrap(),
     )
     .unwrap();
+    client.close().await.unwrap();
+}
+
+/// What in `root` could run script or load from a hostile URL: script-like elements, any
+/// `on…` attribute, a `style` attribute, and a link or source to a `javascript:`, `vbscript:`
+/// or `data:` URL. Also `window.__pwned`, which each payload of the corpus would set.
+const DANGER: &str = r#"
+    const root = document.querySelector(arguments[0]);
+    const found = [];
+    for (const el of root.querySelectorAll('*')) {
+      const tag = el.tagName.toLowerCase();
+      if (['script', 'style', 'iframe', 'object', 'embed', 'form', 'svg', 'math', 'base', 'meta', 'link'].includes(tag)) found.push(tag);
+      for (const attr of el.attributes) {
+        const name = attr.name.toLowerCase();
+        const value = attr.value.replace(/[\s\u0000-\u001f]/g, '').toLowerCase();
+        if (name.startsWith('on') || name === 'style' || name === 'srcdoc') found.push(tag + '[' + name + ']');
+        if (/^(javascript|vbscript|data):/.test(value)) found.push(tag + '[' + name + '=' + value + ']');
+      }
+    }
+    return [typeof window.__pwned, found];
+"#;
+
+async fn danger(client: &Client, css: &str) -> Value {
+    client.execute(DANGER, vec![json!(css)]).await.expect("scan the page")
+}
+
+/// The hostile Markdown corpus (`domain::markdown::corpus::HOSTILE`) as a question's body and
+/// an answer's: on the page as loaded, and inserted live into an open page, nothing of it
+/// runs or survives as a handler, and the live answer's HTML is the very HTML a reload shows.
+async fn hostile_markdown_is_inert_on_the_page_and_live(backend: Backend) {
+    let app = spawn(backend).await;
+    let corpus = qa_hub::domain::markdown::corpus::HOSTILE.join("\n\n");
+    let q = ask(&app, "Hostile Markdown", &corpus, "mallory").await;
+
+    let driver = Driver::start().await;
+    let Browser { client, _profile } = driver.browser(true).await;
+    client.goto(&app.url(&format!("/questions/{q}"))).await.unwrap();
+    until(&client, "the page is live", LIVE, |s| s.status.as_deref() == Some("live")).await;
+    assert_eq!(danger(&client, "main").await, json!(["undefined", []]), "the question as loaded");
+    // Rendered, not shown as source: the corpus has a fenced block and links.
+    let blocks =
+        client.execute("return document.querySelectorAll('#question .body pre code').length", vec![]);
+    assert!(blocks.await.unwrap().as_u64().unwrap() >= 1);
+
+    answer_as(&app, q, &corpus, "mallory").await;
+    until(&client, "the hostile answer is announced", LIVE, |s| s.banner.is_some()).await;
+    click(&client, "#new-answers").await;
+    until(&client, "it is inserted", LIVE, |s| s.seqs.len() == 1).await;
+    assert_eq!(danger(&client, "main").await, json!(["undefined", []]), "after the live insert");
+    const BODY: &str = "return document.querySelector('#answer-list li[data-seq=\"1\"] .body').innerHTML";
+    let live = client.execute(BODY, vec![]).await.unwrap();
+    assert!(live.as_str().is_some_and(|html| html.contains("<pre>")), "{live}");
+
+    client.refresh().await.unwrap();
+    until(&client, "the reloaded page is live", LIVE, |s| s.status.as_deref() == Some("live")).await;
+    assert_eq!(client.execute(BODY, vec![]).await.unwrap(), live, "a reload shows what the live insert did");
+    assert_eq!(danger(&client, "main").await, json!(["undefined", []]), "after the reload");
+    client.close().await.unwrap();
+}
+
+/// The answer form's preview with JavaScript: typing shows the server's rendering a moment
+/// after the typing stops; the Preview button renders at once and posts nothing.
+async fn the_answer_form_previews_live(backend: Backend) {
+    let app = spawn(backend).await;
+    let q = ask(&app, "Previews", "Type below.", "ann").await;
+    let driver = Driver::start().await;
+    let Browser { client, _profile } = driver.browser(true).await;
+    client.goto(&app.url(&format!("/questions/{q}"))).await.unwrap();
+    until(&client, "the page is live", LIVE, |s| s.status.as_deref() == Some("live")).await;
+    const PREVIEW: &str =
+        "const box = document.getElementById('answer-preview'); return box.hidden ? null : box.innerHTML";
+    type_into(&client, "#answer-body", "Use *this*:\n\n```rust\nlet x = 1;\n```").await;
+    let shown = eventually("the preview follows the typing", LIVE, || async {
+        let html = client.execute(PREVIEW, vec![]).await.ok()?;
+        html.as_str().filter(|h| h.contains("<code class=\"language-rust\">")).map(str::to_owned)
+    })
+    .await;
+    assert_eq!(
+        shown,
+        "<p>Use <em>this</em>:</p>\n<pre><code class=\"language-rust\">let x = 1;\n</code></pre>"
+    );
+    type_into(&client, "#answer-body", "~~gone~~").await;
+    click(&client, "#answer-form button[formaction]").await;
+    eventually("the button renders at once", LIVE, || async {
+        let html = client.execute(PREVIEW, vec![]).await.ok()?;
+        (html == json!("<p><del>gone</del></p>")).then_some(())
+    })
+    .await;
+    assert_eq!(state(&client).await.seqs, Vec::<i64>::new(), "nothing was posted");
+    assert_eq!(path_of(&client).await, format!("/questions/{q}"), "the page stayed");
     client.close().await.unwrap();
 }
 
@@ -1257,5 +1348,7 @@ on_both_backends!(
     two_pages_see_one_answer,
     page_resumes_after_restart,
     hostile_text_is_shown_as_text,
+    hostile_markdown_is_inert_on_the_page_and_live,
+    the_answer_form_previews_live,
     forms_work_without_javascript,
 );

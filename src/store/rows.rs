@@ -5,14 +5,21 @@ use uuid::Uuid;
 
 use crate::domain::{
     Answer, Comment, CredentialId, Event, EventKind, InboxEntry, PostKind, PostRef, Question,
-    QuestionSummary, Revision, Topic,
+    QuestionSummary, Revision, Topic, markdown,
 };
+
+/// A row's stored HTML; a row written before the `body_html` column existed (NULL until
+/// `Store::migrate` has filled it) is rendered here instead, so no reader ever sees raw text.
+pub(super) fn rendered(html: Option<String>, body: &str, render: fn(&str) -> String) -> String {
+    html.unwrap_or_else(|| render(body))
+}
 
 #[derive(sqlx::FromRow)]
 pub(super) struct QuestionRow {
     id: Uuid,
     title: String,
     body: String,
+    body_html: Option<String>,
     author: String,
     author_id: Option<Uuid>,
     created_at: DateTime<Utc>,
@@ -29,6 +36,7 @@ impl From<QuestionRow> for Question {
         Self {
             id: r.id,
             title: r.title,
+            body_html: rendered(r.body_html, &r.body, markdown::full),
             body: r.body,
             author: r.author,
             author_id: r.author_id,
@@ -49,6 +57,7 @@ pub(super) struct AnswerRow {
     question_id: Uuid,
     seq: i64,
     body: String,
+    body_html: Option<String>,
     author: String,
     author_id: Option<Uuid>,
     created_at: DateTime<Utc>,
@@ -63,6 +72,7 @@ impl From<AnswerRow> for Answer {
             id: r.id,
             question_id: r.question_id,
             seq: r.seq,
+            body_html: rendered(r.body_html, &r.body, markdown::full),
             body: r.body,
             author: r.author,
             author_id: r.author_id,
@@ -86,6 +96,7 @@ pub(super) struct EventRow {
     question_id: Option<Uuid>,
     answer_seq: Option<i64>,
     body: Option<String>,
+    body_html: Option<String>,
     author: Option<String>,
     author_id: Option<Uuid>,
     created_at: Option<DateTime<Utc>>,
@@ -98,6 +109,7 @@ pub(super) struct EventRow {
     r_revision: Option<i64>,
     r_title: Option<String>,
     r_body: Option<String>,
+    r_body_html: Option<String>,
     r_editor: Option<String>,
     r_editor_id: Option<Uuid>,
     r_created_at: Option<DateTime<Utc>>,
@@ -105,6 +117,7 @@ pub(super) struct EventRow {
     c_post_id: Option<Uuid>,
     c_post_kind: Option<String>,
     c_body: Option<String>,
+    c_body_html: Option<String>,
     c_author: Option<String>,
     c_author_id: Option<Uuid>,
     c_created_at: Option<DateTime<Utc>>,
@@ -135,6 +148,7 @@ impl EventRow {
                 id,
                 question_id: self.question_id?,
                 seq: self.answer_seq?,
+                body_html: rendered(self.body_html, self.body.as_deref()?, markdown::full),
                 body: self.body?,
                 author: self.author?,
                 author_id: self.author_id,
@@ -193,6 +207,7 @@ impl EventRow {
             question_id: self.r_question_id?,
             revision: self.r_revision?,
             title: self.r_title.clone(),
+            body_html: rendered(self.r_body_html.clone(), self.r_body.as_deref()?, markdown::full),
             body: self.r_body.clone()?,
             editor: self.r_editor.clone()?,
             editor_id: self.r_editor_id,
@@ -222,6 +237,7 @@ impl EventRow {
             id: self.ref_id?,
             question_id: self.c_question_id?,
             post: PostRef { kind, id: self.c_post_id? },
+            body_html: rendered(self.c_body_html.clone(), self.c_body.as_deref()?, markdown::inline),
             body: self.c_body.clone()?,
             author: self.c_author.clone()?,
             author_id: self.c_author_id,
