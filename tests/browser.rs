@@ -428,13 +428,15 @@ async fn hostile_text_is_shown_as_text(backend: Backend) {
     client.close().await.unwrap();
 }
 
-/// What in `root` could run script or load from a hostile URL: script-like elements, any
+/// What in the elements `css` selects (the posts' bodies) could run script or load from a
+/// hostile URL: script-like elements, any
 /// `on…` attribute, a `style` attribute, and a link or source to a `javascript:`, `vbscript:`
 /// or `data:` URL. Also `window.__pwned`, which each payload of the corpus would set.
 const DANGER: &str = r#"
-    const root = document.querySelector(arguments[0]);
     const found = [];
-    for (const el of root.querySelectorAll('*')) {
+    const roots = [...document.querySelectorAll(arguments[0])];
+    if (roots.length === 0) found.push('no element matches ' + arguments[0]);
+    for (const el of roots.flatMap((root) => [...root.querySelectorAll('*')])) {
       const tag = el.tagName.toLowerCase();
       if (['script', 'style', 'iframe', 'object', 'embed', 'form', 'svg', 'math', 'base', 'meta', 'link'].includes(tag)) found.push(tag);
       for (const attr of el.attributes) {
@@ -447,41 +449,65 @@ const DANGER: &str = r#"
     return [typeof window.__pwned, found];
 "#;
 
+/// The bodies of the question, its answers and comments (not the page's own forms).
+const POSTS: &str = "#question .body, #answer-list .body, .comment-body";
+
 async fn danger(client: &Client, css: &str) -> Value {
     client.execute(DANGER, vec![json!(css)]).await.expect("scan the page")
 }
 
-/// The hostile Markdown corpus (`domain::markdown::corpus::HOSTILE`) as a question's body and
-/// an answer's: on the page as loaded, and inserted live into an open page, nothing of it
-/// runs or survives as a handler, and the live answer's HTML is the very HTML a reload shows.
+/// The bodies of the answers on the page, by seq (their HTML as the browser holds it).
+const ANSWER_BODIES: &str = r#"
+    const bodies = {};
+    for (const li of document.querySelectorAll('#answer-list li[data-seq]')) {
+      bodies[li.dataset.seq] = li.querySelector('.body').innerHTML;
+    }
+    return bodies;
+"#;
+
+/// The hostile Markdown corpus (`domain::markdown::corpus::HOSTILE`): all of it as a
+/// question's body, and each payload as an answer of its own (one payload that leaves an
+/// element open, an unclosed `<style>` say, would take the others with it). On the page as
+/// loaded, and inserted live into an open page, nothing of it runs or survives as a handler,
+/// and each live answer's HTML is the very HTML a reload shows.
 async fn hostile_markdown_is_inert_on_the_page_and_live(backend: Backend) {
     let app = spawn(backend).await;
-    let corpus = qa_hub::domain::markdown::corpus::HOSTILE.join("\n\n");
+    let hostile = qa_hub::domain::markdown::corpus::HOSTILE;
+    // After a plain code block, which shows the Markdown is rendered.
+    let corpus = format!("```rust\nfn main() {{}}\n```\n\n{}", hostile.join("\n\n"));
     let q = ask(&app, "Hostile Markdown", &corpus, "mallory").await;
 
     let driver = Driver::start().await;
     let Browser { client, _profile } = driver.browser(true).await;
-    client.goto(&app.url(&format!("/questions/{q}"))).await.unwrap();
+    let page = app.url(&format!("/questions/{q}"));
+    client.goto(&page).await.unwrap();
     until(&client, "the page is live", LIVE, |s| s.status.as_deref() == Some("live")).await;
-    assert_eq!(danger(&client, "main").await, json!(["undefined", []]), "the question as loaded");
-    // Rendered, not shown as source: the corpus has a fenced block and links.
-    let blocks =
-        client.execute("return document.querySelectorAll('#question .body pre code').length", vec![]);
-    assert!(blocks.await.unwrap().as_u64().unwrap() >= 1);
+    assert_eq!(danger(&client, "#question .body").await, json!(["undefined", []]), "the question as loaded");
+    // Rendered, not shown as source.
+    let blocks = client.execute("return document.querySelectorAll('#question .body pre code').length", vec![]);
+    assert_eq!(blocks.await.unwrap(), json!(1));
 
-    answer_as(&app, q, &corpus, "mallory").await;
-    until(&client, "the hostile answer is announced", LIVE, |s| s.banner.is_some()).await;
+    for payload in hostile {
+        answer_as(&app, q, payload, "mallory").await;
+    }
+    let n = hostile.len();
+    until(&client, "every hostile answer is announced", LIVE, |s| s.count == n.to_string()).await;
     click(&client, "#new-answers").await;
-    until(&client, "it is inserted", LIVE, |s| s.seqs.len() == 1).await;
-    assert_eq!(danger(&client, "main").await, json!(["undefined", []]), "after the live insert");
-    const BODY: &str = "return document.querySelector('#answer-list li[data-seq=\"1\"] .body').innerHTML";
-    let live = client.execute(BODY, vec![]).await.unwrap();
-    assert!(live.as_str().is_some_and(|html| html.contains("<pre>")), "{live}");
+    until(&client, "they are inserted", LIVE, |s| s.seqs.len() == n).await;
+    assert_eq!(danger(&client, POSTS).await, json!(["undefined", []]), "after the live inserts");
+    let live = client.execute(ANSWER_BODIES, vec![]).await.unwrap();
+    assert_eq!(live.as_object().unwrap().len(), n);
 
-    client.refresh().await.unwrap();
-    until(&client, "the reloaded page is live", LIVE, |s| s.status.as_deref() == Some("live")).await;
-    assert_eq!(client.execute(BODY, vec![]).await.unwrap(), live, "a reload shows what the live insert did");
-    assert_eq!(danger(&client, "main").await, json!(["undefined", []]), "after the reload");
+    // A reload shows each answer's HTML as the live insert did (30 answers a page).
+    let mut reloaded = serde_json::Map::new();
+    for number in 1..=(n as i64 - 1) / 30 + 1 {
+        client.goto(&format!("{page}?page={number}")).await.unwrap();
+        until(&client, "the reloaded page is live", LIVE, |s| s.status.as_deref() == Some("live")).await;
+        assert_eq!(danger(&client, POSTS).await, json!(["undefined", []]), "page {number} reloaded");
+        let shown = client.execute(ANSWER_BODIES, vec![]).await.unwrap();
+        reloaded.extend(shown.as_object().unwrap().clone());
+    }
+    assert_eq!(Value::Object(reloaded), live, "a reload shows what the live inserts did");
     client.close().await.unwrap();
 }
 
