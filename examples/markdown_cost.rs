@@ -46,7 +46,7 @@ fn main() {
     let typical = typical();
     let largest = largest();
     println!("{:<44} {:>8} {:>12}", "input", "bytes", "µs / render");
-    let mut row = |name: &str, source: &str| {
+    let row = |name: &str, source: &str| {
         println!("{name:<44} {:>8} {:>12.1}", source.len(), per_render(source).as_secs_f64() * 1e6);
     };
     row("typical post (prose, list, 2 code blocks)", &typical);

@@ -485,7 +485,8 @@ async fn hostile_markdown_is_inert_on_the_page_and_live(backend: Backend) {
     until(&client, "the page is live", LIVE, |s| s.status.as_deref() == Some("live")).await;
     assert_eq!(danger(&client, "#question .body").await, json!(["undefined", []]), "the question as loaded");
     // Rendered, not shown as source.
-    let blocks = client.execute("return document.querySelectorAll('#question .body pre code').length", vec![]);
+    let blocks =
+        client.execute("return document.querySelectorAll('#question .body pre code').length", vec![]);
     assert_eq!(blocks.await.unwrap(), json!(1));
 
     for payload in hostile {

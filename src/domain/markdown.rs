@@ -319,11 +319,7 @@ fn https_images_only(events: Vec<Spanned<'_>>) -> Vec<Event<'_>> {
                     continue;
                 }
             }
-            Event::End(TagEnd::Image) => {
-                if dropped.pop().unwrap_or(false) {
-                    continue;
-                }
-            }
+            Event::End(TagEnd::Image) if dropped.pop().unwrap_or(false) => continue,
             _ => {}
         }
         out.push(event);

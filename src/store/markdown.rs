@@ -11,8 +11,10 @@ use crate::domain::{DomainError, markdown};
 
 const BATCH: i64 = 500;
 
-/// (the rows still to fill, the update of one, how its body renders)
-const TABLES: [(&str, &str, fn(&str) -> String); 4] = [
+/// A table to fill: the rows still to fill, the update of one, how its body renders.
+type Table = (&'static str, &'static str, fn(&str) -> String);
+
+const TABLES: [Table; 4] = [
     (
         "SELECT id, body FROM questions WHERE body_html IS NULL LIMIT $1",
         "UPDATE questions SET body_html = $2 WHERE id = $1 AND body_html IS NULL",
