@@ -480,6 +480,9 @@ pub mod corpus {
             "![".repeat(max / 2),
             "a\n".repeat(max / 2),
         ]
+        .into_iter()
+        .map(|source| source.chars().take(max).collect())
+        .collect()
     }
 }
 
