@@ -110,6 +110,9 @@ impl Application {
         let trusted_proxies_for_caps = trusted_proxies.clone();
         let post_limit = web::Data::from(http::rate::PostLimit::new(config.limits.posts_per_minute));
         post_limit.start_forgetting();
+        let preview_limit =
+            web::Data::from(http::rate::PreviewLimit::for_posts(config.limits.posts_per_minute));
+        preview_limit.start_forgetting();
         let signup_limit = web::Data::from(http::rate::SignupLimit::per_hour(config.limits.signups_per_hour));
         signup_limit.start_forgetting();
         let login_limit = web::Data::from(http::rate::LoginLimit::new(
@@ -129,6 +132,7 @@ impl Application {
                 .app_data(trusted_proxies.clone())
                 .app_data(allowed_origins.clone())
                 .app_data(post_limit.clone())
+                .app_data(preview_limit.clone())
                 .app_data(signup_limit.clone())
                 .app_data(login_limit.clone())
                 .configure(http::configure)

@@ -32,6 +32,7 @@ pub fn event(event: &Event) -> ByteString {
                 question_id: a.question_id,
                 seq: a.seq,
                 body: a.body.clone(),
+                body_html: a.body_html.clone(),
                 author: a.author.clone(),
                 author_id: a.author_id,
                 created_at: a.created_at,
@@ -48,6 +49,7 @@ pub fn event(event: &Event) -> ByteString {
             revision: r.revision,
             title: r.title.clone(),
             body: r.body.clone(),
+            body_html: r.body_html.clone(),
             editor: r.editor.clone(),
             editor_id: r.editor_id,
             edited_at: r.created_at,
@@ -59,6 +61,7 @@ pub fn event(event: &Event) -> ByteString {
                 post_kind: c.post.kind,
                 post_id: c.post.id,
                 body: c.body.clone(),
+                body_html: c.body_html.clone(),
                 author: c.author.clone(),
                 author_id: c.author_id,
                 created_at: c.created_at,
@@ -154,6 +157,7 @@ mod tests {
             question_id: q,
             seq: 3,
             body: "b".into(),
+            body_html: "<p>b</p>\n".into(),
             author: "a".into(),
             author_id: Some(Uuid::now_v7()),
             created_at: Utc::now(),
@@ -165,8 +169,8 @@ mod tests {
         match ServerMessage::decode(&frame).unwrap() {
             ServerMessage::Event(EventFrame { topic: t, seq, body: EventBody::Answer { answer: a } }) => {
                 assert_eq!(
-                    (t, seq, a.seq, a.body.as_str()),
-                    (topic, 4, 3, "b"),
+                    (t, seq, a.seq, a.body.as_str(), a.body_html.as_str()),
+                    (topic, 4, 3, "b", "<p>b</p>\n"),
                     "event seq and answer number differ here"
                 );
             }

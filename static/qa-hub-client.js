@@ -8,13 +8,13 @@
  *     questionId: "0190…",          // required
  *     afterSeq: 3,                  // the last answer you already show (default 0: all)
  *     url: "wss://hub.example/ws",  // default: /ws on the page's own origin
- *     onAnswer(answer) {},          // {id, question_id, seq, body, author, created_at}
+ *     onAnswer(answer) {},          // {id, question_id, seq, body, body_html, author, created_at}
  *     onScore(event) {},            // {post_kind, post_id, score}: the post's new absolute score
  *     onAccept(answerId) {},        // the asker accepted this answer
  *     onUnaccept(answerId) {},      // ... or withdrew it (an accept of another may follow)
- *     onEdit(edit) {},              // {post_kind, post_id, revision, title, body, editor, editor_id, edited_at}
+ *     onEdit(edit) {},              // {post_kind, post_id, revision, title, body, body_html, editor, editor_id, edited_at}
  *     onDelete(post) {},            // {post_kind, post_id}: remove it (an answer: with its comments)
- *     onComment(comment) {},        // {id, post_kind, post_id, body, author, author_id, created_at}
+ *     onComment(comment) {},        // {id, post_kind, post_id, body, body_html, author, author_id, created_at}
  *     onCommentDelete(comment) {},  // {comment_id, post_kind, post_id}: remove it
  *     onStatus(status) {},          // "connecting" | "live" | "fallback" | "reconnecting" | "offline" | "stopped" | "closed"
  *     onSubscribed(answerCount, seq) {}, // after every (re)subscribe: the count at the topic's seq
@@ -100,6 +100,7 @@
           revision: m.revision,
           title: m.title === undefined ? null : m.title,
           body: m.body,
+          body_html: m.body_html,
           editor: m.editor,
           editor_id: m.editor_id === undefined ? null : m.editor_id,
           edited_at: m.edited_at,
@@ -121,6 +122,7 @@
           post_kind: c.post_kind,
           post_id: c.post_id,
           body: c.body,
+          body_html: c.body_html,
           author: c.author,
           author_id: c.author_id === undefined ? null : c.author_id,
           created_at: c.created_at,

@@ -139,8 +139,10 @@
     score.title = "Score";
     score.textContent = String(scores.has(answer.id) ? scores.get(answer.id) : answer.score || 0);
     var body = document.createElement("div");
-    body.className = "body";
-    body.textContent = answer.body;
+    body.className = "body markdown";
+    // Rendered and sanitised by the server when the answer was written: the same bytes a
+    // reload shows (the page renders the stored HTML as is).
+    body.innerHTML = answer.body_html;
     var meta = document.createElement("p");
     meta.className = "meta";
     var author = document.createElement("span");
@@ -203,7 +205,7 @@
     li.dataset.commentId = c.id;
     var body = document.createElement("span");
     body.className = "comment-body";
-    body.textContent = c.body;
+    body.innerHTML = c.body_html;
     var author = document.createElement("span");
     author.className = "author";
     author.textContent = c.author;
@@ -289,6 +291,7 @@
     var waiting = edit.post_kind === "answer" && pendingAnswer(edit.post_id);
     if (waiting) {
       waiting.body = edit.body;
+      waiting.body_html = edit.body_html;
       waiting.revision = edit.revision;
       waiting.edited_at = edit.edited_at;
       return;
@@ -296,7 +299,7 @@
     var el = postElement(edit.post_kind, edit.post_id);
     if (!el) return;
     keepInView(function () {
-      el.querySelector(":scope > .body").textContent = edit.body;
+      el.querySelector(":scope > .body").innerHTML = edit.body_html;
       if (edit.post_kind === "question" && edit.title !== null) {
         el.querySelector(":scope > h1").textContent = edit.title;
         baseTitle = edit.title + " · qa-hub";

@@ -239,7 +239,8 @@ async fn banner_follows_new_answers(backend: Backend) {
     assert_eq!(s.banner, None);
     assert_eq!(s.title, base_title);
     assert_eq!(s.count, "4");
-    assert_eq!(s.bodies[3], "Server-sent events would work too, but <b>WebSockets</b> are two-way.");
+    // Raw HTML in a body is Markdown's: `<b>` is allowed, so the text reads without it.
+    assert_eq!(s.bodies[3], "Server-sent events would work too, but WebSockets are two-way.");
 
     // Screenshots: question page and list, desktop and phone width.
     let shots = [("desktop", 1280, 900), ("phone", 390, 844)];
@@ -362,8 +363,9 @@ async fn page_resumes_after_restart(backend: Backend) {
     client.close().await.unwrap();
 }
 
-/// User text is text: markup in titles, bodies and names is shown, not run; every HTML
-/// response has a CSP without 'unsafe-inline' scripts.
+/// User text is text: markup in titles and names is shown, not run; in bodies it is Markdown's
+/// raw HTML, which the sanitiser strips of anything that runs (the corpus test below goes
+/// further); every HTML response has a CSP without 'unsafe-inline' scripts.
 async fn hostile_text_is_shown_as_text(backend: Backend) {
     let app = spawn(backend).await;
     let title = "<script>window.pwned = 1</script>";
@@ -406,10 +408,10 @@ async fn hostile_text_is_shown_as_text(backend: Backend) {
     until(&client, "the hostile answer is announced", LIVE, |s| s.banner.is_some()).await;
     click(&client, "#new-answers").await;
     let s = until(&client, "it is shown", LIVE, |s| s.seqs.len() == 2).await;
-    assert_eq!(s.bodies[0], "<img src=x onerror=\"window.pwned = 3\">");
-    assert_eq!(s.bodies[1], "<script>window.pwned = 4</script><img src=y onerror=\"window.pwned = 5\">");
+    // Sanitised: the images lose their handlers and their non-https sources, the script goes.
+    assert_eq!(s.bodies, ["", ""]);
     let probe = client
-        .execute("return [typeof window.pwned, document.querySelectorAll('main img, main script, main b, main i').length]", vec![])
+        .execute("return [typeof window.pwned, document.querySelectorAll('main img[src], main [onerror], main script, main i').length]", vec![])
         .await
         .unwrap();
     assert_eq!(probe, json!(["undefined", 0]));
@@ -424,6 +426,123 @@ async fn hostile_text_is_shown_as_text(backend: Backend) {
         client.screenshot().await.unwrap(),
     )
     .unwrap();
+    client.close().await.unwrap();
+}
+
+/// What in the elements `css` selects (the posts' bodies) could run script or load from a
+/// hostile URL: script-like elements, any
+/// `on…` attribute, a `style` attribute, and a link or source to a `javascript:`, `vbscript:`
+/// or `data:` URL. Also `window.__pwned`, which each payload of the corpus would set.
+const DANGER: &str = r#"
+    const found = [];
+    const roots = [...document.querySelectorAll(arguments[0])];
+    if (roots.length === 0) found.push('no element matches ' + arguments[0]);
+    for (const el of roots.flatMap((root) => [...root.querySelectorAll('*')])) {
+      const tag = el.tagName.toLowerCase();
+      if (['script', 'style', 'iframe', 'object', 'embed', 'form', 'svg', 'math', 'base', 'meta', 'link'].includes(tag)) found.push(tag);
+      for (const attr of el.attributes) {
+        const name = attr.name.toLowerCase();
+        const value = attr.value.replace(/[\s\u0000-\u001f]/g, '').toLowerCase();
+        if (name.startsWith('on') || name === 'style' || name === 'srcdoc') found.push(tag + '[' + name + ']');
+        if (/^(javascript|vbscript|data):/.test(value)) found.push(tag + '[' + name + '=' + value + ']');
+      }
+    }
+    return [typeof window.__pwned, found];
+"#;
+
+/// The bodies of the question, its answers and comments (not the page's own forms).
+const POSTS: &str = "#question .body, #answer-list .body, .comment-body";
+
+async fn danger(client: &Client, css: &str) -> Value {
+    client.execute(DANGER, vec![json!(css)]).await.expect("scan the page")
+}
+
+/// The bodies of the answers on the page, by seq (their HTML as the browser holds it).
+const ANSWER_BODIES: &str = r#"
+    const bodies = {};
+    for (const li of document.querySelectorAll('#answer-list li[data-seq]')) {
+      bodies[li.dataset.seq] = li.querySelector('.body').innerHTML;
+    }
+    return bodies;
+"#;
+
+/// The hostile Markdown corpus (`domain::markdown::corpus::HOSTILE`): all of it as a
+/// question's body, and each payload as an answer of its own (one payload that leaves an
+/// element open, an unclosed `<style>` say, would take the others with it). On the page as
+/// loaded, and inserted live into an open page, nothing of it runs or survives as a handler,
+/// and each live answer's HTML is the very HTML a reload shows.
+async fn hostile_markdown_is_inert_on_the_page_and_live(backend: Backend) {
+    let app = spawn(backend).await;
+    let hostile = qa_hub::domain::markdown::corpus::HOSTILE;
+    // After a plain code block, which shows the Markdown is rendered.
+    let corpus = format!("```rust\nfn main() {{}}\n```\n\n{}", hostile.join("\n\n"));
+    let q = ask(&app, "Hostile Markdown", &corpus, "mallory").await;
+
+    let driver = Driver::start().await;
+    let Browser { client, _profile } = driver.browser(true).await;
+    let page = app.url(&format!("/questions/{q}"));
+    client.goto(&page).await.unwrap();
+    until(&client, "the page is live", LIVE, |s| s.status.as_deref() == Some("live")).await;
+    assert_eq!(danger(&client, "#question .body").await, json!(["undefined", []]), "the question as loaded");
+    // Rendered, not shown as source.
+    let blocks =
+        client.execute("return document.querySelectorAll('#question .body pre code').length", vec![]);
+    assert_eq!(blocks.await.unwrap(), json!(1));
+
+    for payload in hostile {
+        answer_as(&app, q, payload, "mallory").await;
+    }
+    let n = hostile.len();
+    until(&client, "every hostile answer is announced", LIVE, |s| s.count == n.to_string()).await;
+    click(&client, "#new-answers").await;
+    until(&client, "they are inserted", LIVE, |s| s.seqs.len() == n).await;
+    assert_eq!(danger(&client, POSTS).await, json!(["undefined", []]), "after the live inserts");
+    let live = client.execute(ANSWER_BODIES, vec![]).await.unwrap();
+    assert_eq!(live.as_object().unwrap().len(), n);
+
+    // A reload shows each answer's HTML as the live insert did (30 answers a page).
+    let mut reloaded = serde_json::Map::new();
+    for number in 1..=(n as i64 - 1) / 30 + 1 {
+        client.goto(&format!("{page}?page={number}")).await.unwrap();
+        until(&client, "the reloaded page is live", LIVE, |s| s.status.as_deref() == Some("live")).await;
+        assert_eq!(danger(&client, POSTS).await, json!(["undefined", []]), "page {number} reloaded");
+        let shown = client.execute(ANSWER_BODIES, vec![]).await.unwrap();
+        reloaded.extend(shown.as_object().unwrap().clone());
+    }
+    assert_eq!(Value::Object(reloaded), live, "a reload shows what the live inserts did");
+    client.close().await.unwrap();
+}
+
+/// The answer form's preview with JavaScript: typing shows the server's rendering a moment
+/// after the typing stops; the Preview button renders at once and posts nothing.
+async fn the_answer_form_previews_live(backend: Backend) {
+    let app = spawn(backend).await;
+    let q = ask(&app, "Previews", "Type below.", "ann").await;
+    let driver = Driver::start().await;
+    let Browser { client, _profile } = driver.browser(true).await;
+    client.goto(&app.url(&format!("/questions/{q}"))).await.unwrap();
+    until(&client, "the page is live", LIVE, |s| s.status.as_deref() == Some("live")).await;
+    const PREVIEW: &str =
+        "const box = document.getElementById('answer-preview'); return box.hidden ? null : box.innerHTML";
+    type_into(&client, "#answer-body", "Use *this*:\n\n```rust\nlet x = 1;\n```").await;
+    let shown = eventually("the preview follows the typing", LIVE, || async {
+        let html = client.execute(PREVIEW, vec![]).await.ok()?;
+        html.as_str().filter(|h| h.contains("<code class=\"language-rust\">")).map(str::to_owned)
+    })
+    .await;
+    assert_eq!(
+        shown,
+        "<p>Use <em>this</em>:</p>\n<pre><code class=\"language-rust\">let x = 1;\n</code></pre>"
+    );
+    type_into(&client, "#answer-body", "~~gone~~").await;
+    click(&client, "#answer-form button[formaction]").await;
+    eventually("the button renders at once", LIVE, || async {
+        let html = client.execute(PREVIEW, vec![]).await.ok()?;
+        (html == json!("<p><del>gone</del></p>")).then_some(())
+    })
+    .await;
+    assert_eq!(state(&client).await.seqs, Vec::<i64>::new(), "nothing was posted");
+    assert_eq!(path_of(&client).await, format!("/questions/{q}"), "the page stayed");
     client.close().await.unwrap();
 }
 
@@ -876,11 +995,12 @@ async fn a_questions_life_shows_live_in_place(backend: Backend) {
         Method::POST,
         format!("/api/answers/{mine}/comments"),
         &asker,
-        json!({"body": "Thanks, <b>works</b>."}),
+        json!({"body": "Thanks, **works** <b>raw</b>."}),
     )
     .await;
+    // Rendered as the inline Markdown of a comment (raw HTML stripped, its text kept).
     until_life(c, "the comment shows", WITHIN, |l| {
-        l.answers.iter().any(|a| a.seq == 4 && a.comments == ["Thanks, <b>works</b>."])
+        l.answers.iter().any(|a| a.seq == 4 && a.comments == ["Thanks, works raw."])
     })
     .await;
 
@@ -1257,5 +1377,7 @@ on_both_backends!(
     two_pages_see_one_answer,
     page_resumes_after_restart,
     hostile_text_is_shown_as_text,
+    hostile_markdown_is_inert_on_the_page_and_live,
+    the_answer_form_previews_live,
     forms_work_without_javascript,
 );

@@ -15,6 +15,7 @@ mod identity;
 mod inbox;
 mod list;
 mod load_faults;
+mod markdown;
 mod nats;
 mod posts;
 mod rest;

@@ -471,6 +471,7 @@ mod tests {
                 question_id: q,
                 seq: 7,
                 body,
+                body_html: String::new(),
                 author: "a".into(),
                 author_id: Some(uuid::Uuid::now_v7()),
                 created_at: chrono::Utc::now(),

@@ -7,6 +7,7 @@ mod event;
 mod follow;
 mod host_tokens;
 mod inbox;
+pub mod markdown;
 mod post;
 mod tag;
 mod text;
@@ -38,6 +39,8 @@ pub struct Question {
     pub id: Uuid,
     pub title: String,
     pub body: String,
+    /// `body` rendered ([`markdown::full`]) when it was written.
+    pub body_html: String,
     pub author: String,
     /// The user who asked; `None` for anonymous posts (`--anonymous-writes`, or older ones).
     pub author_id: Option<Uuid>,
@@ -66,6 +69,8 @@ pub struct Answer {
     /// Position of the answer in its question: 1, 2, 3, … contiguous, in commit order.
     pub seq: i64,
     pub body: String,
+    /// `body` rendered ([`markdown::full`]) when it was written.
+    pub body_html: String,
     pub author: String,
     /// The user who answered; `None` for anonymous posts.
     pub author_id: Option<Uuid>,

@@ -15,6 +15,8 @@ pub struct Revision {
     /// A question's title at this revision; `None` for an answer.
     pub title: Option<String>,
     pub body: String,
+    /// `body` rendered ([`super::markdown::full`]) when this revision was written.
+    pub body_html: String,
     /// Who wrote this revision (the author for revision 1).
     pub editor: String,
     pub editor_id: Option<Uuid>,
@@ -54,6 +56,8 @@ pub struct Comment {
     pub question_id: Uuid,
     pub post: PostRef,
     pub body: String,
+    /// `body` rendered ([`super::markdown::inline`]) when it was written.
+    pub body_html: String,
     pub author: String,
     pub author_id: Option<Uuid>,
     pub created_at: DateTime<Utc>,

@@ -37,10 +37,31 @@ pub struct KeyedLimit(Option<DefaultKeyedRateLimiter<String>>);
 pub struct PostLimit(Arc<KeyedLimit>);
 /// Sign-ups per client address, per hour.
 pub struct SignupLimit(Arc<KeyedLimit>);
+/// Markdown previews (`POST /api/markdown`, the forms' Preview button) per writer, per minute:
+/// a bucket of their own, so that a live preview while typing does not spend the posts'.
+pub struct PreviewLimit(Arc<KeyedLimit>);
 
 impl PostLimit {
     pub fn new(per_minute: u32) -> Arc<Self> {
         Arc::new(Self(KeyedLimit::new(per_minute)))
+    }
+}
+
+impl PreviewLimit {
+    /// [`PREVIEWS_PER_POST`] times the posts' limit (`0`: off, as the posts' limit is).
+    pub fn for_posts(posts_per_minute: u32) -> Arc<Self> {
+        Arc::new(Self(KeyedLimit::new(posts_per_minute.saturating_mul(PREVIEWS_PER_POST))))
+    }
+}
+
+/// Previews a writer may ask for per post they may make: a live preview asks once per pause
+/// in typing (see static/preview.js), a few times per post.
+pub const PREVIEWS_PER_POST: u32 = 4;
+
+impl std::ops::Deref for PreviewLimit {
+    type Target = Arc<KeyedLimit>;
+    fn deref(&self) -> &Self::Target {
+        &self.0
     }
 }
 
@@ -198,6 +219,12 @@ impl LoginLimit {
 /// there is one.
 pub fn check_post(req: &actix_web::HttpRequest, owner: &str) -> Result<(), Duration> {
     let Some(limit) = req.app_data::<actix_web::web::Data<PostLimit>>() else { return Ok(()) };
+    limit.check(owner)
+}
+
+/// Takes one preview from `owner`'s bucket, or says how long until there is one.
+pub fn check_preview(req: &actix_web::HttpRequest, owner: &str) -> Result<(), Duration> {
+    let Some(limit) = req.app_data::<actix_web::web::Data<PreviewLimit>>() else { return Ok(()) };
     limit.check(owner)
 }
 

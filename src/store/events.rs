@@ -17,12 +17,12 @@ use crate::domain::{DomainError, Event, Idempotency, Topic, TopicHead};
 /// The columns every event read selects: the event, and the row it refers to by `ref_id`, if
 /// any (an answer, a revision, a comment or an inbox entry: see [`EVENT_JOINS`]).
 const EVENT_COLUMNS: &str = "e.topic, e.seq, e.kind, e.payload, e.ref_id, a.id AS answer_id, a.question_id, \
-     a.seq AS answer_seq, a.body, a.author, a.author_id, a.created_at, a.score, a.revision, a.edited_at, \
+     a.seq AS answer_seq, a.body, a.body_html, a.author, a.author_id, a.created_at, a.score, a.revision, a.edited_at, \
      r.post_id AS r_post_id, r.post_kind AS r_post_kind, r.question_id AS r_question_id, \
-     r.revision AS r_revision, r.title AS r_title, r.body AS r_body, r.editor AS r_editor, \
+     r.revision AS r_revision, r.title AS r_title, r.body AS r_body, r.body_html AS r_body_html, r.editor AS r_editor, \
      r.editor_id AS r_editor_id, r.created_at AS r_created_at, \
      c.question_id AS c_question_id, c.post_id AS c_post_id, c.post_kind AS c_post_kind, \
-     c.body AS c_body, c.author AS c_author, c.author_id AS c_author_id, c.created_at AS c_created_at, \
+     c.body AS c_body, c.body_html AS c_body_html, c.author AS c_author, c.author_id AS c_author_id, c.created_at AS c_created_at, \
      i.user_id AS i_user_id, i.reason AS i_reason, i.question_id AS i_question_id, i.title AS i_title, \
      i.count AS i_count, i.actor AS i_actor, i.ref_id AS i_ref_id, i.seq AS i_seq, \
      i.read_seq IS NOT NULL AS i_read, i.updated_at AS i_updated_at";

@@ -28,7 +28,7 @@ use sqlx::{PgConnection, PgPool, SqlitePool};
 use tokio::sync::{Mutex, mpsc, oneshot};
 use uuid::Uuid;
 
-use crate::domain::{Answer, Event, EventKind, Idempotency, NewAnswer, Topic};
+use crate::domain::{Answer, Event, EventKind, Idempotency, NewAnswer, Topic, markdown};
 
 /// Most posts committed in one transaction; bounds how long one commit holds the writer.
 const MAX_BATCH: usize = 256;
@@ -74,6 +74,9 @@ pub(super) struct Job {
     id: Uuid,
     question_id: Uuid,
     new: NewAnswer,
+    /// The body rendered ([`markdown::full`]) by the poster's task, before the job is queued:
+    /// the committer, which every poster waits on, never renders.
+    body_html: String,
     idempotency: Option<Idempotency>,
     /// The SHA-256 of the service token the post was made with, when the service layer
     /// authenticated it from its cache: checked again, with the batch's other tokens, in one
@@ -94,6 +97,7 @@ impl Job {
                 question_id: self.question_id,
                 seq: answer_seq,
                 body: self.new.body.as_str().to_owned(),
+                body_html: self.body_html.clone(),
                 author: self.new.author.as_str().to_owned(),
                 author_id: self.new.author_id,
                 created_at: self.created_at,
@@ -173,7 +177,8 @@ impl GroupCommit {
         created_at: DateTime<Utc>,
     ) -> Outcome {
         let (reply, outcome) = oneshot::channel();
-        let job = Job { id, question_id, new, idempotency, recheck, created_at, reply };
+        let body_html = markdown::full(new.body.as_str());
+        let job = Job { id, question_id, new, body_html, idempotency, recheck, created_at, reply };
         self.jobs.send(job).await.map_err(|_| sqlx::Error::PoolClosed)?;
         outcome.await.map_err(|_| sqlx::Error::PoolClosed)?
     }
@@ -291,8 +296,8 @@ async fn commit_postgres(
         .await?;
     let numbered: Vec<(i64, i64, i64)> = sqlx::query_as(
         "WITH input AS ( \
-                 SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::uuid[], $6::timestamptz[]) \
-                 WITH ORDINALITY AS i(id, question_id, body, author, author_id, created_at, ord)), \
+                 SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::uuid[], $6::timestamptz[], $7::text[]) \
+                 WITH ORDINALITY AS i(id, question_id, body, author, author_id, created_at, body_html, ord)), \
          counts AS (SELECT question_id, count(*) AS k FROM input GROUP BY question_id), \
          q AS (UPDATE questions SET answer_count = answer_count + counts.k, last_seq = last_seq + counts.k \
                FROM counts WHERE questions.id = counts.question_id AND questions.deleted_at IS NULL \
@@ -303,8 +308,8 @@ async fn commit_postgres(
                     q.last_seq - c.k + row_number() OVER w AS event_seq \
              FROM input i JOIN counts c USING (question_id) JOIN q ON q.id = i.question_id \
              WINDOW w AS (PARTITION BY i.question_id ORDER BY i.ord)), \
-         a AS (INSERT INTO answers (id, question_id, seq, body, author, author_id, created_at) \
-               SELECT id, question_id, answer_seq, body, author, author_id, created_at FROM numbered), \
+         a AS (INSERT INTO answers (id, question_id, seq, body, author, author_id, created_at, body_html) \
+               SELECT id, question_id, answer_seq, body, author, author_id, created_at, body_html FROM numbered), \
          e AS (INSERT INTO events (topic, seq, kind, ref_id, created_at) \
                SELECT 'question:' || question_id::text, event_seq, 'answer', id, created_at FROM numbered) \
          SELECT ord, answer_seq, event_seq FROM numbered",
@@ -315,6 +320,7 @@ async fn commit_postgres(
     .bind(jobs.iter().map(|j| j.new.author.as_str()).collect::<Vec<_>>())
     .bind(jobs.iter().map(|j| j.new.author_id).collect::<Vec<_>>())
     .bind(jobs.iter().map(|j| j.created_at).collect::<Vec<_>>())
+    .bind(jobs.iter().map(|j| j.body_html.as_str()).collect::<Vec<_>>())
     .fetch_all(&mut *tx)
     .await?;
     let mut events: Vec<Option<Event>> = jobs.iter().map(|_| None).collect();
@@ -428,7 +434,7 @@ async fn commit_sqlite(writer: &SqlitePool, jobs: &[Job]) -> Result<Vec<Option<E
         })
         .collect();
     let mut qb = QueryBuilder::<Sqlite>::new(
-        "INSERT INTO answers (id, question_id, seq, body, author, author_id, created_at) ",
+        "INSERT INTO answers (id, question_id, seq, body, author, author_id, created_at, body_html) ",
     );
     qb.push_values(&stored, |mut row, (job, answer_seq, _)| {
         row.push_bind(job.id)
@@ -437,7 +443,8 @@ async fn commit_sqlite(writer: &SqlitePool, jobs: &[Job]) -> Result<Vec<Option<E
             .push_bind(job.new.body.as_str())
             .push_bind(job.new.author.as_str())
             .push_bind(job.new.author_id)
-            .push_bind(job.created_at);
+            .push_bind(job.created_at)
+            .push_bind(job.body_html.as_str());
     });
     qb.build().execute(&mut *tx).await?;
     let mut qb = QueryBuilder::<Sqlite>::new("INSERT INTO events (topic, seq, kind, ref_id, created_at) ");

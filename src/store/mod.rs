@@ -18,6 +18,7 @@ mod events;
 mod follows;
 mod group_commit;
 mod inbox;
+mod markdown;
 mod posts;
 mod questions;
 mod rows;
@@ -138,6 +139,11 @@ impl Store {
         match self {
             Self::Sqlite { writer, .. } => SQLITE_MIGRATIONS.run(writer).await?,
             Self::Postgres(pool, _) => POSTGRES_MIGRATIONS.run(pool).await?,
+        }
+        // The migrations' aftermath in Rust: rows from before `body_html` get theirs.
+        let filled = self.fill_body_html().await?;
+        if filled > 0 {
+            tracing::info!(rows = filled, "rendered the Markdown of posts written before body_html");
         }
         Ok(())
     }

@@ -10,9 +10,10 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::{Store, events, now};
+use super::{Store, events, now, rows::rendered};
 use crate::domain::{
-    Comment, DomainError, Edit, Event, EventKind, Idempotency, NewComment, PostKind, PostRef, Revision, Topic,
+    Comment, DomainError, Edit, Event, EventKind, Idempotency, NewComment, PostKind, PostRef, Revision,
+    Topic, markdown,
 };
 
 /// A post's current text and state, read inside the transaction that changes it.
@@ -20,6 +21,7 @@ use crate::domain::{
 struct Current {
     title: Option<String>,
     body: String,
+    body_html: Option<String>,
     author: String,
     author_id: Option<Uuid>,
     created_at: DateTime<Utc>,
@@ -30,19 +32,19 @@ struct Current {
 fn current_sql(kind: PostKind) -> &'static str {
     match kind {
         PostKind::Question => {
-            "SELECT title, body, author, author_id, created_at, revision, deleted_at IS NOT NULL AS deleted \
+            "SELECT title, body, body_html, author, author_id, created_at, revision, deleted_at IS NOT NULL AS deleted \
              FROM questions WHERE id = $1"
         }
         PostKind::Answer => {
-            "SELECT CAST(NULL AS TEXT) AS title, body, author, author_id, created_at, revision, \
+            "SELECT CAST(NULL AS TEXT) AS title, body, body_html, author, author_id, created_at, revision, \
              deleted_at IS NOT NULL AS deleted FROM answers WHERE id = $1"
         }
     }
 }
 
 const INSERT_REVISION: &str = "INSERT INTO revisions \
-     (id, post_id, post_kind, question_id, revision, title, body, editor, editor_id, created_at) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
+     (id, post_id, post_kind, question_id, revision, title, body, editor, editor_id, created_at, body_html) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)";
 
 #[derive(sqlx::FromRow)]
 struct CommentRow {
@@ -51,6 +53,7 @@ struct CommentRow {
     post_id: Uuid,
     post_kind: String,
     body: String,
+    body_html: Option<String>,
     author: String,
     author_id: Option<Uuid>,
     created_at: DateTime<Utc>,
@@ -62,6 +65,7 @@ impl CommentRow {
             id: self.id,
             question_id: self.question_id,
             post: PostRef { kind: PostKind::parse(&self.post_kind)?, id: self.post_id },
+            body_html: rendered(self.body_html, &self.body, markdown::inline),
             body: self.body,
             author: self.author,
             author_id: self.author_id,
@@ -78,6 +82,7 @@ struct RevisionRow {
     revision: i64,
     title: Option<String>,
     body: String,
+    body_html: Option<String>,
     editor: String,
     editor_id: Option<Uuid>,
     created_at: DateTime<Utc>,
@@ -94,6 +99,8 @@ impl Store {
         edit: Edit,
     ) -> Result<Option<Event>, DomainError> {
         let at = now();
+        // Rendered before the question's lock is taken: no writer waits on it.
+        let new_html = edit.body.as_ref().map(|b| markdown::full(b.as_str()));
         let mut tx = self.begin().await?;
         tx.lock_question(question_id).await?;
         let current: Option<Current> =
@@ -102,8 +109,12 @@ impl Store {
         if current.deleted {
             return Err(post.deleted());
         }
+        let current_html = rendered(current.body_html.clone(), &current.body, markdown::full);
         let title = edit.title.map(|t| t.into_inner()).or(current.title.clone());
-        let body = edit.body.map(|b| b.into_inner()).unwrap_or_else(|| current.body.clone());
+        let (body, body_html) = match (edit.body, new_html) {
+            (Some(body), Some(html)) => (body.into_inner(), html),
+            _ => (current.body.clone(), current_html.clone()),
+        };
         if title == current.title && body == current.body {
             tx.commit(&[]).await?;
             return Ok(None);
@@ -120,6 +131,7 @@ impl Store {
                 .bind(&current.author)
                 .bind(current.author_id)
                 .bind(current.created_at)
+                .bind(&current_html)
                 .execute()
                 .await?;
         }
@@ -129,6 +141,7 @@ impl Store {
             revision: current.revision + 1,
             title,
             body,
+            body_html,
             editor: edit.editor.into_inner(),
             editor_id: Some(edit.editor_id),
             created_at: at,
@@ -145,15 +158,16 @@ impl Store {
             .bind(&revision.editor)
             .bind(revision.editor_id)
             .bind(at)
+            .bind(&revision.body_html)
             .execute()
             .await?;
         let update = match post.kind {
             PostKind::Question => {
-                "UPDATE questions SET title = $2, body = $3, revision = $4, edited_at = $5 WHERE id = $1"
+                "UPDATE questions SET title = $2, body = $3, revision = $4, edited_at = $5, body_html = $6 WHERE id = $1"
             }
             // $2 is bound for both; an answer has no title to set.
             PostKind::Answer => {
-                "UPDATE answers SET body = $3, revision = $4, edited_at = $5 WHERE id = $1 AND $2 IS NULL"
+                "UPDATE answers SET body = $3, revision = $4, edited_at = $5, body_html = $6 WHERE id = $1 AND $2 IS NULL"
             }
         };
         tx.query(update)
@@ -162,6 +176,7 @@ impl Store {
             .bind(&revision.body)
             .bind(revision.revision)
             .bind(at)
+            .bind(&revision.body_html)
             .execute()
             .await?;
         let seq = events::record_question_event(&mut tx, question_id, "edit", id, None, at).await?;
@@ -173,7 +188,7 @@ impl Store {
     /// Every revision of `post`, oldest first; empty when it was never edited (its only
     /// revision is then the post itself).
     pub async fn revisions(&self, post: PostRef) -> Result<Vec<Revision>, DomainError> {
-        const SQL: &str = "SELECT post_id, post_kind, question_id, revision, title, body, editor, editor_id, \
+        const SQL: &str = "SELECT post_id, post_kind, question_id, revision, title, body, body_html, editor, editor_id, \
                            created_at FROM revisions WHERE post_id = $1 ORDER BY revision";
         let rows: Vec<RevisionRow> = self.read(SQL).bind(post.id).fetch_all().await?;
         Ok(rows
@@ -184,6 +199,7 @@ impl Store {
                     question_id: r.question_id,
                     revision: r.revision,
                     title: r.title,
+                    body_html: rendered(r.body_html, &r.body, markdown::full),
                     body: r.body,
                     editor: r.editor,
                     editor_id: r.editor_id,
@@ -207,6 +223,7 @@ impl Store {
             question_id,
             revision: 1,
             title: c.title,
+            body_html: rendered(c.body_html, &c.body, markdown::full),
             body: c.body,
             editor: c.author,
             editor_id: c.author_id,
@@ -351,11 +368,13 @@ impl Store {
         idempotency: Option<&Idempotency>,
     ) -> Result<Event, DomainError> {
         let at = now();
+        let body = new.body.into_inner();
         let comment = Comment {
             id: Uuid::now_v7(),
             question_id,
             post,
-            body: new.body.into_inner(),
+            body_html: markdown::inline(&body),
+            body,
             author: new.author.into_inner(),
             author_id: Some(new.author_id),
             created_at: at,
@@ -370,8 +389,8 @@ impl Store {
             Some(_) => {}
         }
         tx.query(
-            "INSERT INTO comments (id, question_id, post_id, post_kind, body, author, author_id, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            "INSERT INTO comments (id, question_id, post_id, post_kind, body, author, author_id, created_at, body_html) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(comment.id)
         .bind(question_id)
@@ -381,6 +400,7 @@ impl Store {
         .bind(&comment.author)
         .bind(comment.author_id)
         .bind(at)
+        .bind(&comment.body_html)
         .execute()
         .await?;
         if let Some(key) = idempotency {
@@ -395,7 +415,7 @@ impl Store {
 
     /// A comment by id, and whether it was deleted; `None` when there is no such comment.
     pub async fn comment(&self, id: Uuid) -> Result<Option<(Comment, bool)>, DomainError> {
-        const SQL: &str = "SELECT id, question_id, post_id, post_kind, body, author, author_id, created_at, \
+        const SQL: &str = "SELECT id, question_id, post_id, post_kind, body, body_html, author, author_id, created_at, \
                            deleted_at IS NOT NULL AS deleted FROM comments WHERE id = $1";
         #[derive(sqlx::FromRow)]
         struct Row {
@@ -409,7 +429,7 @@ impl Store {
 
     /// The standing comments on a question and its answers, oldest first.
     pub async fn comments_of(&self, question_id: Uuid) -> Result<Vec<Comment>, DomainError> {
-        const SQL: &str = "SELECT id, question_id, post_id, post_kind, body, author, author_id, created_at \
+        const SQL: &str = "SELECT id, question_id, post_id, post_kind, body, body_html, author, author_id, created_at \
                            FROM comments WHERE question_id = $1 AND deleted_at IS NULL ORDER BY id";
         let rows: Vec<CommentRow> = self.read(SQL).bind(question_id).fetch_all().await?;
         Ok(rows.into_iter().filter_map(CommentRow::into_comment).collect())

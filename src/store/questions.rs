@@ -11,7 +11,7 @@ use super::{
 };
 use crate::domain::{
     Answer, DomainError, Event, EventKind, Idempotency, NewQuestion, Page, Question, QuestionSummary,
-    TagName, Tags, Topic,
+    TagName, Tags, Topic, markdown,
 };
 
 impl Store {
@@ -23,10 +23,12 @@ impl Store {
         new: NewQuestion,
         idempotency: Option<&Idempotency>,
     ) -> Result<(Question, Event), DomainError> {
+        let body = new.body.into_inner();
         let question = Question {
             id: Uuid::now_v7(),
             title: new.title.into_inner(),
-            body: new.body.into_inner(),
+            body_html: markdown::full(&body),
+            body,
             author: new.author.into_inner(),
             author_id: new.author_id,
             created_at: now(),
@@ -58,8 +60,8 @@ impl Store {
         .to_string();
         let mut tx = self.begin().await?;
         tx.query(
-            "INSERT INTO questions (id, title, body, author, author_id, created_at, answer_count, tags) \
-             VALUES ($1, $2, $3, $4, $5, $6, 0, $7)",
+            "INSERT INTO questions (id, title, body, author, author_id, created_at, answer_count, tags, body_html) \
+             VALUES ($1, $2, $3, $4, $5, $6, 0, $7, $8)",
         )
         .bind(question.id)
         .bind(&question.title)
@@ -68,6 +70,7 @@ impl Store {
         .bind(question.author_id)
         .bind(question.created_at)
         .bind(Tags::to_column(&question.tags))
+        .bind(&question.body_html)
         .execute()
         .await?;
         tag_question(&mut tx, question.id, &question.tags).await?;
@@ -85,7 +88,7 @@ impl Store {
     }
 
     pub async fn question(&self, id: Uuid) -> Result<Option<Question>, DomainError> {
-        const SQL: &str = "SELECT id, title, body, author, author_id, created_at, answer_count - deleted_answers AS answer_count, score, accepted_answer_id, last_seq, revision, edited_at, tags \
+        const SQL: &str = "SELECT id, title, body, body_html, author, author_id, created_at, answer_count - deleted_answers AS answer_count, score, accepted_answer_id, last_seq, revision, edited_at, tags \
                            FROM questions WHERE id = $1 AND deleted_at IS NULL";
         let row: Option<QuestionRow> = self.read(SQL).bind(id).fetch_optional().await?;
         Ok(row.map(Into::into))
@@ -98,7 +101,7 @@ impl Store {
         before: Option<Uuid>,
         limit: i64,
     ) -> Result<Page<Question, Uuid>, DomainError> {
-        const SQL: &str = "SELECT id, title, body, author, author_id, created_at, answer_count - deleted_answers AS answer_count, score, accepted_answer_id, last_seq, revision, edited_at, tags FROM questions \
+        const SQL: &str = "SELECT id, title, body, body_html, author, author_id, created_at, answer_count - deleted_answers AS answer_count, score, accepted_answer_id, last_seq, revision, edited_at, tags FROM questions \
                            WHERE ($1 IS NULL OR id < $1) AND deleted_at IS NULL ORDER BY id DESC LIMIT $2";
         let rows: Vec<QuestionRow> = self.read(SQL).bind(before).bind(limit + 1).fetch_all().await?;
         Ok(Page::of(rows.into_iter().map(Into::into).collect(), limit, |q: &Question| q.id))
@@ -112,7 +115,7 @@ impl Store {
         limit: i64,
     ) -> Result<(Page<Question, Uuid>, i64), DomainError> {
         const SEQ: &str = "SELECT last_seq FROM topics WHERE name = 'questions'";
-        const PAGE: &str = "SELECT id, title, body, author, author_id, created_at, answer_count - deleted_answers AS answer_count, score, accepted_answer_id, last_seq, revision, edited_at, tags FROM questions \
+        const PAGE: &str = "SELECT id, title, body, body_html, author, author_id, created_at, answer_count - deleted_answers AS answer_count, score, accepted_answer_id, last_seq, revision, edited_at, tags FROM questions \
                             WHERE deleted_at IS NULL ORDER BY id DESC LIMIT $1";
         let mut tx = self.snapshot().await?;
         let seq: i64 = tx.query(SEQ).scalar_one().await?;
@@ -139,7 +142,7 @@ impl Store {
         after_seq: i64,
         limit: i64,
     ) -> Result<Vec<Answer>, DomainError> {
-        const SQL: &str = "SELECT id, question_id, seq, body, author, author_id, created_at, score, revision, edited_at \
+        const SQL: &str = "SELECT id, question_id, seq, body, body_html, author, author_id, created_at, score, revision, edited_at \
                            FROM answers WHERE question_id = $1 AND seq > $2 AND deleted_at IS NULL ORDER BY seq LIMIT $3";
         let rows: Vec<AnswerRow> =
             self.read(SQL).bind(question_id).bind(after_seq).bind(limit).fetch_all().await?;
@@ -155,7 +158,7 @@ impl Store {
         offset: i64,
         limit: i64,
     ) -> Result<Vec<Answer>, DomainError> {
-        const SQL: &str = "SELECT a.id, a.question_id, a.seq, a.body, a.author, a.author_id, a.created_at, a.score, a.revision, a.edited_at \
+        const SQL: &str = "SELECT a.id, a.question_id, a.seq, a.body, a.body_html, a.author, a.author_id, a.created_at, a.score, a.revision, a.edited_at \
                            FROM answers a JOIN questions q ON q.id = a.question_id \
                            WHERE a.question_id = $1 AND a.deleted_at IS NULL \
                            ORDER BY CASE WHEN a.id = q.accepted_answer_id THEN 0 ELSE 1 END, a.score DESC, a.seq \
@@ -178,7 +181,7 @@ impl Store {
 
     /// One answer by its id (what an Idempotency-Key replay returns).
     pub async fn answer(&self, id: Uuid) -> Result<Option<Answer>, DomainError> {
-        const SQL: &str = "SELECT id, question_id, seq, body, author, author_id, created_at, score, revision, edited_at \
+        const SQL: &str = "SELECT id, question_id, seq, body, body_html, author, author_id, created_at, score, revision, edited_at \
                            FROM answers WHERE id = $1 AND deleted_at IS NULL";
         let row: Option<AnswerRow> = self.read(SQL).bind(id).fetch_optional().await?;
         Ok(row.map(Into::into))

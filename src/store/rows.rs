@@ -5,14 +5,21 @@ use uuid::Uuid;
 
 use crate::domain::{
     Answer, Comment, CredentialId, Event, EventKind, InboxEntry, PostKind, PostRef, Question,
-    QuestionSummary, Revision, TagName, Tags, Topic,
+    QuestionSummary, Revision, TagName, Tags, Topic, markdown,
 };
+
+/// A row's stored HTML; a row written before the `body_html` column existed (NULL until
+/// `Store::migrate` has filled it) is rendered here instead, so no reader ever sees raw text.
+pub(super) fn rendered(html: Option<String>, body: &str, render: fn(&str) -> String) -> String {
+    html.unwrap_or_else(|| render(body))
+}
 
 #[derive(sqlx::FromRow)]
 pub(super) struct QuestionRow {
     id: Uuid,
     title: String,
     body: String,
+    body_html: Option<String>,
     author: String,
     author_id: Option<Uuid>,
     created_at: DateTime<Utc>,
@@ -30,6 +37,7 @@ impl From<QuestionRow> for Question {
         Self {
             id: r.id,
             title: r.title,
+            body_html: rendered(r.body_html, &r.body, markdown::full),
             body: r.body,
             author: r.author,
             author_id: r.author_id,
@@ -51,6 +59,7 @@ pub(super) struct AnswerRow {
     question_id: Uuid,
     seq: i64,
     body: String,
+    body_html: Option<String>,
     author: String,
     author_id: Option<Uuid>,
     created_at: DateTime<Utc>,
@@ -65,6 +74,7 @@ impl From<AnswerRow> for Answer {
             id: r.id,
             question_id: r.question_id,
             seq: r.seq,
+            body_html: rendered(r.body_html, &r.body, markdown::full),
             body: r.body,
             author: r.author,
             author_id: r.author_id,
@@ -88,6 +98,7 @@ pub(super) struct EventRow {
     question_id: Option<Uuid>,
     answer_seq: Option<i64>,
     body: Option<String>,
+    body_html: Option<String>,
     author: Option<String>,
     author_id: Option<Uuid>,
     created_at: Option<DateTime<Utc>>,
@@ -100,6 +111,7 @@ pub(super) struct EventRow {
     r_revision: Option<i64>,
     r_title: Option<String>,
     r_body: Option<String>,
+    r_body_html: Option<String>,
     r_editor: Option<String>,
     r_editor_id: Option<Uuid>,
     r_created_at: Option<DateTime<Utc>>,
@@ -107,6 +119,7 @@ pub(super) struct EventRow {
     c_post_id: Option<Uuid>,
     c_post_kind: Option<String>,
     c_body: Option<String>,
+    c_body_html: Option<String>,
     c_author: Option<String>,
     c_author_id: Option<Uuid>,
     c_created_at: Option<DateTime<Utc>>,
@@ -137,6 +150,7 @@ impl EventRow {
                 id,
                 question_id: self.question_id?,
                 seq: self.answer_seq?,
+                body_html: rendered(self.body_html, self.body.as_deref()?, markdown::full),
                 body: self.body?,
                 author: self.author?,
                 author_id: self.author_id,
@@ -195,6 +209,7 @@ impl EventRow {
             question_id: self.r_question_id?,
             revision: self.r_revision?,
             title: self.r_title.clone(),
+            body_html: rendered(self.r_body_html.clone(), self.r_body.as_deref()?, markdown::full),
             body: self.r_body.clone()?,
             editor: self.r_editor.clone()?,
             editor_id: self.r_editor_id,
@@ -224,6 +239,7 @@ impl EventRow {
             id: self.ref_id?,
             question_id: self.c_question_id?,
             post: PostRef { kind, id: self.c_post_id? },
+            body_html: rendered(self.c_body_html.clone(), self.c_body.as_deref()?, markdown::inline),
             body: self.c_body.clone()?,
             author: self.c_author.clone()?,
             author_id: self.c_author_id,

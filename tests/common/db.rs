@@ -76,6 +76,19 @@ impl TestDb {
         }
     }
 
+    /// Runs a statement directly on the database: for putting rows in a state only an older
+    /// build could have written.
+    pub async fn execute(&self, sql: &str) {
+        let sql = sqlx::AssertSqlSafe(sql.to_owned());
+        if self.url.starts_with("sqlite:") {
+            let mut conn = sqlx::SqliteConnection::connect(&self.url).await.expect("sqlite connection");
+            sqlx::query(sql).execute(&mut conn).await.expect("statement");
+        } else {
+            let mut conn = PgConnection::connect(&self.url).await.expect("postgres connection");
+            sqlx::query(sql).execute(&mut conn).await.expect("statement");
+        }
+    }
+
     /// Another handle on the same database that does not drop it: for a second (third, …)
     /// server on one database. Stop those servers before the owning handle goes away.
     pub fn shared(&self) -> Self {

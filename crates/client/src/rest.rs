@@ -13,7 +13,12 @@ use crate::{Answer, ApiError, Error, PostId, PostKind};
 pub struct Question {
     pub id: Uuid,
     pub title: String,
+    /// The Markdown source, as written.
     pub body: String,
+    /// `body` rendered to sanitised HTML by the hub when it was written: show it as is. Empty
+    /// from a hub older than `body_html`.
+    #[serde(default)]
+    pub body_html: String,
     /// The asker's display name.
     pub author: String,
     /// The asker's user id; null for an anonymous post.
@@ -66,6 +71,9 @@ pub struct Revision {
     #[serde(default)]
     pub title: Option<String>,
     pub body: String,
+    /// `body` rendered to sanitised HTML by the hub (empty from a hub older than `body_html`).
+    #[serde(default)]
+    pub body_html: String,
     /// Who wrote this revision (display name and user id).
     pub editor: String,
     #[serde(default)]

@@ -44,6 +44,7 @@ fn answer(topic: Topic, seq: i64) -> Answer {
         question_id: topic.question_id().unwrap(),
         seq,
         body: format!("answer {seq}"),
+        body_html: format!("<p>answer {seq}</p>"),
         author: "bob".into(),
         author_id: None,
         created_at: chrono::DateTime::UNIX_EPOCH,

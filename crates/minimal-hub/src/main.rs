@@ -116,6 +116,8 @@ async fn handle(hub: Arc<Hub>, req: Request<Incoming>) -> Result<Response<Full<B
                 question_id,
                 seq: question.answers,
                 body: post.body,
+                // The baseline renders no Markdown (qa-hub renders once, at write).
+                body_html: String::new(),
                 author: post.author,
                 author_id: None,
                 created_at: chrono::Utc::now(),

@@ -11,7 +11,12 @@ pub struct Answer {
     pub question_id: Uuid,
     /// Position of the answer in its question: 1, 2, 3, … contiguous, in commit order.
     pub seq: i64,
+    /// The Markdown source, as written.
     pub body: String,
+    /// `body` as HTML, rendered and sanitised by the server when it was written (docs/security.md):
+    /// show it as it is. Empty from a server older than `body_html`.
+    #[serde(default)]
+    pub body_html: String,
     /// The author's display name.
     pub author: String,
     /// The author's user id; null for an anonymous post (a hub run with `--anonymous-writes`).

@@ -44,6 +44,10 @@ pub struct Edit {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub title: Option<String>,
     pub body: String,
+    /// `body` as HTML, rendered and sanitised by the server when it was written (docs/security.md):
+    /// show it as it is. Empty from a server older than `body_html`.
+    #[serde(default)]
+    pub body_html: String,
     /// Who made the edit.
     pub editor: String,
     #[serde(default)]
@@ -58,6 +62,10 @@ pub struct Comment {
     pub post_kind: PostKind,
     pub post_id: Uuid,
     pub body: String,
+    /// `body` as HTML, rendered (the inline subset: code, emphasis, links) and sanitised by the server when it was written (docs/security.md):
+    /// show it as it is. Empty from a server older than `body_html`.
+    #[serde(default)]
+    pub body_html: String,
     pub author: String,
     #[serde(default)]
     pub author_id: Option<Uuid>,

@@ -36,6 +36,7 @@ fn answer(author_id: Option<Uuid>) -> Answer {
         question_id: q(),
         seq: 3,
         body: "Use a \"lock\".".into(),
+        body_html: "<p>Use a \"lock\".</p>\n".into(),
         author: "bob".into(),
         author_id,
         created_at: at(),
@@ -73,13 +74,13 @@ fn table() -> Vec<(ServerMessage, String)> {
         (
             event(qt, 3, EventBody::Answer { answer: answer(None) }),
             format!(
-                r#"{{"type":"answer","topic":"question:{Q}","seq":3,"question_id":"{Q}","answer":{{"id":"{A}","question_id":"{Q}","seq":3,"body":"Use a \"lock\".","author":"bob","author_id":null,"created_at":"2026-11-25T09:00:00Z"}}}}"#
+                r#"{{"type":"answer","topic":"question:{Q}","seq":3,"question_id":"{Q}","answer":{{"id":"{A}","question_id":"{Q}","seq":3,"body":"Use a \"lock\".","body_html":"<p>Use a \"lock\".</p>\n","author":"bob","author_id":null,"created_at":"2026-11-25T09:00:00Z"}}}}"#
             ),
         ),
         (
             event(qt, 9, EventBody::Answer { answer: answer(Some(u())) }),
             format!(
-                r#"{{"type":"answer","topic":"question:{Q}","seq":9,"question_id":"{Q}","answer":{{"id":"{A}","question_id":"{Q}","seq":3,"body":"Use a \"lock\".","author":"bob","author_id":"{U}","created_at":"2026-11-25T09:00:00Z"}}}}"#
+                r#"{{"type":"answer","topic":"question:{Q}","seq":9,"question_id":"{Q}","answer":{{"id":"{A}","question_id":"{Q}","seq":3,"body":"Use a \"lock\".","body_html":"<p>Use a \"lock\".</p>\n","author":"bob","author_id":"{U}","created_at":"2026-11-25T09:00:00Z"}}}}"#
             ),
         ),
         (
@@ -112,13 +113,14 @@ fn table() -> Vec<(ServerMessage, String)> {
                     revision: 2,
                     title: Some("New title".into()),
                     body: "b".into(),
+                    body_html: "<p>b</p>\n".into(),
                     editor: "ann".into(),
                     editor_id: Some(u()),
                     edited_at: at(),
                 }),
             ),
             format!(
-                r#"{{"type":"edit","topic":"question:{Q}","seq":8,"post_kind":"question","post_id":"{Q}","revision":2,"title":"New title","body":"b","editor":"ann","editor_id":"{U}","edited_at":"2026-11-25T09:00:00Z"}}"#
+                r#"{{"type":"edit","topic":"question:{Q}","seq":8,"post_kind":"question","post_id":"{Q}","revision":2,"title":"New title","body":"b","body_html":"<p>b</p>\n","editor":"ann","editor_id":"{U}","edited_at":"2026-11-25T09:00:00Z"}}"#
             ),
         ),
         (
@@ -131,13 +133,14 @@ fn table() -> Vec<(ServerMessage, String)> {
                     revision: 3,
                     title: None,
                     body: "b2".into(),
+                    body_html: "<p><em>b2</em></p>\n".into(),
                     editor: "ann".into(),
                     editor_id: None,
                     edited_at: at(),
                 }),
             ),
             format!(
-                r#"{{"type":"edit","topic":"question:{Q}","seq":9,"post_kind":"answer","post_id":"{A}","revision":3,"body":"b2","editor":"ann","editor_id":null,"edited_at":"2026-11-25T09:00:00Z"}}"#
+                r#"{{"type":"edit","topic":"question:{Q}","seq":9,"post_kind":"answer","post_id":"{A}","revision":3,"body":"b2","body_html":"<p><em>b2</em></p>\n","editor":"ann","editor_id":null,"edited_at":"2026-11-25T09:00:00Z"}}"#
             ),
         ),
         (
@@ -156,6 +159,7 @@ fn table() -> Vec<(ServerMessage, String)> {
                         post_kind: PostKind::Answer,
                         post_id: a(),
                         body: "Why?".into(),
+                        body_html: "Why <code>x</code>?".into(),
                         author: "cy".into(),
                         author_id: None,
                         created_at: at(),
@@ -163,7 +167,7 @@ fn table() -> Vec<(ServerMessage, String)> {
                 },
             ),
             format!(
-                r#"{{"type":"comment","topic":"question:{Q}","seq":11,"comment":{{"id":"{U}","post_kind":"answer","post_id":"{A}","body":"Why?","author":"cy","author_id":null,"created_at":"2026-11-25T09:00:00Z"}}}}"#
+                r#"{{"type":"comment","topic":"question:{Q}","seq":11,"comment":{{"id":"{U}","post_kind":"answer","post_id":"{A}","body":"Why?","body_html":"Why <code>x</code>?","author":"cy","author_id":null,"created_at":"2026-11-25T09:00:00Z"}}}}"#
             ),
         ),
         (
@@ -274,6 +278,20 @@ fn every_message_is_sent_as_it_always_was() {
         assert_eq!(serde_json::to_string(&msg).unwrap(), expected, "{msg:?}");
         assert_eq!(ServerMessage::decode(&expected).unwrap(), msg, "{expected}");
     }
+}
+
+/// A server older than `body_html` sends none: the field decodes as empty.
+#[test]
+fn posts_without_body_html_still_decode() {
+    let frame = format!(
+        r#"{{"type":"comment","topic":"question:{Q}","seq":11,"comment":{{"id":"{U}","post_kind":"answer","post_id":"{A}","body":"Why?","author":"cy","author_id":null,"created_at":"2026-11-25T09:00:00Z"}}}}"#
+    );
+    let ServerMessage::Event(EventFrame { body: EventBody::Comment { comment }, .. }) =
+        ServerMessage::decode(&frame).unwrap()
+    else {
+        panic!("not a comment: {frame}");
+    };
+    assert_eq!((comment.body.as_str(), comment.body_html.as_str()), ("Why?", ""));
 }
 
 #[test]

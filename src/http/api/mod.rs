@@ -8,6 +8,7 @@ mod accepts;
 mod follows;
 mod health;
 mod inbox;
+mod markdown;
 mod openapi;
 mod posts;
 pub mod questions;
@@ -50,6 +51,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .route("/readyz", web::get().to(health::readyz))
     .route("/api/openapi.json", web::get().to(openapi::document))
     .route("/api/me", web::get().to(tokens::me))
+    .route("/api/markdown", web::post().to(markdown::preview))
     .route("/api/inbox", web::get().to(inbox::list))
     .route("/api/inbox/unread", web::get().to(inbox::unread))
     .route("/api/inbox/read-all", web::post().to(inbox::read_all))

@@ -6,7 +6,7 @@ use utoipa::{
     openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
 };
 
-use super::{accepts, follows, health, inbox, posts, questions, tokens, votes, webhooks};
+use super::{accepts, follows, health, inbox, markdown, posts, questions, tokens, votes, webhooks};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -37,6 +37,7 @@ use super::{accepts, follows, health, inbox, posts, questions, tokens, votes, we
         posts::comment_answer,
         posts::list_comments,
         posts::delete_comment,
+        markdown::preview,
         follows::status,
         follows::set,
         inbox::list,
@@ -54,7 +55,7 @@ use super::{accepts, follows, health, inbox, posts, questions, tokens, votes, we
         (name = "questions", description = "Create and read questions"),
         (name = "answers", description = "Post and read answers"),
         (name = "votes", description = "Vote questions and answers up or down, and accept an answer"),
-        (name = "posts", description = "Edit and delete questions and answers, list their revisions, and comment on them"),
+        (name = "posts", description = "Edit and delete questions and answers, list their revisions, comment on them, and preview Markdown"),
         (name = "follows", description = "Follow, unfollow or mute a question"),
         (name = "inbox", description = "Your notifications: list, unread count, mark read"),
         (name = "webhooks", description = "Signed POSTs of a topic's events to your URL, in seq order, retried"),

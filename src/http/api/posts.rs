@@ -32,7 +32,10 @@ pub struct Revision {
     revision: i64,
     /// A question's title at this revision; null for answers.
     title: Option<String>,
+    /// The Markdown source, exactly as written (what an edit starts from).
     body: String,
+    /// `body` rendered to sanitised HTML when it was written (docs/security.md): show it as is.
+    body_html: String,
     /// Who wrote this revision.
     editor: String,
     editor_id: Option<Uuid>,
@@ -48,6 +51,7 @@ impl From<domain::Revision> for Revision {
             revision: r.revision,
             title: r.title,
             body: r.body,
+            body_html: r.body_html,
             editor: r.editor,
             editor_id: r.editor_id,
             created_at: r.created_at,
@@ -98,7 +102,11 @@ pub struct Comment {
     /// `question` or `answer`: what it comments on.
     post_kind: String,
     post_id: Uuid,
+    /// The Markdown source, exactly as written.
     body: String,
+    /// `body` rendered to sanitised HTML, the inline subset only (code, emphasis, strong,
+    /// links): show it as is.
+    body_html: String,
     author: String,
     author_id: Option<Uuid>,
     created_at: DateTime<Utc>,
@@ -112,6 +120,7 @@ impl From<domain::Comment> for Comment {
             post_kind: c.post.kind.name().to_owned(),
             post_id: c.post.id,
             body: c.body,
+            body_html: c.body_html,
             author: c.author,
             author_id: c.author_id,
             created_at: c.created_at,

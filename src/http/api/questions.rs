@@ -23,7 +23,10 @@ use crate::{
 pub struct Question {
     pub id: Uuid,
     pub title: String,
+    /// The Markdown source, exactly as written (what an edit starts from).
     pub body: String,
+    /// `body` rendered to sanitised HTML when it was written (docs/security.md): show it as is.
+    pub body_html: String,
     /// The asker's display name.
     pub author: String,
     /// The asker's user id; null for anonymous posts.
@@ -53,6 +56,7 @@ impl From<domain::Question> for Question {
             id: q.id,
             title: q.title,
             body: q.body,
+            body_html: q.body_html,
             author: q.author,
             author_id: q.author_id,
             created_at: q.created_at,
@@ -74,7 +78,10 @@ pub struct Answer {
     pub question_id: Uuid,
     /// Position of the answer in its question: 1, 2, 3, … contiguous, in commit order.
     pub seq: i64,
+    /// The Markdown source, exactly as written (what an edit starts from).
     pub body: String,
+    /// `body` rendered to sanitised HTML when it was written (docs/security.md): show it as is.
+    pub body_html: String,
     /// The answerer's display name.
     pub author: String,
     /// The answerer's user id; null for anonymous posts.
@@ -95,6 +102,7 @@ impl From<domain::Answer> for Answer {
             question_id: a.question_id,
             seq: a.seq,
             body: a.body,
+            body_html: a.body_html,
             author: a.author,
             author_id: a.author_id,
             created_at: a.created_at,

@@ -10,6 +10,7 @@ const CLIENT_JS: &str = include_str!("../../../static/qa-hub-client.js");
 const QUESTION_JS: &str = include_str!("../../../static/question.js");
 const HOME_JS: &str = include_str!("../../../static/home.js");
 const INBOX_JS: &str = include_str!("../../../static/inbox.js");
+const PREVIEW_JS: &str = include_str!("../../../static/preview.js");
 
 /// `GET /static/{file}`: the stylesheet and scripts compiled into the binary.
 pub async fn asset(path: web::Path<String>) -> Result<HttpResponse, PageError> {
@@ -19,6 +20,7 @@ pub async fn asset(path: web::Path<String>) -> Result<HttpResponse, PageError> {
         "question.js" => (QUESTION_JS, "text/javascript; charset=utf-8"),
         "home.js" => (HOME_JS, "text/javascript; charset=utf-8"),
         "inbox.js" => (INBOX_JS, "text/javascript; charset=utf-8"),
+        "preview.js" => (PREVIEW_JS, "text/javascript; charset=utf-8"),
         _ => return Err(PageError::new(StatusCode::NOT_FOUND, "Not found", "There is no such file.")),
     };
     Ok(HttpResponse::Ok()

@@ -46,10 +46,15 @@ use page::see_other;
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/", web::get().to(questions::index))
         .service(form("/questions", questions::ask).route(web::get().to(|| async { see_other("/".into()) })))
+        .service(
+            form("/questions/preview", questions::preview)
+                .route(web::get().to(|| async { see_other("/".into()) })),
+        )
         .route("/questions/{question_id}", web::get().to(question::page))
         .route("/questions/{question_id}/revisions", web::get().to(revisions::page))
         .route("/questions/{question_id}/answers/{seq}", web::get().to(question::go_to_answer))
         .service(question_form("/questions/{question_id}/answers", question::answer))
+        .service(question_form("/questions/{question_id}/answers/preview", question::preview))
         .service(question_form("/questions/{question_id}/vote", actions::vote))
         .service(question_form("/questions/{question_id}/follow", actions::follow))
         .service(question_form("/questions/{question_id}/accept", actions::accept))

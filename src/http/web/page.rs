@@ -303,6 +303,12 @@ pub fn check_post_budget(req: &HttpRequest, writer: &Writer) -> Result<(), PageE
     rate::check_post(req, &writer.owner(req)).map_err(|wait| PageError::slow_down(wait, "Too many posts."))
 }
 
+/// Markdown previews, per writer (their own bucket: see `rate::PreviewLimit`).
+pub fn check_preview_budget(req: &HttpRequest, writer: &Writer) -> Result<(), PageError> {
+    rate::check_preview(req, &writer.owner(req))
+        .map_err(|wait| PageError::slow_down(wait, "Too many previews."))
+}
+
 /// The same budget for a signed-in user's votes, accepts and other changes.
 pub fn check_user_budget(req: &HttpRequest, user: Uuid) -> Result<(), PageError> {
     rate::check_post(req, &auth::user_owner(user))

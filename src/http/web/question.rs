@@ -15,10 +15,13 @@ use uuid::Uuid;
 
 use super::{
     extract::{PageForm, PageLink, PageQuery, QuestionId, Visitor, WithCsrf, blank_is_none},
-    page::{FieldErrors, PageError, Viewer, check, check_post_budget, html, plural, see_other, when},
+    page::{
+        FieldErrors, PageError, Viewer, check, check_post_budget, check_preview_budget, html, plural,
+        see_other, when,
+    },
 };
 use crate::{
-    domain::{Answer, Body, Comment, DomainError, Identity, NewAnswer, Vote},
+    domain::{Answer, Body, Comment, DomainError, Identity, NewAnswer, Vote, markdown},
     http::{Context, auth::Writer},
 };
 
@@ -68,6 +71,8 @@ struct QuestionView {
     id: Uuid,
     title: String,
     body: String,
+    /// Rendered and sanitised when it was written: shown as is (`|safe`).
+    body_html: String,
     author: String,
     when: String,
     iso: String,
@@ -87,6 +92,9 @@ struct AnswerView {
     id: Uuid,
     seq: i64,
     body: String,
+    /// Rendered and sanitised when it was written: shown as is (`|safe`), byte for byte what
+    /// the live insert (`static/question.js`) shows from the `answer` event.
+    body_html: String,
     author: String,
     when: String,
     iso: String,
@@ -117,7 +125,8 @@ impl Edited {
 
 struct CommentView {
     id: Uuid,
-    body: String,
+    /// The inline HTML rendered when it was written: shown as is (`|safe`).
+    body_html: String,
     author: String,
     when: String,
     iso: String,
@@ -153,7 +162,7 @@ impl CommentView {
     fn of(c: Comment, reader: &Reader) -> Self {
         let (when, iso) = when(c.created_at);
         let deletable = reader.may_change(c.author_id);
-        Self { id: c.id, body: c.body, author: c.author, when, iso, deletable }
+        Self { id: c.id, body_html: c.body_html, author: c.author, when, iso, deletable }
     }
 }
 
@@ -166,6 +175,7 @@ impl AnswerView {
             id: a.id,
             seq: a.seq,
             body: a.body,
+            body_html: a.body_html,
             author: a.author,
             when,
             iso,
@@ -201,6 +211,8 @@ struct QuestionPage {
     per_page: i64,
     form: AnswerForm,
     errors: FieldErrors,
+    /// The answer form's body as it will show (the Preview button without JavaScript).
+    preview: Option<String>,
     viewer: Option<Viewer>,
     anonymous: bool,
 }
@@ -313,6 +325,7 @@ async fn render_question(
             id: question.id,
             title: question.title,
             body: question.body,
+            body_html: question.body_html,
             author: question.author,
             when,
             iso,
@@ -336,6 +349,7 @@ async fn render_question(
         per_page: ANSWERS_PER_PAGE,
         form,
         errors,
+        preview: None,
         viewer,
         anonymous: ctx.anonymous_writes(),
     })
@@ -389,6 +403,31 @@ pub async fn answer(
     };
     let answer = ctx.services().answer(id, NewAnswer { body, author, author_id }, None, None).await?;
     Ok(see_other(answer_location(&ctx, id, answer.value.seq).await?))
+}
+
+/// `POST /questions/{id}/answers/preview` (the answer form's Preview button, `formaction`):
+/// the question's last page (where the answer would appear) with the form as typed and its
+/// body shown as it will be posted. Stores nothing.
+pub async fn preview(
+    ctx: web::Data<Context>,
+    req: HttpRequest,
+    form: PageForm<AnswerForm>,
+) -> Result<HttpResponse, PageError> {
+    let id = QuestionId::of(&req)?;
+    let (writer, viewer) = form.writer(&format!("/questions/{id}#answer")).await?;
+    check_preview_budget(&req, &writer)?;
+    let form = form.into_inner();
+    let mut errors = FieldErrors::default();
+    let preview =
+        check(Body::parse(form.body.as_str()), &mut errors.body).map(|b| markdown::full(b.as_str()));
+    let last = pages_for(ctx.services().question(id).await?.answer_count);
+    let identity = match &writer {
+        Writer::User(identity) => Some(identity),
+        Writer::Anonymous => None,
+    };
+    let mut page = render_question(&ctx, id, last, form, errors, viewer, identity).await?;
+    page.preview = preview;
+    Ok(html(StatusCode::OK, &page))
 }
 
 /// `GET /questions/{id}/answers/{seq}`: to the page that shows answer `seq` now (the script's

@@ -10,10 +10,13 @@ use uuid::Uuid;
 
 use super::{
     extract::{PageForm, PageLink, PageQuery, Visitor, WithCsrf, blank_is_none},
-    page::{FieldErrors, PageError, Viewer, check, check_post_budget, html, plural, see_other, when},
+    page::{
+        FieldErrors, PageError, Viewer, check, check_post_budget, check_preview_budget, html, plural,
+        see_other, when,
+    },
 };
 use crate::{
-    domain::{Body, NewQuestion, Question, Title},
+    domain::{Body, NewQuestion, Question, Title, markdown},
     http::Context,
 };
 
@@ -98,6 +101,8 @@ struct IndexPage {
     /// On the newest page, the seq of the list of questions this page shows: the script
     /// subscribes to `questions` from here. Older pages are not live.
     list_seq: Option<i64>,
+    /// The form's body as it will show (the Preview button without JavaScript).
+    preview: Option<String>,
 }
 
 async fn index_page(
@@ -123,6 +128,7 @@ async fn index_page(
         viewer,
         anonymous: ctx.anonymous_writes(),
         list_seq,
+        preview: None,
     })
 }
 
@@ -158,4 +164,22 @@ pub async fn ask(
     let question =
         ctx.services().ask(NewQuestion { title, body, tags: None, author, author_id }, None).await?;
     Ok(see_other(format!("/questions/{}", question.value.id)))
+}
+
+/// `POST /questions/preview` (the ask form's Preview button, `formaction`): the home page with
+/// the form as typed and its body shown as it will be posted. Stores nothing.
+pub async fn preview(
+    ctx: web::Data<Context>,
+    req: HttpRequest,
+    form: PageForm<QuestionForm>,
+) -> Result<HttpResponse, PageError> {
+    let (writer, viewer) = form.writer("/#ask").await?;
+    check_preview_budget(&req, &writer)?;
+    let form = form.into_inner();
+    let mut errors = FieldErrors::default();
+    let preview =
+        check(Body::parse(form.body.as_str()), &mut errors.body).map(|b| markdown::full(b.as_str()));
+    let mut page = index_page(&ctx, None, form, errors, viewer).await?;
+    page.preview = preview;
+    Ok(html(StatusCode::OK, &page))
 }

@@ -31,7 +31,8 @@ impl PageLink for RevisionsQuery {
 struct RevisionView {
     revision: i64,
     title: Option<String>,
-    body: String,
+    /// Rendered when the revision was written: shown as is (`|safe`).
+    body_html: String,
     editor: String,
     when: String,
     iso: String,
@@ -79,7 +80,14 @@ pub async fn page(
         .rev()
         .map(|r| {
             let (when, iso) = when(r.created_at);
-            RevisionView { revision: r.revision, title: r.title, body: r.body, editor: r.editor, when, iso }
+            RevisionView {
+                revision: r.revision,
+                title: r.title,
+                body_html: r.body_html,
+                editor: r.editor,
+                when,
+                iso,
+            }
         })
         .collect();
     let page = RevisionsPage { question_id: id, title, kind: post.kind.name(), revisions, viewer };

@@ -160,6 +160,7 @@ mod tests {
             question_id: Q.parse().unwrap(),
             seq,
             body: "Use a lock.".into(),
+            body_html: "<p>Use a lock.</p>".into(),
             author: "bob".into(),
             author_id: None,
             created_at: Utc.with_ymd_and_hms(2026, 11, 24, 18, 19, 12).unwrap(),
@@ -187,6 +188,7 @@ mod tests {
             revision: 2,
             title: Some("t".into()),
             body: "b".into(),
+            body_html: "<p>b</p>".into(),
             editor: "ann".into(),
             editor_id: None,
             edited_at: at,
@@ -196,6 +198,7 @@ mod tests {
             post_kind: PostKind::Answer,
             post_id: A.parse().unwrap(),
             body: "Why?".into(),
+            body_html: "Why?".into(),
             author: "cy".into(),
             author_id: None,
             created_at: at,
@@ -295,7 +298,7 @@ mod tests {
         assert_eq!(
             encode::answer(&an_answer(3)),
             format!(
-                r#"{{"type":"answer","topic":"question:{Q}","seq":3,"question_id":"{Q}","answer":{{"id":"{A}","question_id":"{Q}","seq":3,"body":"Use a lock.","author":"bob","author_id":null,"created_at":"2026-11-24T18:19:12Z"}}}}"#
+                r#"{{"type":"answer","topic":"question:{Q}","seq":3,"question_id":"{Q}","answer":{{"id":"{A}","question_id":"{Q}","seq":3,"body":"Use a lock.","body_html":"<p>Use a lock.</p>","author":"bob","author_id":null,"created_at":"2026-11-24T18:19:12Z"}}}}"#
             )
         );
         assert_eq!(
