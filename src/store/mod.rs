@@ -21,6 +21,7 @@ mod inbox;
 mod posts;
 mod questions;
 mod rows;
+mod tag_watch;
 mod votes;
 mod webhooks;
 
@@ -37,6 +38,7 @@ use uuid::Uuid;
 
 pub use accounts::{IdempotencyRecord, Login, NewUser, Revoked, SessionRecord};
 pub use group_commit::CommitHook;
+pub use tag_watch::TagWatcher;
 pub use votes::PostOwner;
 pub use webhooks::Lease;
 
