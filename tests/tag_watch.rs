@@ -8,8 +8,8 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::common::{
-    Backend, ISSUER, SECRET, TestApp, TestDb, WAIT, events, eventually, host_tokens, hub, hub_with,
-    inbox_socket, start_on, stop_all, user,
+    Backend, ISSUER, SECRET, TestApp, TestDb, WAIT, cli, csrf_of, events, eventually, host_tokens, hub,
+    hub_with, inbox_socket, log_in, no_redirects, session_of, start_on, stop_all, user,
 };
 
 async fn watch(app: &TestApp, token: &str, tag: &str, state: Value) -> (u16, Value) {
@@ -193,7 +193,67 @@ async fn tag_notifications_are_written_once_across_two_nodes() {
     stop_all(vec![a, b]).await;
 }
 
+/// The page of one's tags (`/inbox/tags`): anonymous visitors are sent to log in; its form
+/// needs the session's CSRF token and refuses a cross-site post; a bad name is a 422 page with
+/// the rule. The home page rendered for a user hides the questions in a tag they ignore,
+/// behind "1 hidden", and `?ignored=show` shows them.
+async fn the_tags_page_and_the_home_page_for_a_user_who_ignores_a_tag(backend: Backend) {
+    let app = hub(backend).await;
+    let (ok, _, err) =
+        cli(&app.db, &["user", "create", "ann", "--password-stdin"], "correct horse battery\n").await;
+    assert!(ok, "{err}");
+    let cookie = session_of(&log_in(&app, "ann", "correct horse battery").await);
+    let csrf = csrf_of(&app, &cookie).await;
+    let res = no_redirects().get(app.url("/inbox/tags")).send().await.unwrap();
+    assert_eq!(res.status(), 303);
+    assert!(res.headers()["location"].to_str().unwrap().starts_with("/login"));
+    let post = |body: String, headers: Vec<(&'static str, String)>| {
+        let mut req = no_redirects()
+            .post(app.url("/inbox/tags"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("cookie", &cookie);
+        for (name, value) in headers {
+            req = req.header(name, value);
+        }
+        req.body(body).send()
+    };
+    let evil = vec![("origin", "http://evil.example".to_owned())];
+    let res = post(format!("csrf={csrf}&tag=php&state=ignored"), evil).await.unwrap();
+    assert_eq!(res.status(), 403, "cross-site");
+    let res = post("tag=php&state=ignored".into(), vec![]).await.unwrap();
+    assert_eq!(res.status(), 403, "no CSRF token");
+    let page = |path: &'static str| {
+        let req = app.http.get(app.url(path)).header("cookie", &cookie);
+        async move { req.send().await.unwrap().text().await.unwrap() }
+    };
+    assert!(!page("/inbox/tags").await.contains("data-tag=\"php\""), "nothing stored");
+    let res = post(format!("csrf={csrf}&tag=PHP&state=ignored"), vec![]).await.unwrap();
+    assert_eq!((res.status().as_u16(), res.headers()["location"].to_str().unwrap()), (303, "/inbox/tags"));
+    let res = post(format!("csrf={csrf}&tag=two+words&state=watching"), vec![]).await.unwrap();
+    assert_eq!(res.status(), 422);
+    assert!(res.text().await.unwrap().contains("a-z, 0-9"), "the rule is on the page");
+    let listed = page("/inbox/tags").await;
+    assert!(listed.contains("data-tag=\"php\" data-state=\"ignored\""), "{listed}");
+    assert!(page("/inbox").await.contains("href=\"/inbox/tags\""), "linked from the inbox");
+
+    let shown = ask_tagged(&app, &user("bob"), "Shown question", &["rust"]).await;
+    let hidden = ask_tagged(&app, &user("bob"), "Hidden question", &["rust", "php"]).await;
+    let home = page("/").await;
+    assert!(home.contains(&format!("data-question-id=\"{hidden}\" hidden")), "{home}");
+    assert!(home.contains(&format!("data-question-id=\"{shown}\">")));
+    assert!(home.contains(">1 hidden</a>") && home.contains("data-ignored-tags=\"php\""));
+    let all = page("/?ignored=show").await;
+    assert!(all.contains(&format!("data-question-id=\"{hidden}\">")) && !all.contains("1 hidden"));
+    // Nobody signed in: nothing hidden, no link.
+    let anonymous = app.get("/").await.text().await.unwrap();
+    assert!(
+        anonymous.contains(&format!("data-question-id=\"{hidden}\">"))
+            && !anonymous.contains("hidden-toggle")
+    );
+}
+
 on_both_backends!(
     tags_are_watched_ignored_and_cleared_over_rest,
     a_watched_tag_notifies_grouped_once_never_of_ones_own_and_ignored_wins,
+    the_tags_page_and_the_home_page_for_a_user_who_ignores_a_tag,
 );
