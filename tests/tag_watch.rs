@@ -257,3 +257,50 @@ on_both_backends!(
     a_watched_tag_notifies_grouped_once_never_of_ones_own_and_ignored_wins,
     the_tags_page_and_the_home_page_for_a_user_who_ignores_a_tag,
 );
+
+/// The scale of a popular tag: an ask into a tag with N watchers (QA_HUB_BENCH_WATCHERS,
+/// default 10,000), created over REST (`PUT /api/tags/rust/watch`, 200 at a time). Prints the
+/// ask's POST latency (beside one into a tag nobody watches) and the time until every
+/// watcher's inbox holds its entry (counted in the database). Run with
+/// `cargo test --release --test main -- --ignored an_ask_into_a_tag_with --nocapture`.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "measurement; see docs/benchmarks.md"]
+async fn an_ask_into_a_tag_with_ten_thousand_watchers() {
+    use std::time::{Duration, Instant};
+    let n: usize = std::env::var("QA_HUB_BENCH_WATCHERS").ok().and_then(|v| v.parse().ok()).unwrap_or(10_000);
+    for backend in [Backend::Sqlite, Backend::Postgres] {
+        let app = crate::common::spawn_with(backend, |c| {
+            c.identity.anonymous_writes = false;
+            host_tokens(c);
+            c.limits.posts_per_minute = 0;
+        })
+        .await;
+        let started = Instant::now();
+        let watchers: Vec<String> = (0..n).map(|i| user(&format!("w{i}"))).collect();
+        for chunk in watchers.chunks(200) {
+            futures_util::future::join_all(chunk.iter().map(|token| {
+                let app = &app;
+                async move { assert_eq!(watch(app, token, "rust", json!("watching")).await.0, 200) }
+            }))
+            .await;
+        }
+        let set_up = started.elapsed();
+        let asker = user("asker");
+        ask_tagged(&app, &asker, "Warm", &["quiet"]).await;
+        let t = Instant::now();
+        ask_tagged(&app, &asker, "Nobody watches this", &["quiet"]).await;
+        let post_quiet = t.elapsed();
+        let t = Instant::now();
+        ask_tagged(&app, &asker, "Everyone watches this", &["rust"]).await;
+        let post_popular = t.elapsed();
+        eventually("every watcher's entry", Duration::from_secs(300), || async {
+            app.db.count("SELECT count(*) FROM inbox WHERE reason = 'tag'").await == n as i64
+        })
+        .await;
+        let stored = t.elapsed();
+        println!(
+            "{backend:?}: {n} watchers (set up in {set_up:.1?}): ask POST {post_popular:.1?} (into a tag nobody watches: {post_quiet:.1?}); every watcher's inbox written after {stored:.1?}"
+        );
+        app.stop().await;
+    }
+}

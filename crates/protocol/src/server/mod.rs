@@ -221,6 +221,7 @@ mod tests {
                         ref_id: None,
                         read: false,
                         updated_at: at,
+                        tag: None,
                     },
                 },
             ),
