@@ -49,7 +49,7 @@ impl Store {
                 .bind(tag.as_str())
                 .execute()
                 .await?;
-            return Ok(tx.commit(&[]).await?);
+            return tx.commit(&[]).await;
         };
         let current: Option<String> = tx
             .query("SELECT state FROM tag_watches WHERE user_id = $1 AND tag = $2")
@@ -91,7 +91,7 @@ impl Store {
                     .await?;
             }
         }
-        Ok(tx.commit(&[]).await?)
+        tx.commit(&[]).await
     }
 
     /// The watching and ignoring rows of `tags` of users after `after` (in id order), at most
