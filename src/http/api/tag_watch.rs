@@ -59,7 +59,7 @@ pub fn tag_of(name: &str) -> std::result::Result<TagName, DomainError> {
 }
 
 /// Watch a tag, ignore it, or clear your choice.
-#[utoipa::path(put, path = "/api/tags/{tag}/watch", tag = "tags", request_body = WatchRequest,
+#[utoipa::path(put, path = "/api/tags/{tag}/watch", operation_id = "watch_tag", tag = "tags", request_body = WatchRequest,
     params(("tag" = String, Path, description = "The tag's name")),
     responses(
         (status = 200, description = "Your choice about the tag now", body = TagWatch),
@@ -92,7 +92,7 @@ pub async fn set(
 }
 
 /// Your watched and ignored tags.
-#[utoipa::path(get, path = "/api/me/tags", tag = "tags",
+#[utoipa::path(get, path = "/api/me/tags", operation_id = "list_tag_watches", tag = "tags",
     responses(
         (status = 200, description = "Your watched and ignored tags, by name", body = TagWatchList),
         (status = 401, description = "No identity (or an invalid one); see WWW-Authenticate", body = ErrorBody),
