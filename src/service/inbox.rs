@@ -85,8 +85,9 @@ impl Services {
     /// Runs the notifier for as long as the services live: first every question whose events
     /// were never read (a crash, another node's commits while this one was down) and the list
     /// of questions' events (tag notifications), then each question as its events commit here
-    /// (and the list when a tagged question is asked here) — and once a minute every question again, for the
-    /// commits of a node that died before it notified (a scan of `questions`).
+    /// (and the list when a tagged question is asked here) — and once a minute all of it again,
+    /// for the commits of a node that died before it notified (a scan of `questions`). One
+    /// task: a tag's large fan-out delays the questions' notifications until it is written.
     pub fn start_notifier(&self) {
         let services = self.clone();
         tokio::spawn(async move {
