@@ -94,6 +94,7 @@ pub fn event(event: &Event) -> ByteString {
                 ref_id: entry.ref_id,
                 read: entry.read,
                 updated_at: entry.updated_at,
+                tag: entry.tag,
             },
         },
         EventKind::Read { entry_ids, unread } => {

@@ -23,6 +23,26 @@
     shown.add(li.dataset.questionId);
   });
   var pending = new Map(); // id -> summary, in the order asked, waiting behind the banner
+  // Tags the signed-in viewer ignores: their questions never reach the banner, they only
+  // count in the "n hidden" link (which reloads the page with them shown).
+  var ignoredTags = (list.dataset.ignoredTags || "").split(" ").filter(Boolean);
+  var hiddenToggle = document.getElementById("hidden-toggle");
+  var hiddenIds = new Set();
+
+  function isIgnored(q) {
+    return (q.tags || []).some(function (t) {
+      return ignoredTags.indexOf(t) >= 0;
+    });
+  }
+
+  function hideLive(q) {
+    if (!hiddenToggle || hiddenIds.has(q.id)) return;
+    hiddenIds.add(q.id);
+    var n = (Number(hiddenToggle.dataset.count) || 0) + 1;
+    hiddenToggle.dataset.count = String(n);
+    hiddenToggle.textContent = n + " hidden";
+    hiddenToggle.parentElement.hidden = false;
+  }
 
   var STATUS_TEXT = {
     connecting: "connecting…",
@@ -129,7 +149,9 @@
     afterSeq: Number(list.dataset.listSeq) || 0,
     onQuestion: function (q) {
       // Already on the page (rendered, or waiting): nothing new.
-      if (q && q.id && !shown.has(q.id) && !pending.has(q.id)) {
+      if (q && q.id && isIgnored(q)) {
+        hideLive(q);
+      } else if (q && q.id && !shown.has(q.id) && !pending.has(q.id)) {
         pending.set(q.id, q);
         updateBanner();
       }

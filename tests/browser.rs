@@ -1364,7 +1364,91 @@ async fn the_page_falls_back_to_sse_behind_a_proxy_that_refuses_websockets(backe
     client.close().await.unwrap();
 }
 
+/// Asks a question with tags over REST, anonymously.
+async fn ask_tagged(app: &TestApp, title: &str, tags: &[&str]) -> Uuid {
+    let res = app
+        .post_json("/api/questions", &json!({"title": title, "body": "b", "author": "zed", "tags": tags}))
+        .await;
+    assert_eq!(res.status(), 201);
+    crate::common::id_of(&res.json::<Value>().await.unwrap())
+}
+
+/// The home page's visible question ids and its "n hidden" link, as shown.
+async fn visible_and_hidden(client: &Client) -> (Vec<Uuid>, Option<String>) {
+    let value = client
+        .execute(
+            "const t = document.getElementById('hidden-toggle'); \
+             return [[...document.querySelectorAll('#question-list li[data-question-id]')] \
+               .filter(li => !li.hidden).map(li => li.dataset.questionId), \
+               t && !t.parentElement.hidden ? t.textContent : null];",
+            vec![],
+        )
+        .await
+        .expect("read the list");
+    serde_json::from_value(value).expect("list shape")
+}
+
+/// Watched and ignored tags in the browser: the page reached from the inbox adds a watched and
+/// an ignored tag, refuses a bad name with the rule, removes one; the home page then hides the
+/// questions in the ignored tag behind "1 hidden", keeps a live one in it out of the banner
+/// (counted in the link instead), and the link shows them all.
+async fn watched_and_ignored_tags_in_the_browser(backend: Backend) {
+    let app = spawn(backend).await;
+    let driver = Driver::start().await;
+    let Browser { client: c, _profile } = driver.browser(true).await;
+    c.goto(&app.url("/signup")).await.unwrap();
+    type_into(&c, "#handle", "ann").await;
+    type_into(&c, "#name", "Ann").await;
+    type_into(&c, "#password", "correct horse battery").await;
+    click(&c, "form button[type=submit]").await;
+    assert_eq!(shown(&c, "#viewer-name").await, "Ann", "signed up");
+    c.goto(&app.url("/inbox")).await.unwrap();
+    click(&c, "#watched-tags-link").await;
+    assert_eq!(shown(&c, "#tags-watching-empty").await, "None.");
+    type_into(&c, "#tag-watch-name", "Rust").await;
+    click(&c, "#tag-watch-watch").await;
+    assert_eq!(shown(&c, "#tags-watching li[data-tag=rust] .tag").await, "rust");
+    type_into(&c, "#tag-watch-name", "php").await;
+    click(&c, "#tag-watch-ignore").await;
+    assert_eq!(shown(&c, "#tags-ignored li[data-tag=php] .tag").await, "php");
+    type_into(&c, "#tag-watch-name", "two words").await;
+    click(&c, "#tag-watch-watch").await;
+    assert!(shown(&c, "#tag-watch-error").await.contains("a-z, 0-9"), "the rule is shown");
+    click(&c, "#tags-watching li[data-tag=rust] button.remove").await;
+    assert_eq!(shown(&c, "#tags-watching-empty").await, "None.");
+    assert_eq!(text_of(&c, "#tags-ignored li .tag").await, "php", "the ignored one stays");
+
+    let hidden = ask_tagged(&app, "In an ignored tag", &["go", "php"]).await;
+    let plain = ask_tagged(&app, "In another tag", &["rust"]).await;
+    c.goto(&app.url("/")).await.unwrap();
+    until_home(&c, "the list is live", |s| s.status.as_deref() == Some("live")).await;
+    assert_eq!(visible_and_hidden(&c).await, (vec![plain], Some("1 hidden".into())));
+
+    // Live: one in the ignored tag stays out of the banner and counts in the link; the next
+    // one (after it in the list's seq) reaches the banner.
+    let live_hidden = ask_tagged(&app, "Live, ignored", &["php"]).await;
+    let live = ask_tagged(&app, "Live, shown", &["go"]).await;
+    let s =
+        until_home(&c, "the banner says 1 new question", |s| s.banner.as_deref() == Some("1 new question"))
+            .await;
+    assert_eq!(visible_and_hidden(&c).await.1.as_deref(), Some("2 hidden"), "{s:?}");
+    click(&c, "#new-questions").await;
+    eventually("the shown one is listed, not the ignored one", LIVE, || async {
+        (visible_and_hidden(&c).await.0 == [live, plain]).then_some(())
+    })
+    .await;
+
+    click(&c, "#hidden-toggle").await;
+    eventually("every question shown", LIVE, || async {
+        (visible_and_hidden(&c).await.0 == [live, live_hidden, plain, hidden]).then_some(())
+    })
+    .await;
+    assert_eq!(text_of(&c, "#hidden-toggle").await, "Hide questions in ignored tags");
+    c.close().await.unwrap();
+}
+
 on_both_backends!(
+    watched_and_ignored_tags_in_the_browser,
     an_embedded_inbox_outlives_its_short_tokens,
     the_page_falls_back_to_sse_behind_a_proxy_that_refuses_websockets,
     the_inbox_badge_follows_every_tab,

@@ -4,6 +4,8 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+use super::TagName;
+
 /// Why someone is notified.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Reason {
@@ -17,6 +19,8 @@ pub enum Reason {
     Accepted,
     /// Someone else (a moderator) edited your post.
     Edit,
+    /// A new question in a tag you watch.
+    Tag,
 }
 
 impl Reason {
@@ -28,6 +32,7 @@ impl Reason {
             Self::Comment => "comment",
             Self::Accepted => "accepted",
             Self::Edit => "edit",
+            Self::Tag => "tag",
         }
     }
 }
@@ -59,4 +64,7 @@ pub struct InboxEntry {
     pub seq: i64,
     pub read: bool,
     pub updated_at: DateTime<Utc>,
+    /// The tag of a `tag` entry (its question is the newest of those it groups); `None` for
+    /// every other reason.
+    pub tag: Option<TagName>,
 }

@@ -10,7 +10,10 @@
 
 use std::{
     collections::HashSet,
-    sync::{Arc, Mutex},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, Ordering},
+    },
 };
 
 use tokio::sync::Notify;
@@ -38,6 +41,9 @@ pub struct Notifier {
 #[derive(Default)]
 struct NotifierInner {
     dirty: Mutex<HashSet<Uuid>>,
+    /// A question was asked here: the list of questions has events to turn into tag
+    /// notifications.
+    asked: AtomicBool,
     wake: Notify,
 }
 
@@ -54,6 +60,12 @@ impl Notifier {
                 self.inner.dirty.lock().expect("notifier lock").insert(question);
                 woke = true;
             }
+            if let EventKind::Question(q) = &event.kind
+                && !q.tags.is_empty()
+            {
+                self.inner.asked.store(true, Ordering::Relaxed);
+                woke = true;
+            }
         }
         if woke {
             self.inner.wake.notify_one();
@@ -63,13 +75,19 @@ impl Notifier {
     fn take(&self) -> Vec<Uuid> {
         self.inner.dirty.lock().expect("notifier lock").drain().collect()
     }
+
+    fn take_asked(&self) -> bool {
+        self.inner.asked.swap(false, Ordering::Relaxed)
+    }
 }
 
 impl Services {
     /// Runs the notifier for as long as the services live: first every question whose events
-    /// were never read (a crash, another node's commits while this one was down), then each
-    /// question as its events commit here — and once a minute every question again, for the
-    /// commits of a node that died before it notified (a scan of `questions`).
+    /// were never read (a crash, another node's commits while this one was down) and the list
+    /// of questions' events (tag notifications), then each question as its events commit here
+    /// (and the list when a tagged question is asked here) — and once a minute all of it again,
+    /// for the commits of a node that died before it notified (a scan of `questions`). One
+    /// task: a tag's large fan-out delays the questions' notifications until it is written.
     pub fn start_notifier(&self) {
         let services = self.clone();
         tokio::spawn(async move {
@@ -81,6 +99,9 @@ impl Services {
                         for id in services.notifier.take() {
                             services.notify_logged(id).await;
                         }
+                        if services.notifier.take_asked() {
+                            services.notify_tags_logged().await;
+                        }
                     }
                 }
             }
@@ -90,6 +111,7 @@ impl Services {
     /// Notifies every question with events the notifier has not read (in bounded rounds: a
     /// question that keeps failing must not keep the notifier from the others).
     async fn catch_up_notifications(&self) {
+        self.notify_tags_logged().await;
         for _ in 0..100 {
             match self.store.unnotified_questions(1000).await {
                 Ok(ids) if ids.is_empty() => return,

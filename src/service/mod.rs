@@ -17,6 +17,7 @@ mod idempotency;
 mod inbox;
 mod posts;
 mod questions;
+mod tag_watch;
 mod votes;
 mod webhooks;
 

@@ -25,7 +25,7 @@ const EVENT_COLUMNS: &str = "e.topic, e.seq, e.kind, e.payload, e.ref_id, a.id A
      c.body AS c_body, c.body_html AS c_body_html, c.author AS c_author, c.author_id AS c_author_id, c.created_at AS c_created_at, \
      i.user_id AS i_user_id, i.reason AS i_reason, i.question_id AS i_question_id, i.title AS i_title, \
      i.count AS i_count, i.actor AS i_actor, i.ref_id AS i_ref_id, i.seq AS i_seq, \
-     i.read_seq IS NOT NULL AS i_read, i.updated_at AS i_updated_at";
+     i.read_seq IS NOT NULL AS i_read, i.updated_at AS i_updated_at, i.tag AS i_tag";
 
 /// The joins [`EVENT_COLUMNS`] reads from, after `events e`: each is a primary-key probe, and
 /// at most one of them finds a row.

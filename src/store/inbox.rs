@@ -1,5 +1,6 @@
 //! Inboxes: notifications written as grouped entries on each user's topic `user:{id}`, read
-//! marks, and the notifier's position in each question's events.
+//! marks, and the notifier's positions: in each question's events, and in the list of
+//! questions' (tag notifications).
 //!
 //! Every change to an entry is an event at the user topic's next seq (`users.last_seq`,
 //! taken under the user's row lock, as a question's seq is under its row's), whose payload
@@ -13,7 +14,9 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::{Store, engine::Tx, events, now};
-use crate::domain::{DomainError, Event, EventKind, InboxEntry, Notification, Topic};
+use crate::domain::{
+    DomainError, Event, EventKind, InboxEntry, Notification, Reason, TagName, TagNotification, Topic,
+};
 
 #[derive(sqlx::FromRow)]
 struct EntryRow {
@@ -28,6 +31,7 @@ struct EntryRow {
     seq: i64,
     read: bool,
     updated_at: DateTime<Utc>,
+    tag: Option<String>,
 }
 
 impl From<EntryRow> for InboxEntry {
@@ -44,56 +48,100 @@ impl From<EntryRow> for InboxEntry {
             seq: r.seq,
             read: r.read,
             updated_at: r.updated_at,
+            tag: r.tag.as_deref().and_then(|t| t.parse().ok()),
         }
     }
 }
 
 const UNREAD: &str = "SELECT count(*) FROM inbox WHERE user_id = $1 AND read_seq IS NULL";
 
+/// One notification as the inbox writes it: a question's ([`Notification`]) or a tag's
+/// ([`TagNotification`]).
+struct Note<'a> {
+    user_id: Uuid,
+    reason: &'static str,
+    question_id: Uuid,
+    title: &'a str,
+    actor: &'a str,
+    ref_id: Option<Uuid>,
+    /// Folds into the user's unread entry of this tag (any question) rather than of this
+    /// reason and question.
+    tag: Option<TagName>,
+}
+
+impl<'a> Note<'a> {
+    fn of_question(question_id: Uuid, title: &'a str, n: &'a Notification) -> Self {
+        let (user_id, reason, actor, ref_id) = (n.user_id, n.reason.name(), n.actor.as_str(), n.ref_id);
+        Self { user_id, reason, question_id, title, actor, ref_id, tag: None }
+    }
+
+    fn of_tag(n: &'a TagNotification) -> Self {
+        Self {
+            user_id: n.user_id,
+            reason: Reason::Tag.name(),
+            question_id: n.question_id,
+            title: &n.title,
+            actor: &n.actor,
+            ref_id: None,
+            tag: Some(n.tag),
+        }
+    }
+}
+
 /// In `tx`: writes one notification into its user's inbox — folded into their unread entry of
-/// the same reason and question, or a new entry — as an `inbox` event at their topic's next
-/// seq. `None` when the user does not exist.
+/// the same reason and question (of the same tag, for a tag's), or a new entry — as an `inbox`
+/// event at their topic's next seq. `None` when the user does not exist.
 async fn write_notification(
     tx: &mut Tx,
-    question_id: Uuid,
-    title: &str,
-    n: &Notification,
+    n: &Note<'_>,
     at: DateTime<Utc>,
 ) -> Result<Option<Event>, DomainError> {
     let Some(seq) = events::next_user_seq(tx, n.user_id).await? else { return Ok(None) };
-    let folded: Option<(Uuid, i64)> = tx
-        .query(
+    let fold = match n.tag {
+        None => tx.query(
             "UPDATE inbox SET count = count + 1, actor = $4, ref_id = $5, title = $6, seq = $7, \
              updated_at = $8 WHERE user_id = $1 AND question_id = $2 AND reason = $3 \
              AND read_seq IS NULL RETURNING id, count",
-        )
+        ),
+        // A tag's entry points at its newest question.
+        Some(_) => tx.query(
+            "UPDATE inbox SET count = count + 1, question_id = $2, actor = $4, ref_id = $5, title = $6, \
+             seq = $7, updated_at = $8 WHERE user_id = $1 AND tag = $9 AND reason = $3 \
+             AND read_seq IS NULL RETURNING id, count",
+        ),
+    };
+    let fold = fold
         .bind(n.user_id)
-        .bind(question_id)
-        .bind(n.reason.name())
-        .bind(&n.actor)
+        .bind(n.question_id)
+        .bind(n.reason)
+        .bind(n.actor)
         .bind(n.ref_id)
-        .bind(title)
+        .bind(n.title)
         .bind(seq)
-        .bind(at)
-        .fetch_optional()
-        .await?;
+        .bind(at);
+    let fold = match n.tag {
+        None => fold,
+        Some(tag) => fold.bind(tag.as_str()),
+    };
+    let folded: Option<(Uuid, i64)> = fold.fetch_optional().await?;
     let (id, count) = match folded {
         Some(found) => found,
         None => {
             let id = Uuid::now_v7();
             tx.query(
                 "INSERT INTO inbox (id, user_id, question_id, reason, title, count, actor, ref_id, \
-                 seq, updated_at) VALUES ($1, $2, $3, $4, $5, 1, $6, $7, $8, $9)",
+                 seq, updated_at, tag) VALUES ($1, $2, $3, $4, $5, 1, $6, $7, $8, $9, $10)",
             )
             .bind(id)
             .bind(n.user_id)
-            .bind(question_id)
-            .bind(n.reason.name())
-            .bind(title)
-            .bind(&n.actor)
+            .bind(n.question_id)
+            .bind(n.reason)
+            .bind(n.title)
+            .bind(n.actor)
             .bind(n.ref_id)
             .bind(seq)
             .bind(at)
+            .bind(n.tag.as_ref().map(TagName::as_str))
             .execute()
             .await?;
             (id, 1)
@@ -106,15 +154,16 @@ async fn write_notification(
     let entry = InboxEntry {
         id,
         user_id: n.user_id,
-        reason: n.reason.name().to_owned(),
-        question_id,
-        title: title.to_owned(),
+        reason: n.reason.to_owned(),
+        question_id: n.question_id,
+        title: n.title.to_owned(),
         count,
-        actor: n.actor.clone(),
+        actor: n.actor.to_owned(),
         ref_id: n.ref_id,
         seq,
         read: false,
         updated_at: at,
+        tag: n.tag,
     };
     Ok(Some(Event { topic, seq, kind: EventKind::Inbox { entry, unread } }))
 }
@@ -217,7 +266,46 @@ impl Store {
         }
         let mut events = Vec::with_capacity(notifications.len());
         for n in &notifications {
-            events.extend(write_notification(&mut tx, question_id, title, n, at).await?);
+            events.extend(write_notification(&mut tx, &Note::of_question(question_id, title, n), at).await?);
+        }
+        tx.commit(&events).await?;
+        Ok(Some(events))
+    }
+
+    /// How far the notifier has turned the list of questions' events into tag notifications:
+    /// every event up to the seq, and of the next one the watchers up to the user (in id
+    /// order; the nil UUID: none yet).
+    pub async fn tag_notify_cursor(&self) -> Result<(i64, Uuid), DomainError> {
+        const SQL: &str = "SELECT seq, after_user FROM tag_notify_cursor WHERE id = 1";
+        let row: Option<(i64, Uuid)> = self.read(SQL).fetch_optional().await?;
+        Ok(row.unwrap_or((0, Uuid::nil())))
+    }
+
+    /// Writes tag notifications and moves the notifier's position from `from` to `to` in one
+    /// transaction, so each (question, watcher) is written exactly once. `None`, writing
+    /// nothing, when the position is no longer `from` (another node got there first). The
+    /// position's row is taken first: on Postgres a second node's transaction waits on it,
+    /// then finds it moved; users are written in id order, as in
+    /// [`Store::deliver_notifications`].
+    pub async fn deliver_tag_notifications(
+        &self,
+        from: (i64, Uuid),
+        to: (i64, Uuid),
+        mut notifications: Vec<TagNotification>,
+    ) -> Result<Option<Vec<Event>>, DomainError> {
+        notifications.sort_by_key(|n| n.user_id);
+        let at = now();
+        const CURSOR: &str = "UPDATE tag_notify_cursor SET seq = $3, after_user = $4 \
+                              WHERE id = 1 AND seq = $1 AND after_user = $2 RETURNING seq";
+        let mut tx = self.begin().await?;
+        let moved: Option<i64> =
+            tx.query(CURSOR).bind(from.0).bind(from.1).bind(to.0).bind(to.1).scalar_optional().await?;
+        if moved.is_none() {
+            return Ok(None);
+        }
+        let mut events = Vec::with_capacity(notifications.len());
+        for n in &notifications {
+            events.extend(write_notification(&mut tx, &Note::of_tag(n), at).await?);
         }
         tx.commit(&events).await?;
         Ok(Some(events))
@@ -233,7 +321,7 @@ impl Store {
         limit: i64,
     ) -> Result<Vec<InboxEntry>, DomainError> {
         const SQL: &str = "SELECT id, user_id, reason, question_id, title, count, actor, ref_id, seq, \
-                           read_seq IS NOT NULL AS read, updated_at FROM inbox \
+                           read_seq IS NOT NULL AS read, updated_at, tag FROM inbox \
                            WHERE user_id = $1 AND ($2 IS NULL OR seq < $2) AND ($3 = FALSE OR read_seq IS NULL) \
                            ORDER BY seq DESC LIMIT $4";
         let rows: Vec<EntryRow> =

@@ -22,6 +22,7 @@ mod markdown;
 mod posts;
 mod questions;
 mod rows;
+mod tag_watch;
 mod votes;
 mod webhooks;
 
@@ -38,6 +39,7 @@ use uuid::Uuid;
 
 pub use accounts::{IdempotencyRecord, Login, NewUser, Revoked, SessionRecord};
 pub use group_commit::CommitHook;
+pub use tag_watch::TagWatcher;
 pub use votes::PostOwner;
 pub use webhooks::Lease;
 

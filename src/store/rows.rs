@@ -133,6 +133,7 @@ pub(super) struct EventRow {
     i_seq: Option<i64>,
     i_read: Option<bool>,
     i_updated_at: Option<DateTime<Utc>>,
+    i_tag: Option<String>,
 }
 
 impl EventRow {
@@ -230,6 +231,7 @@ impl EventRow {
             seq: self.i_seq?,
             read: self.i_read?,
             updated_at: self.i_updated_at?,
+            tag: self.i_tag.as_deref().and_then(|t| t.parse().ok()),
         })
     }
 

@@ -4,6 +4,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::TagName;
+
 /// One inbox entry as it stands: several notifications of one kind about one question, while
 /// unread, are one entry whose `count` grows ("3 new answers to …").
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -11,7 +13,7 @@ pub struct InboxEntry {
     pub id: Uuid,
     /// Why: `answer` (to your question), `followed_answer` (to a question you follow),
     /// `comment` (on your post), `accepted` (your answer), `edit` (of your post, by someone
-    /// else). Clients show a reason they do not know as a plain notification.
+    /// else), `tag` (new questions in a tag you watch). Clients show a reason they do not know as a plain notification.
     pub reason: String,
     pub question_id: Uuid,
     /// The question's title when the entry last changed.
@@ -25,4 +27,8 @@ pub struct InboxEntry {
     pub ref_id: Option<Uuid>,
     pub read: bool,
     pub updated_at: DateTime<Utc>,
+    /// The tag of a `tag` entry ("3 new questions in [rust]": `count` new questions, the
+    /// newest being `question_id`); absent for every other reason.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tag: Option<TagName>,
 }

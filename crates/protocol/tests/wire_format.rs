@@ -200,11 +200,36 @@ fn table() -> Vec<(ServerMessage, String)> {
                         ref_id: Some(a()),
                         read: false,
                         updated_at: at(),
+                        tag: None,
                     },
                 },
             ),
             format!(
                 r#"{{"type":"inbox","topic":"user:{U}","seq":1,"unread":1,"entry":{{"id":"{A}","reason":"answer","question_id":"{Q}","title":"t","count":2,"actor":"bob","ref_id":"{A}","read":false,"updated_at":"2026-11-25T09:00:00Z"}}}}"#
+            ),
+        ),
+        (
+            event(
+                ut,
+                4,
+                EventBody::Inbox {
+                    unread: 2,
+                    entry: InboxEntry {
+                        id: a(),
+                        reason: "tag".into(),
+                        question_id: q(),
+                        title: "t".into(),
+                        count: 3,
+                        actor: "ann".into(),
+                        ref_id: None,
+                        read: false,
+                        updated_at: at(),
+                        tag: Some("rust".parse().unwrap()),
+                    },
+                },
+            ),
+            format!(
+                r#"{{"type":"inbox","topic":"user:{U}","seq":4,"unread":2,"entry":{{"id":"{A}","reason":"tag","question_id":"{Q}","title":"t","count":3,"actor":"ann","ref_id":null,"read":false,"updated_at":"2026-11-25T09:00:00Z","tag":"rust"}}}}"#
             ),
         ),
         (

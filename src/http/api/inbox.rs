@@ -25,7 +25,8 @@ use crate::{
 pub struct InboxEntry {
     id: Uuid,
     /// `answer` (to your question), `followed_answer` (to a question you follow), `comment`
-    /// (on your post), `accepted` (your answer), `edit` (of your post, by someone else).
+    /// (on your post), `accepted` (your answer), `edit` (of your post, by someone else), `tag`
+    /// (new questions in a tag you watch: `count` of them, the newest being `question_id`).
     reason: String,
     question_id: Uuid,
     /// The question's title when the entry last changed.
@@ -40,6 +41,10 @@ pub struct InboxEntry {
     seq: i64,
     read: bool,
     updated_at: DateTime<Utc>,
+    /// The tag of a `tag` entry; absent for other reasons.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    tag: Option<domain::TagName>,
 }
 
 impl From<domain::InboxEntry> for InboxEntry {
@@ -55,6 +60,7 @@ impl From<domain::InboxEntry> for InboxEntry {
             seq: e.seq,
             read: e.read,
             updated_at: e.updated_at,
+            tag: e.tag,
         }
     }
 }

@@ -12,6 +12,7 @@ mod markdown;
 mod openapi;
 mod posts;
 pub mod questions;
+mod tag_watch;
 pub mod tokens;
 pub mod votes;
 mod webhooks;
@@ -52,6 +53,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .route("/api/openapi.json", web::get().to(openapi::document))
     .route("/api/me", web::get().to(tokens::me))
     .route("/api/markdown", web::post().to(markdown::preview))
+    .route("/api/me/tags", web::get().to(tag_watch::list))
+    .route("/api/tags/{tag}/watch", web::put().to(tag_watch::set))
     .route("/api/inbox", web::get().to(inbox::list))
     .route("/api/inbox/unread", web::get().to(inbox::unread))
     .route("/api/inbox/read-all", web::post().to(inbox::read_all))

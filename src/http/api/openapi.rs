@@ -6,7 +6,7 @@ use utoipa::{
     openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
 };
 
-use super::{accepts, follows, health, inbox, markdown, posts, questions, tokens, votes, webhooks};
+use super::{accepts, follows, health, inbox, markdown, posts, questions, tag_watch, tokens, votes, webhooks};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -40,6 +40,8 @@ use super::{accepts, follows, health, inbox, markdown, posts, questions, tokens,
         markdown::preview,
         follows::status,
         follows::set,
+        tag_watch::set,
+        tag_watch::list,
         inbox::list,
         inbox::unread,
         inbox::read,
@@ -57,6 +59,7 @@ use super::{accepts, follows, health, inbox, markdown, posts, questions, tokens,
         (name = "votes", description = "Vote questions and answers up or down, and accept an answer"),
         (name = "posts", description = "Edit and delete questions and answers, list their revisions, comment on them, and preview Markdown"),
         (name = "follows", description = "Follow, unfollow or mute a question"),
+        (name = "tags", description = "Watch or ignore tags: new questions in a watched tag reach your inbox"),
         (name = "inbox", description = "Your notifications: list, unread count, mark read"),
         (name = "webhooks", description = "Signed POSTs of a topic's events to your URL, in seq order, retried"),
         (name = "identity", description = "Who the caller is, and their service tokens"),

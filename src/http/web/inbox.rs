@@ -45,8 +45,8 @@ struct EntryView {
     iso: String,
 }
 
-/// What an entry says, before its question's title.
-fn what(reason: &str, count: i64) -> String {
+/// What an entry says, before its question's title (for a `tag` entry, its newest question's).
+fn what(reason: &str, count: i64, tag: Option<&str>) -> String {
     let n = |one: &str, many: &str| if count == 1 { one.to_owned() } else { format!("{count} {many}") };
     match reason {
         "answer" => format!("{} to your question", n("A new answer", "new answers")),
@@ -54,6 +54,11 @@ fn what(reason: &str, count: i64) -> String {
         "comment" => format!("{} on your post in", n("A comment", "comments")),
         "accepted" => "Your answer was accepted in".to_owned(),
         "edit" => format!("{} of your post in", n("An edit", "edits")),
+        "tag" => {
+            let tag = tag.unwrap_or("?");
+            let newest = if count == 1 { "" } else { ", the newest" };
+            format!("{} in [{tag}]{newest}:", n("A new question", "new questions"))
+        }
         _ => n("A notification", "notifications") + " about",
     }
 }
@@ -86,7 +91,7 @@ pub async fn page(
             let (when, iso) = when(e.updated_at);
             EntryView {
                 id: e.id,
-                what: what(&e.reason, e.count),
+                what: what(&e.reason, e.count, e.tag.as_ref().map(|t| t.as_str())),
                 // The store blanks the title when the question is deleted.
                 title: if e.title.is_empty() { "(a deleted question)".to_owned() } else { e.title },
                 actor: e.actor,
@@ -141,10 +146,12 @@ mod tests {
 
     #[test]
     fn entries_say_what_and_how_many() {
-        assert_eq!(what("answer", 1), "A new answer to your question");
-        assert_eq!(what("answer", 3), "3 new answers to your question");
-        assert_eq!(what("followed_answer", 2), "2 new answers to");
-        assert_eq!(what("accepted", 1), "Your answer was accepted in");
-        assert_eq!(what("someday", 2), "2 notifications about");
+        assert_eq!(what("answer", 1, None), "A new answer to your question");
+        assert_eq!(what("answer", 3, None), "3 new answers to your question");
+        assert_eq!(what("followed_answer", 2, None), "2 new answers to");
+        assert_eq!(what("accepted", 1, None), "Your answer was accepted in");
+        assert_eq!(what("someday", 2, None), "2 notifications about");
+        assert_eq!(what("tag", 1, Some("rust")), "A new question in [rust]:");
+        assert_eq!(what("tag", 3, Some("rust")), "3 new questions in [rust], the newest:");
     }
 }

@@ -34,6 +34,7 @@ pub mod page;
 pub mod question;
 pub mod questions;
 pub mod revisions;
+pub mod tag_watch;
 
 use actix_web::{FromRequest, Handler, Resource, Responder, web};
 
@@ -71,6 +72,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             form("/inbox/read-all", inbox::read_all)
                 .route(web::get().to(|| async { see_other("/inbox".into()) })),
         )
+        .service(form("/inbox/tags", tag_watch::set).route(web::get().to(tag_watch::page)))
         .route("/inbox/{entry_id}", web::get().to(inbox::open_entry));
 }
 

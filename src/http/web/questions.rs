@@ -48,6 +48,9 @@ impl WithCsrf for QuestionForm {
 pub struct ListQuery {
     #[serde(default, deserialize_with = "blank_is_none")]
     before: Option<Uuid>,
+    /// `?ignored=show`: also the questions carrying a tag the viewer ignores.
+    #[serde(default, deserialize_with = "blank_is_none")]
+    ignored: Option<String>,
 }
 
 impl PageLink for ListQuery {
@@ -65,6 +68,8 @@ struct QuestionSummary {
     iso: String,
     answer_count: i64,
     answers_word: &'static str,
+    /// It carries a tag the viewer ignores: rendered hidden.
+    ignored: bool,
 }
 
 impl From<Question> for QuestionSummary {
@@ -83,6 +88,7 @@ impl From<Question> for QuestionSummary {
             iso,
             answer_count: q.answer_count,
             answers_word: plural(q.answer_count),
+            ignored: false,
         }
     }
 }
@@ -103,6 +109,13 @@ struct IndexPage {
     list_seq: Option<i64>,
     /// The form's body as it will show (the Preview button without JavaScript).
     preview: Option<String>,
+    /// The tags the viewer ignores, space-separated (the script hides live questions carrying
+    /// one); empty when they ignore none or asked to see them (`?ignored=show`).
+    ignored_tags: String,
+    /// How many questions on this page carry one, hidden behind the "n hidden" link.
+    hidden: usize,
+    /// `?ignored=show`: they are shown.
+    showing_ignored: bool,
 }
 
 async fn index_page(
@@ -111,7 +124,12 @@ async fn index_page(
     form: QuestionForm,
     errors: FieldErrors,
     viewer: Option<Viewer>,
+    show_ignored: bool,
 ) -> Result<IndexPage, PageError> {
+    let ignored = match &viewer {
+        Some(v) if !show_ignored => ctx.services().ignored_tags(v.user_id).await?,
+        _ => Vec::new(),
+    };
     let (page, list_seq) = match before {
         None => {
             let (page, seq) = ctx.services().newest_questions(PAGE_SIZE).await?;
@@ -119,8 +137,19 @@ async fn index_page(
         }
         Some(_) => (ctx.services().questions(before, PAGE_SIZE).await?, None),
     };
+    let questions: Vec<QuestionSummary> = page
+        .items
+        .into_iter()
+        .map(|q| {
+            let hide = q.tags.iter().any(|t| ignored.contains(t));
+            QuestionSummary { ignored: hide, ..q.into() }
+        })
+        .collect();
     Ok(IndexPage {
-        questions: page.items.into_iter().map(Into::into).collect(),
+        hidden: questions.iter().filter(|q| q.ignored).count(),
+        ignored_tags: ignored.iter().map(|t| t.as_str()).collect::<Vec<_>>().join(" "),
+        showing_ignored: show_ignored,
+        questions,
         next: page.next,
         paged: before.is_some(),
         form,
@@ -138,9 +167,16 @@ pub async fn index(
     PageQuery(query): PageQuery<ListQuery>,
     visitor: Visitor,
 ) -> Result<HttpResponse, PageError> {
-    let page =
-        index_page(&ctx, query.before, QuestionForm::default(), FieldErrors::default(), visitor.viewer())
-            .await?;
+    let show = query.ignored.as_deref() == Some("show");
+    let page = index_page(
+        &ctx,
+        query.before,
+        QuestionForm::default(),
+        FieldErrors::default(),
+        visitor.viewer(),
+        show,
+    )
+    .await?;
     Ok(html(StatusCode::OK, &page))
 }
 
@@ -158,7 +194,7 @@ pub async fn ask(
     let body = check(Body::parse(form.body.as_str()), &mut errors.body);
     let author = check(writer.author(Some(form.author.as_str())), &mut errors.author);
     let (Some(title), Some(body), Some((author, author_id))) = (title, body, author) else {
-        let page = index_page(&ctx, None, form, errors, viewer).await?;
+        let page = index_page(&ctx, None, form, errors, viewer, false).await?;
         return Ok(html(StatusCode::UNPROCESSABLE_ENTITY, &page));
     };
     let question =
@@ -179,7 +215,7 @@ pub async fn preview(
     let mut errors = FieldErrors::default();
     let preview =
         check(Body::parse(form.body.as_str()), &mut errors.body).map(|b| markdown::full(b.as_str()));
-    let mut page = index_page(&ctx, None, form, errors, viewer).await?;
+    let mut page = index_page(&ctx, None, form, errors, viewer, false).await?;
     page.preview = preview;
     Ok(html(StatusCode::OK, &page))
 }

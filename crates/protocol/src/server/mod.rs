@@ -224,6 +224,7 @@ mod tests {
                         ref_id: None,
                         read: false,
                         updated_at: at,
+                        tag: None,
                     },
                 },
             ),
