@@ -6,7 +6,9 @@ use utoipa::{
     openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
 };
 
-use super::{accepts, follows, health, inbox, markdown, posts, questions, tag_watch, tokens, votes, webhooks};
+use super::{
+    accepts, follows, health, inbox, markdown, posts, questions, tag_watch, tokens, votes, webhooks,
+};
 
 #[derive(OpenApi)]
 #[openapi(
