@@ -26,7 +26,7 @@
  *   QaHubClient.watch({
  *     topic: "questions",           // instead of questionId
  *     afterSeq: 12,                 // the list's seq your page shows (data-list-seq)
- *     onQuestion(question) {},      // {id, title, author, author_id, created_at}: asked
+ *     onQuestion(question) {},      // {id, title, author, author_id, created_at, tags}: asked
  *     onQuestionDelete(questionId) {}, // deleted: remove it
  *     onStatus, onSubscribed, onError as above
  *   });

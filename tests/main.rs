@@ -21,6 +21,7 @@ mod rest;
 mod revocation;
 mod sse;
 mod startup;
+mod tag_pages;
 mod tags;
 mod tls;
 mod votes;

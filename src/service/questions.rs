@@ -3,7 +3,9 @@
 use uuid::Uuid;
 
 use super::{Posted, Services};
-use crate::domain::{Answer, DomainError, Idempotency, NewQuestion, Page, PostKind, PostRef, Question};
+use crate::domain::{
+    Answer, DomainError, Idempotency, NewQuestion, Page, PostKind, PostRef, Question, TagName,
+};
 
 impl Services {
     /// Stores a new question (its topic starts with no events) and announces it on the list
@@ -85,5 +87,33 @@ impl Services {
             code: "answer_not_found",
             message: "No answer has that number.".into(),
         })
+    }
+}
+
+/// A tag's questions and the most used tags, as the pages read them.
+impl Services {
+    /// A page of `tag`'s questions older than `before`, newest first.
+    pub async fn questions_tagged(
+        &self,
+        tag: TagName,
+        before: Option<Uuid>,
+        limit: i64,
+    ) -> Result<Page<Question, Uuid>, DomainError> {
+        self.store.tagged_question_page(tag, before, limit).await
+    }
+
+    /// The newest of `tag`'s questions and the seq of its topic (`tag:{name}`) they reflect:
+    /// where a live page subscribes from.
+    pub async fn newest_questions_tagged(
+        &self,
+        tag: TagName,
+        limit: i64,
+    ) -> Result<(Page<Question, Uuid>, i64), DomainError> {
+        self.store.tagged_question_page_and_seq(tag, limit).await
+    }
+
+    /// The `limit` most used tags with their question counts, most used first.
+    pub async fn most_used_tags(&self, limit: i64) -> Result<Vec<(TagName, i64)>, DomainError> {
+        self.store.most_used_tags(limit).await
     }
 }

@@ -208,3 +208,54 @@ pub(super) async fn tag_question(
     }
     Ok(())
 }
+
+/// A tag's questions, as its page (`/tags/{tag}`) reads them.
+impl Store {
+    /// A page of `tag`'s live questions older than `before`, newest first.
+    pub async fn tagged_question_page(
+        &self,
+        tag: TagName,
+        before: Option<Uuid>,
+        limit: i64,
+    ) -> Result<Page<Question, Uuid>, DomainError> {
+        let rows: Vec<QuestionRow> =
+            self.read(TAGGED_PAGE).bind(tag.as_str()).bind(before).bind(limit + 1).fetch_all().await?;
+        Ok(Page::of(rows.into_iter().map(Into::into).collect(), limit, |q: &Question| q.id))
+    }
+
+    /// The newest page of `tag`'s questions and the seq of its topic (`tag:{name}`) they
+    /// reflect, read in one snapshot, as [`Store::question_page_and_list_seq`] does for the
+    /// list: a tag nobody has used yet has no `topics` row, and is at 0.
+    pub async fn tagged_question_page_and_seq(
+        &self,
+        tag: TagName,
+        limit: i64,
+    ) -> Result<(Page<Question, Uuid>, i64), DomainError> {
+        const SEQ: &str = "SELECT last_seq FROM topics WHERE name = $1";
+        let mut tx = self.snapshot().await?;
+        let seq: Option<i64> = tx.query(SEQ).bind(format!("tag:{tag}")).scalar_optional().await?;
+        let rows: Vec<QuestionRow> =
+            tx.query(TAGGED_PAGE).bind(tag.as_str()).bind(None::<Uuid>).bind(limit + 1).fetch_all().await?;
+        tx.end_read().await?;
+        let page = Page::of(rows.into_iter().map(Into::into).collect(), limit, |q: &Question| q.id);
+        Ok((page, seq.unwrap_or(0)))
+    }
+
+    /// The most used tags and how many live questions carry each, most used first (then by
+    /// name); tags no question carries any more are left out.
+    pub async fn most_used_tags(&self, limit: i64) -> Result<Vec<(TagName, i64)>, DomainError> {
+        const SQL: &str = "SELECT name, question_count FROM tags WHERE question_count > 0 \
+                           ORDER BY question_count DESC, name LIMIT $1";
+        let rows: Vec<(String, i64)> = self.read(SQL).bind(limit).fetch_all().await?;
+        Ok(rows.into_iter().filter_map(|(name, count)| Some((name.parse().ok()?, count))).collect())
+    }
+}
+
+/// `tag`'s live questions older than `$2` (none: the newest), newest first, through the
+/// `question_tags` primary key (tag, question_id).
+const TAGGED_PAGE: &str = "SELECT q.id, q.title, q.body, q.author, q.author_id, q.created_at, \
+                           q.answer_count - q.deleted_answers AS answer_count, q.score, q.accepted_answer_id, \
+                           q.last_seq, q.revision, q.edited_at, q.tags \
+                           FROM question_tags t JOIN questions q ON q.id = t.question_id \
+                           WHERE t.tag = $1 AND ($2 IS NULL OR t.question_id < $2) AND q.deleted_at IS NULL \
+                           ORDER BY t.question_id DESC LIMIT $3";

@@ -15,7 +15,9 @@ use uuid::Uuid;
 
 use super::{
     extract::{PageForm, PageLink, PageQuery, QuestionId, Visitor, WithCsrf, blank_is_none},
-    page::{FieldErrors, PageError, Viewer, check, check_post_budget, html, plural, see_other, when},
+    page::{
+        FieldErrors, PageError, TagLink, Viewer, check, check_post_budget, html, plural, see_other, when,
+    },
 };
 use crate::{
     domain::{Answer, Body, Comment, DomainError, Identity, NewAnswer, Vote},
@@ -81,6 +83,7 @@ struct QuestionView {
     editable: bool,
     deletable: bool,
     comments: Vec<CommentView>,
+    tags: Vec<TagLink>,
 }
 
 struct AnswerView {
@@ -323,6 +326,7 @@ async fn render_question(
             editable,
             deletable: editable && (reader.moderator || answer_count == 0),
             comments: comments.remove(&question.id).unwrap_or_default(),
+            tags: TagLink::all(&question.tags),
         },
         answers,
         asker,

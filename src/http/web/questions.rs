@@ -1,7 +1,9 @@
 //! The home page (`/`): the newest questions, 20 a page (`?before={id}` for older ones), live
 //! on the newest page through `static/home.js`, and the "Ask a question" form
-//! (`POST /questions`), which redirects to the new question or shows the page again with the
-//! errors next to the fields.
+//! (`POST /questions`: a title, details and 1 to 5 tags), which redirects to the new question
+//! or shows the page again with the errors next to the fields. Also the lists by tag: a tag's
+//! questions (`/tags/{tag}`), paged and live like the home page, and the tags with their
+//! counts (`/tags`).
 
 use actix_web::{HttpRequest, HttpResponse, http::StatusCode, web};
 use askama::Template;
@@ -10,10 +12,13 @@ use uuid::Uuid;
 
 use super::{
     extract::{PageForm, PageLink, PageQuery, Visitor, WithCsrf, blank_is_none},
-    page::{FieldErrors, PageError, Viewer, check, check_post_budget, html, plural, see_other, when},
+    page::{
+        FieldErrors, PageError, TagLink, Viewer, check, check_post_budget, html, plural, see_other,
+        tag_names, when,
+    },
 };
 use crate::{
-    domain::{Body, NewQuestion, Question, Title},
+    domain::{Body, NewQuestion, Question, TagName, Tags, Title},
     http::Context,
 };
 
@@ -27,6 +32,9 @@ pub struct QuestionForm {
     title: String,
     #[serde(default)]
     body: String,
+    /// Tag names separated by spaces or commas (`rust tokio`).
+    #[serde(default)]
+    tags: String,
     /// Only with `--anonymous-writes` and no one logged in.
     #[serde(default)]
     author: String,
@@ -62,6 +70,7 @@ struct QuestionSummary {
     iso: String,
     answer_count: i64,
     answers_word: &'static str,
+    tags: Vec<TagLink>,
 }
 
 impl From<Question> for QuestionSummary {
@@ -80,6 +89,7 @@ impl From<Question> for QuestionSummary {
             iso,
             answer_count: q.answer_count,
             answers_word: plural(q.answer_count),
+            tags: TagLink::all(&q.tags),
         }
     }
 }
@@ -150,12 +160,111 @@ pub async fn ask(
     let mut errors = FieldErrors::default();
     let title = check(Title::parse(form.title.as_str()), &mut errors.title);
     let body = check(Body::parse(form.body.as_str()), &mut errors.body);
+    let tags = check(Tags::parse(&tag_names(&form.tags)), &mut errors.tags);
     let author = check(writer.author(Some(form.author.as_str())), &mut errors.author);
-    let (Some(title), Some(body), Some((author, author_id))) = (title, body, author) else {
+    let (Some(title), Some(body), Some(tags), Some((author, author_id))) = (title, body, tags, author) else {
         let page = index_page(&ctx, None, form, errors, viewer).await?;
         return Ok(html(StatusCode::UNPROCESSABLE_ENTITY, &page));
     };
     let question =
-        ctx.services().ask(NewQuestion { title, body, tags: None, author, author_id }, None).await?;
+        ctx.services().ask(NewQuestion { title, body, tags: Some(tags), author, author_id }, None).await?;
     Ok(see_other(format!("/questions/{}", question.value.id)))
+}
+
+/// A tag's questions (`/tags/{tag}`), listed and live as the home page's are.
+#[derive(Template)]
+#[template(path = "tag.html")]
+struct TagPage {
+    tag: TagLink,
+    /// The tag's topic (`tag:{name}`), which the script watches.
+    topic: String,
+    questions: Vec<QuestionSummary>,
+    next: Option<Uuid>,
+    paged: bool,
+    viewer: Option<Viewer>,
+    /// On the newest page, the seq of the tag's topic this page shows: the script subscribes
+    /// from here. Older pages are not live.
+    list_seq: Option<i64>,
+}
+
+/// The tag a `/tags/{tag}` address names. A name that breaks the rules names no page: a 404
+/// that says the rule. A name in another case (`/tags/Rust`) is the same tag: see `tag_page`.
+/// (A segment that does not even decode to text, `/tags/%FF`, says the rule alone.)
+fn tag_of(raw: Option<&str>) -> Result<TagName, PageError> {
+    raw.and_then(|raw| raw.parse().ok()).ok_or_else(|| {
+        let named = raw.map(|raw| format!("{raw:?} is not a tag name. ")).unwrap_or_default();
+        PageError::new(StatusCode::NOT_FOUND, "No such tag", format!("{named}{}", TagName::RULE))
+    })
+}
+
+/// `GET /tags/{tag}?before=ID`: the questions tagged `tag`, newest first, 20 a page; the
+/// newest page is live (`static/home.js` on topic `tag:{tag}`).
+pub async fn tag_page(
+    ctx: web::Data<Context>,
+    raw: Result<web::Path<String>, actix_web::Error>,
+    PageQuery(query): PageQuery<ListQuery>,
+    visitor: Visitor,
+) -> Result<HttpResponse, PageError> {
+    let raw = raw.ok().map(web::Path::into_inner);
+    let tag = tag_of(raw.as_deref())?;
+    if raw.as_deref() != Some(tag.as_str()) {
+        let href = TagLink::of(&tag).href;
+        return Ok(see_other(match query.before {
+            Some(before) => format!("{href}?before={before}"),
+            None => href,
+        }));
+    }
+    let services = ctx.services();
+    let (page, list_seq) = match query.before {
+        None => {
+            let (page, seq) = services.newest_questions_tagged(tag, PAGE_SIZE).await?;
+            (page, Some(seq))
+        }
+        Some(before) => (services.questions_tagged(tag, Some(before), PAGE_SIZE).await?, None),
+    };
+    let page = TagPage {
+        tag: TagLink::of(&tag),
+        topic: format!("tag:{tag}"),
+        questions: page.items.into_iter().map(Into::into).collect(),
+        next: page.next,
+        paged: query.before.is_some(),
+        viewer: visitor.viewer(),
+        list_seq,
+    };
+    Ok(html(StatusCode::OK, &page))
+}
+
+/// Tags on `/tags`: the most used this many.
+const TAGS_SHOWN: i64 = 200;
+
+struct TagCount {
+    tag: TagLink,
+    count: i64,
+    questions_word: &'static str,
+}
+
+#[derive(Template)]
+#[template(path = "tags.html")]
+struct TagsPage {
+    tags: Vec<TagCount>,
+    /// There are more tags than those shown.
+    more: bool,
+    shown: i64,
+    viewer: Option<Viewer>,
+}
+
+/// `GET /tags`: the tags questions carry, with how many each, most used first.
+pub async fn tags_page(ctx: web::Data<Context>, visitor: Visitor) -> Result<HttpResponse, PageError> {
+    let mut tags = ctx.services().most_used_tags(TAGS_SHOWN + 1).await?;
+    let more = tags.len() as i64 > TAGS_SHOWN;
+    tags.truncate(TAGS_SHOWN as usize);
+    let tags = tags
+        .into_iter()
+        .map(|(tag, count)| TagCount {
+            tag: TagLink::of(&tag),
+            count,
+            questions_word: if count == 1 { "question" } else { "questions" },
+        })
+        .collect();
+    Ok(html(StatusCode::OK, &TagsPage { tags, more, shown: TAGS_SHOWN, viewer: visitor.viewer() }))
 }
