@@ -1,10 +1,42 @@
 //! Tags: a question carries one to five, given when it is asked, checked against the rules
-//! (422 with the rule), returned as stored, and announced with it on the list of questions.
+//! (422 with the rule), returned as stored, and announced with it on the list of questions and
+//! on each tag's own topic (`tag:{name}`), which resumes exactly like every topic.
 
+use std::time::Duration;
+
+use futures_util::future::join_all;
 use reqwest::Method;
 use serde_json::{Value, json};
+use uuid::Uuid;
 
-use crate::common::{Backend, events, hub, user};
+use crate::common::{Backend, SseClient, TestApp, WsClient, events, hub, id_of, user};
+
+/// Asks a question with `tags` as `token`'s user; returns its id.
+async fn ask_tagged(app: &TestApp, token: &str, title: &str, tags: &[&str]) -> Uuid {
+    let body = json!({"title": title, "body": "b", "tags": tags});
+    let (status, q) = app.send(Method::POST, "/api/questions", Some(token), body).await;
+    assert_eq!(status, 201, "{q}");
+    id_of(&q)
+}
+
+/// Nothing more arrives on `ws` for a moment.
+async fn nothing_more(ws: &mut WsClient) {
+    if let Some(more) = ws.recv_within(Duration::from_millis(200)).await {
+        panic!("nothing more expected, got {more}");
+    }
+}
+
+/// Every event of `topic` from `after` on, read by a new subscriber: exactly `upto - after`
+/// of them, contiguous, then nothing.
+async fn resume(app: &TestApp, topic: &str, after: i64, upto: i64) -> Vec<Value> {
+    let mut ws = app.ws().await;
+    let head = ws.subscribe(topic, Some(after)).await;
+    assert_eq!(head, upto, "the head of {topic}");
+    let mut last = after;
+    let got = events(&mut ws, &mut last, (upto - after) as usize).await;
+    nothing_more(&mut ws).await;
+    got
+}
 
 async fn a_question_keeps_its_tags_and_the_list_announces_them(backend: Backend) {
     let app = hub(backend).await;
@@ -72,7 +104,138 @@ async fn tags_that_break_the_rules_are_refused_with_the_rule(backend: Backend) {
     assert_eq!(listed["items"], json!([]), "nothing refused was stored");
 }
 
+/// Each tag has its own topic with its own seqs: a question asked with two tags is a
+/// `question` event on both (the same summary as on `questions`), a tag nobody used yet can be
+/// watched from 0, and names with `.` and `#` are topics like any other.
+async fn asking_announces_the_question_on_each_of_its_tags(backend: Backend) {
+    let app = hub(backend).await;
+    let ann = user("ann");
+    let mut net = app.ws().await;
+    let mut net_seq = net.subscribe("tag:asp.net-core", None).await;
+    let mut sharp = app.ws().await;
+    // Upper case is folded as in a tag's name: the topic is `tag:c#`.
+    let reply = sharp.subscribe_reply("tag:C#", Some(0)).await;
+    assert_eq!(
+        (reply["type"].as_str(), reply["topic"].as_str()),
+        (Some("subscribed"), Some("tag:c#")),
+        "{reply}"
+    );
+    let mut sharp_seq = reply["seq"].as_i64().unwrap();
+    assert_eq!((net_seq, sharp_seq), (0, 0), "a tag nobody used is a topic at 0");
+    let reply = app.ws().await.subscribe_reply("tag:-nope", None).await;
+    assert_eq!(
+        (reply["type"].as_str(), reply["code"].as_str()),
+        (Some("error"), Some("invalid_topic")),
+        "{reply}"
+    );
+
+    let first = ask_tagged(&app, &ann, "Both", &["asp.net-core", "c#"]).await;
+    let second = ask_tagged(&app, &ann, "One", &["c#"]).await;
+    let got = events(&mut sharp, &mut sharp_seq, 2).await;
+    assert_eq!(
+        got.iter()
+            .map(|e| (e["type"].clone(), e["topic"].clone(), e["question"]["id"].clone()))
+            .collect::<Vec<_>>(),
+        [
+            (json!("question"), json!("tag:c#"), json!(first)),
+            (json!("question"), json!("tag:c#"), json!(second))
+        ]
+    );
+    assert_eq!(got[0]["question"]["tags"], json!(["asp.net-core", "c#"]));
+    assert_eq!(got[0]["question"]["title"], "Both");
+    let on_net = events(&mut net, &mut net_seq, 1).await;
+    assert_eq!(
+        (on_net[0]["topic"].as_str(), &on_net[0]["question"]["id"]),
+        (Some("tag:asp.net-core"), &json!(first))
+    );
+    nothing_more(&mut net).await;
+
+    // The list has both, with the same summary.
+    let mut list = app.ws().await;
+    list.subscribe("questions", Some(0)).await;
+    let mut from = 0;
+    let listed = events(&mut list, &mut from, 2).await;
+    assert_eq!(listed[0]["question"], got[0]["question"]);
+}
+
+/// A resume of a tag's topic from any seq, 0 to the last, gives exactly the events after it.
+async fn a_tag_topic_resumes_exactly_from_every_seq(backend: Backend) {
+    let app = hub(backend).await;
+    let ann = user("ann");
+    for (i, tags) in
+        [&["rust"][..], &["go"], &["rust", "tokio"], &["tokio", "rust"], &["rust"]].iter().enumerate()
+    {
+        ask_tagged(&app, &ann, &format!("Q{i}"), tags).await;
+    }
+    let all = resume(&app, "tag:rust", 0, 4).await;
+    assert!(all.iter().all(|e| e["type"] == "question" && e["topic"] == "tag:rust"), "{all:?}");
+    let titles: Vec<_> = all.iter().map(|e| e["question"]["title"].as_str().unwrap()).collect();
+    assert_eq!(titles, ["Q0", "Q2", "Q3", "Q4"]);
+    for after in 0..=4 {
+        assert_eq!(resume(&app, "tag:rust", after, 4).await, all[after as usize..], "after {after}");
+    }
+}
+
+/// Asks with overlapping tags in every order, at once: on Postgres each takes its tags' rows
+/// in one order, so none deadlocks (a deadlock would be a 503), and every count and every
+/// topic's seqs come out exact.
+async fn concurrent_asks_with_overlapping_tags_all_succeed(backend: Backend) {
+    let app = hub(backend).await;
+    let ann = user("ann");
+    let orders: [&[&str]; 6] = [
+        &["alpha", "beta", "gamma"],
+        &["gamma", "beta", "alpha"],
+        &["beta", "alpha"],
+        &["gamma", "alpha", "beta"],
+        &["beta", "gamma"],
+        &["alpha", "gamma"],
+    ];
+    let asks = (0..24).map(|i| {
+        let (app, ann, tags) = (&app, &ann, orders[i % orders.len()]);
+        async move {
+            let body = json!({"title": format!("Q{i}"), "body": "b", "tags": tags});
+            app.send(Method::POST, "/api/questions", Some(ann), body).await
+        }
+    });
+    for (status, body) in join_all(asks).await {
+        assert_eq!(status, 201, "{body}");
+    }
+    // Each tag is in 5 of the 6 orders: 20 questions each.
+    for tag in ["alpha", "beta", "gamma"] {
+        let got = resume(&app, &format!("tag:{tag}"), 0, 20).await;
+        assert!(got.iter().all(|e| e["type"] == "question"), "{got:?}");
+    }
+}
+
+/// An event stream takes a tag's topic like any other, and its ids resume it.
+async fn an_event_stream_follows_a_tag(backend: Backend) {
+    let app = hub(backend).await;
+    let ann = user("ann");
+    let first = ask_tagged(&app, &ann, "Before", &["c#"]).await;
+    let mut sse = SseClient::open(&app, "tag:c%23,questions", Some("tag:c#=0,questions=1"), None).await;
+    let second = ask_tagged(&app, &ann, "After", &["c#", "rust"]).await;
+    let mut got = Vec::new();
+    while got.len() < 3 {
+        let (id, data) = sse.next().await;
+        if data["type"] != "subscribed" {
+            got.push((id.unwrap_or_else(|| panic!("an event with an id: {data}")), data));
+        }
+    }
+    let on_tag: Vec<_> = got
+        .iter()
+        .filter(|(_, e)| e["topic"] == "tag:c#")
+        .map(|(_, e)| e["question"]["id"].clone())
+        .collect();
+    assert_eq!(on_tag, [json!(first), json!(second)], "{got:?}");
+    let (last_id, _) = got.last().unwrap();
+    assert!(last_id.contains("tag:c#=2"), "{last_id}");
+}
+
 on_both_backends!(
     a_question_keeps_its_tags_and_the_list_announces_them,
     tags_that_break_the_rules_are_refused_with_the_rule,
+    asking_announces_the_question_on_each_of_its_tags,
+    a_tag_topic_resumes_exactly_from_every_seq,
+    concurrent_asks_with_overlapping_tags_all_succeed,
+    an_event_stream_follows_a_tag,
 );

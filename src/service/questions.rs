@@ -9,7 +9,7 @@ use crate::domain::{
 
 impl Services {
     /// Stores a new question (its topic starts with no events) and announces it on the list
-    /// of questions once committed. With an Idempotency-Key that already stored one, returns
+    /// of questions and on its tags' topics once committed. With an Idempotency-Key that already stored one, returns
     /// that one instead (announced once).
     pub async fn ask(
         &self,
@@ -23,10 +23,7 @@ impl Services {
         }
         let key = idempotency.clone();
         let created = self
-            .commit_and_publish(move |store| async move {
-                let (question, event) = store.create_question(new, key.as_ref()).await?;
-                Ok((question, vec![event]))
-            })
+            .commit_and_publish(move |store| async move { store.create_question(new, key.as_ref()).await })
             .await;
         match created {
             Ok(question) => Ok(Posted::new(question)),

@@ -330,7 +330,15 @@ impl Store {
             .await?;
             // Last, after the question's row (locked first): the
             // one lock order every writer of the list follows.
-            let seq = events::record_list_event(&mut tx, "question-delete", question_id, None, at).await?;
+            let seq = events::record_topic_event(
+                &mut tx,
+                Topic::Questions,
+                "question-delete",
+                question_id,
+                None,
+                at,
+            )
+            .await?;
             events.push(Event {
                 topic: Topic::Questions,
                 seq,

@@ -16,13 +16,14 @@ use crate::domain::{
 
 impl Store {
     /// Stores a question, and its Idempotency-Key record if it has one, in one transaction
-    /// that also records its `question` event on the list's topic (`questions`); its own
-    /// topic starts with no events (`last_seq` 0). Returns the question and that event.
+    /// that also records its `question` event on the list's topic (`questions`) and on each
+    /// of its tags' topics (`tag:{name}`); its own topic starts with no events (`last_seq` 0).
+    /// Returns the question and those events (the list's first, then the tags' in name order).
     pub async fn create_question(
         &self,
         new: NewQuestion,
         idempotency: Option<&Idempotency>,
-    ) -> Result<(Question, Event), DomainError> {
+    ) -> Result<(Question, Vec<Event>), DomainError> {
         let question = Question {
             id: Uuid::now_v7(),
             title: new.title.into_inner(),
@@ -70,18 +71,36 @@ impl Store {
         .bind(Tags::to_column(&question.tags))
         .execute()
         .await?;
-        tag_question(&mut tx, question.id, &question.tags).await?;
+        // The key first: a concurrent retry waits on its unique index holding no shared row.
         if let Some(key) = idempotency {
             events::remember_key(&mut tx, key, question.id, question.created_at).await?;
         }
-        // Last: on Postgres the list's row is locked from here to COMMIT, and nothing before
-        // this (the key's unique index above) may wait while holding it.
-        let seq =
-            events::record_list_event(&mut tx, "question", question.id, Some(&payload), question.created_at)
+        tag_question(&mut tx, question.id, &question.tags).await?;
+        // Then the tags' topics, in name order (`record_on_tags`), and last the list's: on
+        // Postgres each row is locked from here to COMMIT, and the one global row, the list's,
+        // is held the shortest.
+        let at = question.created_at;
+        let tagged =
+            events::record_on_tags(&mut tx, &question.tags, "question", question.id, Some(&payload), at)
                 .await?;
-        let event = Event { topic: Topic::Questions, seq, kind: EventKind::Question(summary) };
-        tx.commit(std::slice::from_ref(&event)).await?;
-        Ok((question, event))
+        let seq = events::record_topic_event(
+            &mut tx,
+            Topic::Questions,
+            "question",
+            question.id,
+            Some(&payload),
+            at,
+        )
+        .await?;
+        let mut recorded =
+            vec![Event { topic: Topic::Questions, seq, kind: EventKind::Question(summary.clone()) }];
+        recorded.extend(tagged.into_iter().map(|(topic, seq)| Event {
+            topic,
+            seq,
+            kind: EventKind::Question(summary.clone()),
+        }));
+        tx.commit(&recorded).await?;
+        Ok((question, recorded))
     }
 
     pub async fn question(&self, id: Uuid) -> Result<Option<Question>, DomainError> {
@@ -186,13 +205,14 @@ impl Store {
 }
 
 /// Files a question under its tags and counts it in each: a live question is in
-/// `question_tags` and in its tags' `question_count` exactly while it carries them.
+/// `question_tags` and in its tags' `question_count` exactly while it carries them. The `tags`
+/// rows are taken in name order, so two writers with overlapping tags cannot deadlock.
 pub(super) async fn tag_question(
     tx: &mut Tx,
     question_id: Uuid,
     tags: &[TagName],
 ) -> Result<(), DomainError> {
-    for tag in tags {
+    for tag in sorted(tags) {
         tx.query("INSERT INTO question_tags (tag, question_id) VALUES ($1, $2)")
             .bind(tag.as_str())
             .bind(question_id)
@@ -207,6 +227,14 @@ pub(super) async fn tag_question(
         .await?;
     }
     Ok(())
+}
+
+/// Tags in name order: the order their rows are locked in.
+fn sorted(tags: &[TagName]) -> Vec<TagName> {
+    let mut tags = tags.to_vec();
+    tags.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+    tags.dedup();
+    tags
 }
 
 /// A tag's questions, as its page (`/tags/{tag}`) reads them.
@@ -233,7 +261,7 @@ impl Store {
     ) -> Result<(Page<Question, Uuid>, i64), DomainError> {
         const SEQ: &str = "SELECT last_seq FROM topics WHERE name = $1";
         let mut tx = self.snapshot().await?;
-        let seq: Option<i64> = tx.query(SEQ).bind(format!("tag:{tag}")).scalar_optional().await?;
+        let seq: Option<i64> = tx.query(SEQ).bind(Topic::Tag(tag).to_string()).scalar_optional().await?;
         let rows: Vec<QuestionRow> =
             tx.query(TAGGED_PAGE).bind(tag.as_str()).bind(None::<Uuid>).bind(limit + 1).fetch_all().await?;
         tx.end_read().await?;

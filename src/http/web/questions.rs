@@ -18,7 +18,7 @@ use super::{
     },
 };
 use crate::{
-    domain::{Body, NewQuestion, Question, TagName, Tags, Title},
+    domain::{Body, NewQuestion, Question, TagName, Tags, Title, Topic},
     http::Context,
 };
 
@@ -224,7 +224,7 @@ pub async fn tag_page(
     };
     let page = TagPage {
         tag: TagLink::of(&tag),
-        topic: format!("tag:{tag}"),
+        topic: Topic::Tag(tag).to_string(),
         questions: page.items.into_iter().map(Into::into).collect(),
         next: page.next,
         paged: query.before.is_some(),
