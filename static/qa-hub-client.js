@@ -12,7 +12,8 @@
  *     onScore(event) {},            // {post_kind, post_id, score}: the post's new absolute score
  *     onAccept(answerId) {},        // the asker accepted this answer
  *     onUnaccept(answerId) {},      // ... or withdrew it (an accept of another may follow)
- *     onEdit(edit) {},              // {post_kind, post_id, revision, title, body, editor, editor_id, edited_at}
+ *     onEdit(edit) {},              // {post_kind, post_id, revision, title, body, tags, editor, editor_id, edited_at}
+ *                                   //   (tags: a question's new tags when the edit changed them, else null)
  *     onDelete(post) {},            // {post_kind, post_id}: remove it (an answer: with its comments)
  *     onComment(comment) {},        // {id, post_kind, post_id, body, author, author_id, created_at}
  *     onCommentDelete(comment) {},  // {comment_id, post_kind, post_id}: remove it
@@ -100,6 +101,7 @@
           revision: m.revision,
           title: m.title === undefined ? null : m.title,
           body: m.body,
+          tags: m.tags === undefined ? null : m.tags,
           editor: m.editor,
           editor_id: m.editor_id === undefined ? null : m.editor_id,
           edited_at: m.edited_at,

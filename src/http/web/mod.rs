@@ -47,6 +47,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/", web::get().to(questions::index))
         .service(form("/questions", questions::ask).route(web::get().to(|| async { see_other("/".into()) })))
         .route("/tags", web::get().to(questions::tags_page))
+        // Any fixed path under /tags/ goes before this one, which takes every name.
         .route("/tags/{tag}", web::get().to(questions::tag_page))
         .route("/questions/{question_id}", web::get().to(question::page))
         .route("/questions/{question_id}/revisions", web::get().to(revisions::page))
