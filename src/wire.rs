@@ -48,6 +48,7 @@ pub fn event(event: &Event) -> ByteString {
             revision: r.revision,
             title: r.title.clone(),
             body: r.body.clone(),
+            tags: r.tags.clone(),
             editor: r.editor.clone(),
             editor_id: r.editor_id,
             edited_at: r.created_at,

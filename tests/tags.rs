@@ -231,7 +231,174 @@ async fn an_event_stream_follows_a_tag(backend: Backend) {
     assert!(last_id.contains("tag:c#=2"), "{last_id}");
 }
 
+/// PATCHes question `q`'s tags (and nothing else) as `token`'s user: (status, reply).
+async fn retag(app: &TestApp, token: &str, q: Uuid, tags: &[&str]) -> (u16, Value) {
+    app.send(Method::PATCH, &format!("/api/questions/{q}"), Some(token), json!({"tags": tags})).await
+}
+
+/// How many live questions carry `tag`, as stored: its count, and its `question_tags` rows.
+async fn stored_count(app: &TestApp, tag: &str) -> (i64, i64) {
+    let count = app
+        .db
+        .count(&format!("SELECT COALESCE((SELECT question_count FROM tags WHERE name = '{tag}'), 0)"))
+        .await;
+    let rows = app.db.count(&format!("SELECT count(*) FROM question_tags WHERE tag = '{tag}'")).await;
+    (count, rows)
+}
+
+/// An edit's tags follow the asking rules (422 with the rule), and only a question has tags.
+async fn an_edits_tags_are_checked_like_asking(backend: Backend) {
+    let app = hub(backend).await;
+    let ann = user("ann");
+    let q = ask_tagged(&app, &ann, "T", &["rust"]).await;
+    for (tags, says) in [
+        (json!([]), "1 to 5 tags"),
+        (json!(["a", "b", "c", "d", "e", "f"]), "1 to 5 tags"),
+        (json!(["two words"]), "a-z, 0-9"),
+        (json!(["c#", "-x"]), "\"-x\" is not a tag name"),
+    ] {
+        let path = format!("/api/questions/{q}");
+        let (status, body) = app.send(Method::PATCH, &path, Some(&ann), json!({"tags": tags})).await;
+        assert_eq!(status, 422, "{tags} → {body}");
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(message.contains(says), "{tags} → {message}");
+    }
+    let a = app.answer_as(&user("bob"), q, "An answer").await;
+    let (status, body) = app
+        .send(
+            Method::PATCH,
+            &format!("/api/answers/{a}"),
+            Some(&user("bob")),
+            json!({"body": "x", "tags": ["rust"]}),
+        )
+        .await;
+    assert_eq!(status, 422, "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("An answer has no tags"), "{body}");
+    let question: Value = app.get(&format!("/api/questions/{q}")).await.json().await.unwrap();
+    assert_eq!(
+        (question["tags"].clone(), question["revision"].as_i64()),
+        (json!(["rust"]), Some(1)),
+        "nothing changed"
+    );
+    assert_eq!(stored_count(&app, "rust").await, (1, 1));
+}
+
+/// A retag moves the question between tags: the question's `edit` carries the new tags, the
+/// tag added gets a `question` event, the tag removed a `question-delete`; the counts and the
+/// revisions follow. An edit that leaves the tags alone says nothing of them.
+async fn a_retag_is_announced_on_the_question_and_on_both_tags(backend: Backend) {
+    let app = hub(backend).await;
+    let ann = user("ann");
+    let q = ask_tagged(&app, &ann, "Moving", &["rust", "tokio"]).await;
+    let mut question = app.ws().await;
+    let mut question_seq = question.subscribe(&format!("question:{q}"), None).await;
+    let mut rust = app.ws().await;
+    let mut rust_seq = rust.subscribe("tag:rust", None).await;
+    let mut go = app.ws().await;
+    let mut go_seq = go.subscribe("tag:go", None).await;
+    assert_eq!((rust_seq, go_seq), (1, 0));
+
+    let (status, revision) = retag(&app, &ann, q, &["tokio", "Go"]).await;
+    assert_eq!(status, 200, "{revision}");
+    assert_eq!((revision["revision"].as_i64(), &revision["tags"]), (Some(2), &json!(["tokio", "go"])));
+    let edit = events(&mut question, &mut question_seq, 1).await.remove(0);
+    assert_eq!(
+        (edit["type"].as_str(), &edit["tags"], edit["title"].as_str()),
+        (Some("edit"), &json!(["tokio", "go"]), Some("Moving"))
+    );
+    let joined = events(&mut go, &mut go_seq, 1).await.remove(0);
+    assert_eq!(
+        (
+            joined["type"].as_str(),
+            &joined["question"]["id"],
+            &joined["question"]["tags"],
+            joined["question"]["title"].as_str()
+        ),
+        (Some("question"), &json!(q), &json!(["tokio", "go"]), Some("Moving"))
+    );
+    let left = events(&mut rust, &mut rust_seq, 1).await.remove(0);
+    assert_eq!(left, json!({"type": "question-delete", "topic": "tag:rust", "seq": 2, "question_id": q}));
+    // tokio kept it: nothing there.
+    assert_eq!(resume(&app, "tag:tokio", 0, 1).await.len(), 1);
+    assert_eq!(stored_count(&app, "rust").await, (0, 0));
+    assert_eq!(stored_count(&app, "go").await, (1, 1));
+    assert_eq!(stored_count(&app, "tokio").await, (1, 1));
+
+    // The same tags again change nothing; a title edit says nothing of the tags.
+    let (status, same) = retag(&app, &ann, q, &["tokio", "go"]).await;
+    assert_eq!((status, same["revision"].as_i64()), (200, Some(2)));
+    let (status, _) =
+        app.send(Method::PATCH, &format!("/api/questions/{q}"), Some(&ann), json!({"title": "Moved"})).await;
+    assert_eq!(status, 200);
+    let titled = events(&mut question, &mut question_seq, 1).await.remove(0);
+    assert_eq!((titled["title"].as_str(), titled.get("tags")), (Some("Moved"), None), "{titled}");
+    nothing_more(&mut go).await;
+    // A resume reads the retag's edit back with its tags.
+    let replayed = resume(&app, &format!("question:{q}"), 0, 2).await;
+    assert_eq!(replayed[0], edit);
+
+    // Each revision of a question shows its tags; revision 1 the tags it was asked with.
+    let (_, revisions) =
+        app.send(Method::GET, &format!("/api/questions/{q}/revisions"), None, Value::Null).await;
+    let tags: Vec<_> = revisions["items"].as_array().unwrap().iter().map(|r| r["tags"].clone()).collect();
+    assert_eq!(tags, [json!(["rust", "tokio"]), json!(["tokio", "go"]), json!(["tokio", "go"])]);
+    let a = app.answer_as(&user("bob"), q, "An answer").await;
+    let (_, revisions) =
+        app.send(Method::GET, &format!("/api/answers/{a}/revisions"), None, Value::Null).await;
+    assert_eq!(revisions["items"][0].get("tags"), None, "an answer has none: {revisions}");
+}
+
+/// A deleted question leaves its tags (counts, `question-delete`), and its `question` events
+/// on every tag it was ever on are redacted: no resume returns its title. Every tag topic
+/// still resumes exactly from any seq across the redactions.
+async fn a_deleted_questions_events_are_redacted_on_its_tags(backend: Backend) {
+    let app = hub(backend).await;
+    let ann = user("ann");
+    let kept = ask_tagged(&app, &ann, "Kept", &["go"]).await;
+    let q = ask_tagged(&app, &ann, "Secret title", &["rust", "go"]).await;
+    let (status, _) = retag(&app, &ann, q, &["go", "tokio"]).await;
+    assert_eq!(status, 200);
+    let mut go = app.ws().await;
+    let mut go_seq = go.subscribe("tag:go", None).await;
+    assert_eq!(go_seq, 2);
+    let (status, _) = app.send(Method::DELETE, &format!("/api/questions/{q}"), Some(&ann), Value::Null).await;
+    assert_eq!(status, 204);
+    let left = events(&mut go, &mut go_seq, 1).await.remove(0);
+    assert_eq!(left, json!({"type": "question-delete", "topic": "tag:go", "seq": 3, "question_id": q}));
+
+    // rust: asked (redacted), left by the retag; tokio: joined (redacted), left by the delete.
+    let rust = resume(&app, "tag:rust", 0, 2).await;
+    assert_eq!(
+        rust.iter().map(|e| e["type"].as_str().unwrap()).collect::<Vec<_>>(),
+        ["redacted", "question-delete"]
+    );
+    let tokio = resume(&app, "tag:tokio", 0, 2).await;
+    assert_eq!(
+        tokio.iter().map(|e| e["type"].as_str().unwrap()).collect::<Vec<_>>(),
+        ["redacted", "question-delete"]
+    );
+    let all_go = resume(&app, "tag:go", 0, 3).await;
+    assert_eq!(
+        all_go.iter().map(|e| e["type"].as_str().unwrap()).collect::<Vec<_>>(),
+        ["question", "redacted", "question-delete"]
+    );
+    assert_eq!(all_go[0]["question"]["id"], json!(kept), "another question's event stays");
+    for (topic, got) in [("tag:rust", &rust), ("tag:tokio", &tokio), ("tag:go", &all_go)] {
+        assert!(!Value::Array(got.to_vec()).to_string().contains("Secret"), "{topic}: {got:?}");
+    }
+    for after in 0..=3 {
+        assert_eq!(resume(&app, "tag:go", after, 3).await, all_go[after as usize..], "after {after}");
+    }
+    for tag in ["rust", "tokio"] {
+        assert_eq!(stored_count(&app, tag).await, (0, 0), "{tag}");
+    }
+    assert_eq!(stored_count(&app, "go").await, (1, 1));
+}
+
 on_both_backends!(
+    an_edits_tags_are_checked_like_asking,
+    a_retag_is_announced_on_the_question_and_on_both_tags,
+    a_deleted_questions_events_are_redacted_on_its_tags,
     a_question_keeps_its_tags_and_the_list_announces_them,
     tags_that_break_the_rules_are_refused_with_the_rule,
     asking_announces_the_question_on_each_of_its_tags,

@@ -129,23 +129,29 @@ pub(super) async fn record_topic_event(
     Ok(seq)
 }
 
-/// In `tx`: records the same event on each of `tags`' topics, taking their rows in name order
-/// (two writers with overlapping tags then cannot deadlock). Returns each topic and its seq,
+/// An event to record on a tag's topic: its kind and payload (`ref_id` is the question's).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct OnTag<'a> {
+    pub tag: TagName,
+    pub kind: &'a str,
+    pub payload: Option<&'a str>,
+}
+
+/// In `tx`: records each event on its tag's topic, taking the topics' rows in name order (two
+/// writers with overlapping tags then cannot deadlock). Returns each with its topic and seq,
 /// in that order.
-pub(super) async fn record_on_tags(
+pub(super) async fn record_on_tags<'a>(
     tx: &mut Tx,
-    tags: &[TagName],
-    kind: &str,
+    mut on: Vec<OnTag<'a>>,
     ref_id: Uuid,
-    payload: Option<&str>,
     at: DateTime<Utc>,
-) -> sqlx::Result<Vec<(Topic, i64)>> {
-    let mut topics: Vec<Topic> = tags.iter().map(|&tag| Topic::Tag(tag)).collect();
-    topics.sort_by_key(|t| t.to_string());
-    topics.dedup();
-    let mut recorded = Vec::with_capacity(topics.len());
-    for topic in topics {
-        recorded.push((topic, record_topic_event(tx, topic, kind, ref_id, payload, at).await?));
+) -> sqlx::Result<Vec<(OnTag<'a>, Topic, i64)>> {
+    on.sort_by(|a, b| a.tag.as_str().cmp(b.tag.as_str()));
+    on.dedup_by_key(|e| e.tag);
+    let mut recorded = Vec::with_capacity(on.len());
+    for e in on {
+        let topic = Topic::Tag(e.tag);
+        recorded.push((e, topic, record_topic_event(tx, topic, e.kind, ref_id, e.payload, at).await?));
     }
     Ok(recorded)
 }

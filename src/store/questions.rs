@@ -6,7 +6,9 @@ use uuid::Uuid;
 use super::{
     Store,
     engine::Tx,
-    events, now,
+    events,
+    events::OnTag,
+    now,
     rows::{AnswerRow, QuestionRow},
 };
 use crate::domain::{
@@ -47,16 +49,7 @@ impl Store {
             created_at: question.created_at,
             tags: question.tags.clone(),
         };
-        // The summary travels in the event's payload (a title is short): the list's events are
-        // read without a join, and a delete that empties the payload leaves nothing behind.
-        let payload = serde_json::json!({
-            "title": summary.title,
-            "author": summary.author,
-            "author_id": summary.author_id,
-            "created_at": summary.created_at,
-            "tags": summary.tags,
-        })
-        .to_string();
+        let payload = summary_payload(&summary);
         let mut tx = self.begin().await?;
         tx.query(
             "INSERT INTO questions (id, title, body, author, author_id, created_at, answer_count, tags) \
@@ -75,14 +68,13 @@ impl Store {
         if let Some(key) = idempotency {
             events::remember_key(&mut tx, key, question.id, question.created_at).await?;
         }
-        tag_question(&mut tx, question.id, &question.tags).await?;
+        retag_question(&mut tx, question.id, &[], &question.tags).await?;
         // Then the tags' topics, in name order (`record_on_tags`), and last the list's: on
         // Postgres each row is locked from here to COMMIT, and the one global row, the list's,
         // is held the shortest.
         let at = question.created_at;
-        let tagged =
-            events::record_on_tags(&mut tx, &question.tags, "question", question.id, Some(&payload), at)
-                .await?;
+        let on = question.tags.iter().map(|&tag| OnTag { tag, kind: "question", payload: Some(&payload) });
+        let tagged = events::record_on_tags(&mut tx, on.collect(), question.id, at).await?;
         let seq = events::record_topic_event(
             &mut tx,
             Topic::Questions,
@@ -94,7 +86,7 @@ impl Store {
         .await?;
         let mut recorded =
             vec![Event { topic: Topic::Questions, seq, kind: EventKind::Question(summary.clone()) }];
-        recorded.extend(tagged.into_iter().map(|(topic, seq)| Event {
+        recorded.extend(tagged.into_iter().map(|(_, topic, seq)| Event {
             topic,
             seq,
             kind: EventKind::Question(summary.clone()),
@@ -204,15 +196,44 @@ impl Store {
     }
 }
 
-/// Files a question under its tags and counts it in each: a live question is in
-/// `question_tags` and in its tags' `question_count` exactly while it carries them. The `tags`
-/// rows are taken in name order, so two writers with overlapping tags cannot deadlock.
-pub(super) async fn tag_question(
+/// A `question` event's payload: the summary travels in it (a title is short), so the list's
+/// and the tags' events are read without a join, and a delete that empties the payload leaves
+/// nothing behind.
+pub(super) fn summary_payload(summary: &QuestionSummary) -> String {
+    serde_json::json!({
+        "title": summary.title,
+        "author": summary.author,
+        "author_id": summary.author_id,
+        "created_at": summary.created_at,
+        "tags": summary.tags,
+    })
+    .to_string()
+}
+
+/// Moves a question from tags `old` to tags `new` (`old` empty: asking; `new` empty: deleting):
+/// a live question is in `question_tags` and in its tags' `question_count` exactly while it
+/// carries them. The `tags` rows are taken in one pass, in name order, so two writers with
+/// overlapping tags cannot deadlock.
+pub(super) async fn retag_question(
     tx: &mut Tx,
     question_id: Uuid,
-    tags: &[TagName],
+    old: &[TagName],
+    new: &[TagName],
 ) -> Result<(), DomainError> {
-    for tag in sorted(tags) {
+    let both: Vec<TagName> = old.iter().chain(new).copied().collect();
+    for tag in sorted(&both) {
+        match (old.contains(&tag), new.contains(&tag)) {
+            (false, true) => tag_question(tx, question_id, tag).await?,
+            (true, false) => untag_question(tx, question_id, tag).await?,
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Files a question under `tag` and counts it there.
+async fn tag_question(tx: &mut Tx, question_id: Uuid, tag: TagName) -> Result<(), DomainError> {
+    {
         tx.query("INSERT INTO question_tags (tag, question_id) VALUES ($1, $2)")
             .bind(tag.as_str())
             .bind(question_id)
@@ -225,6 +246,26 @@ pub(super) async fn tag_question(
         .bind(tag.as_str())
         .execute()
         .await?;
+    }
+    Ok(())
+}
+
+/// Takes a question out of `tag` (which it no longer carries, or it was deleted).
+async fn untag_question(tx: &mut Tx, question_id: Uuid, tag: TagName) -> Result<(), DomainError> {
+    {
+        let removed = tx
+            .query("DELETE FROM question_tags WHERE tag = $1 AND question_id = $2")
+            .bind(tag.as_str())
+            .bind(question_id)
+            .execute()
+            .await?;
+        // Counted down only for a row that was there: the count stays the number of rows.
+        if removed > 0 {
+            tx.query("UPDATE tags SET question_count = question_count - 1 WHERE name = $1")
+                .bind(tag.as_str())
+                .execute()
+                .await?;
+        }
     }
     Ok(())
 }

@@ -228,6 +228,7 @@ pub async fn edit(
     let edit = Edit {
         title: form.title.map(Title::parse).transpose()?,
         body: Some(Body::parse(form.body)?),
+        tags: None,
         editor: editor.name.clone(),
         editor_id: editor.user_id,
     };

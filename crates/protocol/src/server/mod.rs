@@ -187,6 +187,7 @@ mod tests {
             revision: 2,
             title: Some("t".into()),
             body: "b".into(),
+            tags: Some(vec!["rust".parse().unwrap()]),
             editor: "ann".into(),
             editor_id: None,
             edited_at: at,
