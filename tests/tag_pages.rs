@@ -189,6 +189,63 @@ async fn the_tags_page_shows_counts(backend: Backend) {
     assert!(html.contains(&tag_link("/tags/c%23", "c#")), "each links to its page");
 }
 
+/// The question's edit form carries its tags, prefilled; saving it retags the question (the
+/// tags' pages and counts follow); bad tags are refused with the rule; the revisions page shows
+/// each revision's tags.
+async fn retagging_with_the_edit_form(backend: Backend) {
+    use crate::common::{csrf_of, hub, log_in, session_of, user_with_token};
+    let app = hub(backend).await;
+    let (_, ann) = user_with_token(&app, "ann").await;
+    let q = ask_tagged(&app, &ann, "Retag me", &["rust", "tokio"]).await;
+    let cookie = session_of(&log_in(&app, "ann", "correct horse").await);
+    let csrf = csrf_of(&app, &cookie).await;
+    let question = format!("/questions/{q}");
+    let html = no_redirects().get(app.url(&question)).header("cookie", &cookie).send().await.unwrap();
+    let html = html.text().await.unwrap();
+    assert!(html.contains("id=\"edit-tags\" name=\"tags\" value=\"rust tokio\""), "prefilled: {html}");
+
+    let edit = |tags: &str| {
+        let body = format!(
+            "csrf={csrf}&kind=question&post={q}&title=Retag+me&body=b&tags={tags}&back=%2Fquestions%2F{q}"
+        );
+        no_redirects()
+            .post(app.url(&format!("{question}/edit")))
+            .header("content-type", FORM)
+            .header("cookie", &cookie)
+            .body(body)
+            .send()
+    };
+    let res = edit("rust+two_words").await.unwrap();
+    assert_eq!(res.status(), 422);
+    let text = res.text().await.unwrap();
+    assert!(text.contains(&escaped("\"two_words\" is not a tag name. A tag is 1 to 35")), "{text}");
+    let res = edit("Go,+rust").await.unwrap();
+    assert_eq!(res.status(), 303);
+    let asked: Value = app.get(&format!("/api{question}")).await.json().await.unwrap();
+    assert_eq!(asked["tags"], json!(["go", "rust"]));
+
+    let (_, tokio) = page(&app, "/tags/tokio").await;
+    assert!(!tokio.contains(&q.to_string()), "retagged away from tokio");
+    let (_, go) = page(&app, "/tags/go").await;
+    assert!(go.contains(&format!("data-question-id=\"{q}\"")), "retagged to go");
+    let (_, tags) = page(&app, "/tags").await;
+    assert!(tags.contains("data-tag=\"go\"") && !tags.contains("data-tag=\"tokio\""), "{tags}");
+
+    let (_, revisions) = page(&app, &format!("{question}/revisions")).await;
+    let shown: Vec<&str> = revisions.split("class=\"tags revision-tags\"").skip(1).collect();
+    assert_eq!(shown.len(), 2, "{revisions}");
+    assert!(
+        shown[0].starts_with(&format!(
+            " aria-label=\"Tags\"><li>{}</li><li>{}",
+            tag_link("/tags/go", "go"),
+            tag_link("/tags/rust", "rust")
+        )),
+        "newest first: {}",
+        shown[0]
+    );
+    assert!(shown[1].contains(&tag_link("/tags/tokio", "tokio")), "as asked: {}", shown[1]);
+}
+
 /// What a list of questions shows, read in one script call.
 #[derive(Debug, Deserialize)]
 struct ListState {
@@ -328,6 +385,7 @@ on_both_backends!(
     the_ask_form_takes_tags,
     tags_show_and_link_to_their_page,
     the_tags_page_shows_counts,
+    retagging_with_the_edit_form,
     asking_with_tags_in_the_browser,
     a_tag_page_is_live,
 );

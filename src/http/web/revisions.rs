@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use super::{
     extract::{PageLink, PageQuery, QuestionId, Visitor, blank_is_none},
-    page::{PageError, Viewer, html, when},
+    page::{PageError, TagLink, Viewer, html, when},
 };
 use crate::{
     domain::{PostKind, PostRef},
@@ -32,6 +32,8 @@ struct RevisionView {
     revision: i64,
     title: Option<String>,
     body: String,
+    /// A question's tags at this revision (an answer has none).
+    tags: Vec<TagLink>,
     editor: String,
     when: String,
     iso: String,
@@ -79,7 +81,16 @@ pub async fn page(
         .rev()
         .map(|r| {
             let (when, iso) = when(r.created_at);
-            RevisionView { revision: r.revision, title: r.title, body: r.body, editor: r.editor, when, iso }
+            let tags = TagLink::all(r.tags.as_deref().unwrap_or_default());
+            RevisionView {
+                revision: r.revision,
+                title: r.title,
+                body: r.body,
+                tags,
+                editor: r.editor,
+                when,
+                iso,
+            }
         })
         .collect();
     let page = RevisionsPage { question_id: id, title, kind: post.kind.name(), revisions, viewer };
