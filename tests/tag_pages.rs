@@ -381,6 +381,39 @@ async fn a_tag_page_is_live(backend: Backend) {
     c.close().await.unwrap();
 }
 
+/// On a question's page, a retag (an `edit` that carries the new tags) shows live under the
+/// question, linked as a reload shows them, and in the edit form's field.
+async fn a_retag_shows_live_on_the_question_page(backend: Backend) {
+    let app = app(backend).await;
+    let bob = user("bob");
+    let q = ask_tagged(&app, &bob, "Retagged while watched", &["rust"]).await;
+    let driver = Driver::start().await;
+    let Browser { client: c, _profile } = driver.browser(true).await;
+    c.goto(&app.url(&format!("/questions/{q}"))).await.unwrap();
+    const READ: &str = "const s = document.getElementById('live-status'); \
+        return [s.hidden ? '' : s.dataset.status, document.getElementById('question-tags').outerHTML];";
+    let read = || async {
+        serde_json::from_value::<(String, String)>(c.execute(READ, vec![]).await.unwrap()).unwrap()
+    };
+    eventually("the question page is live", LIVE, || async { (read().await.0 == "live").then_some(()) })
+        .await;
+
+    let (status, body) = app
+        .send(Method::PATCH, &format!("/api/questions/{q}"), Some(&bob), json!({"tags": ["c#", "rust"]}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let want = format!("{}</li><li>{}", tag_link("/tags/c%23", "c#"), tag_link("/tags/rust", "rust"));
+    let live = eventually("the new tags show", LIVE, || async {
+        let (_, tags) = read().await;
+        tags.contains(&want).then_some(tags)
+    })
+    .await;
+    c.goto(&app.url(&format!("/questions/{q}"))).await.unwrap();
+    let (_, reloaded) = read().await;
+    assert_eq!(live, reloaded, "the same markup live and reloaded");
+    c.close().await.unwrap();
+}
+
 on_both_backends!(
     the_ask_form_takes_tags,
     tags_show_and_link_to_their_page,
@@ -388,4 +421,5 @@ on_both_backends!(
     retagging_with_the_edit_form,
     asking_with_tags_in_the_browser,
     a_tag_page_is_live,
+    a_retag_shows_live_on_the_question_page,
 );
