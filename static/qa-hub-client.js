@@ -32,6 +32,11 @@
  *     onStatus, onSubscribed, onError as above
  *   });
  *
+ * Or the questions of one tag, the same way (`question` when a question is asked with the tag
+ * or retagged to it; `question-delete` when it leaves the tag, deleted or retagged away):
+ *
+ *   QaHubClient.watch({ topic: "tag:rust", afterSeq: 4, onQuestion, onQuestionDelete });
+ *
  * Or your own inbox (on a connection with your identity: the hub's page session, or `token`):
  *
  *   QaHubClient.watch({
@@ -147,7 +152,8 @@
 
     var questionId = String(opts.questionId || "").toLowerCase();
     // The one topic watched: a question's, or another named one ("questions").
-    var topic = opts.topic ? String(opts.topic) : "question:" + questionId;
+    // Lower case, as the server writes every topic back ("tag:C#" is "tag:c#").
+    var topic = opts.topic ? String(opts.topic).toLowerCase() : "question:" + questionId;
     var url = opts.url || defaultUrl();
     var lastSeq = Math.max(0, Number(opts.afterSeq) || 0);
     var socket = null;

@@ -187,6 +187,21 @@ async fn the_tags_page_shows_counts(backend: Backend) {
     let want: Vec<(String, String)> = want.iter().map(|(n, c)| (n.to_string(), c.to_string())).collect();
     assert_eq!(shown, want, "most used first, then by name");
     assert!(html.contains(&tag_link("/tags/c%23", "c#")), "each links to its page");
+    assert!(!html.contains("rel=\"next\""), "one page");
+
+    // 100 a page: 4 tags above and 100 more make two pages.
+    for i in 0..20 {
+        let tags: Vec<String> = (0..5).map(|j| format!("t{:03}", i * 5 + j)).collect();
+        let tags: Vec<&str> = tags.iter().map(String::as_str).collect();
+        ask_tagged(&app, &ann, "t", &tags).await;
+    }
+    let (_, first) = page(&app, "/tags").await;
+    assert_eq!(first.matches("<li data-tag=").count(), 100);
+    assert!(first.contains("<a rel=\"next\" href=\"/tags?offset=100\">"), "{first}");
+    let (_, second) = page(&app, "/tags?offset=100").await;
+    assert_eq!(second.matches("<li data-tag=").count(), 4, "the least used, by name: t096 to t099");
+    assert!(second.contains("data-tag=\"t099\"") && second.contains("<a rel=\"prev\" href=\"/tags\">"));
+    assert_eq!(page(&app, "/tags?offset=-1").await.0, 400);
 }
 
 /// The question's edit form carries its tags, prefilled; saving it retags the question (the

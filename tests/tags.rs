@@ -395,7 +395,103 @@ async fn a_deleted_questions_events_are_redacted_on_its_tags(backend: Backend) {
     assert_eq!(stored_count(&app, "go").await, (1, 1));
 }
 
+/// `/api/tags`: the tags in use with their live counts (after asks, a retag and a delete),
+/// most used first then by name, paged by offset; `/api/tags/{tag}` one tag and its topic's
+/// seq; a name that breaks the rules is a 422 with the rule, one never used a 404.
+async fn tags_are_listed_by_use_with_live_counts(backend: Backend) {
+    let app = hub(backend).await;
+    let ann = user("ann");
+    ask_tagged(&app, &ann, "Q1", &["rust", "go"]).await;
+    ask_tagged(&app, &ann, "Q2", &["rust"]).await;
+    let q3 = ask_tagged(&app, &ann, "Q3", &["c#", "rust"]).await;
+    let q4 = ask_tagged(&app, &ann, "Q4", &["go", "c++"]).await;
+    let listed: Value = app.get("/api/tags").await.json().await.unwrap();
+    let counts = |page: &Value| {
+        page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| (t["name"].as_str().unwrap().to_owned(), t["question_count"].as_i64().unwrap()))
+            .collect::<Vec<_>>()
+    };
+    let expect = |pairs: &[(&str, i64)]| pairs.iter().map(|(n, c)| (n.to_string(), *c)).collect::<Vec<_>>();
+    assert_eq!(counts(&listed), expect(&[("rust", 3), ("go", 2), ("c#", 1), ("c++", 1)]));
+    assert_eq!(listed["next"], Value::Null);
+
+    // Retagged away from rust, then one of go's deleted: the counts follow, c++ is no longer
+    // in use and is not listed.
+    assert_eq!(retag(&app, &ann, q3, &["c#"]).await.0, 200);
+    let (status, _) =
+        app.send(Method::DELETE, &format!("/api/questions/{q4}"), Some(&ann), Value::Null).await;
+    assert_eq!(status, 204);
+    let first: Value = app.get("/api/tags?limit=2").await.json().await.unwrap();
+    assert_eq!(counts(&first), expect(&[("rust", 2), ("c#", 1)]));
+    assert_eq!(first["next"], json!(2));
+    let second: Value = app.get("/api/tags?limit=2&offset=2").await.json().await.unwrap();
+    assert_eq!((counts(&second), &second["next"]), (expect(&[("go", 1)]), &Value::Null));
+    for (tag, count) in [("rust", 2), ("c#", 1), ("go", 1), ("c++", 0)] {
+        assert_eq!(stored_count(&app, tag).await, (count, count), "{tag}");
+    }
+
+    // One tag: `#` and `+` percent-encoded in the path.
+    let (status, one) = app.send(Method::GET, "/api/tags/c%23", None, Value::Null).await;
+    assert_eq!((status, one), (200, json!({"name": "c#", "question_count": 1, "last_seq": 1})));
+    let (status, plus) = app.send(Method::GET, "/api/tags/c%2B%2B", None, Value::Null).await;
+    assert_eq!((status, plus), (200, json!({"name": "c++", "question_count": 0, "last_seq": 2})));
+    let (status, rust) = app.send(Method::GET, "/api/tags/Rust", None, Value::Null).await;
+    assert_eq!((status, &rust["last_seq"]), (200, &json!(4)), "asked 3 times, left once: {rust}");
+    let (status, body) = app.send(Method::GET, "/api/tags/never-used", None, Value::Null).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (404, Some("tag_not_found")), "{body}");
+    let (status, body) = app.send(Method::GET, "/api/tags/-bad", None, Value::Null).await;
+    assert_eq!(status, 422, "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("a-z, 0-9"), "{body}");
+    for bad in ["/api/tags?limit=0", "/api/tags?offset=-1", "/api/tags?limit=x"] {
+        assert_eq!(app.get(bad).await.status(), 400, "{bad}");
+    }
+}
+
+/// `/api/questions?tag=`: a tag's live questions newest first, paged like the whole list.
+async fn the_questions_of_a_tag_are_paged_newest_first(backend: Backend) {
+    let app = hub(backend).await;
+    let ann = user("ann");
+    let mut rust = Vec::new();
+    for i in 0..5 {
+        rust.push(ask_tagged(&app, &ann, &format!("R{i}"), &["rust", "c#"]).await);
+        ask_tagged(&app, &ann, &format!("G{i}"), &["go"]).await;
+    }
+    let (status, _) =
+        app.send(Method::DELETE, &format!("/api/questions/{}", rust[2]), Some(&ann), Value::Null).await;
+    assert_eq!(status, 204);
+    let live: Vec<Value> = [4, 3, 1, 0].iter().map(|&i| json!(rust[i])).collect();
+    let mut seen = Vec::new();
+    let mut path = "/api/questions?tag=c%23&limit=3".to_owned();
+    loop {
+        let page: Value = app.get(&path).await.json().await.unwrap();
+        let items = page["items"].as_array().unwrap();
+        assert!(items.len() <= 3 && items.iter().all(|q| q["tags"] == json!(["rust", "c#"])), "{page}");
+        seen.extend(items.iter().map(|q| q["id"].clone()));
+        match page["next"].as_str() {
+            Some(next) => path = format!("/api/questions?tag=c%23&limit=3&before={next}"),
+            None => break,
+        }
+    }
+    assert_eq!(seen, live);
+    let page: Value = app.get("/api/questions?tag=RUST").await.json().await.unwrap();
+    assert_eq!(page["items"].as_array().unwrap().iter().map(|q| q["id"].clone()).collect::<Vec<_>>(), live);
+    let page: Value = app.get("/api/questions?tag=nothing").await.json().await.unwrap();
+    assert_eq!((page["items"].clone(), page["next"].clone()), (json!([]), Value::Null));
+    let res = app.get("/api/questions?tag=two%20words").await;
+    assert_eq!(res.status(), 422);
+    let body: Value = res.json().await.unwrap();
+    assert!(body["error"]["message"].as_str().unwrap().contains("a-z, 0-9"), "{body}");
+    // Without `tag`: every question, as before.
+    let all: Value = app.get("/api/questions?limit=100").await.json().await.unwrap();
+    assert_eq!(all["items"].as_array().unwrap().len(), 9);
+}
+
 on_both_backends!(
+    tags_are_listed_by_use_with_live_counts,
+    the_questions_of_a_tag_are_paged_newest_first,
     an_edits_tags_are_checked_like_asking,
     a_retag_is_announced_on_the_question_and_on_both_tags,
     a_deleted_questions_events_are_redacted_on_its_tags,

@@ -20,7 +20,7 @@ pub use follow::{Follow, FollowChoice, Involvement};
 pub use host_tokens::HostTokens;
 pub use inbox::{InboxEntry, Notification, Reason};
 pub use post::{Comment, Edit, NewComment, Revision};
-pub use tag::{TagError, TagName, Tags};
+pub use tag::{TagCount, TagError, TagName, Tags, parse_tag_name};
 pub use text::{Body, CommentText, Name, Subject, Title, TokenName, limits};
 pub use user::{Credential, CredentialId, Handle, Identity, Password, Role, ServiceToken, User};
 pub use vote::{PostKind, PostRef, Score, Vote};

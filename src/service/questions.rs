@@ -4,7 +4,7 @@ use uuid::Uuid;
 
 use super::{Posted, Services};
 use crate::domain::{
-    Answer, DomainError, Idempotency, NewQuestion, Page, PostKind, PostRef, Question, TagName,
+    Answer, DomainError, Idempotency, NewQuestion, Page, PostKind, PostRef, Question, TagCount, TagName,
 };
 
 impl Services {
@@ -60,6 +60,39 @@ impl Services {
         self.store.question_page_and_list_seq(limit).await
     }
 
+    /// The questions carrying `tag`, newest first; `before` is the `next` of the previous page.
+    pub async fn questions_tagged(
+        &self,
+        tag: TagName,
+        before: Option<Uuid>,
+        limit: i64,
+    ) -> Result<Page<Question, Uuid>, DomainError> {
+        self.store.tagged_question_page(tag, before, limit).await
+    }
+
+    /// The newest questions carrying `tag` and the seq of its topic (`tag:{name}`) they
+    /// reflect: where a live per-tag page subscribes from.
+    pub async fn newest_questions_tagged(
+        &self,
+        tag: TagName,
+        limit: i64,
+    ) -> Result<(Page<Question, Uuid>, i64), DomainError> {
+        self.store.tagged_question_page_and_seq(tag, limit).await
+    }
+
+    /// Tags in use, most used first, then by name; `offset` is the `next` of the previous page.
+    pub async fn tags(&self, offset: i64, limit: i64) -> Result<Page<TagCount, i64>, DomainError> {
+        self.store.tag_page(offset, limit).await
+    }
+
+    /// One tag's count and its topic's last seq; a tag no question ever carried is not found.
+    pub async fn tag(&self, tag: TagName) -> Result<(TagCount, i64), DomainError> {
+        self.store.tag(tag).await?.ok_or_else(|| DomainError::NotFound {
+            code: "tag_not_found",
+            message: format!("No question was ever tagged {tag}."),
+        })
+    }
+
     /// A question and one page of its live answers in reading order (the accepted answer,
     /// then by score, then oldest first): `offset` of them skipped, at most `limit`, so a
     /// request's memory is bounded whatever the question's size. The question is read first,
@@ -84,33 +117,5 @@ impl Services {
             code: "answer_not_found",
             message: "No answer has that number.".into(),
         })
-    }
-}
-
-/// A tag's questions and the most used tags, as the pages read them.
-impl Services {
-    /// A page of `tag`'s questions older than `before`, newest first.
-    pub async fn questions_tagged(
-        &self,
-        tag: TagName,
-        before: Option<Uuid>,
-        limit: i64,
-    ) -> Result<Page<Question, Uuid>, DomainError> {
-        self.store.tagged_question_page(tag, before, limit).await
-    }
-
-    /// The newest of `tag`'s questions and the seq of its topic (`tag:{name}`) they reflect:
-    /// where a live page subscribes from.
-    pub async fn newest_questions_tagged(
-        &self,
-        tag: TagName,
-        limit: i64,
-    ) -> Result<(Page<Question, Uuid>, i64), DomainError> {
-        self.store.tagged_question_page_and_seq(tag, limit).await
-    }
-
-    /// The `limit` most used tags with their question counts, most used first.
-    pub async fn most_used_tags(&self, limit: i64) -> Result<Vec<(TagName, i64)>, DomainError> {
-        self.store.most_used_tags(limit).await
     }
 }

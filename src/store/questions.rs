@@ -13,7 +13,7 @@ use super::{
 };
 use crate::domain::{
     Answer, DomainError, Event, EventKind, Idempotency, NewQuestion, Page, Question, QuestionSummary,
-    TagName, Tags, Topic,
+    TagCount, TagName, Tags, Topic,
 };
 
 impl Store {
@@ -132,6 +132,66 @@ impl Store {
         Ok((Page::of(rows.into_iter().map(Into::into).collect(), limit, |q: &Question| q.id), seq))
     }
 
+    /// A page of the questions carrying `tag`, newest first (through `question_tags`, whose key
+    /// is `(tag, question_id)`); `before` is an exclusive cursor as in [`Self::question_page`].
+    pub async fn tagged_question_page(
+        &self,
+        tag: TagName,
+        before: Option<Uuid>,
+        limit: i64,
+    ) -> Result<Page<Question, Uuid>, DomainError> {
+        let rows: Vec<QuestionRow> =
+            self.read(TAGGED_PAGE).bind(tag.as_str()).bind(before).bind(limit + 1).fetch_all().await?;
+        Ok(Page::of(rows.into_iter().map(Into::into).collect(), limit, |q: &Question| q.id))
+    }
+
+    /// The newest page of `tag`'s questions and the seq of its topic (`tag:{name}`, 0 before
+    /// its first event) that page reflects, read in one snapshot: a page that shows them and
+    /// then subscribes to the tag after that seq sees every later change exactly once.
+    pub async fn tagged_question_page_and_seq(
+        &self,
+        tag: TagName,
+        limit: i64,
+    ) -> Result<(Page<Question, Uuid>, i64), DomainError> {
+        let mut tx = self.snapshot().await?;
+        let seq: Option<i64> = tx
+            .query("SELECT last_seq FROM topics WHERE name = $1")
+            .bind(Topic::Tag(tag).to_string())
+            .scalar_optional()
+            .await?;
+        let no_cursor: Option<Uuid> = None;
+        let rows: Vec<QuestionRow> =
+            tx.query(TAGGED_PAGE).bind(tag.as_str()).bind(no_cursor).bind(limit + 1).fetch_all().await?;
+        tx.end_read().await?;
+        let page = Page::of(rows.into_iter().map(Into::into).collect(), limit, |q: &Question| q.id);
+        Ok((page, seq.unwrap_or(0)))
+    }
+
+    /// Tags carried by at least one live question, most used first, then by name; `offset` of
+    /// them skipped, at most `limit`, `next` the offset of the next page.
+    pub async fn tag_page(&self, offset: i64, limit: i64) -> Result<Page<TagCount, i64>, DomainError> {
+        const SQL: &str = "SELECT name, question_count FROM tags WHERE question_count > 0 \
+                           ORDER BY question_count DESC, name LIMIT $1 OFFSET $2";
+        let rows: Vec<(String, i64)> = self.read(SQL).bind(limit + 1).bind(offset).fetch_all().await?;
+        let tags = rows
+            .into_iter()
+            .filter_map(|(name, question_count)| Some(TagCount { name: name.parse().ok()?, question_count }))
+            .collect();
+        let mut page = Page::of(tags, limit, |_| 0);
+        page.next = page.next.map(|_| offset + limit);
+        Ok(page)
+    }
+
+    /// One tag's live question count and its topic's last seq; `None` for a tag no question
+    /// ever carried.
+    pub async fn tag(&self, tag: TagName) -> Result<Option<(TagCount, i64)>, DomainError> {
+        const SQL: &str = "SELECT t.question_count, COALESCE((SELECT last_seq FROM topics WHERE name = $2), 0) \
+                           FROM tags t WHERE t.name = $1";
+        let row: Option<(i64, i64)> =
+            self.read(SQL).bind(tag.as_str()).bind(Topic::Tag(tag).to_string()).fetch_optional().await?;
+        Ok(row.map(|(question_count, seq)| (TagCount { name: tag, question_count }, seq)))
+    }
+
     /// A page of a question's answers with `seq > after_seq`, ascending; `next` is the
     /// `after_seq` that continues it.
     pub async fn answer_page(
@@ -195,6 +255,14 @@ impl Store {
         Ok(row.map(Into::into))
     }
 }
+
+/// A page of one tag's live questions, newest first: `$1` the tag, `$2` the exclusive cursor
+/// (or NULL), `$3` the rows to read.
+const TAGGED_PAGE: &str = "SELECT q.id, q.title, q.body, q.author, q.author_id, q.created_at, \
+     q.answer_count - q.deleted_answers AS answer_count, q.score, q.accepted_answer_id, q.last_seq, q.revision, \
+     q.edited_at, q.tags FROM question_tags qt JOIN questions q ON q.id = qt.question_id \
+     WHERE qt.tag = $1 AND ($2 IS NULL OR qt.question_id < $2) AND q.deleted_at IS NULL \
+     ORDER BY qt.question_id DESC LIMIT $3";
 
 /// A `question` event's payload: the summary travels in it (a title is short), so the list's
 /// and the tags' events are read without a join, and a delete that empties the payload leaves
@@ -277,54 +345,3 @@ fn sorted(tags: &[TagName]) -> Vec<TagName> {
     tags.dedup();
     tags
 }
-
-/// A tag's questions, as its page (`/tags/{tag}`) reads them.
-impl Store {
-    /// A page of `tag`'s live questions older than `before`, newest first.
-    pub async fn tagged_question_page(
-        &self,
-        tag: TagName,
-        before: Option<Uuid>,
-        limit: i64,
-    ) -> Result<Page<Question, Uuid>, DomainError> {
-        let rows: Vec<QuestionRow> =
-            self.read(TAGGED_PAGE).bind(tag.as_str()).bind(before).bind(limit + 1).fetch_all().await?;
-        Ok(Page::of(rows.into_iter().map(Into::into).collect(), limit, |q: &Question| q.id))
-    }
-
-    /// The newest page of `tag`'s questions and the seq of its topic (`tag:{name}`) they
-    /// reflect, read in one snapshot, as [`Store::question_page_and_list_seq`] does for the
-    /// list: a tag nobody has used yet has no `topics` row, and is at 0.
-    pub async fn tagged_question_page_and_seq(
-        &self,
-        tag: TagName,
-        limit: i64,
-    ) -> Result<(Page<Question, Uuid>, i64), DomainError> {
-        const SEQ: &str = "SELECT last_seq FROM topics WHERE name = $1";
-        let mut tx = self.snapshot().await?;
-        let seq: Option<i64> = tx.query(SEQ).bind(Topic::Tag(tag).to_string()).scalar_optional().await?;
-        let rows: Vec<QuestionRow> =
-            tx.query(TAGGED_PAGE).bind(tag.as_str()).bind(None::<Uuid>).bind(limit + 1).fetch_all().await?;
-        tx.end_read().await?;
-        let page = Page::of(rows.into_iter().map(Into::into).collect(), limit, |q: &Question| q.id);
-        Ok((page, seq.unwrap_or(0)))
-    }
-
-    /// The most used tags and how many live questions carry each, most used first (then by
-    /// name); tags no question carries any more are left out.
-    pub async fn most_used_tags(&self, limit: i64) -> Result<Vec<(TagName, i64)>, DomainError> {
-        const SQL: &str = "SELECT name, question_count FROM tags WHERE question_count > 0 \
-                           ORDER BY question_count DESC, name LIMIT $1";
-        let rows: Vec<(String, i64)> = self.read(SQL).bind(limit).fetch_all().await?;
-        Ok(rows.into_iter().filter_map(|(name, count)| Some((name.parse().ok()?, count))).collect())
-    }
-}
-
-/// `tag`'s live questions older than `$2` (none: the newest), newest first, through the
-/// `question_tags` primary key (tag, question_id).
-const TAGGED_PAGE: &str = "SELECT q.id, q.title, q.body, q.author, q.author_id, q.created_at, \
-                           q.answer_count - q.deleted_answers AS answer_count, q.score, q.accepted_answer_id, \
-                           q.last_seq, q.revision, q.edited_at, q.tags \
-                           FROM question_tags t JOIN questions q ON q.id = t.question_id \
-                           WHERE t.tag = $1 AND ($2 IS NULL OR t.question_id < $2) AND q.deleted_at IS NULL \
-                           ORDER BY t.question_id DESC LIMIT $3";

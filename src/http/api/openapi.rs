@@ -6,7 +6,7 @@ use utoipa::{
     openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
 };
 
-use super::{accepts, follows, health, inbox, posts, questions, tokens, votes, webhooks};
+use super::{accepts, follows, health, inbox, posts, questions, tags, tokens, votes, webhooks};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -19,6 +19,8 @@ use super::{accepts, follows, health, inbox, posts, questions, tokens, votes, we
         questions::get,
         questions::post_answer,
         questions::list_answers,
+        tags::list,
+        tags::get,
         tokens::me,
         tokens::list,
         tokens::create,
@@ -51,7 +53,7 @@ use super::{accepts, follows, health, inbox, posts, questions, tokens, votes, we
     ),
     modifiers(&Bearer),
     tags(
-        (name = "questions", description = "Create and read questions"),
+        (name = "questions", description = "Create and read questions, and the tags they carry"),
         (name = "answers", description = "Post and read answers"),
         (name = "votes", description = "Vote questions and answers up or down, and accept an answer"),
         (name = "posts", description = "Edit and delete questions and answers, list their revisions, and comment on them"),

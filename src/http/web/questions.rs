@@ -234,10 +234,23 @@ pub async fn tag_page(
     Ok(html(StatusCode::OK, &page))
 }
 
-/// Tags on `/tags`: the most used this many.
-const TAGS_SHOWN: i64 = 200;
+/// Tags on one page of `/tags`.
+const TAGS_PER_PAGE: i64 = 100;
 
-struct TagCount {
+/// `?offset=N`: the page of tags after the `N` most used (the API's `offset`).
+#[derive(Debug, Deserialize)]
+pub struct TagsQuery {
+    #[serde(default, deserialize_with = "blank_is_none")]
+    offset: Option<u32>,
+}
+
+impl PageLink for TagsQuery {
+    fn invalid() -> PageError {
+        PageError::new(StatusCode::BAD_REQUEST, "Bad page link", "That page link is not valid.")
+    }
+}
+
+struct TagCountView {
     tag: TagLink,
     count: i64,
     questions_word: &'static str,
@@ -246,25 +259,34 @@ struct TagCount {
 #[derive(Template)]
 #[template(path = "tags.html")]
 struct TagsPage {
-    tags: Vec<TagCount>,
-    /// There are more tags than those shown.
-    more: bool,
-    shown: i64,
+    tags: Vec<TagCountView>,
+    /// The links to the previous page (after the first) and to the next one.
+    previous: Option<String>,
+    next: Option<String>,
     viewer: Option<Viewer>,
 }
 
-/// `GET /tags`: the tags questions carry, with how many each, most used first.
-pub async fn tags_page(ctx: web::Data<Context>, visitor: Visitor) -> Result<HttpResponse, PageError> {
-    let mut tags = ctx.services().most_used_tags(TAGS_SHOWN + 1).await?;
-    let more = tags.len() as i64 > TAGS_SHOWN;
-    tags.truncate(TAGS_SHOWN as usize);
-    let tags = tags
+/// `GET /tags?offset=N`: the tags questions carry, with how many each, most used first (then
+/// by name), 100 a page.
+pub async fn tags_page(
+    ctx: web::Data<Context>,
+    PageQuery(query): PageQuery<TagsQuery>,
+    visitor: Visitor,
+) -> Result<HttpResponse, PageError> {
+    let offset = i64::from(query.offset.unwrap_or(0));
+    let page = ctx.services().tags(offset, TAGS_PER_PAGE).await?;
+    let tags = page
+        .items
         .into_iter()
-        .map(|(tag, count)| TagCount {
-            tag: TagLink::of(&tag),
-            count,
-            questions_word: if count == 1 { "question" } else { "questions" },
+        .map(|t| TagCountView {
+            tag: TagLink::of(&t.name),
+            count: t.question_count,
+            questions_word: if t.question_count == 1 { "question" } else { "questions" },
         })
         .collect();
-    Ok(html(StatusCode::OK, &TagsPage { tags, more, shown: TAGS_SHOWN, viewer: visitor.viewer() }))
+    let link = |offset: i64| if offset > 0 { format!("/tags?offset={offset}") } else { "/tags".to_owned() };
+    let previous = (offset > 0).then(|| link((offset - TAGS_PER_PAGE).max(0)));
+    let next = page.next.map(link);
+    let page = TagsPage { tags, previous, next, viewer: visitor.viewer() };
+    Ok(html(StatusCode::OK, &page))
 }
