@@ -502,3 +502,87 @@ on_both_backends!(
     concurrent_asks_with_overlapping_tags_all_succeed,
     an_event_stream_follows_a_tag,
 );
+
+/// Measures a resume of a tag's topic holding `QA_HUB_BENCH_EVENTS` (100,000) `question`
+/// events from `after_seq` 0 over one WebSocket, on both databases (docs/benchmarks.md,
+/// "Tags"). Not part of the suite: run with
+///
+///     cargo test --release --test main tags::resume_of_a_large_tag_topic -- --ignored --nocapture
+///
+/// The events are written straight into the database (one `INSERT … SELECT` over a counter,
+/// then the topic's row), not asked over HTTP: only the resume is measured. The server runs
+/// in the test's process, so the RSS printed (VmRSS, and the peak VmHWM) is the server's and
+/// the client's together.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "measurement; see docs/benchmarks.md"]
+async fn resume_of_a_large_tag_topic() {
+    use sqlx::Connection;
+    use std::time::Instant;
+
+    let n: i64 = std::env::var("QA_HUB_BENCH_EVENTS").ok().and_then(|v| v.parse().ok()).unwrap_or(100_000);
+    let rss = || {
+        let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+        let kib = |key: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(key))
+                .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+        };
+        (kib("VmRSS:").unwrap_or(0) / 1024, kib("VmHWM:").unwrap_or(0) / 1024)
+    };
+    for backend in [Backend::Sqlite, Backend::Postgres] {
+        if backend == Backend::Postgres && std::env::var("TEST_DATABASE_URL").is_err() {
+            println!("postgres: skipped (no TEST_DATABASE_URL)");
+            continue;
+        }
+        let app = hub(backend).await;
+        let payload = json!({
+            "title": "How do I keep a resume of a hundred thousand events cheap?",
+            "author": "ann", "author_id": null, "created_at": "2026-12-08T01:00:00Z", "tags": ["bench", "rust"],
+        })
+        .to_string();
+        const INSERT: &str = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $1) \
+                              INSERT INTO events (topic, seq, kind, ref_id, payload, created_at) \
+                              SELECT 'tag:bench', i, 'question', $2, $3, $4 FROM n";
+        const TOPIC: &str = "INSERT INTO topics (name, last_seq) VALUES ('tag:bench', $1)";
+        let (id, at) = (Uuid::now_v7(), chrono::Utc::now());
+        let written = Instant::now();
+        if backend == Backend::Sqlite {
+            let mut conn = sqlx::SqliteConnection::connect(&app.db.url).await.unwrap();
+            sqlx::query(INSERT).bind(n).bind(id).bind(&payload).bind(at).execute(&mut conn).await.unwrap();
+            sqlx::query(TOPIC).bind(n).execute(&mut conn).await.unwrap();
+        } else {
+            let mut conn = sqlx::PgConnection::connect(&app.db.url).await.unwrap();
+            sqlx::query(INSERT).bind(n).bind(id).bind(&payload).bind(at).execute(&mut conn).await.unwrap();
+            sqlx::query(TOPIC).bind(n).execute(&mut conn).await.unwrap();
+        }
+        let written = written.elapsed();
+        let before = rss();
+        let mut ws = app.ws().await;
+        let started = Instant::now();
+        let head = ws.subscribe("tag:bench", Some(0)).await;
+        assert_eq!(head, n);
+        let mut last = 0;
+        let mut bytes = 0usize;
+        while last < n {
+            let msg = ws.recv().await;
+            let seq = msg["seq"].as_i64().unwrap_or_else(|| panic!("an event: {msg}"));
+            assert_eq!(seq, last + 1);
+            bytes += msg.to_string().len();
+            last = seq;
+        }
+        let took = started.elapsed();
+        let after = rss();
+        println!(
+            "{backend:?}: {n} events ({} MB of JSON) written in {:.1} s; resumed from 0 in {:.2} s ({:.0} events/s); \
+             RSS {} MiB before, {} MiB after, peak {} MiB",
+            bytes / 1_000_000,
+            written.as_secs_f64(),
+            took.as_secs_f64(),
+            n as f64 / took.as_secs_f64(),
+            before.0,
+            after.0,
+            after.1,
+        );
+    }
+}
