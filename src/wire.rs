@@ -50,6 +50,7 @@ pub fn event(event: &Event) -> ByteString {
             title: r.title.clone(),
             body: r.body.clone(),
             body_html: r.body_html.clone(),
+            tags: r.tags.clone(),
             editor: r.editor.clone(),
             editor_id: r.editor_id,
             edited_at: r.created_at,

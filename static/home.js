@@ -1,5 +1,6 @@
 /*
- * The home page's live list of questions, on top of qa-hub-client.js:
+ * A live list of questions (the home page's, and a tag's on /tags/{tag}), on top of
+ * qa-hub-client.js. The list names its topic (data-topic: "questions", "tag:rust"):
  *   - questions asked elsewhere wait behind a "N new questions" banner (an aria-live region)
  *     and show at the top of the list when it is clicked; the tab title says "(N) …";
  *   - a deleted question leaves the list (and the banner, if it was waiting there);
@@ -18,6 +19,7 @@
   var empty = document.getElementById("no-questions");
   var baseTitle = document.title;
 
+  var topic = list.dataset.topic || "questions";
   var shown = new Set();
   list.querySelectorAll("li[data-question-id]").forEach(function (li) {
     shown.add(li.dataset.questionId);
@@ -104,9 +106,29 @@
     time.dateTime = q.created_at;
     time.textContent = formatTime(q.created_at);
     meta.append("asked by ", author, " · ", time);
-    summary.append(h2, meta);
+    summary.append(h2);
+    if (q.tags && q.tags.length) summary.append(renderTags(q.tags));
+    summary.append(meta);
     li.append(stat, summary);
     return li;
+  }
+
+  // As templates/question-item.html: each tag links to its page (/tags/c%23 for c#).
+  function renderTags(tags) {
+    var ul = document.createElement("ul");
+    ul.className = "tags";
+    ul.setAttribute("aria-label", "Tags");
+    tags.forEach(function (name) {
+      var li = document.createElement("li");
+      var a = document.createElement("a");
+      a.className = "tag";
+      a.href = "/tags/" + encodeURIComponent(name);
+      a.rel = "tag";
+      a.textContent = name;
+      li.append(a);
+      ul.append(li);
+    });
+    return ul;
   }
 
   // Newest first by id, as the server lists them: ids are UUIDv7, whose text sorts in time
@@ -145,7 +167,7 @@
   });
 
   var watch = window.QaHubClient.watch({
-    topic: "questions",
+    topic: topic,
     afterSeq: Number(list.dataset.listSeq) || 0,
     onQuestion: function (q) {
       // Already on the page (rendered, or waiting): nothing new.

@@ -12,7 +12,8 @@
  *     onScore(event) {},            // {post_kind, post_id, score}: the post's new absolute score
  *     onAccept(answerId) {},        // the asker accepted this answer
  *     onUnaccept(answerId) {},      // ... or withdrew it (an accept of another may follow)
- *     onEdit(edit) {},              // {post_kind, post_id, revision, title, body, body_html, editor, editor_id, edited_at}
+ *     onEdit(edit) {},              // {post_kind, post_id, revision, title, body, body_html, tags, editor, editor_id, edited_at}
+ *                                   //   (tags: a question's new tags when the edit changed them, else null)
  *     onDelete(post) {},            // {post_kind, post_id}: remove it (an answer: with its comments)
  *     onComment(comment) {},        // {id, post_kind, post_id, body, body_html, author, author_id, created_at}
  *     onCommentDelete(comment) {},  // {comment_id, post_kind, post_id}: remove it
@@ -26,10 +27,15 @@
  *   QaHubClient.watch({
  *     topic: "questions",           // instead of questionId
  *     afterSeq: 12,                 // the list's seq your page shows (data-list-seq)
- *     onQuestion(question) {},      // {id, title, author, author_id, created_at}: asked
+ *     onQuestion(question) {},      // {id, title, author, author_id, created_at, tags}: asked
  *     onQuestionDelete(questionId) {}, // deleted: remove it
  *     onStatus, onSubscribed, onError as above
  *   });
+ *
+ * Or the questions of one tag, the same way (`question` when a question is asked with the tag
+ * or retagged to it; `question-delete` when it leaves the tag, deleted or retagged away):
+ *
+ *   QaHubClient.watch({ topic: "tag:rust", afterSeq: 4, onQuestion, onQuestionDelete });
  *
  * Or your own inbox (on a connection with your identity: the hub's page session, or `token`):
  *
@@ -101,6 +107,7 @@
           title: m.title === undefined ? null : m.title,
           body: m.body,
           body_html: m.body_html,
+          tags: m.tags === undefined ? null : m.tags,
           editor: m.editor,
           editor_id: m.editor_id === undefined ? null : m.editor_id,
           edited_at: m.edited_at,
@@ -147,7 +154,8 @@
 
     var questionId = String(opts.questionId || "").toLowerCase();
     // The one topic watched: a question's, or another named one ("questions").
-    var topic = opts.topic ? String(opts.topic) : "question:" + questionId;
+    // Lower case, as the server writes every topic back ("tag:C#" is "tag:c#").
+    var topic = opts.topic ? String(opts.topic).toLowerCase() : "question:" + questionId;
     var url = opts.url || defaultUrl();
     var lastSeq = Math.max(0, Number(opts.afterSeq) || 0);
     var socket = null;

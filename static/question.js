@@ -305,9 +305,31 @@
         baseTitle = edit.title + " · qa-hub";
         updateBanner();
       }
+      if (edit.post_kind === "question" && edit.tags) showTags(edit.tags);
       var marker = el.querySelector('[data-edited-for="' + edit.post_id + '"]');
       if (marker) showEdited(marker, edit.revision, edit.edited_at);
     });
+  }
+
+  // A retag: the question's tags as templates/question.html renders them, and the edit form's
+  // field, each a link to the tag's page (/tags/c%23 for c#).
+  function showTags(tags) {
+    var ul = document.getElementById("question-tags");
+    if (!ul) return;
+    ul.replaceChildren();
+    tags.forEach(function (name) {
+      var li = document.createElement("li");
+      var a = document.createElement("a");
+      a.className = "tag";
+      a.href = "/tags/" + encodeURIComponent(name);
+      a.rel = "tag";
+      a.textContent = name;
+      li.append(a);
+      ul.append(li);
+    });
+    ul.hidden = tags.length === 0;
+    var field = document.getElementById("edit-tags");
+    if (field && document.activeElement !== field) field.value = tags.join(" ");
   }
 
   function showDelete(post) {

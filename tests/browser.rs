@@ -2,97 +2,22 @@
 //! fantoccini): live banner, two pages at once, a server restart under an open page, hostile
 //! text, and the forms with JavaScript turned off. Each test starts its own chromedriver on a
 //! free port and its own browser with a fresh profile, and waits for events with a deadline
-//! (polling the page's state), never for a fixed time.
-//!
-//! Needs `chromium` and `chromedriver` on PATH (Debian: `apt-get install chromium
-//! chromium-driver`); `CHROME_BIN` and `CHROMEDRIVER` override the paths. Screenshots of `/`
+//! (polling the page's state), never for a fixed time (the driver and the browser:
+//! `common::browser`). Screenshots of `/`
 //! and a question page at desktop and phone width go to `target/tmp/screenshots/`.
 
 use std::{
     path::PathBuf,
-    process::{Child, Command, Stdio},
     time::{Duration, Instant},
 };
 
-use crate::common::{Backend, TestApp, WAIT, eventually, spawn};
-use fantoccini::{Client, ClientBuilder, Locator};
+use crate::common::{
+    Backend, Browser, Driver, TestApp, click, eventually, path_of, spawn, text_of, type_into,
+};
+use fantoccini::{Client, Locator};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
-
-/// A chromedriver process of this test's own, killed (with the browsers it started) on drop.
-struct Driver {
-    child: Child,
-    url: String,
-}
-
-impl Driver {
-    async fn start() -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let program = std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "chromedriver".into());
-        let mut command = Command::new(&program);
-        command.arg(format!("--port={port}")).stdout(Stdio::null()).stderr(Stdio::null());
-        // Its own process group, so that dropping the driver also ends the browsers it started.
-        std::os::unix::process::CommandExt::process_group(&mut command, 0);
-        let child = command
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {program} (apt-get install chromium-driver): {e}"));
-        let driver = Self { child, url: format!("http://127.0.0.1:{port}") };
-        let http = reqwest::Client::new();
-        let status = format!("{}/status", driver.url);
-        eventually("chromedriver answers /status", WAIT, || {
-            let (http, status) = (&http, &status);
-            async move {
-                let res = http.get(status).send().await.ok()?;
-                let body: Value = res.json().await.ok()?;
-                (body["value"]["ready"] == true).then_some(())
-            }
-        })
-        .await;
-        driver
-    }
-
-    /// A new browser session with a fresh profile; `javascript: false` turns scripts off.
-    async fn browser(&self, javascript: bool) -> Browser {
-        let profile = tempfile::tempdir().unwrap();
-        let binary = std::env::var("CHROME_BIN").unwrap_or_else(|_| "/usr/bin/chromium".into());
-        let mut options = json!({
-            "binary": binary,
-            "args": [
-                "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                "--disable-quic", "--no-first-run", "--disable-component-update", "--disable-sync",
-                "--disable-dev-shm-usage", "--window-size=1280,900",
-                format!("--user-data-dir={}", profile.path().display()),
-            ],
-        });
-        if !javascript {
-            options["prefs"] = json!({"profile.managed_default_content_settings.javascript": 2});
-        }
-        let mut caps = serde_json::Map::new();
-        caps.insert("browserName".into(), json!("chrome"));
-        caps.insert("goog:chromeOptions".into(), options);
-        let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
-            .capabilities(caps)
-            .connect(&self.url)
-            .await
-            .expect("a Chromium session");
-        Browser { client, _profile: profile }
-    }
-}
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let group = format!("-{}", self.child.id());
-        let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-struct Browser {
-    client: Client,
-    _profile: tempfile::TempDir,
-}
 
 /// What the question page shows, read in one script call.
 #[derive(Debug, Deserialize, PartialEq)]
@@ -141,20 +66,6 @@ async fn until(client: &Client, what: &str, limit: Duration, pred: impl Fn(&Page
     })
     .await;
     found.unwrap_or_else(|_| panic!("timed out after {limit:?} waiting until {what}; page: {last:?}"))
-}
-
-async fn click(client: &Client, css: &str) {
-    client.find(Locator::Css(css)).await.unwrap_or_else(|e| panic!("{css}: {e}")).click().await.unwrap();
-}
-
-async fn type_into(client: &Client, css: &str, text: &str) {
-    let field = client.find(Locator::Css(css)).await.unwrap_or_else(|e| panic!("{css}: {e}"));
-    field.clear().await.unwrap();
-    field.send_keys(text).await.unwrap();
-}
-
-async fn text_of(client: &Client, css: &str) -> String {
-    client.find(Locator::Css(css)).await.unwrap_or_else(|e| panic!("{css}: {e}")).text().await.unwrap()
 }
 
 fn screenshot_dir() -> PathBuf {
@@ -556,7 +467,7 @@ async fn forms_work_without_javascript(backend: Backend) {
     let res = http
         .post(app.url("/questions"))
         .header("content-type", FORM)
-        .body("title=Raw+form&body=Posted+by+a+plain+form.&author=curl")
+        .body("title=Raw+form&body=Posted+by+a+plain+form.&tags=forms+html&author=curl")
         .send()
         .await
         .unwrap();
@@ -578,6 +489,7 @@ async fn forms_work_without_javascript(backend: Backend) {
     client.goto(&app.url("/")).await.unwrap();
     // Leave the title out: the page comes back with the error and what was typed.
     type_into(&client, "#body", "I typed this and want to keep it.").await;
+    type_into(&client, "#tags", "forms").await;
     type_into(&client, "#author", "noscript").await;
     click(&client, "form[action='/questions#ask'] button[type=submit]").await;
     eventually("the title error shows", LIVE, || async {
@@ -667,12 +579,6 @@ async fn shown(client: &Client, css: &str) -> String {
     .await
 }
 
-/// The path the browser is at.
-async fn path_of(client: &Client) -> String {
-    let url = client.current_url().await.unwrap();
-    format!("{}{}", url.path(), url.query().map(|q| format!("?{q}")).unwrap_or_default())
-}
-
 /// The whole life of an account in a real browser, with identities required: sign up, ask,
 /// answer (the page's script posts with the session cookie), log out, log in again and come
 /// back to the page; a second browser's session sees none of the first's.
@@ -692,6 +598,7 @@ async fn sign_up_ask_answer_log_out_log_in(backend: Backend) {
 
     type_into(c, "#title", "Where do sessions live?").await;
     type_into(c, "#body", "In the database, hashed.").await;
+    type_into(c, "#tags", "sessions").await;
     click(c, "#ask button[type=submit]").await;
     let path = eventually("the question page", LIVE, || async {
         let path = path_of(c).await;
@@ -1227,6 +1134,7 @@ async fn the_inbox_badge_follows_every_tab(backend: Backend) {
     assert_eq!(shown(&c, "#viewer-name").await, "Ann", "signed up and back on the list");
     type_into(&c, "#title", "Who hears of my answers?").await;
     type_into(&c, "#body", "The inbox.").await;
+    type_into(&c, "#tags", "inbox").await;
     click(&c, "#ask button[type=submit]").await;
     let q: Uuid = eventually("the question page", LIVE, || async {
         path_of(&c).await.strip_prefix("/questions/").and_then(|id| id.parse().ok())

@@ -254,4 +254,46 @@ async fn edits(backend: Backend) {
     within("the server to stop", server.stop()).await;
 }
 
-on_both_backends!(watcher_prints_each_answer_once_across_a_restart, rest_calls, votes, edits);
+/// The subscriber takes a tag's topic (`tag:{name}`) like any other: the questions asked with
+/// the tag arrive as `question` events, from the seq it resumes after, each once.
+async fn a_subscriber_follows_a_tag(backend: Backend) {
+    use qa_hub_client::{Event, Subscriber};
+    let app = hub_with_users(backend).await;
+    let ann = user("ann");
+    let ask = |title: &'static str, tags: &'static [&'static str]| {
+        let (app, ann) = (&app, &ann);
+        async move {
+            let body = serde_json::json!({"title": title, "body": "b", "tags": tags});
+            let (status, q) = app.send(reqwest::Method::POST, "/api/questions", Some(ann), body).await;
+            assert_eq!(status, 201, "{q}");
+            crate::common::id_of(&q)
+        }
+    };
+    ask("Before", &["asp.net-core"]).await;
+    let tag = Topic::Tag("asp.net-core".parse().unwrap());
+    let mut subscriber = Subscriber::new(&format!("ws://{}/ws", app.addr)).unwrap().with_topic(tag, Some(1));
+    ask("Elsewhere", &["go"]).await;
+    let after = ask("After", &["go", "asp.net-core"]).await;
+    let got = within("the tag's question", async {
+        loop {
+            if let Some(Event::Message(ServerMessage::Event(EventFrame {
+                topic,
+                seq,
+                body: EventBody::Question { question },
+            }))) = subscriber.next().await
+            {
+                return (topic, seq, question.id, question.tags);
+            }
+        }
+    })
+    .await;
+    assert_eq!(got, (tag, 2, after, vec!["go".parse().unwrap(), "asp.net-core".parse().unwrap()]));
+}
+
+on_both_backends!(
+    watcher_prints_each_answer_once_across_a_restart,
+    rest_calls,
+    votes,
+    edits,
+    a_subscriber_follows_a_tag
+);

@@ -48,6 +48,7 @@ on_each_broker!(
     a_node_started_later_serves_earlier_answers_after_seq,
     readyz_says_not_ready_while_a_node_is_cut_off_then_catches_up,
     the_list_of_questions_reaches_other_nodes,
+    a_tag_topic_reaches_other_nodes,
     an_inbox_resumes_exactly_on_any_node,
 );
 
@@ -610,6 +611,53 @@ async fn the_list_of_questions_reaches_other_nodes(via: Via) {
     let ids: Vec<_> = got.iter().map(|e| e["question"]["id"].clone()).collect();
     assert_eq!(ids, during.iter().map(|id| serde_json::json!(id)).collect::<Vec<_>>());
     assert!(ws.recv_within(Duration::from_millis(300)).await.is_none(), "each once");
+    stop_all(Vec::from(nodes)).await;
+}
+
+/// A tag's topic crosses nodes like the list: names with `.` and `#` (which NATS subjects
+/// cannot carry as they are) reach the other node, live and by the catch-up after a cut.
+async fn a_tag_topic_reaches_other_nodes(via: Via) {
+    use crate::common::{ISSUER, SECRET, events, user};
+    let broker = Broker::start(via, 2).await;
+    let db = TestDb::new(Backend::Postgres).await;
+    let with_jwt = |c: &mut qa_hub::Config, i: usize| {
+        broker.tweak(c, i);
+        c.identity.jwt_secret = Some(SECRET.into());
+        c.identity.jwt_issuer = Some(ISSUER.into());
+    };
+    let b = start_on(db.shared(), |c| with_jwt(c, 1)).await;
+    let a = start_on(db, |c| with_jwt(c, 0)).await;
+    let ann = user("ann");
+    async fn ask_on(node: &TestApp, token: &str, title: &str, tags: &[&str]) -> Uuid {
+        let body = serde_json::json!({"title": title, "body": "b", "tags": tags});
+        let (status, q) = node.send(reqwest::Method::POST, "/api/questions", Some(token), body).await;
+        assert_eq!(status, 201, "{q}");
+        crate::common::id_of(&q)
+    }
+    let ids = |got: &[Value]| got.iter().map(|e| e["question"]["id"].clone()).collect::<Vec<_>>();
+    let mut net = b.ws().await;
+    let mut net_seq = net.subscribe("tag:asp.net-core", None).await;
+    let mut sharp = b.ws().await;
+    let mut sharp_seq = sharp.subscribe("tag:c#", None).await;
+
+    let first = ask_on(&a, &ann, "On node 0", &["asp.net-core", "c#"]).await;
+    let second = ask_on(&b, &ann, "On node 1", &["c#"]).await;
+    assert_eq!(ids(&events(&mut net, &mut net_seq, 1).await), [serde_json::json!(first)]);
+    let got = events(&mut sharp, &mut sharp_seq, 2).await;
+    assert_eq!(ids(&got), [serde_json::json!(first), serde_json::json!(second)]);
+    assert_eq!(got[0]["topic"], "tag:c#");
+
+    // Node 1 deaf: what is asked meanwhile reaches it by its catch-up after the reconnect.
+    let nodes = [a, b];
+    let mut admin = admin().await;
+    let cut = broker.cut_off(&mut admin, &nodes, 1).await;
+    let during = ask_on(&nodes[0], &ann, "While node 1 is deaf", &["c#", "asp.net-core"]).await;
+    broker.reconnect(&mut admin, &nodes[1], 1, cut).await;
+    assert_eq!(ids(&events(&mut net, &mut net_seq, 1).await), [serde_json::json!(during)]);
+    assert_eq!(ids(&events(&mut sharp, &mut sharp_seq, 1).await), [serde_json::json!(during)]);
+    for ws in [&mut net, &mut sharp] {
+        assert!(ws.recv_within(Duration::from_millis(300)).await.is_none(), "each once");
+    }
     stop_all(Vec::from(nodes)).await;
 }
 

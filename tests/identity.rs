@@ -499,7 +499,7 @@ async fn sessions_forms_and_csrf(backend: Backend) {
     let res = form("title=t&body=b&csrf=forged".into(), Some(&cookie)).await.unwrap();
     assert_eq!(res.status(), 403);
     assert_eq!(app.db.count("SELECT count(*) FROM questions").await, 0);
-    let res = form(format!("title=t&body=b&csrf={csrf}"), Some(&cookie)).await.unwrap();
+    let res = form(format!("title=t&body=b&tags=t&csrf={csrf}"), Some(&cookie)).await.unwrap();
     assert_eq!(res.status(), 303);
     assert_eq!(
         app.db.count("SELECT count(*) FROM questions WHERE author = 'ann' AND author_id IS NOT NULL").await,

@@ -22,6 +22,7 @@ mod rest;
 mod revocation;
 mod sse;
 mod startup;
+mod tag_pages;
 mod tag_watch;
 mod tags;
 mod tls;

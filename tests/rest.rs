@@ -313,7 +313,13 @@ async fn probes_and_openapi(backend: Backend) {
     assert_eq!(ready.status(), 200);
     let doc: Value = app.get("/api/openapi.json").await.json().await.unwrap();
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
-    for path in ["/api/questions", "/api/questions/{question_id}", "/api/questions/{question_id}/answers"] {
+    for path in [
+        "/api/questions",
+        "/api/questions/{question_id}",
+        "/api/questions/{question_id}/answers",
+        "/api/tags",
+        "/api/tags/{tag}",
+    ] {
         assert!(doc["paths"][path].is_object(), "{path} is documented");
     }
     assert!(doc["components"]["schemas"]["Answer"]["properties"]["seq"].is_object());

@@ -526,7 +526,32 @@ async fn a_deleted_questions_title_leaves_every_inbox(backend: Backend) {
     assert_eq!(app.db.count(&format!("SELECT count(*) FROM inbox WHERE title = '{TITLE}'")).await, 0);
 }
 
+/// A tag's topic is public like the list of questions: a moderator may have its events sent
+/// to a webhook, anyone else is refused.
+async fn a_moderators_webhook_follows_a_tag(backend: Backend) {
+    let app = hub_with_webhooks(backend, |_| {}).await;
+    let receiver = Receiver::start(Mode::Up).await;
+    let (code, body) = register(&app, &user("ann"), json!({"url": receiver.url, "topic": "tag:c#"})).await;
+    assert_eq!((code, body["error"]["code"].as_str()), (403, Some("forbidden")), "{body}");
+    let moderator = moderator(&app).await;
+    let (code, hook) =
+        register(&app, &moderator, json!({"url": receiver.url, "topic": "tag:C#", "after_seq": 0})).await;
+    assert_eq!(code, 201, "{hook}");
+    assert_eq!((hook["topic"].as_str(), hook["topic_seq"].as_i64()), (Some("tag:c#"), Some(0)), "{hook}");
+    let asked = json!({"title": "Tagged", "body": "b", "tags": ["c#", "linq"]});
+    let (code, q) = app.send(Method::POST, "/api/questions", Some(&user("ann")), asked).await;
+    assert_eq!(code, 201, "{q}");
+    receiver.until("the tag's event", |s| s.got.len() == 1).await;
+    let event = receiver.got()[0].json();
+    assert_eq!(
+        (event["type"].as_str(), event["topic"].as_str(), event["seq"].as_i64()),
+        (Some("question"), Some("tag:c#"), Some(1))
+    );
+    assert_eq!(event["question"]["id"], q["id"]);
+}
+
 on_both_backends!(
+    a_moderators_webhook_follows_a_tag,
     a_deleted_questions_title_leaves_every_inbox,
     a_delivery_is_signed_and_verifies,
     a_url_outside_the_allow_list_is_refused,

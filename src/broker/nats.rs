@@ -76,10 +76,25 @@ static WORDS: Words = Words {
 };
 
 /// A topic's NATS subject: `qa-hub.events.` and the topic with `:` as `.`
-/// (`question:<uuid>` → `qa-hub.events.question.<uuid>`). Topic names hold letters, digits,
-/// `-` and `:` only, so the subject has no wildcards and one token per part.
+/// (`question:<uuid>` → `qa-hub.events.question.<uuid>`), one token per part. A tag's name may
+/// hold `.` (a token separator in NATS), `+` and `#`: each of those is written `_` and its hex
+/// code (`tag:asp.net-core` → `qa-hub.events.tag.asp_2Enet-core`, `tag:c#` →
+/// `qa-hub.events.tag.c_23`), which no name holds, so the subject keeps to letters, digits,
+/// `-` and `_`, has no wildcards, and two tags never share one.
 fn subject(topic: Topic) -> Subject {
-    Subject::from(format!("{SUBJECT_PREFIX}.{}", topic.to_string().replace(':', ".")))
+    let name = topic.to_string();
+    let (kind, rest) = name.split_once(':').unwrap_or((name.as_str(), ""));
+    let mut subject = format!("{SUBJECT_PREFIX}.{kind}");
+    if !rest.is_empty() {
+        subject.push('.');
+        for c in rest.chars() {
+            match c {
+                'a'..='z' | 'A'..='Z' | '0'..='9' | '-' => subject.push(c),
+                other => subject.push_str(&format!("_{:02X}", u32::from(other))),
+            }
+        }
+    }
+    Subject::from(subject)
 }
 
 /// The NATS broker of one node.
@@ -420,5 +435,11 @@ mod tests {
         assert_eq!(subject(Topic::Question(id)).as_str(), format!("qa-hub.events.question.{id}"));
         assert_eq!(subject(Topic::Questions).as_str(), "qa-hub.events.questions");
         assert_eq!(subject(Topic::User(id)).as_str(), format!("qa-hub.events.user.{id}"));
+        let tag = |name: &str| subject(Topic::Tag(name.parse().unwrap()));
+        assert_eq!(tag("rust").as_str(), "qa-hub.events.tag.rust");
+        assert_eq!(tag("asp.net-core").as_str(), "qa-hub.events.tag.asp_2Enet-core");
+        assert_eq!(tag("c#").as_str(), "qa-hub.events.tag.c_23");
+        assert_eq!(tag("c++").as_str(), "qa-hub.events.tag.c_2B_2B");
+        assert_ne!(tag("c++").as_str(), tag("c#").as_str());
     }
 }

@@ -22,7 +22,7 @@ pub use follow::{Follow, FollowChoice, Involvement};
 pub use host_tokens::HostTokens;
 pub use inbox::{InboxEntry, Notification, Reason};
 pub use post::{Comment, Edit, NewComment, Revision};
-pub use tag::{TagError, TagName, Tags};
+pub use tag::{TagCount, TagError, TagName, Tags, parse_tag_name};
 pub use tag_watch::{MAX_TAG_WATCHES_PER_USER, TagNotification, TagWatch, TagWatchState};
 pub use text::{Body, CommentText, Name, Subject, Title, TokenName, limits};
 pub use user::{Credential, CredentialId, Handle, Identity, Password, Role, ServiceToken, User};

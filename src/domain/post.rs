@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::{Body, CommentText, DomainError, Identity, Name, PostRef, Role, Title};
+use super::{Body, CommentText, DomainError, Identity, Name, PostRef, Role, TagName, Tags, Title};
 
 /// One revision of a post: revision 1 is the text as posted, each edit adds the next.
 #[derive(Debug, Clone, PartialEq)]
@@ -17,18 +17,22 @@ pub struct Revision {
     pub body: String,
     /// `body` rendered ([`super::markdown::full`]) when this revision was written.
     pub body_html: String,
+    /// A question's tags. Read back as a revision: its tags at this revision (`None` for an
+    /// answer). In an `edit` event: the new tags when the edit changed them, else `None`.
+    pub tags: Option<Vec<TagName>>,
     /// Who wrote this revision (the author for revision 1).
     pub editor: String,
     pub editor_id: Option<Uuid>,
     pub created_at: DateTime<Utc>,
 }
 
-/// An edit to make, already parsed. A question's edit may change its title, its body or both
-/// (`title: None` keeps the title); an answer has no title.
+/// An edit to make, already parsed. A question's edit may change its title, its body, its tags
+/// or any mix (`None` keeps that part); an answer has no title and no tags.
 #[derive(Debug, Clone)]
 pub struct Edit {
     pub title: Option<Title>,
     pub body: Option<Body>,
+    pub tags: Option<Tags>,
     pub editor: Name,
     pub editor_id: Uuid,
 }
@@ -39,10 +43,16 @@ impl Edit {
         if self.title.is_some() && post.kind == super::PostKind::Answer {
             return Err(DomainError::invalid("title", "An answer has no title."));
         }
-        if self.title.is_none() && self.body.is_none() {
+        if self.tags.is_some() && post.kind == super::PostKind::Answer {
+            return Err(DomainError::invalid(
+                "tags",
+                "An answer has no tags; a question's edit may change them.",
+            ));
+        }
+        if self.title.is_none() && self.body.is_none() && self.tags.is_none() {
             return Err(DomainError::invalid(
                 "body",
-                "An edit needs a new body (or, for a question, a title).",
+                "An edit needs a new body (or, for a question, a title or tags).",
             ));
         }
         Ok(())

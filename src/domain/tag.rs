@@ -6,6 +6,19 @@ use super::DomainError;
 
 pub use qa_hub_protocol::{TagError, TagName};
 
+/// A tag as listed: its name and how many live questions carry it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TagCount {
+    pub name: TagName,
+    pub question_count: i64,
+}
+
+/// Reads a tag's name given alone (a path or query parameter `field`): a 422 naming the rule.
+pub fn parse_tag_name(field: &'static str, raw: &str) -> Result<TagName, DomainError> {
+    raw.parse()
+        .map_err(|_| DomainError::invalid(field, format!("{raw:?} is not a tag name. {}", TagName::RULE)))
+}
+
 /// A question's tags as asked or edited: 1 to [`Tags::MAX`] names, each once, in the order
 /// given (the first is the one a question is best known by, as on Stack Overflow).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

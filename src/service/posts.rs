@@ -61,12 +61,12 @@ impl Services {
             return Err(not_author("edit"));
         }
         self.commit_and_publish(move |store| async move {
-            let event = store.edit_post(post, owner.question_id, edit).await?;
-            let revision = event.as_ref().and_then(|e| match &e.kind {
+            let events = store.edit_post(post, owner.question_id, edit).await?.unwrap_or_default();
+            let revision = events.first().and_then(|e| match &e.kind {
                 EventKind::Edit(r) => Some(r.clone()),
                 _ => None,
             });
-            Ok((revision, event.into_iter().collect()))
+            Ok((revision, events))
         })
         .await
     }

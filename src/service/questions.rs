@@ -3,11 +3,13 @@
 use uuid::Uuid;
 
 use super::{Posted, Services};
-use crate::domain::{Answer, DomainError, Idempotency, NewQuestion, Page, PostKind, PostRef, Question};
+use crate::domain::{
+    Answer, DomainError, Idempotency, NewQuestion, Page, PostKind, PostRef, Question, TagCount, TagName,
+};
 
 impl Services {
     /// Stores a new question (its topic starts with no events) and announces it on the list
-    /// of questions once committed. With an Idempotency-Key that already stored one, returns
+    /// of questions and on its tags' topics once committed. With an Idempotency-Key that already stored one, returns
     /// that one instead (announced once).
     pub async fn ask(
         &self,
@@ -21,10 +23,7 @@ impl Services {
         }
         let key = idempotency.clone();
         let created = self
-            .commit_and_publish(move |store| async move {
-                let (question, event) = store.create_question(new, key.as_ref()).await?;
-                Ok((question, vec![event]))
-            })
+            .commit_and_publish(move |store| async move { store.create_question(new, key.as_ref()).await })
             .await;
         match created {
             Ok(question) => Ok(Posted::new(question)),
@@ -59,6 +58,39 @@ impl Services {
     /// page subscribes to `questions` from.
     pub async fn newest_questions(&self, limit: i64) -> Result<(Page<Question, Uuid>, i64), DomainError> {
         self.store.question_page_and_list_seq(limit).await
+    }
+
+    /// The questions carrying `tag`, newest first; `before` is the `next` of the previous page.
+    pub async fn questions_tagged(
+        &self,
+        tag: TagName,
+        before: Option<Uuid>,
+        limit: i64,
+    ) -> Result<Page<Question, Uuid>, DomainError> {
+        self.store.tagged_question_page(tag, before, limit).await
+    }
+
+    /// The newest questions carrying `tag` and the seq of its topic (`tag:{name}`) they
+    /// reflect: where a live per-tag page subscribes from.
+    pub async fn newest_questions_tagged(
+        &self,
+        tag: TagName,
+        limit: i64,
+    ) -> Result<(Page<Question, Uuid>, i64), DomainError> {
+        self.store.tagged_question_page_and_seq(tag, limit).await
+    }
+
+    /// Tags in use, most used first, then by name; `offset` is the `next` of the previous page.
+    pub async fn tags(&self, offset: i64, limit: i64) -> Result<Page<TagCount, i64>, DomainError> {
+        self.store.tag_page(offset, limit).await
+    }
+
+    /// One tag's count and its topic's last seq; a tag no question ever carried is not found.
+    pub async fn tag(&self, tag: TagName) -> Result<(TagCount, i64), DomainError> {
+        self.store.tag(tag).await?.ok_or_else(|| DomainError::NotFound {
+            code: "tag_not_found",
+            message: format!("No question was ever tagged {tag}."),
+        })
     }
 
     /// A question and one page of its live answers in reading order (the accepted answer,

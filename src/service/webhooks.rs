@@ -78,7 +78,7 @@ impl Services {
             _ => {
                 return Err(DomainError::Forbidden {
                     code: "forbidden",
-                    message: "Only moderators and admins may register a webhook for a question's events."
+                    message: "Only moderators and admins may register a webhook for a question's, the list's or a tag's events."
                         .into(),
                 });
             }

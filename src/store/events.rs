@@ -2,8 +2,8 @@
 //! and reading topics back (one topic, or a batch of them for the brokers' catch-up).
 //!
 //! A topic's seq is kept in its owner's row: `questions.last_seq` for `question:{id}`,
-//! `users.last_seq` for `user:{id}`, and the `topics` row `questions` for the list of
-//! questions. Taking the next one increments it, which locks that row until commit: writers
+//! `users.last_seq` for `user:{id}`, and a `topics` row for a topic without an owner: the list
+//! of questions (`questions`) and each tag (`tag:{name}`). Taking the next one increments it, which locks that row until commit: writers
 //! of one topic are serialised and its seqs follow commit order.
 
 use std::sync::LazyLock;
@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::{Store, engine::Tx, rows::EventRow};
-use crate::domain::{DomainError, Event, Idempotency, Topic, TopicHead};
+use crate::domain::{DomainError, Event, Idempotency, TagName, Topic, TopicHead};
 
 /// The columns every event read selects: the event, and the row it refers to by `ref_id`, if
 /// any (an answer, a revision, a comment or an inbox entry: see [`EVENT_JOINS`]).
@@ -103,23 +103,57 @@ pub(super) async fn record_question_event(
     Ok(seq)
 }
 
-/// In `tx`: takes the next seq of the list of questions (`topics` row `questions`) and records
-/// an event under it. On Postgres the row lock it takes is held until commit: callers take it
-/// last (after any question row), so that writers meet one lock order and hold the one global
-/// row as briefly as they can.
-pub(super) async fn record_list_event(
+/// In `tx`: takes the next seq of a topic without an owner row (the list of questions, a
+/// tag's topic), kept in its `topics` row, and records an event under it. A tag's row is
+/// created by its first event (seq 1). On Postgres the row lock it takes is held until commit:
+/// callers take these rows after any question row, tag topics in name order
+/// ([`record_on_tags`]), the list's (`questions`) last, so that writers meet one lock order
+/// and hold the one global row as briefly as they can.
+pub(super) async fn record_topic_event(
     tx: &mut Tx,
+    topic: Topic,
     kind: &str,
     ref_id: Uuid,
     payload: Option<&str>,
     at: DateTime<Utc>,
 ) -> sqlx::Result<i64> {
     let seq: i64 = tx
-        .query("UPDATE topics SET last_seq = last_seq + 1 WHERE name = 'questions' RETURNING last_seq")
+        .query(
+            "INSERT INTO topics (name, last_seq) VALUES ($1, 1) \
+             ON CONFLICT (name) DO UPDATE SET last_seq = topics.last_seq + 1 RETURNING last_seq",
+        )
+        .bind(topic.to_string())
         .scalar_one()
         .await?;
-    insert_event(tx, Topic::Questions, seq, kind, Some(ref_id), payload, at).await?;
+    insert_event(tx, topic, seq, kind, Some(ref_id), payload, at).await?;
     Ok(seq)
+}
+
+/// An event to record on a tag's topic: its kind and payload (`ref_id` is the question's).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct OnTag<'a> {
+    pub tag: TagName,
+    pub kind: &'a str,
+    pub payload: Option<&'a str>,
+}
+
+/// In `tx`: records each event on its tag's topic, taking the topics' rows in name order (two
+/// writers with overlapping tags then cannot deadlock). Returns each with its topic and seq,
+/// in that order.
+pub(super) async fn record_on_tags<'a>(
+    tx: &mut Tx,
+    mut on: Vec<OnTag<'a>>,
+    ref_id: Uuid,
+    at: DateTime<Utc>,
+) -> sqlx::Result<Vec<(OnTag<'a>, Topic, i64)>> {
+    on.sort_by(|a, b| a.tag.as_str().cmp(b.tag.as_str()));
+    on.dedup_by_key(|e| e.tag);
+    let mut recorded = Vec::with_capacity(on.len());
+    for e in on {
+        let topic = Topic::Tag(e.tag);
+        recorded.push((e, topic, record_topic_event(tx, topic, e.kind, ref_id, e.payload, at).await?));
+    }
+    Ok(recorded)
 }
 
 /// In `tx`: takes `user`'s topic's next seq (and their row's lock, as every write to an inbox
@@ -178,13 +212,15 @@ impl Store {
                 .fetch_optional()
                 .await?
             }
-            // A topic without an owner row: its seq is kept in `topics`.
-            Topic::Questions => {
+            // A topic without an owner row: its seq is kept in `topics`. A tag's topic exists
+            // before its first event (anyone may watch a tag nobody has used yet): at 0.
+            Topic::Questions | Topic::Tag(_) => {
                 let seq: Option<i64> = self
                     .read("SELECT last_seq FROM topics WHERE name = $1")
                     .bind(topic.to_string())
                     .scalar_optional()
                     .await?;
+                let seq = if let Topic::Tag(_) = topic { Some(seq.unwrap_or(0)) } else { seq };
                 seq.map(|seq| (seq, None))
             }
             Topic::User(id) => {
@@ -231,7 +267,7 @@ impl Store {
             }
         };
         // Question and inbox topics in one query each that joins their owner rows for the
-        // head; the few topics without an owner row (the list of questions) one by one.
+        // head; the topics without an owner row (the list of questions, tags) one by one.
         let (mut questions, mut users) = (Owners::default(), Owners::default());
         for &(topic, after) in watched {
             let (owners, id) = match topic {

@@ -10,10 +10,16 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::{Store, events, now, rows::rendered};
+use super::{
+    Store,
+    events::{self, OnTag},
+    now,
+    questions::{retag_question, summary_payload},
+    rows::rendered,
+};
 use crate::domain::{
-    Comment, DomainError, Edit, Event, EventKind, Idempotency, NewComment, PostKind, PostRef, Revision,
-    Topic, markdown,
+    Comment, DomainError, Edit, Event, EventKind, Idempotency, NewComment, PostKind, PostRef,
+    QuestionSummary, Revision, TagName, Tags, Topic, markdown,
 };
 
 /// A post's current text and state, read inside the transaction that changes it.
@@ -27,24 +33,32 @@ struct Current {
     created_at: DateTime<Utc>,
     revision: i64,
     deleted: bool,
+    /// A question's tags (the `tags` column); `None` for an answer.
+    tags: Option<String>,
+}
+
+impl Current {
+    fn tags(&self) -> Option<Vec<TagName>> {
+        self.tags.as_deref().map(Tags::from_column)
+    }
 }
 
 fn current_sql(kind: PostKind) -> &'static str {
     match kind {
         PostKind::Question => {
-            "SELECT title, body, body_html, author, author_id, created_at, revision, deleted_at IS NOT NULL AS deleted \
-             FROM questions WHERE id = $1"
+            "SELECT title, body, body_html, author, author_id, created_at, revision, deleted_at IS NOT NULL AS deleted, \
+             tags FROM questions WHERE id = $1"
         }
         PostKind::Answer => {
             "SELECT CAST(NULL AS TEXT) AS title, body, body_html, author, author_id, created_at, revision, \
-             deleted_at IS NOT NULL AS deleted FROM answers WHERE id = $1"
+             deleted_at IS NOT NULL AS deleted, CAST(NULL AS TEXT) AS tags FROM answers WHERE id = $1"
         }
     }
 }
 
 const INSERT_REVISION: &str = "INSERT INTO revisions \
-     (id, post_id, post_kind, question_id, revision, title, body, editor, editor_id, created_at, body_html) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)";
+     (id, post_id, post_kind, question_id, revision, title, body, editor, editor_id, created_at, body_html, tags) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)";
 
 #[derive(sqlx::FromRow)]
 struct CommentRow {
@@ -86,18 +100,24 @@ struct RevisionRow {
     editor: String,
     editor_id: Option<Uuid>,
     created_at: DateTime<Utc>,
+    tags: Option<String>,
 }
 
 impl Store {
     /// Edits `post` (of `question_id`): keeps the text it had as a revision (revision 1 is
     /// written by the first edit), stores the new one as the next revision and records an
     /// `edit` event. An edit that changes nothing writes nothing (`None`).
+    ///
+    /// A question's edit that changes its tags also moves it between tags (`question_tags`,
+    /// the counts), puts the new tags in the `edit` event, and records a `question` event (its
+    /// summary as it is now) on each added tag's topic and a `question-delete` on each removed
+    /// one's. Returns the events recorded: the `edit` first, then the tags' in name order.
     pub async fn edit_post(
         &self,
         post: PostRef,
         question_id: Uuid,
         edit: Edit,
-    ) -> Result<Option<Event>, DomainError> {
+    ) -> Result<Option<Vec<Event>>, DomainError> {
         let at = now();
         // Rendered before the question's lock is taken: no writer waits on it.
         let new_html = edit.body.as_ref().map(|b| markdown::full(b.as_str()));
@@ -115,10 +135,15 @@ impl Store {
             (Some(body), Some(html)) => (body.into_inner(), html),
             _ => (current.body.clone(), current_html.clone()),
         };
-        if title == current.title && body == current.body {
+        let old_tags = current.tags();
+        // Only a question has tags (`Edit::check` refuses them for an answer).
+        let tags =
+            edit.tags.filter(|_| post.kind == PostKind::Question).map(Tags::into_vec).or(old_tags.clone());
+        if title == current.title && body == current.body && tags == old_tags {
             tx.commit(&[]).await?;
             return Ok(None);
         }
+        let tags_changed = tags != old_tags;
         if current.revision == 1 {
             tx.query(INSERT_REVISION)
                 .bind(Uuid::now_v7())
@@ -132,6 +157,7 @@ impl Store {
                 .bind(current.author_id)
                 .bind(current.created_at)
                 .bind(&current_html)
+                .bind(&current.tags)
                 .execute()
                 .await?;
         }
@@ -142,6 +168,7 @@ impl Store {
             title,
             body,
             body_html,
+            tags: tags_changed.then(|| tags.clone()).flatten(),
             editor: edit.editor.into_inner(),
             editor_id: Some(edit.editor_id),
             created_at: at,
@@ -159,15 +186,18 @@ impl Store {
             .bind(revision.editor_id)
             .bind(at)
             .bind(&revision.body_html)
+            .bind(tags.as_deref().map(Tags::to_column))
             .execute()
             .await?;
         let update = match post.kind {
             PostKind::Question => {
-                "UPDATE questions SET title = $2, body = $3, revision = $4, edited_at = $5, body_html = $6 WHERE id = $1"
+                "UPDATE questions SET title = $2, body = $3, revision = $4, edited_at = $5, body_html = $6, tags = $7 \
+                 WHERE id = $1"
             }
-            // $2 is bound for both; an answer has no title to set.
+            // $2 and $7 are bound for both; an answer has no title and no tags to set.
             PostKind::Answer => {
-                "UPDATE answers SET body = $3, revision = $4, edited_at = $5, body_html = $6 WHERE id = $1 AND $2 IS NULL"
+                "UPDATE answers SET body = $3, revision = $4, edited_at = $5, body_html = $6 \
+                 WHERE id = $1 AND $2 IS NULL AND $7 IS NULL"
             }
         };
         tx.query(update)
@@ -177,25 +207,62 @@ impl Store {
             .bind(revision.revision)
             .bind(at)
             .bind(&revision.body_html)
+            .bind(tags.as_deref().map(Tags::to_column))
             .execute()
             .await?;
-        let seq = events::record_question_event(&mut tx, question_id, "edit", id, None, at).await?;
-        let event = Event { topic: Topic::Question(question_id), seq, kind: EventKind::Edit(revision) };
-        tx.commit(std::slice::from_ref(&event)).await?;
-        Ok(Some(event))
+        // The new tags travel in the edit's payload, which a resume reads back.
+        let payload = revision.tags.as_ref().map(|tags| serde_json::json!({ "tags": tags }).to_string());
+        let seq =
+            events::record_question_event(&mut tx, question_id, "edit", id, payload.as_deref(), at).await?;
+        let mut recorded =
+            vec![Event { topic: Topic::Question(question_id), seq, kind: EventKind::Edit(revision.clone()) }];
+        if let (true, Some(old), Some(new)) = (tags_changed, old_tags, revision.tags.as_ref()) {
+            // The question's row is locked (first); then the `tags` rows and the tags' topics'
+            // rows, each in name order.
+            retag_question(&mut tx, question_id, &old, new).await?;
+            let summary = QuestionSummary {
+                id: question_id,
+                title: revision.title.clone().unwrap_or_default(),
+                author: current.author.clone(),
+                author_id: current.author_id,
+                created_at: current.created_at,
+                tags: new.clone(),
+            };
+            let payload = summary_payload(&summary);
+            let added = new.iter().filter(|t| !old.contains(t));
+            let added = added.map(|&tag| OnTag { tag, kind: "question", payload: Some(&payload) });
+            let removed = old.iter().filter(|t| !new.contains(t));
+            let removed = removed.map(|&tag| OnTag { tag, kind: "question-delete", payload: None });
+            let on = events::record_on_tags(&mut tx, added.chain(removed).collect(), question_id, at).await?;
+            recorded.extend(on.into_iter().map(|(e, topic, seq)| Event {
+                topic,
+                seq,
+                kind: match e.kind {
+                    "question" => EventKind::Question(summary.clone()),
+                    _ => EventKind::QuestionDelete { question_id },
+                },
+            }));
+        }
+        tx.commit(&recorded).await?;
+        Ok(Some(recorded))
     }
 
     /// Every revision of `post`, oldest first; empty when it was never edited (its only
     /// revision is then the post itself).
     pub async fn revisions(&self, post: PostRef) -> Result<Vec<Revision>, DomainError> {
         const SQL: &str = "SELECT post_id, post_kind, question_id, revision, title, body, body_html, editor, editor_id, \
-                           created_at FROM revisions WHERE post_id = $1 ORDER BY revision";
+                           created_at, tags FROM revisions WHERE post_id = $1 ORDER BY revision";
         let rows: Vec<RevisionRow> = self.read(SQL).bind(post.id).fetch_all().await?;
         Ok(rows
             .into_iter()
             .filter_map(|r| {
+                let kind = PostKind::parse(&r.post_kind)?;
+                // A question's revision written before tags existed had none.
+                let tags =
+                    (kind == PostKind::Question).then(|| Tags::from_column(r.tags.as_deref().unwrap_or("")));
                 Some(Revision {
-                    post: PostRef { kind: PostKind::parse(&r.post_kind)?, id: r.post_id },
+                    post: PostRef { kind, id: r.post_id },
+                    tags,
                     question_id: r.question_id,
                     revision: r.revision,
                     title: r.title,
@@ -222,6 +289,7 @@ impl Store {
             post,
             question_id,
             revision: 1,
+            tags: c.tags(),
             title: c.title,
             body_html: rendered(c.body_html, &c.body, markdown::full),
             body: c.body,
@@ -238,9 +306,10 @@ impl Store {
     /// With `only_unanswered`, a question that has answers (not deleted) is refused
     /// (`has_answers`), checked in the transaction so an answer cannot slip in between.
     ///
-    /// A deleted question also leaves the list of questions: its `question` event there
-    /// becomes `redacted` and a `question-delete` event follows on that topic. Returns the
-    /// events recorded: the `delete`, then (for a question) the `question-delete`.
+    /// A deleted question also leaves the list of questions and its tags: its `question`
+    /// events there become `redacted` and a `question-delete` event follows on each of those
+    /// topics. Returns the events recorded: the `delete`, then (for a question) the tags'
+    /// `question-delete`s in name order, then the list's.
     pub async fn delete_post(
         &self,
         post: PostRef,
@@ -336,6 +405,28 @@ impl Store {
             .await?;
         let mut events = vec![Event { topic, seq, kind: EventKind::Delete { post } }];
         if post.kind == PostKind::Question {
+            // It leaves its tags: out of `question_tags` and the counts (the `tags` rows in name
+            // order), its `question` events on every tag's topic it was ever on redacted (the
+            // partial index `events_tags_by_ref` finds them; the literal pattern lets the
+            // planner use it), and a `question-delete` on each tag it carries.
+            let column: String =
+                tx.query("SELECT tags FROM questions WHERE id = $1").bind(question_id).scalar_one().await?;
+            let tags = Tags::from_column(&column);
+            retag_question(&mut tx, question_id, &tags, &[]).await?;
+            tx.query(
+                "UPDATE events SET kind = 'redacted', payload = NULL \
+                     WHERE topic LIKE 'tag:%' AND ref_id = $1 AND kind = 'question'",
+            )
+            .bind(question_id)
+            .execute()
+            .await?;
+            let leaving = tags.iter().map(|&tag| OnTag { tag, kind: "question-delete", payload: None });
+            let on = events::record_on_tags(&mut tx, leaving.collect(), question_id, at).await?;
+            events.extend(on.into_iter().map(|(_, topic, seq)| Event {
+                topic,
+                seq,
+                kind: EventKind::QuestionDelete { question_id },
+            }));
             // The index `events_questions_by_ref` finds it; the literal topic lets
             // the planner use that partial index.
             tx.query(
@@ -347,7 +438,15 @@ impl Store {
             .await?;
             // Last, after the question's row (locked first): the
             // one lock order every writer of the list follows.
-            let seq = events::record_list_event(&mut tx, "question-delete", question_id, None, at).await?;
+            let seq = events::record_topic_event(
+                &mut tx,
+                Topic::Questions,
+                "question-delete",
+                question_id,
+                None,
+                at,
+            )
+            .await?;
             events.push(Event {
                 topic: Topic::Questions,
                 seq,

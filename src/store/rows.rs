@@ -175,7 +175,11 @@ impl EventRow {
             ("revoked", _) if let Some(credential) = revoked_of(self.payload.as_deref()) => {
                 EventKind::Revoked { credential }
             }
-            ("edit", _) if let Some(revision) = self.revision_row() => EventKind::Edit(revision),
+            ("edit", _) if let Some(mut revision) = self.revision_row() => {
+                // An edit that changed a question's tags has them in its payload.
+                revision.tags = tags_of(self.payload.as_deref());
+                EventKind::Edit(revision)
+            }
             ("comment", _) if let Some(comment) = self.comment_row() => EventKind::Comment(comment),
             ("comment-delete", _) if let Some(comment) = self.comment_row() => {
                 EventKind::CommentDelete { comment_id: comment.id, post: comment.post }
@@ -212,6 +216,7 @@ impl EventRow {
             title: self.r_title.clone(),
             body_html: rendered(self.r_body_html.clone(), self.r_body.as_deref()?, markdown::full),
             body: self.r_body.clone()?,
+            tags: None,
             editor: self.r_editor.clone()?,
             editor_id: self.r_editor_id,
             created_at: self.r_created_at?,
@@ -282,6 +287,12 @@ fn score_of(ref_id: Option<Uuid>, payload: Option<&str>) -> Option<(PostRef, i64
     let payload: serde_json::Value = serde_json::from_str(payload?).ok()?;
     let kind = PostKind::parse(payload.get("post_kind")?.as_str()?)?;
     Some((PostRef { kind, id: ref_id? }, payload.get("score")?.as_i64()?))
+}
+
+/// An `edit` event's new tags, from its payload (`{"tags": [...]}`), when it changed them.
+fn tags_of(payload: Option<&str>) -> Option<Vec<TagName>> {
+    let value: serde_json::Value = serde_json::from_str(payload?).ok()?;
+    serde_json::from_value(value.get("tags")?.clone()).ok()
 }
 
 /// A `question` event's summary, from its `ref_id` (the question) and payload.

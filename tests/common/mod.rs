@@ -7,10 +7,12 @@
 //! - [`users`]: host-signed tokens, accounts and service tokens, log-in sessions;
 //! - [`sockets`]: the WebSocket and SSE clients, `subscribe`, a proxy that refuses upgrades;
 //! - [`wait`]: [`eventually`], the one way to wait for state without an event;
+//! - [`browser`]: a headless Chromium of a test's own, for the pages;
 //! - [`cluster`]: several nodes on one database; [`nats`]: a `nats-server` of a test's own.
 #![allow(dead_code)]
 
 pub mod app;
+pub mod browser;
 pub mod cluster;
 #[macro_use]
 pub mod db;
@@ -20,6 +22,7 @@ pub mod users;
 pub mod wait;
 
 pub use app::*;
+pub use browser::*;
 pub use cluster::*;
 pub use db::*;
 pub use nats::*;

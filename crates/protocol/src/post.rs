@@ -5,6 +5,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::TagName;
+
 /// What a score, an edit, a delete or a comment is about: a question or an answer. The server
 /// uses this type too, so both ends spell a post's kind one way.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -48,6 +50,11 @@ pub struct Edit {
     /// show it as it is. Empty from a server older than `body_html`.
     #[serde(default)]
     pub body_html: String,
+    /// A question's tags after the edit, only when the edit changed them; absent otherwise
+    /// (and always for answers). The tags' own topics (`tag:{name}`) say the same to their
+    /// subscribers: a `question` event on each tag added, a `question-delete` on each removed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Vec<TagName>>,
     /// Who made the edit.
     pub editor: String,
     #[serde(default)]

@@ -5,11 +5,13 @@ use std::{fmt, str::FromStr};
 use serde::{Deserialize, Deserializer, Serialize, Serializer, de};
 use uuid::Uuid;
 
+use crate::TagName;
+
 /// What a subscription is about, written on the wire as `<kind>:<uuid>`, or by a name alone
 /// for a topic of which there is only one.
 ///
-/// One question (`question:<uuid>`), the list of questions (`questions`) or a user's inbox
-/// (`user:<uuid>`). The enum is `#[non_exhaustive]`: code outside this crate must be ready for
+/// One question (`question:<uuid>`), the list of questions (`questions`), a user's inbox
+/// (`user:<uuid>`) or the questions of one tag (`tag:<name>`). The enum is `#[non_exhaustive]`: code outside this crate must be ready for
 /// a kind of topic it does not know yet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
@@ -20,6 +22,10 @@ pub enum Topic {
     Questions,
     /// One user's inbox: their notifications and read marks. Only that user may subscribe.
     User(Uuid),
+    /// The questions of one tag (wire name `tag:<name>`, e.g. `tag:rust`, `tag:c#`): each
+    /// question asked with the tag or retagged to it, and each that leaves it (deleted or
+    /// retagged away). Public, like `questions`.
+    Tag(TagName),
 }
 
 impl Topic {
@@ -30,6 +36,7 @@ impl Topic {
             Topic::Question(id) => Some(*id),
             Topic::Questions => None,
             Topic::User(_) => None,
+            Topic::Tag(_) => None,
         }
     }
 }
@@ -40,6 +47,7 @@ impl fmt::Display for Topic {
             Topic::Question(id) => write!(f, "question:{id}"),
             Topic::Questions => f.write_str("questions"),
             Topic::User(id) => write!(f, "user:{id}"),
+            Topic::Tag(name) => write!(f, "tag:{name}"),
         }
     }
 }
@@ -54,7 +62,7 @@ impl fmt::Display for TopicError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{:?} is not a topic; expected \"question:<uuid>\", \"questions\" or \"user:<uuid>\"",
+            "{:?} is not a topic; expected \"question:<uuid>\", \"questions\", \"user:<uuid>\" or \"tag:<name>\"",
             self.input
         )
     }
@@ -75,6 +83,8 @@ impl FromStr for Topic {
             // The same UUID spellings `question_id` has always accepted.
             "question" => Uuid::parse_str(id).map(Topic::Question).map_err(|_| error()),
             "user" => Uuid::parse_str(id).map(Topic::User).map_err(|_| error()),
+            // A tag's name as `TagName` reads it (upper case folded to lower case).
+            "tag" => id.parse().map(Topic::Tag).map_err(|_| error()),
             _ => Err(error()),
         }
     }
@@ -92,7 +102,7 @@ impl<'de> Deserialize<'de> for Topic {
         impl de::Visitor<'_> for Visitor {
             type Value = Topic;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a topic string such as \"question:<uuid>\" or \"questions\"")
+                f.write_str("a topic string such as \"question:<uuid>\", \"questions\" or \"tag:<name>\"")
             }
             fn visit_str<E: de::Error>(self, s: &str) -> Result<Topic, E> {
                 s.parse().map_err(E::custom)
@@ -133,6 +143,33 @@ mod tests {
         assert_eq!(topic.question_id(), None);
         assert_eq!(serde_json::to_string(&topic).unwrap(), "\"questions\"");
         assert_eq!(serde_json::from_str::<Topic>("\"questions\"").unwrap(), topic);
+    }
+
+    #[test]
+    fn tag_topics_round_trip_by_the_tags_name() {
+        for name in ["rust", "c#", "c++", "asp.net-core", ".net"] {
+            let topic: Topic = format!("tag:{name}").parse().unwrap();
+            assert_eq!(topic, Topic::Tag(name.parse().unwrap()));
+            assert_eq!(topic.to_string(), format!("tag:{name}"));
+            assert_eq!(topic.question_id(), None);
+            assert_eq!(serde_json::to_string(&topic).unwrap(), format!("\"tag:{name}\""));
+            assert_eq!(serde_json::from_str::<Topic>(&format!("\"tag:{name}\"")).unwrap(), topic);
+        }
+        // The name is folded as a tag's name is: one topic per tag.
+        assert_eq!("tag:Rust".parse::<Topic>().unwrap().to_string(), "tag:rust");
+        for bad in
+            ["tag:", "tag:-rust", "tag:two words", "tag:rust:1", "tags:rust", "Tag:rust", "tag", "tag:é"]
+        {
+            assert!(bad.parse::<Topic>().is_err(), "{bad:?} parsed");
+        }
+        let long = format!("tag:{}", "a".repeat(TagName::MAX_LEN + 1));
+        assert!(long.parse::<Topic>().is_err());
+    }
+
+    #[test]
+    fn the_error_names_every_kind() {
+        let message = "nope".parse::<Topic>().unwrap_err().to_string();
+        assert!(message.contains("\"tag:<name>\"") && message.contains("\"user:<uuid>\""), "{message}");
     }
 
     #[test]

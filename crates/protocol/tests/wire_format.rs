@@ -114,6 +114,7 @@ fn table() -> Vec<(ServerMessage, String)> {
                     title: Some("New title".into()),
                     body: "b".into(),
                     body_html: "<p>b</p>\n".into(),
+                    tags: None,
                     editor: "ann".into(),
                     editor_id: Some(u()),
                     edited_at: at(),
@@ -134,6 +135,7 @@ fn table() -> Vec<(ServerMessage, String)> {
                     title: None,
                     body: "b2".into(),
                     body_html: "<p><em>b2</em></p>\n".into(),
+                    tags: None,
                     editor: "ann".into(),
                     editor_id: None,
                     edited_at: at(),
@@ -262,6 +264,60 @@ fn table() -> Vec<(ServerMessage, String)> {
         (
             event(Topic::Questions, 3, EventBody::QuestionDelete { question_id: q() }),
             format!(r#"{{"type":"question-delete","topic":"questions","seq":3,"question_id":"{Q}"}}"#),
+        ),
+        // A retag: the question's `edit` carries the new tags; the tag added hears of the
+        // question, the tag removed that it left.
+        (
+            event(
+                qt,
+                14,
+                EventBody::Edit(Edit {
+                    post_kind: PostKind::Question,
+                    post_id: q(),
+                    revision: 3,
+                    title: Some("t".into()),
+                    body: "b".into(),
+                    body_html: "<p>b</p>\n".into(),
+                    tags: Some(vec!["rust".parse().unwrap(), "asp.net-core".parse().unwrap()]),
+                    editor: "ann".into(),
+                    editor_id: None,
+                    edited_at: at(),
+                }),
+            ),
+            format!(
+                r#"{{"type":"edit","topic":"question:{Q}","seq":14,"post_kind":"question","post_id":"{Q}","revision":3,"title":"t","body":"b","body_html":"<p>b</p>\n","tags":["rust","asp.net-core"],"editor":"ann","editor_id":null,"edited_at":"2026-11-25T09:00:00Z"}}"#
+            ),
+        ),
+        (
+            event(
+                Topic::Tag("asp.net-core".parse().unwrap()),
+                1,
+                EventBody::Question {
+                    question: QuestionSummary {
+                        id: q(),
+                        title: "t".into(),
+                        author: "ann".into(),
+                        author_id: None,
+                        created_at: at(),
+                        tags: vec!["rust".parse().unwrap(), "asp.net-core".parse().unwrap()],
+                    },
+                },
+            ),
+            format!(
+                r#"{{"type":"question","topic":"tag:asp.net-core","seq":1,"question":{{"id":"{Q}","title":"t","author":"ann","author_id":null,"created_at":"2026-11-25T09:00:00Z","tags":["rust","asp.net-core"]}}}}"#
+            ),
+        ),
+        (
+            event(Topic::Tag("c#".parse().unwrap()), 5, EventBody::QuestionDelete { question_id: q() }),
+            format!(r#"{{"type":"question-delete","topic":"tag:c#","seq":5,"question_id":"{Q}"}}"#),
+        ),
+        (
+            ServerMessage::Subscribed {
+                topic: Topic::Tag("c++".parse().unwrap()),
+                seq: 0,
+                answer_count: None,
+            },
+            r#"{"type":"subscribed","topic":"tag:c++","seq":0}"#.to_owned(),
         ),
         (
             ServerMessage::Unsubscribed { topic: qt, seq: Some(13) },

@@ -13,6 +13,7 @@ mod openapi;
 mod posts;
 pub mod questions;
 mod tag_watch;
+mod tags;
 pub mod tokens;
 pub mod votes;
 mod webhooks;
@@ -64,6 +65,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .route("/api/webhooks/{webhook_id}", web::get().to(webhooks::get))
     .route("/api/webhooks/{webhook_id}", web::delete().to(webhooks::delete))
     .route("/api/webhooks/{webhook_id}/replay", web::post().to(webhooks::replay))
+    .route("/api/tags", web::get().to(tags::list))
+    .route("/api/tags/{tag}", web::get().to(tags::get))
     .route("/api/tokens", web::get().to(tokens::list))
     .route("/api/tokens", web::post().to(tokens::create))
     .route("/api/tokens/{token_id}", web::delete().to(tokens::revoke))

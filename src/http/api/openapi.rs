@@ -7,7 +7,7 @@ use utoipa::{
 };
 
 use super::{
-    accepts, follows, health, inbox, markdown, posts, questions, tag_watch, tokens, votes, webhooks,
+    accepts, follows, health, inbox, markdown, posts, questions, tag_watch, tags, tokens, votes, webhooks,
 };
 
 #[derive(OpenApi)]
@@ -21,6 +21,8 @@ use super::{
         questions::get,
         questions::post_answer,
         questions::list_answers,
+        tags::list,
+        tags::get,
         tokens::me,
         tokens::list,
         tokens::create,
@@ -56,7 +58,7 @@ use super::{
     ),
     modifiers(&Bearer),
     tags(
-        (name = "questions", description = "Create and read questions"),
+        (name = "questions", description = "Create and read questions, and the tags they carry"),
         (name = "answers", description = "Post and read answers"),
         (name = "votes", description = "Vote questions and answers up or down, and accept an answer"),
         (name = "posts", description = "Edit and delete questions and answers, list their revisions, comment on them, and preview Markdown"),

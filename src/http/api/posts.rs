@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use super::JsonObject;
 use crate::{
-    domain::{self, Body, CommentText, Edit, Identity, PostRef, Title},
+    domain::{self, Body, CommentText, Edit, Identity, PostRef, Tags, Title},
     http::{
         Context, auth,
         error::{Error, ErrorBody, Result},
@@ -36,6 +36,10 @@ pub struct Revision {
     body: String,
     /// `body` rendered to sanitised HTML when it was written (docs/security.md): show it as is.
     body_html: String,
+    /// A question's tags at this revision; absent for answers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<String>>)]
+    tags: Option<Vec<domain::TagName>>,
     /// Who wrote this revision.
     editor: String,
     editor_id: Option<Uuid>,
@@ -52,6 +56,7 @@ impl From<domain::Revision> for Revision {
             title: r.title,
             body: r.body,
             body_html: r.body_html,
+            tags: r.tags,
             editor: r.editor,
             editor_id: r.editor_id,
             created_at: r.created_at,
@@ -65,7 +70,7 @@ pub struct RevisionList {
     items: Vec<Revision>,
 }
 
-/// The new text of a question: a title, a body, or both.
+/// The new text of a question: a title, a body, tags, or any mix.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct QuestionEdit {
     /// 1 to 300 characters; absent keeps the title.
@@ -76,6 +81,12 @@ pub struct QuestionEdit {
     #[schema(min_length = 1, max_length = 30000)]
     #[serde(default)]
     body: Option<String>,
+    /// 1 to 5 tag names (the rules of `tags` when asking); absent keeps the tags. Each tag
+    /// added announces the question on its topic (`question`), each removed says it left
+    /// (`question-delete`).
+    #[schema(min_items = 1, max_items = 5)]
+    #[serde(default)]
+    tags: Option<Vec<String>>,
 }
 
 /// The new text of an answer.
@@ -84,6 +95,10 @@ pub struct AnswerEdit {
     /// 1 to 30,000 characters.
     #[schema(min_length = 1, max_length = 30000)]
     body: String,
+    /// Read only to be refused (422): an answer has no tags.
+    #[schema(ignore)]
+    #[serde(default)]
+    tags: Option<Vec<String>>,
 }
 
 /// A comment to add.
@@ -147,11 +162,13 @@ async fn edit(
     post: PostRef,
     title: Option<String>,
     body: Option<String>,
+    tags: Option<Vec<String>>,
 ) -> Result<web::Json<Revision>> {
     let who = writer(ctx, req).await?;
     let edit = Edit {
         title: title.map(Title::parse).transpose()?,
         body: body.map(Body::parse).transpose()?,
+        tags: tags.as_deref().map(Tags::parse).transpose()?,
         editor: who.name.clone(),
         editor_id: who.user_id,
     };
@@ -164,8 +181,9 @@ async fn edit(
     Ok(web::Json(revision.into()))
 }
 
-/// Edit a question's title or body (its author or a moderator); subscribers get an `edit`
-/// event with the new text and revision number.
+/// Edit a question's title, body or tags (its author or a moderator); subscribers get an `edit`
+/// event with the new text and revision number (and the new tags when they changed), and the
+/// topics of the tags added and removed a `question` and a `question-delete` event.
 #[utoipa::path(patch, path = "/api/questions/{question_id}", tag = "posts", request_body = QuestionEdit,
     params(("question_id" = Uuid, Path, description = "The question's id")),
     responses(
@@ -176,7 +194,7 @@ async fn edit(
         (status = 404, description = "No such question", body = ErrorBody),
         (status = 410, description = "The question was deleted", body = ErrorBody),
         (status = 415, description = "Not application/json", body = ErrorBody),
-        (status = 422, description = "A field is empty or too long, or neither is given", body = ErrorBody),
+        (status = 422, description = "A field is empty or too long, a tag breaks the rules (the message says which), or no field is given", body = ErrorBody),
         (status = 429, description = "Too many writes by this user; see Retry-After", body = ErrorBody,
             headers(("Retry-After" = u64, description = "Seconds to wait"))),
         (status = 503, description = "Database unavailable", body = ErrorBody),
@@ -188,7 +206,7 @@ pub async fn edit_question(
     path: web::Path<Uuid>,
     JsonObject(body): JsonObject<QuestionEdit>,
 ) -> Result<web::Json<Revision>> {
-    edit(&ctx, &req, PostRef::question(path.into_inner()), body.title, body.body).await
+    edit(&ctx, &req, PostRef::question(path.into_inner()), body.title, body.body, body.tags).await
 }
 
 /// Edit an answer's body (its author or a moderator); subscribers get an `edit` event.
@@ -202,7 +220,7 @@ pub async fn edit_question(
         (status = 404, description = "No such answer", body = ErrorBody),
         (status = 410, description = "The answer was deleted", body = ErrorBody),
         (status = 415, description = "Not application/json", body = ErrorBody),
-        (status = 422, description = "The body is empty or too long", body = ErrorBody),
+        (status = 422, description = "The body is empty or too long, or `tags` is given (an answer has none)", body = ErrorBody),
         (status = 429, description = "Too many writes by this user; see Retry-After", body = ErrorBody,
             headers(("Retry-After" = u64, description = "Seconds to wait"))),
         (status = 503, description = "Database unavailable", body = ErrorBody),
@@ -214,7 +232,7 @@ pub async fn edit_answer(
     path: web::Path<Uuid>,
     JsonObject(body): JsonObject<AnswerEdit>,
 ) -> Result<web::Json<Revision>> {
-    edit(&ctx, &req, PostRef::answer(path.into_inner()), None, Some(body.body)).await
+    edit(&ctx, &req, PostRef::answer(path.into_inner()), None, Some(body.body), body.tags).await
 }
 
 async fn revisions(ctx: &Context, req: &HttpRequest, post: PostRef) -> Result<web::Json<RevisionList>> {

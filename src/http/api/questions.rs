@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use super::JsonObject;
 use crate::{
-    domain::{self, Body, Tags, Title},
+    domain::{self, Body, Tags, Title, parse_tag_name},
     http::{
         Context,
         auth::{self, Writer},
@@ -191,6 +191,8 @@ pub struct ListQuestions {
     limit: Option<i64>,
     /// Return questions older than this one (the `next` of the previous page).
     before: Option<Uuid>,
+    /// Only the questions carrying this tag (`c%23` for `c#`, `c%2B%2B` for `c++`).
+    tag: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -249,17 +251,22 @@ pub async fn create(
         .json(Question::from(posted.value)))
 }
 
-/// List questions, newest first.
+/// List questions, newest first; with `tag`, only those carrying it.
 #[utoipa::path(get, path = "/api/questions", operation_id = "list_questions", tag = "questions", params(ListQuestions), responses(
     (status = 200, description = "A page of questions", body = QuestionPage),
     (status = 400, description = "Bad query parameter", body = ErrorBody),
+    (status = 422, description = "`tag` is not a tag name; the message gives the rule", body = ErrorBody),
 ))]
 pub async fn list(
     ctx: web::Data<Context>,
     query: web::Query<ListQuestions>,
 ) -> Result<web::Json<QuestionPage>> {
     let limit = page_size(query.limit, 20)?;
-    let page = ctx.services().questions(query.before, limit).await?;
+    let services = ctx.services();
+    let page = match query.tag.as_deref() {
+        Some(tag) => services.questions_tagged(parse_tag_name("tag", tag)?, query.before, limit).await?,
+        None => services.questions(query.before, limit).await?,
+    };
     Ok(web::Json(QuestionPage { items: page.items.into_iter().map(Into::into).collect(), next: page.next }))
 }
 

@@ -9,10 +9,12 @@ use uuid::Uuid;
 
 use super::{
     extract::{PageForm, QuestionId, WithCsrf},
-    page::{PageError, check_user_budget, local_path, see_other},
+    page::{PageError, check_user_budget, local_path, see_other, tag_names},
 };
 use crate::{
-    domain::{Body, CommentText, Edit, FollowChoice, Identity, NewComment, PostKind, PostRef, Title, Vote},
+    domain::{
+        Body, CommentText, Edit, FollowChoice, Identity, NewComment, PostKind, PostRef, Tags, Title, Vote,
+    },
     http::Context,
 };
 
@@ -60,6 +62,10 @@ pub struct EditForm {
     /// A question's new title; absent for an answer.
     #[serde(default)]
     title: Option<String>,
+    /// A question's tags, separated by spaces or commas (all of them, as the form prefills
+    /// them); absent for an answer.
+    #[serde(default)]
+    tags: Option<String>,
     #[serde(default)]
     body: String,
     #[serde(default)]
@@ -228,6 +234,7 @@ pub async fn edit(
     let edit = Edit {
         title: form.title.map(Title::parse).transpose()?,
         body: Some(Body::parse(form.body)?),
+        tags: form.tags.as_deref().map(|typed| Tags::parse(&tag_names(typed))).transpose()?,
         editor: editor.name.clone(),
         editor_id: editor.user_id,
     };

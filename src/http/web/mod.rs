@@ -1,5 +1,5 @@
 //! The hub's own web pages: a list of questions with an "Ask a question" form (`/`) that shows
-//! new questions live, a question page (`/questions/{id}`) that follows the question's whole
+//! new questions live, the same list for one tag (`/tags/{tag}`), the tags (`/tags`), a question page (`/questions/{id}`) that follows the question's whole
 //! life live (answers, votes, the accepted answer, edits, deletes, comments), a post's
 //! revisions, the account pages (sign up, log in, log out) and the inbox.
 //!
@@ -18,7 +18,7 @@
 //!
 //! The parts: [`page`] (the error page, rendering, redirects), [`extract`] (who is looking, a
 //! form from this site with its CSRF token, a typed query string), then one module per group
-//! of pages, each depending only on those two: [`questions`] (home and asking), [`question`]
+//! of pages, each depending only on those two: [`questions`] (home, the tags' lists, asking), [`question`]
 //! (a question's page and answering), [`actions`] (the signed-in forms on it), [`revisions`],
 //! [`accounts`], [`inbox`].
 //!
@@ -51,6 +51,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             form("/questions/preview", questions::preview)
                 .route(web::get().to(|| async { see_other("/".into()) })),
         )
+        .route("/tags", web::get().to(questions::tags_page))
+        // Any fixed path under /tags/ goes before this one, which takes every name.
+        .route("/tags/{tag}", web::get().to(questions::tag_page))
         .route("/questions/{question_id}", web::get().to(question::page))
         .route("/questions/{question_id}/revisions", web::get().to(revisions::page))
         .route("/questions/{question_id}/answers/{seq}", web::get().to(question::go_to_answer))

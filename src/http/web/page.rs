@@ -18,7 +18,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::{
-    domain::DomainError,
+    domain::{DomainError, TagName},
     http::{
         auth::{self, Writer},
         rate,
@@ -321,6 +321,35 @@ pub struct FieldErrors {
     pub title: Option<String>,
     pub body: Option<String>,
     pub author: Option<String>,
+    pub tags: Option<String>,
+}
+
+/// A question's tag as a page shows it: its name, linking to the tag's page.
+pub struct TagLink {
+    pub name: String,
+    /// `/tags/{name}`, the name percent-encoded as `encodeURIComponent` does in
+    /// `static/home.js` (`c#` is `/tags/c%23`, `c++` is `/tags/c%2B%2B`), so a row the script
+    /// inserts links exactly as a rendered one.
+    pub href: String,
+}
+
+impl TagLink {
+    pub fn of(tag: &TagName) -> Self {
+        let encoded: String = url::form_urlencoded::byte_serialize(tag.as_str().as_bytes()).collect();
+        Self { name: tag.as_str().to_owned(), href: format!("/tags/{encoded}") }
+    }
+
+    pub fn all(tags: &[TagName]) -> Vec<Self> {
+        tags.iter().map(Self::of).collect()
+    }
+}
+
+/// Tag names as a person types them in a form: separated by spaces or commas
+/// (`rust tokio, async`), blanks skipped. What the names must be is [`Tags::parse`]'s to say.
+///
+/// [`Tags::parse`]: crate::domain::Tags::parse
+pub fn tag_names(typed: &str) -> Vec<&str> {
+    typed.split(|c: char| c == ',' || c.is_whitespace()).filter(|name| !name.is_empty()).collect()
 }
 
 #[cfg(test)]
@@ -358,6 +387,15 @@ mod tests {
         ] {
             assert_eq!(local_path(raw).as_deref(), path, "{raw:?}");
         }
+    }
+
+    #[test]
+    fn typed_tags_split_on_spaces_and_commas_and_link_encoded() {
+        assert_eq!(tag_names(" rust, tokio  async,,\tc#\n"), ["rust", "tokio", "async", "c#"]);
+        assert!(tag_names(" , ").is_empty());
+        let links = TagLink::all(&["c#".parse().unwrap(), "c++".parse().unwrap(), ".net".parse().unwrap()]);
+        let hrefs: Vec<&str> = links.iter().map(|l| l.href.as_str()).collect();
+        assert_eq!(hrefs, ["/tags/c%23", "/tags/c%2B%2B", "/tags/.net"]);
     }
 
     #[test]

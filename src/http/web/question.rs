@@ -16,8 +16,8 @@ use uuid::Uuid;
 use super::{
     extract::{PageForm, PageLink, PageQuery, QuestionId, Visitor, WithCsrf, blank_is_none},
     page::{
-        FieldErrors, PageError, Viewer, check, check_post_budget, check_preview_budget, html, plural,
-        see_other, when,
+        FieldErrors, PageError, TagLink, Viewer, check, check_post_budget, check_preview_budget, html,
+        plural, see_other, when,
     },
 };
 use crate::{
@@ -86,6 +86,7 @@ struct QuestionView {
     editable: bool,
     deletable: bool,
     comments: Vec<CommentView>,
+    tags: Vec<TagLink>,
 }
 
 struct AnswerView {
@@ -336,6 +337,7 @@ async fn render_question(
             editable,
             deletable: editable && (reader.moderator || answer_count == 0),
             comments: comments.remove(&question.id).unwrap_or_default(),
+            tags: TagLink::all(&question.tags),
         },
         answers,
         asker,

@@ -1,7 +1,9 @@
 //! The home page (`/`): the newest questions, 20 a page (`?before={id}` for older ones), live
 //! on the newest page through `static/home.js`, and the "Ask a question" form
-//! (`POST /questions`), which redirects to the new question or shows the page again with the
-//! errors next to the fields.
+//! (`POST /questions`: a title, details and 1 to 5 tags), which redirects to the new question
+//! or shows the page again with the errors next to the fields. Also the lists by tag: a tag's
+//! questions (`/tags/{tag}`), paged and live like the home page, and the tags with their
+//! counts (`/tags`).
 
 use actix_web::{HttpRequest, HttpResponse, http::StatusCode, web};
 use askama::Template;
@@ -11,12 +13,12 @@ use uuid::Uuid;
 use super::{
     extract::{PageForm, PageLink, PageQuery, Visitor, WithCsrf, blank_is_none},
     page::{
-        FieldErrors, PageError, Viewer, check, check_post_budget, check_preview_budget, html, plural,
-        see_other, when,
+        FieldErrors, PageError, TagLink, Viewer, check, check_post_budget, check_preview_budget, html,
+        plural, see_other, tag_names, when,
     },
 };
 use crate::{
-    domain::{Body, NewQuestion, Question, Title, markdown},
+    domain::{Body, NewQuestion, Question, TagName, Tags, Title, Topic, markdown},
     http::Context,
 };
 
@@ -30,6 +32,9 @@ pub struct QuestionForm {
     title: String,
     #[serde(default)]
     body: String,
+    /// Tag names separated by spaces or commas (`rust tokio`).
+    #[serde(default)]
+    tags: String,
     /// Only with `--anonymous-writes` and no one logged in.
     #[serde(default)]
     author: String,
@@ -70,6 +75,7 @@ struct QuestionSummary {
     answers_word: &'static str,
     /// It carries a tag the viewer ignores: rendered hidden.
     ignored: bool,
+    tags: Vec<TagLink>,
 }
 
 impl From<Question> for QuestionSummary {
@@ -89,6 +95,7 @@ impl From<Question> for QuestionSummary {
             answer_count: q.answer_count,
             answers_word: plural(q.answer_count),
             ignored: false,
+            tags: TagLink::all(&q.tags),
         }
     }
 }
@@ -192,13 +199,14 @@ pub async fn ask(
     let mut errors = FieldErrors::default();
     let title = check(Title::parse(form.title.as_str()), &mut errors.title);
     let body = check(Body::parse(form.body.as_str()), &mut errors.body);
+    let tags = check(Tags::parse(&tag_names(&form.tags)), &mut errors.tags);
     let author = check(writer.author(Some(form.author.as_str())), &mut errors.author);
-    let (Some(title), Some(body), Some((author, author_id))) = (title, body, author) else {
+    let (Some(title), Some(body), Some(tags), Some((author, author_id))) = (title, body, tags, author) else {
         let page = index_page(&ctx, None, form, errors, viewer, false).await?;
         return Ok(html(StatusCode::UNPROCESSABLE_ENTITY, &page));
     };
     let question =
-        ctx.services().ask(NewQuestion { title, body, tags: None, author, author_id }, None).await?;
+        ctx.services().ask(NewQuestion { title, body, tags: Some(tags), author, author_id }, None).await?;
     Ok(see_other(format!("/questions/{}", question.value.id)))
 }
 
@@ -217,5 +225,125 @@ pub async fn preview(
         check(Body::parse(form.body.as_str()), &mut errors.body).map(|b| markdown::full(b.as_str()));
     let mut page = index_page(&ctx, None, form, errors, viewer, false).await?;
     page.preview = preview;
+    Ok(html(StatusCode::OK, &page))
+}
+
+/// A tag's questions (`/tags/{tag}`), listed and live as the home page's are.
+#[derive(Template)]
+#[template(path = "tag.html")]
+struct TagPage {
+    tag: TagLink,
+    /// The tag's topic (`tag:{name}`), which the script watches.
+    topic: String,
+    questions: Vec<QuestionSummary>,
+    next: Option<Uuid>,
+    paged: bool,
+    viewer: Option<Viewer>,
+    /// On the newest page, the seq of the tag's topic this page shows: the script subscribes
+    /// from here. Older pages are not live.
+    list_seq: Option<i64>,
+}
+
+/// The tag a `/tags/{tag}` address names. A name that breaks the rules names no page: a 404
+/// that says the rule. A name in another case (`/tags/Rust`) is the same tag: see `tag_page`.
+/// (A segment that does not even decode to text, `/tags/%FF`, says the rule alone.)
+fn tag_of(raw: Option<&str>) -> Result<TagName, PageError> {
+    raw.and_then(|raw| raw.parse().ok()).ok_or_else(|| {
+        let named = raw.map(|raw| format!("{raw:?} is not a tag name. ")).unwrap_or_default();
+        PageError::new(StatusCode::NOT_FOUND, "No such tag", format!("{named}{}", TagName::RULE))
+    })
+}
+
+/// `GET /tags/{tag}?before=ID`: the questions tagged `tag`, newest first, 20 a page; the
+/// newest page is live (`static/home.js` on topic `tag:{tag}`).
+pub async fn tag_page(
+    ctx: web::Data<Context>,
+    raw: Result<web::Path<String>, actix_web::Error>,
+    PageQuery(query): PageQuery<ListQuery>,
+    visitor: Visitor,
+) -> Result<HttpResponse, PageError> {
+    let raw = raw.ok().map(web::Path::into_inner);
+    let tag = tag_of(raw.as_deref())?;
+    if raw.as_deref() != Some(tag.as_str()) {
+        let href = TagLink::of(&tag).href;
+        return Ok(see_other(match query.before {
+            Some(before) => format!("{href}?before={before}"),
+            None => href,
+        }));
+    }
+    let services = ctx.services();
+    let (page, list_seq) = match query.before {
+        None => {
+            let (page, seq) = services.newest_questions_tagged(tag, PAGE_SIZE).await?;
+            (page, Some(seq))
+        }
+        Some(before) => (services.questions_tagged(tag, Some(before), PAGE_SIZE).await?, None),
+    };
+    let page = TagPage {
+        tag: TagLink::of(&tag),
+        topic: Topic::Tag(tag).to_string(),
+        questions: page.items.into_iter().map(Into::into).collect(),
+        next: page.next,
+        paged: query.before.is_some(),
+        viewer: visitor.viewer(),
+        list_seq,
+    };
+    Ok(html(StatusCode::OK, &page))
+}
+
+/// Tags on one page of `/tags`.
+const TAGS_PER_PAGE: i64 = 100;
+
+/// `?offset=N`: the page of tags after the `N` most used (the API's `offset`).
+#[derive(Debug, Deserialize)]
+pub struct TagsQuery {
+    #[serde(default, deserialize_with = "blank_is_none")]
+    offset: Option<u32>,
+}
+
+impl PageLink for TagsQuery {
+    fn invalid() -> PageError {
+        PageError::new(StatusCode::BAD_REQUEST, "Bad page link", "That page link is not valid.")
+    }
+}
+
+struct TagCountView {
+    tag: TagLink,
+    count: i64,
+    questions_word: &'static str,
+}
+
+#[derive(Template)]
+#[template(path = "tags.html")]
+struct TagsPage {
+    tags: Vec<TagCountView>,
+    /// The links to the previous page (after the first) and to the next one.
+    previous: Option<String>,
+    next: Option<String>,
+    viewer: Option<Viewer>,
+}
+
+/// `GET /tags?offset=N`: the tags questions carry, with how many each, most used first (then
+/// by name), 100 a page.
+pub async fn tags_page(
+    ctx: web::Data<Context>,
+    PageQuery(query): PageQuery<TagsQuery>,
+    visitor: Visitor,
+) -> Result<HttpResponse, PageError> {
+    let offset = i64::from(query.offset.unwrap_or(0));
+    let page = ctx.services().tags(offset, TAGS_PER_PAGE).await?;
+    let tags = page
+        .items
+        .into_iter()
+        .map(|t| TagCountView {
+            tag: TagLink::of(&t.name),
+            count: t.question_count,
+            questions_word: if t.question_count == 1 { "question" } else { "questions" },
+        })
+        .collect();
+    let link = |offset: i64| if offset > 0 { format!("/tags?offset={offset}") } else { "/tags".to_owned() };
+    let previous = (offset > 0).then(|| link((offset - TAGS_PER_PAGE).max(0)));
+    let next = page.next.map(link);
+    let page = TagsPage { tags, previous, next, viewer: visitor.viewer() };
     Ok(html(StatusCode::OK, &page))
 }

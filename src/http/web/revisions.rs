@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use super::{
     extract::{PageLink, PageQuery, QuestionId, Visitor, blank_is_none},
-    page::{PageError, Viewer, html, when},
+    page::{PageError, TagLink, Viewer, html, when},
 };
 use crate::{
     domain::{PostKind, PostRef},
@@ -33,6 +33,8 @@ struct RevisionView {
     title: Option<String>,
     /// Rendered when the revision was written: shown as is (`|safe`).
     body_html: String,
+    /// A question's tags at this revision (an answer has none).
+    tags: Vec<TagLink>,
     editor: String,
     when: String,
     iso: String,
@@ -80,10 +82,12 @@ pub async fn page(
         .rev()
         .map(|r| {
             let (when, iso) = when(r.created_at);
+            let tags = TagLink::all(r.tags.as_deref().unwrap_or_default());
             RevisionView {
                 revision: r.revision,
                 title: r.title,
                 body_html: r.body_html,
+                tags,
                 editor: r.editor,
                 when,
                 iso,

@@ -189,6 +189,7 @@ mod tests {
             title: Some("t".into()),
             body: "b".into(),
             body_html: "<p>b</p>".into(),
+            tags: Some(vec!["rust".parse().unwrap()]),
             editor: "ann".into(),
             editor_id: None,
             edited_at: at,
